@@ -1,0 +1,243 @@
+/*
+ * Logging for every Haven process: lines at or above the chosen level go to
+ * stderr (or another sink), and every line, debug included, goes into an
+ * in-memory ring that can be dumped after an incident (sanlock's model).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+struct log_slot {
+	uint64_t	time_us;
+	enum log_level	level;
+	char		text[LOG_LINE_MAX];
+};
+
+static struct {
+	pthread_mutex_t	 lock;
+	const char	*program;
+	enum log_level	 level;
+	int		 sink;
+	struct log_slot	 ring[LOG_RING_LINES];
+	size_t		 next;		/* slot the next line goes to */
+	size_t		 count;		/* lines held, at most LOG_RING_LINES */
+} log_state = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.program = "haven",
+	.level = LOG_LEVEL_INFO,
+	.sink = 2,
+};
+
+static const char *log_level_names[] = {
+	[LOG_LEVEL_DEBUG] = "debug",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_FATAL] = "fatal",
+};
+
+void
+log_init(const char *program, enum log_level level)
+{
+	log_state.program = program;
+	log_state.level = level;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_state.level = level;
+}
+
+enum log_level
+log_get_level(void)
+{
+	return log_state.level;
+}
+
+void
+log_set_sink(int fd)
+{
+	log_state.sink = fd;
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	if ((unsigned)level > LOG_LEVEL_FATAL)
+		return "?";
+	return log_level_names[level];
+}
+
+int
+log_level_parse(const char *s, enum log_level *level)
+{
+	size_t	i;
+
+	for (i = 0; i <= LOG_LEVEL_FATAL; i++) {
+		if (strcasecmp(s, log_level_names[i]) == 0) {
+			*level = (enum log_level)i;
+			return 0;
+		}
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+void
+log_scope_format(char *buf, size_t size, const char *kind, const char *name)
+{
+	snprintf(buf, size, "%s %s", kind, name ? name : "?");
+}
+
+static void
+log_format_time(uint64_t time_us, char *buf, size_t size)
+{
+	struct tm	tm;
+	time_t		secs = (time_t)(time_us / 1000000);
+
+	gmtime_r(&secs, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (unsigned)(time_us / 1000 % 1000));
+}
+
+static void
+log_emit(int fd, const struct log_slot *s)
+{
+	char	stamp[32], line[LOG_LINE_MAX + 128];
+	int	n;
+
+	log_format_time(s->time_us, stamp, sizeof stamp);
+	n = snprintf(line, sizeof line, "%s %s[%ld]: %s: %s\n", stamp,
+	    log_state.program, (long)getpid(), log_level_name(s->level),
+	    s->text);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line)
+		n = sizeof line - 1;
+	/* A log line that cannot be written is dropped, never retried. */
+	if (write(fd, line, (size_t)n) < 0)
+		return;
+}
+
+void
+log_vwrite(enum log_level level, const char *scope, const char *fmt,
+    va_list ap)
+{
+	struct log_slot	*s;
+	struct timespec	 ts;
+	size_t		 off = 0;
+	int		 saved_errno = errno;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	pthread_mutex_lock(&log_state.lock);
+	s = &log_state.ring[log_state.next];
+	s->time_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	s->level = level;
+	if (scope != NULL && *scope != '\0') {
+		snprintf(s->text, sizeof s->text, "%s: ", scope);
+		off = strlen(s->text);
+	}
+	vsnprintf(s->text + off, sizeof s->text - off, fmt, ap);
+	log_state.next = (log_state.next + 1) % LOG_RING_LINES;
+	if (log_state.count < LOG_RING_LINES)
+		log_state.count++;
+	if (level >= log_state.level && log_state.sink >= 0)
+		log_emit(log_state.sink, s);
+	pthread_mutex_unlock(&log_state.lock);
+	errno = saved_errno;
+}
+
+void
+log_write(enum log_level level, const char *scope, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, scope, fmt, ap);
+	va_end(ap);
+}
+
+#define LOG_LEVEL_FUNCTION(name, level)				\
+void									\
+name(const char *fmt, ...)						\
+{									\
+	va_list	ap;							\
+									\
+	va_start(ap, fmt);						\
+	log_vwrite(level, NULL, fmt, ap);				\
+	va_end(ap);							\
+}
+LOG_LEVEL_FUNCTION(log_debug, LOG_LEVEL_DEBUG)
+LOG_LEVEL_FUNCTION(log_info, LOG_LEVEL_INFO)
+LOG_LEVEL_FUNCTION(log_warn, LOG_LEVEL_WARN)
+LOG_LEVEL_FUNCTION(log_error, LOG_LEVEL_ERROR)
+
+void
+log_fatal(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_FATAL, NULL, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/* Hand every remembered line to fn, oldest first; returns how many. */
+size_t
+log_ring_foreach(void (*fn)(const struct log_line *, void *), void *arg)
+{
+	struct log_line	 line;
+	struct log_slot	*s;
+	size_t		 i, start, count;
+
+	pthread_mutex_lock(&log_state.lock);
+	count = log_state.count;
+	start = (log_state.next + LOG_RING_LINES - count) % LOG_RING_LINES;
+	for (i = 0; i < count; i++) {
+		s = &log_state.ring[(start + i) % LOG_RING_LINES];
+		line.time_us = s->time_us;
+		line.level = s->level;
+		line.text = s->text;
+		fn(&line, arg);
+	}
+	pthread_mutex_unlock(&log_state.lock);
+	return count;
+}
+
+static void
+log_ring_dump_line(const struct log_line *line, void *arg)
+{
+	struct log_slot	s;
+
+	s.time_us = line->time_us;
+	s.level = line->level;
+	snprintf(s.text, sizeof s.text, "%s", line->text);
+	log_emit(*(int *)arg, &s);
+}
+
+/* Write the whole ring to fd, as log lines. */
+int
+log_ring_dump(int fd)
+{
+	log_ring_foreach(log_ring_dump_line, &fd);
+	return 0;
+}
+
+void
+log_ring_clear(void)
+{
+	pthread_mutex_lock(&log_state.lock);
+	log_state.next = 0;
+	log_state.count = 0;
+	pthread_mutex_unlock(&log_state.lock);
+}

@@ -1,0 +1,91 @@
+/*
+ * The table from frame type to protobuf message, and decoding of a frame's
+ * payload into its message. Unknown types and payloads that do not decode
+ * are refused here, before any handler sees them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "proto.h"
+
+static const struct message_entry {
+	uint16_t				 type;
+	const char				*name;
+	const ProtobufCMessageDescriptor	*descriptor;
+} message_table[] = {
+	{ FRAME_ERROR, "error", &haven__error__descriptor },
+	{ FRAME_STATUS_REQUEST, "status-request",
+	    &haven__status_request__descriptor },
+	{ FRAME_STATUS_REPLY, "status-reply", &haven__status_reply__descriptor },
+	{ FRAME_VM_SPEC, "vm-spec", &haven__vm_spec__descriptor },
+	{ FRAME_WORKER_EVENT, "worker-event",
+	    &haven__worker_event__descriptor },
+};
+
+static const struct message_entry *
+message_find(uint16_t type)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof message_table / sizeof message_table[0]; i++) {
+		if (message_table[i].type == type)
+			return &message_table[i];
+	}
+	return NULL;
+}
+
+const ProtobufCMessageDescriptor *
+message_descriptor(uint16_t type)
+{
+	const struct message_entry	*e = message_find(type);
+
+	return e ? e->descriptor : NULL;
+}
+
+const char *
+message_type_name(uint16_t type)
+{
+	const struct message_entry	*e = message_find(type);
+
+	return e ? e->name : "unknown";
+}
+
+/* Decode a frame's payload. NULL with errno ENOMSG (unknown type) or
+ * EBADMSG (does not decode as that type). */
+ProtobufCMessage *
+message_decode(const struct frame *f)
+{
+	const ProtobufCMessageDescriptor	*d;
+	ProtobufCMessage			*m;
+
+	if ((d = message_descriptor(f->type)) == NULL) {
+		errno = ENOMSG;
+		return NULL;
+	}
+	m = protobuf_c_message_unpack(d, NULL, f->length, f->payload);
+	if (m == NULL) {
+		errno = EBADMSG;
+		return NULL;
+	}
+	return m;
+}
+
+void
+message_free(ProtobufCMessage *m)
+{
+	if (m != NULL)
+		protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* Serialise a message into a new buffer; *len gets its size. */
+uint8_t *
+message_pack(const ProtobufCMessage *m, size_t *len)
+{
+	uint8_t	*buf;
+
+	*len = protobuf_c_message_get_packed_size(m);
+	if ((buf = malloc(*len ? *len : 1)) == NULL)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	return buf;
+}

@@ -1,0 +1,102 @@
+/*
+ * proto/: Haven's wire messages and how they travel. Every channel (havenctl
+ * to havend, havend to a worker) carries length-prefixed frames whose payload
+ * is one protobuf-c message; file descriptors travel beside a frame with
+ * SCM_RIGHTS.
+ */
+#ifndef HAVEN_PROTO_H
+#define HAVEN_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "common.pb-c.h"
+#include "control.pb-c.h"
+#include "worker.pb-c.h"
+
+struct event_base;
+
+/*
+ * Frame header, 12 bytes, big-endian:
+ *   magic "HV" (2) | version (1) | number of fds (1) | type (2) | flags (2) |
+ *   payload length (4)
+ * Bump FRAME_VERSION when a change breaks older peers. Flags must be zero.
+ */
+#define FRAME_MAGIC		0x4856
+#define FRAME_VERSION		1
+#define FRAME_HEADER_SIZE	12
+#define FRAME_MAX_FDS		16
+/* Default payload cap; channels may choose a smaller or larger one. */
+#define FRAME_DEFAULT_MAX	(1U << 20)
+
+/*
+ * Message types. Numbers are explicit and grouped; a retired number stays in
+ * the list as a comment and is never reused.
+ */
+enum frame_type {
+	FRAME_ERROR = 1,		/* haven.Error */
+
+	FRAME_STATUS_REQUEST = 100,	/* haven.StatusRequest */
+	FRAME_STATUS_REPLY = 101,	/* haven.StatusReply */
+
+	FRAME_VM_SPEC = 200,		/* haven.VmSpec */
+	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */
+};
+
+/* A received frame. The payload and any fds are owned by the frame until
+ * frame_release(); a consumer that keeps an fd sets its slot to -1. */
+struct frame {
+	uint16_t	 type;
+	uint16_t	 flags;
+	uint32_t	 length;
+	uint8_t		*payload;
+	int		 fds[FRAME_MAX_FDS];
+	size_t		 nfds;
+};
+
+/* frame.c */
+struct frame_reader;
+struct frame_reader *frame_reader_new(size_t max_payload);
+void		 frame_reader_free(struct frame_reader *);
+ssize_t		 frame_reader_fill(struct frame_reader *, int fd);
+int		 frame_reader_feed(struct frame_reader *, const void *, size_t);
+int		 frame_reader_next(struct frame_reader *, struct frame *);
+size_t		 frame_reader_buffered(const struct frame_reader *);
+void		 frame_release(struct frame *);
+int		 frame_encode_header(uint8_t *, uint16_t type, uint32_t length,
+		     size_t nfds);
+int		 frame_send(int fd, uint16_t type, const void *payload,
+		     size_t length, const int *fds, size_t nfds);
+const char	*frame_strerror(int);
+
+/* message.c */
+const ProtobufCMessageDescriptor *message_descriptor(uint16_t type);
+const char	*message_type_name(uint16_t type);
+ProtobufCMessage *message_decode(const struct frame *);
+void		 message_free(ProtobufCMessage *);
+uint8_t		*message_pack(const ProtobufCMessage *, size_t *);
+
+/* channel.c */
+struct channel;
+/* Called with each complete frame, and once with frame == NULL when the
+ * channel closes: err is 0 for an orderly EOF, else an errno value
+ * (EMSGSIZE oversized, EPROTO garbage, ...). After the close call the channel
+ * must only be freed. */
+typedef void (*channel_cb)(struct channel *, struct frame *, int err,
+    void *arg);
+struct channel	*channel_new(struct event_base *, int fd, size_t max_payload,
+		     channel_cb, void *arg);
+void		 channel_free(struct channel *);
+int		 channel_fd(const struct channel *);
+int		 channel_send(struct channel *, uint16_t type, const void *payload,
+		     size_t length, const int *fds, size_t nfds);
+int		 channel_send_message(struct channel *, uint16_t type,
+		     const ProtobufCMessage *, const int *fds, size_t nfds);
+int		 channel_send_error(struct channel *, Haven__ErrorCode,
+		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+size_t		 channel_pending(const struct channel *);
+
+#endif
