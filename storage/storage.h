@@ -1,0 +1,263 @@
+/*
+ * storage/: the path from a VM's disk to the shared LUN (DESIGN §3, §4).
+ * Everything is a block device with one small asynchronous ops table: a
+ * local file (tests, import/export), an iSCSI LUN (libiscsi on the event
+ * loop), a window onto one extent of a Haven volume, and a VHD image on top
+ * of any of those. The NBD server exports any block device to QEMU.
+ */
+#ifndef HAVEN_STORAGE_H
+#define HAVEN_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+/*
+ * Errors. Functions and completions report 0 on success, else a negative
+ * value: -errno for system errors, or one of these named domain errors. Use
+ * storage_strerror() for the operator-facing sentence.
+ */
+#define STORAGE_ERROR_BASE	4096
+enum storage_error {
+	/* The target refused a write: our key is not registered or was
+	 * preempted. This host is fenced. */
+	STORAGE_E_RESERVATION = -(STORAGE_ERROR_BASE + 1),
+	/* Unit attention 2A/03: our reservation was preempted. */
+	STORAGE_E_PREEMPTED = -(STORAGE_ERROR_BASE + 2),
+	/* On-disk structure fails validation (bad magic, checksum, bounds). */
+	STORAGE_E_CORRUPT = -(STORAGE_ERROR_BASE + 3),
+	/* A valid structure of a kind Haven does not handle (differencing
+	 * VHD, newer volume version, 4 KiB-native LUN). */
+	STORAGE_E_UNSUPPORTED = -(STORAGE_ERROR_BASE + 4),
+	/* The target did not answer in time. */
+	STORAGE_E_TIMEOUT = -(STORAGE_ERROR_BASE + 5),
+	/* Login to the iSCSI target failed. */
+	STORAGE_E_LOGIN = -(STORAGE_ERROR_BASE + 6),
+	/* A SCSI command failed with sense data we do not map further. */
+	STORAGE_E_SCSI = -(STORAGE_ERROR_BASE + 7),
+	/* Not a Haven volume (no label). */
+	STORAGE_E_NOT_VOLUME = -(STORAGE_ERROR_BASE + 8),
+};
+
+/* storage.c */
+const char	*storage_strerror(int error);
+int		 storage_wait(struct event_base *, const int *done);
+
+/*
+ * A block device. Requests complete through their callback, always from the
+ * event loop and never from inside the submitting call, with 0 or a negative
+ * error. Offsets and lengths are multiples of block_size. Buffers stay the
+ * caller's and must live until the callback.
+ */
+struct blockdev;
+typedef void (*blockdev_cb)(int result, void *arg);
+
+#define BLOCKDEV_FUA	0x1	/* durable before completion */
+
+struct blockdev_ops {
+	const char	*kind;
+	void		(*read)(struct blockdev *, uint64_t offset, void *buf,
+			    size_t len, blockdev_cb, void *);
+	void		(*write)(struct blockdev *, uint64_t offset,
+			    const void *buf, size_t len, unsigned flags,
+			    blockdev_cb, void *);
+	/* Durable: everything completed before the flush was submitted. */
+	void		(*flush)(struct blockdev *, blockdev_cb, void *);
+	/* Write zeroes over a range (may deallocate where reads stay 0). */
+	void		(*zero)(struct blockdev *, uint64_t offset, uint64_t len,
+			    unsigned flags, blockdev_cb, void *);
+	void		(*close)(struct blockdev *);
+};
+
+struct blockdev {
+	const struct blockdev_ops *ops;
+	struct event_base	*base;
+	uint64_t		 size;		/* bytes */
+	uint32_t		 block_size;	/* bytes, a power of 2 */
+	char			 name[128];	/* for messages: path or URL */
+	void			*impl;		/* the implementation's state */
+	struct blockdev_defer	*defer;		/* completions in flight */
+};
+
+/* blockdev.c */
+void		 blockdev_read(struct blockdev *, uint64_t, void *, size_t,
+		     blockdev_cb, void *);
+void		 blockdev_write(struct blockdev *, uint64_t, const void *, size_t,
+		     unsigned, blockdev_cb, void *);
+void		 blockdev_flush(struct blockdev *, blockdev_cb, void *);
+void		 blockdev_zero(struct blockdev *, uint64_t, uint64_t, unsigned,
+		     blockdev_cb, void *);
+void		 blockdev_close(struct blockdev *);
+int		 blockdev_check_range(const struct blockdev *, uint64_t,
+		     uint64_t);
+void		 blockdev_complete_later(struct blockdev *, blockdev_cb, void *,
+		     int result);
+int		 blockdev_init(struct blockdev *, const struct blockdev_ops *,
+		     struct event_base *, const char *name);
+void		 blockdev_fini(struct blockdev *);
+/* Synchronous wrappers that run the loop until done (CLI and tests only). */
+int		 blockdev_read_sync(struct blockdev *, uint64_t, void *, size_t);
+int		 blockdev_write_sync(struct blockdev *, uint64_t, const void *,
+		     size_t, unsigned);
+int		 blockdev_flush_sync(struct blockdev *);
+int		 blockdev_zero_sync(struct blockdev *, uint64_t, uint64_t);
+
+/* file.c */
+struct blockdev	*file_open(struct event_base *, const char *path, int writable,
+		     int *error);
+struct blockdev	*file_create(struct event_base *, const char *path,
+		     uint64_t size, int *error);
+int		 file_truncate(struct blockdev *, uint64_t size);
+
+/* extent.c */
+struct blockdev	*extent_open(struct blockdev *parent, uint64_t offset,
+		     uint64_t size, const char *label);
+
+/* iscsi.c: a LUN over libiscsi, asynchronous on the event loop. */
+struct iscsi_context;
+struct scsi_task;
+struct iscsi_options {
+	const char	*initiator;	/* IQN; NULL = a default */
+	unsigned	 queue_depth;	/* 0 = 16 */
+	int		 timeout_s;	/* per command and for login; 0 = 10 */
+};
+typedef void (*iscsi_open_cb)(int result, struct blockdev *, void *arg);
+typedef void (*iscsi_register_ask)(struct blockdev *, void *arg);
+typedef struct scsi_task *(*iscsi_raw_submit)(struct iscsi_context *,
+		     int lun, void (*cb)(struct iscsi_context *, int, void *,
+		     void *), void *priv, void *arg);
+typedef void (*iscsi_raw_done)(int result, struct scsi_task *, void *arg);
+void		 iscsi_open(struct event_base *, const char *url,
+		     const struct iscsi_options *, iscsi_open_cb, void *);
+int		 iscsi_open_sync(struct event_base *, const char *url,
+		     const struct iscsi_options *, struct blockdev **);
+void		 iscsi_raw(struct blockdev *, iscsi_raw_submit, iscsi_raw_done,
+		     void *);
+int		 iscsi_is_iscsi(const struct blockdev *);
+int		 iscsi_is_fenced(const struct blockdev *);
+void		 iscsi_set_registration(struct blockdev *, uint64_t key,
+		     iscsi_register_ask, void *);
+void		 iscsi_register_answer(struct blockdev *, int granted);
+
+/* pr.c: SCSI-3 persistent reservations (DESIGN §4, fence_scsi model). */
+#define PR_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY	5
+#define PR_MAX_KEYS	64
+struct pr_status {
+	uint32_t	 generation;
+	size_t		 nkeys;
+	uint64_t	 keys[PR_MAX_KEYS];
+	int		 reserved;		/* a reservation exists */
+	uint64_t	 holder;		/* its key */
+	uint8_t		 type;
+};
+typedef void (*pr_status_cb)(int result, const struct pr_status *, void *);
+uint64_t	 pr_key(const char *cluster_name, uint32_t node_id);
+void		 pr_read(struct blockdev *, pr_status_cb, void *);
+void		 pr_register(struct blockdev *, uint64_t old_key,
+		     uint64_t new_key, int ignore_existing, blockdev_cb, void *);
+void		 pr_reserve(struct blockdev *, uint64_t key, int type,
+		     blockdev_cb, void *);
+void		 pr_preempt(struct blockdev *, uint64_t key, uint64_t victim,
+		     int type, int abort_tasks, blockdev_cb, void *);
+void		 pr_claim(struct blockdev *, uint64_t key, blockdev_cb, void *);
+int		 pr_read_sync(struct blockdev *, struct pr_status *);
+int		 pr_register_sync(struct blockdev *, uint64_t, uint64_t, int);
+int		 pr_reserve_sync(struct blockdev *, uint64_t, int);
+int		 pr_preempt_sync(struct blockdev *, uint64_t, uint64_t, int, int,
+		     int *aborted);
+int		 pr_claim_sync(struct blockdev *, uint64_t);
+
+/* volume.c: Haven's label and extents on a LUN or file (DESIGN §3). */
+enum volume_extent_kind {
+	VOLUME_EXTENT_LEASE,
+	VOLUME_EXTENT_STATE,
+	VOLUME_EXTENT_DISK,
+	VOLUME_EXTENT_COUNT,
+};
+struct volume_params {
+	const char	*cluster_name;
+	uint64_t	 state_size;	/* bytes; 0 = default */
+};
+struct volume_info {
+	char		 uuid[37];
+	char		 cluster_name[64];
+	uint32_t	 version;
+	uint64_t	 size;
+	uint64_t	 extent_offset[VOLUME_EXTENT_COUNT];
+	uint64_t	 extent_size[VOLUME_EXTENT_COUNT];
+};
+struct volume;
+typedef void (*volume_cb)(int result, struct volume *, void *arg);
+void		 volume_format(struct blockdev *, const struct volume_params *,
+		     volume_cb, void *);
+void		 volume_open(struct blockdev *, volume_cb, void *);
+int		 volume_format_sync(struct blockdev *,
+		     const struct volume_params *, struct volume **);
+int		 volume_open_sync(struct blockdev *, struct volume **);
+struct blockdev	*volume_extent(struct volume *, enum volume_extent_kind);
+void		 volume_get_info(const struct volume *, struct volume_info *);
+const char	*volume_extent_name(enum volume_extent_kind);
+void		 volume_close(struct volume *);
+
+/* vhd.c: VHD images, fixed and dynamic, on any block device. */
+enum vhd_type {
+	VHD_TYPE_FIXED = 2,
+	VHD_TYPE_DYNAMIC = 3,
+};
+struct vhd_info {
+	enum vhd_type	 type;
+	uint64_t	 virtual_size;	/* what the guest sees */
+	uint64_t	 current_size;	/* the footer's field */
+	uint16_t	 cylinders;
+	uint8_t		 heads;
+	uint8_t		 sectors_per_track;
+	char		 creator[5];
+	uint8_t		 uuid[16];
+	uint32_t	 block_size;	/* dynamic only */
+	uint32_t	 max_table_entries;
+	uint32_t	 allocated_blocks;
+	uint64_t	 end_offset;	/* bytes of the backing in use */
+};
+uint64_t	 vhd_round_size(uint64_t requested, uint16_t *cylinders,
+		     uint8_t *heads, uint8_t *sectors_per_track);
+typedef void (*vhd_open_cb)(int result, struct blockdev *vhd, void *arg);
+void		 vhd_create(struct blockdev *backing, enum vhd_type,
+		     uint64_t size, blockdev_cb, void *);
+void		 vhd_open(struct blockdev *backing, int writable, vhd_open_cb,
+		     void *);
+int		 vhd_create_sync(struct blockdev *, enum vhd_type, uint64_t);
+int		 vhd_open_sync(struct blockdev *, int writable,
+		     struct blockdev **);
+int		 vhd_get_info(struct blockdev *vhd, struct vhd_info *);
+/* The most backing bytes a VHD of this (rounded) size can ever use. */
+uint64_t	 vhd_max_backing_size(enum vhd_type, uint64_t size);
+/* Check (and with repair fix what is safely fixable); CLI only. */
+struct vhd_check_report {
+	unsigned	 problems;	/* found */
+	unsigned	 repaired;	/* of those, fixed */
+	int		 type;		/* enum vhd_type, 0 if none found */
+	void		(*problem)(const char *text, int repaired, void *arg);
+	void		*arg;
+};
+int		 vhd_check_sync(struct blockdev *backing, int repair,
+		     struct vhd_check_report *);
+
+/* vhd_copy.c: import and export (copy one virtual disk onto another). */
+typedef void (*vhd_progress_cb)(uint64_t done, uint64_t total, void *arg);
+int		 vhd_copy_sync(struct blockdev *from, struct blockdev *to,
+		     vhd_progress_cb, void *arg);
+
+/* nbd.c: an NBD server (fixed newstyle) exporting block devices to QEMU. */
+struct nbd_server;
+struct nbd_server *nbd_server_new(struct event_base *, const char *path,
+		     int *error);
+struct nbd_server *nbd_server_new_fd(struct event_base *, int listen_fd,
+		     int *error);
+int		 nbd_server_add_export(struct nbd_server *, const char *name,
+		     struct blockdev *, int read_only);
+int		 nbd_server_add_client(struct nbd_server *, int fd);
+unsigned	 nbd_server_busy(const struct nbd_server *);
+void		 nbd_server_free(struct nbd_server *);
+
+#endif
