@@ -1,0 +1,437 @@
+/*
+ * SCSI-3 persistent reservations on an iSCSI LUN (DESIGN §4, the fence_scsi
+ * model): read keys and reservation, register, reserve, preempt (with the
+ * abort variant where the target has it), and the claim a host makes on a
+ * volume after each login. Keys are 4 bytes of the cluster name's hash and
+ * the 4-byte node id.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+#include <zlib.h>
+
+#include "common.h"
+#include "storage.h"
+
+#define PR_IN_LENGTH	(8 + 8 * PR_MAX_KEYS)
+
+enum pr_step {
+	PR_STEP_READ_KEYS,
+	PR_STEP_READ_RESERVATION,
+	PR_STEP_OUT,
+	PR_STEP_OUT_FALLBACK,		/* PREEMPT after PREEMPT AND ABORT */
+	PR_STEP_CLAIM_REGISTER,
+	PR_STEP_CLAIM_READ,
+	PR_STEP_CLAIM_TAKE,
+	PR_STEP_CLAIM_VERIFY,
+};
+
+struct pr_op {
+	struct blockdev		*dev;
+	enum pr_step		 step;
+	int			 sa;		/* PR OUT service action */
+	int			 type;
+	struct scsi_persistent_reserve_out_basic params;
+	uint64_t		 key;
+	struct pr_status	 status;
+	int			 aborted;	/* PREEMPT AND ABORT worked */
+	blockdev_cb		 cb;
+	pr_status_cb		 status_cb;
+	void			*arg;
+};
+
+static void	pr_op_next(int result, struct scsi_task *, void *);
+
+uint64_t
+pr_key(const char *cluster_name, uint32_t node_id)
+{
+	uint32_t	h = (uint32_t)crc32(0, (const Bytef *)cluster_name,
+			    (uInt)strlen(cluster_name));
+
+	return (uint64_t)h << 32 | node_id;
+}
+
+static struct scsi_task *
+pr_submit_in(struct iscsi_context *ctx, int lun,
+    void (*cb)(struct iscsi_context *, int, void *, void *), void *priv,
+    void *arg)
+{
+	struct pr_op	*op = arg;
+
+	return iscsi_persistent_reserve_in_task(ctx, lun,
+	    op->step == PR_STEP_READ_KEYS || op->step == PR_STEP_CLAIM_VERIFY ?
+	    SCSI_PERSISTENT_RESERVE_READ_KEYS :
+	    SCSI_PERSISTENT_RESERVE_READ_RESERVATION, PR_IN_LENGTH, cb, priv);
+}
+
+static struct scsi_task *
+pr_submit_out(struct iscsi_context *ctx, int lun,
+    void (*cb)(struct iscsi_context *, int, void *, void *), void *priv,
+    void *arg)
+{
+	struct pr_op	*op = arg;
+
+	return iscsi_persistent_reserve_out_task(ctx, lun, op->sa,
+	    SCSI_PERSISTENT_RESERVE_SCOPE_LU, op->type, &op->params, cb, priv);
+}
+
+static struct pr_op *
+pr_op_new(struct blockdev *dev, void *arg)
+{
+	struct pr_op	*op;
+
+	if ((op = calloc(1, sizeof *op)) == NULL)
+		abort();
+	op->dev = dev;
+	op->arg = arg;
+	return op;
+}
+
+/* Start op at a PR OUT with the given action and keys. */
+static void
+pr_op_out(struct pr_op *op, int sa, int type, uint64_t key, uint64_t sa_key)
+{
+	op->sa = sa;
+	op->type = type;
+	memset(&op->params, 0, sizeof op->params);
+	op->params.reservation_key = key;
+	op->params.service_action_reservation_key = sa_key;
+	iscsi_raw(op->dev, pr_submit_out, pr_op_next, op);
+}
+
+static void
+pr_op_finish(struct pr_op *op, int result)
+{
+	if (op->status_cb != NULL)
+		op->status_cb(result, result == 0 ? &op->status : NULL,
+		    op->arg);
+	else
+		op->cb(result, op->arg);
+	free(op);
+}
+
+static uint32_t
+pr_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint64_t
+pr_get64(const uint8_t *p)
+{
+	return (uint64_t)pr_get32(p) << 32 | pr_get32(p + 4);
+}
+
+/*
+ * Parse PERSISTENT RESERVE IN data ourselves (SPC-4 6.16): it comes from
+ * the target, so every length is checked against what arrived.
+ */
+static int
+pr_status_add(struct pr_op *op, struct scsi_task *task)
+{
+	const uint8_t	*p;
+	size_t		 size, i;
+	uint32_t	 length;
+
+	if (task == NULL || task->datain.size < 8)
+		return STORAGE_E_SCSI;
+	p = task->datain.data;
+	size = (size_t)task->datain.size;
+	op->status.generation = pr_get32(p);
+	length = pr_get32(p + 4);
+	if (op->step == PR_STEP_READ_KEYS ||
+	    op->step == PR_STEP_CLAIM_VERIFY) {
+		op->status.nkeys = 0;
+		for (i = 0; i < length / 8 && 8 + i * 8 + 8 <= size &&
+		    i < PR_MAX_KEYS; i++)
+			op->status.keys[op->status.nkeys++] =
+			    pr_get64(p + 8 + i * 8);
+		return 0;
+	}
+	/* Additional length 0: registrations may exist, no reservation. */
+	op->status.reserved = length >= 16 && size >= 22;
+	op->status.holder = op->status.reserved ? pr_get64(p + 8) : 0;
+	op->status.type = op->status.reserved ? p[21] & 0x0f : 0;
+	return 0;
+}
+
+static int
+pr_status_has_key(const struct pr_status *s, uint64_t key)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nkeys; i++) {
+		if (s->keys[i] == key)
+			return 1;
+	}
+	return 0;
+}
+
+/* One state machine for every PR operation; each step is one command. */
+static void
+pr_op_next(int result, struct scsi_task *task, void *arg)
+{
+	struct pr_op	*op = arg;
+
+	log_scoped(LOG_LEVEL_DEBUG, "pr", op->dev->name, "step %d: %s",
+	    op->step, storage_strerror(result));
+	switch (op->step) {
+	case PR_STEP_READ_KEYS:
+		if (result == 0)
+			result = pr_status_add(op, task);
+		if (result != 0)
+			break;
+		op->step = PR_STEP_READ_RESERVATION;
+		iscsi_raw(op->dev, pr_submit_in, pr_op_next, op);
+		return;
+	case PR_STEP_READ_RESERVATION:
+		if (result == 0)
+			result = pr_status_add(op, task);
+		break;
+	case PR_STEP_OUT:
+		if (result == -EINVAL &&
+		    op->sa == SCSI_PERSISTENT_RESERVE_PREEMPT_AND_ABORT) {
+			/* tgt lacks the abort variant: plain PREEMPT, and the
+			 * caller waits out the grace before writing. */
+			log_scoped(LOG_LEVEL_INFO, "pr", op->dev->name,
+			    "PREEMPT AND ABORT refused; using PREEMPT");
+			op->step = PR_STEP_OUT_FALLBACK;
+			pr_op_out(op, SCSI_PERSISTENT_RESERVE_PREEMPT, op->type,
+			    op->params.reservation_key,
+			    op->params.service_action_reservation_key);
+			return;
+		}
+		op->aborted = op->sa ==
+		    SCSI_PERSISTENT_RESERVE_PREEMPT_AND_ABORT && result == 0;
+		break;
+	case PR_STEP_OUT_FALLBACK:
+		break;
+	case PR_STEP_CLAIM_REGISTER:
+		if (result != 0)
+			break;
+		op->step = PR_STEP_CLAIM_READ;
+		iscsi_raw(op->dev, pr_submit_in, pr_op_next, op);
+		return;
+	case PR_STEP_CLAIM_READ:
+		if (result == 0)
+			result = pr_status_add(op, task);
+		if (result != 0)
+			break;
+		op->step = PR_STEP_CLAIM_TAKE;
+		if (!op->status.reserved) {
+			pr_op_out(op, SCSI_PERSISTENT_RESERVE_RESERVE,
+			    PR_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY, op->key, 0);
+			return;
+		}
+		if (op->status.holder == op->key) {
+			/* Held under our key, maybe by an old nexus of ours:
+			 * take it over, which drops our stale registrations
+			 * (tgt keeps them after a logout). */
+			pr_op_out(op, SCSI_PERSISTENT_RESERVE_PREEMPT,
+			    op->status.type, op->key, op->key);
+			return;
+		}
+		/* Another host's key holds it: as a registrant under
+		 * Registrants Only we may write; nothing to take. */
+		pr_op_next(0, NULL, op);
+		return;
+	case PR_STEP_CLAIM_TAKE:
+		if (result != 0)
+			break;
+		op->step = PR_STEP_CLAIM_VERIFY;
+		iscsi_raw(op->dev, pr_submit_in, pr_op_next, op);
+		return;
+	case PR_STEP_CLAIM_VERIFY:
+		if (result == 0)
+			result = pr_status_add(op, task);
+		if (result == 0 && !pr_status_has_key(&op->status, op->key))
+			result = STORAGE_E_RESERVATION;
+		break;
+	}
+	pr_op_finish(op, result);
+}
+
+void
+pr_read(struct blockdev *dev, pr_status_cb cb, void *arg)
+{
+	struct pr_op	*op = pr_op_new(dev, arg);
+
+	op->status_cb = cb;
+	op->step = PR_STEP_READ_KEYS;
+	iscsi_raw(dev, pr_submit_in, pr_op_next, op);
+}
+
+/* REGISTER old → new (new 0 unregisters), or REGISTER AND IGNORE EXISTING
+ * KEY, which works from a fresh nexus whatever is registered. */
+void
+pr_register(struct blockdev *dev, uint64_t old_key, uint64_t new_key,
+    int ignore_existing, blockdev_cb cb, void *arg)
+{
+	struct pr_op	*op = pr_op_new(dev, arg);
+
+	op->cb = cb;
+	op->step = PR_STEP_OUT;
+	pr_op_out(op, ignore_existing ?
+	    SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY :
+	    SCSI_PERSISTENT_RESERVE_REGISTER, 0, old_key, new_key);
+}
+
+void
+pr_reserve(struct blockdev *dev, uint64_t key, int type, blockdev_cb cb,
+    void *arg)
+{
+	struct pr_op	*op = pr_op_new(dev, arg);
+
+	op->cb = cb;
+	op->step = PR_STEP_OUT;
+	pr_op_out(op, SCSI_PERSISTENT_RESERVE_RESERVE, type, key, 0);
+}
+
+/*
+ * Remove victim's registrations (and take its reservation if it holds
+ * one). With abort_tasks, PREEMPT AND ABORT first, falling back to PREEMPT
+ * where the target refuses it (tgt); pr_preempt_sync says which it was.
+ */
+static struct pr_op *
+pr_preempt_op(struct blockdev *dev, uint64_t key, uint64_t victim, int type,
+    int abort_tasks, blockdev_cb cb, void *arg)
+{
+	struct pr_op	*op = pr_op_new(dev, arg);
+
+	op->cb = cb;
+	op->step = PR_STEP_OUT;
+	pr_op_out(op, abort_tasks ? SCSI_PERSISTENT_RESERVE_PREEMPT_AND_ABORT :
+	    SCSI_PERSISTENT_RESERVE_PREEMPT, type, key, victim);
+	return op;
+}
+
+void
+pr_preempt(struct blockdev *dev, uint64_t key, uint64_t victim, int type,
+    int abort_tasks, blockdev_cb cb, void *arg)
+{
+	pr_preempt_op(dev, key, victim, type, abort_tasks, cb, arg);
+}
+
+/*
+ * What a host does after each login to a volume it may write: register
+ * its key on this nexus, make sure a Registrants Only reservation exists
+ * (taking it over from our own stale nexus if need be), and verify.
+ */
+void
+pr_claim(struct blockdev *dev, uint64_t key, blockdev_cb cb, void *arg)
+{
+	struct pr_op	*op = pr_op_new(dev, arg);
+
+	op->cb = cb;
+	op->key = key;
+	op->step = PR_STEP_CLAIM_REGISTER;
+	pr_op_out(op, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+	    0, 0, key);
+}
+
+/* --- synchronous wrappers (havenctl, tests) ------------------------------ */
+
+struct pr_sync {
+	int			 done;
+	int			 result;
+	struct pr_status	*status;
+};
+
+static void
+pr_sync_cb(int result, void *arg)
+{
+	struct pr_sync	*s = arg;
+
+	s->result = result;
+	s->done = 1;
+}
+
+static void
+pr_sync_status_cb(int result, const struct pr_status *status, void *arg)
+{
+	struct pr_sync	*s = arg;
+
+	if (status != NULL)
+		*s->status = *status;
+	s->result = result;
+	s->done = 1;
+}
+
+static int
+pr_sync_wait(struct blockdev *dev, struct pr_sync *s)
+{
+	if (storage_wait(dev->base, &s->done) == -1)
+		return -EIO;
+	return s->result;
+}
+
+int
+pr_read_sync(struct blockdev *dev, struct pr_status *status)
+{
+	struct pr_sync	s = { 0, 0, status };
+
+	memset(status, 0, sizeof *status);
+	pr_read(dev, pr_sync_status_cb, &s);
+	return pr_sync_wait(dev, &s);
+}
+
+int
+pr_register_sync(struct blockdev *dev, uint64_t old_key, uint64_t new_key,
+    int ignore_existing)
+{
+	struct pr_sync	s = { 0, 0, NULL };
+
+	pr_register(dev, old_key, new_key, ignore_existing, pr_sync_cb, &s);
+	return pr_sync_wait(dev, &s);
+}
+
+int
+pr_reserve_sync(struct blockdev *dev, uint64_t key, int type)
+{
+	struct pr_sync	s = { 0, 0, NULL };
+
+	pr_reserve(dev, key, type, pr_sync_cb, &s);
+	return pr_sync_wait(dev, &s);
+}
+
+struct pr_preempt_sync {
+	struct pr_sync	 sync;
+	struct pr_op	*op;
+	int		 aborted;
+};
+
+static void
+pr_preempt_sync_cb(int result, void *arg)
+{
+	struct pr_preempt_sync	*p = arg;
+
+	/* The op is freed after this returns; read what we need now. */
+	p->aborted = p->op->aborted;
+	pr_sync_cb(result, &p->sync);
+}
+
+int
+pr_preempt_sync(struct blockdev *dev, uint64_t key, uint64_t victim,
+    int type, int abort_tasks, int *aborted)
+{
+	struct pr_preempt_sync	p = { { 0, 0, NULL }, NULL, 0 };
+
+	p.op = pr_preempt_op(dev, key, victim, type, abort_tasks,
+	    pr_preempt_sync_cb, &p);
+	if (pr_sync_wait(dev, &p.sync) == 0 && aborted != NULL)
+		*aborted = p.aborted;
+	return p.sync.result;
+}
+
+int
+pr_claim_sync(struct blockdev *dev, uint64_t key)
+{
+	struct pr_sync	s = { 0, 0, NULL };
+
+	pr_claim(dev, key, pr_sync_cb, &s);
+	return pr_sync_wait(dev, &s);
+}
