@@ -1,0 +1,81 @@
+/*
+ * cli/: havenctl. One file per command, each exporting one descriptor
+ * (tmux's cmd-*.c model), listed in the table in havenctl.c.
+ */
+#ifndef HAVEN_CLI_H
+#define HAVEN_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+struct event_base;
+struct blockdev;
+struct volume;
+
+/* Exit codes, documented in havenctl(8). */
+enum cli_exit {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAILURE = 1,	/* the operation failed */
+	CLI_EXIT_USAGE = 2,	/* bad command line */
+	CLI_EXIT_PROBLEMS = 3,	/* a check found problems */
+	CLI_EXIT_DENIED = 4,	/* not allowed (role, reservation) */
+};
+
+struct cli {
+	int		 json;		/* --json: one JSON document on stdout */
+	int		 quiet;
+	int		 tty;		/* stderr is a terminal: progress bars */
+	uint64_t	 key;		/* --key: claim iSCSI LUNs before writing */
+	const char	*program;
+};
+
+struct cmd_entry {
+	const char	*name;		/* "disk create" */
+	const char	*usage;		/* arguments after the name */
+	const char	*summary;	/* one line for the command list */
+	int		 (*exec)(struct cli *, int argc, char **argv);
+};
+
+/* havenctl.c */
+void		 cli_usage_error(struct cli *, const struct cmd_entry *,
+		     const char *, ...) __attribute__((format(printf, 3, 4)));
+void		 cli_error(struct cli *, const char *, ...)
+		     __attribute__((format(printf, 2, 3)));
+int		 cli_json_print(struct cli *, struct json_object *);
+int		 cli_parse_size(const char *, uint64_t *);
+void		 cli_format_size(uint64_t, char *, size_t);
+void		 cli_progress(struct cli *, const char *what, uint64_t done,
+		     uint64_t total);
+
+/* target.c: what a disk command works on (an iscsi:// URL or a path). */
+struct target {
+	struct event_base	*base;
+	struct blockdev		*dev;		/* the LUN or file */
+	struct volume		*volume;	/* NULL unless a Haven volume */
+	struct blockdev		*disk;		/* the volume's disk extent */
+	char			 spec[512];
+};
+#define TARGET_WRITABLE		0x1
+#define TARGET_VOLUME		0x2	/* must be a formatted Haven volume */
+int		 target_open(struct cli *, const char *spec, int flags,
+		     struct target *);
+void		 target_close(struct target *);
+int		 target_is_iscsi(const char *spec);
+int		 target_parse_key(const char *, uint64_t *);
+int		 target_open_lun(struct cli *, const char *spec, struct target *);
+int		 cli_pr_error(struct cli *, const char *what, int error);
+
+extern const struct cmd_entry cmd_disk_format_entry;
+extern const struct cmd_entry cmd_disk_create_entry;
+extern const struct cmd_entry cmd_disk_info_entry;
+extern const struct cmd_entry cmd_disk_check_entry;
+extern const struct cmd_entry cmd_disk_import_entry;
+extern const struct cmd_entry cmd_disk_export_entry;
+extern const struct cmd_entry cmd_disk_serve_entry;
+extern const struct cmd_entry cmd_pr_keys_entry;
+extern const struct cmd_entry cmd_pr_register_entry;
+extern const struct cmd_entry cmd_pr_reserve_entry;
+extern const struct cmd_entry cmd_pr_preempt_entry;
+
+#endif

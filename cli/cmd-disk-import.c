@@ -1,0 +1,126 @@
+/*
+ * havenctl disk import: copy a .vhd file (fixed or dynamic) onto a Haven
+ * volume's disk as a new VHD of the same type (or --type), skipping zero
+ * chunks so that a dynamic disk stays sparse.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "storage.h"
+
+static void
+cmd_disk_import_progress(uint64_t done, uint64_t total, void *arg)
+{
+	cli_progress(arg, "importing", done, total);
+}
+
+static int
+cmd_disk_import_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "type", required_argument, NULL, 't' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct blockdev		*file = NULL, *src = NULL, *dst = NULL;
+	struct vhd_info		 info;
+	struct target		 t;
+	enum vhd_type		 type = 0;
+	const char		*from;
+	int			 c, force = 0, error, rc;
+
+	/* Full re-initialisation of glibc getopt (havenctl parsed its own
+	 * options with "+"), so options may also follow the operands. */
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "t:f", options, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (strcmp(optarg, "fixed") == 0)
+				type = VHD_TYPE_FIXED;
+			else if (strcmp(optarg, "dynamic") == 0)
+				type = VHD_TYPE_DYNAMIC;
+			else {
+				cli_usage_error(cli, &cmd_disk_import_entry,
+				    "--type is fixed or dynamic");
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'j':
+			break;
+		default:
+			cli_usage_error(cli, &cmd_disk_import_entry, NULL);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		cli_usage_error(cli, &cmd_disk_import_entry,
+		    "expected FILE.vhd and TARGET");
+		return CLI_EXIT_USAGE;
+	}
+	from = argv[optind];
+	if ((rc = target_open(cli, argv[optind + 1], TARGET_WRITABLE |
+	    TARGET_VOLUME, &t)) != 0)
+		return rc;
+	rc = CLI_EXIT_FAILURE;
+	if ((file = file_open(t.base, from, 0, &error)) == NULL) {
+		cli_error(cli, "%s: %s", from, storage_strerror(error));
+		goto out;
+	}
+	if ((error = vhd_open_sync(file, 0, &src)) != 0) {
+		cli_error(cli, "%s: %s", from, error == STORAGE_E_UNSUPPORTED ?
+		    "differencing VHDs are not supported; merge it with "
+		    "'qemu-img convert -O vpc' first" : storage_strerror(error));
+		goto out;
+	}
+	vhd_get_info(src, &info);
+	if (type == 0)
+		type = info.type;
+	if (vhd_open_sync(t.disk, 0, &dst) == 0) {
+		blockdev_close(dst);
+		dst = NULL;
+		if (!force) {
+			cli_error(cli, "%s already holds a VHD; add --force to "
+			    "replace it (its data is lost)", t.spec);
+			goto out;
+		}
+	}
+	if ((error = vhd_create_sync(t.disk, type, src->size)) != 0 ||
+	    (error = vhd_open_sync(t.disk, 1, &dst)) != 0) {
+		cli_error(cli, "%s: %s", t.spec, error == -ENOSPC ?
+		    "the volume's disk extent is too small for this VHD" :
+		    storage_strerror(error));
+		goto out;
+	}
+	if ((error = vhd_copy_sync(src, dst, cmd_disk_import_progress,
+	    cli)) != 0) {
+		cli_error(cli, "%s: copy failed: %s%s", t.spec,
+		    storage_strerror(error), error == -ENOSPC ?
+		    " (the volume's disk extent is full)" : "");
+		goto out;
+	}
+	if (!cli->quiet && !cli->json)
+		printf("%s: imported %s as a %s VHD of %llu bytes\n", t.spec,
+		    from, type == VHD_TYPE_FIXED ? "fixed" : "dynamic",
+		    (unsigned long long)dst->size);
+	rc = CLI_EXIT_OK;
+out:
+	blockdev_close(dst);
+	blockdev_close(src);
+	blockdev_close(file);
+	target_close(&t);
+	return rc;
+}
+
+const struct cmd_entry cmd_disk_import_entry = {
+	.name = "disk import",
+	.usage = "FILE.vhd TARGET [--type fixed|dynamic] [--force]",
+	.summary = "copy a .vhd file onto a volume's disk",
+	.exec = cmd_disk_import_exec,
+};
