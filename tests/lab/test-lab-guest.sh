@@ -78,7 +78,9 @@ trap 'rm -f "${TMPDIR:-/tmp}/haven-guest-serial.$$"; "$LAB" down >/dev/null || e
 	"$CHECK" --expect "${TMPDIR:-/tmp}/haven-guest-serial.$$" - || fail "journal check failed"
 
 step "a cold boot gets a new boot id and continues the journal"
-# QEMU truncates the serial log: it now holds the second boot only.
+# A fresh log for the second boot (QEMU would truncate it anyway; removing
+# it first means the wait below cannot see the first boot's lines).
+"$LAB" exec h1 rm -f /var/lib/haven/serial.log
 boot
 wait_for 20 "the second boot" bash -c "[[ \$('$LAB' exec h1 cat /var/lib/haven/serial.log 2>/dev/null) == *' journal resume '* ]]"
 boot2=$(serial | sed -n 's/^HAVEN-GUEST boot=\([0-9a-f]\{16\}\) start .*/\1/p' | tail -1)
