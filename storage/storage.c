@@ -30,6 +30,9 @@ storage_strerror(int error)
 		return "iSCSI login failed";
 	case STORAGE_E_SCSI:
 		return "SCSI command failed";
+	case STORAGE_E_LEASE_NEWER:
+		return "the volume's lease is held at a newer generation: "
+		    "another host owns this VM now";
 	case STORAGE_E_NOT_VOLUME:
 		return "not a Haven volume (no Haven label); format it with "
 		    "'havenctl disk format'";

@@ -38,6 +38,9 @@ enum storage_error {
 	STORAGE_E_SCSI = -(STORAGE_ERROR_BASE + 7),
 	/* Not a Haven volume (no label). */
 	STORAGE_E_NOT_VOLUME = -(STORAGE_ERROR_BASE + 8),
+	/* The volume's lease is held at a newer generation: another host
+	 * owns the VM now. */
+	STORAGE_E_LEASE_NEWER = -(STORAGE_ERROR_BASE + 9),
 };
 
 /* storage.c */
@@ -124,6 +127,7 @@ struct iscsi_options {
 };
 typedef void (*iscsi_open_cb)(int result, struct blockdev *, void *arg);
 typedef void (*iscsi_register_ask)(struct blockdev *, void *arg);
+typedef void (*iscsi_fenced_cb)(struct blockdev *, int why, void *arg);
 typedef struct scsi_task *(*iscsi_raw_submit)(struct iscsi_context *,
 		     int lun, void (*cb)(struct iscsi_context *, int, void *,
 		     void *), void *priv, void *arg);
@@ -139,6 +143,7 @@ int		 iscsi_is_fenced(const struct blockdev *);
 void		 iscsi_set_registration(struct blockdev *, uint64_t key,
 		     iscsi_register_ask, void *);
 void		 iscsi_register_answer(struct blockdev *, int granted);
+void		 iscsi_set_fenced_cb(struct blockdev *, iscsi_fenced_cb, void *);
 
 /* pr.c: SCSI-3 persistent reservations (DESIGN §4, fence_scsi model). */
 #define PR_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY	5
@@ -199,6 +204,31 @@ struct blockdev	*volume_extent(struct volume *, enum volume_extent_kind);
 void		 volume_get_info(const struct volume *, struct volume_info *);
 const char	*volume_extent_name(enum volume_extent_kind);
 void		 volume_close(struct volume *);
+
+/* lease.c: the ownership record in a volume's lease extent (DESIGN §3). */
+struct lease_record {
+	char		 vm_uuid[37];
+	char		 owner[64];	/* host name */
+	uint32_t	 node_id;
+	uint64_t	 generation;
+	uint64_t	 time_us;	/* CLOCK_REALTIME when claimed */
+};
+/* The callback's record: the one read, the one written by a claim, or the
+ * stored one that refused a claim; NULL when there is none (errors). */
+typedef void (*lease_cb)(int result, const struct lease_record *, void *);
+/* Read: 0 with the record, 0 with generation 0 if never claimed, or
+ * STORAGE_E_CORRUPT for a damaged record. */
+void		 lease_read(struct blockdev *extent, lease_cb, void *);
+/* Claim for mine (generation > 0; time_us is stamped here): refuses, and
+ * writes nothing, with STORAGE_E_LEASE_NEWER if the record holds a newer
+ * generation or the same one for another owner (host name or node id),
+ * -EEXIST if it belongs to another VM UUID, STORAGE_E_CORRUPT if damaged,
+ * -EINVAL for a bad mine; else writes mine with FUA and flushes. Re-claiming
+ * our own generation is fine. */
+void		 lease_claim(struct blockdev *extent,
+		     const struct lease_record *mine, lease_cb, void *);
+int		 lease_read_sync(struct blockdev *, struct lease_record *);
+int		 lease_claim_sync(struct blockdev *, const struct lease_record *);
 
 /* vhd.c: VHD images, fixed and dynamic, on any block device. */
 enum vhd_type {
