@@ -81,6 +81,8 @@ struct iscsi_dev {
 	uint64_t		 key;
 	iscsi_register_ask	 ask;
 	void			*ask_arg;
+	iscsi_fenced_cb		 fenced_cb;
+	void			*fenced_arg;
 	uint8_t			*zero_block;
 	/* open */
 	iscsi_open_cb		 open_cb;
@@ -95,6 +97,19 @@ static void	iscsi_cmd_done(struct iscsi_cmd *, int result,
 static void	iscsi_dev_kick(struct iscsi_dev *);
 
 /* --- the event loop side ------------------------------------------------ */
+
+/* Latch: from now on every command fails. Tell the owner once. */
+static void
+iscsi_dev_fence(struct iscsi_dev *d, int why)
+{
+	if (d->fenced)
+		return;
+	d->fenced = 1;
+	log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
+	    "fenced: %s; all further I/O fails", storage_strerror(why));
+	if (d->fenced_cb != NULL)
+		d->fenced_cb(&d->dev, why, d->fenced_arg);
+}
 
 static void	iscsi_destroy(struct iscsi_dev *);
 
@@ -289,12 +304,8 @@ iscsi_task_cb(struct iscsi_context *ctx, int status, void *data, void *arg)
 		return;
 	}
 	if ((result == STORAGE_E_RESERVATION || result == STORAGE_E_PREEMPTED)
-	    && cmd->kind != ISCSI_CMD_RAW && !d->fenced) {
-		d->fenced = 1;
-		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
-		    "fenced: %s; all further I/O fails",
-		    storage_strerror(result));
-	}
+	    && cmd->kind != ISCSI_CMD_RAW)
+		iscsi_dev_fence(d, result);
 	iscsi_cmd_done(cmd, result, task);
 }
 
@@ -589,6 +600,16 @@ iscsi_is_fenced(const struct blockdev *dev)
 	return dev->ops == &iscsi_ops && d->fenced;
 }
 
+/* Called once, when the device becomes fenced (the owner stops its VM). */
+void
+iscsi_set_fenced_cb(struct blockdev *dev, iscsi_fenced_cb cb, void *arg)
+{
+	struct iscsi_dev	*d = dev->impl;
+
+	d->fenced_cb = cb;
+	d->fenced_arg = arg;
+}
+
 /*
  * The owner's key and how to ask for a grant after a reconnect. ask() is
  * called once per new nexus; the owner answers with iscsi_register_answer.
@@ -626,10 +647,9 @@ iscsi_register_done(int result, struct scsi_task *task, void *arg)
 
 	d->registering = 0;
 	if (result != 0) {
-		d->fenced = 1;
 		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
-		    "registering again failed (%s); fenced",
-		    storage_strerror(result));
+		    "registering again failed: %s", storage_strerror(result));
+		iscsi_dev_fence(d, STORAGE_E_RESERVATION);
 		iscsi_fail_list(d, &d->held, STORAGE_E_RESERVATION);
 		return;
 	}
@@ -648,9 +668,9 @@ iscsi_register_answer(struct blockdev *dev, int granted)
 
 	if (!granted) {
 		d->registering = 0;
-		d->fenced = 1;
 		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
-		    "registration refused; fenced");
+		    "registration refused");
+		iscsi_dev_fence(d, STORAGE_E_RESERVATION);
 		iscsi_fail_list(d, &d->held, STORAGE_E_RESERVATION);
 		return;
 	}
