@@ -20,6 +20,12 @@ static const struct message_entry {
 	{ FRAME_VM_SPEC, "vm-spec", &haven__vm_spec__descriptor },
 	{ FRAME_WORKER_EVENT, "worker-event",
 	    &haven__worker_event__descriptor },
+	{ FRAME_WORKER_COMMAND, "worker-command",
+	    &haven__worker_command__descriptor },
+	{ FRAME_REGISTER_REQUEST, "register-request",
+	    &haven__register_request__descriptor },
+	{ FRAME_REGISTER_GRANT, "register-grant",
+	    &haven__register_grant__descriptor },
 };
 
 static const struct message_entry *

@@ -42,8 +42,11 @@ enum frame_type {
 	FRAME_STATUS_REQUEST = 100,	/* haven.StatusRequest */
 	FRAME_STATUS_REPLY = 101,	/* haven.StatusReply */
 
-	FRAME_VM_SPEC = 200,		/* haven.VmSpec */
+	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */
+	FRAME_WORKER_COMMAND = 202,	/* haven.WorkerCommand */
+	FRAME_REGISTER_REQUEST = 203,	/* haven.RegisterRequest */
+	FRAME_REGISTER_GRANT = 204,	/* haven.RegisterGrant */
 };
 
 /* A received frame. The payload and any fds are owned by the frame until

@@ -1,0 +1,175 @@
+/*
+ * QEMU for one VM: the command line built from the VM's spec, and the
+ * spawn. QEMU runs already unprivileged (its worker dropped privileges
+ * first; -runas dies under the sandbox in QEMU 7.2), under QEMU's own
+ * seccomp sandbox, and never opens the disk or the LUN itself: it sees the
+ * worker's NBD export over a private socket.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "clusterd.h"
+#include "common.h"
+
+/* The serial log's descriptor number inside QEMU (passed with -add-fd). */
+#define QEMU_SERIAL_FD	3
+
+struct qemu_argv {
+	char	**v;
+	size_t	  n;
+	size_t	  size;
+};
+
+static void
+qemu_argv_add(struct qemu_argv *a, const char *fmt, ...)
+{
+	va_list	ap;
+	char	*s;
+
+	if (a->n + 2 > a->size) {
+		a->size = a->size ? a->size * 2 : 32;
+		if ((a->v = realloc(a->v, a->size * sizeof *a->v)) == NULL)
+			abort();
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+void
+qemu_argv_free(char **argv)
+{
+	char	**p;
+
+	if (argv == NULL)
+		return;
+	for (p = argv; *p != NULL; p++)
+		free(*p);
+	free(argv);
+}
+
+/* Names and paths go inside QEMU's comma-separated options. */
+static int
+qemu_safe(const char *s)
+{
+	return s != NULL && strpbrk(s, ",\n=") == NULL;
+}
+
+/* The command line, NULL-terminated; free with qemu_argv_free(). */
+char **
+qemu_argv(const struct qemu_config *c)
+{
+	struct qemu_argv	a = { NULL, 0, 0 };
+	size_t			i;
+
+	if (!qemu_safe(c->qmp_path) || !qemu_safe(c->nbd_path) ||
+	    (c->kernel != NULL && !qemu_safe(c->kernel)) ||
+	    (c->name != NULL && strpbrk(c->name, ",\n") != NULL)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	qemu_argv_add(&a, "%s", c->binary ? c->binary : "qemu-system-x86_64");
+	qemu_argv_add(&a, "-nodefaults");
+	qemu_argv_add(&a, "-no-user-config");
+	qemu_argv_add(&a, "-name");
+	qemu_argv_add(&a, "guest=%s,debug-threads=on", c->name);
+	qemu_argv_add(&a, "-uuid");
+	qemu_argv_add(&a, "%s", c->uuid);
+	qemu_argv_add(&a, "-machine");
+	qemu_argv_add(&a, "pc,accel=%s", c->kvm ? "kvm" : "tcg");
+	qemu_argv_add(&a, "-cpu");
+	qemu_argv_add(&a, "%s", c->kvm ? "host" : "max");
+	qemu_argv_add(&a, "-m");
+	qemu_argv_add(&a, "%" PRIu64, c->memory_mib);
+	qemu_argv_add(&a, "-smp");
+	qemu_argv_add(&a, "%u", c->vcpus ? c->vcpus : 1);
+	qemu_argv_add(&a, "-display");
+	qemu_argv_add(&a, "none");
+	qemu_argv_add(&a, "-sandbox");
+	qemu_argv_add(&a, "on,obsolete=deny,elevateprivileges=deny,"
+	    "spawn=deny,resourcecontrol=deny");
+	/* QMP: QEMU connects to the worker's listening socket. */
+	qemu_argv_add(&a, "-chardev");
+	qemu_argv_add(&a, "socket,id=qmp,path=%s,server=off", c->qmp_path);
+	qemu_argv_add(&a, "-mon");
+	qemu_argv_add(&a, "chardev=qmp,mode=control");
+	/* Serial: the log the worker holds, passed as an fd set. */
+	qemu_argv_add(&a, "-add-fd");
+	qemu_argv_add(&a, "fd=%d,set=1", QEMU_SERIAL_FD);
+	qemu_argv_add(&a, "-chardev");
+	qemu_argv_add(&a, "file,id=serial0,path=/dev/fdset/1,append=on");
+	qemu_argv_add(&a, "-serial");
+	qemu_argv_add(&a, "chardev:serial0");
+	/* Disks: the worker's NBD exports; a refused write (fenced) stops
+	 * the VM instead of failing the guest's I/O. */
+	for (i = 0; i < c->ndisks; i++) {
+		qemu_argv_add(&a, "-blockdev");
+		qemu_argv_add(&a, "driver=nbd,node-name=disk%zu,"
+		    "server.type=unix,server.path=%s,export=disk%zu,"
+		    "cache.direct=off", i, c->nbd_path, i);
+		qemu_argv_add(&a, "-device");
+		qemu_argv_add(&a, "ide-hd,drive=disk%zu,bus=ide.%zu,unit=%zu,"
+		    "werror=stop,rerror=stop", i, i / 2, i % 2);
+	}
+	if (c->kernel != NULL && *c->kernel != '\0') {
+		qemu_argv_add(&a, "-kernel");
+		qemu_argv_add(&a, "%s", c->kernel);
+		if (c->append != NULL && *c->append != '\0') {
+			qemu_argv_add(&a, "-append");
+			qemu_argv_add(&a, "%s", c->append);
+		}
+	}
+	if (c->incoming) {
+		qemu_argv_add(&a, "-incoming");
+		qemu_argv_add(&a, "defer");
+	}
+	return a.v;
+}
+
+/*
+ * Start QEMU as a child of this (already unprivileged) process: stdin
+ * /dev/null, stdout and stderr to QEMU's log, the serial log at fd 3,
+ * nothing else inherited. Returns its pid, or -1.
+ */
+pid_t
+qemu_spawn(const struct qemu_config *c)
+{
+	char	**argv;
+	pid_t	  pid;
+	int	  devnull;
+
+	if ((argv = qemu_argv(c)) == NULL)
+		return -1;
+	if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
+		qemu_argv_free(argv);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		/* The child: only async-signal-safe calls until exec. */
+		if (dup2(devnull, 0) == -1 || dup2(c->log_fd, 1) == -1 ||
+		    dup2(c->log_fd, 2) == -1 ||
+		    dup2(c->serial_fd, QEMU_SERIAL_FD) == -1)
+			_exit(127);
+		close_range(QEMU_SERIAL_FD + 1, ~0U, 0);
+		/* The worker dies: QEMU must not outlive it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(devnull);
+	qemu_argv_free(argv);
+	return pid;
+}

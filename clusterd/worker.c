@@ -1,0 +1,1130 @@
+/*
+ * haven-worker: the per-VM process (DESIGN §2). havend starts it with a
+ * socketpair on fd 3 and sends the VM's spec with its log descriptors; the
+ * worker drops privileges, logs in to the VM's volumes, claims their lease,
+ * then starts or restores QEMU, serves its disks over NBD, saves its state
+ * on request, and stops the VM the moment it is fenced or loses the lease.
+ * It exits when its parent's socket closes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "clusterd.h"
+#include "common.h"
+#include "migrate.h"
+#include "proto.h"
+#include "storage.h"
+
+#define WORKER_PARENT_FD	3
+#define WORKER_MAX_VOLUMES	4
+#define WORKER_LEASE_CHECK_MS	1000
+#define WORKER_STOP_TIMEOUT_MS	30000
+#define WORKER_STATE_FD_NAME	"haven-state"
+
+struct worker_volume {
+	struct worker		*w;
+	const Haven__VolumeRef	*ref;
+	struct blockdev		*dev;
+	struct volume		*volume;
+	struct blockdev		*vhd;
+};
+
+enum worker_op {
+	WORKER_OP_NONE,
+	WORKER_OP_START,
+	WORKER_OP_STOP,
+	WORKER_OP_SAVE,
+	WORKER_OP_RESTORE,
+};
+
+struct worker {
+	struct event_base	*base;
+	struct channel		*parent;
+	Haven__VmSpec		*spec;
+	int			 serial_fd;
+	int			 log_fd;
+	struct worker_volume	 volumes[WORKER_MAX_VOLUMES];
+	size_t			 nvolumes;
+	size_t			 opening;	/* volume being opened */
+	int			 ready;		/* volumes open, lease held */
+	Haven__WorkerCommand	*queued;	/* arrived before ready */
+
+	struct nbd_server	*nbd;
+	int			 qmp_listen;
+	struct event		*qmp_accept;
+	struct qmp		*qmp;
+	pid_t			 qemu_pid;
+	Haven__VmPhase		 phase;
+
+	enum worker_op		 op;
+	uint64_t		 op_start_us;
+	uint64_t		 state_generation;
+	struct state_save	*save;
+	struct state_restore	*restore;
+	int			 stream_done;	/* our side of the stream */
+	int			 migration_done; /* QEMU's side */
+	uint64_t		 stream_bytes;
+	int			 expect_exit;	/* we asked QEMU to quit */
+	int			 kill_requested;	/* havend asked for a hard stop */
+	Haven__VmPhase		 exit_phase;	/* phase to report on exit */
+	struct ev_timer		*lease_timer;
+	struct ev_timer		*stop_timer;
+	struct ev_timer		*exit_timer;
+	int			 lease_reading;
+	int			 exiting;
+};
+
+static void	worker_exit(struct worker *, int code);
+static void	worker_kill_qemu(struct worker *);
+static void	worker_command(struct worker *, Haven__WorkerCommand *);
+static void	worker_open_vhds(struct worker *);
+
+static uint64_t
+worker_now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static const char *
+worker_phase_name(Haven__VmPhase phase)
+{
+	const ProtobufCEnumValue	*v;
+
+	v = protobuf_c_enum_descriptor_get_value(&haven__vm_phase__descriptor,
+	    phase);
+	return v != NULL ? v->name + strlen("VM_PHASE_") : "?";
+}
+
+static const char *
+worker_strerror(int error)
+{
+	if (error <= -MIGRATE_ERROR_BASE)
+		return migrate_strerror(error);
+	return storage_strerror(error);
+}
+
+/* Tell havend: a phase, with an error (0 = none) and details. */
+static void
+worker_report(struct worker *w, Haven__VmPhase phase, int error,
+    const char *detail)
+{
+	Haven__WorkerEvent	 ev = HAVEN__WORKER_EVENT__INIT;
+	Haven__Error		 err = HAVEN__ERROR__INIT;
+	char			 text[512];
+
+	w->phase = phase;
+	ev.vm_uuid = w->spec != NULL ? w->spec->uuid : "";
+	ev.generation = w->spec != NULL ? w->spec->generation : 0;
+	ev.phase = phase;
+	ev.timestamp_us = worker_now_us();
+	ev.detail = (char *)(detail != NULL ? detail : "");
+	ev.qemu_pid = w->qemu_pid > 0 ? (uint32_t)w->qemu_pid : 0;
+	if (w->op == WORKER_OP_SAVE || w->op == WORKER_OP_RESTORE) {
+		ev.state_bytes = w->stream_bytes;
+		ev.duration_us = ev.timestamp_us - w->op_start_us;
+	}
+	if (error != 0) {
+		snprintf(text, sizeof text, "%s%s%s", worker_strerror(error),
+		    detail != NULL && *detail != '\0' ? ": " : "",
+		    detail != NULL ? detail : "");
+		err.code = HAVEN__ERROR_CODE__ERROR_CODE_INTERNAL;
+		err.message = text;
+		ev.error = &err;
+		ev.fenced = error == STORAGE_E_RESERVATION ||
+		    error == STORAGE_E_PREEMPTED;
+		log_scoped(LOG_LEVEL_WARN, "vm", ev.vm_uuid, "%s: %s",
+		    worker_phase_name(phase), text);
+	} else {
+		log_scoped(LOG_LEVEL_INFO, "vm", ev.vm_uuid, "%s%s%s",
+		    worker_phase_name(phase), detail ? ": " : "",
+		    detail ? detail : "");
+	}
+	if (w->parent != NULL)
+		channel_send_message(w->parent, FRAME_WORKER_EVENT, &ev.base,
+		    NULL, 0);
+}
+
+/* --- leaving ------------------------------------------------------------ */
+
+static void
+worker_exit_check(void *arg)
+{
+	struct worker	*w = arg;
+
+	/* Leave once our last words reached havend (or it is gone). */
+	if (w->parent == NULL || channel_pending(w->parent) == 0)
+		event_base_loopbreak(w->base);
+	else
+		ev_timer_arm(w->exit_timer, 10);
+}
+
+static void
+worker_exit(struct worker *w, int code)
+{
+	if (w->exiting)
+		return;
+	w->exiting = 1 + code;
+	worker_kill_qemu(w);
+	if (w->nbd != NULL) {
+		nbd_server_free(w->nbd);
+		w->nbd = NULL;
+	}
+	ev_timer_arm(w->exit_timer, 1);
+}
+
+static void
+worker_kill_qemu(struct worker *w)
+{
+	if (w->qemu_pid > 0)
+		kill(w->qemu_pid, SIGKILL);
+}
+
+/* --- volumes: open, claim, lease ---------------------------------------- */
+
+static void	worker_open_next(struct worker *);
+
+static void
+worker_lease_claimed(int result, const struct lease_record *rec, void *arg)
+{
+	struct worker_volume	*v = arg;
+	struct worker		*w = v->w;
+
+	if (result != 0) {
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		    "claiming the lease");
+		worker_exit(w, 1);
+		return;
+	}
+	w->opening++;
+	worker_open_next(w);
+}
+
+static void
+worker_claim_lease(struct worker_volume *v)
+{
+	struct lease_record	mine;
+
+	memset(&mine, 0, sizeof mine);
+	snprintf(mine.vm_uuid, sizeof mine.vm_uuid, "%s", v->w->spec->uuid);
+	snprintf(mine.owner, sizeof mine.owner, "%s", v->w->spec->host_name);
+	mine.node_id = v->w->spec->node_id;
+	mine.generation = v->w->spec->generation;
+	mine.time_us = worker_now_us();
+	lease_claim(volume_extent(v->volume, VOLUME_EXTENT_LEASE), &mine,
+	    worker_lease_claimed, v);
+}
+
+static void
+worker_pr_claimed(int result, void *arg)
+{
+	struct worker_volume	*v = arg;
+
+	if (result != 0) {
+		worker_report(v->w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		    "registering on the volume");
+		worker_exit(v->w, 1);
+		return;
+	}
+	worker_claim_lease(v);
+}
+
+static void
+worker_volume_opened(int result, struct volume *volume, void *arg)
+{
+	struct worker_volume	*v = arg;
+
+	if (result != 0) {
+		worker_report(v->w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		    v->ref->url);
+		worker_exit(v->w, 1);
+		return;
+	}
+	v->volume = volume;
+	if (iscsi_is_iscsi(v->dev))
+		pr_claim(v->dev, v->ref->reservation_key, worker_pr_claimed, v);
+	else
+		worker_claim_lease(v);
+}
+
+/* After a reconnect: ask havend before registering the new nexus. */
+static void
+worker_register_ask(struct blockdev *dev, void *arg)
+{
+	struct worker_volume	*v = arg;
+	Haven__RegisterRequest	 req = HAVEN__REGISTER_REQUEST__INIT;
+
+	req.volume_uuid = (char *)v->ref->uuid;
+	if (v->w->parent == NULL ||
+	    channel_send_message(v->w->parent, FRAME_REGISTER_REQUEST,
+	    &req.base, NULL, 0) == -1)
+		iscsi_register_answer(dev, 0);
+}
+
+/* Fenced: stop the VM at once; never register again on our own. */
+static void
+worker_fenced(struct blockdev *dev, int why, void *arg)
+{
+	struct worker_volume	*v = arg;
+	struct worker		*w = v->w;
+
+	worker_kill_qemu(w);
+	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, why,
+	    "fenced: QEMU killed, I/O stopped");
+	worker_exit(w, 1);
+}
+
+static void
+worker_iscsi_opened(int result, struct blockdev *dev, void *arg)
+{
+	struct worker_volume	*v = arg;
+
+	if (result != 0) {
+		worker_report(v->w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		    v->ref->url);
+		worker_exit(v->w, 1);
+		return;
+	}
+	v->dev = dev;
+	iscsi_set_registration(dev, v->ref->reservation_key,
+	    worker_register_ask, v);
+	iscsi_set_fenced_cb(dev, worker_fenced, v);
+	volume_open(dev, worker_volume_opened, v);
+}
+
+static void
+worker_open_next(struct worker *w)
+{
+	struct worker_volume	*v;
+	struct iscsi_options	 opts = { 0 };
+	int			 error = 0;
+
+	if (w->opening == w->nvolumes) {
+		w->ready = 1;
+		ev_timer_arm(w->lease_timer, WORKER_LEASE_CHECK_MS);
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_STOPPED, 0,
+		    "volumes open, lease held");
+		if (w->queued != NULL) {
+			Haven__WorkerCommand	*cmd = w->queued;
+
+			w->queued = NULL;
+			worker_command(w, cmd);
+			message_free(&cmd->base);
+		}
+		return;
+	}
+	v = &w->volumes[w->opening];
+	if (strncmp(v->ref->url, "iscsi://", 8) == 0) {
+		opts.initiator = *w->spec->initiator ? w->spec->initiator :
+		    NULL;
+		iscsi_open(w->base, v->ref->url, &opts, worker_iscsi_opened, v);
+		return;
+	}
+	/* A volume on a plain file: tests and single-host use. */
+	if ((v->dev = file_open(w->base, v->ref->url, 1, &error)) == NULL) {
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, error,
+		    v->ref->url);
+		worker_exit(w, 1);
+		return;
+	}
+	volume_open(v->dev, worker_volume_opened, v);
+}
+
+/* The lease, re-read while the VM runs: another host may have taken it. */
+static void
+worker_lease_checked(int result, const struct lease_record *rec, void *arg)
+{
+	struct worker	*w = arg;
+	char		 why[200];
+
+	w->lease_reading = 0;
+	if (w->exiting)
+		return;
+	if (result == 0 && (rec->generation > w->spec->generation ||
+	    (rec->generation == w->spec->generation &&
+	    strcmp(rec->owner, w->spec->host_name) != 0))) {
+		snprintf(why, sizeof why, "lease lost: %s holds generation %"
+		    PRIu64, rec->owner, rec->generation);
+		worker_kill_qemu(w);
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED,
+		    STORAGE_E_LEASE_NEWER, why);
+		worker_exit(w, 1);
+		return;
+	}
+	ev_timer_arm(w->lease_timer, WORKER_LEASE_CHECK_MS);
+}
+
+static void
+worker_lease_timer(void *arg)
+{
+	struct worker	*w = arg;
+
+	if (w->lease_reading || w->nvolumes == 0 || w->exiting)
+		return;
+	w->lease_reading = 1;
+	lease_read(volume_extent(w->volumes[0].volume, VOLUME_EXTENT_LEASE),
+	    worker_lease_checked, w);
+}
+
+/* --- QEMU ---------------------------------------------------------------- */
+
+static void	worker_qmp_ready(struct qmp *, int, void *);
+static void	worker_qmp_event(struct qmp *, const char *,
+		    struct json_object *, void *);
+static void	worker_qmp_closed(struct qmp *, int, void *);
+
+static const struct qmp_callbacks worker_qmp_callbacks = {
+	.ready = worker_qmp_ready,
+	.event = worker_qmp_event,
+	.closed = worker_qmp_closed,
+};
+
+static void
+worker_qmp_accept(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	int		 c;
+
+	if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1)
+		return;
+	if (w->qmp != NULL) {
+		close(c);
+		return;
+	}
+	event_del(w->qmp_accept);
+	if ((w->qmp = qmp_new(w->base, c, &worker_qmp_callbacks, w)) == NULL) {
+		close(c);
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -ENOMEM,
+		    "QMP");
+		worker_exit(w, 1);
+	}
+}
+
+static int
+worker_listen(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	unlink(path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    listen(fd, 4) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Export the (open) VHDs, listen for QMP, spawn QEMU, and from then on run
+ * under the seccomp allowlist. */
+static int
+worker_spawn(struct worker *w, int incoming)
+{
+	struct qemu_config	c;
+	char			qmp_path[256], nbd_path[256], name[16];
+	size_t			i;
+	int			error;
+
+	snprintf(qmp_path, sizeof qmp_path, "%s/qmp.sock", w->spec->run_dir);
+	snprintf(nbd_path, sizeof nbd_path, "%s/nbd.sock", w->spec->run_dir);
+	unlink(nbd_path);
+	if ((w->nbd = nbd_server_new(w->base, nbd_path, &error)) == NULL)
+		return error;
+	for (i = 0; i < w->nvolumes; i++) {
+		snprintf(name, sizeof name, "disk%zu", i);
+		if (nbd_server_add_export(w->nbd, name, w->volumes[i].vhd, 0)
+		    == -1)
+			return -errno;
+	}
+	if ((w->qmp_listen = worker_listen(qmp_path)) == -1)
+		return -errno;
+	w->qmp_accept = event_new(w->base, w->qmp_listen, EV_READ | EV_PERSIST,
+	    worker_qmp_accept, w);
+	event_add(w->qmp_accept, NULL);
+
+	memset(&c, 0, sizeof c);
+	c.binary = *w->spec->qemu_binary ? w->spec->qemu_binary : NULL;
+	c.name = w->spec->name;
+	c.uuid = w->spec->uuid;
+	c.memory_mib = w->spec->memory_mib;
+	c.vcpus = w->spec->vcpus;
+	c.kvm = w->spec->accel == HAVEN__ACCEL__ACCEL_KVM;
+	c.qmp_path = qmp_path;
+	c.nbd_path = nbd_path;
+	c.ndisks = w->nvolumes;
+	c.serial_fd = w->serial_fd;
+	c.log_fd = w->log_fd;
+	c.kernel = w->spec->kernel;
+	c.append = w->spec->kernel_append;
+	c.incoming = incoming;
+	if ((w->qemu_pid = qemu_spawn(&c)) == -1)
+		return -errno;
+	log_scoped(LOG_LEVEL_INFO, "vm", w->spec->uuid, "QEMU pid %ld",
+	    (long)w->qemu_pid);
+	/* Nothing is exec'd or forked from here on. */
+	if (sandbox_seccomp_worker() == -1)
+		return -errno;
+	return 0;
+}
+
+static void
+worker_reply_ignore(struct qmp *q, struct json_object *result,
+    const char *class, const char *desc, void *arg)
+{
+	if (result == NULL && class != NULL)
+		log_warn("QMP: %s: %s", class, desc ? desc : "");
+}
+
+static void
+worker_consumed(int result, const struct state_header *h, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (result != 0)
+		log_warn("marking the saved state consumed: %s",
+		    migrate_strerror(result));
+	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0,
+	    "restored and running");
+	w->op = WORKER_OP_NONE;
+}
+
+static void
+worker_restore_resumed(struct qmp *q, struct json_object *result,
+    const char *class, const char *desc, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (result == NULL) {
+		worker_kill_qemu(w);
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -EIO,
+		    "cont after restore failed");
+		worker_exit(w, 1);
+		return;
+	}
+	/* Running again: the state is used up. */
+	state_mark_consumed(volume_extent(w->volumes[0].volume,
+	    VOLUME_EXTENT_STATE), worker_consumed, w);
+}
+
+/* Both sides of a restore finished: our stream (checksum verified) and
+ * QEMU's load. Only then the vCPUs run. */
+static void
+worker_restore_maybe_done(struct worker *w)
+{
+	if (!w->stream_done || !w->migration_done)
+		return;
+	qmp_command(w->qmp, "cont", NULL, -1, worker_restore_resumed, w);
+}
+
+static void
+worker_save_quit(struct worker *w)
+{
+	w->expect_exit = 1;
+	w->exit_phase = HAVEN__VM_PHASE__VM_PHASE_SAVED;
+	qmp_command(w->qmp, "quit", NULL, -1, worker_reply_ignore, w);
+}
+
+static void
+worker_save_maybe_done(struct worker *w)
+{
+	if (!w->stream_done || !w->migration_done)
+		return;
+	worker_save_quit(w);
+}
+
+static void
+worker_save_done(int result, const struct state_header *h, void *arg)
+{
+	struct worker	*w = arg;
+
+	w->save = NULL;
+	if (result != 0) {
+		/* The save failed: exactly one runnable copy stays, here. */
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, result,
+		    "save failed; resuming the VM here");
+		qmp_command(w->qmp, "migrate_cancel", NULL, -1,
+		    worker_reply_ignore, w);
+		qmp_command(w->qmp, "cont", NULL, -1, worker_reply_ignore, w);
+		w->op = WORKER_OP_NONE;
+		return;
+	}
+	w->stream_bytes = h->length;
+	w->stream_done = 1;
+	worker_save_maybe_done(w);
+}
+
+static void
+worker_restore_done(int result, const struct state_header *h, void *arg)
+{
+	struct worker	*w = arg;
+
+	w->restore = NULL;
+	if (result != 0) {
+		worker_kill_qemu(w);
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		    "restore failed; the saved state is left as it was");
+		worker_exit(w, 1);
+		return;
+	}
+	w->stream_bytes = h->length;
+	w->stream_done = 1;
+	worker_restore_maybe_done(w);
+}
+
+static void
+worker_state_progress(uint64_t bytes, void *arg)
+{
+	struct worker	*w = arg;
+
+	w->stream_bytes = bytes;
+}
+
+/* Save: QEMU writes its migration stream into a pipe we drain onto the
+ * volume's state extent. */
+static void
+worker_save_begin(struct worker *w)
+{
+	struct state_header	 ident;
+	struct json_object	*caps, *cap, *params;
+	int			 p[2];
+
+	memset(&ident, 0, sizeof ident);
+	snprintf(ident.vm_uuid, sizeof ident.vm_uuid, "%s", w->spec->uuid);
+	ident.generation = w->spec->generation;
+	ident.config_hash = w->spec->config_hash;
+	if (pipe2(p, O_CLOEXEC) == -1 || ev_set_nonblock(p[0]) == -1) {
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, -errno,
+		    "save: pipe");
+		return;
+	}
+	w->op = WORKER_OP_SAVE;
+	w->op_start_us = worker_now_us();
+	w->stream_done = w->migration_done = 0;
+	w->stream_bytes = 0;
+	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_SAVING, 0, NULL);
+
+	qmp_command(w->qmp, "stop", NULL, -1, worker_reply_ignore, w);
+	caps = json_object_new_array();
+	cap = json_object_new_object();
+	json_object_object_add(cap, "capability",
+	    json_object_new_string("events"));
+	json_object_object_add(cap, "state", json_object_new_boolean(1));
+	json_object_array_add(caps, cap);
+	params = json_object_new_object();
+	json_object_object_add(params, "capabilities", caps);
+	qmp_command(w->qmp, "migrate-set-capabilities", params, -1,
+	    worker_reply_ignore, w);
+	params = json_object_new_object();
+	json_object_object_add(params, "max-bandwidth",
+	    json_object_new_int64(INT64_MAX / 2));
+	qmp_command(w->qmp, "migrate-set-parameters", params, -1,
+	    worker_reply_ignore, w);
+	params = json_object_new_object();
+	json_object_object_add(params, "fdname",
+	    json_object_new_string(WORKER_STATE_FD_NAME));
+	qmp_command(w->qmp, "getfd", params, p[1], worker_reply_ignore, w);
+	close(p[1]);
+	w->save = state_save_start(w->base, volume_extent(w->volumes[0].volume,
+	    VOLUME_EXTENT_STATE), p[0], &ident, worker_state_progress,
+	    worker_save_done, w);
+	params = json_object_new_object();
+	json_object_object_add(params, "uri",
+	    json_object_new_string("fd:" WORKER_STATE_FD_NAME));
+	qmp_command(w->qmp, "migrate", params, -1, worker_reply_ignore, w);
+}
+
+/* Restore, once QEMU (started with -incoming defer) answers QMP. */
+static void
+worker_restore_begin(struct worker *w)
+{
+	struct state_expect	 expect;
+	struct json_object	*caps, *cap, *params;
+	int			 p[2];
+
+	if (pipe2(p, O_CLOEXEC) == -1 || ev_set_nonblock(p[1]) == -1) {
+		worker_kill_qemu(w);
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -errno,
+		    "restore: pipe");
+		worker_exit(w, 1);
+		return;
+	}
+	caps = json_object_new_array();
+	cap = json_object_new_object();
+	json_object_object_add(cap, "capability",
+	    json_object_new_string("events"));
+	json_object_object_add(cap, "state", json_object_new_boolean(1));
+	json_object_array_add(caps, cap);
+	params = json_object_new_object();
+	json_object_object_add(params, "capabilities", caps);
+	qmp_command(w->qmp, "migrate-set-capabilities", params, -1,
+	    worker_reply_ignore, w);
+	params = json_object_new_object();
+	json_object_object_add(params, "fdname",
+	    json_object_new_string(WORKER_STATE_FD_NAME));
+	qmp_command(w->qmp, "getfd", params, p[0], worker_reply_ignore, w);
+	close(p[0]);
+	params = json_object_new_object();
+	json_object_object_add(params, "uri",
+	    json_object_new_string("fd:" WORKER_STATE_FD_NAME));
+	qmp_command(w->qmp, "migrate-incoming", params, -1,
+	    worker_reply_ignore, w);
+	expect.vm_uuid = w->spec->uuid;
+	expect.generation = w->state_generation;
+	expect.config_hash = w->spec->config_hash;
+	w->restore = state_restore_start(w->base,
+	    volume_extent(w->volumes[0].volume, VOLUME_EXTENT_STATE), p[1],
+	    &expect, worker_state_progress, worker_restore_done, w);
+}
+
+static void
+worker_qmp_ready(struct qmp *q, int ok, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (!ok) {
+		worker_kill_qemu(w);
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -EPROTO,
+		    "QMP handshake failed");
+		worker_exit(w, 1);
+		return;
+	}
+	if (w->op == WORKER_OP_RESTORE) {
+		worker_restore_begin(w);
+		return;
+	}
+	w->op = WORKER_OP_NONE;
+	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0, "booted");
+}
+
+static void
+worker_qmp_event(struct qmp *q, const char *name, struct json_object *data,
+    void *arg)
+{
+	struct worker		*w = arg;
+	struct json_object	*status;
+	const char		*s;
+
+	log_debug("QMP event %s", name);
+	if (strcmp(name, "MIGRATION") == 0 &&
+	    json_object_object_get_ex(data, "status", &status)) {
+		s = json_object_get_string(status);
+		if (strcmp(s, "completed") == 0) {
+			w->migration_done = 1;
+			if (w->op == WORKER_OP_SAVE)
+				worker_save_maybe_done(w);
+			else if (w->op == WORKER_OP_RESTORE)
+				worker_restore_maybe_done(w);
+		} else if (strcmp(s, "failed") == 0) {
+			if (w->op == WORKER_OP_SAVE) {
+				if (w->save != NULL) {
+					state_save_abort(w->save);
+					w->save = NULL;
+				}
+				worker_report(w,
+				    HAVEN__VM_PHASE__VM_PHASE_RUNNING, -EIO,
+				    "QEMU's migration failed; resuming here");
+				qmp_command(w->qmp, "cont", NULL, -1,
+				    worker_reply_ignore, w);
+				w->op = WORKER_OP_NONE;
+			} else if (w->op == WORKER_OP_RESTORE) {
+				worker_kill_qemu(w);
+				worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED,
+				    -EIO, "QEMU could not load the saved "
+				    "state");
+				worker_exit(w, 1);
+			}
+		}
+	} else if (strcmp(name, "STOP") == 0 && w->op == WORKER_OP_NONE &&
+	    w->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) {
+		/* Paused by an I/O error (werror=stop) or by us. */
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_PAUSED, 0, NULL);
+	} else if (strcmp(name, "RESUME") == 0 &&
+	    w->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0,
+		    "resumed");
+	} else if (strcmp(name, "SHUTDOWN") == 0 && !w->expect_exit) {
+		w->expect_exit = 1;
+		w->exit_phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
+	}
+}
+
+static void
+worker_qmp_closed(struct qmp *q, int err, void *arg)
+{
+	/* QEMU is exiting; SIGCHLD tells how. */
+}
+
+/* QEMU exited: say how, then leave. */
+static void
+worker_sigchld(int signo, void *arg)
+{
+	struct worker	*w = arg;
+	char		 how[96];
+	int		 status;
+	pid_t		 pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != w->qemu_pid)
+			continue;
+		w->qemu_pid = -1;
+		if (WIFSIGNALED(status))
+			snprintf(how, sizeof how, "QEMU killed by signal %d",
+			    WTERMSIG(status));
+		else
+			snprintf(how, sizeof how, "QEMU exited with status %d",
+			    WEXITSTATUS(status));
+		if (w->exiting)
+			continue;
+		if (w->expect_exit && (w->exit_phase !=
+		    HAVEN__VM_PHASE__VM_PHASE_STOPPED || WIFEXITED(status) ||
+		    w->kill_requested))
+			worker_report(w, w->exit_phase, 0, how);
+		else
+			worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -EIO,
+			    how);
+		worker_exit(w, 0);
+	}
+}
+
+/* Open each volume's VHD (asynchronously, one after the other), then
+ * spawn QEMU: cold (start) or waiting for the stream (restore). */
+static void
+worker_vhd_opened(int result, struct blockdev *vhd, void *arg)
+{
+	struct worker	*w = arg;
+	int		 incoming = w->op == WORKER_OP_RESTORE;
+
+	if (result != 0) {
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		    "opening the disk image");
+		worker_exit(w, 1);
+		return;
+	}
+	w->volumes[w->opening++].vhd = vhd;
+	if (w->opening < w->nvolumes) {
+		worker_open_vhds(w);
+		return;
+	}
+	if ((result = worker_spawn(w, incoming)) != 0) {
+		worker_kill_qemu(w);
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		    "starting QEMU");
+		worker_exit(w, 1);
+	}
+}
+
+static void
+worker_open_vhds(struct worker *w)
+{
+	struct worker_volume	*v = &w->volumes[w->opening];
+
+	if (v->vhd != NULL) {
+		worker_vhd_opened(0, v->vhd, w);
+		return;
+	}
+	vhd_open(volume_extent(v->volume, VOLUME_EXTENT_DISK), 1,
+	    worker_vhd_opened, w);
+}
+
+/* --- commands from havend ------------------------------------------------ */
+
+static void
+worker_stop_timeout(void *arg)
+{
+	struct worker	*w = arg;
+
+	log_info("the guest did not power off in time; quitting QEMU");
+	qmp_command(w->qmp, "quit", NULL, -1, worker_reply_ignore, w);
+}
+
+static void
+worker_restore_checked(int result, const struct state_header *h, void *arg)
+{
+	struct worker			*w = arg;
+	const struct state_expect	 expect = {
+		.vm_uuid = w->spec->uuid,
+		.generation = w->state_generation,
+		.config_hash = w->spec->config_hash,
+	};
+
+	if (result == 0)
+		result = state_header_check(h, &expect);
+	if (result != 0) {
+		/* Refused before QEMU starts; the state stays as it was. */
+		w->op = WORKER_OP_NONE;
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_STOPPED, result,
+		    "restore refused");
+		return;
+	}
+	w->stream_done = w->migration_done = 0;
+	w->opening = 0;
+	worker_open_vhds(w);
+}
+
+static void
+worker_command(struct worker *w, Haven__WorkerCommand *cmd)
+{
+	if (!w->ready) {
+		if (w->queued != NULL)
+			message_free(&w->queued->base);
+		w->queued = cmd;
+		return;
+	}
+	switch (cmd->action) {
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_START:
+		if (w->qemu_pid > 0 || w->op != WORKER_OP_NONE)
+			goto busy;
+		w->op = WORKER_OP_START;
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_STARTING, 0, NULL);
+		w->opening = 0;
+		worker_open_vhds(w);
+		break;
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE:
+		if (w->qemu_pid > 0 || w->op != WORKER_OP_NONE)
+			goto busy;
+		w->op = WORKER_OP_RESTORE;
+		w->op_start_us = worker_now_us();
+		w->stream_bytes = 0;
+		w->state_generation = cmd->state_generation;
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RESTORING, 0, NULL);
+		state_header_read(volume_extent(w->volumes[0].volume,
+		    VOLUME_EXTENT_STATE), worker_restore_checked, w);
+		break;
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE:
+		if (w->qmp == NULL || w->op != WORKER_OP_NONE)
+			goto busy;
+		worker_save_begin(w);
+		break;
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_STOP:
+		if (w->qmp == NULL)
+			goto busy;
+		w->op = WORKER_OP_STOP;
+		w->expect_exit = 1;
+		w->exit_phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_STOPPING, 0, NULL);
+		qmp_command(w->qmp, "system_powerdown", NULL, -1,
+		    worker_reply_ignore, w);
+		ev_timer_arm(w->stop_timer, cmd->timeout_ms ? cmd->timeout_ms :
+		    WORKER_STOP_TIMEOUT_MS);
+		break;
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_KILL:
+		w->expect_exit = 1;
+		w->kill_requested = 1;
+		w->exit_phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
+		if (w->qemu_pid > 0)
+			kill(w->qemu_pid, SIGKILL);
+		else
+			worker_exit(w, 0);
+		break;
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_PAUSE:
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME:
+		if (w->qmp == NULL || w->op != WORKER_OP_NONE)
+			goto busy;
+		qmp_command(w->qmp, cmd->action ==
+		    HAVEN__WORKER_ACTION__WORKER_ACTION_PAUSE ? "stop" : "cont",
+		    NULL, -1, worker_reply_ignore, w);
+		break;
+	default:
+		worker_report(w, w->phase, -EINVAL, "unknown action");
+		break;
+	}
+	return;
+busy:
+	worker_report(w, w->phase, -EBUSY, "the VM is not in a state for "
+	    "that command");
+}
+
+static int
+worker_take_spec(struct worker *w, struct frame *f)
+{
+	Haven__VmSpec	*spec;
+	size_t		 i;
+
+	if ((spec = (Haven__VmSpec *)message_decode(f)) == NULL)
+		return -EBADMSG;
+	if (f->nfds != 2 || spec->n_volumes == 0 ||
+	    spec->n_volumes > WORKER_MAX_VOLUMES || *spec->uuid == '\0' ||
+	    *spec->run_dir == '\0' || spec->memory_mib == 0) {
+		message_free(&spec->base);
+		return -EINVAL;
+	}
+	w->spec = spec;
+	w->serial_fd = f->fds[0];
+	w->log_fd = f->fds[1];
+	f->fds[0] = f->fds[1] = -1;
+	w->nvolumes = spec->n_volumes;
+	for (i = 0; i < w->nvolumes; i++) {
+		w->volumes[i].w = w;
+		w->volumes[i].ref = spec->volumes[i];
+	}
+	return 0;
+}
+
+static void
+worker_parent_cb(struct channel *c, struct frame *f, int err, void *arg)
+{
+	struct worker		*w = arg;
+	ProtobufCMessage	*m;
+	size_t			 i;
+	int			 error;
+
+	if (f == NULL) {
+		/* havend is gone: so is the VM (DESIGN §2). */
+		log_info("parent channel closed (%s); stopping",
+		    frame_strerror(err));
+		channel_free(w->parent);
+		w->parent = NULL;
+		worker_exit(w, err == 0 ? 0 : 1);
+		return;
+	}
+	switch (f->type) {
+	case FRAME_VM_SPEC:
+		if (w->spec != NULL) {
+			channel_send_error(c,
+			    HAVEN__ERROR_CODE__ERROR_CODE_CONFLICT,
+			    "this worker already runs VM %s", w->spec->uuid);
+			return;
+		}
+		if ((error = worker_take_spec(w, f)) != 0) {
+			channel_send_error(c,
+			    HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+			    "invalid VM spec (needs volumes, run_dir, memory, "
+			    "a UUID, and the serial and QEMU log descriptors)");
+			worker_exit(w, 1);
+			return;
+		}
+		if (geteuid() == 0 &&
+		    sandbox_drop(w->spec->uid, w->spec->gid) == -1) {
+			worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED,
+			    -errno, "dropping privileges");
+			worker_exit(w, 1);
+			return;
+		}
+		if (geteuid() != 0 && sandbox_no_new_privs() == -1) {
+			worker_exit(w, 1);
+			return;
+		}
+		worker_open_next(w);
+		return;
+	case FRAME_WORKER_COMMAND:
+		if (w->spec == NULL) {
+			channel_send_error(c,
+			    HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+			    "send the VM spec first");
+			return;
+		}
+		if ((m = message_decode(f)) == NULL)
+			break;
+		worker_command(w, (Haven__WorkerCommand *)m);
+		if (w->queued != (Haven__WorkerCommand *)m)
+			message_free(m);
+		return;
+	case FRAME_REGISTER_GRANT:
+		if ((m = message_decode(f)) == NULL)
+			break;
+		for (i = 0; i < w->nvolumes; i++) {
+			if (strcmp(w->volumes[i].ref->uuid,
+			    ((Haven__RegisterGrant *)m)->volume_uuid) == 0 &&
+			    w->volumes[i].dev != NULL &&
+			    iscsi_is_iscsi(w->volumes[i].dev))
+				iscsi_register_answer(w->volumes[i].dev,
+				    ((Haven__RegisterGrant *)m)->granted);
+		}
+		message_free(m);
+		return;
+	default:
+		channel_send_error(c, HAVEN__ERROR_CODE__ERROR_CODE_UNKNOWN_TYPE,
+		    "unknown message type %u", f->type);
+		return;
+	}
+	channel_send_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+	    "message does not decode");
+}
+
+static void
+worker_signal(int signo, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (signo == SIGCHLD) {
+		worker_sigchld(signo, w);
+		return;
+	}
+	log_info("signal %d: stopping", signo);
+	worker_exit(w, 1);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const int	 signals[] = { SIGCHLD, SIGTERM, SIGINT };
+	struct worker		 w;
+	size_t			 i;
+
+	memset(&w, 0, sizeof w);
+	w.qemu_pid = -1;
+	w.qmp_listen = -1;
+	w.serial_fd = w.log_fd = -1;
+	log_init("haven-worker", LOG_LEVEL_INFO);
+	if (getenv("HAVEN_WORKER_DEBUG") != NULL)
+		log_set_level(LOG_LEVEL_DEBUG);
+	tzset();
+	if (fcntl(WORKER_PARENT_FD, F_GETFD) == -1) {
+		fprintf(stderr, "haven-worker: started by havend with its "
+		    "channel on fd %d; not meant to be run by hand\n",
+		    WORKER_PARENT_FD);
+		return 2;
+	}
+	if ((w.base = ev_base_new()) == NULL)
+		log_fatal("cannot create the event loop");
+	w.parent = channel_new(w.base, WORKER_PARENT_FD, FRAME_DEFAULT_MAX,
+	    worker_parent_cb, &w);
+	w.lease_timer = ev_timer_new(w.base, 0, 0, worker_lease_timer, &w);
+	w.stop_timer = ev_timer_new(w.base, 0, 0, worker_stop_timeout, &w);
+	w.exit_timer = ev_timer_new(w.base, 0, 0, worker_exit_check, &w);
+	if (w.parent == NULL || w.lease_timer == NULL || w.stop_timer == NULL ||
+	    w.exit_timer == NULL ||
+	    ev_on_signals(w.base, signals, 3, worker_signal, &w) == -1)
+		log_fatal("cannot set up the event loop");
+
+	event_base_dispatch(w.base);
+
+	worker_kill_qemu(&w);
+	if (w.qmp != NULL)
+		qmp_free(w.qmp);
+	if (w.nbd != NULL)
+		nbd_server_free(w.nbd);
+	for (i = 0; i < w.nvolumes; i++) {
+		if (w.volumes[i].vhd != NULL)
+			blockdev_close(w.volumes[i].vhd);
+		if (w.volumes[i].volume != NULL)
+			volume_close(w.volumes[i].volume);
+	}
+	return w.exiting > 1 ? 1 : 0;
+}
