@@ -185,4 +185,43 @@ last=$(sed -n 's/.* ack=\([0-9]*\).*/\1/p' "$TMP/fence.serial" | tail -1)
 on h2 cat /var/lib/haven/vm1.raw | "$CHECK" --expect "$TMP/fence.serial" - >/dev/null ||
 	fail "acknowledged records are missing after the fence"
 echo "fenced: worker reported it, QEMU gone, acks stopped at $after, LUN ends at record $max"
+
+# h1 was fenced: it may write again only after re-registering, which a
+# worker never does by itself; havend's grant is what a new worker gets.
+step "lifecycle: pause, resume, graceful stop (timeout, then quit)"
+on h1 "$HAVENCTL" pr reserve --key haven-lab:1 "$url" >/dev/null
+drive h1 10 life start wait:RUNNING:30 pause wait:PAUSED:10 sleep:1000 resume wait:RUNNING:10 \
+	sleep:500 stop:1500 wait:STOPPED:30 wait:EXIT:10 || { show life; fail "lifecycle"; }
+jq -e 'select(.phase=="STOPPED" and (.detail | test("exited with status 0")))' "$TMP/life.events" >/dev/null ||
+	{ show life; fail "graceful stop did not end with QEMU quitting"; }
+echo "pause/resume/stop: ok"
+
+step "QEMU dies unexpectedly: the worker reports it"
+(drive h1 11 crash start wait:RUNNING:30 wait:FAILED:30 || true) &
+drv=$!
+for _ in $(seq 1 300); do
+	qpid=$(jq -r 'select(.phase=="RUNNING") | .qemu_pid' "$TMP/crash.events" 2>/dev/null | head -1 || true)
+	[[ -n $qpid ]] && break
+	sleep 0.1
+done
+kill -KILL "$qpid"
+wait $drv || true
+jq -e 'select(.phase=="FAILED" and (.error | test("killed by signal 9")))' "$TMP/crash.events" >/dev/null ||
+	{ show crash; fail "QEMU's death was not reported"; }
+echo "QEMU killed: reported as FAILED"
+
+step "the lease: an older generation is refused; a running VM stops when another host takes it"
+drive h1 5 stale start wait:RUNNING:30 && { show stale; fail "an older generation started the VM"; } || true
+grep -q -i 'newer generation' "$TMP/stale.driver" "$TMP/stale.events" || { show stale; fail "no clear refusal for an older generation"; }
+(drive h1 12 lost start wait:RUNNING:30 wait:FAILED:30 || true) &
+drv=$!
+for _ in $(seq 1 300); do
+	grep -q '"phase":"RUNNING"' "$TMP/lost.events" 2>/dev/null && break
+	sleep 0.1
+done
+drive h2 13 taker || { show taker; fail "haven-h2 could not claim the lease"; }
+wait $drv || true
+jq -e 'select(.phase=="FAILED" and (.error | test("lease")))' "$TMP/lost.events" >/dev/null ||
+	{ show lost; fail "the VM kept running after another host took the lease"; }
+echo "lease: older generation refused; lease taken by haven-h2 -> haven-h1 stopped its VM"
 echo "PASS"
