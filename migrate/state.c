@@ -125,35 +125,6 @@ struct state_op {
 static void	save_advance(struct state_save *);
 static void	restore_pump(struct state_restore *);
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 static uint32_t
 state_header_crc(const uint8_t *block)
 {
@@ -191,15 +162,15 @@ state_header_encode(const struct state_header *h, uint8_t *block)
 {
 	memset(block, 0, STATE_HEADER_SIZE);
 	memcpy(block + OFFSET_MAGIC, STATE_MAGIC, 8);
-	put32(block + OFFSET_VERSION, STATE_VERSION);
-	put32(block + OFFSET_FLAGS, h->flags);
+	le32_put(block + OFFSET_VERSION, STATE_VERSION);
+	le32_put(block + OFFSET_FLAGS, h->flags);
 	memcpy(block + OFFSET_UUID, h->vm_uuid, strnlen(h->vm_uuid, 36));
-	put64(block + OFFSET_GENERATION, h->generation);
-	put64(block + OFFSET_CONFIG, h->config_hash);
-	put64(block + OFFSET_LENGTH, h->length);
-	put64(block + OFFSET_SAVED_AT, h->saved_at_us);
-	put32(block + OFFSET_CHECKSUM, h->checksum);
-	put32(block + OFFSET_HEADER_CRC, state_header_crc(block));
+	le64_put(block + OFFSET_GENERATION, h->generation);
+	le64_put(block + OFFSET_CONFIG, h->config_hash);
+	le64_put(block + OFFSET_LENGTH, h->length);
+	le64_put(block + OFFSET_SAVED_AT, h->saved_at_us);
+	le32_put(block + OFFSET_CHECKSUM, h->checksum);
+	le32_put(block + OFFSET_HEADER_CRC, state_header_crc(block));
 }
 
 int
@@ -212,11 +183,11 @@ state_header_decode(const uint8_t *block, uint64_t extent_size,
 	memset(h, 0, sizeof *h);
 	if (memcmp(block + OFFSET_MAGIC, STATE_MAGIC, 8) != 0)
 		return MIGRATE_E_NO_STATE;
-	if (get32(block + OFFSET_VERSION) != STATE_VERSION)
+	if (le32_get(block + OFFSET_VERSION) != STATE_VERSION)
 		return MIGRATE_E_VERSION;
-	if (get32(block + OFFSET_HEADER_CRC) != state_header_crc(block))
+	if (le32_get(block + OFFSET_HEADER_CRC) != state_header_crc(block))
 		return MIGRATE_E_HEADER;
-	if ((get32(block + OFFSET_FLAGS) & ~(uint32_t)STATE_FLAGS_KNOWN) != 0)
+	if ((le32_get(block + OFFSET_FLAGS) & ~(uint32_t)STATE_FLAGS_KNOWN) != 0)
 		return MIGRATE_E_HEADER;
 	if (!state_uuid_valid(uuid, strnlen(uuid, UUID_FIELD_SIZE)))
 		return MIGRATE_E_HEADER;
@@ -226,12 +197,12 @@ state_header_decode(const uint8_t *block, uint64_t extent_size,
 	}
 	memcpy(h->vm_uuid, uuid, 36);
 	h->vm_uuid[36] = '\0';
-	h->flags = get32(block + OFFSET_FLAGS);
-	h->generation = get64(block + OFFSET_GENERATION);
-	h->config_hash = get64(block + OFFSET_CONFIG);
-	h->length = get64(block + OFFSET_LENGTH);
-	h->saved_at_us = get64(block + OFFSET_SAVED_AT);
-	h->checksum = get32(block + OFFSET_CHECKSUM);
+	h->flags = le32_get(block + OFFSET_FLAGS);
+	h->generation = le64_get(block + OFFSET_GENERATION);
+	h->config_hash = le64_get(block + OFFSET_CONFIG);
+	h->length = le64_get(block + OFFSET_LENGTH);
+	h->saved_at_us = le64_get(block + OFFSET_SAVED_AT);
+	h->checksum = le32_get(block + OFFSET_CHECKSUM);
 	if (extent_size < STATE_HEADER_SIZE ||
 	    h->length > extent_size - STATE_HEADER_SIZE)
 		return MIGRATE_E_SIZE;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "proto.h"
 
 /* How many received fds may wait for their frame to complete. */
@@ -24,19 +25,6 @@ struct frame_reader {
 	size_t	 nfds;
 	int	 error;		/* sticky errno once the stream is bad */
 };
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
 
 struct frame_reader *
 frame_reader_new(size_t max_payload)
@@ -209,7 +197,7 @@ frame_reader_next(struct frame_reader *r, struct frame *f)
 	/* Reject garbage as early as its first bytes allow. */
 	if (r->len >= 1 && h[0] != (FRAME_MAGIC >> 8))
 		return frame_reader_fail(r, EPROTO);
-	if (r->len >= 2 && get16(h) != FRAME_MAGIC)
+	if (r->len >= 2 && be16_get(h) != FRAME_MAGIC)
 		return frame_reader_fail(r, EPROTO);
 	if (r->len >= 3 && h[2] != FRAME_VERSION)
 		return frame_reader_fail(r, EPROTO);
@@ -217,9 +205,9 @@ frame_reader_next(struct frame_reader *r, struct frame *f)
 		return frame_reader_fail(r, EPROTO);
 	if (r->len < FRAME_HEADER_SIZE)
 		return 0;
-	if (get16(h + 6) != 0)
+	if (be16_get(h + 6) != 0)
 		return frame_reader_fail(r, EPROTO);
-	length = get32(h + 8);
+	length = be32_get(h + 8);
 	if (length > r->max_payload)
 		return frame_reader_fail(r, EMSGSIZE);
 	total = FRAME_HEADER_SIZE + (size_t)length;
@@ -230,7 +218,7 @@ frame_reader_next(struct frame_reader *r, struct frame *f)
 	if (nfds > r->nfds)
 		return frame_reader_fail(r, EPROTO);
 
-	f->type = get16(h + 4);
+	f->type = be16_get(h + 4);
 	f->flags = 0;
 	f->length = length;
 	if ((f->payload = malloc(length ? length : 1)) == NULL)

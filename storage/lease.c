@@ -11,6 +11,7 @@
 
 #include <zlib.h>
 
+#include "common.h"
 #include "storage.h"
 
 /*
@@ -61,35 +62,6 @@ struct lease_op {
 	struct lease_record	 mine;
 	uint8_t			 mine_uuid[16];
 };
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static int
 all_zero(const uint8_t *p, size_t len)
@@ -160,14 +132,14 @@ lease_encode(const struct lease_record *r, const uint8_t *uuid, uint8_t *p)
 {
 	memset(p, 0, LEASE_RECORD_SIZE);
 	memcpy(p, LEASE_MAGIC, 8);
-	put32(p + 8, LEASE_VERSION);
-	put32(p + 12, LEASE_RECORD_SIZE);
+	le32_put(p + 8, LEASE_VERSION);
+	le32_put(p + 12, LEASE_RECORD_SIZE);
 	memcpy(p + 16, uuid, 16);
 	memcpy(p + 32, r->owner, strnlen(r->owner, 63));
-	put32(p + 96, r->node_id);
-	put64(p + 104, r->generation);
-	put64(p + 112, r->time_us);
-	put32(p + LEASE_CRC_OFFSET, (uint32_t)crc32(0, p, LEASE_CRC_OFFSET));
+	le32_put(p + 96, r->node_id);
+	le64_put(p + 104, r->generation);
+	le64_put(p + 112, r->time_us);
+	le32_put(p + LEASE_CRC_OFFSET, (uint32_t)crc32(0, p, LEASE_CRC_OFFSET));
 }
 
 /* Decode and validate every field; an all-zero record is "never claimed". */
@@ -182,26 +154,26 @@ lease_decode(const uint8_t *p, struct lease_record *r, uint8_t *uuid)
 		return 0;
 	if (memcmp(p, LEASE_MAGIC, 8) != 0)
 		return STORAGE_E_CORRUPT;
-	if (get32(p + LEASE_CRC_OFFSET) !=
+	if (le32_get(p + LEASE_CRC_OFFSET) !=
 	    (uint32_t)crc32(0, p, LEASE_CRC_OFFSET))
 		return STORAGE_E_CORRUPT;
-	if (get32(p + 8) != LEASE_VERSION ||
-	    get32(p + 12) != LEASE_RECORD_SIZE)
+	if (le32_get(p + 8) != LEASE_VERSION ||
+	    le32_get(p + 12) != LEASE_RECORD_SIZE)
 		return STORAGE_E_CORRUPT;
 	/* Owner: non-empty, NUL-terminated, zero after the NUL. */
 	if ((nul = memchr(owner, '\0', 64)) == NULL || nul == owner ||
 	    !all_zero(nul, (size_t)(owner + 64 - nul)))
 		return STORAGE_E_CORRUPT;
-	if (get32(p + 100) != 0 || !all_zero(p + 120, LEASE_CRC_OFFSET - 120))
+	if (le32_get(p + 100) != 0 || !all_zero(p + 120, LEASE_CRC_OFFSET - 120))
 		return STORAGE_E_CORRUPT;
-	if (get64(p + 104) == 0)
+	if (le64_get(p + 104) == 0)
 		return STORAGE_E_CORRUPT;
 	memcpy(uuid, p + 16, 16);
 	lease_uuid_format(uuid, r->vm_uuid);
 	memcpy(r->owner, owner, (size_t)(nul - owner));
-	r->node_id = get32(p + 96);
-	r->generation = get64(p + 104);
-	r->time_us = get64(p + 112);
+	r->node_id = le32_get(p + 96);
+	r->generation = le64_get(p + 104);
+	r->time_us = le64_get(p + 112);
 	return 0;
 }
 

@@ -158,45 +158,6 @@ struct nbd_server {
 static void	nbd_client_pump(struct nbd_client *);
 static void	nbd_client_drop(struct nbd_client *);
 
-static void
-nbd_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-nbd_put32(uint8_t *p, uint32_t v)
-{
-	nbd_put16(p, (uint16_t)(v >> 16));
-	nbd_put16(p + 2, (uint16_t)v);
-}
-
-static void
-nbd_put64(uint8_t *p, uint64_t v)
-{
-	nbd_put32(p, (uint32_t)(v >> 32));
-	nbd_put32(p + 4, (uint32_t)v);
-}
-
-static uint16_t
-nbd_get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-nbd_get32(const uint8_t *p)
-{
-	return (uint32_t)nbd_get16(p) << 16 | nbd_get16(p + 2);
-}
-
-static uint64_t
-nbd_get64(const uint8_t *p)
-{
-	return (uint64_t)nbd_get32(p) << 32 | nbd_get32(p + 4);
-}
-
 /* A block device error as the NBD error the client sees. */
 static uint32_t
 nbd_error(int error)
@@ -302,10 +263,10 @@ nbd_opt_reply(struct nbd_client *c, uint32_t type, const void *data,
 {
 	uint8_t	h[20];
 
-	nbd_put64(h, NBD_REP_MAGIC);
-	nbd_put32(h + 8, c->option);
-	nbd_put32(h + 12, type);
-	nbd_put32(h + 16, len);
+	be64_put(h, NBD_REP_MAGIC);
+	be32_put(h + 8, c->option);
+	be32_put(h + 12, type);
+	be32_put(h + 16, len);
 	evbuffer_add(c->out, h, sizeof h);
 	if (len > 0)
 		evbuffer_add(c->out, data, len);
@@ -330,7 +291,7 @@ nbd_opt_list(struct nbd_client *c)
 	}
 	TAILQ_FOREACH(e, &c->server->exports, entry) {
 		len = strlen(e->name);
-		nbd_put32(buf, (uint32_t)len);
+		be32_put(buf, (uint32_t)len);
 		memcpy(buf + 4, e->name, len);
 		nbd_opt_reply(c, NBD_REP_SERVER, buf, (uint32_t)(4 + len));
 	}
@@ -348,14 +309,14 @@ nbd_opt_info(struct nbd_client *c, const uint8_t *data)
 	int			 want_name = 0;
 
 	if (c->option_len < 6 ||
-	    (namelen = nbd_get32(data)) > c->option_len - 6 ||
-	    (n = nbd_get16(data + 4 + namelen)) * 2U !=
+	    (namelen = be32_get(data)) > c->option_len - 6 ||
+	    (n = be16_get(data + 4 + namelen)) * 2U !=
 	    c->option_len - 6 - namelen) {
 		nbd_opt_error(c, NBD_REP_ERR_INVALID, "malformed request");
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
-		if (nbd_get16(data + 6 + namelen + 2 * i) == NBD_INFO_NAME)
+		if (be16_get(data + 6 + namelen + 2 * i) == NBD_INFO_NAME)
 			want_name = 1;
 	}
 	if ((e = nbd_export_find(c->server, (const char *)data + 4,
@@ -364,21 +325,21 @@ nbd_opt_info(struct nbd_client *c, const uint8_t *data)
 		return 0;
 	}
 	/* EXPORT first: QEMU checks BLOCK_SIZE against the size. */
-	nbd_put16(buf, NBD_INFO_EXPORT);
-	nbd_put64(buf + 2, e->dev->size);
-	nbd_put16(buf + 10, nbd_export_flags(e));
+	be16_put(buf, NBD_INFO_EXPORT);
+	be64_put(buf + 2, e->dev->size);
+	be16_put(buf + 10, nbd_export_flags(e));
 	nbd_opt_reply(c, NBD_REP_INFO, buf, 12);
 	if (want_name) {
-		nbd_put16(buf, NBD_INFO_NAME);
+		be16_put(buf, NBD_INFO_NAME);
 		memcpy(buf + 2, e->name, strlen(e->name));
 		nbd_opt_reply(c, NBD_REP_INFO, buf,
 		    (uint32_t)(2 + strlen(e->name)));
 	}
-	nbd_put16(buf, NBD_INFO_BLOCK_SIZE);
-	nbd_put32(buf + 2, e->min_block);
-	nbd_put32(buf + 6, e->min_block > NBD_PREFERRED_BLOCK ?
+	be16_put(buf, NBD_INFO_BLOCK_SIZE);
+	be32_put(buf + 2, e->min_block);
+	be32_put(buf + 6, e->min_block > NBD_PREFERRED_BLOCK ?
 	    e->min_block : NBD_PREFERRED_BLOCK);
-	nbd_put32(buf + 10, NBD_MAX_PAYLOAD);
+	be32_put(buf + 10, NBD_MAX_PAYLOAD);
 	nbd_opt_reply(c, NBD_REP_INFO, buf, 14);
 	nbd_opt_reply(c, NBD_REP_ACK, NULL, 0);
 	if (c->option != NBD_OPT_GO)
@@ -415,8 +376,8 @@ nbd_client_option(struct nbd_client *c)
 			return -1;
 		}
 		memset(reply, 0, sizeof reply);
-		nbd_put64(reply, e->dev->size);
-		nbd_put16(reply + 8, nbd_export_flags(e));
+		be64_put(reply, e->dev->size);
+		be16_put(reply + 8, nbd_export_flags(e));
 		evbuffer_add(c->out, reply, c->no_zeroes ? 10 : sizeof reply);
 		c->export = e;
 		nbd_client_start(c);
@@ -447,9 +408,9 @@ nbd_client_reply(struct nbd_client *c, uint64_t cookie, uint32_t error)
 {
 	uint8_t	h[16];
 
-	nbd_put32(h, NBD_REPLY_MAGIC);
-	nbd_put32(h + 4, error);
-	nbd_put64(h + 8, cookie);
+	be32_put(h, NBD_REPLY_MAGIC);
+	be32_put(h + 4, error);
+	be64_put(h + 8, cookie);
 	evbuffer_add(c->out, h, sizeof h);
 }
 
@@ -606,7 +567,7 @@ nbd_client_request(struct nbd_client *c)
 	uint32_t		 error;
 
 	evbuffer_remove(c->in, h, sizeof h);
-	if (nbd_get32(h) != NBD_REQUEST_MAGIC) {
+	if (be32_get(h) != NBD_REQUEST_MAGIC) {
 		log_nbd(LOG_LEVEL_WARN, c, "client %u sent a bad request "
 		    "magic; dropping it", c->id);
 		return -1;
@@ -614,11 +575,11 @@ nbd_client_request(struct nbd_client *c)
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return -1;
 	r->client = c;
-	r->flags = nbd_get16(h + 4);
-	r->type = nbd_get16(h + 6);
-	r->cookie = nbd_get64(h + 8);
-	r->offset = nbd_get64(h + 16);
-	r->len = nbd_get32(h + 24);
+	r->flags = be16_get(h + 4);
+	r->type = be16_get(h + 6);
+	r->cookie = be64_get(h + 8);
+	r->offset = be64_get(h + 16);
+	r->len = be32_get(h + 24);
 	c->requests++;
 	switch (r->type) {
 	case NBD_CMD_DISC:
@@ -683,7 +644,7 @@ nbd_client_step(struct nbd_client *c)
 	switch (c->state) {
 	case NBD_STATE_CLIENT_FLAGS:
 		evbuffer_remove(c->in, buf, 4);
-		flags = nbd_get32(buf);
+		flags = be32_get(buf);
 		if ((flags & ~(uint32_t)(NBD_FLAG_FIXED_NEWSTYLE |
 		    NBD_FLAG_NO_ZEROES)) != 0) {
 			log_scoped(LOG_LEVEL_WARN, "nbd", "-", "client %u sent "
@@ -695,9 +656,9 @@ nbd_client_step(struct nbd_client *c)
 		return 0;
 	case NBD_STATE_OPTION:
 		evbuffer_remove(c->in, buf, NBD_OPTION_HEADER);
-		c->option = nbd_get32(buf + 8);
-		c->option_len = nbd_get32(buf + 12);
-		if (nbd_get64(buf) != NBD_OPTS_MAGIC ||
+		c->option = be32_get(buf + 8);
+		c->option_len = be32_get(buf + 12);
+		if (be64_get(buf) != NBD_OPTS_MAGIC ||
 		    c->option_len > NBD_MAX_OPTION) {
 			log_scoped(LOG_LEVEL_WARN, "nbd", "-", "client %u sent "
 			    "a bad option header (option %u, %u bytes)", c->id,
@@ -891,9 +852,9 @@ nbd_server_add_client(struct nbd_server *s, int fd)
 		free(c);
 		return -ENOMEM;
 	}
-	nbd_put64(greeting, NBD_MAGIC);
-	nbd_put64(greeting + 8, NBD_OPTS_MAGIC);
-	nbd_put16(greeting + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	be64_put(greeting, NBD_MAGIC);
+	be64_put(greeting + 8, NBD_OPTS_MAGIC);
+	be16_put(greeting + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
 	evbuffer_add(c->out, greeting, sizeof greeting);
 	nbd_client_pump(c);
 	return 0;

@@ -113,19 +113,6 @@ pr_op_finish(struct pr_op *op, int result)
 	free(op);
 }
 
-static uint32_t
-pr_get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint64_t
-pr_get64(const uint8_t *p)
-{
-	return (uint64_t)pr_get32(p) << 32 | pr_get32(p + 4);
-}
-
 /*
  * Parse PERSISTENT RESERVE IN data ourselves (SPC-4 6.16): it comes from
  * the target, so every length is checked against what arrived.
@@ -141,20 +128,20 @@ pr_status_add(struct pr_op *op, struct scsi_task *task)
 		return STORAGE_E_SCSI;
 	p = task->datain.data;
 	size = (size_t)task->datain.size;
-	op->status.generation = pr_get32(p);
-	length = pr_get32(p + 4);
+	op->status.generation = be32_get(p);
+	length = be32_get(p + 4);
 	if (op->step == PR_STEP_READ_KEYS ||
 	    op->step == PR_STEP_CLAIM_VERIFY) {
 		op->status.nkeys = 0;
 		for (i = 0; i < length / 8 && 8 + i * 8 + 8 <= size &&
 		    i < PR_MAX_KEYS; i++)
 			op->status.keys[op->status.nkeys++] =
-			    pr_get64(p + 8 + i * 8);
+			    be64_get(p + 8 + i * 8);
 		return 0;
 	}
 	/* Additional length 0: registrations may exist, no reservation. */
 	op->status.reserved = length >= 16 && size >= 22;
-	op->status.holder = op->status.reserved ? pr_get64(p + 8) : 0;
+	op->status.holder = op->status.reserved ? be64_get(p + 8) : 0;
 	op->status.type = op->status.reserved ? p[21] & 0x0f : 0;
 	return 0;
 }

@@ -129,35 +129,6 @@ struct vhd_scan {
 static const struct blockdev_ops vhd_fixed_ops;
 static const struct blockdev_ops vhd_dynamic_ops;
 
-static uint32_t
-vhd_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-vhd_be64(const uint8_t *p)
-{
-	return (uint64_t)vhd_be32(p) << 32 | vhd_be32(p + 4);
-}
-
-static void
-vhd_put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void
-vhd_put64(uint8_t *p, uint64_t v)
-{
-	vhd_put32(p, (uint32_t)(v >> 32));
-	vhd_put32(p + 4, (uint32_t)v);
-}
-
 static uint64_t
 vhd_round_up(uint64_t v, uint64_t to)
 {
@@ -182,7 +153,7 @@ vhd_checksum(const uint8_t *p, size_t len, size_t field)
 static void
 vhd_set_checksum(uint8_t *p, size_t len, size_t field)
 {
-	vhd_put32(p + field, vhd_checksum(p, len, field));
+	be32_put(p + field, vhd_checksum(p, len, field));
 }
 
 /* The spec's CHS algorithm (§1.3), as QEMU's calculate_geometry(). */
@@ -282,12 +253,12 @@ vhd_footer_parse(const uint8_t *raw, struct vhd_info *info, const char **why)
 		*why = "no VHD footer (cookie 'conectix' missing)";
 		return STORAGE_E_CORRUPT;
 	}
-	if (vhd_be32(raw + F_CHECKSUM) != vhd_checksum(raw, VHD_FOOTER_SIZE,
+	if (be32_get(raw + F_CHECKSUM) != vhd_checksum(raw, VHD_FOOTER_SIZE,
 	    F_CHECKSUM)) {
 		*why = "footer checksum mismatch";
 		return STORAGE_E_CORRUPT;
 	}
-	type = vhd_be32(raw + F_TYPE);
+	type = be32_get(raw + F_TYPE);
 	if (type == 4) {
 		*why = "differencing VHDs are not supported; merge it with "
 		    "'qemu-img convert -O vpc' first";
@@ -298,7 +269,7 @@ vhd_footer_parse(const uint8_t *raw, struct vhd_info *info, const char **why)
 		return STORAGE_E_CORRUPT;
 	}
 	info->type = (enum vhd_type)type;
-	info->current_size = vhd_be64(raw + F_CUR_SIZE);
+	info->current_size = be64_get(raw + F_CUR_SIZE);
 	info->cylinders = (uint16_t)(raw[F_GEOMETRY] << 8 |
 	    raw[F_GEOMETRY + 1]);
 	info->heads = raw[F_GEOMETRY + 2];
@@ -329,15 +300,15 @@ vhd_header_parse(const uint8_t *raw, const struct vhd_info *info,
 		*why = "dynamic header cookie 'cxsparse' missing";
 		return STORAGE_E_CORRUPT;
 	}
-	if (vhd_be32(raw + H_CHECKSUM) != vhd_checksum(raw, VHD_HEADER_SIZE,
+	if (be32_get(raw + H_CHECKSUM) != vhd_checksum(raw, VHD_HEADER_SIZE,
 	    H_CHECKSUM)) {
 		*why = "dynamic header checksum mismatch";
 		return STORAGE_E_CORRUPT;
 	}
 	l->data_offset = data_offset;
-	l->table_offset = vhd_be64(raw + H_TABLE_OFFSET);
-	l->entries = vhd_be32(raw + H_MAX_ENTRIES);
-	l->block_size = vhd_be32(raw + H_BLOCK_SIZE);
+	l->table_offset = be64_get(raw + H_TABLE_OFFSET);
+	l->entries = be32_get(raw + H_MAX_ENTRIES);
+	l->block_size = be32_get(raw + H_BLOCK_SIZE);
 	if (l->block_size < VHD_SECTOR || l->block_size > VHD_MAX_BLOCK_SIZE ||
 	    (l->block_size & (l->block_size - 1)) != 0) {
 		*why = "dynamic header block size is not a power of 2 between "
@@ -430,25 +401,25 @@ vhd_footer_build(uint8_t *raw, enum vhd_type type, uint64_t size,
 
 	memset(raw, 0, VHD_FOOTER_SIZE);
 	memcpy(raw + F_COOKIE, "conectix", 8);
-	vhd_put32(raw + F_FEATURES, 2);
-	vhd_put32(raw + F_VERSION, 0x00010000);
-	vhd_put64(raw + F_DATA_OFFSET, type == VHD_TYPE_FIXED ?
+	be32_put(raw + F_FEATURES, 2);
+	be32_put(raw + F_VERSION, 0x00010000);
+	be64_put(raw + F_DATA_OFFSET, type == VHD_TYPE_FIXED ?
 	    VHD_FIXED_DATA_OFFSET : VHD_HEADER_OFFSET);
-	vhd_put32(raw + F_TIMESTAMP, now > VHD_TIMESTAMP_BASE ?
+	be32_put(raw + F_TIMESTAMP, now > VHD_TIMESTAMP_BASE ?
 	    (uint32_t)(now - VHD_TIMESTAMP_BASE) : 0);
 	memcpy(raw + F_CREATOR, VHD_CREATOR, 4);
-	vhd_put32(raw + F_CREATOR_VER, VHD_CREATOR_VERSION);
+	be32_put(raw + F_CREATOR_VER, VHD_CREATOR_VERSION);
 	memcpy(raw + F_CREATOR_OS, "Wi2k", 4);
-	vhd_put64(raw + F_ORIG_SIZE, size);
-	vhd_put64(raw + F_CUR_SIZE, size);
+	be64_put(raw + F_ORIG_SIZE, size);
+	be64_put(raw + F_CUR_SIZE, size);
 	raw[F_GEOMETRY] = (uint8_t)(c >> 8);
 	raw[F_GEOMETRY + 1] = (uint8_t)c;
 	raw[F_GEOMETRY + 2] = h;
 	raw[F_GEOMETRY + 3] = s;
-	vhd_put32(raw + F_TYPE, type);
+	be32_put(raw + F_TYPE, type);
 	if (getrandom(raw + F_UUID, 16, 0) != 16) {
 		/* Unique enough for a label nobody keys on. */
-		vhd_put64(raw + F_UUID, (uint64_t)now);
+		be64_put(raw + F_UUID, (uint64_t)now);
 	}
 	raw[F_UUID + 6] = (raw[F_UUID + 6] & 0x0f) | 0x40;
 	raw[F_UUID + 8] = (raw[F_UUID + 8] & 0x3f) | 0x80;
@@ -581,11 +552,11 @@ vhd_create(struct blockdev *backing, enum vhd_type type, uint64_t size,
 	vhd_footer_build(cr->buf, type, vsize, c, h, s);
 	hdr = cr->buf + VHD_HEADER_OFFSET;
 	memcpy(hdr + H_COOKIE, "cxsparse", 8);
-	vhd_put64(hdr + H_DATA_OFFSET, 0xffffffffffffffffULL);
-	vhd_put64(hdr + H_TABLE_OFFSET, VHD_BAT_OFFSET);
-	vhd_put32(hdr + H_VERSION, 0x00010000);
-	vhd_put32(hdr + H_MAX_ENTRIES, entries);
-	vhd_put32(hdr + H_BLOCK_SIZE, VHD_BLOCK_SIZE);
+	be64_put(hdr + H_DATA_OFFSET, 0xffffffffffffffffULL);
+	be64_put(hdr + H_TABLE_OFFSET, VHD_BAT_OFFSET);
+	be32_put(hdr + H_VERSION, 0x00010000);
+	be32_put(hdr + H_MAX_ENTRIES, entries);
+	be32_put(hdr + H_BLOCK_SIZE, VHD_BLOCK_SIZE);
 	vhd_set_checksum(hdr, VHD_HEADER_SIZE, H_CHECKSUM);
 	memset(cr->buf + VHD_BAT_OFFSET, 0xff, bat_bytes);
 	memcpy(cr->buf + total - VHD_FOOTER_SIZE, cr->buf, VHD_FOOTER_SIZE);
@@ -695,7 +666,7 @@ vhd_open_step(int result, void *arg)
 			return;
 		}
 		memcpy(v->footer, o->buf, VHD_FOOTER_SIZE);
-		v->data_offset = vhd_be64(o->buf + F_DATA_OFFSET);
+		v->data_offset = be64_get(o->buf + F_DATA_OFFSET);
 		if (v->data_offset % VHD_SECTOR != 0 ||
 		    v->data_offset < VHD_FOOTER_SIZE ||
 		    v->data_offset > b->size ||
@@ -723,7 +694,7 @@ vhd_open_step(int result, void *arg)
 		return;
 	case 2:
 		for (i = 0; i < l->entries; i++)
-			v->bat[i] = vhd_be32(o->batbuf + (size_t)i * 4);
+			v->bat[i] = be32_get(o->batbuf + (size_t)i * 4);
 		if ((result = vhd_bat_scan(v->bat, l, b->size, &scan)) != 0)
 			break;
 		if (scan.out_of_range > 0) {
@@ -1096,7 +1067,7 @@ vhd_alloc_next(struct vhd_alloc *a)
 			if (first + i == a->block)
 				entry = (uint32_t)(a->bitmap_offset /
 				    VHD_SECTOR);
-			vhd_put32(a->sector + i * 4, entry);
+			be32_put(a->sector + i * 4, entry);
 		}
 		a->pending = 1;
 		blockdev_write(b, v->table_offset + (uint64_t)first * 4,
@@ -1401,7 +1372,7 @@ vhd_check_dynamic(struct blockdev *b, uint8_t *copy, int repair,
 		 * trailing footer and say more. */
 	}
 	rep->type = VHD_TYPE_DYNAMIC;
-	data_offset = vhd_be64(copy + F_DATA_OFFSET);
+	data_offset = be64_get(copy + F_DATA_OFFSET);
 	if (data_offset % VHD_SECTOR != 0 || data_offset < VHD_FOOTER_SIZE ||
 	    data_offset > b->size || b->size - data_offset < VHD_HEADER_SIZE) {
 		vhd_check_note(rep, 0, "dynamic header offset %llu lies outside "
@@ -1438,7 +1409,7 @@ vhd_check_dynamic(struct blockdev *b, uint8_t *copy, int repair,
 	    l.bat_bytes)) != 0)
 		goto out;
 	for (i = 0; i < l.entries; i++)
-		bat[i] = vhd_be32(batbuf + (size_t)i * 4);
+		bat[i] = be32_get(batbuf + (size_t)i * 4);
 	if ((error = vhd_bat_scan(bat, &l, b->size, &scan)) != 0)
 		goto out;
 	if (scan.out_of_range > 0)
@@ -1517,7 +1488,7 @@ vhd_check_sync(struct blockdev *backing, int repair,
 	if ((error = blockdev_read_sync(backing, 0, copy, sizeof copy)) != 0)
 		return error;
 	if (memcmp(copy, "conectix", 8) == 0 &&
-	    vhd_be32(copy + F_TYPE) != VHD_TYPE_FIXED)
+	    be32_get(copy + F_TYPE) != VHD_TYPE_FIXED)
 		error = vhd_check_dynamic(backing, copy, repair, rep);
 	else
 		error = vhd_check_fixed(backing, repair, rep);

@@ -14,6 +14,7 @@
 
 #include <zlib.h>
 
+#include "common.h"
 #include "storage.h"
 
 /*
@@ -70,35 +71,6 @@ volume_extent_name(enum volume_extent_kind kind)
 	if ((unsigned)kind >= VOLUME_EXTENT_COUNT)
 		return "?";
 	return volume_extent_names[kind];
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 static void
@@ -159,19 +131,19 @@ volume_label_encode(const struct volume_info *info, const uint8_t *uuid,
 
 	memset(p, 0, VOLUME_LABEL_SIZE);
 	memcpy(p, VOLUME_MAGIC, 8);
-	put32(p + 8, VOLUME_VERSION);
-	put32(p + 12, VOLUME_LABEL_SIZE);
+	le32_put(p + 8, VOLUME_VERSION);
+	le32_put(p + 12, VOLUME_LABEL_SIZE);
 	memcpy(p + 16, uuid, 16);
 	memcpy(p + 32, info->cluster_name, strnlen(info->cluster_name, 63));
-	put64(p + 96, info->size);
-	put64(p + 104, (uint64_t)time(NULL));
-	put32(p + 112, VOLUME_EXTENT_COUNT);
+	le64_put(p + 96, info->size);
+	le64_put(p + 104, (uint64_t)time(NULL));
+	le32_put(p + 112, VOLUME_EXTENT_COUNT);
 	for (i = 0; i < VOLUME_EXTENT_COUNT; i++) {
-		put32(p + 120 + i * 24, (uint32_t)i);
-		put64(p + 120 + i * 24 + 8, info->extent_offset[i]);
-		put64(p + 120 + i * 24 + 16, info->extent_size[i]);
+		le32_put(p + 120 + i * 24, (uint32_t)i);
+		le64_put(p + 120 + i * 24 + 8, info->extent_offset[i]);
+		le64_put(p + 120 + i * 24 + 16, info->extent_size[i]);
 	}
-	put32(p + 508, (uint32_t)crc32(0, p, 508));
+	le32_put(p + 508, (uint32_t)crc32(0, p, 508));
 }
 
 /*
@@ -188,28 +160,28 @@ volume_label_decode(const uint8_t *p, uint64_t dev_size,
 	memset(info, 0, sizeof *info);
 	if (memcmp(p, VOLUME_MAGIC, 8) != 0)
 		return STORAGE_E_NOT_VOLUME;
-	if (get32(p + 508) != (uint32_t)crc32(0, p, 508))
+	if (le32_get(p + 508) != (uint32_t)crc32(0, p, 508))
 		return STORAGE_E_CORRUPT;
-	info->version = get32(p + 8);
+	info->version = le32_get(p + 8);
 	if (info->version != VOLUME_VERSION)
 		return STORAGE_E_UNSUPPORTED;
-	if (get32(p + 12) != VOLUME_LABEL_SIZE ||
-	    get32(p + 112) != VOLUME_EXTENT_COUNT)
+	if (le32_get(p + 12) != VOLUME_LABEL_SIZE ||
+	    le32_get(p + 112) != VOLUME_EXTENT_COUNT)
 		return STORAGE_E_CORRUPT;
 	volume_uuid_format(p + 16, info->uuid);
 	if (memchr(p + 32, '\0', 64) == NULL)
 		return STORAGE_E_CORRUPT;
 	snprintf(info->cluster_name, sizeof info->cluster_name, "%s",
 	    (const char *)(p + 32));
-	info->size = get64(p + 96);
+	info->size = le64_get(p + 96);
 	/* A LUN may grow, never shrink below what was formatted. */
 	if (info->size > dev_size)
 		return STORAGE_E_CORRUPT;
 	for (i = 0; i < VOLUME_EXTENT_COUNT; i++) {
-		if (get32(p + 120 + i * 24) != (uint32_t)i)
+		if (le32_get(p + 120 + i * 24) != (uint32_t)i)
 			return STORAGE_E_CORRUPT;
-		off = get64(p + 120 + i * 24 + 8);
-		size = get64(p + 120 + i * 24 + 16);
+		off = le64_get(p + 120 + i * 24 + 8);
+		size = le64_get(p + 120 + i * 24 + 16);
 		/* In order, aligned, not overlapping, inside the volume. */
 		if (off < prev_end || off % 4096 != 0 || size % 4096 != 0 ||
 		    size == 0 || off > info->size || size > info->size - off)
