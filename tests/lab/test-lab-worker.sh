@@ -40,6 +40,10 @@ on h1 "$HAVENCTL" --key haven-lab:1 disk create "$url" --size 64M >/dev/null
 key() { on h1 "$HAVENCTL" --json pr register --key "$1" "$url" | jq -r .key; }
 key1=$(key haven-lab:1)
 key2=$(key haven-lab:2)
+# KVM only where a probe boot proves it works (here: TCG).
+ACCEL=$(on h1 "$(dirname "$0")/../guest/accel-probe" "$KERNEL")
+export ACCEL
+echo "accelerator: $ACCEL"
 
 step "haven-h1: boot, run, check privileges, save"
 (

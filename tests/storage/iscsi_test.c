@@ -232,6 +232,65 @@ test_reconnect_refused(void **state)
 	reconnect(0);
 }
 
+/* CHAP: refused without the secret, with a wrong one, admitted with it. */
+static void
+test_chap(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct iscsi_options	 opts = { .timeout_s = 3 };
+	struct blockdev		*dev = NULL;
+	const char		*plain = getenv("HAVEN_TEST_ISCSI_CHAP_URL");
+	const char		*creds = getenv("HAVEN_TEST_CHAP_CREDENTIALS");
+	char			 with[512], wrong[512];
+	uint8_t			 buf[512];
+
+	assert_non_null(plain);
+	assert_non_null(creds);
+	assert_int_equal(iscsi_open_sync(base, plain, &opts, &dev),
+	    STORAGE_E_LOGIN);
+	snprintf(wrong, sizeof wrong, "iscsi://havenuser%%wrongsecret1@%s",
+	    plain + 8);
+	assert_int_equal(iscsi_open_sync(base, wrong, &opts, &dev),
+	    STORAGE_E_LOGIN);
+	snprintf(with, sizeof with, "iscsi://%s@%s", creds, plain + 8);
+	assert_int_equal(iscsi_open_sync(base, with, &opts, &dev), 0);
+	/* The secret never shows in the device's name (it is logged). */
+	assert_null(strstr(dev->name, "havensecret1"));
+	assert_int_equal(blockdev_read_sync(dev, 0, buf, sizeof buf), 0);
+	blockdev_close(dev);
+	event_base_free(base);
+}
+
+/* A target that stops answering: the command fails with a timeout, in
+ * bounded time, instead of hanging the loop. */
+static void
+test_timeout(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct iscsi_options	 opts = { .initiator = "iqn.2026-11.test.haven:t",
+				     .timeout_s = 2 };
+	struct blockdev		*dev = NULL;
+	const char		*pid = getenv("HAVEN_TEST_TGTD_PID");
+	uint8_t			 buf[4096];
+	uint64_t		 start;
+	int			 r;
+	char			 cmd[64];
+
+	assert_non_null(pid);
+	assert_int_equal(iscsi_open_sync(base, url, &opts, &dev), 0);
+	snprintf(cmd, sizeof cmd, "kill -STOP %s", pid);
+	assert_int_equal(system(cmd), 0);
+	start = ev_now_ms();
+	r = blockdev_read_sync(dev, 0, buf, sizeof buf);
+	snprintf(cmd, sizeof cmd, "kill -CONT %s", pid);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(r, STORAGE_E_TIMEOUT);
+	assert_true(ev_now_ms() - start < 6000);
+	assert_non_null(strstr(storage_strerror(r), "did not answer"));
+	blockdev_close(dev);
+	event_base_free(base);
+}
+
 static void
 test_bad_portals(void **state)
 {
@@ -257,6 +316,8 @@ main(void)
 		cmocka_unit_test(test_fence_by_preempt),
 		cmocka_unit_test(test_reconnect_granted),
 		cmocka_unit_test(test_reconnect_refused),
+		cmocka_unit_test(test_chap),
+		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_bad_portals),
 	};
 
