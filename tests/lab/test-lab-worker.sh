@@ -41,7 +41,7 @@ key() { on h1 "$HAVENCTL" --json pr register --key "$1" "$url" | jq -r .key; }
 key1=$(key haven-lab:1)
 key2=$(key haven-lab:2)
 # KVM only where a probe boot proves it works (here: TCG).
-ACCEL=$(on h1 "$(dirname "$0")/../guest/accel-probe" "$KERNEL")
+ACCEL=$(on h1 "$(cd "$(dirname "$0")/../guest" && pwd)/accel-probe" "$KERNEL")
 export ACCEL
 echo "accelerator: $ACCEL"
 
