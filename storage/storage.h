@@ -262,7 +262,61 @@ int		 vhd_open_sync(struct blockdev *, int writable,
 int		 vhd_get_info(struct blockdev *vhd, struct vhd_info *);
 /* The most backing bytes a VHD of this (rounded) size can ever use. */
 uint64_t	 vhd_max_backing_size(enum vhd_type, uint64_t size);
-/* Check (and with repair fix what is safely fixable); CLI only. */
+
+/* vhd.c: shared with vhd_check.c, not for other modules. */
+#define VHD_SECTOR		512
+#define VHD_FOOTER_SIZE		512
+#define VHD_HEADER_SIZE		1024
+/* Footer and header field offsets (platform.md §1.1, §1.4). */
+#define VHD_F_COOKIE		0
+#define VHD_F_FEATURES		8
+#define VHD_F_VERSION		12
+#define VHD_F_DATA_OFFSET	16
+#define VHD_F_TIMESTAMP		24
+#define VHD_F_CREATOR		28
+#define VHD_F_CREATOR_VER	32
+#define VHD_F_CREATOR_OS	36
+#define VHD_F_ORIG_SIZE		40
+#define VHD_F_CUR_SIZE		48
+#define VHD_F_GEOMETRY		56
+#define VHD_F_TYPE		60
+#define VHD_F_CHECKSUM		64
+#define VHD_F_UUID		68
+#define VHD_H_COOKIE		0
+#define VHD_H_DATA_OFFSET	8
+#define VHD_H_TABLE_OFFSET	16
+#define VHD_H_VERSION		24
+#define VHD_H_MAX_ENTRIES	28
+#define VHD_H_BLOCK_SIZE	32
+#define VHD_H_CHECKSUM		36
+/* The parsed layout of a dynamic image before it becomes a struct vhd. */
+struct vhd_layout {
+	uint64_t	 data_offset;
+	uint64_t	 table_offset;
+	uint32_t	 entries;
+	uint32_t	 block_size;
+	uint32_t	 bitmap_size;
+	uint64_t	 bat_bytes;	/* padded to a sector */
+	uint64_t	 meta_end;	/* past header and BAT */
+};
+/* What a scan of the BAT found. */
+struct vhd_scan {
+	uint64_t	 end;		/* free_data_block_offset */
+	uint32_t	 allocated;
+	uint32_t	 out_of_range;
+	uint32_t	 overlaps;
+	uint32_t	 first_bad;	/* entry index, for messages */
+};
+void		 vhd_set_checksum(uint8_t *, size_t len, size_t field);
+int		 vhd_footer_parse(const uint8_t *raw, struct vhd_info *,
+		     const char **why);
+int		 vhd_header_parse(const uint8_t *raw, const struct vhd_info *,
+		     uint64_t data_offset, uint64_t backing_size,
+		     struct vhd_layout *, const char **why);
+int		 vhd_bat_scan(const uint32_t *bat, const struct vhd_layout *,
+		     uint64_t backing_size, struct vhd_scan *);
+
+/* vhd_check.c: check (and with repair fix what is safely fixable); CLI only. */
 struct vhd_check_report {
 	unsigned	 problems;	/* found */
 	unsigned	 repaired;	/* of those, fixed */

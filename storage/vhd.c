@@ -5,8 +5,6 @@
  * the backing is untrusted and validated before use.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -16,9 +14,6 @@
 #include "common.h"
 #include "storage.h"
 
-#define VHD_SECTOR		512
-#define VHD_FOOTER_SIZE		512
-#define VHD_HEADER_SIZE		1024
 #define VHD_HEADER_OFFSET	512
 #define VHD_BAT_OFFSET		1536
 #define VHD_BLOCK_SIZE		(2U << 20)
@@ -32,29 +27,6 @@
 #define VHD_CREATOR		"hvn "
 #define VHD_CREATOR_VERSION	0x00010000U
 #define VHD_FIXED_DATA_OFFSET	0xffffffffffffffffULL
-
-/* Footer and header field offsets (platform.md §1.1, §1.4). */
-#define F_COOKIE	0
-#define F_FEATURES	8
-#define F_VERSION	12
-#define F_DATA_OFFSET	16
-#define F_TIMESTAMP	24
-#define F_CREATOR	28
-#define F_CREATOR_VER	32
-#define F_CREATOR_OS	36
-#define F_ORIG_SIZE	40
-#define F_CUR_SIZE	48
-#define F_GEOMETRY	56
-#define F_TYPE		60
-#define F_CHECKSUM	64
-#define F_UUID		68
-#define H_COOKIE	0
-#define H_DATA_OFFSET	8
-#define H_TABLE_OFFSET	16
-#define H_VERSION	24
-#define H_MAX_ENTRIES	28
-#define H_BLOCK_SIZE	32
-#define H_CHECKSUM	36
 
 /* A guest write piece waiting for its block to be allocated. */
 struct vhd_piece {
@@ -106,26 +78,6 @@ struct vhd {
 	TAILQ_HEAD(, vhd_alloc)	 allocs;	/* first is running */
 };
 
-/* The parsed layout of a dynamic image before it becomes a struct vhd. */
-struct vhd_layout {
-	uint64_t	 data_offset;
-	uint64_t	 table_offset;
-	uint32_t	 entries;
-	uint32_t	 block_size;
-	uint32_t	 bitmap_size;
-	uint64_t	 bat_bytes;	/* padded to a sector */
-	uint64_t	 meta_end;	/* past header and BAT */
-};
-
-/* What a scan of the BAT found. */
-struct vhd_scan {
-	uint64_t	 end;		/* free_data_block_offset */
-	uint32_t	 allocated;
-	uint32_t	 out_of_range;
-	uint32_t	 overlaps;
-	uint32_t	 first_bad;	/* entry index, for messages */
-};
-
 static const struct blockdev_ops vhd_fixed_ops;
 static const struct blockdev_ops vhd_dynamic_ops;
 
@@ -150,7 +102,7 @@ vhd_checksum(const uint8_t *p, size_t len, size_t field)
 	return ~sum;
 }
 
-static void
+void
 vhd_set_checksum(uint8_t *p, size_t len, size_t field)
 {
 	be32_put(p + field, vhd_checksum(p, len, field));
@@ -243,22 +195,22 @@ vhd_virtual_size(const struct vhd_info *info)
  * Parse and validate a footer. 0, STORAGE_E_CORRUPT with *why set, or
  * STORAGE_E_UNSUPPORTED for a valid differencing footer.
  */
-static int
+int
 vhd_footer_parse(const uint8_t *raw, struct vhd_info *info, const char **why)
 {
 	uint32_t	type;
 
 	memset(info, 0, sizeof *info);
-	if (memcmp(raw + F_COOKIE, "conectix", 8) != 0) {
+	if (memcmp(raw + VHD_F_COOKIE, "conectix", 8) != 0) {
 		*why = "no VHD footer (cookie 'conectix' missing)";
 		return STORAGE_E_CORRUPT;
 	}
-	if (be32_get(raw + F_CHECKSUM) != vhd_checksum(raw, VHD_FOOTER_SIZE,
-	    F_CHECKSUM)) {
+	if (be32_get(raw + VHD_F_CHECKSUM) != vhd_checksum(raw, VHD_FOOTER_SIZE,
+	    VHD_F_CHECKSUM)) {
 		*why = "footer checksum mismatch";
 		return STORAGE_E_CORRUPT;
 	}
-	type = be32_get(raw + F_TYPE);
+	type = be32_get(raw + VHD_F_TYPE);
 	if (type == 4) {
 		*why = "differencing VHDs are not supported; merge it with "
 		    "'qemu-img convert -O vpc' first";
@@ -269,14 +221,14 @@ vhd_footer_parse(const uint8_t *raw, struct vhd_info *info, const char **why)
 		return STORAGE_E_CORRUPT;
 	}
 	info->type = (enum vhd_type)type;
-	info->current_size = be64_get(raw + F_CUR_SIZE);
-	info->cylinders = (uint16_t)(raw[F_GEOMETRY] << 8 |
-	    raw[F_GEOMETRY + 1]);
-	info->heads = raw[F_GEOMETRY + 2];
-	info->sectors_per_track = raw[F_GEOMETRY + 3];
-	memcpy(info->creator, raw + F_CREATOR, 4);
+	info->current_size = be64_get(raw + VHD_F_CUR_SIZE);
+	info->cylinders = (uint16_t)(raw[VHD_F_GEOMETRY] << 8 |
+	    raw[VHD_F_GEOMETRY + 1]);
+	info->heads = raw[VHD_F_GEOMETRY + 2];
+	info->sectors_per_track = raw[VHD_F_GEOMETRY + 3];
+	memcpy(info->creator, raw + VHD_F_CREATOR, 4);
 	info->creator[4] = '\0';
-	memcpy(info->uuid, raw + F_UUID, 16);
+	memcpy(info->uuid, raw + VHD_F_UUID, 16);
 	info->virtual_size = vhd_virtual_size(info);
 	if (info->virtual_size == 0) {
 		*why = "footer geometry and size describe an empty disk";
@@ -290,25 +242,25 @@ vhd_footer_parse(const uint8_t *raw, struct vhd_info *info, const char **why)
 }
 
 /* Parse and validate the dynamic header against the footer and backing. */
-static int
+int
 vhd_header_parse(const uint8_t *raw, const struct vhd_info *info,
     uint64_t data_offset, uint64_t backing_size, struct vhd_layout *l,
     const char **why)
 {
 	memset(l, 0, sizeof *l);
-	if (memcmp(raw + H_COOKIE, "cxsparse", 8) != 0) {
+	if (memcmp(raw + VHD_H_COOKIE, "cxsparse", 8) != 0) {
 		*why = "dynamic header cookie 'cxsparse' missing";
 		return STORAGE_E_CORRUPT;
 	}
-	if (be32_get(raw + H_CHECKSUM) != vhd_checksum(raw, VHD_HEADER_SIZE,
-	    H_CHECKSUM)) {
+	if (be32_get(raw + VHD_H_CHECKSUM) != vhd_checksum(raw, VHD_HEADER_SIZE,
+	    VHD_H_CHECKSUM)) {
 		*why = "dynamic header checksum mismatch";
 		return STORAGE_E_CORRUPT;
 	}
 	l->data_offset = data_offset;
-	l->table_offset = be64_get(raw + H_TABLE_OFFSET);
-	l->entries = be32_get(raw + H_MAX_ENTRIES);
-	l->block_size = be32_get(raw + H_BLOCK_SIZE);
+	l->table_offset = be64_get(raw + VHD_H_TABLE_OFFSET);
+	l->entries = be32_get(raw + VHD_H_MAX_ENTRIES);
+	l->block_size = be32_get(raw + VHD_H_BLOCK_SIZE);
 	if (l->block_size < VHD_SECTOR || l->block_size > VHD_MAX_BLOCK_SIZE ||
 	    (l->block_size & (l->block_size - 1)) != 0) {
 		*why = "dynamic header block size is not a power of 2 between "
@@ -356,7 +308,7 @@ vhd_cmp_u32(const void *a, const void *b)
  * Walk the BAT: where data ends (QEMU's free_data_block_offset), entries
  * pointing into the metadata or past the backing, and blocks that overlap.
  */
-static int
+int
 vhd_bat_scan(const uint32_t *bat, const struct vhd_layout *l,
     uint64_t backing_size, struct vhd_scan *s)
 {
@@ -400,30 +352,30 @@ vhd_footer_build(uint8_t *raw, enum vhd_type type, uint64_t size,
 	time_t	now = time(NULL);
 
 	memset(raw, 0, VHD_FOOTER_SIZE);
-	memcpy(raw + F_COOKIE, "conectix", 8);
-	be32_put(raw + F_FEATURES, 2);
-	be32_put(raw + F_VERSION, 0x00010000);
-	be64_put(raw + F_DATA_OFFSET, type == VHD_TYPE_FIXED ?
+	memcpy(raw + VHD_F_COOKIE, "conectix", 8);
+	be32_put(raw + VHD_F_FEATURES, 2);
+	be32_put(raw + VHD_F_VERSION, 0x00010000);
+	be64_put(raw + VHD_F_DATA_OFFSET, type == VHD_TYPE_FIXED ?
 	    VHD_FIXED_DATA_OFFSET : VHD_HEADER_OFFSET);
-	be32_put(raw + F_TIMESTAMP, now > VHD_TIMESTAMP_BASE ?
+	be32_put(raw + VHD_F_TIMESTAMP, now > VHD_TIMESTAMP_BASE ?
 	    (uint32_t)(now - VHD_TIMESTAMP_BASE) : 0);
-	memcpy(raw + F_CREATOR, VHD_CREATOR, 4);
-	be32_put(raw + F_CREATOR_VER, VHD_CREATOR_VERSION);
-	memcpy(raw + F_CREATOR_OS, "Wi2k", 4);
-	be64_put(raw + F_ORIG_SIZE, size);
-	be64_put(raw + F_CUR_SIZE, size);
-	raw[F_GEOMETRY] = (uint8_t)(c >> 8);
-	raw[F_GEOMETRY + 1] = (uint8_t)c;
-	raw[F_GEOMETRY + 2] = h;
-	raw[F_GEOMETRY + 3] = s;
-	be32_put(raw + F_TYPE, type);
-	if (getrandom(raw + F_UUID, 16, 0) != 16) {
+	memcpy(raw + VHD_F_CREATOR, VHD_CREATOR, 4);
+	be32_put(raw + VHD_F_CREATOR_VER, VHD_CREATOR_VERSION);
+	memcpy(raw + VHD_F_CREATOR_OS, "Wi2k", 4);
+	be64_put(raw + VHD_F_ORIG_SIZE, size);
+	be64_put(raw + VHD_F_CUR_SIZE, size);
+	raw[VHD_F_GEOMETRY] = (uint8_t)(c >> 8);
+	raw[VHD_F_GEOMETRY + 1] = (uint8_t)c;
+	raw[VHD_F_GEOMETRY + 2] = h;
+	raw[VHD_F_GEOMETRY + 3] = s;
+	be32_put(raw + VHD_F_TYPE, type);
+	if (getrandom(raw + VHD_F_UUID, 16, 0) != 16) {
 		/* Unique enough for a label nobody keys on. */
-		be64_put(raw + F_UUID, (uint64_t)now);
+		be64_put(raw + VHD_F_UUID, (uint64_t)now);
 	}
-	raw[F_UUID + 6] = (raw[F_UUID + 6] & 0x0f) | 0x40;
-	raw[F_UUID + 8] = (raw[F_UUID + 8] & 0x3f) | 0x80;
-	vhd_set_checksum(raw, VHD_FOOTER_SIZE, F_CHECKSUM);
+	raw[VHD_F_UUID + 6] = (raw[VHD_F_UUID + 6] & 0x0f) | 0x40;
+	raw[VHD_F_UUID + 8] = (raw[VHD_F_UUID + 8] & 0x3f) | 0x80;
+	vhd_set_checksum(raw, VHD_FOOTER_SIZE, VHD_F_CHECKSUM);
 }
 
 /* ---- create ----------------------------------------------------------- */
@@ -551,13 +503,13 @@ vhd_create(struct blockdev *backing, enum vhd_type type, uint64_t size,
 	memset(cr->buf, 0, VHD_BAT_OFFSET);
 	vhd_footer_build(cr->buf, type, vsize, c, h, s);
 	hdr = cr->buf + VHD_HEADER_OFFSET;
-	memcpy(hdr + H_COOKIE, "cxsparse", 8);
-	be64_put(hdr + H_DATA_OFFSET, 0xffffffffffffffffULL);
-	be64_put(hdr + H_TABLE_OFFSET, VHD_BAT_OFFSET);
-	be32_put(hdr + H_VERSION, 0x00010000);
-	be32_put(hdr + H_MAX_ENTRIES, entries);
-	be32_put(hdr + H_BLOCK_SIZE, VHD_BLOCK_SIZE);
-	vhd_set_checksum(hdr, VHD_HEADER_SIZE, H_CHECKSUM);
+	memcpy(hdr + VHD_H_COOKIE, "cxsparse", 8);
+	be64_put(hdr + VHD_H_DATA_OFFSET, 0xffffffffffffffffULL);
+	be64_put(hdr + VHD_H_TABLE_OFFSET, VHD_BAT_OFFSET);
+	be32_put(hdr + VHD_H_VERSION, 0x00010000);
+	be32_put(hdr + VHD_H_MAX_ENTRIES, entries);
+	be32_put(hdr + VHD_H_BLOCK_SIZE, VHD_BLOCK_SIZE);
+	vhd_set_checksum(hdr, VHD_HEADER_SIZE, VHD_H_CHECKSUM);
 	memset(cr->buf + VHD_BAT_OFFSET, 0xff, bat_bytes);
 	memcpy(cr->buf + total - VHD_FOOTER_SIZE, cr->buf, VHD_FOOTER_SIZE);
 	/* One write of all metadata, then the flush (step 2). */
@@ -666,7 +618,7 @@ vhd_open_step(int result, void *arg)
 			return;
 		}
 		memcpy(v->footer, o->buf, VHD_FOOTER_SIZE);
-		v->data_offset = be64_get(o->buf + F_DATA_OFFSET);
+		v->data_offset = be64_get(o->buf + VHD_F_DATA_OFFSET);
 		if (v->data_offset % VHD_SECTOR != 0 ||
 		    v->data_offset < VHD_FOOTER_SIZE ||
 		    v->data_offset > b->size ||
@@ -1239,262 +1191,6 @@ vhd_open_sync(struct blockdev *backing, int writable, struct blockdev **out)
 		return -EIO;
 	*out = s.dev;
 	return s.result;
-}
-
-/* ---- check and repair (synchronous: havenctl disk check) -------------- */
-
-static void
-vhd_check_note(struct vhd_check_report *rep, int repaired,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-vhd_check_note(struct vhd_check_report *rep, int repaired,
-    const char *fmt, ...)
-{
-	char	text[256];
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
-	rep->problems++;
-	if (repaired)
-		rep->repaired++;
-	if (rep->problem != NULL)
-		rep->problem(text, repaired, rep->arg);
-}
-
-/* A footer whose only fault is its checksum: fix it in raw and say so. */
-static int
-vhd_check_fixable_footer(uint8_t *raw, struct vhd_info *info)
-{
-	uint8_t		 fixed[VHD_FOOTER_SIZE];
-	const char	*why;
-
-	if (memcmp(raw, "conectix", 8) != 0)
-		return 0;
-	memcpy(fixed, raw, sizeof fixed);
-	vhd_set_checksum(fixed, sizeof fixed, F_CHECKSUM);
-	if (vhd_footer_parse(fixed, info, &why) != 0)
-		return 0;
-	memcpy(raw, fixed, sizeof fixed);
-	return 1;
-}
-
-static int
-vhd_check_fixed(struct blockdev *b, int repair, struct vhd_check_report *rep)
-{
-	uint8_t		 tail[VHD_FOOTER_SIZE], at[VHD_FOOTER_SIZE];
-	struct vhd_info	 info;
-	const char	*why;
-	uint64_t	 end = b->size - VHD_FOOTER_SIZE;
-	int		 error, bad_sum = 0;
-
-	if ((error = blockdev_read_sync(b, end, tail, sizeof tail)) != 0)
-		return error;
-	error = vhd_footer_parse(tail, &info, &why);
-	if (error != 0 && vhd_check_fixable_footer(tail, &info)) {
-		bad_sum = 1;
-		error = 0;
-	}
-	if (error != 0) {
-		vhd_check_note(rep, 0, "%s", memcmp(tail, "conectix", 8) != 0 ?
-		    "no VHD here: no footer at offset 0 or at the end" : why);
-		return 0;
-	}
-	rep->type = info.type;
-	if (info.type != VHD_TYPE_FIXED) {
-		vhd_check_note(rep, 0, "dynamic VHD footer at the end, but no "
-		    "footer copy at offset 0");
-		return 0;
-	}
-	if (info.virtual_size > end) {
-		vhd_check_note(rep, 0, "fixed VHD of %llu bytes does not fit "
-		    "its backing (image has been truncated)",
-		    (unsigned long long)info.virtual_size);
-		return 0;
-	}
-	if (bad_sum) {
-		error = repair ? blockdev_write_sync(b, end, tail, sizeof tail,
-		    0) : 0;
-		if (error != 0)
-			return error;
-		vhd_check_note(rep, repair, "footer checksum mismatch%s",
-		    repair ? ": checksum rewritten" : "");
-	}
-	if (info.virtual_size == end)
-		return 0;
-	/* On a larger backing the real footer is at the virtual size. */
-	if ((error = blockdev_read_sync(b, info.virtual_size, at,
-	    sizeof at)) != 0)
-		return error;
-	if (memcmp(at, tail, sizeof at) != 0) {
-		error = repair ? blockdev_write_sync(b, info.virtual_size,
-		    tail, sizeof tail, 0) : 0;
-		if (error != 0)
-			return error;
-		vhd_check_note(rep, repair, "footer at the end of the virtual "
-		    "disk (offset %llu) is missing or differs from the copy at "
-		    "the end of the backing%s",
-		    (unsigned long long)info.virtual_size,
-		    repair ? ": rewritten" : "");
-	}
-	return 0;
-}
-
-static int
-vhd_check_dynamic(struct blockdev *b, uint8_t *copy, int repair,
-    struct vhd_check_report *rep)
-{
-	uint8_t			 hdr[VHD_HEADER_SIZE], tail[VHD_FOOTER_SIZE];
-	uint8_t			*batbuf = NULL;
-	uint32_t		*bat = NULL, i;
-	struct vhd_info		 info, tinfo;
-	struct vhd_layout	 l;
-	struct vhd_scan		 scan;
-	const char		*why;
-	uint64_t		 data_offset;
-	int			 error, copy_ok, tail_ok, fixed_copy = 0;
-
-	copy_ok = (error = vhd_footer_parse(copy, &info, &why)) == 0 &&
-	    info.type == VHD_TYPE_DYNAMIC;
-	if (error == STORAGE_E_UNSUPPORTED) {
-		vhd_check_note(rep, 0, "%s", why);
-		return 0;
-	}
-	if (!copy_ok && error != 0 && vhd_check_fixable_footer(copy, &info) &&
-	    info.type == VHD_TYPE_DYNAMIC)
-		fixed_copy = 1;
-	if (!copy_ok && !fixed_copy) {
-		vhd_check_note(rep, 0, "footer copy at offset 0: %s",
-		    error != 0 ? why : "not a dynamic disk");
-		/* Still try the header with its data offset, to find the
-		 * trailing footer and say more. */
-	}
-	rep->type = VHD_TYPE_DYNAMIC;
-	data_offset = be64_get(copy + F_DATA_OFFSET);
-	if (data_offset % VHD_SECTOR != 0 || data_offset < VHD_FOOTER_SIZE ||
-	    data_offset > b->size || b->size - data_offset < VHD_HEADER_SIZE) {
-		vhd_check_note(rep, 0, "dynamic header offset %llu lies outside "
-		    "the image", (unsigned long long)data_offset);
-		return 0;
-	}
-	if ((error = blockdev_read_sync(b, data_offset, hdr, sizeof hdr)) != 0)
-		return error;
-	if (!copy_ok && !fixed_copy)
-		info.virtual_size = 0;	/* unknown: skip the size test */
-	error = vhd_header_parse(hdr, &info, data_offset, b->size, &l, &why);
-	if (error != 0 && memcmp(hdr, "cxsparse", 8) == 0) {
-		vhd_set_checksum(hdr, sizeof hdr, H_CHECKSUM);
-		if (vhd_header_parse(hdr, &info, data_offset, b->size, &l,
-		    &why) == 0) {
-			error = repair ? blockdev_write_sync(b, data_offset,
-			    hdr, sizeof hdr, 0) : 0;
-			if (error != 0)
-				return error;
-			vhd_check_note(rep, repair, "dynamic header checksum "
-			    "mismatch%s", repair ? ": checksum rewritten" : "");
-		}
-	}
-	if (error != 0) {
-		vhd_check_note(rep, 0, "%s", why);
-		return 0;
-	}
-	if ((batbuf = malloc(l.bat_bytes)) == NULL ||
-	    (bat = calloc(l.entries, sizeof *bat)) == NULL) {
-		error = -ENOMEM;
-		goto out;
-	}
-	if ((error = blockdev_read_sync(b, l.table_offset, batbuf,
-	    l.bat_bytes)) != 0)
-		goto out;
-	for (i = 0; i < l.entries; i++)
-		bat[i] = be32_get(batbuf + (size_t)i * 4);
-	if ((error = vhd_bat_scan(bat, &l, b->size, &scan)) != 0)
-		goto out;
-	if (scan.out_of_range > 0)
-		vhd_check_note(rep, 0, "%u BAT entries point beyond the image or "
-		    "into its metadata (first: block %u; image has been "
-		    "truncated?)", scan.out_of_range, scan.first_bad);
-	if (scan.overlaps > 0)
-		vhd_check_note(rep, 0, "%u blocks overlap other blocks",
-		    scan.overlaps);
-
-	/* The trailing footer, at the end of data (QEMU's convention). */
-	tail_ok = 0;
-	if (scan.end + VHD_FOOTER_SIZE <= b->size) {
-		if ((error = blockdev_read_sync(b, scan.end, tail,
-		    sizeof tail)) != 0)
-			goto out;
-		tail_ok = vhd_footer_parse(tail, &tinfo, &why) == 0 &&
-		    tinfo.type == VHD_TYPE_DYNAMIC;
-	}
-	error = 0;
-	if (!copy_ok && tail_ok) {
-		error = repair ? blockdev_write_sync(b, 0, tail, sizeof tail, 0)
-		    : 0;
-		vhd_check_note(rep, repair, "footer copy at offset 0 is "
-		    "damaged%s", repair ? ": rewritten from the trailing "
-		    "footer" : "");
-	} else if (!copy_ok && fixed_copy) {
-		error = repair ? blockdev_write_sync(b, 0, copy, VHD_FOOTER_SIZE,
-		    0) : 0;
-		vhd_check_note(rep, repair, "footer checksum mismatch%s",
-		    repair ? ": checksum rewritten" : "");
-		copy_ok = repair;
-	}
-	if (error != 0)
-		goto out;
-	if (copy_ok && (!tail_ok || memcmp(copy, tail, sizeof tail) != 0)) {
-		if (scan.end + VHD_FOOTER_SIZE > b->size) {
-			vhd_check_note(rep, 0, "trailing footer missing and no "
-			    "room for it after the data at offset %llu",
-			    (unsigned long long)scan.end);
-		} else {
-			error = repair ? blockdev_write_sync(b, scan.end, copy,
-			    VHD_FOOTER_SIZE, 0) : 0;
-			vhd_check_note(rep, repair, "trailing footer at offset "
-			    "%llu is %s%s", (unsigned long long)scan.end,
-			    tail_ok ? "different from the copy at offset 0" :
-			    "missing or invalid",
-			    repair ? ": rewritten from the copy" : "");
-		}
-	}
-out:
-	free(batbuf);
-	free(bat);
-	return error;
-}
-
-/*
- * Check the VHD on backing and, with repair, fix what is safely fixable:
- * checksums of otherwise valid structures, a damaged footer copy or
- * trailing footer from the other one. Every finding goes to rep->problem.
- * 0 when the check ran (see rep), or a negative error if it could not.
- */
-int
-vhd_check_sync(struct blockdev *backing, int repair,
-    struct vhd_check_report *rep)
-{
-	uint8_t	copy[VHD_FOOTER_SIZE];
-	int	error;
-
-	rep->problems = rep->repaired = 0;
-	rep->type = 0;
-	if (backing->size < 2 * VHD_FOOTER_SIZE) {
-		vhd_check_note(rep, 0, "too small to hold a VHD");
-		return 0;
-	}
-	if ((error = blockdev_read_sync(backing, 0, copy, sizeof copy)) != 0)
-		return error;
-	if (memcmp(copy, "conectix", 8) == 0 &&
-	    be32_get(copy + F_TYPE) != VHD_TYPE_FIXED)
-		error = vhd_check_dynamic(backing, copy, repair, rep);
-	else
-		error = vhd_check_fixed(backing, repair, rep);
-	if (error == 0 && rep->repaired > 0)
-		error = blockdev_flush_sync(backing);
-	return error;
 }
 
 uint64_t
