@@ -66,6 +66,14 @@ int		 target_parse_key(const char *, uint64_t *);
 int		 target_open_lun(struct cli *, const char *spec, struct target *);
 int		 cli_pr_error(struct cli *, const char *what, int error);
 
+/* client.c: requests to the local havend. */
+struct ProtobufCMessage;
+const char	*client_socket_path(void);
+int		 client_connect(struct cli *);
+struct ProtobufCMessage *client_request(struct cli *, int fd, uint16_t type,
+		     const struct ProtobufCMessage *, uint16_t *reply_type);
+
+extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_disk_format_entry;
 extern const struct cmd_entry cmd_disk_create_entry;
 extern const struct cmd_entry cmd_disk_info_entry;

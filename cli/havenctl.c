@@ -20,6 +20,7 @@
 #include "storage.h"
 
 static const struct cmd_entry *cmd_table[] = {
+	&cmd_status_entry,
 	&cmd_disk_format_entry,
 	&cmd_disk_create_entry,
 	&cmd_disk_info_entry,

@@ -66,9 +66,294 @@ char		**qemu_argv(const struct qemu_config *);
 void		 qemu_argv_free(char **);
 pid_t		 qemu_spawn(const struct qemu_config *);
 
+/* roles.c: who may do what (DESIGN §7). */
+#define CONTROL_MAX_GROUPS	64
+enum role {
+	ROLE_NONE,
+	ROLE_VIEWER,
+	ROLE_OPERATOR,
+	ROLE_ADMIN,
+};
+enum request_class {
+	REQUEST_READ,		/* status, lists, events: viewer and up */
+	REQUEST_VM,		/* start, stop, migrate a VM: operator (scoped) */
+	REQUEST_ADMIN,		/* config, roles, fencing: admin */
+};
+struct identity {
+	uid_t		 uid;
+	gid_t		 gid;
+	pid_t		 pid;
+	gid_t		 groups[CONTROL_MAX_GROUPS];
+	size_t		 ngroups;
+};
+struct role_binding {
+	enum role	 role;
+	int		 is_group;	/* id is a gid, else a uid */
+	uint32_t	 id;
+	const char	*patterns[8];	/* operator scope: VM name globs */
+	size_t		 npatterns;
+};
+const char	*roles_name(enum role);
+int		 roles_parse(const char *, enum role *);
+const char	*roles_class_name(enum request_class);
+int		 roles_allow(const struct role_binding *, size_t,
+		     const struct identity *, enum request_class,
+		     const char *vm_name, enum role *granted);
+
+/* control.c: the control socket. */
+struct control_server;
+struct control_client;
+struct ProtobufCMessage;
+typedef void (*control_handler)(struct control_client *,
+    struct ProtobufCMessage *, void *arg);
+typedef int (*control_authorize_cb)(const struct identity *,
+    enum request_class, const char *vm_name, enum role *granted, void *arg);
+struct control_route {
+	uint16_t	 type;		/* frame type of the request */
+	enum request_class class;
+	int		 mutating;	/* audited */
+	/* The VM a request targets, for scoped operators; may be NULL. */
+	const char	*(*target)(struct ProtobufCMessage *);
+	control_handler	 handler;
+};
+struct control_server *control_new(struct event_base *, const char *path,
+		     const struct control_route *, size_t,
+		     control_authorize_cb, const char *audit_path, void *arg,
+		     int *error);
+void		 control_free(struct control_server *);
+int		 control_reply(struct control_client *, uint16_t type,
+		     const struct ProtobufCMessage *);
+int		 control_reply_error(struct control_client *, int code,
+		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const struct identity *control_client_identity(const struct control_client *);
+
 /* sandbox.c: dropping privileges (vmd's order). */
 int		 sandbox_drop(uid_t, gid_t);
 int		 sandbox_seccomp_worker(void);
 int		 sandbox_no_new_privs(void);
+
+/* membership.c: the corosync client (CPG group + votequorum). */
+struct membership;
+/* Node id arrays are valid during the call only. Callbacks must not call
+ * membership_free. */
+struct membership_callbacks {
+	/* Connected to corosync and joined the group as node_id; membership
+	 * and quorum events follow. Again after every reconnect. */
+	void	(*connected)(struct membership *, uint32_t node_id, void *arg);
+	/* corosync went away: not quorate, unsent messages dropped; we
+	 * reconnect with backoff (100 ms doubling to 5 s) by ourselves. */
+	void	(*disconnected)(struct membership *, void *arg);
+	/* The group's CPG configuration change: the full member list and
+	 * who joined and who left, at the same point of the message stream
+	 * on every member. */
+	void	(*changed)(struct membership *, const uint32_t *members,
+		    size_t nmembers, const uint32_t *joined, size_t njoined,
+		    const uint32_t *left, size_t nleft, void *arg);
+	/* votequorum's view: quorate or not and its member node ids. */
+	void	(*quorum)(struct membership *, int quorate,
+		    const uint32_t *members, size_t nmembers, void *arg);
+	/* A message delivered in agreed order (ours included). */
+	void	(*message)(struct membership *, uint32_t node_id, uint32_t pid,
+		    const void *data, size_t len, void *arg);
+};
+/* Connects from the loop (first attempt right away); NULL with errno. */
+struct membership *membership_new(struct event_base *, const char *group,
+		     const struct membership_callbacks *, void *arg);
+/* Multicasts in agreed order; queued and retried on a timer while corosync
+ * pushes back. -1 with ENOTCONN while disconnected, ENOBUFS when the
+ * queue is full. */
+int		 membership_send(struct membership *, const void *, size_t);
+uint32_t	 membership_node_id(const struct membership *);	/* 0: none */
+int		 membership_is_connected(const struct membership *);
+int		 membership_is_quorate(const struct membership *);
+void		 membership_free(struct membership *);
+
+/* config.c: the host-local configuration, /etc/haven/haven.conf (INI, read
+ * with inih; haven.conf(5) lists every key and default). Secrets (fence
+ * passwords) stay here and never appear in an error message. */
+#define CONFIG_PATH		"/etc/haven/haven.conf"
+#define CONFIG_MAX_FENCES	8
+#define CONFIG_MAX_OPTIONS	32
+enum config_fence_kind {
+	CONFIG_FENCE_STORAGE,	/* agent = storage: PR preempt (DESIGN §4) */
+	CONFIG_FENCE_AGENT,	/* agent = fence_*: a fence-agents program */
+	CONFIG_FENCE_PACEMAKER,	/* agent = pacemaker: libstonithd */
+	CONFIG_FENCE_WATCHDOG,	/* agent = watchdog: wait for it to fire */
+};
+struct config_option {
+	char	 key[64];
+	char	 value[256];
+};
+/* One [fence:NAME] section: a fence level, tried in ascending level. */
+struct config_fence {
+	char			 name[64];
+	char			 agent[64];	/* "fence_ipmilan", "storage"... */
+	enum config_fence_kind	 kind;
+	unsigned		 level;		/* 1..99, unique per host */
+	size_t			 noptions;	/* for the agent's stdin */
+	struct config_option	 options[CONFIG_MAX_OPTIONS];
+	/* password_file is read at parse time into option "password". */
+};
+struct config {
+	char			 node_name[64];
+	char			 cluster_name[64];
+	char			 if_management[16];
+	char			 if_storage[16];
+	char			 if_migration[16];	/* default: management */
+	char			 watchdog_device[128];	/* "" for device = none */
+	unsigned		 watchdog_timeout_s;
+	unsigned		 token_ms;
+	char			 state_dir[256];
+	char			 control_socket[108];
+	char			 audit_log[256];
+	size_t			 nfences;		/* sorted by level */
+	struct config_fence	 fences[CONFIG_MAX_FENCES];
+};
+/* line 0: the whole file (it cannot be read, a required key is missing
+ * and its section too). section without brackets, key may be "". */
+struct config_error {
+	unsigned	 line;
+	char		 section[64];
+	char		 key[64];
+	char		 message[256];
+};
+void		 config_defaults(struct config *);
+/* 0 when valid; else -1 with every error found: the first max_errs are in
+ * errs in line order (line 0 last), *nerrs counts them all (it may exceed
+ * max_errs). */
+int		 config_parse_file(const char *path, struct config *,
+		     struct config_error *, size_t max_errs, size_t *nerrs);
+int		 config_parse_string(const char *text, struct config *,
+		     struct config_error *, size_t max_errs, size_t *nerrs);
+int		 config_parse_buffer(const char *, size_t, struct config *,
+		     struct config_error *, size_t max_errs, size_t *nerrs);
+/* "haven.conf:12: [interfaces] storage: message" (path NULL: haven.conf). */
+void		 config_error_format(const struct config_error *,
+		     const char *path, char *, size_t);
+/* The fence's option named key, or NULL. */
+const char	*config_fence_option(const struct config_fence *,
+		     const char *key);
+/* Zeroes the whole struct, secrets included (explicit_bzero). */
+void		 config_wipe(struct config *);
+
+/* cluster.c: the replicated cluster state (DESIGN §5). Changes are applied
+ * in agreed order by every member; the same changes give the same state and
+ * the same digest. The message tree (cluster.proto) is owned by the state;
+ * read it through st->cs, change it only with cluster_apply / cluster_adopt. */
+#include "cluster.pb-c.h"
+
+#define CLUSTER_DIGEST_SIZE	32		/* SHA-256 */
+#define CLUSTER_EVENTS_MAX	256		/* the bounded event log */
+#define CLUSTER_FILE		"cluster.state"
+#define CLUSTER_FILE_TMP		"cluster.state.tmp"
+
+/* Named domain results; 0 is success. */
+enum cluster_result {
+	CLUSTER_OK = 0,
+	CLUSTER_E_NOT_QUORATE = 1,	/* refused: this partition is not quorate */
+	CLUSTER_E_INVALID = 2,		/* refused: the change is malformed */
+	CLUSTER_E_NOT_FOUND = 3,		/* refused: names a missing object */
+	CLUSTER_E_EXISTS = 4,		/* refused: the object exists already */
+	CLUSTER_E_CONFLICT = 5,		/* refused: not allowed in this state */
+	CLUSTER_E_STALE = 6,		/* ignored: the generation moved on */
+	CLUSTER_E_CORRUPT = 7,		/* load: the file is not a valid state */
+	CLUSTER_E_IO = 8,			/* save/load: see errno */
+};
+
+struct cluster {
+	Haven__ClusterState	*cs;
+};
+
+struct cluster	*cluster_new(void);
+void		 cluster_free(struct cluster *);
+/* A deep copy (the coordinator's scratch, a snapshot to send). */
+struct cluster	*cluster_clone(const struct cluster *);
+/* Applies one change. CLUSTER_OK: applied, seq advanced. Anything else: the
+ * state is untouched and err (may be NULL) holds a sentence saying why. A
+ * non-quorate member refuses every change. */
+int		 cluster_apply(struct cluster *, const Haven__Change *, int quorate,
+		     char *err, size_t errlen);
+/* Whether a change would apply, without applying it. */
+int		 cluster_check(const struct cluster *, const Haven__Change *,
+		     int quorate, char *err, size_t errlen);
+/* Sync for configuration `epoch` has ended: record it, and as the newest
+ * quorate history held when the configuration is quorate. */
+void		 cluster_set_epoch(struct cluster *, uint64_t epoch, int quorate);
+/* SHA-256 of the canonical encoding, without the member-local fields
+ * (epoch, last_quorate_epoch): equal seq and digest = equal history. */
+void		 cluster_digest(const struct cluster *, uint8_t[CLUSTER_DIGEST_SIZE]);
+/* Lowercase hex of the first n bytes of the digest ("" for n = 0). */
+void		 cluster_digest_hex(const uint8_t[CLUSTER_DIGEST_SIZE], size_t n,
+		     char *, size_t);
+/* Adopts a snapshot from the sync source: content and seq from it, epoch
+ * kept, last_quorate_epoch the newer of both. CLUSTER_E_CORRUPT if the
+ * snapshot breaks the invariants (unsorted, duplicates, dangling ids). */
+int		 cluster_adopt(struct cluster *, const Haven__ClusterState *,
+		     char *err, size_t errlen);
+/* Checks the invariants of a state tree (what cluster_load and cluster_adopt
+ * refuse). */
+int		 cluster_validate(const Haven__ClusterState *, char *err,
+		     size_t errlen);
+/* Atomic: dir/CLUSTER_FILE_TMP written, fsynced, renamed over dir/CLUSTER_FILE,
+ * dir fsynced. CLUSTER_E_IO with errno set. */
+int		 cluster_save(const struct cluster *, const char *dir, char *err,
+		     size_t errlen);
+/* *out = the state in dir/CLUSTER_FILE. CLUSTER_E_IO (errno ENOENT: none yet),
+ * or CLUSTER_E_CORRUPT for a truncated or altered file, left as it is. A
+ * leftover dir/CLUSTER_FILE_TMP (a crash mid-save) is ignored. */
+int		 cluster_load(const char *dir, struct cluster **out, char *err,
+		     size_t errlen);
+/* Lookups into st->cs; NULL when missing. */
+Haven__Vm	*cluster_vm(const struct cluster *, const char *name);
+Haven__Host	*cluster_host(const struct cluster *, uint32_t node_id);
+const char	*cluster_result_name(int);
+const char	*cluster_phase_name(Haven__VmPhase);
+
+/* sync.c: who sends its state on a configuration change (DESIGN §5). */
+struct sync_member {
+	uint32_t	 node_id;
+	uint64_t	 epoch;
+	uint64_t	 seq;
+	uint8_t		 digest[CLUSTER_DIGEST_SIZE];
+	uint64_t	 last_quorate_epoch;
+};
+struct sync_decision {
+	size_t		 source;	/* index into the members */
+	/* needs_snapshot[i]: member i differs from the source (seq or
+	 * digest) and must adopt its snapshot. */
+	uint8_t		*needs_snapshot;
+	size_t		 nsnapshots;
+	/* Members at equal seq with different digests: a divergence. The
+	 * first such pair (indexes) is reported; the rule above resolves it. */
+	size_t		 ndivergent;
+	size_t		 divergent_a, divergent_b;
+};
+/* members: every member's SyncState of one configuration, n >= 1. -1 with
+ * EINVAL for an empty list, epochs that differ or a repeated node id.
+ * needs_snapshot must hold n bytes. Pure: no I/O, same input same answer. */
+int		 sync_decide(const struct sync_member *, size_t n,
+		     uint8_t *needs_snapshot, struct sync_decision *);
+/* The state's SyncState for configuration epoch. */
+void		 sync_member_of(const struct cluster *, uint32_t node_id,
+		     uint64_t epoch, struct sync_member *);
+
+/* coordinator.c: the reconcile step (DESIGN §5, §6). */
+struct coordinator_decisions {
+	Haven__Change	**changes;	/* each owned by the list */
+	size_t		  n;
+};
+/* Lowest node id of a quorate membership (0 if empty). */
+uint32_t	 coordinator_of(const uint32_t *members, size_t n);
+/* Desired against actual, level-triggered: the same state and membership
+ * give the same decisions; applying them then reconciling again gives
+ * none until something else changes. members: the quorate membership.
+ * Decisions carry the state's epoch and the coordinator as origin; the
+ * caller stamps timestamp_us before multicasting them. */
+int		 coordinator_reconcile(const struct cluster *,
+		     const uint32_t *members, size_t n,
+		     struct coordinator_decisions *);
+void		 coordinator_decisions_free(struct coordinator_decisions *);
+/* "start web1 on 2 gen 0", "stop web1 on 2 gen 1", "host-lost 3"... */
+void		 coordinator_describe(const Haven__Change *, char *, size_t);
 
 #endif

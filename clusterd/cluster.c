@@ -1,0 +1,1202 @@
+/*
+ * The replicated cluster state (DESIGN §5): deterministic apply of Changes,
+ * the canonical digest members compare on sync, and atomic persistence.
+ * Repeated fields stay sorted (hosts by node id, the rest by name) so that
+ * equal states pack to equal bytes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "clusterd.h"
+
+/*
+ * The state file: a 48-byte header, then the packed ClusterState.
+ *   magic "HVCS" (4) | version (4, LE) | payload length (8, LE) |
+ *   SHA-256 of the payload (32)
+ */
+#define FILE_MAGIC		"HVCS"
+#define FILE_VERSION		1
+#define FILE_HEADER_SIZE	48
+#define FILE_MAX		(UINT64_C(256) << 20)
+
+/* --- SHA-256 (FIPS 180-4), small and self-contained ---------------------- */
+
+struct sha256 {
+	uint32_t	 h[8];
+	uint64_t	 len;
+	uint8_t		 buf[64];
+	size_t		 nbuf;
+};
+
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR(x, n)	((x) >> (n) | (x) << (32 - (n)))
+
+static void
+sha256_block(struct sha256 *s, const uint8_t *p)
+{
+	uint32_t	 w[64], a, b, c, d, e, f, g, h, t1, t2;
+	int		 i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = be32_get(p + 4 * i);
+	for (i = 16; i < 64; i++)
+		w[i] = w[i - 16] + (ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^
+		    w[i - 15] >> 3) + w[i - 7] + (ROR(w[i - 2], 17) ^
+		    ROR(w[i - 2], 19) ^ w[i - 2] >> 10);
+	a = s->h[0]; b = s->h[1]; c = s->h[2]; d = s->h[3];
+	e = s->h[4]; f = s->h[5]; g = s->h[6]; h = s->h[7];
+	for (i = 0; i < 64; i++) {
+		t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) +
+		    ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
+		t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) +
+		    ((a & b) ^ (a & c) ^ (b & c));
+		h = g; g = f; f = e; e = d + t1;
+		d = c; c = b; b = a; a = t1 + t2;
+	}
+	s->h[0] += a; s->h[1] += b; s->h[2] += c; s->h[3] += d;
+	s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
+}
+
+static void
+sha256(const uint8_t *p, size_t n, uint8_t out[32])
+{
+	static const uint32_t	 init[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372,
+	    0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+	struct sha256		 s;
+	int			 i;
+
+	memcpy(s.h, init, sizeof s.h);
+	s.len = n;
+	for (; n >= 64; p += 64, n -= 64)
+		sha256_block(&s, p);
+	memset(s.buf, 0, sizeof s.buf);
+	memcpy(s.buf, p, n);
+	s.buf[n] = 0x80;
+	if (n >= 56) {
+		sha256_block(&s, s.buf);
+		memset(s.buf, 0, sizeof s.buf);
+	}
+	be64_put(s.buf + 56, s.len * 8);
+	sha256_block(&s, s.buf);
+	for (i = 0; i < 8; i++)
+		be32_put(out + 4 * i, s.h[i]);
+}
+
+/* --- Helpers ------------------------------------------------------------- */
+
+static int
+fail(int code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+fail(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+/* A deep copy through the wire encoding: every piece malloc'ed, as
+ * protobuf_c_message_free_unpacked(, NULL) expects. */
+static void *
+message_clone(const ProtobufCMessage *m)
+{
+	uint8_t			*buf;
+	size_t			 len;
+	ProtobufCMessage	*copy;
+
+	len = protobuf_c_message_get_packed_size(m);
+	if ((buf = malloc(len ? len : 1)) == NULL)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	free(buf);
+	return copy;
+}
+
+static void
+xalloc_fail(void)
+{
+	log_fatal("state: out of memory");
+}
+
+static void *
+xclone(const ProtobufCMessage *m)
+{
+	void	*copy;
+
+	if ((copy = message_clone(m)) == NULL)
+		xalloc_fail();
+	return copy;
+}
+
+static void *
+xcalloc(size_t n, size_t size)
+{
+	void	*p;
+
+	if ((p = calloc(n ? n : 1, size)) == NULL)
+		xalloc_fail();
+	return p;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char	*p;
+
+	if ((p = strdup(s)) == NULL)
+		xalloc_fail();
+	return p;
+}
+
+/* Inserts item at index at of a malloc'ed pointer array. */
+static void
+array_insert(void ***array, size_t *n, size_t at, void *item)
+{
+	void	**grown;
+
+	if ((grown = realloc(*array, (*n + 1) * sizeof *grown)) == NULL)
+		xalloc_fail();
+	memmove(grown + at + 1, grown + at, (*n - at) * sizeof *grown);
+	grown[at] = item;
+	*array = grown;
+	(*n)++;
+}
+
+static void
+array_remove(void **array, size_t *n, size_t at)
+{
+	memmove(array + at, array + at + 1, (*n - at - 1) * sizeof *array);
+	(*n)--;
+}
+
+static int
+empty(const char *s)
+{
+	return s == NULL || *s == '\0';
+}
+
+/* Index of the host with node_id, or -1; *at: where it would go. */
+static long
+host_find(const Haven__ClusterState *cs, uint32_t id, size_t *at)
+{
+	size_t	 i;
+
+	for (i = 0; i < cs->n_hosts; i++) {
+		if (cs->hosts[i]->config->node_id == id) {
+			if (at != NULL)
+				*at = i;
+			return (long)i;
+		}
+		if (cs->hosts[i]->config->node_id > id)
+			break;
+	}
+	if (at != NULL)
+		*at = i;
+	return -1;
+}
+
+/* Lookups in the arrays kept sorted by name; *at: where it would go. */
+#define NAME_FIND(fn, array, count, namefield)			\
+static long								\
+fn(const Haven__ClusterState *cs, const char *name, size_t *at)	\
+{									\
+	size_t	 i;							\
+	int	 c;							\
+									\
+	for (i = 0; i < cs->count; i++) {				\
+		c = strcmp(cs->array[i]->namefield, name);		\
+		if (c == 0) {						\
+			if (at != NULL)					\
+				*at = i;				\
+			return (long)i;					\
+		}							\
+		if (c > 0)						\
+			break;						\
+	}								\
+	if (at != NULL)							\
+		*at = i;						\
+	return -1;							\
+}
+NAME_FIND(pool_find, pools, n_pools, name)
+NAME_FIND(volume_find, volumes, n_volumes, name)
+NAME_FIND(vm_find, vms, n_vms, config->name)
+NAME_FIND(role_find, roles, n_roles, principal)
+
+static int
+phase_valid(int phase)
+{
+	return phase >= HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
+	    phase <= HAVEN__VM_PHASE__VM_PHASE_PAUSED;
+}
+
+/* A VM in one of these phases occupies its owner. */
+static int
+phase_active(Haven__VmPhase phase)
+{
+	switch (phase) {
+	case HAVEN__VM_PHASE__VM_PHASE_STARTING:
+	case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
+	case HAVEN__VM_PHASE__VM_PHASE_STOPPING:
+	case HAVEN__VM_PHASE__VM_PHASE_SAVING:
+	case HAVEN__VM_PHASE__VM_PHASE_RESTORING:
+	case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
+	case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+const char *
+cluster_phase_name(Haven__VmPhase phase)
+{
+	static const char *const names[] = { "unspecified", "stopped",
+	    "starting", "running", "stopping", "saving", "saved", "restoring",
+	    "migrating", "recovering", "failed", "paused" };
+
+	if ((int)phase < 0 || (size_t)phase >= sizeof names / sizeof names[0])
+		return "invalid";
+	return names[phase];
+}
+
+const char *
+cluster_result_name(int r)
+{
+	switch (r) {
+	case CLUSTER_OK:			return "ok";
+	case CLUSTER_E_NOT_QUORATE:	return "not-quorate";
+	case CLUSTER_E_INVALID:		return "invalid";
+	case CLUSTER_E_NOT_FOUND:		return "not-found";
+	case CLUSTER_E_EXISTS:		return "exists";
+	case CLUSTER_E_CONFLICT:		return "conflict";
+	case CLUSTER_E_STALE:		return "stale";
+	case CLUSTER_E_CORRUPT:		return "corrupt";
+	case CLUSTER_E_IO:		return "io";
+	default:			return "unknown";
+	}
+}
+
+/* --- Life cycle ---------------------------------------------------------- */
+
+struct cluster *
+cluster_new(void)
+{
+	struct cluster	*st;
+
+	st = xcalloc(1, sizeof *st);
+	st->cs = xcalloc(1, sizeof *st->cs);
+	haven__cluster_state__init(st->cs);
+	return st;
+}
+
+void
+cluster_free(struct cluster *st)
+{
+	if (st == NULL)
+		return;
+	protobuf_c_message_free_unpacked(&st->cs->base, NULL);
+	free(st);
+}
+
+struct cluster *
+cluster_clone(const struct cluster *st)
+{
+	struct cluster	*copy;
+
+	copy = xcalloc(1, sizeof *copy);
+	copy->cs = xclone(&st->cs->base);
+	return copy;
+}
+
+Haven__Vm *
+cluster_vm(const struct cluster *st, const char *name)
+{
+	long	 i = vm_find(st->cs, name, NULL);
+
+	return i < 0 ? NULL : st->cs->vms[i];
+}
+
+Haven__Host *
+cluster_host(const struct cluster *st, uint32_t node_id)
+{
+	long	 i = host_find(st->cs, node_id, NULL);
+
+	return i < 0 ? NULL : st->cs->hosts[i];
+}
+
+void
+cluster_set_epoch(struct cluster *st, uint64_t epoch, int quorate)
+{
+	st->cs->epoch = epoch;
+	if (quorate && epoch > st->cs->last_quorate_epoch)
+		st->cs->last_quorate_epoch = epoch;
+}
+
+void
+cluster_digest(const struct cluster *st, uint8_t digest[CLUSTER_DIGEST_SIZE])
+{
+	Haven__ClusterState	 canonical = *st->cs;
+	uint8_t			*buf;
+	size_t			 len;
+
+	/* Member-local bookkeeping is not history. */
+	canonical.epoch = 0;
+	canonical.last_quorate_epoch = 0;
+	len = protobuf_c_message_get_packed_size(&canonical.base);
+	buf = xcalloc(1, len);
+	protobuf_c_message_pack(&canonical.base, buf);
+	sha256(buf, len, digest);
+	free(buf);
+}
+
+void
+cluster_digest_hex(const uint8_t digest[CLUSTER_DIGEST_SIZE], size_t n, char *out,
+    size_t outlen)
+{
+	size_t	 i;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	for (i = 0; i < n && i < CLUSTER_DIGEST_SIZE && 2 * i + 2 < outlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* --- Validation of a whole tree (load, adopt) ---------------------------- */
+
+int
+cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
+{
+	size_t	 i, j;
+
+#define BAD(...)	return fail(CLUSTER_E_CORRUPT, err, errlen, __VA_ARGS__)
+	for (i = 0; i < cs->n_hosts; i++) {
+		const Haven__Host	*h = cs->hosts[i];
+
+		if (h->config == NULL || h->runtime == NULL)
+			BAD("host %zu has no config or runtime", i);
+		if (h->config->node_id == 0 || empty(h->config->name))
+			BAD("host %zu has no node id or name", i);
+		if (i > 0 && cs->hosts[i - 1]->config->node_id >=
+		    h->config->node_id)
+			BAD("hosts are not sorted by node id or repeat %u",
+			    h->config->node_id);
+	}
+	for (i = 0; i < cs->n_pools; i++) {
+		if (empty(cs->pools[i]->name))
+			BAD("pool %zu has no name", i);
+		if (i > 0 && strcmp(cs->pools[i - 1]->name,
+		    cs->pools[i]->name) >= 0)
+			BAD("pools are not sorted or repeat %s",
+			    cs->pools[i]->name);
+	}
+	for (i = 0; i < cs->n_volumes; i++) {
+		const Haven__VolumeConfig	*v = cs->volumes[i];
+
+		if (empty(v->name))
+			BAD("volume %zu has no name", i);
+		if (i > 0 && strcmp(cs->volumes[i - 1]->name, v->name) >= 0)
+			BAD("volumes are not sorted or repeat %s", v->name);
+		if (pool_find(cs, v->pool, NULL) < 0)
+			BAD("volume %s names a missing pool", v->name);
+	}
+	for (i = 0; i < cs->n_vms; i++) {
+		const Haven__Vm		*vm = cs->vms[i];
+
+		if (vm->config == NULL || vm->runtime == NULL)
+			BAD("VM %zu has no config or runtime", i);
+		if (empty(vm->config->name))
+			BAD("VM %zu has no name", i);
+		if (i > 0 && strcmp(cs->vms[i - 1]->config->name,
+		    vm->config->name) >= 0)
+			BAD("VMs are not sorted or repeat %s", vm->config->name);
+		if (!phase_valid(vm->runtime->phase))
+			BAD("VM %s has an invalid phase", vm->config->name);
+		if (vm->runtime->owner != 0 &&
+		    host_find(cs, vm->runtime->owner, NULL) < 0)
+			BAD("VM %s is owned by unknown host %u",
+			    vm->config->name, vm->runtime->owner);
+		for (j = 0; j < vm->config->n_volumes; j++)
+			if (volume_find(cs, vm->config->volumes[j], NULL) < 0)
+				BAD("VM %s uses missing volume %s",
+				    vm->config->name, vm->config->volumes[j]);
+	}
+	for (i = 0; i < cs->n_roles; i++) {
+		if (empty(cs->roles[i]->principal))
+			BAD("role binding %zu has no principal", i);
+		if (i > 0 && strcmp(cs->roles[i - 1]->principal,
+		    cs->roles[i]->principal) >= 0)
+			BAD("role bindings are not sorted or repeat %s",
+			    cs->roles[i]->principal);
+	}
+	if (cs->n_events > CLUSTER_EVENTS_MAX)
+		BAD("the event log holds %zu entries, more than %d",
+		    cs->n_events, CLUSTER_EVENTS_MAX);
+#undef BAD
+	return CLUSTER_OK;
+}
+
+int
+cluster_adopt(struct cluster *st, const Haven__ClusterState *snapshot, char *err,
+    size_t errlen)
+{
+	Haven__ClusterState	*copy;
+	int			 r;
+
+	if ((r = cluster_validate(snapshot, err, errlen)) != CLUSTER_OK)
+		return r;
+	copy = xclone(&snapshot->base);
+	copy->epoch = st->cs->epoch;
+	if (st->cs->last_quorate_epoch > copy->last_quorate_epoch)
+		copy->last_quorate_epoch = st->cs->last_quorate_epoch;
+	protobuf_c_message_free_unpacked(&st->cs->base, NULL);
+	st->cs = copy;
+	return CLUSTER_OK;
+}
+
+/* --- Apply ---------------------------------------------------------------- */
+
+/* Appends to the bounded event log, dropping the oldest. */
+static void
+event_log(Haven__ClusterState *cs, const Haven__Change *c, const char *subject,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+event_log(Haven__ClusterState *cs, const Haven__Change *c, const char *subject,
+    const char *fmt, ...)
+{
+	Haven__Event	*ev;
+	char		 text[256];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	ev = xcalloc(1, sizeof *ev);
+	haven__event__init(ev);
+	ev->seq = cs->seq + 1;
+	ev->timestamp_us = c->timestamp_us;
+	ev->subject = xstrdup(subject);
+	ev->text = xstrdup(text);
+	if (cs->n_events >= CLUSTER_EVENTS_MAX) {
+		protobuf_c_message_free_unpacked(&cs->events[0]->base, NULL);
+		array_remove((void **)cs->events, &cs->n_events, 0);
+	}
+	array_insert((void ***)&cs->events, &cs->n_events, cs->n_events, ev);
+}
+
+/*
+ * One function per kind. Each checks everything first and returns an error
+ * before touching anything; with commit = 0 it only checks.
+ */
+#define REFUSE(code, ...)	return fail(code, err, errlen, __VA_ARGS__)
+
+static int
+apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const Haven__HostConfig	*hc = c->host_add->config;
+	Haven__Host		*h;
+	size_t			 at, i;
+	char			 subject[32];
+
+	if (hc == NULL || hc->node_id == 0 || empty(hc->name))
+		REFUSE(CLUSTER_E_INVALID, "host_add needs a node id > 0 and a name");
+	if (host_find(cs, hc->node_id, &at) >= 0)
+		REFUSE(CLUSTER_E_EXISTS, "host %u exists already", hc->node_id);
+	for (i = 0; i < cs->n_hosts; i++)
+		if (strcmp(cs->hosts[i]->config->name, hc->name) == 0)
+			REFUSE(CLUSTER_E_EXISTS, "host name %s is host %u already",
+			    hc->name, cs->hosts[i]->config->node_id);
+	if (!commit)
+		return CLUSTER_OK;
+	h = xcalloc(1, sizeof *h);
+	haven__host__init(h);
+	h->config = xclone(&hc->base);
+	h->runtime = xcalloc(1, sizeof *h->runtime);
+	haven__host_runtime__init(h->runtime);
+	array_insert((void ***)&cs->hosts, &cs->n_hosts, at, h);
+	snprintf(subject, sizeof subject, "host %u", hc->node_id);
+	event_log(cs, c, subject, "added as %s", hc->name);
+	return CLUSTER_OK;
+}
+
+static int
+apply_host_remove(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	uint32_t	 id = c->host_remove->node_id;
+	long		 i;
+	size_t		 j;
+	char		 subject[32];
+
+	if ((i = host_find(cs, id, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
+	for (j = 0; j < cs->n_vms; j++)
+		if (cs->vms[j]->runtime->owner == id)
+			REFUSE(CLUSTER_E_CONFLICT, "host %u still owns VM %s; move "
+			    "or stop it first", id, cs->vms[j]->config->name);
+	if (!commit)
+		return CLUSTER_OK;
+	protobuf_c_message_free_unpacked(&cs->hosts[i]->base, NULL);
+	array_remove((void **)cs->hosts, &cs->n_hosts, (size_t)i);
+	snprintf(subject, sizeof subject, "host %u", id);
+	event_log(cs, c, subject, "removed");
+	return CLUSTER_OK;
+}
+
+static int
+apply_host_lost(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	uint32_t	 id = c->host_lost->node_id;
+	Haven__Host	*h;
+	Haven__Vm	*vm;
+	long		 i;
+	size_t		 j;
+	char		 subject[32];
+
+	if ((i = host_find(cs, id, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
+	h = cs->hosts[i];
+	if (h->runtime->membership == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST)
+		REFUSE(CLUSTER_E_STALE, "host %u is marked lost already", id);
+	if (!commit)
+		return CLUSTER_OK;
+	h->runtime->membership = HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST;
+	h->runtime->fence = HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING;
+	snprintf(subject, sizeof subject, "host %u", id);
+	event_log(cs, c, subject, "lost; fencing pending");
+	for (j = 0; j < cs->n_vms; j++) {
+		vm = cs->vms[j];
+		if (vm->runtime->owner != id || !phase_active(vm->runtime->phase))
+			continue;
+		vm->runtime->phase = HAVEN__VM_PHASE__VM_PHASE_RECOVERING;
+		snprintf(subject, sizeof subject, "vm %.24s", vm->config->name);
+		event_log(cs, c, subject, "recovering: host %u lost", id);
+	}
+	return CLUSTER_OK;
+}
+
+static int
+apply_host_join(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	uint32_t	 id = c->host_join->node_id;
+	Haven__Host	*h;
+	long		 i;
+	char		 subject[32];
+
+	if ((i = host_find(cs, id, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
+	h = cs->hosts[i];
+	if (h->runtime->membership == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER)
+		REFUSE(CLUSTER_E_STALE, "host %u is a member already", id);
+	if (h->runtime->membership == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST &&
+	    h->runtime->fence != HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED)
+		REFUSE(CLUSTER_E_CONFLICT, "host %u was lost and is not fenced "
+		    "yet; it rejoins only after fencing", id);
+	if (!commit)
+		return CLUSTER_OK;
+	h->runtime->membership = HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER;
+	h->runtime->fence = HAVEN__FENCE_STATUS__FENCE_STATUS_NONE;
+	snprintf(subject, sizeof subject, "host %u", id);
+	event_log(cs, c, subject, "joined");
+	return CLUSTER_OK;
+}
+
+static int
+apply_host_maintenance(Haven__ClusterState *cs, const Haven__Change *c,
+    int commit, char *err, size_t errlen)
+{
+	uint32_t	 id = c->host_maintenance->node_id;
+	long		 i;
+	char		 subject[32];
+
+	if ((i = host_find(cs, id, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
+	if (!commit)
+		return CLUSTER_OK;
+	cs->hosts[i]->runtime->maintenance = c->host_maintenance->maintenance;
+	snprintf(subject, sizeof subject, "host %u", id);
+	event_log(cs, c, subject, "maintenance %s",
+	    c->host_maintenance->maintenance ? "on" : "off");
+	return CLUSTER_OK;
+}
+
+static int
+apply_host_fence(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	uint32_t		 id = c->host_fence->node_id;
+	Haven__FenceStatus	 status = c->host_fence->status;
+	Haven__Host		*h;
+	long			 i;
+	char			 subject[32];
+
+	if (status < HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING ||
+	    status > HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED)
+		REFUSE(CLUSTER_E_INVALID, "host_fence needs status pending, fenced "
+		    "or failed");
+	if ((i = host_find(cs, id, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
+	h = cs->hosts[i];
+	if (h->runtime->membership != HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST)
+		REFUSE(CLUSTER_E_CONFLICT, "host %u is not lost; only a lost host "
+		    "is fenced", id);
+	if (h->runtime->fence == status)
+		REFUSE(CLUSTER_E_STALE, "host %u fence status is that already", id);
+	if (!commit)
+		return CLUSTER_OK;
+	h->runtime->fence = status;
+	snprintf(subject, sizeof subject, "host %u", id);
+	event_log(cs, c, subject, "fence %s",
+	    status == HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED ? "done" :
+	    status == HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED ? "failed" :
+	    "pending");
+	return CLUSTER_OK;
+}
+
+static int
+apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const Haven__PoolConfig	*pc = c->pool_add->config;
+	size_t			 at;
+	char			 subject[64];
+
+	if (pc == NULL || empty(pc->name))
+		REFUSE(CLUSTER_E_INVALID, "pool_add needs a name");
+	if (pool_find(cs, pc->name, &at) >= 0)
+		REFUSE(CLUSTER_E_EXISTS, "pool %s exists already", pc->name);
+	if (!commit)
+		return CLUSTER_OK;
+	array_insert((void ***)&cs->pools, &cs->n_pools, at, xclone(&pc->base));
+	snprintf(subject, sizeof subject, "pool %.48s", pc->name);
+	event_log(cs, c, subject, "added");
+	return CLUSTER_OK;
+}
+
+static int
+apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const Haven__VolumeConfig	*vc = c->volume_add->config;
+	size_t				 at;
+	char				 subject[64];
+
+	if (vc == NULL || empty(vc->name))
+		REFUSE(CLUSTER_E_INVALID, "volume_add needs a name");
+	if (pool_find(cs, vc->pool, NULL) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "pool %s does not exist", vc->pool);
+	if (volume_find(cs, vc->name, &at) >= 0)
+		REFUSE(CLUSTER_E_EXISTS, "volume %s exists already", vc->name);
+	if (!commit)
+		return CLUSTER_OK;
+	array_insert((void ***)&cs->volumes, &cs->n_volumes, at,
+	    xclone(&vc->base));
+	snprintf(subject, sizeof subject, "volume %.48s", vc->name);
+	event_log(cs, c, subject, "added in pool %.48s", vc->pool);
+	return CLUSTER_OK;
+}
+
+static int
+apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const Haven__VmConfig	*vc = c->vm_create->config;
+	Haven__Vm		*vm;
+	size_t			 at, i, j;
+	char			 subject[64];
+
+	if (vc == NULL || empty(vc->name))
+		REFUSE(CLUSTER_E_INVALID, "vm_create needs a name");
+	if (vc->memory_mib == 0 || vc->vcpus == 0)
+		REFUSE(CLUSTER_E_INVALID, "VM %s needs memory and vcpus > 0",
+		    vc->name);
+	if (vc->isolation_response < 0 || vc->isolation_response >
+	    HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_SAVE)
+		REFUSE(CLUSTER_E_INVALID, "VM %s has an unknown isolation response",
+		    vc->name);
+	for (i = 0; i < vc->n_volumes; i++) {
+		if (volume_find(cs, vc->volumes[i], NULL) < 0)
+			REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: volume %s does not "
+			    "exist", vc->name, vc->volumes[i]);
+		for (j = 0; j < i; j++)
+			if (strcmp(vc->volumes[i], vc->volumes[j]) == 0)
+				REFUSE(CLUSTER_E_INVALID, "VM %s lists volume %s "
+				    "twice", vc->name, vc->volumes[i]);
+	}
+	for (i = 0; i < vc->n_preferred_owners; i++) {
+		if (vc->preferred_owners[i] == 0)
+			REFUSE(CLUSTER_E_INVALID, "VM %s: preferred owner 0 is not "
+			    "a node id", vc->name);
+		for (j = 0; j < i; j++)
+			if (vc->preferred_owners[i] == vc->preferred_owners[j])
+				REFUSE(CLUSTER_E_INVALID, "VM %s lists preferred "
+				    "owner %u twice", vc->name,
+				    vc->preferred_owners[i]);
+	}
+	if (vm_find(cs, vc->name, &at) >= 0)
+		REFUSE(CLUSTER_E_EXISTS, "VM %s exists already", vc->name);
+	if (!commit)
+		return CLUSTER_OK;
+	vm = xcalloc(1, sizeof *vm);
+	haven__vm__init(vm);
+	vm->config = xclone(&vc->base);
+	vm->runtime = xcalloc(1, sizeof *vm->runtime);
+	haven__vm_runtime__init(vm->runtime);
+	vm->runtime->desired = HAVEN__DESIRED_STATE__DESIRED_STATE_STOPPED;
+	vm->runtime->phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
+	array_insert((void ***)&cs->vms, &cs->n_vms, at, vm);
+	snprintf(subject, sizeof subject, "vm %.48s", vc->name);
+	event_log(cs, c, subject, "created");
+	return CLUSTER_OK;
+}
+
+static int
+apply_vm_delete(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const char	*name = c->vm_delete->name;
+	Haven__Vm	*vm;
+	long		 i;
+	char		 subject[64];
+
+	if ((i = vm_find(cs, name, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", name);
+	vm = cs->vms[i];
+	if (vm->runtime->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
+	    vm->runtime->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
+		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; stop it before deleting",
+		    name, cluster_phase_name(vm->runtime->phase));
+	if (!commit)
+		return CLUSTER_OK;
+	snprintf(subject, sizeof subject, "vm %.48s", name);
+	event_log(cs, c, subject, "deleted");
+	protobuf_c_message_free_unpacked(&vm->base, NULL);
+	array_remove((void **)cs->vms, &cs->n_vms, (size_t)i);
+	return CLUSTER_OK;
+}
+
+static int
+apply_vm_set_desired(Haven__ClusterState *cs, const Haven__Change *c,
+    int commit, char *err, size_t errlen)
+{
+	const char		*name = c->vm_set_desired->name;
+	Haven__DesiredState	 desired = c->vm_set_desired->desired;
+	long			 i;
+	char			 subject[64];
+
+	if (desired != HAVEN__DESIRED_STATE__DESIRED_STATE_STOPPED &&
+	    desired != HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING)
+		REFUSE(CLUSTER_E_INVALID, "vm_set_desired needs running or stopped");
+	if ((i = vm_find(cs, name, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", name);
+	if (!commit)
+		return CLUSTER_OK;
+	cs->vms[i]->runtime->desired = desired;
+	snprintf(subject, sizeof subject, "vm %.48s", name);
+	event_log(cs, c, subject, "desired %s",
+	    desired == HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ? "running" :
+	    "stopped");
+	return CLUSTER_OK;
+}
+
+static int
+apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
+    int commit, char *err, size_t errlen)
+{
+	const Haven__VmTransition	*t = c->vm_transition;
+	Haven__VmRuntime		*rt;
+	long				 i;
+	char				 subject[64];
+
+	if (!phase_valid(t->phase))
+		REFUSE(CLUSTER_E_INVALID, "vm_transition needs a valid phase");
+	if ((i = vm_find(cs, t->name, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", t->name);
+	rt = cs->vms[i]->runtime;
+	if (t->generation != rt->generation)
+		REFUSE(CLUSTER_E_STALE, "VM %s is at generation %llu, the "
+		    "transition is for %llu", t->name,
+		    (unsigned long long)rt->generation,
+		    (unsigned long long)t->generation);
+	if (t->phase == rt->phase)
+		REFUSE(CLUSTER_E_STALE, "VM %s is %s already", t->name,
+		    cluster_phase_name(rt->phase));
+	if (rt->owner == 0 && t->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
+	    t->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
+		REFUSE(CLUSTER_E_CONFLICT, "VM %s has no owner to be %s", t->name,
+		    cluster_phase_name(t->phase));
+	if (!commit)
+		return CLUSTER_OK;
+	rt->phase = t->phase;
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED)
+		rt->owner = 0;
+	snprintf(subject, sizeof subject, "vm %.48s", t->name);
+	event_log(cs, c, subject, "%s (generation %llu)",
+	    cluster_phase_name(t->phase), (unsigned long long)rt->generation);
+	return CLUSTER_OK;
+}
+
+static int
+apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const Haven__VmAssign	*a = c->vm_assign;
+	Haven__VmRuntime	*rt;
+	Haven__Host		*h;
+	long			 i, hi;
+	char			 subject[64];
+
+	if (a->phase != HAVEN__VM_PHASE__VM_PHASE_STARTING &&
+	    a->phase != HAVEN__VM_PHASE__VM_PHASE_RESTORING)
+		REFUSE(CLUSTER_E_INVALID, "vm_assign needs phase starting or "
+		    "restoring");
+	if ((i = vm_find(cs, a->name, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", a->name);
+	rt = cs->vms[i]->runtime;
+	if (a->generation != rt->generation)
+		REFUSE(CLUSTER_E_STALE, "VM %s is at generation %llu, the decision "
+		    "was computed from %llu", a->name,
+		    (unsigned long long)rt->generation,
+		    (unsigned long long)a->generation);
+	if (phase_active(rt->phase))
+		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s on host %u", a->name,
+		    cluster_phase_name(rt->phase), rt->owner);
+	if ((hi = host_find(cs, a->owner, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", a->owner);
+	h = cs->hosts[hi];
+	if (h->runtime->membership != HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER)
+		REFUSE(CLUSTER_E_CONFLICT, "host %u is not a member", a->owner);
+	if (!commit)
+		return CLUSTER_OK;
+	rt->owner = a->owner;
+	rt->phase = a->phase;
+	rt->generation++;
+	snprintf(subject, sizeof subject, "vm %.48s", a->name);
+	event_log(cs, c, subject, "%s on host %u (generation %llu)",
+	    cluster_phase_name(a->phase), a->owner,
+	    (unsigned long long)rt->generation);
+	return CLUSTER_OK;
+}
+
+static int
+apply_role_grant(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const Haven__RoleBinding	*b = c->role_grant->binding;
+	size_t				 at;
+	long				 i;
+	char				 subject[64];
+
+	if (b == NULL || empty(b->principal))
+		REFUSE(CLUSTER_E_INVALID, "role_grant needs a principal");
+	if (b->role < HAVEN__ROLE__ROLE_VIEWER || b->role > HAVEN__ROLE__ROLE_ADMIN)
+		REFUSE(CLUSTER_E_INVALID, "role_grant needs viewer, operator or "
+		    "admin");
+	if (!commit)
+		return CLUSTER_OK;
+	/* A new grant replaces the principal's binding. */
+	if ((i = role_find(cs, b->principal, &at)) >= 0) {
+		protobuf_c_message_free_unpacked(&cs->roles[i]->base, NULL);
+		cs->roles[i] = xclone(&b->base);
+	} else
+		array_insert((void ***)&cs->roles, &cs->n_roles, at,
+		    xclone(&b->base));
+	snprintf(subject, sizeof subject, "role %.48s", b->principal);
+	event_log(cs, c, subject, "granted %s",
+	    b->role == HAVEN__ROLE__ROLE_ADMIN ? "admin" :
+	    b->role == HAVEN__ROLE__ROLE_OPERATOR ? "operator" : "viewer");
+	return CLUSTER_OK;
+}
+
+static int
+apply_role_revoke(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const char	*principal = c->role_revoke->principal;
+	long		 i;
+	char		 subject[64];
+
+	if ((i = role_find(cs, principal, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "%s holds no role", principal);
+	if (!commit)
+		return CLUSTER_OK;
+	protobuf_c_message_free_unpacked(&cs->roles[i]->base, NULL);
+	array_remove((void **)cs->roles, &cs->n_roles, (size_t)i);
+	snprintf(subject, sizeof subject, "role %.48s", principal);
+	event_log(cs, c, subject, "revoked");
+	return CLUSTER_OK;
+}
+
+static int
+apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
+    char *err, size_t errlen)
+{
+	int	 r;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (!quorate)
+		REFUSE(CLUSTER_E_NOT_QUORATE, "this partition is not quorate; "
+		    "changes wait for quorum");
+
+	/* What is kept of a change is copied through its encoding; a change
+	 * that does not survive that (an odd unknown field) is refused here,
+	 * before anything is touched. */
+	if (!commit) {
+		void	*copy = message_clone(&c->base);
+
+		if (copy == NULL)
+			REFUSE(CLUSTER_E_INVALID, "the change does not re-encode");
+		protobuf_c_message_free_unpacked(copy, NULL);
+	}
+
+	/* Changes come off the wire: never trust a member to be there. */
+#define KIND(kcase, field, fn)						\
+	case HAVEN__CHANGE__KIND_##kcase:				\
+		if (c->field == NULL)					\
+			REFUSE(CLUSTER_E_INVALID, "empty " #field);	\
+		r = fn(cs, c, commit, err, errlen);			\
+		break
+	switch (c->kind_case) {
+	KIND(HOST_ADD, host_add, apply_host_add);
+	KIND(HOST_REMOVE, host_remove, apply_host_remove);
+	KIND(HOST_LOST, host_lost, apply_host_lost);
+	KIND(HOST_JOIN, host_join, apply_host_join);
+	KIND(HOST_MAINTENANCE, host_maintenance, apply_host_maintenance);
+	KIND(HOST_FENCE, host_fence, apply_host_fence);
+	KIND(POOL_ADD, pool_add, apply_pool_add);
+	KIND(VOLUME_ADD, volume_add, apply_volume_add);
+	KIND(VM_CREATE, vm_create, apply_vm_create);
+	KIND(VM_DELETE, vm_delete, apply_vm_delete);
+	KIND(VM_SET_DESIRED, vm_set_desired, apply_vm_set_desired);
+	KIND(VM_TRANSITION, vm_transition, apply_vm_transition);
+	KIND(VM_ASSIGN, vm_assign, apply_vm_assign);
+	KIND(ROLE_GRANT, role_grant, apply_role_grant);
+	KIND(ROLE_REVOKE, role_revoke, apply_role_revoke);
+	default:
+		REFUSE(CLUSTER_E_INVALID, "change of unknown kind %d",
+		    (int)c->kind_case);
+	}
+#undef KIND
+	if (r == CLUSTER_OK && commit)
+		cs->seq++;
+	return r;
+}
+
+#undef REFUSE
+
+int
+cluster_apply(struct cluster *st, const Haven__Change *c, int quorate, char *err,
+    size_t errlen)
+{
+	int	 r;
+
+	/* Check first so a refusal can never leave half a change behind. */
+	if ((r = apply(st->cs, c, quorate, 0, err, errlen)) != CLUSTER_OK)
+		return r;
+	return apply(st->cs, c, quorate, 1, err, errlen);
+}
+
+int
+cluster_check(const struct cluster *st, const Haven__Change *c, int quorate,
+    char *err, size_t errlen)
+{
+	return apply(st->cs, c, quorate, 0, err, errlen);
+}
+
+/* --- Persistence ---------------------------------------------------------- */
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	ssize_t	 w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+cluster_save(const struct cluster *st, const char *dir, char *err, size_t errlen)
+{
+	char		 path[4096], tmp[4096];
+	uint8_t		*buf = NULL;
+	size_t		 len;
+	int		 fd = -1, dfd = -1, r = CLUSTER_E_IO, saved;
+
+	if (snprintf(path, sizeof path, "%s/%s", dir, CLUSTER_FILE) >=
+	    (int)sizeof path || snprintf(tmp, sizeof tmp, "%s/%s", dir,
+	    CLUSTER_FILE_TMP) >= (int)sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return fail(CLUSTER_E_IO, err, errlen, "%s: path too long", dir);
+	}
+	len = protobuf_c_message_get_packed_size(&st->cs->base);
+	buf = xcalloc(1, FILE_HEADER_SIZE + len);
+	memcpy(buf, FILE_MAGIC, 4);
+	le32_put(buf + 4, FILE_VERSION);
+	le64_put(buf + 8, len);
+	protobuf_c_message_pack(&st->cs->base, buf + FILE_HEADER_SIZE);
+	sha256(buf + FILE_HEADER_SIZE, len, buf + 16);
+
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		fail(r, err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (write_all(fd, buf, FILE_HEADER_SIZE + len) < 0 || fsync(fd) < 0) {
+		fail(r, err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		fail(r, err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		fail(r, err, errlen, "rename %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fsync(dfd) < 0) {
+		fail(r, err, errlen, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	r = CLUSTER_OK;
+out:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	free(buf);
+	errno = saved;
+	return r;
+}
+
+int
+cluster_load(const char *dir, struct cluster **out, char *err, size_t errlen)
+{
+	char			 path[4096];
+	struct stat		 sb;
+	uint8_t			*buf = NULL, digest[32];
+	Haven__ClusterState	*cs;
+	size_t			 got = 0;
+	ssize_t			 n;
+	uint64_t		 len;
+	int			 fd, r = CLUSTER_E_CORRUPT, saved;
+
+	*out = NULL;
+	if (snprintf(path, sizeof path, "%s/%s", dir, CLUSTER_FILE) >=
+	    (int)sizeof path) {
+		errno = ENAMETOOLONG;
+		return fail(CLUSTER_E_IO, err, errlen, "%s: path too long", dir);
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return fail(CLUSTER_E_IO, err, errlen, "%s: %s", path,
+		    strerror(errno));
+	if (fstat(fd, &sb) < 0) {
+		r = fail(CLUSTER_E_IO, err, errlen, "%s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if ((uint64_t)sb.st_size < FILE_HEADER_SIZE ||
+	    (uint64_t)sb.st_size > FILE_MAX) {
+		fail(r, err, errlen, "%s: %lld bytes is not a state file "
+		    "(truncated?); left as it is", path, (long long)sb.st_size);
+		goto out;
+	}
+	buf = xcalloc(1, (size_t)sb.st_size);
+	while (got < (size_t)sb.st_size) {
+		if ((n = read(fd, buf + got, (size_t)sb.st_size - got)) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = fail(CLUSTER_E_IO, err, errlen, "%s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (memcmp(buf, FILE_MAGIC, 4) != 0) {
+		fail(r, err, errlen, "%s: bad magic, not a state file; left as "
+		    "it is", path);
+		goto out;
+	}
+	if (le32_get(buf + 4) != FILE_VERSION) {
+		fail(r, err, errlen, "%s: version %u, this havend reads %u; "
+		    "left as it is", path, le32_get(buf + 4), FILE_VERSION);
+		goto out;
+	}
+	len = le64_get(buf + 8);
+	if (len != got - FILE_HEADER_SIZE) {
+		fail(r, err, errlen, "%s: header says %llu bytes of state, the "
+		    "file holds %zu (truncated?); left as it is", path,
+		    (unsigned long long)len, got - FILE_HEADER_SIZE);
+		goto out;
+	}
+	sha256(buf + FILE_HEADER_SIZE, (size_t)len, digest);
+	if (memcmp(digest, buf + 16, 32) != 0) {
+		fail(r, err, errlen, "%s: checksum mismatch, the file is "
+		    "corrupt; left as it is", path);
+		goto out;
+	}
+	cs = haven__cluster_state__unpack(NULL, (size_t)len,
+	    buf + FILE_HEADER_SIZE);
+	if (cs == NULL) {
+		fail(r, err, errlen, "%s: the state does not decode; left as "
+		    "it is", path);
+		goto out;
+	}
+	if ((r = cluster_validate(cs, err, errlen)) != CLUSTER_OK) {
+		protobuf_c_message_free_unpacked(&cs->base, NULL);
+		goto out;
+	}
+	*out = xcalloc(1, sizeof **out);
+	(*out)->cs = cs;
+	r = CLUSTER_OK;
+out:
+	saved = errno;
+	close(fd);
+	free(buf);
+	errno = saved;
+	return r;
+}

@@ -1,0 +1,79 @@
+/*
+ * The sync decision on a CPG configuration change (DESIGN §5): from every
+ * member's (seq, digest, last-quorate epoch), pick the one source all members
+ * agree on and say who must adopt its snapshot. Pure: no I/O.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "clusterd.h"
+
+/* Whether a is a better source than b: highest last-quorate epoch, then
+ * highest seq, then lowest node id. */
+static int
+better(const struct sync_member *a, const struct sync_member *b)
+{
+	if (a->last_quorate_epoch != b->last_quorate_epoch)
+		return a->last_quorate_epoch > b->last_quorate_epoch;
+	if (a->seq != b->seq)
+		return a->seq > b->seq;
+	return a->node_id < b->node_id;
+}
+
+int
+sync_decide(const struct sync_member *m, size_t n, uint8_t *needs_snapshot,
+    struct sync_decision *d)
+{
+	size_t	 i, j, source = 0;
+
+	memset(d, 0, sizeof *d);
+	if (n == 0 || m == NULL || needs_snapshot == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (m[i].node_id == 0 || m[i].epoch != m[0].epoch) {
+			errno = EINVAL;
+			return -1;
+		}
+		for (j = 0; j < i; j++)
+			if (m[j].node_id == m[i].node_id) {
+				errno = EINVAL;
+				return -1;
+			}
+	}
+	for (i = 1; i < n; i++)
+		if (better(&m[i], &m[source]))
+			source = i;
+	d->source = source;
+	d->needs_snapshot = needs_snapshot;
+	for (i = 0; i < n; i++) {
+		needs_snapshot[i] = i != source && (m[i].seq != m[source].seq ||
+		    memcmp(m[i].digest, m[source].digest,
+		    CLUSTER_DIGEST_SIZE) != 0);
+		if (needs_snapshot[i])
+			d->nsnapshots++;
+		for (j = 0; j < i; j++) {
+			if (m[i].seq != m[j].seq || memcmp(m[i].digest,
+			    m[j].digest, CLUSTER_DIGEST_SIZE) == 0)
+				continue;
+			if (d->ndivergent++ == 0) {
+				d->divergent_a = j;
+				d->divergent_b = i;
+			}
+		}
+	}
+	return 0;
+}
+
+void
+sync_member_of(const struct cluster *st, uint32_t node_id, uint64_t epoch,
+    struct sync_member *m)
+{
+	memset(m, 0, sizeof *m);
+	m->node_id = node_id;
+	m->epoch = epoch;
+	m->seq = st->cs->seq;
+	m->last_quorate_epoch = st->cs->last_quorate_epoch;
+	cluster_digest(st, m->digest);
+}
