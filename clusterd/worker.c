@@ -196,6 +196,15 @@ worker_kill_qemu(struct worker *w)
 		kill(w->qemu_pid, SIGKILL);
 }
 
+/* Something went wrong for good: QEMU goes, havend hears why, we leave. */
+static void
+worker_fail(struct worker *w, int error, const char *detail)
+{
+	worker_kill_qemu(w);
+	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, error, detail);
+	worker_exit(w, 1);
+}
+
 /* --- volumes: open, claim, lease ---------------------------------------- */
 
 static void	worker_open_next(struct worker *);
@@ -207,9 +216,8 @@ worker_lease_claimed(int result, const struct lease_record *rec, void *arg)
 	struct worker		*w = v->w;
 
 	if (result != 0) {
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		worker_fail(w, result,
 		    "claiming the lease");
-		worker_exit(w, 1);
 		return;
 	}
 	w->opening++;
@@ -237,9 +245,8 @@ worker_pr_claimed(int result, void *arg)
 	struct worker_volume	*v = arg;
 
 	if (result != 0) {
-		worker_report(v->w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		worker_fail(v->w, result,
 		    "registering on the volume");
-		worker_exit(v->w, 1);
 		return;
 	}
 	worker_claim_lease(v);
@@ -251,9 +258,8 @@ worker_volume_opened(int result, struct volume *volume, void *arg)
 	struct worker_volume	*v = arg;
 
 	if (result != 0) {
-		worker_report(v->w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		worker_fail(v->w, result,
 		    v->ref->url);
-		worker_exit(v->w, 1);
 		return;
 	}
 	v->volume = volume;
@@ -284,10 +290,8 @@ worker_fenced(struct blockdev *dev, int why, void *arg)
 	struct worker_volume	*v = arg;
 	struct worker		*w = v->w;
 
-	worker_kill_qemu(w);
-	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, why,
+	worker_fail(w, why,
 	    "fenced: QEMU killed, I/O stopped");
-	worker_exit(w, 1);
 }
 
 static void
@@ -296,9 +300,8 @@ worker_iscsi_opened(int result, struct blockdev *dev, void *arg)
 	struct worker_volume	*v = arg;
 
 	if (result != 0) {
-		worker_report(v->w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		worker_fail(v->w, result,
 		    v->ref->url);
-		worker_exit(v->w, 1);
 		return;
 	}
 	v->dev = dev;
@@ -338,9 +341,8 @@ worker_open_next(struct worker *w)
 	}
 	/* A volume on a plain file: tests and single-host use. */
 	if ((v->dev = file_open(w->base, v->ref->url, 1, &error)) == NULL) {
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, error,
+		worker_fail(w, error,
 		    v->ref->url);
-		worker_exit(w, 1);
 		return;
 	}
 	volume_open(v->dev, worker_volume_opened, v);
@@ -361,10 +363,8 @@ worker_lease_checked(int result, const struct lease_record *rec, void *arg)
 	    strcmp(rec->owner, w->spec->host_name) != 0))) {
 		snprintf(why, sizeof why, "lease lost: %s holds generation %"
 		    PRIu64, rec->owner, rec->generation);
-		worker_kill_qemu(w);
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED,
+		worker_fail(w,
 		    STORAGE_E_LEASE_NEWER, why);
-		worker_exit(w, 1);
 		return;
 	}
 	ev_timer_arm(w->lease_timer, WORKER_LEASE_CHECK_MS);
@@ -410,9 +410,8 @@ worker_qmp_accept(evutil_socket_t fd, short events, void *arg)
 	event_del(w->qmp_accept);
 	if ((w->qmp = qmp_new(w->base, c, &worker_qmp_callbacks, w)) == NULL) {
 		close(c);
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -ENOMEM,
+		worker_fail(w, -ENOMEM,
 		    "QMP");
-		worker_exit(w, 1);
 	}
 }
 
@@ -521,10 +520,8 @@ worker_restore_resumed(struct qmp *q, struct json_object *result,
 	struct worker	*w = arg;
 
 	if (result == NULL) {
-		worker_kill_qemu(w);
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -EIO,
+		worker_fail(w, -EIO,
 		    "cont after restore failed");
-		worker_exit(w, 1);
 		return;
 	}
 	/* Running again: the state is used up. */
@@ -668,10 +665,8 @@ worker_restore_begin(struct worker *w)
 	int			 p[2];
 
 	if (pipe2(p, O_CLOEXEC) == -1 || ev_set_nonblock(p[1]) == -1) {
-		worker_kill_qemu(w);
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -errno,
+		worker_fail(w, -errno,
 		    "restore: pipe");
-		worker_exit(w, 1);
 		return;
 	}
 	caps = json_object_new_array();
@@ -708,10 +703,8 @@ worker_qmp_ready(struct qmp *q, int ok, void *arg)
 	struct worker	*w = arg;
 
 	if (!ok) {
-		worker_kill_qemu(w);
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -EPROTO,
+		worker_fail(w, -EPROTO,
 		    "QMP handshake failed");
-		worker_exit(w, 1);
 		return;
 	}
 	if (w->op == WORKER_OP_RESTORE) {
@@ -753,11 +746,9 @@ worker_qmp_event(struct qmp *q, const char *name, struct json_object *data,
 				    worker_reply_ignore, w);
 				w->op = WORKER_OP_NONE;
 			} else if (w->op == WORKER_OP_RESTORE) {
-				worker_kill_qemu(w);
-				worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED,
+				worker_fail(w,
 				    -EIO, "QEMU could not load the saved "
 				    "state");
-				worker_exit(w, 1);
 			}
 		}
 	} else if (strcmp(name, "STOP") == 0 && w->op == WORKER_OP_NONE &&
@@ -821,9 +812,8 @@ worker_vhd_opened(int result, struct blockdev *vhd, void *arg)
 	int		 incoming = w->op == WORKER_OP_RESTORE;
 
 	if (result != 0) {
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		worker_fail(w, result,
 		    "opening the disk image");
-		worker_exit(w, 1);
 		return;
 	}
 	w->volumes[w->opening++].vhd = vhd;
@@ -832,10 +822,8 @@ worker_vhd_opened(int result, struct blockdev *vhd, void *arg)
 		return;
 	}
 	if ((result = worker_spawn(w, incoming)) != 0) {
-		worker_kill_qemu(w);
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
+		worker_fail(w, result,
 		    "starting QEMU");
-		worker_exit(w, 1);
 	}
 }
 
@@ -1021,9 +1009,8 @@ worker_parent_cb(struct channel *c, struct frame *f, int err, void *arg)
 		}
 		if (geteuid() == 0 &&
 		    sandbox_drop(w->spec->uid, w->spec->gid) == -1) {
-			worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED,
+			worker_fail(w,
 			    -errno, "dropping privileges");
-			worker_exit(w, 1);
 			return;
 		}
 		if (geteuid() != 0 && sandbox_no_new_privs() == -1) {
