@@ -43,10 +43,30 @@ void		 cli_usage_error(struct cli *, const struct cmd_entry *,
 void		 cli_error(struct cli *, const char *, ...)
 		     __attribute__((format(printf, 2, 3)));
 int		 cli_json_print(struct cli *, struct json_object *);
-int		 cli_parse_size(const char *, uint64_t *);
 void		 cli_format_size(uint64_t, char *, size_t);
 void		 cli_progress(struct cli *, const char *what, uint64_t done,
 		     uint64_t total);
+
+/* parse.c: pure helpers (tests/unit/cli_parse_test.c). */
+#define CLI_VM_NAME_MAX		63
+#define CLI_VM_MIN_MEMORY_MIB	16
+#define CLI_PRIORITY_HIGH	300	/* --priority names, VmConfig.priority */
+#define CLI_PRIORITY_MEDIUM	200
+#define CLI_PRIORITY_LOW	100
+int		 cli_parse_size(const char *, uint64_t *);
+int		 cli_parse_memory_mib(const char *, uint64_t *);
+int		 cli_parse_uint(const char *, uint64_t min, uint64_t max,
+		     uint64_t *);
+int		 cli_vm_name_valid(const char *);
+int		 cli_parse_priority(const char *, uint32_t *);
+const char	*cli_priority_name(uint32_t, char *, size_t);
+int		 cli_parse_isolation(const char *, int *);
+const char	*cli_isolation_name(int);
+const char	*cli_desired_name(int);
+const char	*cli_phase_name(int);
+const char	*cli_membership_name(int);
+const char	*cli_fence_name(int);
+void		 cli_format_mib(uint64_t, char *, size_t);
 
 /* target.c: what a disk command works on (an iscsi:// URL or a path). */
 struct target {
@@ -72,6 +92,14 @@ const char	*client_socket_path(void);
 int		 client_connect(struct cli *);
 struct ProtobufCMessage *client_request(struct cli *, int fd, uint16_t type,
 		     const struct ProtobufCMessage *, uint16_t *reply_type);
+struct ProtobufCMessage *client_request_code(struct cli *, int fd,
+		     uint16_t type, const struct ProtobufCMessage *,
+		     uint16_t *reply_type, int *error_code);
+int		 client_error_exit(uint16_t reply_type, int error_code);
+struct ProtobufCMessage *client_call(struct cli *, uint16_t type,
+		     const struct ProtobufCMessage *, uint16_t want, int *exit_code);
+
+/* cluster.c: shared by the vm and node commands; see cluster.h. */
 
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_disk_format_entry;
@@ -85,5 +113,12 @@ extern const struct cmd_entry cmd_pr_keys_entry;
 extern const struct cmd_entry cmd_pr_register_entry;
 extern const struct cmd_entry cmd_pr_reserve_entry;
 extern const struct cmd_entry cmd_pr_preempt_entry;
+extern const struct cmd_entry cmd_vm_create_entry;
+extern const struct cmd_entry cmd_vm_list_entry;
+extern const struct cmd_entry cmd_vm_show_entry;
+extern const struct cmd_entry cmd_vm_start_entry;
+extern const struct cmd_entry cmd_vm_stop_entry;
+extern const struct cmd_entry cmd_vm_delete_entry;
+extern const struct cmd_entry cmd_node_list_entry;
 
 #endif

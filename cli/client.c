@@ -56,6 +56,17 @@ ProtobufCMessage *
 client_request(struct cli *cli, int fd, uint16_t type,
     const ProtobufCMessage *req, uint16_t *reply_type)
 {
+	return client_request_code(cli, fd, type, req, reply_type, NULL);
+}
+
+/*
+ * client_request, and when havend answered with an Error, its code in
+ * *error_code (a Haven__ErrorCode; 0 otherwise). error_code may be NULL.
+ */
+ProtobufCMessage *
+client_request_code(struct cli *cli, int fd, uint16_t type,
+    const ProtobufCMessage *req, uint16_t *reply_type, int *error_code)
+{
 	struct frame_reader	*r = NULL;
 	struct frame		 f;
 	ProtobufCMessage	*m = NULL;
@@ -65,6 +76,8 @@ client_request(struct cli *cli, int fd, uint16_t type,
 	int			 rc;
 
 	*reply_type = 0;
+	if (error_code != NULL)
+		*error_code = 0;
 	if ((buf = message_pack(req, &len)) == NULL)
 		return NULL;
 	rc = frame_send(fd, type, buf, len, NULL, 0);
@@ -100,11 +113,56 @@ client_request(struct cli *cli, int fd, uint16_t type,
 		    "havenctl older than havend?", f.type);
 	} else if (f.type == FRAME_ERROR) {
 		cli_error(cli, "%s", ((Haven__Error *)m)->message);
+		if (error_code != NULL)
+			*error_code = (int)((Haven__Error *)m)->code;
 		message_free(m);
 		m = NULL;
 	}
 	frame_release(&f);
 done:
 	frame_reader_free(r);
+	return m;
+}
+
+/* The exit code for a request that got no usable reply. */
+int
+client_error_exit(uint16_t reply_type, int error_code)
+{
+	if (reply_type == FRAME_ERROR &&
+	    error_code == HAVEN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED)
+		return CLI_EXIT_DENIED;
+	return CLI_EXIT_FAILURE;
+}
+
+/*
+ * Connect, make one request and check that the reply is of type `want`.
+ * Returns the reply, or NULL with the error printed and *exit set to the
+ * exit code to return.
+ */
+ProtobufCMessage *
+client_call(struct cli *cli, uint16_t type, const ProtobufCMessage *req,
+    uint16_t want, int *exit_code)
+{
+	ProtobufCMessage	*m;
+	uint16_t		 reply_type;
+	int			 fd, code;
+
+	*exit_code = CLI_EXIT_FAILURE;
+	if ((fd = client_connect(cli)) == -1)
+		return NULL;
+	m = client_request_code(cli, fd, type, req, &reply_type, &code);
+	close(fd);
+	if (m == NULL) {
+		*exit_code = client_error_exit(reply_type, code);
+		return NULL;
+	}
+	if (reply_type != want) {
+		cli_error(cli, "havend sent an unexpected reply (type %u, "
+		    "expected %u); are havenctl and havend the same version?",
+		    reply_type, want);
+		message_free(m);
+		return NULL;
+	}
+	*exit_code = CLI_EXIT_OK;
 	return m;
 }

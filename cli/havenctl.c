@@ -32,6 +32,13 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_pr_register_entry,
 	&cmd_pr_reserve_entry,
 	&cmd_pr_preempt_entry,
+	&cmd_vm_create_entry,
+	&cmd_vm_list_entry,
+	&cmd_vm_show_entry,
+	&cmd_vm_start_entry,
+	&cmd_vm_stop_entry,
+	&cmd_vm_delete_entry,
+	&cmd_node_list_entry,
 };
 #define CMD_COUNT	(sizeof cmd_table / sizeof cmd_table[0])
 
@@ -89,52 +96,6 @@ cli_json_print(struct cli *cli, struct json_object *obj)
 	    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(obj);
 	return fflush(stdout) == 0 ? 0 : -1;
-}
-
-/* "64M", "1G", "4096", "1.5G" is refused: sizes are whole units. */
-int
-cli_parse_size(const char *s, uint64_t *out)
-{
-	char		*end;
-	uint64_t	 v, mult = 1;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		mult = 1ULL << 10;
-		break;
-	case 'M':
-		mult = 1ULL << 20;
-		break;
-	case 'G':
-		mult = 1ULL << 30;
-		break;
-	case 'T':
-		mult = 1ULL << 40;
-		break;
-	default:
-		return -1;
-	}
-	if (*end != '\0') {
-		end++;
-		if (*end == 'i' || *end == 'I')
-			end++;
-		if (*end == 'B' || *end == 'b')
-			end++;
-		if (*end != '\0')
-			return -1;
-	}
-	if (v > UINT64_MAX / mult)
-		return -1;
-	*out = v * mult;
-	return 0;
 }
 
 void

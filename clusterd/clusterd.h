@@ -126,6 +126,8 @@ int		 control_reply(struct control_client *, uint16_t type,
 int		 control_reply_error(struct control_client *, int code,
 		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const struct identity *control_client_identity(const struct control_client *);
+uint64_t	 control_client_id(const struct control_client *);
+struct control_client *control_client_find(struct control_server *, uint64_t);
 
 /* sandbox.c: dropping privileges (vmd's order). */
 int		 sandbox_drop(uid_t, gid_t);
@@ -308,6 +310,31 @@ Haven__Vm	*cluster_vm(const struct cluster *, const char *name);
 Haven__Host	*cluster_host(const struct cluster *, uint32_t node_id);
 const char	*cluster_result_name(int);
 const char	*cluster_phase_name(Haven__VmPhase);
+
+/* replica.c: this host's replica of the state, kept in step over CPG. */
+struct replica;
+struct replica_callbacks {
+	/* Every delivered change, applied (CLUSTER_OK) or not (err says
+	 * why): origin and request_id tell the proposer its answer. */
+	void	(*applied)(struct replica *, const Haven__Change *, int result,
+		    const char *err, void *arg);
+	/* A sync ended: the replica agrees with the configuration. */
+	void	(*synced)(struct replica *, void *arg);
+};
+struct membership;
+struct replica	*replica_new(struct membership *, const char *dir,
+		     const struct replica_callbacks *, void *arg, char *err,
+		     size_t errlen);
+void		 replica_free(struct replica *);
+void		 replica_on_changed(struct replica *, const uint32_t *members,
+		     size_t n);
+void		 replica_on_message(struct replica *, uint32_t from,
+		     const void *, size_t);
+int		 replica_propose(struct replica *, Haven__Change *,
+		     uint64_t *request_id, char *err, size_t errlen);
+const struct cluster *replica_state(const struct replica *);
+int		 replica_is_quorate(const struct replica *);
+const uint32_t	*replica_members(const struct replica *, size_t *n);
 
 /* sync.c: who sends its state on a configuration change (DESIGN §5). */
 struct sync_member {

@@ -31,6 +31,7 @@
 
 struct control_client {
 	struct control_server	*server;
+	uint64_t		 id;		/* never reused: async replies */
 	struct channel		*channel;
 	struct identity		 who;
 	char			 user[64];
@@ -52,6 +53,7 @@ struct control_server {
 	int				 audit_fd;
 	struct control_client		*clients;
 	size_t				 nclients;
+	uint64_t			 next_id;
 };
 
 static void	control_client_free(struct control_client *);
@@ -152,6 +154,26 @@ const struct identity *
 control_client_identity(const struct control_client *c)
 {
 	return &c->who;
+}
+
+/* A handler that answers later keeps the id, not the pointer: the client
+ * may hang up meanwhile. */
+uint64_t
+control_client_id(const struct control_client *c)
+{
+	return c->id;
+}
+
+struct control_client *
+control_client_find(struct control_server *s, uint64_t id)
+{
+	struct control_client	*c;
+
+	for (c = s->clients; c != NULL; c = c->next) {
+		if (c->id == id)
+			return c;
+	}
+	return NULL;
 }
 
 static const struct control_route *
@@ -261,6 +283,7 @@ control_accept_cb(evutil_socket_t fd, short events, void *arg)
 		return;
 	}
 	c->server = s;
+	c->id = ++s->next_id;
 	control_identity(c, cfd);
 	if ((c->channel = channel_new(s->base, cfd, CONTROL_MAX_FRAME,
 	    control_client_cb, c)) == NULL) {

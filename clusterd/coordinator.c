@@ -346,8 +346,12 @@ coordinator_decisions_free(struct coordinator_decisions *d)
 {
 	size_t	 i;
 
-	for (i = 0; i < d->n; i++)
-		protobuf_c_message_free_unpacked(&d->changes[i]->base, NULL);
+	/* A caller that handed a decision on sets its slot to NULL. */
+	for (i = 0; i < d->n; i++) {
+		if (d->changes[i] != NULL)
+			protobuf_c_message_free_unpacked(&d->changes[i]->base,
+			    NULL);
+	}
 	free(d->changes);
 	d->changes = NULL;
 	d->n = 0;

@@ -22,17 +22,30 @@
 #include "proto.h"
 
 #define HAVEND_MAX_MEMBERS	64
+#define HAVEND_MAX_PENDING	128
+
+/* A request waiting for its change to come back applied. */
+struct havend_pending {
+	uint64_t	request_id;
+	uint64_t	client_id;	/* 0: the coordinator's own decision */
+};
 
 struct havend {
 	struct event_base	*base;
 	struct config		 config;
 	struct membership	*membership;
 	struct control_server	*control;
+	struct replica		*replica;
 	uint32_t		 node_id;
 	int			 quorate;
 	uint32_t		 members[HAVEND_MAX_MEMBERS];
 	size_t			 nmembers;
+	struct havend_pending	 pending[HAVEND_MAX_PENDING];
+	size_t			 npending;
+	size_t			 decisions_in_flight;
 };
+
+static void	havend_reconcile(struct havend *);
 
 static void
 havend_connected(struct membership *m, uint32_t node_id, void *arg)
@@ -60,10 +73,15 @@ havend_changed(struct membership *m, const uint32_t *members, size_t n,
 {
 	size_t	i;
 
+	struct havend	*h = arg;
+
 	for (i = 0; i < njoined; i++)
 		log_info("node %u joined", joined[i]);
 	for (i = 0; i < nleft; i++)
 		log_info("node %u left", left[i]);
+	/* Decisions of the old configuration may never come back. */
+	h->decisions_in_flight = 0;
+	replica_on_changed(h->replica, members, n);
 }
 
 static int
@@ -93,7 +111,9 @@ static void
 havend_message(struct membership *m, uint32_t node_id, uint32_t pid,
     const void *data, size_t len, void *arg)
 {
-	log_debug("message of %zu bytes from node %u", len, node_id);
+	struct havend	*h = arg;
+
+	replica_on_message(h->replica, node_id, data, len);
 }
 
 static const struct membership_callbacks havend_membership_callbacks = {
@@ -119,8 +139,351 @@ havend_status(struct control_client *c, ProtobufCMessage *req, void *arg)
 	control_reply(c, FRAME_STATUS_REPLY, &r.base);
 }
 
+static int
+havend_error_code(int result)
+{
+	switch (result) {
+	case CLUSTER_E_NOT_QUORATE:
+		return HAVEN__ERROR_CODE__ERROR_CODE_NOT_QUORATE;
+	case CLUSTER_E_NOT_FOUND:
+		return HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+	case CLUSTER_E_EXISTS:
+	case CLUSTER_E_CONFLICT:
+	case CLUSTER_E_STALE:
+		return HAVEN__ERROR_CODE__ERROR_CODE_CONFLICT;
+	case CLUSTER_E_INVALID:
+		return HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST;
+	default:
+		return HAVEN__ERROR_CODE__ERROR_CODE_INTERNAL;
+	}
+}
+
+/* Send a change for a client: it is answered once applied everywhere. */
+static void
+havend_propose_for(struct havend *h, struct control_client *c,
+    Haven__Change *change)
+{
+	char		err[256];
+	uint64_t	id;
+
+	if (h->npending == HAVEND_MAX_PENDING) {
+		message_free(&change->base);
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_INTERNAL,
+		    "too many requests in flight; try again");
+		return;
+	}
+	if (replica_propose(h->replica, change, &id, err, sizeof err) == -1) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_NOT_QUORATE,
+		    "%s", err);
+		return;
+	}
+	h->pending[h->npending].request_id = id;
+	h->pending[h->npending].client_id = c ? control_client_id(c) : 0;
+	h->npending++;
+}
+
+static Haven__Change *
+havend_change_new(void)
+{
+	Haven__Change	*c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		abort();
+	haven__change__init(c);
+	return c;
+}
+
+/* A fresh RFC 4122 version 4 UUID for a new VM. */
+static void
+havend_uuid(char *out)
+{
+	uint8_t	u[16];
+	FILE	*fp = fopen("/dev/urandom", "r");
+
+	if (fp == NULL || fread(u, 1, sizeof u, fp) != sizeof u)
+		memset(u, 0, sizeof u);
+	if (fp != NULL)
+		fclose(fp);
+	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
+	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+/* The change takes ownership of a packed-and-unpacked copy of cfg, so
+ * the request message can be freed independently. */
+static void
+havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	Haven__VmCreateRequest	*req = (Haven__VmCreateRequest *)m;
+	Haven__Change		*change;
+	Haven__VmCreate		*vc;
+	uint8_t			*buf;
+	size_t			 len;
+	char			 uuid[37], *given;
+
+	if (req->config == NULL || *req->config->name == '\0') {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+		    "vm create needs a name and a configuration");
+		return;
+	}
+	/* A new VM gets a UUID here, once, so every member stores the same. */
+	given = req->config->uuid;
+	if (*given == '\0') {
+		havend_uuid(uuid);
+		req->config->uuid = uuid;
+	}
+	buf = message_pack(&req->config->base, &len);
+	req->config->uuid = given;	/* the request frees what it had */
+	change = havend_change_new();
+	vc = calloc(1, sizeof *vc);
+	haven__vm_create__init(vc);
+	vc->config = haven__vm_config__unpack(NULL, len, buf);
+	free(buf);
+	change->kind_case = HAVEN__CHANGE__KIND_VM_CREATE;
+	change->vm_create = vc;
+	havend_propose_for(h, c, change);
+}
+
+static void
+havend_vm_desired(struct control_client *c, ProtobufCMessage *m,
+    struct havend *h, Haven__DesiredState desired)
+{
+	Haven__VmNameRequest	*req = (Haven__VmNameRequest *)m;
+	Haven__Change		*change = havend_change_new();
+	Haven__VmSetDesired	*d = calloc(1, sizeof *d);
+
+	haven__vm_set_desired__init(d);
+	d->name = strdup(req->name);
+	d->desired = desired;
+	change->kind_case = HAVEN__CHANGE__KIND_VM_SET_DESIRED;
+	change->vm_set_desired = d;
+	havend_propose_for(h, c, change);
+}
+
+static void
+havend_vm_start(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	havend_vm_desired(c, m, arg, HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING);
+}
+
+static void
+havend_vm_stop(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	havend_vm_desired(c, m, arg, HAVEN__DESIRED_STATE__DESIRED_STATE_STOPPED);
+}
+
+static void
+havend_vm_delete(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	Haven__VmNameRequest	*req = (Haven__VmNameRequest *)m;
+	Haven__Change		*change = havend_change_new();
+	Haven__VmDelete		*d = calloc(1, sizeof *d);
+
+	haven__vm_delete__init(d);
+	d->name = strdup(req->name);
+	change->kind_case = HAVEN__CHANGE__KIND_VM_DELETE;
+	change->vm_delete = d;
+	havend_propose_for(arg, c, change);
+}
+
+static void
+havend_vm_list(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	const struct cluster	*st = replica_state(h->replica);
+	Haven__VmListReply	 r = HAVEN__VM_LIST_REPLY__INIT;
+
+	r.vms = st->cs->vms;
+	r.n_vms = st->cs->n_vms;
+	control_reply(c, FRAME_VM_LIST_REPLY, &r.base);
+}
+
+static void
+havend_vm_show(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	Haven__VmNameRequest	*req = (Haven__VmNameRequest *)m;
+	Haven__Vm		*vm = cluster_vm(replica_state(h->replica),
+				    req->name);
+	Haven__VmListReply	 r = HAVEN__VM_LIST_REPLY__INIT;
+
+	if (vm == NULL) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+		    "no VM named '%s'; 'havenctl vm list' shows them", req->name);
+		return;
+	}
+	r.vms = &vm;
+	r.n_vms = 1;
+	control_reply(c, FRAME_VM_LIST_REPLY, &r.base);
+}
+
+static void
+havend_node_list(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	const struct cluster	*st = replica_state(h->replica);
+	Haven__NodeListReply	 r = HAVEN__NODE_LIST_REPLY__INIT;
+
+	r.hosts = st->cs->hosts;
+	r.n_hosts = st->cs->n_hosts;
+	r.members = h->members;
+	r.n_members = h->nmembers;
+	r.quorate = replica_is_quorate(h->replica);
+	control_reply(c, FRAME_NODE_LIST_REPLY, &r.base);
+}
+
+static const char *
+havend_target_name(ProtobufCMessage *m)
+{
+	return ((Haven__VmNameRequest *)m)->name;
+}
+
+static const char *
+havend_target_create(ProtobufCMessage *m)
+{
+	Haven__VmCreateRequest	*req = (Haven__VmCreateRequest *)m;
+
+	return req->config != NULL ? req->config->name : NULL;
+}
+
 static const struct control_route havend_routes[] = {
 	{ FRAME_STATUS_REQUEST, REQUEST_READ, 0, NULL, havend_status },
+	{ FRAME_VM_LIST, REQUEST_READ, 0, NULL, havend_vm_list },
+	{ FRAME_VM_SHOW, REQUEST_READ, 0, havend_target_name, havend_vm_show },
+	{ FRAME_NODE_LIST, REQUEST_READ, 0, NULL, havend_node_list },
+	{ FRAME_VM_CREATE, REQUEST_ADMIN, 1, havend_target_create,
+	    havend_vm_create },
+	{ FRAME_VM_DELETE, REQUEST_ADMIN, 1, havend_target_name,
+	    havend_vm_delete },
+	{ FRAME_VM_START, REQUEST_VM, 1, havend_target_name, havend_vm_start },
+	{ FRAME_VM_STOP, REQUEST_VM, 1, havend_target_name, havend_vm_stop },
+};
+
+/* A change came back applied (or refused): answer whoever asked. */
+static void
+havend_applied(struct replica *r, const Haven__Change *c, int result,
+    const char *err, void *arg)
+{
+	struct havend		*h = arg;
+	struct control_client	*client;
+	Haven__OkReply		 ok = HAVEN__OK_REPLY__INIT;
+	size_t			 i;
+
+	if (c->origin == h->node_id) {
+		for (i = 0; i < h->npending; i++) {
+			if (h->pending[i].request_id == c->request_id)
+				break;
+		}
+		if (i < h->npending) {
+			if (h->pending[i].client_id == 0) {
+				if (h->decisions_in_flight > 0)
+					h->decisions_in_flight--;
+			} else if ((client = control_client_find(h->control,
+			    h->pending[i].client_id)) != NULL) {
+				if (result == CLUSTER_OK) {
+					ok.message = "done";
+					ok.seq = replica_state(r)->cs->seq;
+					control_reply(client, FRAME_OK_REPLY,
+					    &ok.base);
+				} else {
+					control_reply_error(client,
+					    havend_error_code(result), "%s",
+					    err);
+				}
+			}
+			h->pending[i] = h->pending[--h->npending];
+		}
+	}
+	havend_reconcile(h);
+}
+
+static uint64_t
+havend_memory_mib(void)
+{
+	FILE		*fp = fopen("/proc/meminfo", "r");
+	unsigned long	 kib = 0;
+
+	if (fp != NULL) {
+		if (fscanf(fp, "MemTotal: %lu kB", &kib) != 1)
+			kib = 0;
+		fclose(fp);
+	}
+	return kib / 1024;
+}
+
+/* After a sync: make sure this host is in the state, then reconcile. */
+static void
+havend_synced(struct replica *r, void *arg)
+{
+	struct havend	*h = arg;
+	Haven__Change	*c;
+	Haven__HostAdd	*add;
+	char		 err[256];
+	uint64_t	 id;
+
+	h->node_id = membership_node_id(h->membership);
+	if (replica_is_quorate(r) && cluster_host(replica_state(r),
+	    h->node_id) == NULL) {
+		c = havend_change_new();
+		add = calloc(1, sizeof *add);
+		haven__host_add__init(add);
+		add->config = calloc(1, sizeof *add->config);
+		haven__host_config__init(add->config);
+		add->config->node_id = h->node_id;
+		add->config->name = strdup(h->config.node_name);
+		add->config->memory_mib = havend_memory_mib();
+		add->config->vcpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+		c->kind_case = HAVEN__CHANGE__KIND_HOST_ADD;
+		c->host_add = add;
+		if (replica_propose(r, c, &id, err, sizeof err) == -1)
+			log_warn("adding this host to the cluster: %s", err);
+		else
+			log_info("adding this host (%s, node %u) to the cluster",
+			    h->config.node_name, h->node_id);
+	}
+	havend_reconcile(h);
+}
+
+/* The coordinator (lowest node id of the quorate membership) turns desired
+ * into decisions; everyone else waits. */
+static void
+havend_reconcile(struct havend *h)
+{
+	struct coordinator_decisions	 d = { NULL, 0 };
+	const uint32_t			*members;
+	char				 err[256], what[128];
+	size_t				 n, i;
+	uint64_t			 id;
+
+	if (!replica_is_quorate(h->replica) || h->decisions_in_flight > 0)
+		return;
+	members = replica_members(h->replica, &n);
+	if (coordinator_of(members, n) != h->node_id)
+		return;
+	if (coordinator_reconcile(replica_state(h->replica), members, n, &d)
+	    != 0)
+		return;
+	for (i = 0; i < d.n; i++) {
+		coordinator_describe(d.changes[i], what, sizeof what);
+		log_info("coordinator: %s", what);
+		if (replica_propose(h->replica, d.changes[i], &id, err,
+		    sizeof err) == 0 && h->npending < HAVEND_MAX_PENDING) {
+			h->pending[h->npending].request_id = id;
+			h->pending[h->npending].client_id = 0;
+			h->npending++;
+			h->decisions_in_flight++;
+		}
+		d.changes[i] = NULL;	/* the replica owns it now */
+	}
+	coordinator_decisions_free(&d);
+}
+
+static const struct replica_callbacks havend_replica_callbacks = {
+	.applied = havend_applied,
+	.synced = havend_synced,
 };
 
 /*
@@ -208,6 +571,7 @@ main(int argc, char **argv)
 	static const int	 signals[] = { SIGTERM, SIGINT };
 	struct havend		 h;
 	const char		*path = CONFIG_PATH;
+	char			 errbuf[256];
 	int			 c, check = 0, error = 0;
 
 	memset(&h, 0, sizeof h);
@@ -257,6 +621,12 @@ main(int argc, char **argv)
 	if ((h.membership = membership_new(h.base, "haven",
 	    &havend_membership_callbacks, &h)) == NULL)
 		log_fatal("corosync client: %s", strerror(errno));
+	mkdir(h.config.state_dir, 0700);
+	if ((h.replica = replica_new(h.membership, h.config.state_dir,
+	    &havend_replica_callbacks, &h, errbuf, sizeof errbuf)) == NULL)
+		log_fatal("cluster state in %s: %s (move the file aside to "
+		    "receive the state from the other hosts)",
+		    h.config.state_dir, errbuf);
 	if (ev_on_signals(h.base, signals, 2, havend_signal, &h) == -1)
 		log_fatal("signals: %s", strerror(errno));
 	log_info("node %s: serving %s", h.config.node_name,
@@ -265,6 +635,7 @@ main(int argc, char **argv)
 	event_base_dispatch(h.base);
 
 	membership_free(h.membership);
+	replica_free(h.replica);
 	control_free(h.control);
 	ev_signals_free();
 	event_base_free(h.base);

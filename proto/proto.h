@@ -13,6 +13,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "cluster.pb-c.h"
 #include "common.pb-c.h"
 #include "control.pb-c.h"
 #include "worker.pb-c.h"
@@ -41,12 +42,28 @@ enum frame_type {
 
 	FRAME_STATUS_REQUEST = 100,	/* haven.StatusRequest */
 	FRAME_STATUS_REPLY = 101,	/* haven.StatusReply */
+	FRAME_OK_REPLY = 102,		/* haven.OkReply */
+
+	FRAME_VM_CREATE = 110,		/* haven.VmCreateRequest */
+	FRAME_VM_START = 111,		/* haven.VmNameRequest */
+	FRAME_VM_STOP = 112,		/* haven.VmNameRequest */
+	FRAME_VM_DELETE = 113,		/* haven.VmNameRequest */
+	FRAME_VM_SHOW = 114,		/* haven.VmNameRequest -> VM_LIST_REPLY */
+	FRAME_VM_LIST = 115,		/* haven.VmListRequest */
+	FRAME_VM_LIST_REPLY = 116,	/* haven.VmListReply */
+	FRAME_NODE_LIST = 117,		/* haven.NodeListRequest */
+	FRAME_NODE_LIST_REPLY = 118,	/* haven.NodeListReply */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */
 	FRAME_WORKER_COMMAND = 202,	/* haven.WorkerCommand */
 	FRAME_REGISTER_REQUEST = 203,	/* haven.RegisterRequest */
 	FRAME_REGISTER_GRANT = 204,	/* haven.RegisterGrant */
+
+	/* Between havends, over CPG (clusterd/replica.c). */
+	FRAME_CHANGE = 300,		/* haven.Change */
+	FRAME_SYNC_STATE = 301,		/* haven.SyncState */
+	FRAME_SNAPSHOT = 302,		/* haven.Snapshot */
 };
 
 /* A received frame. The payload and any fds are owned by the frame until

@@ -77,6 +77,20 @@ for i in 1 2 3; do
 done
 status h2 | jq -c .
 
+step "the replicated state: a VM created on h1 is seen by every host"
+ctl() { local h=$1; shift; "$LAB" exec "$h" "$HAVENCTL" "$@"; }
+vm_field() { ctl "$1" --json vm show "$2" 2>/dev/null | jq -r ".$3"; }
+has_vm() { ctl "$1" --json vm list 2>/dev/null | jq -e --arg n "$2" 'map(.name) | index($n)' >/dev/null; }
+wait_for 20 "3 hosts in the state" bash -c "[[ \$('$LAB' exec h3 '$HAVENCTL' --json node list | jq '.nodes | length') == 3 ]]"
+ctl h1 vm create web1 --memory 64M --priority high
+for i in 1 2 3; do wait_for 10 "web1 on h$i" has_vm "h$i" web1; done
+ctl h3 vm list
+ctl h2 vm start web1
+wait_for 20 "web1 assigned by the coordinator" bash -c "[[ \$('$LAB' exec h3 '$HAVENCTL' --json vm show web1 | jq -r '.owner // empty') != '' ]]"
+echo "web1: desired $(vm_field h3 web1 state), phase $(vm_field h3 web1 phase), owner $(vm_field h3 web1 owner), generation $(vm_field h3 web1 generation)"
+[[ $(vm_field h1 web1 state) == running ]] || fail "desired state not replicated"
+if ctl h2 vm create web1 --memory 64M 2>/dev/null; then fail "a duplicate VM name was accepted"; fi
+
 step "lab kill haven-h3: the others drop it and stay quorate"
 "$LAB" kill haven-h3
 t0=$EPOCHREALTIME
@@ -91,8 +105,28 @@ step "lab cut haven-h1 mgmt: h1 is not quorate; heal: back"
 "$LAB" cut haven-h1 mgmt
 wait_for 20 "h1 not quorate" bash -c "[[ \$('$LAB' exec h1 '$HAVENCTL' --json status | jq .quorate) == false ]]"
 wait_for 20 "h2 with members 2,3" members_are h2 '[true,[2,3]]'
+if out=$(ctl h1 vm create lonely --memory 32M 2>&1); then fail "a non-quorate host accepted a change"; fi
+[[ $out == *"not quorate"* ]] || fail "unclear refusal on the cut-off host: $out"
+echo "h1 (cut off): $out"
+wait_for 20 "the majority to accept changes" ctl h2 vm create web2 --memory 32M
 "$LAB" heal haven-h1 mgmt
 wait_for 30 "h1 quorate again" members_are h1 '[true,[1,2,3]]'
+wait_for 20 "h1 to receive web2 after healing" has_vm h1 web2
+if has_vm h2 lonely; then fail "the cut-off host's change reached the cluster"; fi
+
+step "a whole-cluster restart keeps the state"
+for i in 1 2 3; do "$LAB" exec "h$i" sh -c 'kill "$(cat /run/havend.pid)"'; done
+sleep 1
+for i in 1 2 3; do start_havend "h$i"; done
+for i in 1 2 3; do wait_for 20 "h$i back quorate" members_are "h$i" '[true,[1,2,3]]'; done
+for i in 1 2 3; do has_vm "h$i" web1 && has_vm "h$i" web2 || fail "h$i lost VMs across the restart"; done
+
+step "a host whose state directory was wiped receives the state"
+"$LAB" exec h3 sh -c 'kill "$(cat /run/havend.pid)"; while kill -0 "$(cat /run/havend.pid)" 2>/dev/null; do sleep 0.1; done; rm -f /var/lib/haven/cluster.state'
+start_havend h3
+wait_for 20 "h3 back" members_are h3 '[true,[1,2,3]]'
+wait_for 20 "h3 to receive the VMs" bash -c "'$LAB' exec h3 '$HAVENCTL' --json vm list | jq -e 'map(.name) | index(\"web2\")' >/dev/null"
+echo "h3 after a wiped state dir: $(ctl h3 --json vm list | jq -c 'map(.name)')"
 
 step "a user with no role is refused"
 if out=$("$LAB" exec h1 setpriv --reuid 60400 --regid 60400 --clear-groups "$HAVENCTL" status 2>&1); then

@@ -1,0 +1,159 @@
+/*
+ * What havenctl's vm and node commands share: the NAME argument, requests
+ * answered with OkReply, and a VM as JSON.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cluster.h"
+
+/*
+ * Make a change request; print the OkReply's message (or `done` when havend
+ * sent none), or with --json {"ok": true, "message": ..., "seq": ...}.
+ * Returns the exit code.
+ */
+int
+cluster_ok_request(struct cli *cli, uint16_t type, const ProtobufCMessage *req,
+    const char *done)
+{
+	Haven__OkReply		*r;
+	struct json_object	*obj;
+	const char		*message;
+	int			 rc;
+
+	r = (Haven__OkReply *)client_call(cli, type, req, FRAME_OK_REPLY, &rc);
+	if (r == NULL)
+		return rc;
+	message = r->message != NULL && *r->message != '\0' ? r->message :
+	    done;
+	if (cli->json) {
+		obj = json_object_new_object();
+		json_object_object_add(obj, "ok", json_object_new_boolean(1));
+		json_object_object_add(obj, "message",
+		    json_object_new_string(message));
+		json_object_object_add(obj, "seq",
+		    json_object_new_uint64(r->seq));
+		if (cli_json_print(cli, obj) == -1)
+			rc = CLI_EXIT_FAILURE;
+	} else if (!cli->quiet)
+		printf("%s\n", message);
+	message_free(&r->base);
+	return rc;
+}
+
+/* The one NAME argument (and --json) of vm start, stop, delete and show. */
+int
+cluster_vm_name_arg(struct cli *cli, const struct cmd_entry *cmd, int argc,
+    char **argv, const char **name)
+{
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int	c;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			cli->json = 1;
+			break;
+		default:
+			cli_usage_error(cli, cmd, NULL);
+			return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		cli_usage_error(cli, cmd, optind == argc ? "a VM name is "
+		    "required" : "one VM name expected");
+		return -1;
+	}
+	*name = argv[optind];
+	if (!cli_vm_name_valid(*name)) {
+		cli_usage_error(cli, cmd, "bad VM name '%s': 1 to %d letters, "
+		    "digits, '.', '_' or '-', starting with a letter or digit",
+		    *name, CLI_VM_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* vm start, stop and delete: a VmNameRequest answered with OkReply. */
+int
+cluster_vm_name_command(struct cli *cli, const struct cmd_entry *cmd,
+    int argc, char **argv, uint16_t type, const char *verb)
+{
+	Haven__VmNameRequest	 req = HAVEN__VM_NAME_REQUEST__INIT;
+	const char		*name;
+	char			 done[128];
+
+	if (cluster_vm_name_arg(cli, cmd, argc, argv, &name) == -1)
+		return CLI_EXIT_USAGE;
+	req.name = (char *)name;
+	snprintf(done, sizeof done, "%s VM %s", verb, name);
+	return cluster_ok_request(cli, type, &req.base, done);
+}
+
+static struct json_object *
+string_or_null(const char *s)
+{
+	return s != NULL && *s != '\0' ? json_object_new_string(s) : NULL;
+}
+
+/* Every field of a VM, for vm list and vm show --json. */
+struct json_object *
+cluster_vm_json(const Haven__Vm *vm)
+{
+	static const Haven__VmConfig	 no_config = HAVEN__VM_CONFIG__INIT;
+	static const Haven__VmRuntime	 no_runtime = HAVEN__VM_RUNTIME__INIT;
+	const Haven__VmConfig		*c = vm->config != NULL ? vm->config :
+					    &no_config;
+	const Haven__VmRuntime		*rt = vm->runtime != NULL ?
+					    vm->runtime : &no_runtime;
+	struct json_object		*obj, *a;
+	char				 buf[32];
+	size_t				 i;
+
+	obj = json_object_new_object();
+	json_object_object_add(obj, "name", json_object_new_string(c->name));
+	json_object_object_add(obj, "uuid", string_or_null(c->uuid));
+	json_object_object_add(obj, "state",
+	    json_object_new_string(cli_desired_name(rt->desired)));
+	json_object_object_add(obj, "phase",
+	    json_object_new_string(cli_phase_name(rt->phase)));
+	json_object_object_add(obj, "owner", rt->owner != 0 ?
+	    json_object_new_int64(rt->owner) : NULL);
+	json_object_object_add(obj, "generation",
+	    json_object_new_uint64(rt->generation));
+	json_object_object_add(obj, "restarts",
+	    json_object_new_int64(rt->restarts));
+	json_object_object_add(obj, "memory_mib",
+	    json_object_new_uint64(c->memory_mib));
+	json_object_object_add(obj, "vcpus", json_object_new_int64(c->vcpus));
+	json_object_object_add(obj, "priority",
+	    json_object_new_int64(c->priority));
+	json_object_object_add(obj, "priority_name", json_object_new_string(
+	    cli_priority_name(c->priority, buf, sizeof buf)));
+	a = json_object_new_array();
+	for (i = 0; i < c->n_volumes; i++)
+		json_object_array_add(a, json_object_new_string(c->volumes[i]));
+	json_object_object_add(obj, "volumes", a);
+	a = json_object_new_array();
+	for (i = 0; i < c->n_preferred_owners; i++)
+		json_object_array_add(a,
+		    json_object_new_int64(c->preferred_owners[i]));
+	json_object_object_add(obj, "preferred_owners", a);
+	json_object_object_add(obj, "anti_affinity",
+	    string_or_null(c->anti_affinity));
+	json_object_object_add(obj, "failback",
+	    json_object_new_boolean(c->failback));
+	json_object_object_add(obj, "isolation",
+	    json_object_new_string(cli_isolation_name(c->isolation_response)));
+	json_object_object_add(obj, "max_restarts",
+	    json_object_new_int64(c->max_restarts));
+	json_object_object_add(obj, "restart_window_s",
+	    json_object_new_uint64(c->restart_window_s));
+	return obj;
+}

@@ -1,0 +1,19 @@
+/*
+ * cli/cluster.c: what the vm and node commands share. A header of its own
+ * because it names generated protobuf types, which cli.h does not.
+ */
+#ifndef HAVEN_CLI_CLUSTER_H
+#define HAVEN_CLI_CLUSTER_H
+
+#include "cli.h"
+#include "proto.h"
+
+int		 cluster_ok_request(struct cli *, uint16_t type,
+		     const ProtobufCMessage *, const char *done);
+int		 cluster_vm_name_arg(struct cli *, const struct cmd_entry *,
+		     int argc, char **argv, const char **name);
+int		 cluster_vm_name_command(struct cli *, const struct cmd_entry *,
+		     int argc, char **argv, uint16_t type, const char *verb);
+struct json_object *cluster_vm_json(const Haven__Vm *);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * havenctl node list: the cluster's hosts, whether each is in this host's
+ * quorate membership, and their membership, maintenance and fencing state.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cluster.h"
+
+static int
+is_member(const Haven__NodeListReply *r, uint32_t node_id)
+{
+	size_t	i;
+
+	for (i = 0; i < r->n_members; i++) {
+		if (r->members[i] == node_id)
+			return 1;
+	}
+	return 0;
+}
+
+static struct json_object *
+node_list_json(const Haven__NodeListReply *r)
+{
+	static const Haven__HostConfig	 no_config = HAVEN__HOST_CONFIG__INIT;
+	static const Haven__HostRuntime	 no_runtime =
+					    HAVEN__HOST_RUNTIME__INIT;
+	const Haven__HostConfig		*hc;
+	const Haven__HostRuntime	*rt;
+	struct json_object		*obj, *a, *n;
+	size_t				 i;
+
+	obj = json_object_new_object();
+	json_object_object_add(obj, "quorate",
+	    json_object_new_boolean(r->quorate));
+	a = json_object_new_array();
+	for (i = 0; i < r->n_members; i++)
+		json_object_array_add(a, json_object_new_int64(r->members[i]));
+	json_object_object_add(obj, "members", a);
+	a = json_object_new_array();
+	for (i = 0; i < r->n_hosts; i++) {
+		hc = r->hosts[i]->config != NULL ? r->hosts[i]->config :
+		    &no_config;
+		rt = r->hosts[i]->runtime != NULL ? r->hosts[i]->runtime :
+		    &no_runtime;
+		n = json_object_new_object();
+		json_object_object_add(n, "node_id",
+		    json_object_new_int64(hc->node_id));
+		json_object_object_add(n, "name",
+		    json_object_new_string(hc->name));
+		json_object_object_add(n, "member",
+		    json_object_new_boolean(is_member(r, hc->node_id)));
+		json_object_object_add(n, "membership", json_object_new_string(
+		    cli_membership_name(rt->membership)));
+		json_object_object_add(n, "maintenance",
+		    json_object_new_boolean(rt->maintenance));
+		json_object_object_add(n, "fence",
+		    json_object_new_string(cli_fence_name(rt->fence)));
+		json_object_object_add(n, "memory_mib",
+		    json_object_new_uint64(hc->memory_mib));
+		json_object_object_add(n, "vcpus",
+		    json_object_new_int64(hc->vcpus));
+		json_object_array_add(a, n);
+	}
+	json_object_object_add(obj, "nodes", a);
+	return obj;
+}
+
+static int
+cmd_node_list_exec(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const Haven__HostConfig	 no_config = HAVEN__HOST_CONFIG__INIT;
+	static const Haven__HostRuntime	 no_runtime =
+					    HAVEN__HOST_RUNTIME__INIT;
+	Haven__NodeListRequest		 req = HAVEN__NODE_LIST_REQUEST__INIT;
+	Haven__NodeListReply		*r;
+	const Haven__HostConfig		*hc;
+	const Haven__HostRuntime	*rt;
+	char				 mem[32];
+	size_t				 i, len;
+	int				 c, rc, width = 4;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			cli->json = 1;
+			break;
+		default:
+			cli_usage_error(cli, &cmd_node_list_entry, NULL);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		cli_usage_error(cli, &cmd_node_list_entry,
+		    "no arguments expected");
+		return CLI_EXIT_USAGE;
+	}
+	r = (Haven__NodeListReply *)client_call(cli, FRAME_NODE_LIST,
+	    &req.base, FRAME_NODE_LIST_REPLY, &rc);
+	if (r == NULL)
+		return rc;
+	if (cli->json) {
+		if (cli_json_print(cli, node_list_json(r)) == -1)
+			rc = CLI_EXIT_FAILURE;
+		message_free(&r->base);
+		return rc;
+	}
+	printf("quorate: %s\n", r->quorate ? "yes" :
+	    "no (changes are refused)");
+	if (r->n_hosts == 0) {
+		printf("no nodes configured\n");
+		message_free(&r->base);
+		return rc;
+	}
+	for (i = 0; i < r->n_hosts; i++) {
+		hc = r->hosts[i]->config != NULL ? r->hosts[i]->config :
+		    &no_config;
+		if ((len = strlen(hc->name)) > (size_t)width)
+			width = (int)len;
+	}
+	printf("%7s %-*s %-6s %-10s %-11s %-7s %9s\n", "NODE ID", width,
+	    "NAME", "MEMBER", "MEMBERSHIP", "MAINTENANCE", "FENCE", "MEMORY");
+	for (i = 0; i < r->n_hosts; i++) {
+		hc = r->hosts[i]->config != NULL ? r->hosts[i]->config :
+		    &no_config;
+		rt = r->hosts[i]->runtime != NULL ? r->hosts[i]->runtime :
+		    &no_runtime;
+		cli_format_mib(hc->memory_mib, mem, sizeof mem);
+		printf("%7" PRIu32 " %-*s %-6s %-10s %-11s %-7s %9s\n",
+		    hc->node_id, width, hc->name,
+		    is_member(r, hc->node_id) ? "yes" : "no",
+		    cli_membership_name(rt->membership),
+		    rt->maintenance ? "yes" : "no", cli_fence_name(rt->fence),
+		    mem);
+	}
+	message_free(&r->base);
+	return rc;
+}
+
+const struct cmd_entry cmd_node_list_entry = {
+	.name = "node list",
+	.usage = "[--json]",
+	.summary = "the cluster's hosts: membership, maintenance, fencing",
+	.exec = cmd_node_list_exec,
+};

@@ -1,0 +1,98 @@
+/*
+ * havenctl vm show NAME: every field of one VM, its configuration and what
+ * the cluster is doing with it.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "cluster.h"
+
+static void
+show_vm(const Haven__Vm *vm)
+{
+	static const Haven__VmConfig	 no_config = HAVEN__VM_CONFIG__INIT;
+	static const Haven__VmRuntime	 no_runtime = HAVEN__VM_RUNTIME__INIT;
+	const Haven__VmConfig		*c = vm->config != NULL ? vm->config :
+					    &no_config;
+	const Haven__VmRuntime		*rt = vm->runtime != NULL ?
+					    vm->runtime : &no_runtime;
+	const char			*prio;
+	char				 buf[32];
+	size_t				 i;
+
+	printf("name:             %s\n", c->name);
+	printf("uuid:             %s\n", c->uuid != NULL && *c->uuid != '\0' ?
+	    c->uuid : "-");
+	printf("state:            %s\n", cli_desired_name(rt->desired));
+	printf("phase:            %s\n", cli_phase_name(rt->phase));
+	if (rt->owner != 0)
+		printf("owner:            node %" PRIu32 "\n", rt->owner);
+	else
+		printf("owner:            -\n");
+	printf("generation:       %" PRIu64 "\n", rt->generation);
+	printf("restarts:         %" PRIu32 "\n", rt->restarts);
+	cli_format_mib(c->memory_mib, buf, sizeof buf);
+	printf("memory:           %s\n", buf);
+	printf("vcpus:            %" PRIu32 "\n", c->vcpus);
+	prio = cli_priority_name(c->priority, buf, sizeof buf);
+	if (prio == buf)
+		printf("priority:         %s\n", prio);
+	else
+		printf("priority:         %s (%" PRIu32 ")\n", prio,
+		    c->priority);
+	printf("volumes:         ");
+	for (i = 0; i < c->n_volumes; i++)
+		printf(" %s", c->volumes[i]);
+	printf("%s\npreferred nodes: ", c->n_volumes == 0 ? " -" : "");
+	for (i = 0; i < c->n_preferred_owners; i++)
+		printf(" %" PRIu32, c->preferred_owners[i]);
+	printf("%s\n", c->n_preferred_owners == 0 ? " -" : "");
+	printf("anti-affinity:    %s\n", c->anti_affinity != NULL &&
+	    *c->anti_affinity != '\0' ? c->anti_affinity : "-");
+	printf("failback:         %s\n", c->failback ? "yes" : "no");
+	printf("isolation:        %s\n",
+	    cli_isolation_name(c->isolation_response));
+	if (c->max_restarts != 0)
+		printf("max restarts:     %" PRIu32 " in %" PRIu64 " s\n",
+		    c->max_restarts, c->restart_window_s);
+	else
+		printf("max restarts:     no limit\n");
+}
+
+static int
+cmd_vm_show_exec(struct cli *cli, int argc, char **argv)
+{
+	Haven__VmNameRequest	 req = HAVEN__VM_NAME_REQUEST__INIT;
+	Haven__VmListReply	*r;
+	const char		*name;
+	int			 rc;
+
+	if (cluster_vm_name_arg(cli, &cmd_vm_show_entry, argc, argv,
+	    &name) == -1)
+		return CLI_EXIT_USAGE;
+	req.name = (char *)name;
+	r = (Haven__VmListReply *)client_call(cli, FRAME_VM_SHOW, &req.base,
+	    FRAME_VM_LIST_REPLY, &rc);
+	if (r == NULL)
+		return rc;
+	if (r->n_vms != 1) {
+		cli_error(cli, "havend sent %zu VMs for 'vm show %s', expected "
+		    "one", r->n_vms, name);
+		rc = CLI_EXIT_FAILURE;
+	} else if (cli->json) {
+		if (cli_json_print(cli, cluster_vm_json(r->vms[0])) == -1)
+			rc = CLI_EXIT_FAILURE;
+	} else
+		show_vm(r->vms[0]);
+	message_free(&r->base);
+	return rc;
+}
+
+const struct cmd_entry cmd_vm_show_entry = {
+	.name = "vm show",
+	.usage = "[--json] NAME",
+	.summary = "every field of one VM",
+	.exec = cmd_vm_show_exec,
+};

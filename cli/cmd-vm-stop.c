@@ -1,0 +1,19 @@
+/*
+ * havenctl vm stop NAME: stop a VM: the host that runs it shuts it down.
+ * Answered once the change is applied by the cluster.
+ */
+#include "cluster.h"
+
+static int
+cmd_vm_stop_exec(struct cli *cli, int argc, char **argv)
+{
+	return cluster_vm_name_command(cli, &cmd_vm_stop_entry, argc, argv,
+	    FRAME_VM_STOP, "stopped");
+}
+
+const struct cmd_entry cmd_vm_stop_entry = {
+	.name = "vm stop",
+	.usage = "[--json] NAME",
+	.summary = "stop a VM: the host that runs it shuts it down",
+	.exec = cmd_vm_stop_exec,
+};

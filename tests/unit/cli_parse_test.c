@@ -1,0 +1,193 @@
+/*
+ * havenctl's pure parsing helpers (cli/parse.c): sizes, VM memory, VM
+ * names, numbers, priorities, isolation responses and enum names.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli.h"
+#include "proto.h"
+
+static void
+test_size(void **state)
+{
+	uint64_t	v;
+
+	(void)state;
+	assert_int_equal(cli_parse_size("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(cli_parse_size("64M", &v), 0);
+	assert_int_equal(v, 64ULL << 20);
+	assert_int_equal(cli_parse_size("1GiB", &v), 0);
+	assert_int_equal(v, 1ULL << 30);
+	assert_int_equal(cli_parse_size("2tb", &v), 0);
+	assert_int_equal(v, 2ULL << 40);
+	assert_int_equal(cli_parse_size("1.5G", &v), -1);
+	assert_int_equal(cli_parse_size("", &v), -1);
+	assert_int_equal(cli_parse_size("-1", &v), -1);
+	assert_int_equal(cli_parse_size("1X", &v), -1);
+	assert_int_equal(cli_parse_size("1GX", &v), -1);
+	assert_int_equal(cli_parse_size("99999999999T", &v), -1);
+}
+
+static void
+test_memory(void **state)
+{
+	uint64_t	mib;
+
+	(void)state;
+	assert_int_equal(cli_parse_memory_mib("16M", &mib), 0);
+	assert_int_equal(mib, 16);
+	assert_int_equal(cli_parse_memory_mib("4G", &mib), 0);
+	assert_int_equal(mib, 4096);
+	assert_int_equal(cli_parse_memory_mib("16777216", &mib), 0);
+	assert_int_equal(mib, 16);
+	assert_int_equal(cli_parse_memory_mib("15M", &mib), -1);
+	assert_int_equal(cli_parse_memory_mib("0", &mib), -1);
+	assert_int_equal(cli_parse_memory_mib("16385K", &mib), -1);
+	assert_int_equal(cli_parse_memory_mib("1G5", &mib), -1);
+}
+
+static void
+test_name(void **state)
+{
+	char	name[80];
+
+	(void)state;
+	assert_true(cli_vm_name_valid("web1"));
+	assert_true(cli_vm_name_valid("a"));
+	assert_true(cli_vm_name_valid("9.db_primary-2"));
+	assert_false(cli_vm_name_valid(""));
+	assert_false(cli_vm_name_valid("-web"));
+	assert_false(cli_vm_name_valid(".web"));
+	assert_false(cli_vm_name_valid("web 1"));
+	assert_false(cli_vm_name_valid("web/1"));
+	assert_false(cli_vm_name_valid("wéb"));
+	memset(name, 'a', 63);
+	name[63] = '\0';
+	assert_true(cli_vm_name_valid(name));
+	name[63] = 'a';
+	name[64] = '\0';
+	assert_false(cli_vm_name_valid(name));
+}
+
+static void
+test_uint(void **state)
+{
+	uint64_t	v;
+
+	(void)state;
+	assert_int_equal(cli_parse_uint("1", 1, 10, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(cli_parse_uint("10", 1, 10, &v), 0);
+	assert_int_equal(cli_parse_uint("0", 1, 10, &v), -1);
+	assert_int_equal(cli_parse_uint("11", 1, 10, &v), -1);
+	assert_int_equal(cli_parse_uint("1x", 1, 10, &v), -1);
+	assert_int_equal(cli_parse_uint("-1", 0, 10, &v), -1);
+	assert_int_equal(cli_parse_uint(" 1", 0, 10, &v), -1);
+	assert_int_equal(cli_parse_uint("4294967296", 1, UINT32_MAX, &v), -1);
+}
+
+static void
+test_priority(void **state)
+{
+	uint32_t	p;
+	char		buf[16];
+
+	(void)state;
+	assert_int_equal(cli_parse_priority("high", &p), 0);
+	assert_int_equal(p, 300);
+	assert_int_equal(cli_parse_priority("Medium", &p), 0);
+	assert_int_equal(p, 200);
+	assert_int_equal(cli_parse_priority("low", &p), 0);
+	assert_int_equal(p, 100);
+	assert_int_equal(cli_parse_priority("urgent", &p), -1);
+	assert_int_equal(cli_parse_priority("300", &p), -1);
+	assert_string_equal(cli_priority_name(300, buf, sizeof buf), "high");
+	assert_string_equal(cli_priority_name(100, buf, sizeof buf), "low");
+	assert_string_equal(cli_priority_name(250, buf, sizeof buf), "250");
+	assert_string_equal(cli_priority_name(0, buf, sizeof buf), "0");
+}
+
+static void
+test_isolation(void **state)
+{
+	int	v;
+
+	(void)state;
+	assert_int_equal(cli_parse_isolation("stop", &v), 0);
+	assert_int_equal(v, HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_STOP);
+	assert_int_equal(cli_parse_isolation("save", &v), 0);
+	assert_int_equal(v, HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_SAVE);
+	assert_int_equal(cli_parse_isolation("leave-running", &v), 0);
+	assert_int_equal(v,
+	    HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_LEAVE_RUNNING);
+	assert_int_equal(cli_parse_isolation("none", &v), 0);
+	assert_int_equal(v,
+	    HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_LEAVE_RUNNING);
+	assert_int_equal(cli_parse_isolation("kill", &v), -1);
+	assert_string_equal(cli_isolation_name(0), "stop");
+	assert_string_equal(cli_isolation_name(2), "leave-running");
+	assert_string_equal(cli_isolation_name(3), "save");
+	assert_string_equal(cli_isolation_name(99), "unknown");
+}
+
+static void
+test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(cli_desired_name(0), "stopped");
+	assert_string_equal(cli_desired_name(2), "running");
+	assert_string_equal(cli_phase_name(0), "stopped");
+	assert_string_equal(cli_phase_name(HAVEN__VM_PHASE__VM_PHASE_RECOVERING),
+	    "recovering");
+	assert_string_equal(cli_phase_name(HAVEN__VM_PHASE__VM_PHASE_PAUSED),
+	    "paused");
+	assert_string_equal(cli_phase_name(-1), "unknown");
+	assert_string_equal(cli_phase_name(1000), "unknown");
+	assert_string_equal(cli_membership_name(0), "never-seen");
+	assert_string_equal(cli_membership_name(2), "lost");
+	assert_string_equal(cli_fence_name(0), "none");
+	assert_string_equal(cli_fence_name(2), "fenced");
+	assert_string_equal(cli_fence_name(7), "unknown");
+}
+
+static void
+test_format_mib(void **state)
+{
+	char	buf[32];
+
+	(void)state;
+	cli_format_mib(512, buf, sizeof buf);
+	assert_string_equal(buf, "512 MiB");
+	cli_format_mib(4096, buf, sizeof buf);
+	assert_string_equal(buf, "4 GiB");
+	cli_format_mib(1536, buf, sizeof buf);
+	assert_string_equal(buf, "1536 MiB");
+	cli_format_mib(2 * 1024 * 1024, buf, sizeof buf);
+	assert_string_equal(buf, "2 TiB");
+	cli_format_mib(0, buf, sizeof buf);
+	assert_string_equal(buf, "0 MiB");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_name),
+		cmocka_unit_test(test_uint),
+		cmocka_unit_test(test_priority),
+		cmocka_unit_test(test_isolation),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_format_mib),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
