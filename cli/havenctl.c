@@ -21,6 +21,9 @@
 
 static const struct cmd_entry *cmd_table[] = {
 	&cmd_status_entry,
+	&cmd_role_grant_entry,
+	&cmd_role_revoke_entry,
+	&cmd_role_list_entry,
 	&cmd_disk_format_entry,
 	&cmd_disk_create_entry,
 	&cmd_disk_info_entry,

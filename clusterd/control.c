@@ -58,6 +58,34 @@ struct control_server {
 
 static void	control_client_free(struct control_client *);
 
+static int
+control_proc_groups(pid_t pid, struct identity *who)
+{
+	char		 path[64], line[1024], *p, *end;
+	unsigned long	 g;
+	FILE		*fp;
+	int		 found = -1;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, fp) != NULL) {
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		who->ngroups = 0;
+		for (p = line + 7; who->ngroups < CONTROL_MAX_GROUPS; p = end) {
+			g = strtoul(p, &end, 10);
+			if (end == p)
+				break;
+			who->groups[who->ngroups++] = (gid_t)g;
+		}
+		found = 0;
+		break;
+	}
+	fclose(fp);
+	return found;
+}
+
 static void
 control_identity(struct control_client *c, int fd)
 {
@@ -76,16 +104,17 @@ control_identity(struct control_client *c, int fd)
 	c->who.uid = cred.uid;
 	c->who.gid = cred.gid;
 	c->who.pid = cred.pid;
-	/* Supplementary groups come from the account database. */
 	if (getpwuid_r(cred.uid, &pw, buf, sizeof buf, &pwp) == 0 &&
-	    pwp != NULL) {
+	    pwp != NULL)
 		snprintf(c->user, sizeof c->user, "%s", pw.pw_name);
-		if (getgrouplist(pw.pw_name, cred.gid, groups, &n) >= 0) {
-			c->who.ngroups = (size_t)n;
-			memcpy(c->who.groups, groups, (size_t)n * sizeof(gid_t));
-		}
-	} else {
+	else
 		snprintf(c->user, sizeof c->user, "uid %u", (unsigned)cred.uid);
+	/* The groups the peer process really holds; the account database
+	 * when /proc cannot tell (then the peer had gone already). */
+	if (control_proc_groups(cred.pid, &c->who) == -1 && pwp != NULL &&
+	    getgrouplist(pw.pw_name, cred.gid, groups, &n) >= 0) {
+		c->who.ngroups = (size_t)n;
+		memcpy(c->who.groups, groups, (size_t)n * sizeof(gid_t));
 	}
 }
 

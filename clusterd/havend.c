@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -335,6 +337,57 @@ havend_node_list(struct control_client *c, ProtobufCMessage *m, void *arg)
 	control_reply(c, FRAME_NODE_LIST_REPLY, &r.base);
 }
 
+static void
+havend_role_grant(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	Haven__RoleGrantRequest	*req = (Haven__RoleGrantRequest *)m;
+	Haven__Change		*change;
+	Haven__RoleGrant	*g;
+	uint8_t			*buf;
+	size_t			 len;
+
+	if (req->binding == NULL) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+		    "role grant needs a binding");
+		return;
+	}
+	buf = message_pack(&req->binding->base, &len);
+	change = havend_change_new();
+	g = calloc(1, sizeof *g);
+	haven__role_grant__init(g);
+	g->binding = haven__role_binding__unpack(NULL, len, buf);
+	free(buf);
+	change->kind_case = HAVEN__CHANGE__KIND_ROLE_GRANT;
+	change->role_grant = g;
+	havend_propose_for(arg, c, change);
+}
+
+static void
+havend_role_revoke(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	Haven__RoleRevokeRequest	*req = (Haven__RoleRevokeRequest *)m;
+	Haven__Change			*change = havend_change_new();
+	Haven__RoleRevoke		*r = calloc(1, sizeof *r);
+
+	haven__role_revoke__init(r);
+	r->principal = strdup(req->principal);
+	change->kind_case = HAVEN__CHANGE__KIND_ROLE_REVOKE;
+	change->role_revoke = r;
+	havend_propose_for(arg, c, change);
+}
+
+static void
+havend_role_list(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	const struct cluster	*st = replica_state(h->replica);
+	Haven__RoleListReply	 r = HAVEN__ROLE_LIST_REPLY__INIT;
+
+	r.roles = st->cs->roles;
+	r.n_roles = st->cs->n_roles;
+	control_reply(c, FRAME_ROLE_LIST_REPLY, &r.base);
+}
+
 static const char *
 havend_target_name(ProtobufCMessage *m)
 {
@@ -360,6 +413,9 @@ static const struct control_route havend_routes[] = {
 	    havend_vm_delete },
 	{ FRAME_VM_START, REQUEST_VM, 1, havend_target_name, havend_vm_start },
 	{ FRAME_VM_STOP, REQUEST_VM, 1, havend_target_name, havend_vm_stop },
+	{ FRAME_ROLE_LIST, REQUEST_READ, 0, NULL, havend_role_list },
+	{ FRAME_ROLE_GRANT, REQUEST_ADMIN, 1, NULL, havend_role_grant },
+	{ FRAME_ROLE_REVOKE, REQUEST_ADMIN, 1, NULL, havend_role_revoke },
 };
 
 /* A change came back applied (or refused): answer whoever asked. */
@@ -486,15 +542,63 @@ static const struct replica_callbacks havend_replica_callbacks = {
 	.synced = havend_synced,
 };
 
-/*
- * Roles live in the replicated state (to come); until then root is the
- * only administrator and nobody else may do anything.
- */
+/* "user:NAME", "group:NAME", "uid:N", "gid:N" → a binding; -1 if the
+ * name is unknown on this host (the binding then matches nobody here). */
+static int
+havend_principal(const char *p, struct role_binding *b)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	char		*end;
+	unsigned long	 id;
+
+	if (strncmp(p, "uid:", 4) == 0 || strncmp(p, "gid:", 4) == 0) {
+		id = strtoul(p + 4, &end, 10);
+		if (*end != '\0' || end == p + 4)
+			return -1;
+		b->is_group = p[0] == 'g';
+		b->id = (uint32_t)id;
+		return 0;
+	}
+	if (strncmp(p, "user:", 5) == 0 && (pw = getpwnam(p + 5)) != NULL) {
+		b->is_group = 0;
+		b->id = pw->pw_uid;
+		return 0;
+	}
+	if (strncmp(p, "group:", 6) == 0 && (gr = getgrnam(p + 6)) != NULL) {
+		b->is_group = 1;
+		b->id = gr->gr_gid;
+		return 0;
+	}
+	return -1;
+}
+
+/* Roles come from the replicated state; root is always an admin. */
 static int
 havend_authorize(const struct identity *who, enum request_class class,
     const char *vm, enum role *granted, void *arg)
 {
-	return roles_allow(NULL, 0, who, class, vm, granted);
+	struct havend		*h = arg;
+	const struct cluster	*st = replica_state(h->replica);
+	struct role_binding	 b[64];
+	size_t			 n = 0, i, j;
+
+	for (i = 0; i < st->cs->n_roles && n < 64; i++) {
+		const Haven__RoleBinding	*rb = st->cs->roles[i];
+
+		memset(&b[n], 0, sizeof b[n]);
+		if (havend_principal(rb->principal, &b[n]) == -1)
+			continue;
+		b[n].role = rb->role == HAVEN__ROLE__ROLE_ADMIN ? ROLE_ADMIN :
+		    rb->role == HAVEN__ROLE__ROLE_OPERATOR ? ROLE_OPERATOR :
+		    rb->role == HAVEN__ROLE__ROLE_VIEWER ? ROLE_VIEWER :
+		    ROLE_NONE;
+		for (j = 0; j < rb->n_vm_patterns && j < 8; j++)
+			b[n].patterns[j] = rb->vm_patterns[j];
+		b[n].npatterns = j;
+		n++;
+	}
+	return roles_allow(b, n, who, class, vm, granted);
 }
 
 static int

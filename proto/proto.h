@@ -53,6 +53,10 @@ enum frame_type {
 	FRAME_VM_LIST_REPLY = 116,	/* haven.VmListReply */
 	FRAME_NODE_LIST = 117,		/* haven.NodeListRequest */
 	FRAME_NODE_LIST_REPLY = 118,	/* haven.NodeListReply */
+	FRAME_ROLE_GRANT = 120,		/* haven.RoleGrantRequest */
+	FRAME_ROLE_REVOKE = 121,	/* haven.RoleRevokeRequest */
+	FRAME_ROLE_LIST = 122,		/* haven.RoleListRequest */
+	FRAME_ROLE_LIST_REPLY = 123,	/* haven.RoleListReply */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */

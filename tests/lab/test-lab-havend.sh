@@ -128,6 +128,34 @@ wait_for 20 "h3 back" members_are h3 '[true,[1,2,3]]'
 wait_for 20 "h3 to receive the VMs" bash -c "'$LAB' exec h3 '$HAVENCTL' --json vm list | jq -e 'map(.name) | index(\"web2\")' >/dev/null"
 echo "h3 after a wiped state dir: $(ctl h3 --json vm list | jq -c 'map(.name)')"
 
+step "roles: each role against each request class, with real uids and groups"
+as() { local uid=$1 groups=$2 g=(--clear-groups); shift 2
+	[[ -n $groups ]] && g=(--groups "$groups")
+	"$LAB" exec h1 setpriv --reuid "$uid" --regid "$uid" "${g[@]}" "$HAVENCTL" "$@" >/dev/null 2>&1; }
+expect() { local want=$1; shift; local rc=0; as "$@" || rc=$?
+	[[ $rc == "$want" ]] || fail "'$*' exited $rc, expected $want"; }
+ctl h1 vm create db1 --memory 32M >/dev/null
+ctl h1 role grant viewer uid:60401
+ctl h1 role grant --vm 'web*' operator uid:60402
+ctl h1 role grant admin gid:60500
+wait_for 10 "the roles on h1" bash -c "[[ \$('$LAB' exec h1 '$HAVENCTL' --json role list | jq length) == 3 ]]"
+ctl h3 role list
+#      uid   groups  read           vm op in scope        vm op out of scope    admin
+expect 0 60401 ""    status;   expect 0 60401 "" vm list
+expect 4 60401 ""    vm stop web1; expect 4 60401 "" vm create v1 --memory 32M
+expect 0 60402 ""    vm list;  expect 0 60402 "" vm stop web1
+expect 4 60402 ""    vm stop db1;  expect 4 60402 "" vm create v2 --memory 32M
+expect 0 60403 60500 vm list;  expect 0 60403 60500 vm stop db1
+expect 0 60403 60500 vm create v3 --memory 32M; expect 0 60403 60500 role list
+expect 4 60404 ""    status;   expect 4 60404 "" vm list
+echo "viewer reads only; operator of web* acts on web1 and not db1; the admin group does everything; no role: nothing"
+grep_audit() { "$LAB" exec h1 cat /var/log/haven/audit.log | jq -c "select($1)" | head -1; }
+[[ -n $(grep_audit '.uid == 60401 and .result == "denied"') ]] || fail "the viewer's refused change is not in the audit log"
+[[ -n $(grep_audit '.uid == 60403 and .request == "vm-create" and .result == "ok"') ]] || fail "the admin group's change is not audited"
+echo "audit: $(grep_audit '.uid == 60402 and .target == "db1"')"
+ctl h1 role revoke uid:60402
+wait_for 10 "the revoke" bash -c "! '$LAB' exec h1 setpriv --reuid 60402 --regid 60402 --clear-groups '$HAVENCTL' vm list >/dev/null 2>&1"
+
 step "a user with no role is refused"
 if out=$("$LAB" exec h1 setpriv --reuid 60400 --regid 60400 --clear-groups "$HAVENCTL" status 2>&1); then
 	fail "uid 60400 was allowed: $out"
