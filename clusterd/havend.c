@@ -440,7 +440,7 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 			} else if ((client = control_client_find(h->control,
 			    h->pending[i].client_id)) != NULL) {
 				if (result == CLUSTER_OK) {
-					ok.message = "done";
+					ok.message = "";	/* havenctl words it */
 					ok.seq = replica_state(r)->cs->seq;
 					control_reply(client, FRAME_OK_REPLY,
 					    &ok.base);
