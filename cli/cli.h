@@ -102,6 +102,7 @@ struct ProtobufCMessage *client_call(struct cli *, uint16_t type,
 /* cluster.c: shared by the vm and node commands; see cluster.h. */
 
 extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_role_grant_entry;
 extern const struct cmd_entry cmd_role_revoke_entry;
 extern const struct cmd_entry cmd_role_list_entry;

@@ -21,6 +21,7 @@
 
 static const struct cmd_entry *cmd_table[] = {
 	&cmd_status_entry,
+	&cmd_events_entry,
 	&cmd_role_grant_entry,
 	&cmd_role_revoke_entry,
 	&cmd_role_list_entry,

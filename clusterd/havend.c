@@ -388,6 +388,23 @@ havend_role_list(struct control_client *c, ProtobufCMessage *m, void *arg)
 	control_reply(c, FRAME_ROLE_LIST_REPLY, &r.base);
 }
 
+static void
+havend_events(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	Haven__EventsRequest	*req = (Haven__EventsRequest *)m;
+	const struct cluster	*st = replica_state(h->replica);
+	Haven__EventsReply	 r = HAVEN__EVENTS_REPLY__INIT;
+	size_t			 i = 0;
+
+	/* The log is in seq order: skip what the caller has seen. */
+	while (i < st->cs->n_events && st->cs->events[i]->seq <= req->after_seq)
+		i++;
+	r.events = st->cs->events + i;
+	r.n_events = st->cs->n_events - i;
+	control_reply(c, FRAME_EVENTS_REPLY, &r.base);
+}
+
 static const char *
 havend_target_name(ProtobufCMessage *m)
 {
@@ -414,6 +431,7 @@ static const struct control_route havend_routes[] = {
 	{ FRAME_VM_START, REQUEST_VM, 1, havend_target_name, havend_vm_start },
 	{ FRAME_VM_STOP, REQUEST_VM, 1, havend_target_name, havend_vm_stop },
 	{ FRAME_ROLE_LIST, REQUEST_READ, 0, NULL, havend_role_list },
+	{ FRAME_EVENTS, REQUEST_READ, 0, NULL, havend_events },
 	{ FRAME_ROLE_GRANT, REQUEST_ADMIN, 1, NULL, havend_role_grant },
 	{ FRAME_ROLE_REVOKE, REQUEST_ADMIN, 1, NULL, havend_role_revoke },
 };

@@ -35,6 +35,8 @@ static const struct message_entry {
 	{ FRAME_ROLE_LIST, "role-list", &haven__role_list_request__descriptor },
 	{ FRAME_ROLE_LIST_REPLY, "role-list-reply",
 	    &haven__role_list_reply__descriptor },
+	{ FRAME_EVENTS, "events", &haven__events_request__descriptor },
+	{ FRAME_EVENTS_REPLY, "events-reply", &haven__events_reply__descriptor },
 	{ FRAME_CHANGE, "change", &haven__change__descriptor },
 	{ FRAME_SYNC_STATE, "sync-state", &haven__sync_state__descriptor },
 	{ FRAME_SNAPSHOT, "snapshot", &haven__snapshot__descriptor },

@@ -57,6 +57,8 @@ enum frame_type {
 	FRAME_ROLE_REVOKE = 121,	/* haven.RoleRevokeRequest */
 	FRAME_ROLE_LIST = 122,		/* haven.RoleListRequest */
 	FRAME_ROLE_LIST_REPLY = 123,	/* haven.RoleListReply */
+	FRAME_EVENTS = 124,		/* haven.EventsRequest */
+	FRAME_EVENTS_REPLY = 125,	/* haven.EventsReply */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */

@@ -90,6 +90,10 @@ wait_for 20 "web1 assigned by the coordinator" bash -c "[[ \$('$LAB' exec h3 '$H
 echo "web1: desired $(vm_field h3 web1 state), phase $(vm_field h3 web1 phase), owner $(vm_field h3 web1 owner), generation $(vm_field h3 web1 generation)"
 [[ $(vm_field h1 web1 state) == running ]] || fail "desired state not replicated"
 if ctl h2 vm create web1 --memory 64M 2>/dev/null; then fail "a duplicate VM name was accepted"; fi
+events=$(ctl h3 --json events)
+jq -e -s 'map(select(.subject == "vm web1")) | length >= 2' <<<"$events" >/dev/null ||
+	fail "h3's event log lacks web1's history: $events"
+ctl h3 events | tail -4
 
 step "lab kill haven-h3: the others drop it and stay quorate"
 "$LAB" kill haven-h3
