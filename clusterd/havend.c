@@ -195,6 +195,24 @@ havend_change_new(void)
 	return c;
 }
 
+/* A deep copy of a request's part, for a change that outlives the
+ * request (pack and unpack: the copy is freed like any decoded message). */
+static ProtobufCMessage *
+havend_copy(const ProtobufCMessage *m)
+{
+	ProtobufCMessage	*copy;
+	uint8_t			*buf;
+	size_t			 len;
+
+	if ((buf = message_pack(m, &len)) == NULL)
+		abort();
+	copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	free(buf);
+	if (copy == NULL)
+		abort();
+	return copy;
+}
+
 /* A fresh RFC 4122 version 4 UUID for a new VM. */
 static void
 havend_uuid(char *out)
@@ -213,8 +231,7 @@ havend_uuid(char *out)
 	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
-/* The change takes ownership of a packed-and-unpacked copy of cfg, so
- * the request message can be freed independently. */
+/* vm create: the change carries its own copy of the configuration. */
 static void
 havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 {
@@ -222,8 +239,6 @@ havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 	Haven__VmCreateRequest	*req = (Haven__VmCreateRequest *)m;
 	Haven__Change		*change;
 	Haven__VmCreate		*vc;
-	uint8_t			*buf;
-	size_t			 len;
 	char			 uuid[37], *given;
 
 	if (req->config == NULL || *req->config->name == '\0') {
@@ -237,13 +252,11 @@ havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 		havend_uuid(uuid);
 		req->config->uuid = uuid;
 	}
-	buf = message_pack(&req->config->base, &len);
-	req->config->uuid = given;	/* the request frees what it had */
 	change = havend_change_new();
 	vc = calloc(1, sizeof *vc);
 	haven__vm_create__init(vc);
-	vc->config = haven__vm_config__unpack(NULL, len, buf);
-	free(buf);
+	vc->config = (Haven__VmConfig *)havend_copy(&req->config->base);
+	req->config->uuid = given;	/* the request frees what it had */
 	change->kind_case = HAVEN__CHANGE__KIND_VM_CREATE;
 	change->vm_create = vc;
 	havend_propose_for(h, c, change);
@@ -343,20 +356,16 @@ havend_role_grant(struct control_client *c, ProtobufCMessage *m, void *arg)
 	Haven__RoleGrantRequest	*req = (Haven__RoleGrantRequest *)m;
 	Haven__Change		*change;
 	Haven__RoleGrant	*g;
-	uint8_t			*buf;
-	size_t			 len;
 
 	if (req->binding == NULL) {
 		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
 		    "role grant needs a binding");
 		return;
 	}
-	buf = message_pack(&req->binding->base, &len);
 	change = havend_change_new();
 	g = calloc(1, sizeof *g);
 	haven__role_grant__init(g);
-	g->binding = haven__role_binding__unpack(NULL, len, buf);
-	free(buf);
+	g->binding = (Haven__RoleBinding *)havend_copy(&req->binding->base);
 	change->kind_case = HAVEN__CHANGE__KIND_ROLE_GRANT;
 	change->role_grant = g;
 	havend_propose_for(arg, c, change);

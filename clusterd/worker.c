@@ -602,13 +602,53 @@ worker_state_progress(uint64_t bytes, void *arg)
 	w->stream_bytes = bytes;
 }
 
+/* QEMU's migration, both ways: events on, our pipe end handed over with
+ * getfd (the fd travels with the command; ours is closed), and the
+ * migrate or migrate-incoming command pointing at it. */
+static void
+worker_migration_events(struct worker *w)
+{
+	struct json_object	*caps = json_object_new_array();
+	struct json_object	*cap = json_object_new_object();
+	struct json_object	*params = json_object_new_object();
+
+	json_object_object_add(cap, "capability",
+	    json_object_new_string("events"));
+	json_object_object_add(cap, "state", json_object_new_boolean(1));
+	json_object_array_add(caps, cap);
+	json_object_object_add(params, "capabilities", caps);
+	qmp_command(w->qmp, "migrate-set-capabilities", params, -1,
+	    worker_reply_ignore, w);
+}
+
+static void
+worker_hand_fd(struct worker *w, int fd)
+{
+	struct json_object	*params = json_object_new_object();
+
+	json_object_object_add(params, "fdname",
+	    json_object_new_string(WORKER_STATE_FD_NAME));
+	qmp_command(w->qmp, "getfd", params, fd, worker_reply_ignore, w);
+	close(fd);
+}
+
+static void
+worker_migrate_fd(struct worker *w, const char *command)
+{
+	struct json_object	*params = json_object_new_object();
+
+	json_object_object_add(params, "uri",
+	    json_object_new_string("fd:" WORKER_STATE_FD_NAME));
+	qmp_command(w->qmp, command, params, -1, worker_reply_ignore, w);
+}
+
 /* Save: QEMU writes its migration stream into a pipe we drain onto the
  * volume's state extent. */
 static void
 worker_save_begin(struct worker *w)
 {
 	struct state_header	 ident;
-	struct json_object	*caps, *cap, *params;
+	struct json_object	*params;
 	int			 p[2];
 
 	memset(&ident, 0, sizeof ident);
@@ -627,33 +667,17 @@ worker_save_begin(struct worker *w)
 	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_SAVING, 0, NULL);
 
 	qmp_command(w->qmp, "stop", NULL, -1, worker_reply_ignore, w);
-	caps = json_object_new_array();
-	cap = json_object_new_object();
-	json_object_object_add(cap, "capability",
-	    json_object_new_string("events"));
-	json_object_object_add(cap, "state", json_object_new_boolean(1));
-	json_object_array_add(caps, cap);
-	params = json_object_new_object();
-	json_object_object_add(params, "capabilities", caps);
-	qmp_command(w->qmp, "migrate-set-capabilities", params, -1,
-	    worker_reply_ignore, w);
+	worker_migration_events(w);
 	params = json_object_new_object();
 	json_object_object_add(params, "max-bandwidth",
 	    json_object_new_int64(INT64_MAX / 2));
 	qmp_command(w->qmp, "migrate-set-parameters", params, -1,
 	    worker_reply_ignore, w);
-	params = json_object_new_object();
-	json_object_object_add(params, "fdname",
-	    json_object_new_string(WORKER_STATE_FD_NAME));
-	qmp_command(w->qmp, "getfd", params, p[1], worker_reply_ignore, w);
-	close(p[1]);
+	worker_hand_fd(w, p[1]);
 	w->save = state_save_start(w->base, volume_extent(w->volumes[0].volume,
 	    VOLUME_EXTENT_STATE), p[0], &ident, worker_state_progress,
 	    worker_save_done, w);
-	params = json_object_new_object();
-	json_object_object_add(params, "uri",
-	    json_object_new_string("fd:" WORKER_STATE_FD_NAME));
-	qmp_command(w->qmp, "migrate", params, -1, worker_reply_ignore, w);
+	worker_migrate_fd(w, "migrate");
 }
 
 /* Restore, once QEMU (started with -incoming defer) answers QMP. */
@@ -661,34 +685,15 @@ static void
 worker_restore_begin(struct worker *w)
 {
 	struct state_expect	 expect;
-	struct json_object	*caps, *cap, *params;
 	int			 p[2];
 
 	if (pipe2(p, O_CLOEXEC) == -1 || ev_set_nonblock(p[1]) == -1) {
-		worker_fail(w, -errno,
-		    "restore: pipe");
+		worker_fail(w, -errno, "restore: pipe");
 		return;
 	}
-	caps = json_object_new_array();
-	cap = json_object_new_object();
-	json_object_object_add(cap, "capability",
-	    json_object_new_string("events"));
-	json_object_object_add(cap, "state", json_object_new_boolean(1));
-	json_object_array_add(caps, cap);
-	params = json_object_new_object();
-	json_object_object_add(params, "capabilities", caps);
-	qmp_command(w->qmp, "migrate-set-capabilities", params, -1,
-	    worker_reply_ignore, w);
-	params = json_object_new_object();
-	json_object_object_add(params, "fdname",
-	    json_object_new_string(WORKER_STATE_FD_NAME));
-	qmp_command(w->qmp, "getfd", params, p[0], worker_reply_ignore, w);
-	close(p[0]);
-	params = json_object_new_object();
-	json_object_object_add(params, "uri",
-	    json_object_new_string("fd:" WORKER_STATE_FD_NAME));
-	qmp_command(w->qmp, "migrate-incoming", params, -1,
-	    worker_reply_ignore, w);
+	worker_migration_events(w);
+	worker_hand_fd(w, p[0]);
+	worker_migrate_fd(w, "migrate-incoming");
 	expect.vm_uuid = w->spec->uuid;
 	expect.generation = w->state_generation;
 	expect.config_hash = w->spec->config_hash;
