@@ -4,7 +4,8 @@
  * worker drops privileges, logs in to the VM's volumes, claims their lease,
  * then starts or restores QEMU, serves its disks over NBD, saves its state
  * on request, and stops the VM the moment it is fenced or loses the lease.
- * It exits when its parent's socket closes.
+ * It exits when its parent's socket closes, unless its spec lets the VM
+ * outlive havend for a while: then it waits for a new havend to adopt it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,7 @@ struct worker_volume {
 	struct blockdev		*dev;
 	struct volume		*volume;
 	struct blockdev		*vhd;
+	int			 asking;	/* a RegisterRequest is unanswered */
 };
 
 enum worker_op {
@@ -86,12 +88,21 @@ struct worker {
 	struct ev_timer		*exit_timer;
 	int			 lease_reading;
 	int			 exiting;
+
+	/* Adoption: RUN_DIR/worker.sock, served only while no havend is
+	 * attached (spec.adopt_timeout_ms > 0). */
+	int			 adopt_listen;
+	char			 adopt_path[256];
+	struct event		*adopt_accept;
+	struct ev_timer		*adopt_timer;
+	uint64_t		 adopt_since;	/* ms, when havend went */
 };
 
 static void	worker_exit(struct worker *, int code);
 static void	worker_kill_qemu(struct worker *);
 static void	worker_command(struct worker *, Haven__WorkerCommand *);
 static void	worker_open_vhds(struct worker *);
+static int	worker_adopt_listen(struct worker *);
 
 static uint64_t
 worker_now_us(void)
@@ -279,8 +290,12 @@ worker_register_ask(struct blockdev *dev, void *arg)
 	req.volume_uuid = (char *)v->ref->uuid;
 	if (v->w->parent == NULL ||
 	    channel_send_message(v->w->parent, FRAME_REGISTER_REQUEST,
-	    &req.base, NULL, 0) == -1)
+	    &req.base, NULL, 0) == -1) {
+		/* No havend, no grant: the volume is fenced for good. */
 		iscsi_register_answer(dev, 0);
+		return;
+	}
+	v->asking = 1;
 }
 
 /* Fenced: stop the VM at once; never register again on our own. */
@@ -466,6 +481,9 @@ worker_spawn(struct worker *w, int incoming)
 	w->qmp_accept = event_new(w->base, w->qmp_listen, EV_READ | EV_PERSIST,
 	    worker_qmp_accept, w);
 	event_add(w->qmp_accept, NULL);
+	/* bind and listen are not in the seccomp allowlist: bind it now. */
+	if (worker_adopt_listen(w) == -1)
+		return -errno;
 
 	memset(&c, 0, sizeof c);
 	c.binary = *w->spec->qemu_binary ? w->spec->qemu_binary : NULL;
@@ -845,6 +863,155 @@ worker_open_vhds(struct worker *w)
 	    worker_vhd_opened, w);
 }
 
+/* --- adoption: the VM outlives havend ----------------------------------- */
+
+/*
+ * havend may restart without stopping its VMs (spec.adopt_timeout_ms > 0).
+ * When the parent channel closes while QEMU runs, the worker keeps the VM
+ * going and waits on RUN_DIR/worker.sock for a new havend, at most that
+ * long; then QEMU is killed. Meanwhile the worker decides nothing havend
+ * would: events are only logged, and a reconnect that needs a new
+ * registration is refused (the volume is fenced for good), as is any
+ * question havend left unanswered. The lease check and the fence still
+ * stop the VM on their own. Only uid 0 may adopt: QEMU runs under our uid
+ * and reaches the socket too. A save or restore in flight goes on, but the
+ * deadline holds all the same.
+ */
+
+static void	worker_parent_cb(struct channel *, struct frame *, int, void *);
+
+static void	worker_adopt_accept(evutil_socket_t, short, void *);
+
+static double
+worker_adopt_seconds(const struct worker *w)
+{
+	return w->spec->adopt_timeout_ms / 1000.0;
+}
+
+/* Called before seccomp (no bind, no listen after it). Not accepting yet. */
+static int
+worker_adopt_listen(struct worker *w)
+{
+	if (w->spec->adopt_timeout_ms == 0 || w->adopt_listen != -1)
+		return 0;
+	snprintf(w->adopt_path, sizeof w->adopt_path, "%s/worker.sock",
+	    w->spec->run_dir);
+	if ((w->adopt_listen = worker_listen(w->adopt_path)) == -1)
+		return -1;
+	if ((w->adopt_accept = event_new(w->base, w->adopt_listen,
+	    EV_READ | EV_PERSIST, worker_adopt_accept, w)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* May the VM wait for a new havend instead of stopping with this one? */
+static int
+worker_adopt_possible(const struct worker *w)
+{
+	return w->spec != NULL && w->spec->adopt_timeout_ms > 0 &&
+	    w->adopt_accept != NULL && w->qemu_pid > 0 && !w->exiting;
+}
+
+static void
+worker_adopt_wait(struct worker *w)
+{
+	log_scoped(LOG_LEVEL_WARN, "vm", w->spec->uuid, "havend is gone; "
+	    "keeping VM %s running for %g s until a havend adopts it",
+	    w->spec->name, worker_adopt_seconds(w));
+	w->adopt_since = ev_now_ms();
+	ev_timer_arm(w->adopt_timer, w->spec->adopt_timeout_ms);
+	event_add(w->adopt_accept, NULL);
+}
+
+static void
+worker_adopt_timeout(void *arg)
+{
+	struct worker	*w = arg;
+	char		 why[200];
+
+	if (w->parent != NULL || w->exiting)
+		return;
+	snprintf(why, sizeof why, "no havend adopted VM %s within %g s; "
+	    "QEMU killed", w->spec->name, worker_adopt_seconds(w));
+	worker_fail(w, -ETIMEDOUT, why);
+}
+
+/* A root peer on worker.sock: from now on it is our parent. */
+static void
+worker_adopt(struct worker *w, int fd, const struct ucred *peer)
+{
+	Haven__WorkerHello	hello = HAVEN__WORKER_HELLO__INIT;
+
+	/* channel_new closes fd when it fails past taking it. */
+	if ((w->parent = channel_new(w->base, fd, FRAME_DEFAULT_MAX,
+	    worker_parent_cb, w)) == NULL) {
+		log_warn("worker.sock: cannot set up the channel");
+		return;
+	}
+	ev_timer_cancel(w->adopt_timer);
+	event_del(w->adopt_accept);
+	log_scoped(LOG_LEVEL_INFO, "vm", w->spec->uuid, "adopted by pid %ld "
+	    "after %" PRIu64 " ms without havend; VM %s is %s", (long)peer->pid,
+	    ev_now_ms() - w->adopt_since, w->spec->name,
+	    worker_phase_name(w->phase));
+	hello.spec = w->spec;
+	hello.phase = w->phase;
+	hello.qemu_pid = w->qemu_pid > 0 ? (uint32_t)w->qemu_pid : 0;
+	hello.worker_pid = (uint32_t)getpid();
+	hello.generation = w->spec->generation;
+	channel_send_message(w->parent, FRAME_WORKER_HELLO, &hello.base, NULL,
+	    0);
+}
+
+static void
+worker_adopt_accept(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	struct ucred	 peer;
+	socklen_t	 len;
+	int		 c;
+
+	while (w->parent == NULL && !w->exiting) {
+		if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC |
+		    SOCK_NONBLOCK)) == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		len = sizeof peer;
+		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &peer, &len) == -1) {
+			log_warn("worker.sock: SO_PEERCRED: %s; closed",
+			    strerror(errno));
+			close(c);
+			continue;
+		}
+		if (peer.uid != 0) {
+			log_warn("worker.sock: refused uid %ld (pid %ld): only "
+			    "havend (uid 0) may adopt this VM", (long)peer.uid,
+			    (long)peer.pid);
+			close(c);
+			continue;
+		}
+		worker_adopt(w, c, &peer);
+	}
+}
+
+/* havend went with questions unanswered: nobody grants them now. */
+static void
+worker_adopt_refuse_asked(struct worker *w)
+{
+	size_t	i;
+
+	for (i = 0; i < w->nvolumes; i++) {
+		if (!w->volumes[i].asking)
+			continue;
+		w->volumes[i].asking = 0;
+		iscsi_register_answer(w->volumes[i].dev, 0);
+	}
+}
+
 /* --- commands from havend ------------------------------------------------ */
 
 static void
@@ -988,11 +1155,18 @@ worker_parent_cb(struct channel *c, struct frame *f, int err, void *arg)
 	int			 error;
 
 	if (f == NULL) {
+		channel_free(w->parent);
+		w->parent = NULL;
+		worker_adopt_refuse_asked(w);
+		if (worker_adopt_possible(w)) {
+			log_info("parent channel closed (%s)",
+			    frame_strerror(err));
+			worker_adopt_wait(w);
+			return;
+		}
 		/* havend is gone: so is the VM (DESIGN §2). */
 		log_info("parent channel closed (%s); stopping",
 		    frame_strerror(err));
-		channel_free(w->parent);
-		w->parent = NULL;
 		worker_exit(w, err == 0 ? 0 : 1);
 		return;
 	}
@@ -1040,13 +1214,15 @@ worker_parent_cb(struct channel *c, struct frame *f, int err, void *arg)
 	case FRAME_REGISTER_GRANT:
 		if ((m = message_decode(f)) == NULL)
 			break;
+		/* An answer only to a question this channel's havend got. */
 		for (i = 0; i < w->nvolumes; i++) {
 			if (strcmp(w->volumes[i].ref->uuid,
 			    ((Haven__RegisterGrant *)m)->volume_uuid) == 0 &&
-			    w->volumes[i].dev != NULL &&
-			    iscsi_is_iscsi(w->volumes[i].dev))
+			    w->volumes[i].asking) {
+				w->volumes[i].asking = 0;
 				iscsi_register_answer(w->volumes[i].dev,
 				    ((Haven__RegisterGrant *)m)->granted);
+			}
 		}
 		message_free(m);
 		return;
@@ -1082,6 +1258,7 @@ main(int argc, char **argv)
 	memset(&w, 0, sizeof w);
 	w.qemu_pid = -1;
 	w.qmp_listen = -1;
+	w.adopt_listen = -1;
 	w.serial_fd = w.log_fd = -1;
 	log_init("haven-worker", LOG_LEVEL_INFO);
 	if (getenv("HAVEN_WORKER_DEBUG") != NULL)
@@ -1100,14 +1277,22 @@ main(int argc, char **argv)
 	w.lease_timer = ev_timer_new(w.base, 0, 0, worker_lease_timer, &w);
 	w.stop_timer = ev_timer_new(w.base, 0, 0, worker_stop_timeout, &w);
 	w.exit_timer = ev_timer_new(w.base, 0, 0, worker_exit_check, &w);
+	w.adopt_timer = ev_timer_new(w.base, 0, 0, worker_adopt_timeout, &w);
 	if (w.parent == NULL || w.lease_timer == NULL || w.stop_timer == NULL ||
-	    w.exit_timer == NULL ||
+	    w.exit_timer == NULL || w.adopt_timer == NULL ||
 	    ev_on_signals(w.base, signals, 3, worker_signal, &w) == -1)
 		log_fatal("cannot set up the event loop");
 
 	event_base_dispatch(w.base);
 
 	worker_kill_qemu(&w);
+	if (w.adopt_accept != NULL)
+		event_free(w.adopt_accept);
+	if (w.adopt_listen != -1) {
+		/* No havend can adopt this worker any more. */
+		close(w.adopt_listen);
+		unlink(w.adopt_path);
+	}
 	if (w.qmp != NULL)
 		qmp_free(w.qmp);
 	if (w.nbd != NULL)

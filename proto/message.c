@@ -37,6 +37,16 @@ static const struct message_entry {
 	    &haven__role_list_reply__descriptor },
 	{ FRAME_EVENTS, "events", &haven__events_request__descriptor },
 	{ FRAME_EVENTS_REPLY, "events-reply", &haven__events_reply__descriptor },
+	{ FRAME_POOL_ADD, "pool-add", &haven__pool_add_request__descriptor },
+	{ FRAME_VOLUME_ADD, "volume-add",
+	    &haven__volume_add_request__descriptor },
+	{ FRAME_STORAGE_LIST, "storage-list",
+	    &haven__storage_list_request__descriptor },
+	{ FRAME_STORAGE_LIST_REPLY, "storage-list-reply",
+	    &haven__storage_list_reply__descriptor },
+	{ FRAME_VM_CONSOLE, "vm-console", &haven__console_request__descriptor },
+	{ FRAME_VM_CONSOLE_REPLY, "vm-console-reply",
+	    &haven__console_reply__descriptor },
 	{ FRAME_CHANGE, "change", &haven__change__descriptor },
 	{ FRAME_SYNC_STATE, "sync-state", &haven__sync_state__descriptor },
 	{ FRAME_SNAPSHOT, "snapshot", &haven__snapshot__descriptor },
@@ -49,6 +59,8 @@ static const struct message_entry {
 	    &haven__register_request__descriptor },
 	{ FRAME_REGISTER_GRANT, "register-grant",
 	    &haven__register_grant__descriptor },
+	{ FRAME_WORKER_HELLO, "worker-hello",
+	    &haven__worker_hello__descriptor },
 };
 
 static const struct message_entry *

@@ -59,12 +59,19 @@ enum frame_type {
 	FRAME_ROLE_LIST_REPLY = 123,	/* haven.RoleListReply */
 	FRAME_EVENTS = 124,		/* haven.EventsRequest */
 	FRAME_EVENTS_REPLY = 125,	/* haven.EventsReply */
+	FRAME_POOL_ADD = 126,		/* haven.PoolAddRequest */
+	FRAME_VOLUME_ADD = 127,		/* haven.VolumeAddRequest */
+	FRAME_STORAGE_LIST = 128,	/* haven.StorageListRequest */
+	FRAME_STORAGE_LIST_REPLY = 129,	/* haven.StorageListReply */
+	FRAME_VM_CONSOLE = 130,		/* haven.ConsoleRequest */
+	FRAME_VM_CONSOLE_REPLY = 131,	/* haven.ConsoleReply */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */
 	FRAME_WORKER_COMMAND = 202,	/* haven.WorkerCommand */
 	FRAME_REGISTER_REQUEST = 203,	/* haven.RegisterRequest */
 	FRAME_REGISTER_GRANT = 204,	/* haven.RegisterGrant */
+	FRAME_WORKER_HELLO = 205,	/* haven.WorkerHello */
 
 	/* Between havends, over CPG (clusterd/replica.c). */
 	FRAME_CHANGE = 300,		/* haven.Change */

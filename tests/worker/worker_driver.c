@@ -8,10 +8,16 @@
  *   haven-worker-driver --worker PATH --spec SPEC.json --serial-log FILE
  *       --qemu-log FILE [--worker-log FILE] [--grant yes|no]
  *       [--pid-file FILE] ACTION...
+ *   haven-worker-driver --adopt RUN_DIR [--serial-log FILE] [--grant yes|no]
+ *       ACTION...
  *
  * Actions: start, stop[:MS], kill, pause, resume, save, restore:GEN,
  * wait:PHASE[:SECONDS], wait-serial:TEXT[:SECONDS], sleep:MS,
- * expect-error:TEXT, close.
+ * expect-error:TEXT, close, hangup (close the channel and exit 0 at once,
+ * leaving the worker running: a havend restart).
+ * --adopt plays a restarted havend: it spawns nothing, connects to
+ * RUN_DIR/worker.sock, prints the worker's WorkerHello as a JSON line, then
+ * runs the actions.
  * Exit 0 when the script ran to its end, 1 when a wait timed out or the
  * worker failed unexpectedly, 2 on bad usage.
  */
@@ -24,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +63,8 @@ struct driver {
 	const char		*serial_path;
 	const char		*wait_serial;	/* text awaited in the serial log */
 	uint64_t		 wait_until;	/* ms, for wait_serial */
+	int			 adopting;	/* --adopt: a hello comes first */
+	int			 hangup;	/* leave without waiting */
 };
 
 static void	driver_step(struct driver *);
@@ -123,6 +132,35 @@ driver_print_event(const Haven__WorkerEvent *ev)
 }
 
 static void
+driver_print_hello(const Haven__WorkerHello *h)
+{
+	struct json_object	*o = json_object_new_object();
+	const char		*phase = driver_phase_name(h->phase);
+
+	json_object_object_add(o, "hello", json_object_new_boolean(1));
+	json_object_object_add(o, "phase", json_object_new_string(phase));
+	json_object_object_add(o, "vm", json_object_new_string(
+	    h->spec != NULL ? h->spec->uuid : ""));
+	json_object_object_add(o, "name", json_object_new_string(
+	    h->spec != NULL ? h->spec->name : ""));
+	json_object_object_add(o, "generation",
+	    json_object_new_uint64(h->generation));
+	json_object_object_add(o, "qemu_pid",
+	    json_object_new_int64(h->qemu_pid));
+	json_object_object_add(o, "worker_pid",
+	    json_object_new_int64(h->worker_pid));
+	json_object_object_add(o, "adopt_timeout_ms", json_object_new_int64(
+	    h->spec != NULL ? h->spec->adopt_timeout_ms : 0));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	json_object_put(o);
+	fprintf(stderr, "driver: hello phase=%s qemu_pid=%u worker_pid=%u "
+	    "generation=%" PRIu64 "\n", phase, h->qemu_pid, h->worker_pid,
+	    h->generation);
+}
+
+static void
 driver_channel_cb(struct channel *c, struct frame *f, int err, void *arg)
 {
 	struct driver		*d = arg;
@@ -146,7 +184,26 @@ driver_channel_cb(struct channel *c, struct frame *f, int err, void *arg)
 		fprintf(stderr, "driver: undecodable frame type %u\n", f->type);
 		return;
 	}
+	if (d->adopting && !d->started && f->type != FRAME_WORKER_HELLO) {
+		fprintf(stderr, "driver: expected a worker-hello first, got %s\n",
+		    message_type_name(f->type));
+		message_free(m);
+		driver_done(d, 1);
+		return;
+	}
 	switch (f->type) {
+	case FRAME_WORKER_HELLO:
+		if (!d->adopting || d->started) {
+			fprintf(stderr, "driver: unexpected worker-hello\n");
+			break;
+		}
+		driver_print_hello((Haven__WorkerHello *)m);
+		d->started = 1;
+		d->nsince = 0;
+		d->wait_phase = NULL;
+		ev_timer_cancel(d->timer);
+		driver_step(d);
+		break;
 	case FRAME_WORKER_EVENT:
 		ev = (Haven__WorkerEvent *)m;
 		driver_print_event(ev);
@@ -341,6 +398,10 @@ driver_step(struct driver *d)
 				channel_free(d->channel);
 				d->channel = NULL;
 			}
+		} else if (strcmp(a, "hangup") == 0) {
+			/* main flushes what we said, closes, and leaves. */
+			d->hangup = 1;
+			break;
 		} else {
 			fprintf(stderr, "driver: unknown action '%s'\n", a);
 			driver_done(d, 2);
@@ -408,6 +469,7 @@ driver_send_spec(struct driver *d, const char *path, int serial_fd,
 	spec.kernel_append = driver_str(o, "kernel_append", "");
 	spec.config_hash = driver_u64(o, "config_hash", 0);
 	spec.qemu_binary = driver_str(o, "qemu_binary", "");
+	spec.adopt_timeout_ms = (uint32_t)driver_u64(o, "adopt_timeout_ms", 0);
 	spec.serial_log = driver_str(o, "serial_log", "");
 	spec.qemu_log = driver_str(o, "qemu_log", "");
 	n = 0;
@@ -430,6 +492,31 @@ driver_send_spec(struct driver *d, const char *path, int serial_fd,
 	return r;
 }
 
+/* --adopt: connect to the worker's adoption socket, as a new havend does. */
+static int
+driver_connect(const char *run_dir)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sun.sun_path, sizeof sun.sun_path,
+	    "%s/worker.sock", run_dir) >= sizeof sun.sun_path) {
+		fprintf(stderr, "driver: %s: path too long\n", run_dir);
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		fprintf(stderr, "driver: %s: %s\n", sun.sun_path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int
 driver_open_log(const char *path)
 {
@@ -438,6 +525,36 @@ driver_open_log(const char *path)
 	if (fd == -1)
 		fprintf(stderr, "driver: %s: %s\n", path, strerror(errno));
 	return fd;
+}
+
+/* Run the script on an adopted worker: a hello first, then as usual. */
+static int
+driver_adopt(struct driver *d, const char *run_dir)
+{
+	int	fd;
+
+	if ((fd = driver_connect(run_dir)) == -1)
+		return 1;
+	d->adopting = 1;
+	d->worker = -1;
+	d->base = ev_base_new();
+	d->channel = channel_new(d->base, fd, FRAME_DEFAULT_MAX,
+	    driver_channel_cb, d);
+	d->timer = ev_timer_new(d->base, 0, 0, driver_timer_cb, d);
+	if (d->base == NULL || d->channel == NULL || d->timer == NULL)
+		return 1;
+	d->wait_phase = "HELLO";
+	ev_timer_arm(d->timer, 10000);
+	if (!d->done)
+		event_base_dispatch(d->base);
+	while (d->channel != NULL && channel_pending(d->channel) > 0 &&
+	    event_base_loop(d->base, EVLOOP_ONCE) == 0)
+		;
+	if (d->channel != NULL)
+		channel_free(d->channel);
+	ev_timer_free(d->timer);
+	event_base_free(d->base);
+	return d->result;
 }
 
 int
@@ -451,10 +568,11 @@ main(int argc, char **argv)
 		{ "worker-log", required_argument, NULL, 'W' },
 		{ "grant", required_argument, NULL, 'g' },
 		{ "pid-file", required_argument, NULL, 'p' },
+		{ "adopt", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char	*worker = NULL, *spec = NULL, *serial = NULL, *qlog = NULL;
-	const char	*wlog = NULL, *pidfile = NULL;
+	const char	*wlog = NULL, *pidfile = NULL, *adopt = NULL;
 	FILE		*fp;
 	struct driver	 d;
 	int		 c, sv[2], serial_fd, log_fd, wlog_fd = -1, status;
@@ -470,19 +588,25 @@ main(int argc, char **argv)
 		case 'W': wlog = optarg; break;
 		case 'g': d.grant = strcmp(optarg, "yes") == 0; break;
 		case 'p': pidfile = optarg; break;
+		case 'a': adopt = optarg; break;
 		default: return 2;
 		}
 	}
-	if (worker == NULL || spec == NULL || serial == NULL || qlog == NULL) {
+	if (adopt == NULL && (worker == NULL || spec == NULL || serial == NULL ||
+	    qlog == NULL)) {
 		fprintf(stderr, "usage: haven-worker-driver --worker PATH --spec "
 		    "SPEC.json --serial-log FILE --qemu-log FILE [--worker-log "
+		    "FILE] [--grant yes|no] ACTION...\n"
+		    "       haven-worker-driver --adopt RUN_DIR [--serial-log "
 		    "FILE] [--grant yes|no] ACTION...\n");
 		return 2;
 	}
-	d.serial_path = serial;
+	d.serial_path = serial != NULL ? serial : "/dev/null";
 	d.actions = argv + optind;
 	d.nactions = argc - optind;
 	log_init("haven-worker-driver", LOG_LEVEL_WARN);
+	if (adopt != NULL)
+		return driver_adopt(&d, adopt);
 	if ((serial_fd = driver_open_log(serial)) == -1 ||
 	    (log_fd = driver_open_log(qlog)) == -1 ||
 	    (wlog != NULL && (wlog_fd = driver_open_log(wlog)) == -1))
@@ -521,11 +645,12 @@ main(int argc, char **argv)
 	while (d.channel != NULL && channel_pending(d.channel) > 0 &&
 	    event_base_loop(d.base, EVLOOP_ONCE) == 0)
 		;
-	/* Hang up: the worker stops the VM and exits. */
+	/* Hang up: the worker stops the VM and exits (or, after hangup with
+	 * adopt_timeout_ms in the spec, waits for --adopt; not for us). */
 	if (d.channel != NULL)
 		channel_free(d.channel);
 	ev_timer_free(d.timer);
-	if (waitpid(d.worker, &status, 0) == d.worker)
+	if (!d.hangup && waitpid(d.worker, &status, 0) == d.worker)
 		fprintf(stderr, "driver: worker exited (%s %d)\n",
 		    WIFEXITED(status) ? "status" : "signal",
 		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
