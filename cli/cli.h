@@ -53,6 +53,7 @@ void		 cli_progress(struct cli *, const char *what, uint64_t done,
 #define CLI_PRIORITY_HIGH	300	/* --priority names, VmConfig.priority */
 #define CLI_PRIORITY_MEDIUM	200
 #define CLI_PRIORITY_LOW	100
+#define CLI_ISCSI_NAME_MAX	223	/* RFC 3720 3.2.6.1 */
 int		 cli_parse_size(const char *, uint64_t *);
 int		 cli_parse_memory_mib(const char *, uint64_t *);
 int		 cli_parse_uint(const char *, uint64_t min, uint64_t max,
@@ -67,6 +68,9 @@ const char	*cli_phase_name(int);
 const char	*cli_membership_name(int);
 const char	*cli_fence_name(int);
 void		 cli_format_mib(uint64_t, char *, size_t);
+int		 cli_portal_valid(const char *);
+int		 cli_iscsi_name_valid(const char *);
+size_t		 cli_utf8_clean(const uint8_t *, size_t, char *);
 
 /* target.c: what a disk command works on (an iscsi:// URL or a path). */
 struct target {
@@ -117,9 +121,14 @@ extern const struct cmd_entry cmd_pr_keys_entry;
 extern const struct cmd_entry cmd_pr_register_entry;
 extern const struct cmd_entry cmd_pr_reserve_entry;
 extern const struct cmd_entry cmd_pr_preempt_entry;
+extern const struct cmd_entry cmd_pool_add_entry;
+extern const struct cmd_entry cmd_pool_list_entry;
+extern const struct cmd_entry cmd_volume_add_entry;
+extern const struct cmd_entry cmd_volume_list_entry;
 extern const struct cmd_entry cmd_vm_create_entry;
 extern const struct cmd_entry cmd_vm_list_entry;
 extern const struct cmd_entry cmd_vm_show_entry;
+extern const struct cmd_entry cmd_vm_console_entry;
 extern const struct cmd_entry cmd_vm_start_entry;
 extern const struct cmd_entry cmd_vm_stop_entry;
 extern const struct cmd_entry cmd_vm_delete_entry;

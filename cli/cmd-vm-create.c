@@ -25,6 +25,8 @@ cmd_vm_create_exec(struct cli *cli, int argc, char **argv)
 		{ "anti-affinity", required_argument, NULL, 'a' },
 		{ "failback", no_argument, NULL, 'f' },
 		{ "isolation", required_argument, NULL, 'i' },
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "append", required_argument, NULL, 'A' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -131,6 +133,23 @@ cmd_vm_create_exec(struct cli *cli, int argc, char **argv)
 			config.isolation_response =
 			    (Haven__IsolationResponse)isolation;
 			break;
+		case 'k':
+			/* Read on whichever host runs the VM. */
+			if (*optarg != '/') {
+				cli_usage_error(cli, cmd, "bad --kernel '%s': "
+				    "an absolute path, the same on every host "
+				    "that may run the VM", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			config.kernel = optarg;
+			break;
+		case 'A':
+			if (*optarg == '\0') {
+				cli_usage_error(cli, cmd, "empty --append");
+				return CLI_EXIT_USAGE;
+			}
+			config.kernel_append = optarg;
+			break;
 		case 'j':
 			cli->json = 1;
 			break;
@@ -155,6 +174,11 @@ cmd_vm_create_exec(struct cli *cli, int argc, char **argv)
 		cli_usage_error(cli, cmd, "--memory is required");
 		return CLI_EXIT_USAGE;
 	}
+	if (*config.kernel_append != '\0' && *config.kernel == '\0') {
+		cli_usage_error(cli, cmd, "--append is the kernel's command "
+		    "line and needs --kernel");
+		return CLI_EXIT_USAGE;
+	}
 	req.config = &config;
 	snprintf(done, sizeof done, "created VM %s", config.name);
 	return cluster_ok_request(cli, FRAME_VM_CREATE, &req.base, done);
@@ -166,7 +190,8 @@ const struct cmd_entry cmd_vm_create_entry = {
 	.usage = "NAME --memory SIZE [--vcpus N] [--volume VOL]...\n"
 	    "         [--priority high|medium|low] [--prefer NODE_ID]...\n"
 	    "         [--anti-affinity CLASS] [--failback]\n"
-	    "         [--isolation stop|save|leave-running] [--json]",
+	    "         [--isolation stop|save|leave-running]\n"
+	    "         [--kernel PATH [--append STRING]] [--json]",
 	.summary = "add a VM to the cluster (stopped; 'vm start' runs it)",
 	.exec = cmd_vm_create_exec,
 };

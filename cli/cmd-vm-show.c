@@ -59,6 +59,9 @@ show_vm(const Haven__Vm *vm)
 		    c->max_restarts, c->restart_window_s);
 	else
 		printf("max restarts:     no limit\n");
+	if (c->kernel != NULL && *c->kernel != '\0')
+		printf("kernel:           %s%s%s\n", c->kernel,
+		    *c->kernel_append ? " " : "", c->kernel_append);
 }
 
 static int

@@ -1,8 +1,10 @@
 /*
  * Pure helpers for havenctl's command lines and output: sizes, VM names,
- * priorities, isolation responses and the names of cluster enums. No I/O,
- * so tests/unit/cli_parse_test.c links this file alone.
+ * priorities, isolation responses, iSCSI portals and names, the names of
+ * cluster enums and console text. No I/O, so tests/unit/cli_parse_test.c
+ * links this file alone.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -256,4 +258,133 @@ cli_format_mib(uint64_t mib, char *buf, size_t size)
 		snprintf(buf, size, "%" PRIu64 " GiB", mib / 1024);
 	else
 		snprintf(buf, size, "%" PRIu64 " MiB", mib);
+}
+
+/*
+ * An iSCSI portal as a pool records it: HOST[:PORT], HOST a DNS name or a
+ * dotted IPv4 address, PORT 1 to 65535 (3260 when left out). IPv6 portals
+ * are not accepted.
+ */
+int
+cli_portal_valid(const char *portal)
+{
+	struct in_addr	 addr;
+	const char	*colon;
+	char		 host[254];
+	size_t		 len, i, label = 0;
+	uint64_t	 port;
+	int		 numeric = 1;
+
+	colon = strchr(portal, ':');
+	len = colon != NULL ? (size_t)(colon - portal) : strlen(portal);
+	if (len == 0 || len >= sizeof host)
+		return 0;
+	if (colon != NULL && cli_parse_uint(colon + 1, 1, 65535, &port) == -1)
+		return 0;
+	memcpy(host, portal, len);
+	host[len] = '\0';
+	for (i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
+			numeric = 0;
+	}
+	/* All digits and dots: an IPv4 address or nothing ("10.0.2"). */
+	if (numeric)
+		return inet_pton(AF_INET, host, &addr) == 1;
+	/* Labels of 1 to 63 letters, digits and '-', not at either end. */
+	for (i = 0; i <= len; i++) {
+		if (host[i] == '.' || host[i] == '\0') {
+			if (label == 0 || host[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if (isalnum((unsigned char)host[i]) ||
+		    (host[i] == '-' && label > 0)) {
+			if (++label > 63)
+				return 0;
+		} else
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * An iSCSI target name (RFC 3720 3.2.6): "iqn." and letters, digits, '-',
+ * '.' and ':'; "eui." and 16 hex digits; "naa." and 16 or 32 hex digits.
+ * At most CLI_ISCSI_NAME_MAX bytes.
+ */
+int
+cli_iscsi_name_valid(const char *name)
+{
+	size_t	i, len = strlen(name);
+
+	if (len <= 4 || len > CLI_ISCSI_NAME_MAX)
+		return 0;
+	if (strncmp(name, "eui.", 4) == 0 || strncmp(name, "naa.", 4) == 0) {
+		for (i = 4; i < len; i++) {
+			if (!isxdigit((unsigned char)name[i]))
+				return 0;
+		}
+		return len - 4 == 16 || (name[0] == 'n' && len - 4 == 32);
+	}
+	if (strncmp(name, "iqn.", 4) != 0)
+		return 0;
+	for (i = 4; i < len; i++) {
+		if (!isalnum((unsigned char)name[i]) && name[i] != '-' &&
+		    name[i] != '.' && name[i] != ':')
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Copy bytes that should be UTF-8 text (a serial console's output) into out,
+ * replacing each byte that does not start a well-formed sequence with U+FFFD,
+ * so a JSON string made of it is valid. out must hold 3 * len bytes; returns
+ * how many were written.
+ */
+size_t
+cli_utf8_clean(const uint8_t *in, size_t len, char *out)
+{
+	size_t	i = 0, o = 0, n, k;
+	uint8_t	b, lo, hi;
+
+	while (i < len) {
+		b = in[i];
+		lo = 0x80;
+		hi = 0xbf;
+		if (b < 0x80)
+			n = 1;
+		else if (b >= 0xc2 && b <= 0xdf)
+			n = 2;
+		else if (b >= 0xe0 && b <= 0xef) {
+			n = 3;
+			if (b == 0xe0)
+				lo = 0xa0;	/* no overlong forms */
+			else if (b == 0xed)
+				hi = 0x9f;	/* no surrogates */
+		} else if (b >= 0xf0 && b <= 0xf4) {
+			n = 4;
+			if (b == 0xf0)
+				lo = 0x90;
+			else if (b == 0xf4)
+				hi = 0x8f;	/* nothing past U+10FFFF */
+		} else
+			n = 0;
+		for (k = 1; n > 1 && k < n; k++) {
+			if (i + k >= len || in[i + k] < (k == 1 ? lo : 0x80) ||
+			    in[i + k] > (k == 1 ? hi : 0xbf)) {
+				n = 0;
+				break;
+			}
+		}
+		if (n == 0) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(out + o, in + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	return o;
 }

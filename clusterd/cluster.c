@@ -345,6 +345,22 @@ cluster_vm(const struct cluster *st, const char *name)
 	return i < 0 ? NULL : st->cs->vms[i];
 }
 
+Haven__VolumeConfig *
+cluster_volume(const struct cluster *st, const char *name)
+{
+	long	 i = volume_find(st->cs, name, NULL);
+
+	return i < 0 ? NULL : st->cs->volumes[i];
+}
+
+Haven__PoolConfig *
+cluster_pool(const struct cluster *st, const char *name)
+{
+	long	 i = pool_find(st->cs, name, NULL);
+
+	return i < 0 ? NULL : st->cs->pools[i];
+}
+
 Haven__Host *
 cluster_host(const struct cluster *st, uint32_t node_id)
 {
@@ -696,6 +712,9 @@ apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (pc == NULL || empty(pc->name))
 		REFUSE(CLUSTER_E_INVALID, "pool_add needs a name");
+	if (empty(pc->portal) || empty(pc->target))
+		REFUSE(CLUSTER_E_INVALID, "pool %s needs a portal and a target "
+		    "IQN", pc->name);
 	if (pool_find(cs, pc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "pool %s exists already", pc->name);
 	if (!commit)
@@ -711,7 +730,7 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
 {
 	const Haven__VolumeConfig	*vc = c->volume_add->config;
-	size_t				 at;
+	size_t				 at, i;
 	char				 subject[64];
 
 	if (vc == NULL || empty(vc->name))
@@ -720,6 +739,11 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		REFUSE(CLUSTER_E_NOT_FOUND, "pool %s does not exist", vc->pool);
 	if (volume_find(cs, vc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "volume %s exists already", vc->name);
+	for (i = 0; i < cs->n_volumes; i++)
+		if (strcmp(cs->volumes[i]->pool, vc->pool) == 0 &&
+		    cs->volumes[i]->lun == vc->lun)
+			REFUSE(CLUSTER_E_EXISTS, "LUN %u of pool %s is volume %s "
+			    "already", vc->lun, vc->pool, cs->volumes[i]->name);
 	if (!commit)
 		return CLUSTER_OK;
 	array_insert((void ***)&cs->volumes, &cs->n_volumes, at,
@@ -755,6 +779,17 @@ apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 			if (strcmp(vc->volumes[i], vc->volumes[j]) == 0)
 				REFUSE(CLUSTER_E_INVALID, "VM %s lists volume %s "
 				    "twice", vc->name, vc->volumes[i]);
+		/* One VM per volume: the volume is the failover unit. */
+		for (j = 0; j < cs->n_vms; j++) {
+			const Haven__VmConfig	*o = cs->vms[j]->config;
+			size_t			 k;
+
+			for (k = 0; k < o->n_volumes; k++)
+				if (strcmp(o->volumes[k], vc->volumes[i]) == 0)
+					REFUSE(CLUSTER_E_CONFLICT, "volume %s "
+					    "belongs to VM %s", vc->volumes[i],
+					    o->name);
+		}
 	}
 	for (i = 0; i < vc->n_preferred_owners; i++) {
 		if (vc->preferred_owners[i] == 0)
@@ -864,8 +899,9 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED)
 		rt->owner = 0;
 	snprintf(subject, sizeof subject, "vm %.48s", t->name);
-	event_log(cs, c, subject, "%s (generation %llu)",
-	    cluster_phase_name(t->phase), (unsigned long long)rt->generation);
+	event_log(cs, c, subject, "%s (generation %llu)%s%.160s",
+	    cluster_phase_name(t->phase), (unsigned long long)rt->generation,
+	    empty(t->detail) ? "" : ": ", empty(t->detail) ? "" : t->detail);
 	return CLUSTER_OK;
 }
 

@@ -208,6 +208,15 @@ struct config {
 	char			 state_dir[256];
 	char			 control_socket[108];
 	char			 audit_log[256];
+	/* [vm]: how this host runs its VMs' workers. */
+	char			 vm_worker[256];	/* "": beside havend */
+	char			 vm_qemu[256];		/* "": from PATH */
+	char			 vm_accel[8];		/* auto, kvm, tcg */
+	unsigned		 vm_uid_base;		/* VM slot n: +n */
+	char			 vm_run_dir[64];
+	char			 vm_log_dir[256];
+	unsigned		 vm_adopt_timeout_s;
+	char			 vm_initiator[224];	/* "": from node */
 	size_t			 nfences;		/* sorted by level */
 	struct config_fence	 fences[CONFIG_MAX_FENCES];
 };
@@ -308,6 +317,8 @@ int		 cluster_load(const char *dir, struct cluster **out, char *err,
 /* Lookups into st->cs; NULL when missing. */
 Haven__Vm	*cluster_vm(const struct cluster *, const char *name);
 Haven__Host	*cluster_host(const struct cluster *, uint32_t node_id);
+Haven__VolumeConfig *cluster_volume(const struct cluster *, const char *name);
+Haven__PoolConfig *cluster_pool(const struct cluster *, const char *name);
 const char	*cluster_result_name(int);
 const char	*cluster_phase_name(Haven__VmPhase);
 
@@ -379,8 +390,58 @@ uint32_t	 coordinator_of(const uint32_t *members, size_t n);
 int		 coordinator_reconcile(const struct cluster *,
 		     const uint32_t *members, size_t n,
 		     struct coordinator_decisions *);
+/* The same, where present lists the hosts that are still up (in
+ * corosync's membership) though their havend is not in the CPG group: a
+ * present host is not declared lost (its havend is restarting), but gets
+ * no new VMs. */
+int		 coordinator_reconcile_present(const struct cluster *,
+		     const uint32_t *members, size_t n, const uint32_t *present,
+		     size_t npresent, struct coordinator_decisions *);
 void		 coordinator_decisions_free(struct coordinator_decisions *);
 /* "start web1 on 2 gen 0", "stop web1 on 2 gen 1", "host-lost 3"... */
 void		 coordinator_describe(const Haven__Change *, char *, size_t);
+
+/* supervise.c: havend's workers, one per VM this host runs (DESIGN §2). */
+struct supervisor;
+struct vmworker;
+struct supervisor_callbacks {
+	/* A worker's report: the VM's phase at generation (fenced: its
+	 * volume refused our writes), with the worker's sentence. FAILED
+	 * also when the worker vanished without a last word. */
+	void	(*report)(struct supervisor *, const char *uuid,
+		    const char *name, uint64_t generation, Haven__VmPhase,
+		    int fenced, const char *detail, void *arg);
+	/* A worker left by a previous havend said hello. */
+	void	(*adopted)(struct supervisor *, const char *uuid,
+		    const char *name, uint64_t generation, Haven__VmPhase,
+		    void *arg);
+	/* May this host register a new nexus (after a reconnect)? */
+	int	(*may_register)(struct supervisor *, const char *uuid,
+		    void *arg);
+};
+struct supervisor *supervisor_new(struct event_base *, const struct config *,
+		     const struct supervisor_callbacks *, void *arg);
+void		 supervisor_free(struct supervisor *);
+/* Spawn a worker for spec (uid, gid and run_dir are filled in here) and
+ * have it start or restore once its volumes are open. */
+int		 supervisor_start(struct supervisor *, Haven__VmSpec *,
+		     Haven__WorkerAction, uint64_t state_generation,
+		     char *err, size_t errlen);
+int		 supervisor_command(struct supervisor *, const char *uuid,
+		     Haven__WorkerAction, uint32_t timeout_ms);
+void		 supervisor_kill(struct supervisor *, const char *uuid);
+void		 supervisor_forget(struct supervisor *, const char *uuid);
+void		 supervisor_reap(struct supervisor *);
+size_t		 supervisor_adopt_all(struct supervisor *);
+int		 supervisor_settled(struct supervisor *);
+struct vmworker	*supervisor_find(struct supervisor *, const char *uuid);
+struct vmworker	*supervisor_first(struct supervisor *);
+struct vmworker	*supervisor_next(struct vmworker *);
+const char	*vmworker_uuid(const struct vmworker *);
+uint64_t	 vmworker_generation(const struct vmworker *);
+Haven__VmPhase	 vmworker_phase(const struct vmworker *);
+int		 vmworker_alive(const struct vmworker *);
+pid_t		 vmworker_pid(const struct vmworker *);
+Haven__WorkerAction vmworker_last_command(const struct vmworker *);
 
 #endif

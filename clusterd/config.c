@@ -30,6 +30,7 @@ enum section {
 	SECTION_WATCHDOG,
 	SECTION_CLUSTER,
 	SECTION_CONTROL,
+	SECTION_VM,
 	SECTION_FENCE,
 };
 
@@ -39,6 +40,7 @@ static const char *const section_names[] = {
 	[SECTION_WATCHDOG] = "watchdog",
 	[SECTION_CLUSTER] = "cluster",
 	[SECTION_CONTROL] = "control",
+	[SECTION_VM] = "vm",
 };
 
 /* The fixed keys; one bit each in parse.seen for duplicates. */
@@ -54,6 +56,14 @@ enum key {
 	KEY_STATE_DIR,
 	KEY_CONTROL_SOCKET,
 	KEY_AUDIT_LOG,
+	KEY_VM_WORKER,
+	KEY_VM_ACCEL,
+	KEY_VM_UID_BASE,
+	KEY_VM_RUN_DIR,
+	KEY_VM_LOG_DIR,
+	KEY_VM_ADOPT_TIMEOUT,
+	KEY_VM_INITIATOR,
+	KEY_VM_QEMU,
 	KEY_COUNT,
 };
 
@@ -72,6 +82,14 @@ static const struct key_info {
 	[KEY_STATE_DIR] = { SECTION_CLUSTER, "state_dir" },
 	[KEY_CONTROL_SOCKET] = { SECTION_CONTROL, "socket" },
 	[KEY_AUDIT_LOG] = { SECTION_CONTROL, "audit_log" },
+	[KEY_VM_WORKER] = { SECTION_VM, "worker" },
+	[KEY_VM_ACCEL] = { SECTION_VM, "accel" },
+	[KEY_VM_UID_BASE] = { SECTION_VM, "uid_base" },
+	[KEY_VM_RUN_DIR] = { SECTION_VM, "run_dir" },
+	[KEY_VM_LOG_DIR] = { SECTION_VM, "log_dir" },
+	[KEY_VM_ADOPT_TIMEOUT] = { SECTION_VM, "adopt_timeout_s" },
+	[KEY_VM_INITIATOR] = { SECTION_VM, "initiator" },
+	[KEY_VM_QEMU] = { SECTION_VM, "qemu" },
 };
 
 /* What the parse knows of a fence section beyond struct config_fence. */
@@ -249,6 +267,11 @@ config_defaults(struct config *c)
 	copy(c->control_socket, sizeof c->control_socket,
 	    "/run/haven/havend.sock");
 	copy(c->audit_log, sizeof c->audit_log, "/var/log/haven/audit.log");
+	copy(c->vm_accel, sizeof c->vm_accel, "auto");
+	c->vm_uid_base = 61000;
+	copy(c->vm_run_dir, sizeof c->vm_run_dir, "/run/haven/vm");
+	copy(c->vm_log_dir, sizeof c->vm_log_dir, "/var/log/haven");
+	c->vm_adopt_timeout_s = 60;
 }
 
 void
@@ -531,6 +554,57 @@ fixed_key(struct parse *p, enum key k, const char *value)
 		else
 			copy(c->control_socket, sizeof c->control_socket,
 			    value);
+		break;
+	case KEY_VM_WORKER:
+	case KEY_VM_QEMU:
+		if (!valid_path(value, sizeof c->vm_worker))
+			add_error(p, p->line, sn, key, "must be an absolute "
+			    "path of at most %zu characters",
+			    sizeof c->vm_worker - 1);
+		else
+			copy(k == KEY_VM_WORKER ? c->vm_worker : c->vm_qemu,
+			    sizeof c->vm_worker, value);
+		break;
+	case KEY_VM_ACCEL:
+		if (strcmp(value, "auto") != 0 && strcmp(value, "kvm") != 0 &&
+		    strcmp(value, "tcg") != 0)
+			add_error(p, p->line, sn, key, "'%.32s' is not auto, "
+			    "kvm or tcg", value);
+		else
+			copy(c->vm_accel, sizeof c->vm_accel, value);
+		break;
+	case KEY_VM_UID_BASE:
+		if (parse_unsigned(value, 1000, 4000000000U,
+		    &c->vm_uid_base) == -1)
+			add_error(p, p->line, sn, key, "'%.32s' is not a uid "
+			    "from 1000 up (VM n runs as uid_base + n)", value);
+		break;
+	case KEY_VM_RUN_DIR:
+	case KEY_VM_LOG_DIR:
+		/* run_dir/<uuid>/qmp.sock must fit a socket address. */
+		if (!valid_path(value, k == KEY_VM_RUN_DIR ? 48 :
+		    sizeof c->vm_log_dir))
+			add_error(p, p->line, sn, key, "must be an absolute "
+			    "path of at most %d characters", k ==
+			    KEY_VM_RUN_DIR ? 47 : (int)sizeof c->vm_log_dir - 1);
+		else
+			copy(k == KEY_VM_RUN_DIR ? c->vm_run_dir : c->vm_log_dir,
+			    sizeof c->vm_log_dir, value);
+		break;
+	case KEY_VM_ADOPT_TIMEOUT:
+		if (parse_unsigned(value, 0, 3600, &c->vm_adopt_timeout_s) ==
+		    -1)
+			add_error(p, p->line, sn, key, "'%.32s' is not a "
+			    "number of seconds from 0 to 3600", value);
+		break;
+	case KEY_VM_INITIATOR:
+		if (strncmp(value, "iqn.", 4) != 0 || strlen(value) >=
+		    sizeof c->vm_initiator || strpbrk(value, " \t/") != NULL)
+			add_error(p, p->line, sn, key, "'%.64s' is not an "
+			    "iSCSI initiator name (iqn.YYYY-MM.domain:name)",
+			    value);
+		else
+			copy(c->vm_initiator, sizeof c->vm_initiator, value);
 		break;
 	case KEY_COUNT:
 		break;

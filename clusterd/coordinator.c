@@ -230,6 +230,14 @@ int
 coordinator_reconcile(const struct cluster *st, const uint32_t *members,
     size_t n, struct coordinator_decisions *out)
 {
+	return coordinator_reconcile_present(st, members, n, members, n, out);
+}
+
+int
+coordinator_reconcile_present(const struct cluster *st,
+    const uint32_t *members, size_t n, const uint32_t *present,
+    size_t npresent, struct coordinator_decisions *out)
+{
 	const Haven__ClusterState	*cs = st->cs;
 	const Haven__Vm			**order = NULL;
 	const Haven__Host		*owner;
@@ -252,8 +260,10 @@ coordinator_reconcile(const struct cluster *st, const uint32_t *members,
 		Haven__HostMembership	 was = h->runtime->membership;
 
 		member = is_member(members, n, h->config->node_id);
+		/* A host whose havend restarts is still up: not lost. */
 		if (was == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER &&
-		    !member)
+		    !member && !is_member(present, npresent,
+		    h->config->node_id))
 			decide_host(st, origin, h->config->node_id, 1, out);
 		else if (member && (was ==
 		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_UNSPECIFIED ||
@@ -326,10 +336,16 @@ coordinator_reconcile(const struct cluster *st, const uint32_t *members,
 				decide_transition(st, origin, vm,
 				    HAVEN__VM_PHASE__VM_PHASE_STOPPING, out);
 			break;
+		case HAVEN__VM_PHASE__VM_PHASE_FAILED:
+			/* Failed stays failed while it should run (restart
+			 * limits come with failover); `vm stop` clears it. */
+			if (!running)
+				decide_transition(st, origin, vm,
+				    HAVEN__VM_PHASE__VM_PHASE_STOPPED, out);
+			break;
 		default:
 			/* In flight (stopping, saving, restoring, migrating):
-			 * the owner reports the outcome. Failed: left for the
-			 * operator (restart limits are not enforced yet). */
+			 * the owner reports the outcome. */
 			break;
 		}
 	}

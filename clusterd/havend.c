@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -22,9 +23,16 @@
 #include "clusterd.h"
 #include "common.h"
 #include "proto.h"
+#include "storage.h"
 
 #define HAVEND_MAX_MEMBERS	64
 #define HAVEND_MAX_PENDING	128
+#define HAVEND_MAX_LOCAL	256	/* this host's proposals in flight */
+#define HAVEND_STOP_MS		30000	/* ACPI power-down, then quit */
+#define HAVEND_CONSOLE_MAX	65536
+/* How long a host may be up without its havend before it counts as lost:
+ * longer than a restart of havend, shorter than [vm] adopt_timeout_s. */
+#define HAVEND_DAEMON_GRACE_MS	30000
 
 /* A request waiting for its change to come back applied. */
 struct havend_pending {
@@ -45,9 +53,26 @@ struct havend {
 	struct havend_pending	 pending[HAVEND_MAX_PENDING];
 	size_t			 npending;
 	size_t			 decisions_in_flight;
+	struct supervisor	*supervisor;
+	/* Transitions this host proposed for its VMs, not yet applied. */
+	struct {
+		char		 uuid[37];
+		uint64_t	 generation;
+		Haven__VmPhase	 phase;
+	}			 local[HAVEND_MAX_LOCAL];
+	size_t			 nlocal;
+	int			 synced;	/* a sync has completed */
+	/* Nodes up in corosync whose havend is not in the group. */
+	struct {
+		uint32_t	 node_id;
+		uint64_t	 since_ms;
+	}			 absent[HAVEND_MAX_MEMBERS];
+	size_t			 nabsent;
+	struct ev_timer		*grace_timer;
 };
 
 static void	havend_reconcile(struct havend *);
+static void	havend_local(struct havend *);
 
 static void
 havend_connected(struct membership *m, uint32_t node_id, void *arg)
@@ -83,6 +108,7 @@ havend_changed(struct membership *m, const uint32_t *members, size_t n,
 		log_info("node %u left", left[i]);
 	/* Decisions of the old configuration may never come back. */
 	h->decisions_in_flight = 0;
+	h->nlocal = 0;
 	replica_on_changed(h->replica, members, n);
 }
 
@@ -414,10 +440,145 @@ havend_events(struct control_client *c, ProtobufCMessage *m, void *arg)
 	control_reply(c, FRAME_EVENTS_REPLY, &r.base);
 }
 
+static void
+havend_pool_add(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	Haven__PoolAddRequest	*req = (Haven__PoolAddRequest *)m;
+	Haven__Change		*change;
+	Haven__PoolAdd		*a;
+
+	if (req->config == NULL) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+		    "pool add needs a configuration");
+		return;
+	}
+	change = havend_change_new();
+	if ((a = calloc(1, sizeof *a)) == NULL)
+		abort();
+	haven__pool_add__init(a);
+	a->config = (Haven__PoolConfig *)havend_copy(&req->config->base);
+	change->kind_case = HAVEN__CHANGE__KIND_POOL_ADD;
+	change->pool_add = a;
+	havend_propose_for(arg, c, change);
+}
+
+static void
+havend_volume_add(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	Haven__VolumeAddRequest	*req = (Haven__VolumeAddRequest *)m;
+	Haven__Change		*change;
+	Haven__VolumeAdd	*a;
+
+	if (req->config == NULL) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+		    "volume add needs a configuration");
+		return;
+	}
+	change = havend_change_new();
+	if ((a = calloc(1, sizeof *a)) == NULL)
+		abort();
+	haven__volume_add__init(a);
+	a->config = (Haven__VolumeConfig *)havend_copy(&req->config->base);
+	change->kind_case = HAVEN__CHANGE__KIND_VOLUME_ADD;
+	change->volume_add = a;
+	havend_propose_for(arg, c, change);
+}
+
+static void
+havend_storage_list(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	const struct cluster	*st = replica_state(h->replica);
+	Haven__StorageListReply	 r = HAVEN__STORAGE_LIST_REPLY__INIT;
+
+	r.pools = st->cs->pools;
+	r.n_pools = st->cs->n_pools;
+	r.volumes = st->cs->volumes;
+	r.n_volumes = st->cs->n_volumes;
+	control_reply(c, FRAME_STORAGE_LIST_REPLY, &r.base);
+}
+
+/* The serial log of a VM this host runs, read-only. */
+static void
+havend_vm_console(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	Haven__ConsoleRequest	*req = (Haven__ConsoleRequest *)m;
+	const struct cluster	*st = replica_state(h->replica);
+	const Haven__Vm		*vm = cluster_vm(st, req->name);
+	const Haven__Host	*owner;
+	Haven__ConsoleReply	 r = HAVEN__CONSOLE_REPLY__INIT;
+	struct stat		 sb;
+	uint8_t			*buf;
+	char			 path[512];
+	size_t			 max;
+	ssize_t			 n;
+	off_t			 from;
+	int			 fd;
+
+	if (vm == NULL) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+		    "no VM named '%s'; 'havenctl vm list' shows them", req->name);
+		return;
+	}
+	if (vm->runtime->owner != h->node_id) {
+		owner = vm->runtime->owner ? cluster_host(st,
+		    vm->runtime->owner) : NULL;
+		if (owner != NULL)
+			control_reply_error(c,
+			    HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "VM %s runs "
+			    "on %s (node %u): run 'havenctl vm console %s' there",
+			    req->name, owner->config->name, owner->config->node_id,
+			    req->name);
+		else
+			control_reply_error(c,
+			    HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "VM %s is %s "
+			    "and runs nowhere: it has no console now", req->name,
+			    cluster_phase_name(vm->runtime->phase));
+		return;
+	}
+	snprintf(path, sizeof path, "%s/%s.serial", h->config.vm_log_dir,
+	    vm->config->name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
+	    fstat(fd, &sb) == -1) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+		    "VM %s has no serial log yet (%s: %s)", req->name, path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	max = req->max_bytes == 0 || req->max_bytes > HAVEND_CONSOLE_MAX ?
+	    HAVEND_CONSOLE_MAX : req->max_bytes;
+	from = (off_t)req->offset;
+	if (req->tail > 0)
+		from = sb.st_size > req->tail ? sb.st_size - req->tail : 0;
+	if (from > sb.st_size)
+		from = 0;	/* the log was cut or replaced: from its start */
+	if ((buf = malloc(max)) == NULL)
+		abort();
+	if ((n = pread(fd, buf, max, from)) < 0)
+		n = 0;
+	close(fd);
+	r.data.data = buf;
+	r.data.len = (size_t)n;
+	r.offset = (uint64_t)from;
+	r.next = (uint64_t)from + (uint64_t)n;
+	r.owner = h->node_id;
+	control_reply(c, FRAME_VM_CONSOLE_REPLY, &r.base);
+	free(buf);
+}
+
 static const char *
 havend_target_name(ProtobufCMessage *m)
 {
 	return ((Haven__VmNameRequest *)m)->name;
+}
+
+static const char *
+havend_target_console(ProtobufCMessage *m)
+{
+	return ((Haven__ConsoleRequest *)m)->name;
 }
 
 static const char *
@@ -443,6 +604,11 @@ static const struct control_route havend_routes[] = {
 	{ FRAME_EVENTS, REQUEST_READ, 0, NULL, havend_events },
 	{ FRAME_ROLE_GRANT, REQUEST_ADMIN, 1, NULL, havend_role_grant },
 	{ FRAME_ROLE_REVOKE, REQUEST_ADMIN, 1, NULL, havend_role_revoke },
+	{ FRAME_POOL_ADD, REQUEST_ADMIN, 1, NULL, havend_pool_add },
+	{ FRAME_VOLUME_ADD, REQUEST_ADMIN, 1, NULL, havend_volume_add },
+	{ FRAME_STORAGE_LIST, REQUEST_READ, 0, NULL, havend_storage_list },
+	{ FRAME_VM_CONSOLE, REQUEST_VM, 0, havend_target_console,
+	    havend_vm_console },
 };
 
 /* A change came back applied (or refused): answer whoever asked. */
@@ -479,8 +645,29 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 			}
 			h->pending[i] = h->pending[--h->npending];
 		}
+		/* A refused report of ours is proposed again if still true. */
+		if (result != CLUSTER_OK &&
+		    c->kind_case == HAVEN__CHANGE__KIND_VM_TRANSITION)
+			h->nlocal = 0;
+	}
+	/* Applied reports leave the table. */
+	for (i = 0; i < h->nlocal; ) {
+		const Haven__Vm	*vm = NULL;
+		size_t		 j;
+
+		for (j = 0; j < replica_state(r)->cs->n_vms; j++)
+			if (strcmp(replica_state(r)->cs->vms[j]->config->uuid,
+			    h->local[i].uuid) == 0)
+				vm = replica_state(r)->cs->vms[j];
+		if (vm == NULL || vm->runtime->generation !=
+		    h->local[i].generation ||
+		    vm->runtime->phase == h->local[i].phase)
+			h->local[i] = h->local[--h->nlocal];
+		else
+			i++;
 	}
 	havend_reconcile(h);
+	havend_local(h);
 }
 
 static uint64_t
@@ -508,6 +695,7 @@ havend_synced(struct replica *r, void *arg)
 	uint64_t	 id;
 
 	h->node_id = membership_node_id(h->membership);
+	h->synced = 1;
 	if (replica_is_quorate(r) && cluster_host(replica_state(r),
 	    h->node_id) == NULL) {
 		c = havend_change_new();
@@ -528,6 +716,52 @@ havend_synced(struct replica *r, void *arg)
 			    h->config.node_name, h->node_id);
 	}
 	havend_reconcile(h);
+	havend_local(h);
+}
+
+/* Hosts up in corosync though their havend left the CPG group (it
+ * restarts): present for HAVEND_DAEMON_GRACE_MS, then lost like any other.
+ * A timer runs the reconcile again when the grace ends. */
+static size_t
+havend_present(struct havend *h, const uint32_t *members, size_t n,
+    uint32_t *present)
+{
+	uint64_t	 now = ev_now_ms();
+	size_t		 i, j, np = 0, na = 0;
+	int		 in_cpg;
+
+	for (i = 0; i < h->nmembers; i++) {
+		in_cpg = 0;
+		for (j = 0; j < n; j++)
+			if (members[j] == h->members[i])
+				in_cpg = 1;
+		if (in_cpg) {
+			present[np++] = h->members[i];
+			continue;
+		}
+		for (j = 0; j < h->nabsent; j++)
+			if (h->absent[j].node_id == h->members[i])
+				break;
+		if (j == h->nabsent) {
+			h->absent[j].node_id = h->members[i];
+			h->absent[j].since_ms = now;
+			log_info("node %u is up but its havend is not in the "
+			    "group; waiting %d s before declaring it lost",
+			    h->members[i], HAVEND_DAEMON_GRACE_MS / 1000);
+			ev_timer_arm(h->grace_timer, HAVEND_DAEMON_GRACE_MS);
+		}
+		if (now - h->absent[j].since_ms < HAVEND_DAEMON_GRACE_MS)
+			present[np++] = h->members[i];
+		h->absent[na++] = h->absent[j];
+	}
+	h->nabsent = na;	/* nodes back in the group or gone are dropped */
+	return np;
+}
+
+static void
+havend_grace_cb(void *arg)
+{
+	havend_reconcile(arg);
 }
 
 /* The coordinator (lowest node id of the quorate membership) turns desired
@@ -541,13 +775,17 @@ havend_reconcile(struct havend *h)
 	size_t				 n, i;
 	uint64_t			 id;
 
+	uint32_t			 present[HAVEND_MAX_MEMBERS];
+	size_t				 npresent;
+
 	if (!replica_is_quorate(h->replica) || h->decisions_in_flight > 0)
 		return;
 	members = replica_members(h->replica, &n);
 	if (coordinator_of(members, n) != h->node_id)
 		return;
-	if (coordinator_reconcile(replica_state(h->replica), members, n, &d)
-	    != 0)
+	npresent = havend_present(h, members, n, present);
+	if (coordinator_reconcile_present(replica_state(h->replica), members, n,
+	    present, npresent, &d) != 0)
 		return;
 	for (i = 0; i < d.n; i++) {
 		coordinator_describe(d.changes[i], what, sizeof what);
@@ -563,6 +801,322 @@ havend_reconcile(struct havend *h)
 	}
 	coordinator_decisions_free(&d);
 }
+
+
+/* --- this host's VMs (DESIGN §6): the state against our workers ---------- */
+
+static int
+havend_local_pending(struct havend *h, const char *uuid, uint64_t generation,
+    Haven__VmPhase phase)
+{
+	size_t	 i;
+
+	for (i = 0; i < h->nlocal; i++)
+		if (strcmp(h->local[i].uuid, uuid) == 0 &&
+		    h->local[i].generation == generation &&
+		    h->local[i].phase == phase)
+			return 1;
+	return 0;
+}
+
+/* Report what our worker did; once per (VM, generation, phase) until the
+ * change is applied or the configuration changes. */
+static void
+havend_transition(struct havend *h, const Haven__Vm *vm, Haven__VmPhase phase,
+    const char *detail)
+{
+	Haven__Change		*c;
+	Haven__VmTransition	*t;
+	char			 err[256];
+	uint64_t		 id;
+
+	if (vm->runtime->phase == phase || havend_local_pending(h,
+	    vm->config->uuid, vm->runtime->generation, phase) ||
+	    h->nlocal == HAVEND_MAX_LOCAL)
+		return;
+	c = havend_change_new();
+	t = calloc(1, sizeof *t);
+	if (t == NULL)
+		abort();
+	haven__vm_transition__init(t);
+	t->name = strdup(vm->config->name);
+	t->generation = vm->runtime->generation;
+	t->phase = phase;
+	t->detail = strdup(detail != NULL ? detail : "");
+	c->kind_case = HAVEN__CHANGE__KIND_VM_TRANSITION;
+	c->vm_transition = t;
+	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1) {
+		log_warn("reporting %s %s: %s", vm->config->name,
+		    cluster_phase_name(phase), err);
+		return;
+	}
+	snprintf(h->local[h->nlocal].uuid, sizeof h->local[0].uuid, "%s",
+	    vm->config->uuid);
+	h->local[h->nlocal].generation = vm->runtime->generation;
+	h->local[h->nlocal].phase = phase;
+	h->nlocal++;
+}
+
+/* Ties a saved state to the VM's machine: what QEMU's stream depends on. */
+static uint64_t
+havend_config_hash(const Haven__VmConfig *vc)
+{
+	char		 buf[128];
+	uint64_t	 hash = 14695981039346656037ULL;	/* FNV-1a */
+	const char	*p;
+
+	snprintf(buf, sizeof buf, "%s/%llu/%u/%zu", vc->uuid,
+	    (unsigned long long)vc->memory_mib, vc->vcpus, vc->n_volumes);
+	for (p = buf; *p != '\0'; p++) {
+		hash ^= (uint8_t)*p;
+		hash *= 1099511628211ULL;
+	}
+	return hash;
+}
+
+/* The worker's spec from the state: iscsi://portal/target/lun per volume. */
+static int
+havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
+    char *err, size_t errlen)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	const Haven__VmConfig	*vc = vm->config;
+	Haven__VmSpec		 spec = HAVEN__VM_SPEC__INIT;
+	Haven__VolumeRef	 refs[8], *prefs[8];
+	char			 urls[8][384], initiator[256];
+	size_t			 i;
+
+	if (vc->n_volumes == 0 || vc->n_volumes > 8) {
+		snprintf(err, errlen, "a VM needs 1 to 8 volumes to run (it has "
+		    "%zu)", vc->n_volumes);
+		return -1;
+	}
+	for (i = 0; i < vc->n_volumes; i++) {
+		const Haven__VolumeConfig	*v = cluster_volume(st,
+						    vc->volumes[i]);
+		const Haven__PoolConfig		*p = v != NULL ?
+						    cluster_pool(st, v->pool) : NULL;
+
+		if (p == NULL) {
+			snprintf(err, errlen, "volume %s or its pool is not "
+			    "defined", vc->volumes[i]);
+			return -1;
+		}
+		haven__volume_ref__init(&refs[i]);
+		snprintf(urls[i], sizeof urls[i], "iscsi://%s/%s/%u", p->portal,
+		    p->target, v->lun);
+		refs[i].uuid = v->name;
+		refs[i].url = urls[i];
+		refs[i].reservation_key = pr_key(h->config.cluster_name,
+		    h->node_id);
+		prefs[i] = &refs[i];
+	}
+	if (*h->config.vm_initiator != '\0')
+		snprintf(initiator, sizeof initiator, "%s",
+		    h->config.vm_initiator);
+	else
+		snprintf(initiator, sizeof initiator, "iqn.2026-11.io.haven:%s",
+		    h->config.node_name);
+	spec.uuid = vc->uuid;
+	spec.name = vc->name;
+	spec.memory_mib = vc->memory_mib;
+	spec.vcpus = vc->vcpus;
+	spec.volumes = prefs;
+	spec.n_volumes = vc->n_volumes;
+	spec.generation = vm->runtime->generation;
+	spec.accel = strcmp(h->config.vm_accel, "kvm") == 0 ||
+	    (strcmp(h->config.vm_accel, "auto") == 0 &&
+	    access("/dev/kvm", R_OK | W_OK) == 0) ?
+	    HAVEN__ACCEL__ACCEL_KVM : HAVEN__ACCEL__ACCEL_TCG;
+	spec.serial_log = (char *)"serial";
+	spec.qemu_log = (char *)"qemu";
+	spec.host_name = h->config.node_name;
+	spec.node_id = h->node_id;
+	spec.initiator = initiator;
+	spec.kernel = vc->kernel;
+	spec.kernel_append = vc->kernel_append;
+	spec.config_hash = havend_config_hash(vc);
+	spec.qemu_binary = h->config.vm_qemu;
+	spec.adopt_timeout_ms = h->config.vm_adopt_timeout_s * 1000;
+	return supervisor_start(h->supervisor, &spec, action,
+	    vm->runtime->generation - 1, err, errlen);
+}
+
+static int
+havend_final(Haven__VmPhase p)
+{
+	return p == HAVEN__VM_PHASE__VM_PHASE_STOPPED ||
+	    p == HAVEN__VM_PHASE__VM_PHASE_SAVED ||
+	    p == HAVEN__VM_PHASE__VM_PHASE_FAILED;
+}
+
+/* One VM this host owns: make the worker match the state, and the state
+ * hear what the worker did. */
+static void
+havend_local_vm(struct havend *h, const Haven__Vm *vm)
+{
+	const Haven__VmRuntime	*rt = vm->runtime;
+	struct vmworker		*w = supervisor_find(h->supervisor,
+				    vm->config->uuid);
+	Haven__VmPhase		 wp;
+	char			 err[256];
+
+	if (w != NULL && vmworker_generation(w) != rt->generation) {
+		/* An older incarnation: never two of them. */
+		supervisor_kill(h->supervisor, vm->config->uuid);
+		supervisor_forget(h->supervisor, vm->config->uuid);
+		return;
+	}
+	wp = w != NULL ? vmworker_phase(w) : HAVEN__VM_PHASE__VM_PHASE_UNSPECIFIED;
+	switch (rt->phase) {
+	case HAVEN__VM_PHASE__VM_PHASE_STARTING:
+	case HAVEN__VM_PHASE__VM_PHASE_RESTORING:
+		if (w == NULL) {
+			if (havend_spawn(h, vm, rt->phase ==
+			    HAVEN__VM_PHASE__VM_PHASE_RESTORING ?
+			    HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE :
+			    HAVEN__WORKER_ACTION__WORKER_ACTION_START, err,
+			    sizeof err) == -1) {
+				log_scoped(LOG_LEVEL_WARN, "vm", vm->config->name,
+				    "cannot start: %s", err);
+				havend_transition(h, vm,
+				    HAVEN__VM_PHASE__VM_PHASE_FAILED, err);
+			}
+			return;
+		}
+		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
+		    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || havend_final(wp))
+			havend_transition(h, vm, wp, NULL);
+		break;
+	case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
+	case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
+		if (w == NULL) {
+			if (supervisor_settled(h->supervisor))
+				havend_transition(h, vm,
+				    HAVEN__VM_PHASE__VM_PHASE_FAILED,
+				    "no worker runs it on its host any more");
+			return;
+		}
+		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
+		    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || havend_final(wp))
+			havend_transition(h, vm, wp, NULL);
+		break;
+	case HAVEN__VM_PHASE__VM_PHASE_STOPPING:
+		if (w == NULL || !vmworker_alive(w)) {
+			havend_transition(h, vm, w != NULL && havend_final(wp) ?
+			    wp : HAVEN__VM_PHASE__VM_PHASE_STOPPED, NULL);
+			return;
+		}
+		if (havend_final(wp)) {
+			havend_transition(h, vm, wp, NULL);
+			return;
+		}
+		if (vmworker_last_command(w) !=
+		    HAVEN__WORKER_ACTION__WORKER_ACTION_STOP &&
+		    supervisor_command(h->supervisor, vm->config->uuid,
+		    HAVEN__WORKER_ACTION__WORKER_ACTION_STOP, HAVEND_STOP_MS) == 0)
+			log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
+			    "stopping (ACPI power-down, quit after %d s)",
+			    HAVEND_STOP_MS / 1000);
+		break;
+	case HAVEN__VM_PHASE__VM_PHASE_STOPPED:
+	case HAVEN__VM_PHASE__VM_PHASE_FAILED:
+	case HAVEN__VM_PHASE__VM_PHASE_SAVED:
+		if (w != NULL && vmworker_alive(w))
+			supervisor_kill(h->supervisor, vm->config->uuid);
+		else if (w != NULL)
+			supervisor_forget(h->supervisor, vm->config->uuid);
+		break;
+	default:
+		/* saving, migrating, recovering: their owners come later. */
+		break;
+	}
+}
+
+/* Level-triggered, after every applied change, sync and worker report. */
+static void
+havend_local(struct havend *h)
+{
+	const struct cluster	*st;
+	struct vmworker		*w, *next;
+	size_t			 i;
+
+	if (!h->synced || !replica_is_quorate(h->replica))
+		return;		/* isolation responses come with fencing */
+	st = replica_state(h->replica);
+	for (i = 0; i < st->cs->n_vms; i++) {
+		const Haven__Vm	*vm = st->cs->vms[i];
+
+		if (vm->runtime->owner == h->node_id)
+			havend_local_vm(h, vm);
+	}
+	/* Workers for VMs that are not ours (any more): never run twice. */
+	for (w = supervisor_first(h->supervisor); w != NULL; w = next) {
+		const Haven__Vm	*vm = NULL;
+
+		next = supervisor_next(w);
+		for (i = 0; i < st->cs->n_vms; i++)
+			if (strcmp(st->cs->vms[i]->config->uuid,
+			    vmworker_uuid(w)) == 0)
+				vm = st->cs->vms[i];
+		if (vm != NULL && vm->runtime->owner == h->node_id)
+			continue;
+		if (vmworker_alive(w)) {
+			log_warn("VM %s is not this host's (owner %u); stopping "
+			    "its worker", vm != NULL ? vm->config->name :
+			    vmworker_uuid(w), vm != NULL ? vm->runtime->owner : 0);
+			supervisor_kill(h->supervisor, vmworker_uuid(w));
+		} else {
+			supervisor_forget(h->supervisor, vmworker_uuid(w));
+		}
+	}
+}
+
+static void
+havend_worker_report(struct supervisor *s, const char *uuid, const char *name,
+    uint64_t generation, Haven__VmPhase phase, int fenced, const char *detail,
+    void *arg)
+{
+	struct havend	*h = arg;
+	const Haven__Vm	*vm = cluster_vm(replica_state(h->replica), name);
+
+	log_scoped(fenced || phase == HAVEN__VM_PHASE__VM_PHASE_FAILED ?
+	    LOG_LEVEL_WARN : LOG_LEVEL_INFO, "vm", name, "%s%s%s%s",
+	    cluster_phase_name(phase), fenced ? " (fenced)" : "",
+	    *detail ? ": " : "", detail);
+	if (vm != NULL && vm->runtime->owner == h->node_id &&
+	    vm->runtime->generation == generation && havend_final(phase))
+		havend_transition(h, vm, phase, detail);
+	havend_local(h);
+}
+
+static void
+havend_worker_adopted(struct supervisor *s, const char *uuid, const char *name,
+    uint64_t generation, Haven__VmPhase phase, void *arg)
+{
+	havend_local(arg);
+}
+
+/* DESIGN §4: a new nexus only while this host is a quorate member that
+ * has not been fenced since it joined. */
+static int
+havend_may_register(struct supervisor *s, const char *uuid, void *arg)
+{
+	struct havend		*h = arg;
+	const Haven__Host	*me = cluster_host(replica_state(h->replica),
+				    h->node_id);
+
+	return replica_is_quorate(h->replica) && me != NULL &&
+	    me->runtime->membership ==
+	    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER &&
+	    me->runtime->fence == HAVEN__FENCE_STATUS__FENCE_STATUS_NONE;
+}
+
+static const struct supervisor_callbacks havend_supervisor_callbacks = {
+	.report = havend_worker_report,
+	.adopted = havend_worker_adopted,
+	.may_register = havend_may_register,
+};
 
 static const struct replica_callbacks havend_replica_callbacks = {
 	.applied = havend_applied,
@@ -675,6 +1229,11 @@ havend_signal(int signo, void *arg)
 {
 	struct havend	*h = arg;
 
+	if (signo == SIGCHLD) {
+		supervisor_reap(h->supervisor);
+		havend_local(h);
+		return;
+	}
 	log_info("signal %d: stopping", signo);
 	event_base_loopbreak(h->base);
 }
@@ -699,11 +1258,12 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const int	 signals[] = { SIGTERM, SIGINT };
+	static const int	 signals[] = { SIGTERM, SIGINT, SIGCHLD };
 	struct havend		 h;
 	const char		*path = CONFIG_PATH;
 	char			 errbuf[256];
 	int			 c, check = 0, error = 0;
+	size_t			 n;
 
 	memset(&h, 0, sizeof h);
 	log_init("havend", LOG_LEVEL_INFO);
@@ -758,13 +1318,22 @@ main(int argc, char **argv)
 		log_fatal("cluster state in %s: %s (move the file aside to "
 		    "receive the state from the other hosts)",
 		    h.config.state_dir, errbuf);
-	if (ev_on_signals(h.base, signals, 2, havend_signal, &h) == -1)
+	if (ev_on_signals(h.base, signals, 3, havend_signal, &h) == -1)
 		log_fatal("signals: %s", strerror(errno));
+	h.grace_timer = ev_timer_new(h.base, 0, 0, havend_grace_cb, &h);
+	if ((h.supervisor = supervisor_new(h.base, &h.config,
+	    &havend_supervisor_callbacks, &h)) == NULL)
+		log_fatal("worker supervision: %s", strerror(errno));
+	if ((n = supervisor_adopt_all(h.supervisor)) > 0)
+		log_info("adopting %zu running VM%s left by the previous havend",
+		    n, n == 1 ? "" : "s");
 	log_info("node %s: serving %s", h.config.node_name,
 	    h.config.control_socket);
 
 	event_base_dispatch(h.base);
 
+	/* The workers keep their VMs running for the next havend. */
+	supervisor_free(h.supervisor);
 	membership_free(h.membership);
 	replica_free(h.replica);
 	control_free(h.control);

@@ -242,6 +242,8 @@ change_build(struct run *r, const char *kind, struct args *a,
 		haven__pool_add__init(&b->pool_add);
 		haven__pool_config__init(&b->pool_config);
 		b->pool_config.name = (char *)arg_str(a, "name");
+		b->pool_config.portal = (char *)arg_str(a, "portal");
+		b->pool_config.target = (char *)arg_str(a, "target");
 		b->pool_add.config = &b->pool_config;
 		c->kind_case = HAVEN__CHANGE__KIND_POOL_ADD;
 		c->pool_add = &b->pool_add;
@@ -251,6 +253,7 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->volume_config.name = (char *)arg_str(a, "name");
 		b->volume_config.pool = (char *)arg_str(a, "pool");
 		b->volume_config.size_bytes = arg_u64(r, a, "size");
+		b->volume_config.lun = (uint32_t)arg_u64(r, a, "lun");
 		b->volume_add.config = &b->volume_config;
 		c->kind_case = HAVEN__CHANGE__KIND_VOLUME_ADD;
 		c->volume_add = &b->volume_add;

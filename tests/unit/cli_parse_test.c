@@ -1,6 +1,7 @@
 /*
  * havenctl's pure parsing helpers (cli/parse.c): sizes, VM memory, VM
- * names, numbers, priorities, isolation responses and enum names.
+ * names, numbers, priorities, isolation responses, enum names, iSCSI
+ * portals and target names, and console text made valid UTF-8.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +176,104 @@ test_format_mib(void **state)
 	assert_string_equal(buf, "0 MiB");
 }
 
+static void
+test_portal(void **state)
+{
+	(void)state;
+	assert_true(cli_portal_valid("10.0.2.2"));
+	assert_true(cli_portal_valid("10.0.2.2:3260"));
+	assert_true(cli_portal_valid("san"));
+	assert_true(cli_portal_valid("san-1.example.com:65535"));
+	assert_true(cli_portal_valid("san:1"));
+	assert_true(cli_portal_valid("1san.example"));
+	assert_false(cli_portal_valid(""));
+	assert_false(cli_portal_valid(":3260"));
+	assert_false(cli_portal_valid("san:"));
+	assert_false(cli_portal_valid("san:0"));
+	assert_false(cli_portal_valid("san:65536"));
+	assert_false(cli_portal_valid("san:32x"));
+	assert_false(cli_portal_valid("san:3260:1"));
+	assert_false(cli_portal_valid("10.0.2.256"));
+	assert_false(cli_portal_valid("10.0.2"));
+	assert_false(cli_portal_valid("-san"));
+	assert_false(cli_portal_valid("san-"));
+	assert_false(cli_portal_valid("san..example"));
+	assert_false(cli_portal_valid("san.example."));
+	assert_false(cli_portal_valid("san_1"));
+	assert_false(cli_portal_valid("san example"));
+	assert_false(cli_portal_valid("[::1]:3260"));
+	assert_false(cli_portal_valid("iscsi://san"));
+}
+
+static void
+test_iscsi_name(void **state)
+{
+	char	name[CLI_ISCSI_NAME_MAX + 2];
+
+	(void)state;
+	assert_true(cli_iscsi_name_valid("iqn.2026-11.san:vm1"));
+	assert_true(cli_iscsi_name_valid(
+	    "iqn.2001-04.com.example:storage.disk2"));
+	assert_true(cli_iscsi_name_valid("eui.0123456789ABCDEF"));
+	assert_true(cli_iscsi_name_valid("naa.52004567BA64678D"));
+	assert_true(cli_iscsi_name_valid(
+	    "naa.6001405f0a2b3c4d5e6f708192a3b4c5"));
+	assert_false(cli_iscsi_name_valid(""));
+	assert_false(cli_iscsi_name_valid("iqn."));
+	assert_false(cli_iscsi_name_valid("IQN.2026-11.san:vm1"));
+	assert_false(cli_iscsi_name_valid("2026-11.san:vm1"));
+	assert_false(cli_iscsi_name_valid("iqn.2026-11.san/vm1"));
+	assert_false(cli_iscsi_name_valid("iqn.2026-11.san vm1"));
+	assert_false(cli_iscsi_name_valid("eui.0123456789abcde"));
+	assert_false(cli_iscsi_name_valid("eui.0123456789abcdeg"));
+	assert_false(cli_iscsi_name_valid(
+	    "eui.0123456789abcdef0123456789abcdef"));
+	assert_false(cli_iscsi_name_valid("naa.0123"));
+	memset(name, 'a', sizeof name);
+	memcpy(name, "iqn.", 4);
+	name[CLI_ISCSI_NAME_MAX] = '\0';
+	assert_true(cli_iscsi_name_valid(name));
+	name[CLI_ISCSI_NAME_MAX] = 'a';
+	name[CLI_ISCSI_NAME_MAX + 1] = '\0';
+	assert_false(cli_iscsi_name_valid(name));
+}
+
+/* cli_utf8_clean of a C string, as a C string. */
+static const char *
+clean(const char *in, char *out)
+{
+	out[cli_utf8_clean((const uint8_t *)in, strlen(in), out)] = '\0';
+	return out;
+}
+
+static void
+test_utf8_clean(void **state)
+{
+	char	out[64];
+
+	(void)state;
+	assert_string_equal(clean("boot ok\r\n\x1b[0m", out),
+	    "boot ok\r\n\x1b[0m");
+	assert_string_equal(
+	    clean("\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80", out),
+	    "\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80");
+	/* Stray, truncated, overlong, surrogate and out-of-range bytes. */
+	assert_string_equal(clean("a\xff" "b", out), "a\xef\xbf\xbd" "b");
+	assert_string_equal(clean("\x80", out), "\xef\xbf\xbd");
+	assert_string_equal(clean("\xc3(", out), "\xef\xbf\xbd(");
+	assert_string_equal(clean("\xe2\x9c", out),
+	    "\xef\xbf\xbd\xef\xbf\xbd");
+	assert_string_equal(clean("\xc0\xaf", out),
+	    "\xef\xbf\xbd\xef\xbf\xbd");
+	assert_string_equal(clean("\xe0\x80\xaf", out),
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	assert_string_equal(clean("\xed\xa0\x80", out),
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	assert_string_equal(clean("\xf4\x90\x80\x80", out),
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	assert_int_equal(cli_utf8_clean((const uint8_t *)"", 0, out), 0);
+}
+
 int
 main(void)
 {
@@ -187,6 +286,9 @@ main(void)
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_format_mib),
+		cmocka_unit_test(test_portal),
+		cmocka_unit_test(test_iscsi_name),
+		cmocka_unit_test(test_utf8_clean),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

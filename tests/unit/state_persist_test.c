@@ -68,6 +68,8 @@ sample_state(void)
 	apply_ok(st, &c);
 
 	pc.name = "san";
+	pc.portal = "10.77.2.2:3260";
+	pc.target = "iqn.2026-11.lab.haven:san";
 	pa.config = &pc;
 	c.kind_case = HAVEN__CHANGE__KIND_POOL_ADD;
 	c.pool_add = &pa;

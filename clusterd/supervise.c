@@ -1,0 +1,648 @@
+/*
+ * havend's side of its haven-workers (DESIGN §2): one worker per VM this
+ * host runs. havend opens what a worker needs (logs, the private run
+ * directory), forks and execs it with a socketpair on fd 3, sends the VM's
+ * spec, and once the worker has its volumes open and its lease claimed,
+ * the command (start or restore). The worker's reports come back through
+ * supervisor_callbacks.report.
+ *
+ * Workers outlive havend: when havend stops, each keeps its VM running for
+ * [vm] adopt_timeout_s and waits on <run_dir>/<uuid>/worker.sock; a new
+ * havend connects there (supervisor_adopt_all) and gets a WorkerHello.
+ * Workers are keyed by VM UUID, which is also their run directory's name.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clusterd.h"
+#include "common.h"
+#include "proto.h"
+
+#define SUPERVISE_READY_MS	60000	/* spec sent → volumes open */
+#define SUPERVISE_KILL_MS	10000	/* SIGTERM → SIGKILL */
+
+struct vmworker {
+	struct supervisor	*sup;
+	char			 uuid[37];
+	char			 name[64];
+	uint64_t		 generation;
+	uint32_t		 uid;		/* uid_base + slot */
+	pid_t			 pid;		/* 0 until known (adopted) */
+	int			 child;		/* ours: reaped by SIGCHLD */
+	struct channel		*channel;
+	struct ev_timer		*timer;
+	Haven__WorkerAction	 action;	/* to send once ready */
+	Haven__WorkerAction	 last_command;
+	uint64_t		 state_generation;
+	int			 ready;		/* volumes open, lease held */
+	int			 adopted;	/* came from a WorkerHello */
+	int			 killing;
+	Haven__VmPhase		 phase;		/* last reported */
+	struct vmworker		*next;
+};
+
+struct supervisor {
+	struct event_base		*base;
+	const struct config		*config;
+	const struct supervisor_callbacks *cb;
+	void				*arg;
+	struct vmworker			*workers;
+	char				 worker_path[512];
+};
+
+static void	supervise_channel_cb(struct channel *, struct frame *, int,
+		    void *);
+
+struct supervisor *
+supervisor_new(struct event_base *base, const struct config *config,
+    const struct supervisor_callbacks *cb, void *arg)
+{
+	struct supervisor	*s;
+	char			 self[512];
+	ssize_t			 n;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return NULL;
+	s->base = base;
+	s->config = config;
+	s->cb = cb;
+	s->arg = arg;
+	if (*config->vm_worker != '\0') {
+		snprintf(s->worker_path, sizeof s->worker_path, "%s",
+		    config->vm_worker);
+	} else if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) >
+	    0) {
+		/* Installed side by side (and so in the build tree). */
+		self[n] = '\0';
+		snprintf(s->worker_path, sizeof s->worker_path,
+		    "%s/haven-worker", dirname(self));
+	}
+	if (access(s->worker_path, X_OK) == -1)
+		snprintf(s->worker_path, sizeof s->worker_path,
+		    "/usr/libexec/haven/haven-worker");
+	(void)mkdir(config->vm_run_dir, 0755);
+	(void)mkdir(config->vm_log_dir, 0755);
+	return s;
+}
+
+struct vmworker *
+supervisor_find(struct supervisor *s, const char *uuid)
+{
+	struct vmworker	*w;
+
+	for (w = s->workers; w != NULL; w = w->next)
+		if (strcmp(w->uuid, uuid) == 0)
+			return w;
+	return NULL;
+}
+
+struct vmworker *
+supervisor_first(struct supervisor *s)
+{
+	return s->workers;
+}
+
+struct vmworker *
+supervisor_next(struct vmworker *w)
+{
+	return w->next;
+}
+
+const char *
+vmworker_uuid(const struct vmworker *w)
+{
+	return w->uuid;
+}
+
+uint64_t
+vmworker_generation(const struct vmworker *w)
+{
+	return w->generation;
+}
+
+Haven__VmPhase
+vmworker_phase(const struct vmworker *w)
+{
+	return w->phase;
+}
+
+int
+vmworker_alive(const struct vmworker *w)
+{
+	return w->channel != NULL;
+}
+
+Haven__WorkerAction
+vmworker_last_command(const struct vmworker *w)
+{
+	return w->last_command;
+}
+
+pid_t
+vmworker_pid(const struct vmworker *w)
+{
+	return w->pid;
+}
+
+static void
+supervise_remove(struct vmworker *w)
+{
+	struct vmworker	**p;
+
+	for (p = &w->sup->workers; *p != NULL; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	}
+	if (w->channel != NULL)
+		channel_free(w->channel);
+	ev_timer_free(w->timer);
+	free(w);
+}
+
+/* Forget a worker whose end the caller has recorded. */
+void
+supervisor_forget(struct supervisor *s, const char *uuid)
+{
+	struct vmworker	*w = supervisor_find(s, uuid);
+
+	if (w != NULL && w->channel == NULL)
+		supervise_remove(w);
+}
+
+static void
+supervise_report(struct vmworker *w, Haven__VmPhase phase, int fenced,
+    const char *detail)
+{
+	w->phase = phase;
+	w->sup->cb->report(w->sup, w->uuid, w->name, w->generation, phase,
+	    fenced, detail, w->sup->arg);
+}
+
+/* The channel is gone: the worker exited (or will: it has no parent). */
+static void
+supervise_lost(struct vmworker *w, const char *why)
+{
+	channel_free(w->channel);
+	w->channel = NULL;
+	if (w->killing) {
+		if (!w->child)		/* reaped already, or not ours */
+			supervise_remove(w);
+		return;
+	}
+	ev_timer_cancel(w->timer);
+	if (w->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
+	    w->phase != HAVEN__VM_PHASE__VM_PHASE_SAVED &&
+	    w->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED) {
+		log_scoped(LOG_LEVEL_WARN, "vm", w->name,
+		    "worker gone without a last word (%s)", why);
+		supervise_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, 0,
+		    "its worker exited unexpectedly");
+	}
+}
+
+static void
+supervise_timer(void *arg)
+{
+	struct vmworker	*w = arg;
+
+	if (w->killing) {
+		if (w->pid > 0)
+			(void)kill(w->pid, SIGKILL);
+		return;
+	}
+	log_scoped(LOG_LEVEL_WARN, "vm", w->name, "the worker did not open "
+	    "its volumes within %d s; stopping it", SUPERVISE_READY_MS / 1000);
+	supervisor_kill(w->sup, w->uuid);
+	supervise_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, 0,
+	    "its worker did not open the volumes in time");
+}
+
+static int
+supervise_send_command(struct vmworker *w, Haven__WorkerAction action,
+    uint32_t timeout_ms)
+{
+	Haven__WorkerCommand	cmd = HAVEN__WORKER_COMMAND__INIT;
+
+	cmd.action = action;
+	cmd.timeout_ms = timeout_ms;
+	cmd.state_generation = w->state_generation;
+	if (w->channel == NULL)
+		return -1;
+	w->last_command = action;
+	return channel_send_message(w->channel, FRAME_WORKER_COMMAND,
+	    &cmd.base, NULL, 0);
+}
+
+static void
+supervise_event(struct vmworker *w, const Haven__WorkerEvent *ev)
+{
+	const char	*detail = ev->detail != NULL ? ev->detail : "";
+	char		 buf[256];
+
+	if (ev->qemu_pid != 0)
+		log_debug("%s: QEMU pid %u", w->name, ev->qemu_pid);
+	if (ev->error != NULL && ev->error->message != NULL &&
+	    *ev->error->message != '\0') {
+		snprintf(buf, sizeof buf, "%s: %s", detail, ev->error->message);
+		detail = buf;
+	}
+	/* The first STOPPED is "volumes open, lease held": send the command. */
+	if (!w->ready && !w->adopted &&
+	    ev->phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED && ev->error == NULL) {
+		w->ready = 1;
+		ev_timer_cancel(w->timer);
+		if (supervise_send_command(w, w->action, 0) == -1)
+			supervise_lost(w, "sending the command");
+		return;
+	}
+	supervise_report(w, ev->phase, ev->fenced, detail);
+}
+
+static int
+supervise_grant(struct vmworker *w, const Haven__RegisterRequest *req)
+{
+	Haven__RegisterGrant	g = HAVEN__REGISTER_GRANT__INIT;
+
+	g.volume_uuid = req->volume_uuid;
+	g.granted = w->sup->cb->may_register(w->sup, w->uuid, w->sup->arg);
+	log_scoped(LOG_LEVEL_INFO, "vm", w->name, "re-registration on %s %s",
+	    req->volume_uuid, g.granted ? "granted" : "refused");
+	return channel_send_message(w->channel, FRAME_REGISTER_GRANT, &g.base,
+	    NULL, 0);
+}
+
+static void
+supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
+{
+	if (h->spec == NULL || strcmp(h->spec->uuid, w->uuid) != 0) {
+		log_warn("worker at %s/%s answered for another VM; leaving it",
+		    w->sup->config->vm_run_dir, w->uuid);
+		supervise_lost(w, "wrong hello");
+		return;
+	}
+	snprintf(w->name, sizeof w->name, "%s", h->spec->name);
+	w->generation = h->generation;
+	w->uid = h->spec->uid;
+	w->pid = (pid_t)h->worker_pid;
+	w->phase = h->phase;
+	w->ready = 1;
+	log_scoped(LOG_LEVEL_INFO, "vm", w->name, "adopted its worker (pid %u, "
+	    "QEMU pid %u, %s, generation %llu)", h->worker_pid, h->qemu_pid,
+	    cluster_phase_name(h->phase), (unsigned long long)h->generation);
+	w->sup->cb->adopted(w->sup, w->uuid, w->name, w->generation, w->phase,
+	    w->sup->arg);
+}
+
+static void
+supervise_channel_cb(struct channel *c, struct frame *f, int err, void *arg)
+{
+	struct vmworker		*w = arg;
+	ProtobufCMessage	*m;
+
+	if (f == NULL) {
+		supervise_lost(w, frame_strerror(err));
+		return;
+	}
+	if (f->type == FRAME_ERROR) {
+		Haven__Error	*e = (Haven__Error *)message_decode(f);
+
+		log_scoped(LOG_LEVEL_WARN, "vm", w->name, "worker: %s",
+		    e != NULL ? e->message : "an error that does not decode");
+		if (e != NULL)
+			message_free(&e->base);
+		return;
+	}
+	if ((m = message_decode(f)) == NULL) {
+		log_scoped(LOG_LEVEL_WARN, "vm", w->name, "worker sent a frame "
+		    "of type %u that does not decode", f->type);
+		return;
+	}
+	switch (f->type) {
+	case FRAME_WORKER_EVENT:
+		supervise_event(w, (Haven__WorkerEvent *)m);
+		break;
+	case FRAME_REGISTER_REQUEST:
+		if (supervise_grant(w, (Haven__RegisterRequest *)m) == -1)
+			log_warn("answering %s's worker: %s", w->name,
+			    strerror(errno));
+		break;
+	case FRAME_WORKER_HELLO:
+		supervise_hello(w, (Haven__WorkerHello *)m);
+		break;
+	default:
+		log_scoped(LOG_LEVEL_WARN, "vm", w->name, "worker sent "
+		    "unexpected frame type %u", f->type);
+		break;
+	}
+	message_free(m);
+}
+
+static int
+supervise_open_log(const char *dir, const char *name, const char *suffix,
+    uid_t uid, gid_t gid)
+{
+	char	path[512];
+	int	fd;
+
+	snprintf(path, sizeof path, "%s/%s%s", dir, name, suffix);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+	    0640);
+	if (fd == -1)
+		log_warn("%s: %s", path, strerror(errno));
+	(void)uid;
+	(void)gid;
+	return fd;
+}
+
+/* The lowest uid_base + n no worker of ours uses. */
+static uint32_t
+supervise_uid(struct supervisor *s)
+{
+	struct vmworker	*w;
+	uint32_t	 uid = s->config->vm_uid_base;
+
+again:
+	for (w = s->workers; w != NULL; w = w->next) {
+		if (w->uid == uid) {
+			uid++;
+			goto again;
+		}
+	}
+	return uid;
+}
+
+int
+supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
+    Haven__WorkerAction action, uint64_t state_generation, char *err,
+    size_t errlen)
+{
+	struct vmworker	*w;
+	char		 run_dir[128];
+	int		 sv[2] = { -1, -1 }, fds[2] = { -1, -1 }, wlog = -1;
+	pid_t		 pid;
+
+	if (supervisor_find(s, spec->uuid) != NULL) {
+		snprintf(err, errlen, "a worker for this VM exists already");
+		return -1;
+	}
+	if ((w = calloc(1, sizeof *w)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	w->sup = s;
+	snprintf(w->uuid, sizeof w->uuid, "%s", spec->uuid);
+	snprintf(w->name, sizeof w->name, "%s", spec->name);
+	w->generation = spec->generation;
+	w->action = action;
+	w->state_generation = state_generation;
+	w->uid = supervise_uid(s);
+	w->phase = action == HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE ?
+	    HAVEN__VM_PHASE__VM_PHASE_RESTORING :
+	    HAVEN__VM_PHASE__VM_PHASE_STARTING;
+	spec->uid = spec->gid = w->uid;
+
+	/* The run directory is the worker's own: 0700, its uid. */
+	snprintf(run_dir, sizeof run_dir, "%s/%s", s->config->vm_run_dir,
+	    spec->uuid);
+	if ((mkdir(run_dir, 0700) == -1 && errno != EEXIST) ||
+	    chown(run_dir, w->uid, w->uid) == -1 || chmod(run_dir, 0700) == -1) {
+		snprintf(err, errlen, "%s: %s", run_dir, strerror(errno));
+		goto fail;
+	}
+	spec->run_dir = run_dir;
+	if ((fds[0] = supervise_open_log(s->config->vm_log_dir, spec->name,
+	    ".serial", w->uid, w->uid)) == -1 ||
+	    (fds[1] = supervise_open_log(s->config->vm_log_dir, spec->name,
+	    ".qemu.log", w->uid, w->uid)) == -1 ||
+	    (wlog = supervise_open_log(s->config->vm_log_dir, spec->name,
+	    ".worker.log", w->uid, w->uid)) == -1) {
+		snprintf(err, errlen, "cannot open the VM's logs in %s",
+		    s->config->vm_log_dir);
+		goto fail;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		goto fail;
+	}
+	if ((pid = fork()) == -1) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0) {
+		/* Its own session: a signal to havend's group spares it. */
+		(void)setsid();
+		if (dup2(sv[1], 3) == -1 || dup2(wlog, 1) == -1 ||
+		    dup2(wlog, 2) == -1)
+			_exit(127);
+		/* Nothing else of havend's: a corosync IPC socket held open
+		 * here would hide havend's death from the cluster. */
+		(void)close_range(4, ~0U, 0);
+		execl(s->worker_path, "haven-worker", (char *)NULL);
+		dprintf(2, "haven-worker: exec %s: %s\n", s->worker_path,
+		    strerror(errno));
+		_exit(127);
+	}
+	close(sv[1]);
+	close(wlog);
+	w->pid = pid;
+	w->child = 1;
+	w->channel = channel_new(s->base, sv[0], FRAME_DEFAULT_MAX,
+	    supervise_channel_cb, w);
+	w->timer = ev_timer_new(s->base, 0, 0, supervise_timer, w);
+	if (w->channel == NULL || w->timer == NULL ||
+	    channel_send_message(w->channel, FRAME_VM_SPEC, &spec->base, fds,
+	    2) == -1) {
+		snprintf(err, errlen, "sending the spec: %s", strerror(errno));
+		(void)kill(pid, SIGKILL);
+		if (w->channel == NULL)
+			close(sv[0]);
+		close(fds[0]);
+		close(fds[1]);
+		w->next = s->workers;
+		s->workers = w;
+		supervise_remove(w);
+		return -1;
+	}
+	close(fds[0]);
+	close(fds[1]);
+	ev_timer_arm(w->timer, SUPERVISE_READY_MS);
+	w->next = s->workers;
+	s->workers = w;
+	log_scoped(LOG_LEVEL_INFO, "vm", w->name, "worker pid %ld (uid %u) "
+	    "to %s generation %llu", (long)pid, w->uid,
+	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE ? "restore" :
+	    "start", (unsigned long long)w->generation);
+	return 0;
+fail:
+	if (fds[0] != -1)
+		close(fds[0]);
+	if (fds[1] != -1)
+		close(fds[1]);
+	if (wlog != -1)
+		close(wlog);
+	if (sv[0] != -1) {
+		close(sv[0]);
+		close(sv[1]);
+	}
+	free(w);
+	return -1;
+}
+
+int
+supervisor_command(struct supervisor *s, const char *uuid,
+    Haven__WorkerAction action, uint32_t timeout_ms)
+{
+	struct vmworker	*w = supervisor_find(s, uuid);
+
+	if (w == NULL || w->channel == NULL || !w->ready) {
+		errno = ENOENT;
+		return -1;
+	}
+	return supervise_send_command(w, action, timeout_ms);
+}
+
+/* Stop a worker whatever it does: SIGTERM (it kills its QEMU on the way
+ * out), SIGKILL if it lingers. Its report is not wanted any more. */
+void
+supervisor_kill(struct supervisor *s, const char *uuid)
+{
+	struct vmworker	*w = supervisor_find(s, uuid);
+
+	if (w == NULL || w->killing)
+		return;
+	w->killing = 1;
+	log_scoped(LOG_LEVEL_INFO, "vm", w->name, "stopping its worker (pid "
+	    "%ld)", (long)w->pid);
+	(void)supervise_send_command(w,
+	    HAVEN__WORKER_ACTION__WORKER_ACTION_KILL, 0);
+	if (w->pid > 0)
+		(void)kill(w->pid, SIGTERM);
+	ev_timer_arm(w->timer, SUPERVISE_KILL_MS);
+	if (!w->child && w->channel == NULL)
+		supervise_remove(w);
+}
+
+/* SIGCHLD: reap our workers; a killed one is forgotten. */
+void
+supervisor_reap(struct supervisor *s)
+{
+	struct vmworker	*w, *next;
+	pid_t		 pid;
+	int		 status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (w = s->workers; w != NULL; w = next) {
+			next = w->next;
+			if (w->pid != pid)
+				continue;
+			w->pid = 0;
+			w->child = 0;
+			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+				log_scoped(LOG_LEVEL_INFO, "vm", w->name,
+				    "worker exited (%s %d)", WIFSIGNALED(status)
+				    ? "signal" : "status", WIFSIGNALED(status) ?
+				    WTERMSIG(status) : WEXITSTATUS(status));
+			if (w->channel != NULL)
+				continue;	/* EOF still to come */
+			if (w->killing)
+				supervise_remove(w);
+		}
+	}
+}
+
+/* Reattach to the workers a previous havend left running: every
+ * <run_dir>/<uuid>/worker.sock that answers. */
+size_t
+supervisor_adopt_all(struct supervisor *s)
+{
+	struct sockaddr_un	 sun;
+	struct dirent		*de;
+	struct vmworker		*w;
+	DIR			*dir;
+	size_t			 n = 0;
+	int			 fd;
+
+	if ((dir = opendir(s->config->vm_run_dir)) == NULL)
+		return 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (strlen(de->d_name) != 36 || supervisor_find(s, de->d_name))
+			continue;
+		memset(&sun, 0, sizeof sun);
+		sun.sun_family = AF_UNIX;
+		if ((size_t)snprintf(sun.sun_path, sizeof sun.sun_path,
+		    "%s/%s/worker.sock", s->config->vm_run_dir, de->d_name) >=
+		    sizeof sun.sun_path)
+			continue;
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			continue;
+		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+			/* Nobody there: a VM that ended while we were away. */
+			close(fd);
+			continue;
+		}
+		if ((w = calloc(1, sizeof *w)) == NULL) {
+			close(fd);
+			break;
+		}
+		w->sup = s;
+		memcpy(w->uuid, de->d_name, 36);
+		snprintf(w->name, sizeof w->name, "%.36s", de->d_name);
+		w->adopted = 1;
+		w->phase = HAVEN__VM_PHASE__VM_PHASE_UNSPECIFIED;
+		w->uid = 0;
+		w->timer = ev_timer_new(s->base, 0, 0, supervise_timer, w);
+		if ((w->channel = channel_new(s->base, fd, FRAME_DEFAULT_MAX,
+		    supervise_channel_cb, w)) == NULL || w->timer == NULL) {
+			close(fd);
+			ev_timer_free(w->timer);
+			free(w);
+			continue;
+		}
+		w->next = s->workers;
+		s->workers = w;
+		n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+/* Whether every adopted worker has said hello. */
+int
+supervisor_settled(struct supervisor *s)
+{
+	struct vmworker	*w;
+
+	for (w = s->workers; w != NULL; w = w->next)
+		if (w->adopted && w->channel != NULL && !w->ready)
+			return 0;
+	return 1;
+}
+
+/* havend stops: hang up on every worker (they wait to be adopted). */
+void
+supervisor_free(struct supervisor *s)
+{
+	while (s != NULL && s->workers != NULL) {
+		struct vmworker	*w = s->workers;
+
+		s->workers = w->next;
+		if (w->channel != NULL)
+			channel_free(w->channel);
+		ev_timer_free(w->timer);
+		free(w);
+	}
+	free(s);
+}

@@ -1,0 +1,177 @@
+#!/bin/bash
+# test-lab-vm.sh — havend runs VMs: on 3 lab hosts with real corosync, tgtd
+# and QEMU, a pool, a volume and a VM defined from one host are started by
+# the coordinator's choice of owner, whose havend spawns the VM's worker;
+# the guest ticks and writes its journal; the console is read from the
+# owner and refused (with the owner named) elsewhere. havend restarted on
+# the owner leaves the VM untouched (same QEMU pid, ticks go on) and adopts
+# it again; `vm stop` then stops it for good, and every acknowledged
+# journal record is on the LUN.
+# Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
+set -euo pipefail
+
+LAB=$(dirname "$0")/lab
+BUILD=$(realpath "${HAVEN_BUILD:?set HAVEN_BUILD to the build directory}")
+HAVEND=$BUILD/clusterd/havend
+HAVENCTL=$BUILD/cli/havenctl
+KERNEL=$(realpath "${HAVEN_GUEST_KERNEL:?set HAVEN_GUEST_KERNEL}")
+CHECK=$(realpath "${HAVEN_JOURNAL_CHECK:?set HAVEN_JOURNAL_CHECK}")
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/haven-lab-vm.XXXXXX")
+chmod 755 "$TMP"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+wait_for() {
+	local limit=$1 what=$2 i
+	shift 2
+	for ((i = 0; i < limit * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	fail "timed out after ${limit}s waiting for $what"
+}
+ctl() { local h=$1; shift; "$LAB" exec "$h" "$HAVENCTL" "$@"; }
+status() { ctl "$1" --json status 2>/dev/null; }
+members_are() {
+	local s
+	s=$(status "$1") || return 1
+	[[ $(jq -c '[.quorate, (.members | sort)]' <<<"$s") == "$2" ]]
+}
+start_havend() {
+	"$LAB" exec "$1" setsid -f sh -c 'echo $$ >/run/havend.pid; exec "$@" >>/var/log/havend.log 2>&1' \
+		havend "$HAVEND" </dev/null
+}
+stop_havend() {
+	"$LAB" exec "$1" sh -c 'p=$(cat /run/havend.pid); kill "$p"; while kill -0 "$p" 2>/dev/null; do sleep 0.1; done'
+}
+vm_field() { ctl "$1" --json vm show "$2" 2>/dev/null | jq -r ".$3 // empty"; }
+phase_is() { [[ $(vm_field "$1" "$2" phase) == "$3" ]]; }
+# The QEMU of VM uuid on host h: the process of h whose command line names it.
+qemu_pid() {
+	local p
+	for p in $("$LAB" pids "$1"); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "-uuid $2" &&
+			[[ $(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) != Z ]] && { echo "$p"; return 0; }
+	done
+	return 0
+}
+ticks() { ctl "$1" vm console web1 --tail 100000 2>/dev/null | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | tail -1; }
+show_logs() {
+	local h
+	for h in h1 h2 h3; do
+		echo "--- $h havend"; "$LAB" exec "$h" tail -15 /var/log/havend.log 2>/dev/null || true
+		echo "--- $h worker"; "$LAB" exec "$h" sh -c 'tail -5 /var/log/haven/*.worker.log' 2>/dev/null || true
+	done
+}
+
+[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root"; exit 77; }
+if "$LAB" status >/dev/null 2>&1; then
+	fail "a lab is already up; run '$LAB down' first (not touching it)"
+fi
+trap 'rc=$?; [[ $rc == 0 ]] || show_logs; rm -rf "$TMP"; "$LAB" down >/dev/null || echo "WARNING: lab down failed" >&2' EXIT
+
+step "lab up; a LUN formatted with a 64 MiB VHD; havend on every host"
+"$LAB" up --hosts 3
+url=$("$LAB" lun add web1 1G)
+lun=${url##*/}
+ctl h1 --key haven-lab:1 disk format --cluster haven-lab --state-size 256M "$url" >/dev/null
+ctl h1 --key haven-lab:1 disk create "$url" --size 64M >/dev/null
+cp "$KERNEL" "$TMP/guest.elf"
+chmod 644 "$TMP/guest.elf"
+ACCEL=$("$LAB" exec h1 "$(cd "$(dirname "$0")/../guest" && pwd)/accel-probe" "$KERNEL")
+echo "accelerator: $ACCEL"
+for i in 1 2 3; do
+	"$LAB" exec "h$i" sh -c "cat >/etc/haven/haven.conf" <<EOF
+[node]
+name = haven-h$i
+
+[cluster]
+name = haven-lab
+
+[interfaces]
+management = mgmt0
+storage = stor0
+migration = migr0
+
+[watchdog]
+device = none
+
+[vm]
+accel = $ACCEL
+adopt_timeout_s = 30
+EOF
+	start_havend "h$i"
+done
+for i in 1 2 3; do wait_for 20 "h$i quorate with 3" members_are "h$i" '[true,[1,2,3]]'; done
+wait_for 20 "3 hosts in the state" bash -c "[[ \$('$LAB' exec h3 '$HAVENCTL' --json node list | jq '.nodes | length') == 3 ]]"
+
+step "pool, volume and VM defined on h2; started from h3"
+ctl h2 pool add san --portal 10.77.2.2:3260 --target iqn.2026-11.lab.haven:san
+ctl h2 volume add web1-disk --pool san --lun "$lun" --size 1G
+ctl h1 pool list
+ctl h1 volume list
+ctl h2 vm create web1 --memory 128M --volume web1-disk --kernel "$TMP/guest.elf" \
+	--append "tick_ms=100 journal=on dirty=16"
+if ctl h2 vm create web2 --memory 64M --volume web1-disk 2>"$TMP/err"; then
+	fail "a second VM was given the same volume"
+fi
+echo "second VM on the same volume: $(cat "$TMP/err")"
+ctl h3 vm start web1
+wait_for 60 "web1 running" phase_is h1 web1 running
+owner=$(vm_field h1 web1 owner)
+gen=$(vm_field h1 web1 generation)
+uuid=$(vm_field h1 web1 uuid)
+oh=h$owner
+echo "web1 runs on node $owner (generation $gen, uuid $uuid)"
+ctl h1 events | grep 'vm web1' | tail -4
+has_ticks() { [[ -n $(ticks "$oh") ]]; }
+wait_for 30 "the guest to tick" has_ticks
+qpid=$(qemu_pid "$oh" "$uuid")
+[[ -n $qpid ]] || fail "no QEMU for web1 on $oh"
+st=/proc/$qpid/status
+[[ $(awk '/^Uid:/ { print $2 }' "$st") -ge 61000 ]] || fail "QEMU runs as $(grep ^Uid: "$st")"
+[[ $(awk '/^Seccomp:/ { print $2 }' "$st") == 2 ]] || fail "QEMU is not under seccomp"
+echo "QEMU pid $qpid, $(grep ^Uid: "$st" | tr -s '\t' ' ')"
+for i in 1 2 3; do
+	[[ h$i == "$oh" ]] && continue
+	[[ -z $(qemu_pid "h$i" "$uuid") ]] || fail "web1 also runs on h$i"
+	if out=$(ctl "h$i" vm console web1 2>&1); then fail "h$i served a console for a VM it does not run"; fi
+	[[ $out == *"haven-$oh"* ]] || fail "h$i's console refusal does not name the owner: $out"
+done
+echo "console elsewhere: $out"
+t1=$(ticks "$oh")
+echo "console on $oh: tick $t1"
+
+step "havend restarted on the owner: the VM is untouched and adopted"
+stop_havend "$oh"
+sleep 2
+[[ $(qemu_pid "$oh" "$uuid") == "$qpid" ]] || fail "QEMU did not survive havend stopping"
+start_havend "$oh"
+wait_for 20 "$oh quorate again" members_are "$oh" '[true,[1,2,3]]'
+wait_for 20 "the adoption" "$LAB" exec "$oh" grep -q "adopted its worker" /var/log/havend.log
+[[ $(qemu_pid "$oh" "$uuid") == "$qpid" ]] || fail "QEMU changed across the havend restart"
+phase_is h1 web1 running || fail "web1 is $(vm_field h1 web1 phase) after the restart"
+[[ $(vm_field h1 web1 generation) == "$gen" ]] || fail "web1's generation moved"
+sleep 1
+t2=$(ticks "$oh")
+(( t2 > t1 )) || fail "the guest's ticks did not go on ($t1 -> $t2)"
+"$LAB" exec "$oh" grep "adopt" /var/log/havend.log | tail -2
+echo "QEMU $qpid kept; ticks $t1 -> $t2; generation $gen"
+
+step "vm stop: the guest is stopped, its worker gone; every acked record on the LUN"
+ctl h2 vm stop web1
+wait_for 60 "web1 stopped" phase_is h3 web1 stopped
+no_qemu() { [[ -z $(qemu_pid "$oh" "$uuid") ]]; }
+wait_for 10 "QEMU gone" no_qemu
+"$LAB" exec "$oh" cat "/var/log/haven/web1.serial" >"$TMP/web1.serial"
+echo "acknowledged records in the serial log: $(grep -c ' ack=' "$TMP/web1.serial")"
+"$LAB" exec h3 rm -f /var/lib/haven/web1.vhd
+ctl h3 disk export "$url" /var/lib/haven/web1.vhd >/dev/null
+"$LAB" exec h3 qemu-img convert -f vpc -O raw /var/lib/haven/web1.vhd /var/lib/haven/web1.raw
+"$LAB" exec h3 cat /var/lib/haven/web1.raw | "$CHECK" --expect "$TMP/web1.serial" - ||
+	fail "an acknowledged journal record is missing"
+ctl h1 events | grep 'vm web1' | tail -3
+for i in 1 2 3; do
+	"$LAB" exec "h$i" sh -c 'kill -0 "$(cat /run/havend.pid)"' || fail "havend on h$i died"
+done
+echo "PASS"
