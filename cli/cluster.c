@@ -155,6 +155,8 @@ cluster_vm_json(const Haven__Vm *vm)
 	    json_object_new_int64(c->max_restarts));
 	json_object_object_add(obj, "restart_window_s",
 	    json_object_new_uint64(c->restart_window_s));
+	json_object_object_add(obj, "stop_timeout_s",
+	    json_object_new_int64(c->stop_timeout_s ? c->stop_timeout_s : 30));
 	json_object_object_add(obj, "kernel", string_or_null(c->kernel));
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(c->kernel_append));

@@ -27,6 +27,7 @@ cmd_vm_create_exec(struct cli *cli, int argc, char **argv)
 		{ "isolation", required_argument, NULL, 'i' },
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "append", required_argument, NULL, 'A' },
+		{ "stop-timeout", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -150,6 +151,14 @@ cmd_vm_create_exec(struct cli *cli, int argc, char **argv)
 			}
 			config.kernel_append = optarg;
 			break;
+		case 's':
+			if (cli_parse_uint(optarg, 1, 3600, &v) == -1) {
+				cli_usage_error(cli, cmd, "bad --stop-timeout "
+				    "'%s': seconds from 1 to 3600", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			config.stop_timeout_s = (uint32_t)v;
+			break;
 		case 'j':
 			cli->json = 1;
 			break;
@@ -190,7 +199,7 @@ const struct cmd_entry cmd_vm_create_entry = {
 	.usage = "NAME --memory SIZE [--vcpus N] [--volume VOL]...\n"
 	    "         [--priority high|medium|low] [--prefer NODE_ID]...\n"
 	    "         [--anti-affinity CLASS] [--failback]\n"
-	    "         [--isolation stop|save|leave-running]\n"
+	    "         [--isolation stop|save|leave-running] [--stop-timeout S]\n"
 	    "         [--kernel PATH [--append STRING]] [--json]",
 	.summary = "add a VM to the cluster (stopped; 'vm start' runs it)",
 	.exec = cmd_vm_create_exec,

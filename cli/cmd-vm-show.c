@@ -59,6 +59,8 @@ show_vm(const Haven__Vm *vm)
 		    c->max_restarts, c->restart_window_s);
 	else
 		printf("max restarts:     no limit\n");
+	printf("stop timeout:     %u s\n", c->stop_timeout_s ?
+	    c->stop_timeout_s : 30);
 	if (c->kernel != NULL && *c->kernel != '\0')
 		printf("kernel:           %s%s%s\n", c->kernel,
 		    *c->kernel_append ? " " : "", c->kernel_append);

@@ -960,6 +960,9 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 				    vm->config->uuid);
 	Haven__VmPhase		 wp;
 	char			 err[256];
+	uint32_t		 stop_ms = vm->config->stop_timeout_s ?
+				    vm->config->stop_timeout_s * 1000 :
+				    HAVEND_STOP_MS;
 
 	if (w != NULL && vmworker_generation(w) != rt->generation) {
 		/* An older incarnation: never two of them. */
@@ -1014,10 +1017,10 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 		if (vmworker_last_command(w) !=
 		    HAVEN__WORKER_ACTION__WORKER_ACTION_STOP &&
 		    supervisor_command(h->supervisor, vm->config->uuid,
-		    HAVEN__WORKER_ACTION__WORKER_ACTION_STOP, HAVEND_STOP_MS) == 0)
+		    HAVEN__WORKER_ACTION__WORKER_ACTION_STOP, stop_ms) == 0)
 			log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
-			    "stopping (ACPI power-down, quit after %d s)",
-			    HAVEND_STOP_MS / 1000);
+			    "stopping (ACPI power-down, quit after %u s)",
+			    stop_ms / 1000);
 		break;
 	case HAVEN__VM_PHASE__VM_PHASE_STOPPED:
 	case HAVEN__VM_PHASE__VM_PHASE_FAILED:

@@ -33,6 +33,9 @@ struct run {
 	struct cluster		*st;
 	uint32_t		 members[MAX_MEMBERS];
 	size_t			 nmembers;
+	/* Hosts up in corosync though not in the group ("present"). */
+	uint32_t		 present[MAX_MEMBERS];
+	size_t			 npresent;
 	int			 quorate;
 	uint64_t		 clock_us;
 	/* The last change or apply: unchecked refusals fail the run. */
@@ -406,7 +409,16 @@ cmd_reconcile(struct run *r)
 	struct slot	*s = slot_get(r, "last", 1);
 
 	coordinator_decisions_free(&s->d);
-	if (coordinator_reconcile(r->st, r->members, r->nmembers, &s->d) < 0)
+	uint32_t	 up[2 * MAX_MEMBERS];
+	size_t		 nup = 0, i;
+
+	/* Present: the members plus hosts up whose havend is away. */
+	for (i = 0; i < r->nmembers; i++)
+		up[nup++] = r->members[i];
+	for (i = 0; i < r->npresent; i++)
+		up[nup++] = r->present[i];
+	if (coordinator_reconcile_present(r->st, r->members, r->nmembers, up,
+	    nup, &s->d) < 0)
 		mismatch(r, "reconcile failed: %s", strerror(errno));
 }
 
@@ -809,6 +821,11 @@ command(struct run *r, FILE *f, char *line)
 		r->nmembers = 0;
 		for (i = 1; i < ntok && r->nmembers < MAX_MEMBERS; i++)
 			r->members[r->nmembers++] =
+			    (uint32_t)strtoul(tok[i], NULL, 10);
+	} else if (strcmp(tok[0], "present") == 0) {
+		r->npresent = 0;
+		for (i = 1; i < ntok && r->npresent < MAX_MEMBERS; i++)
+			r->present[r->npresent++] =
 			    (uint32_t)strtoul(tok[i], NULL, 10);
 	} else if (strcmp(tok[0], "quorate") == 0 && ntok == 2) {
 		r->quorate = strcmp(tok[1], "yes") == 0;

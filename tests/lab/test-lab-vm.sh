@@ -110,7 +110,7 @@ ctl h2 pool add san --portal 10.77.2.2:3260 --target iqn.2026-11.lab.haven:san
 ctl h2 volume add web1-disk --pool san --lun "$lun" --size 1G
 ctl h1 pool list
 ctl h1 volume list
-ctl h2 vm create web1 --memory 128M --volume web1-disk --kernel "$TMP/guest.elf" \
+ctl h2 vm create web1 --memory 128M --volume web1-disk --stop-timeout 3 --kernel "$TMP/guest.elf" \
 	--append "tick_ms=100 journal=on dirty=16"
 if ctl h2 vm create web2 --memory 64M --volume web1-disk 2>"$TMP/err"; then
 	fail "a second VM was given the same volume"
@@ -141,6 +141,9 @@ done
 echo "console elsewhere: $out"
 t1=$(ticks "$oh")
 echo "console on $oh: tick $t1"
+ctl h1 role grant viewer uid:60401 >/dev/null
+rc=0; "$LAB" exec "$oh" setpriv --reuid 60401 --regid 60401 --clear-groups "$HAVENCTL" vm console web1 >/dev/null 2>&1 || rc=$?
+[[ $rc == 4 ]] || fail "a viewer read the console (exit $rc, expected 4)"
 
 step "havend restarted on the owner: the VM is untouched and adopted"
 stop_havend "$oh"
