@@ -181,6 +181,9 @@ main(int argc, char **argv)
 	    BENCH_VMS, (double)rss / 1024);
 	coordinator_decisions_free(&d);
 	cluster_free(st);
+	/* "keep": leave the state for tests/bench/control's running havend. */
+	if (argc > 2 && strcmp(argv[2], "keep") == 0)
+		return 0;
 	snprintf(path, sizeof path, "%s/%s", dir, CLUSTER_FILE);
 	unlink(path);
 	if (argc <= 1)
