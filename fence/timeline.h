@@ -1,0 +1,65 @@
+/*
+ * The timing argument of fencing and failover, written once (DESIGN §4;
+ * like sanlock's timeouts.h). The code uses these constants; change them
+ * here and re-check the argument.
+ *
+ * Names: T = corosync token (haven.conf [cluster] token_ms; the lab uses
+ * 1000 ms), n = hosts, D = detection = T + 650 ms * (n - 2) + consensus
+ * (1.2 T). With T = 1000 and n = 3, D = 2.85 s; measured 3.4-3.8 s.
+ *
+ *   t = 0      host H fails: power loss, cut off from the management
+ *              network, or hung (SIGSTOP, a stuck kernel).
+ *   t = D      the survivors' corosync forms a membership without H. An
+ *              isolated H, alive, forms its own membership at about the
+ *              same time (it runs the same token and consensus timers) and
+ *              loses quorum.
+ *   H, isolated: within FENCE_ISOLATION_BOUND_MS of losing quorum it
+ *              applies each VM's isolation response (default: SIGKILL of
+ *              QEMU via its worker, which takes milliseconds). A hung H
+ *              does nothing -- its VMs are frozen with it -- and stops
+ *              petting its watchdog, which resets it after the watchdog
+ *              timeout W ([watchdog] timeout_s).
+ *   survivors: the coordinator marks H lost (VMs "recovering") and runs
+ *              H's fence levels in order:
+ *              storage  PREEMPT AND ABORT of H's key on every volume, then
+ *                       read the keys back: from then on H cannot write,
+ *                       whatever it does (milliseconds). Alive but cut off,
+ *                       H may still run QEMU until its isolation response;
+ *                       so the VMs start no earlier than
+ *                       FENCE_TAKEOVER_DELAY_MS after H was marked lost,
+ *                       which is longer than FENCE_ISOLATION_BOUND_MS plus
+ *                       the skew between the two sides' detection (well
+ *                       under a token).
+ *              agent    a fence agent (fence_ipmilan...) reports H powered
+ *                       off: nothing of H runs; no further wait.
+ *              watchdog wait W + FENCE_WATCHDOG_MARGIN_MS after H was
+ *                       marked lost: its watchdog must have fired.
+ *   t = D + takeover delay + start: the VMs run on the survivors.
+ *              Target (issue 6): total <= D + 1.5 s.
+ *
+ * Why the takeover delay and not just the PR fence: a fenced H cannot
+ * write, so no acknowledged write is lost either way; the delay keeps a VM
+ * from *running* on two hosts at once (the auditor's rule) while an
+ * isolated H has not yet killed its QEMU. A resumed, formerly hung H finds
+ * itself fenced: its workers' next write gets RESERVATION CONFLICT, their
+ * lease check sees a newer generation, and its havend kills every worker
+ * whose VM the state gives to another host.
+ */
+#ifndef HAVEN_FENCE_TIMELINE_H
+#define HAVEN_FENCE_TIMELINE_H
+
+/* Quorum lost -> this host's VMs have had their isolation response. */
+#define FENCE_ISOLATION_BOUND_MS	500
+/* Host marked lost -> its VMs may start elsewhere (storage level). */
+#define FENCE_TAKEOVER_DELAY_MS		1000
+/* How often havend pets the watchdog while healthy. */
+#define FENCE_WATCHDOG_PET_MS		1000
+/* Beyond the victim's watchdog timeout before the watchdog level says
+ * "fenced". */
+#define FENCE_WATCHDOG_MARGIN_MS	2000
+/* A fence agent that has not answered by then has failed. */
+#define FENCE_AGENT_TIMEOUT_MS		60000
+/* The storage level (log in, preempt every volume, verify). */
+#define FENCE_STORAGE_TIMEOUT_MS	15000
+
+#endif
