@@ -129,6 +129,8 @@ cluster_vm_json(const Haven__Vm *vm)
 	    json_object_new_uint64(rt->generation));
 	json_object_object_add(obj, "restarts",
 	    json_object_new_int64(rt->restarts));
+	json_object_object_add(obj, "failures",
+	    json_object_new_int64(rt->failures));
 	json_object_object_add(obj, "memory_mib",
 	    json_object_new_uint64(c->memory_mib));
 	json_object_object_add(obj, "vcpus", json_object_new_int64(c->vcpus));
@@ -153,8 +155,6 @@ cluster_vm_json(const Haven__Vm *vm)
 	    json_object_new_string(cli_isolation_name(c->isolation_response)));
 	json_object_object_add(obj, "max_restarts",
 	    json_object_new_int64(c->max_restarts));
-	json_object_object_add(obj, "restart_window_s",
-	    json_object_new_uint64(c->restart_window_s));
 	json_object_object_add(obj, "stop_timeout_s",
 	    json_object_new_int64(c->stop_timeout_s ? c->stop_timeout_s : 30));
 	json_object_object_add(obj, "kernel", string_or_null(c->kernel));

@@ -28,6 +28,7 @@ cmd_vm_create_exec(struct cli *cli, int argc, char **argv)
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "append", required_argument, NULL, 'A' },
 		{ "stop-timeout", required_argument, NULL, 's' },
+		{ "max-restarts", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -41,6 +42,7 @@ cmd_vm_create_exec(struct cli *cli, int argc, char **argv)
 	int			 c, isolation, have_memory = 0;
 
 	config.vcpus = 1;
+	config.max_restarts = 1;
 	config.priority = CLI_PRIORITY_MEDIUM;
 	config.volumes = volumes;
 	config.preferred_owners = prefer;
@@ -159,6 +161,14 @@ cmd_vm_create_exec(struct cli *cli, int argc, char **argv)
 			}
 			config.stop_timeout_s = (uint32_t)v;
 			break;
+		case 'r':
+			if (cli_parse_uint(optarg, 0, 100, &v) == -1) {
+				cli_usage_error(cli, cmd, "bad --max-restarts "
+				    "'%s': a number from 0 to 100", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			config.max_restarts = (uint32_t)v;
+			break;
 		case 'j':
 			cli->json = 1;
 			break;
@@ -200,6 +210,7 @@ const struct cmd_entry cmd_vm_create_entry = {
 	    "         [--priority high|medium|low] [--prefer NODE_ID]...\n"
 	    "         [--anti-affinity CLASS] [--failback]\n"
 	    "         [--isolation stop|save|leave-running] [--stop-timeout S]\n"
+	    "         [--max-restarts N]\n"
 	    "         [--kernel PATH [--append STRING]] [--json]",
 	.summary = "add a VM to the cluster (stopped; 'vm start' runs it)",
 	.exec = cmd_vm_create_exec,

@@ -54,11 +54,8 @@ show_vm(const Haven__Vm *vm)
 	printf("failback:         %s\n", c->failback ? "yes" : "no");
 	printf("isolation:        %s\n",
 	    cli_isolation_name(c->isolation_response));
-	if (c->max_restarts != 0)
-		printf("max restarts:     %" PRIu32 " in %" PRIu64 " s\n",
-		    c->max_restarts, c->restart_window_s);
-	else
-		printf("max restarts:     no limit\n");
+	printf("max restarts:     %" PRIu32 " in place, then another host\n",
+	    c->max_restarts);
 	printf("stop timeout:     %u s\n", c->stop_timeout_s ?
 	    c->stop_timeout_s : 30);
 	if (c->kernel != NULL && *c->kernel != '\0')

@@ -474,6 +474,9 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 			BAD("role bindings are not sorted or repeat %s",
 			    cs->roles[i]->principal);
 	}
+	if (cs->n_fence_history > CLUSTER_FENCE_HISTORY_MAX)
+		BAD("the fence history holds %zu entries, more than %d",
+		    cs->n_fence_history, CLUSTER_FENCE_HISTORY_MAX);
 	if (cs->n_events > CLUSTER_EVENTS_MAX)
 		BAD("the event log holds %zu entries, more than %d",
 		    cs->n_events, CLUSTER_EVENTS_MAX);
@@ -610,6 +613,7 @@ apply_host_lost(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		return CLUSTER_OK;
 	h->runtime->membership = HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST;
 	h->runtime->fence = HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING;
+	h->runtime->lost_at_us = c->timestamp_us;
 	snprintf(subject, sizeof subject, "host %u", id);
 	event_log(cs, c, subject, "lost; fencing pending");
 	for (j = 0; j < cs->n_vms; j++) {
@@ -689,16 +693,44 @@ apply_host_fence(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (h->runtime->membership != HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST)
 		REFUSE(CLUSTER_E_CONFLICT, "host %u is not lost; only a lost host "
 		    "is fenced", id);
-	if (h->runtime->fence == status)
+	if (h->runtime->fence == HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED)
+		REFUSE(CLUSTER_E_STALE, "host %u is fenced already", id);
+	if (h->runtime->fence == status &&
+	    status == HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING)
 		REFUSE(CLUSTER_E_STALE, "host %u fence status is that already", id);
 	if (!commit)
 		return CLUSTER_OK;
 	h->runtime->fence = status;
 	snprintf(subject, sizeof subject, "host %u", id);
-	event_log(cs, c, subject, "fence %s",
-	    status == HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED ? "done" :
-	    status == HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED ? "failed" :
-	    "pending");
+	event_log(cs, c, subject, "%s%s%s%s%.160s",
+	    status == HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED ? "fenced" :
+	    status == HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED ?
+	    "fencing failed" : "fencing pending",
+	    empty(c->host_fence->level) ? "" : " by level ",
+	    empty(c->host_fence->level) ? "" : c->host_fence->level,
+	    empty(c->host_fence->detail) ? "" : ": ",
+	    empty(c->host_fence->detail) ? "" : c->host_fence->detail);
+	if (status != HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING) {
+		Haven__FenceRecord	*r = xcalloc(1, sizeof *r);
+
+		haven__fence_record__init(r);
+		r->node_id = id;
+		r->status = status;
+		r->level = xstrdup(empty(c->host_fence->level) ? "" :
+		    c->host_fence->level);
+		r->detail = xstrdup(empty(c->host_fence->detail) ? "" :
+		    c->host_fence->detail);
+		r->timestamp_us = c->timestamp_us;
+		r->by = c->origin;
+		if (cs->n_fence_history >= CLUSTER_FENCE_HISTORY_MAX) {
+			protobuf_c_message_free_unpacked(
+			    &cs->fence_history[0]->base, NULL);
+			array_remove((void **)cs->fence_history,
+			    &cs->n_fence_history, 0);
+		}
+		array_insert((void ***)&cs->fence_history,
+		    &cs->n_fence_history, cs->n_fence_history, r);
+	}
 	return CLUSTER_OK;
 }
 
@@ -896,8 +928,14 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	if (!commit)
 		return CLUSTER_OK;
 	rt->phase = t->phase;
-	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED)
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED) {
 		rt->owner = 0;
+		rt->restarts = rt->failures = 0;
+	}
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_FAILED)
+		rt->failures++;
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING)
+		rt->failures = 0;
 	snprintf(subject, sizeof subject, "vm %.48s", t->name);
 	event_log(cs, c, subject, "%s (generation %llu)%s%.160s",
 	    cluster_phase_name(t->phase), (unsigned long long)rt->generation,
@@ -937,6 +975,12 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		REFUSE(CLUSTER_E_CONFLICT, "host %u is not a member", a->owner);
 	if (!commit)
 		return CLUSTER_OK;
+	/* Restarted in place after a failure, or placed afresh. */
+	if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_FAILED &&
+	    rt->owner == a->owner)
+		rt->restarts++;
+	else
+		rt->restarts = 0;
 	rt->owner = a->owner;
 	rt->phase = a->phase;
 	rt->generation++;

@@ -255,6 +255,7 @@ void		 config_wipe(struct config *);
 
 #define CLUSTER_DIGEST_SIZE	32		/* SHA-256 */
 #define CLUSTER_EVENTS_MAX	256		/* the bounded event log */
+#define CLUSTER_FENCE_HISTORY_MAX 64		/* fence attempts kept */
 #define CLUSTER_FILE		"cluster.state"
 #define CLUSTER_FILE_TMP		"cluster.state.tmp"
 
@@ -400,6 +401,21 @@ int		 coordinator_reconcile_present(const struct cluster *,
 void		 coordinator_decisions_free(struct coordinator_decisions *);
 /* "start web1 on 2 gen 0", "stop web1 on 2 gen 1", "host-lost 3"... */
 void		 coordinator_describe(const Haven__Change *, char *, size_t);
+
+/* fencer.c: the coordinator's fencing of lost hosts, level by level. */
+struct fencer;
+typedef void (*fencer_done_cb)(struct fencer *, uint32_t victim, int fenced,
+    const char *level, const char *detail, void *arg);
+struct fencer	*fencer_new(struct event_base *, const struct config *,
+		     const char *initiator, fencer_done_cb, void *arg);
+/* Fence victim (marked lost at lost_at_us) through this host's levels;
+ * urls: every volume of the cluster. A no-op while it runs already. */
+int		 fencer_start(struct fencer *, uint32_t my_node, uint32_t victim,
+		     const char *victim_name, uint64_t lost_at_us,
+		     const char *const *urls, size_t nurls);
+int		 fencer_busy(const struct fencer *, uint32_t victim);
+void		 fencer_cancel_all(struct fencer *);
+void		 fencer_free(struct fencer *);
 
 /* supervise.c: havend's workers, one per VM this host runs (DESIGN §2). */
 struct supervisor;

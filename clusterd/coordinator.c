@@ -195,17 +195,19 @@ load_of(struct load *loads, size_t n, uint32_t id)
 	return NULL;
 }
 
-/* The host for vm, or 0 when none is eligible. */
+/* The host for vm, or 0 when none is eligible; never `avoid`. */
 static uint32_t
 place(const struct cluster *st, const Haven__Vm *vm, struct load *loads,
-    size_t nloads, const uint32_t *placed_on, const Haven__Vm *const *order)
+    size_t nloads, const uint32_t *placed_on, const Haven__Vm *const *order,
+    uint32_t avoid)
 {
 	const Haven__VmConfig	*vc = vm->config;
 	const Haven__Host	*h;
 	struct load		*l, *best = NULL;
 	size_t			 i;
 
-#define FITS(l) ((l)->eligible && (h = cluster_host(st, (l)->node_id)) != NULL && \
+#define FITS(l) ((l)->eligible && (l)->node_id != avoid &&			\
+	(h = cluster_host(st, (l)->node_id)) != NULL &&				\
 	h->config->memory_mib >= (l)->used_mib &&				\
 	h->config->memory_mib - (l)->used_mib >= vc->memory_mib &&		\
 	!class_on(st, vc->anti_affinity, (l)->node_id, placed_on, order))
@@ -317,7 +319,8 @@ coordinator_reconcile_present(const struct cluster *st,
 					    out);
 				break;
 			}
-			to = place(st, vm, loads, cs->n_hosts, placed_on, order);
+			to = place(st, vm, loads, cs->n_hosts, placed_on, order,
+			    0);
 			if (to == 0)
 				break;	/* nowhere to go: level-triggered retry */
 			placed_on[i] = to;
@@ -337,11 +340,34 @@ coordinator_reconcile_present(const struct cluster *st,
 				    HAVEN__VM_PHASE__VM_PHASE_STOPPING, out);
 			break;
 		case HAVEN__VM_PHASE__VM_PHASE_FAILED:
-			/* Failed stays failed while it should run (restart
-			 * limits come with failover); `vm stop` clears it. */
-			if (!running)
+			if (!running) {
 				decide_transition(st, origin, vm,
 				    HAVEN__VM_PHASE__VM_PHASE_STOPPED, out);
+				break;
+			}
+			/* Restart in place up to max_restarts times, then
+			 * elsewhere; give up (until `vm stop`, `vm start`)
+			 * once it failed to start on every host that many
+			 * times in a row. */
+			if (rt->failures > (vm->config->max_restarts + 1) *
+			    cs->n_hosts)
+				break;
+			to = 0;
+			if (rt->restarts < vm->config->max_restarts &&
+			    (owner = cluster_host(st, rt->owner)) != NULL &&
+			    load_of(loads, cs->n_hosts, rt->owner) != NULL &&
+			    load_of(loads, cs->n_hosts, rt->owner)->eligible)
+				to = rt->owner;
+			if (to == 0)
+				to = place(st, vm, loads, cs->n_hosts, placed_on,
+				    order, rt->owner);
+			if (to == 0)
+				break;
+			placed_on[i] = to;
+			load_of(loads, cs->n_hosts, to)->used_mib +=
+			    vm->config->memory_mib;
+			decide_assign(st, origin, vm, to,
+			    HAVEN__VM_PHASE__VM_PHASE_STARTING, out);
 			break;
 		default:
 			/* In flight (stopping, saving, restoring, migrating):

@@ -24,6 +24,7 @@
 #include "common.h"
 #include "proto.h"
 #include "storage.h"
+#include "timeline.h"
 
 #define HAVEND_MAX_MEMBERS	64
 #define HAVEND_MAX_PENDING	128
@@ -33,6 +34,8 @@
 /* How long a host may be up without its havend before it counts as lost:
  * longer than a restart of havend, shorter than [vm] adopt_timeout_s. */
 #define HAVEND_DAEMON_GRACE_MS	30000
+/* A host whose every fence level failed is tried again after this. */
+#define HAVEND_FENCE_RETRY_MS	15000
 
 /* A request waiting for its change to come back applied. */
 struct havend_pending {
@@ -69,6 +72,15 @@ struct havend {
 	}			 absent[HAVEND_MAX_MEMBERS];
 	size_t			 nabsent;
 	struct ev_timer		*grace_timer;
+	struct fencer		*fencer;
+	char			 initiator[224];
+	/* When fencing of a host last failed here (retry after a while). */
+	struct {
+		uint32_t	 node_id;
+		uint64_t	 at_ms;
+	}			 fence_failed[HAVEND_MAX_MEMBERS];
+	size_t			 nfence_failed;
+	struct ev_timer		*fence_retry_timer;
 };
 
 static void	havend_reconcile(struct havend *);
@@ -120,6 +132,55 @@ havend_cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Quorum lost: each VM of this host gets its isolation response at once,
+ * well within FENCE_ISOLATION_BOUND_MS (timeline.h): the quorate side will
+ * fence this host and start the VMs after FENCE_TAKEOVER_DELAY_MS.
+ * stop (the default): the worker is told to die, and kills QEMU on its way;
+ * save: the worker saves the VM's state to its volume and quits (a fence
+ * that lands first makes that save incomplete, never wrong);
+ * leave-running: nothing (the storage fence will stop its writes).
+ */
+static void
+havend_isolate(struct havend *h)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	struct vmworker		*w, *next;
+	size_t			 i;
+
+	for (w = supervisor_first(h->supervisor); w != NULL; w = next) {
+		const Haven__Vm	*vm = NULL;
+
+		next = supervisor_next(w);
+		if (!vmworker_alive(w))
+			continue;
+		for (i = 0; i < st->cs->n_vms; i++)
+			if (strcmp(st->cs->vms[i]->config->uuid,
+			    vmworker_uuid(w)) == 0)
+				vm = st->cs->vms[i];
+		switch (vm != NULL ? vm->config->isolation_response :
+		    HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_STOP) {
+		case HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_LEAVE_RUNNING:
+			log_warn("isolated: leaving VM %s running (its isolation "
+			    "response)", vm->config->name);
+			break;
+		case HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_SAVE:
+			log_warn("isolated: saving VM %s to its volume",
+			    vm->config->name);
+			if (supervisor_command(h->supervisor, vmworker_uuid(w),
+			    HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE, 0) == 0)
+				break;
+			/* not in a state to save: stop it */
+			/* FALLTHROUGH */
+		default:
+			log_warn("isolated: stopping VM %s now",
+			    vm != NULL ? vm->config->name : vmworker_uuid(w));
+			supervisor_kill(h->supervisor, vmworker_uuid(w));
+			break;
+		}
+	}
+}
+
 static void
 havend_quorum(struct membership *m, int quorate, const uint32_t *members,
     size_t n, void *arg)
@@ -129,6 +190,8 @@ havend_quorum(struct membership *m, int quorate, const uint32_t *members,
 	if (quorate != h->quorate)
 		log_info("%s with %zu members", quorate ? "quorate" :
 		    "NOT quorate", n);
+	if (h->quorate && !quorate)
+		havend_isolate(h);
 	h->quorate = quorate;
 	h->nmembers = n < HAVEND_MAX_MEMBERS ? n : HAVEND_MAX_MEMBERS;
 	memcpy(h->members, members, h->nmembers * sizeof *members);
@@ -719,6 +782,118 @@ havend_synced(struct replica *r, void *arg)
 	havend_local(h);
 }
 
+/* --- fencing lost hosts (the coordinator's job, DESIGN §4) --------------- */
+
+/* The volumes of the cluster, as the URLs the fence levels preempt on. */
+static size_t
+havend_volume_urls(struct havend *h, char (*urls)[384], const char **ptrs,
+    size_t max)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	size_t			 i, n = 0;
+
+	for (i = 0; i < st->cs->n_volumes && n < max; i++) {
+		const Haven__VolumeConfig	*v = st->cs->volumes[i];
+		const Haven__PoolConfig		*p = cluster_pool(st, v->pool);
+
+		if (p == NULL)
+			continue;
+		snprintf(urls[n], sizeof urls[n], "iscsi://%s/%s/%u", p->portal,
+		    p->target, v->lun);
+		ptrs[n] = urls[n];
+		n++;
+	}
+	return n;
+}
+
+static void
+havend_fence_retry_cb(void *arg)
+{
+	havend_reconcile(arg);
+}
+
+/* Start fencing every lost host that is not fenced yet. */
+static void
+havend_fence_lost(struct havend *h)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	static char		 urls[256][384];
+	const char		*ptrs[256];
+	uint64_t		 now = ev_now_ms();
+	size_t			 i, j, n;
+
+	for (i = 0; i < st->cs->n_hosts; i++) {
+		const Haven__Host	*host = st->cs->hosts[i];
+		Haven__FenceStatus	 fs = host->runtime->fence;
+
+		if (host->runtime->membership !=
+		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST ||
+		    (fs != HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING &&
+		    fs != HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED) ||
+		    fencer_busy(h->fencer, host->config->node_id))
+			continue;
+		for (j = 0; j < h->nfence_failed; j++)
+			if (h->fence_failed[j].node_id == host->config->node_id)
+				break;
+		if (j < h->nfence_failed && now - h->fence_failed[j].at_ms <
+		    HAVEND_FENCE_RETRY_MS) {
+			ev_timer_arm(h->fence_retry_timer, HAVEND_FENCE_RETRY_MS -
+			    (now - h->fence_failed[j].at_ms));
+			continue;
+		}
+		n = havend_volume_urls(h, urls, ptrs, 256);
+		if (fencer_start(h->fencer, h->node_id, host->config->node_id,
+		    host->config->name, host->runtime->lost_at_us, ptrs, n) == -1)
+			log_warn("cannot fence node %u now: %s",
+			    host->config->node_id, strerror(errno));
+	}
+}
+
+static void
+havend_fenced(struct fencer *f, uint32_t victim, int fenced, const char *level,
+    const char *detail, void *arg)
+{
+	struct havend	*h = arg;
+	Haven__Change	*c = havend_change_new();
+	Haven__HostFence *hf = calloc(1, sizeof *hf);
+	char		 err[256];
+	uint64_t	 id;
+	size_t		 j;
+
+	if (hf == NULL)
+		abort();
+	if (fenced)
+		log_info("node %u fenced by level %s: %s", victim, level, detail);
+	else
+		log_warn("node %u NOT fenced, every level failed: %s", victim,
+		    detail);
+	haven__host_fence__init(hf);
+	hf->node_id = victim;
+	hf->status = fenced ? HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED :
+	    HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED;
+	hf->level = strdup(level);
+	hf->detail = strdup(detail);
+	c->kind_case = HAVEN__CHANGE__KIND_HOST_FENCE;
+	c->host_fence = hf;
+	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1)
+		log_warn("recording the fencing of node %u: %s", victim, err);
+	for (j = 0; j < h->nfence_failed; j++)
+		if (h->fence_failed[j].node_id == victim)
+			break;
+	if (fenced) {
+		if (j < h->nfence_failed)
+			h->fence_failed[j] = h->fence_failed[--h->nfence_failed];
+		return;
+	}
+	if (j == h->nfence_failed && j < HAVEND_MAX_MEMBERS)
+		h->nfence_failed++;
+	if (j < HAVEND_MAX_MEMBERS) {
+		h->fence_failed[j].node_id = victim;
+		h->fence_failed[j].at_ms = ev_now_ms();
+	}
+	ev_timer_arm(h->fence_retry_timer, HAVEND_FENCE_RETRY_MS);
+}
+
 /* Hosts up in corosync though their havend left the CPG group (it
  * restarts): present for HAVEND_DAEMON_GRACE_MS, then lost like any other.
  * A timer runs the reconcile again when the grace ends. */
@@ -778,10 +953,17 @@ havend_reconcile(struct havend *h)
 	uint32_t			 present[HAVEND_MAX_MEMBERS];
 	size_t				 npresent;
 
-	if (!replica_is_quorate(h->replica) || h->decisions_in_flight > 0)
+	if (!replica_is_quorate(h->replica)) {
+		fencer_cancel_all(h->fencer);
 		return;
+	}
 	members = replica_members(h->replica, &n);
-	if (coordinator_of(members, n) != h->node_id)
+	if (coordinator_of(members, n) != h->node_id) {
+		fencer_cancel_all(h->fencer);
+		return;
+	}
+	havend_fence_lost(h);
+	if (h->decisions_in_flight > 0)
 		return;
 	npresent = havend_present(h, members, n, present);
 	if (coordinator_reconcile_present(replica_state(h->replica), members, n,
@@ -1324,6 +1506,17 @@ main(int argc, char **argv)
 	if (ev_on_signals(h.base, signals, 3, havend_signal, &h) == -1)
 		log_fatal("signals: %s", strerror(errno));
 	h.grace_timer = ev_timer_new(h.base, 0, 0, havend_grace_cb, &h);
+	h.fence_retry_timer = ev_timer_new(h.base, 0, 0, havend_fence_retry_cb,
+	    &h);
+	if (*h.config.vm_initiator != '\0')
+		snprintf(h.initiator, sizeof h.initiator, "%s",
+		    h.config.vm_initiator);
+	else
+		snprintf(h.initiator, sizeof h.initiator,
+		    "iqn.2026-11.io.haven:%s", h.config.node_name);
+	if ((h.fencer = fencer_new(h.base, &h.config, h.initiator,
+	    havend_fenced, &h)) == NULL)
+		log_fatal("fencing: %s", strerror(errno));
 	if ((h.supervisor = supervisor_new(h.base, &h.config,
 	    &havend_supervisor_callbacks, &h)) == NULL)
 		log_fatal("worker supervision: %s", strerror(errno));
@@ -1336,6 +1529,7 @@ main(int argc, char **argv)
 	event_base_dispatch(h.base);
 
 	/* The workers keep their VMs running for the next havend. */
+	fencer_free(h.fencer);
 	supervisor_free(h.supervisor);
 	membership_free(h.membership);
 	replica_free(h.replica);

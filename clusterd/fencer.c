@@ -1,0 +1,349 @@
+/*
+ * The coordinator's fencing of lost hosts (DESIGN §4, §6): this host's fence
+ * levels ([fence:NAME] in haven.conf, by level; the storage level alone when
+ * there are none), tried in order until one succeeds. The outcome goes back
+ * to havend, which records it in the replicated state; a new coordinator
+ * simply starts again from "pending" (every level is idempotent).
+ *
+ * The waits of fence/timeline.h are counted from the moment the host was
+ * marked lost (a timestamp in the state, so a new coordinator keeps them):
+ * after the storage level, FENCE_TAKEOVER_DELAY_MS; the watchdog level,
+ * the watchdog timeout plus FENCE_WATCHDOG_MARGIN_MS.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clusterd.h"
+#include "common.h"
+#include "fence.h"
+#include "storage.h"
+#include "timeline.h"
+
+#ifndef FENCE_AGENT_API	/* until fence/agent.c lands */
+struct fence_agent_run;
+typedef void (*fence_agent_cb)(int result, const char *detail, void *arg);
+struct fence_agent_run *fence_agent_start(struct event_base *, const char *,
+    const char *, const char *const *, const char *const *, size_t,
+    const char *, uint32_t, unsigned, fence_agent_cb, void *);
+void fence_agent_cancel(struct fence_agent_run *);
+struct fence_agent_run *fence_pacemaker_start(struct event_base *,
+    const char *, unsigned, fence_agent_cb, void *);
+#endif
+
+#define FENCER_MAX	16
+#define FENCER_URLS	256
+
+struct fencing {
+	struct fencer		*f;
+	int			 active;
+	uint32_t		 victim;
+	char			 victim_name[64];
+	uint64_t		 lost_at_us;
+	size_t			 level;		/* index into the levels */
+	int			 waiting;	/* the level's wait runs */
+	char			*urls[FENCER_URLS];
+	size_t			 nurls;
+	struct fence_storage	*storage;
+	struct fence_agent_run	*agent;
+	struct ev_timer		*timer;
+	char			 failures[768];	/* the levels that failed */
+	char			 ok_detail[384];
+	uint64_t		 started_ms;
+};
+
+struct fencer {
+	struct event_base	*base;
+	const struct config	*config;
+	fencer_done_cb		 done;
+	void			*arg;
+	uint32_t		 node_id;
+	char			 initiator[224];
+	struct fencing		 ops[FENCER_MAX];
+	struct config_fence	 storage_only;
+};
+
+static void	fencer_next_level(struct fencing *);
+
+static uint64_t
+fencer_now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+struct fencer *
+fencer_new(struct event_base *base, const struct config *config,
+    const char *initiator, fencer_done_cb done, void *arg)
+{
+	struct fencer	*f;
+	size_t		 i;
+
+	if ((f = calloc(1, sizeof *f)) == NULL)
+		return NULL;
+	f->base = base;
+	f->config = config;
+	f->done = done;
+	f->arg = arg;
+	snprintf(f->initiator, sizeof f->initiator, "%s", initiator);
+	snprintf(f->storage_only.name, sizeof f->storage_only.name, "storage");
+	snprintf(f->storage_only.agent, sizeof f->storage_only.agent,
+	    "storage");
+	f->storage_only.kind = CONFIG_FENCE_STORAGE;
+	f->storage_only.level = 1;
+	for (i = 0; i < FENCER_MAX; i++) {
+		f->ops[i].f = f;
+		if ((f->ops[i].timer = ev_timer_new(base, 0, 0,
+		    (void (*)(void *))fencer_next_level, &f->ops[i])) == NULL) {
+			fencer_free(f);
+			return NULL;
+		}
+	}
+	return f;
+}
+
+static size_t
+fencer_nlevels(const struct fencer *f)
+{
+	return f->config->nfences > 0 ? f->config->nfences : 1;
+}
+
+static const struct config_fence *
+fencer_level(const struct fencer *f, size_t i)
+{
+	return f->config->nfences > 0 ? &f->config->fences[i] :
+	    &f->storage_only;
+}
+
+static void
+fencer_clear(struct fencing *op)
+{
+	size_t	 i;
+
+	if (op->storage != NULL)
+		fence_storage_free(op->storage);
+	op->storage = NULL;
+	if (op->agent != NULL)
+		fence_agent_cancel(op->agent);
+	op->agent = NULL;
+	ev_timer_cancel(op->timer);
+	for (i = 0; i < op->nurls; i++)
+		free(op->urls[i]);
+	op->nurls = 0;
+	op->active = 0;
+}
+
+static void
+fencer_finish(struct fencing *op, int fenced, const char *level,
+    const char *detail)
+{
+	struct fencer	*f = op->f;
+	uint32_t	 victim = op->victim;
+	char		 lvl[64], text[1024];
+
+	snprintf(lvl, sizeof lvl, "%s", level);
+	snprintf(text, sizeof text, "%s", detail);
+	fencer_clear(op);
+	f->done(f, victim, fenced, lvl, text, f->arg);
+}
+
+/* A level's outcome: done, or the next level. */
+static void
+fencer_level_result(struct fencing *op, int ok, const char *detail)
+{
+	const struct config_fence	*l = fencer_level(op->f, op->level);
+	uint64_t			 now = fencer_now_us(), until = 0;
+
+	if (!ok) {
+		log_warn("fencing node %u: level %u (%s) failed: %s", op->victim,
+		    l->level, l->name, detail);
+		snprintf(op->failures + strlen(op->failures),
+		    sizeof op->failures - strlen(op->failures), "%s%s: %s",
+		    *op->failures ? "; " : "", l->name, detail);
+		op->level++;
+		if (op->level == fencer_nlevels(op->f)) {
+			fencer_finish(op, 0, l->name, op->failures);
+			return;
+		}
+		fencer_next_level(op);
+		return;
+	}
+	/* The storage level fences I/O at once; the VMs wait out the
+	 * isolated host's isolation response (timeline.h). */
+	if (l->kind == CONFIG_FENCE_STORAGE)
+		until = op->lost_at_us + FENCE_TAKEOVER_DELAY_MS * 1000ULL;
+	snprintf(op->ok_detail, sizeof op->ok_detail, "%s", detail);
+	if (until > now) {
+		op->waiting = 1;
+		ev_timer_arm(op->timer, (until - now + 999) / 1000);
+		return;
+	}
+	fencer_finish(op, 1, l->name, detail);
+}
+
+static void
+fencer_storage_done(int result, const char *detail, void *arg)
+{
+	struct fencing	*op = arg;
+
+	fence_storage_free(op->storage);
+	op->storage = NULL;
+	fencer_level_result(op, result == 0, detail);
+}
+
+static void
+fencer_agent_done(int result, const char *detail, void *arg)
+{
+	struct fencing	*op = arg;
+
+	op->agent = NULL;	/* the runner frees itself after the callback */
+	fencer_level_result(op, result == 0, detail);
+}
+
+/* Run the current level (also the timer's callback: the end of a wait). */
+static void
+fencer_next_level(struct fencing *op)
+{
+	struct fencer			*f = op->f;
+	const struct config_fence	*l;
+	const char			*keys[CONFIG_MAX_OPTIONS];
+	const char			*values[CONFIG_MAX_OPTIONS];
+	uint64_t			 now = fencer_now_us(), until;
+	char				 detail[256];
+	size_t				 i;
+
+	if (!op->active)
+		return;
+	if (op->waiting) {			/* a wait has ended */
+		op->waiting = 0;
+		l = fencer_level(f, op->level);
+		if (l->kind == CONFIG_FENCE_WATCHDOG) {
+			snprintf(detail, sizeof detail, "node %u's watchdog "
+			    "(%u s) must have reset it", op->victim,
+			    f->config->watchdog_timeout_s);
+			fencer_finish(op, 1, l->name, detail);
+		} else {
+			fencer_finish(op, 1, l->name, op->ok_detail);
+		}
+		return;
+	}
+	l = fencer_level(f, op->level);
+	log_info("fencing node %u (%s): level %u, %s", op->victim,
+	    op->victim_name, l->level, l->name);
+	switch (l->kind) {
+	case CONFIG_FENCE_STORAGE:
+		op->storage = fence_storage_start(f->base, f->initiator,
+		    pr_key(f->config->cluster_name, f->node_id),
+		    pr_key(f->config->cluster_name, op->victim),
+		    (const char *const *)op->urls, op->nurls,
+		    fencer_storage_done, op);
+		if (op->storage == NULL)
+			fencer_level_result(op, 0, "out of memory");
+		return;
+	case CONFIG_FENCE_AGENT:
+		for (i = 0; i < l->noptions; i++) {
+			keys[i] = l->options[i].key;
+			values[i] = l->options[i].value;
+		}
+		op->agent = fence_agent_start(f->base, l->agent, "off", keys,
+		    values, l->noptions, op->victim_name, op->victim,
+		    FENCE_AGENT_TIMEOUT_MS, fencer_agent_done, op);
+		if (op->agent == NULL)
+			fencer_level_result(op, 0, "could not run the agent");
+		return;
+	case CONFIG_FENCE_PACEMAKER:
+		op->agent = fence_pacemaker_start(f->base, op->victim_name,
+		    FENCE_AGENT_TIMEOUT_MS, fencer_agent_done, op);
+		if (op->agent == NULL)
+			fencer_level_result(op, 0, "could not ask Pacemaker");
+		return;
+	case CONFIG_FENCE_WATCHDOG:
+		if (f->config->watchdog_device[0] == '\0') {
+			fencer_level_result(op, 0, "no watchdog is configured "
+			    "([watchdog] device = none), so none can be waited "
+			    "out");
+			return;
+		}
+		until = op->lost_at_us + (uint64_t)f->config->watchdog_timeout_s *
+		    1000000ULL + FENCE_WATCHDOG_MARGIN_MS * 1000ULL;
+		op->waiting = 1;
+		ev_timer_arm(op->timer, until > now ? (until - now + 999) / 1000 :
+		    0);
+		return;
+	}
+}
+
+int
+fencer_busy(const struct fencer *f, uint32_t victim)
+{
+	size_t	 i;
+
+	for (i = 0; i < FENCER_MAX; i++)
+		if (f->ops[i].active && f->ops[i].victim == victim)
+			return 1;
+	return 0;
+}
+
+int
+fencer_start(struct fencer *f, uint32_t my_node, uint32_t victim,
+    const char *victim_name, uint64_t lost_at_us, const char *const *urls,
+    size_t nurls)
+{
+	struct fencing	*op = NULL;
+	size_t		 i;
+
+	if (fencer_busy(f, victim))
+		return 0;
+	for (i = 0; i < FENCER_MAX && op == NULL; i++)
+		if (!f->ops[i].active)
+			op = &f->ops[i];
+	if (op == NULL || nurls > FENCER_URLS) {
+		errno = ENOSPC;
+		return -1;
+	}
+	f->node_id = my_node;
+	op->active = 1;
+	op->victim = victim;
+	snprintf(op->victim_name, sizeof op->victim_name, "%s", victim_name);
+	op->lost_at_us = lost_at_us;
+	op->level = 0;
+	op->waiting = 0;
+	op->failures[0] = '\0';
+	op->started_ms = ev_now_ms();
+	for (i = 0; i < nurls; i++)
+		if ((op->urls[i] = strdup(urls[i])) == NULL)
+			abort();
+	op->nurls = nurls;
+	fencer_next_level(op);
+	return 0;
+}
+
+/* This host is no longer the coordinator: the next one starts over. */
+void
+fencer_cancel_all(struct fencer *f)
+{
+	size_t	 i;
+
+	for (i = 0; i < FENCER_MAX; i++)
+		if (f->ops[i].active)
+			fencer_clear(&f->ops[i]);
+}
+
+void
+fencer_free(struct fencer *f)
+{
+	size_t	 i;
+
+	if (f == NULL)
+		return;
+	for (i = 0; i < FENCER_MAX; i++) {
+		if (f->ops[i].active)
+			fencer_clear(&f->ops[i]);
+		ev_timer_free(f->ops[i].timer);
+	}
+	free(f);
+}

@@ -1,0 +1,125 @@
+# failover-lib.sh — sourced by the lab's failover tests and benchmark: a
+# cluster of havends running one guest VM (web1) with its journal on a lab
+# LUN, and the helpers to watch where it runs. The caller sets LAB, BUILD,
+# KERNEL, TMP and sources this after defining fail().
+
+HAVEND=$BUILD/clusterd/havend
+HAVENCTL=$BUILD/cli/havenctl
+AUDITOR=${HAVEN_AUDITOR:-$(dirname "${BASH_SOURCE[0]}")/auditor}
+
+step() { echo "== $*"; }
+now() { echo "$EPOCHREALTIME"; }
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
+wait_for() {
+	local limit=$1 what=$2 i
+	shift 2
+	for ((i = 0; i < limit * 20; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	fail "timed out after ${limit}s waiting for $what"
+}
+ctl() { local h=$1; shift; "$LAB" exec "$h" "$HAVENCTL" "$@"; }
+status() { ctl "$1" --json status 2>/dev/null; }
+members_are() {
+	local s
+	s=$(status "$1") || return 1
+	[[ $(jq -c '[.quorate, (.members | sort)]' <<<"$s") == "$2" ]]
+}
+start_havend() {
+	"$LAB" exec "$1" setsid -f sh -c 'echo $$ >/run/havend.pid; exec "$@" >>/var/log/havend.log 2>&1' \
+		havend "$HAVEND" </dev/null
+}
+vm_field() { ctl "$1" --json vm show "$2" 2>/dev/null | jq -r ".$3 // empty"; }
+phase_is() { [[ $(vm_field "$1" "$2" phase) == "$3" ]]; }
+# The running QEMU of VM uuid on host h (none when stopped or a zombie).
+qemu_pid() {
+	local p st
+	for p in $("$LAB" pids "$1" 2>/dev/null); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "-uuid $2" || continue
+		st=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null)
+		[[ $st == Z || -z $st ]] && continue
+		echo "$p"
+		return 0
+	done
+	return 0
+}
+ticks() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | tail -1; }
+# runs_on VM HOST: the state says running on HOST's node and the guest ticks there.
+runs_elsewhere() { # VM FROM_NODE ASK_HOST
+	local o
+	phase_is "$3" "$1" running || return 1
+	o=$(vm_field "$3" "$1" owner)
+	[[ -n $o && $o != "$2" ]]
+}
+
+# lab_cluster N EXTRA_CONF — lab up with N hosts, haven.conf (plus EXTRA_CONF
+# lines) on each, havend everywhere, quorate; a LUN with a 64 MiB VHD as
+# pool san / volume web1-disk.
+lab_cluster() {
+	local n=$1 extra=${2:-} i members
+	"$LAB" up --hosts "$n" >/dev/null
+	URL=$("$LAB" lun add web1 1G)
+	LUN=${URL##*/}
+	ctl h1 --key haven-lab:1 disk format --cluster haven-lab --state-size 256M "$URL" >/dev/null
+	ctl h1 --key haven-lab:1 disk create "$URL" --size 64M >/dev/null
+	cp "$KERNEL" "$TMP/guest.elf"
+	chmod 644 "$TMP/guest.elf"
+	for ((i = 1; i <= n; i++)); do
+		"$LAB" exec "h$i" sh -c "cat >/etc/haven/haven.conf" <<EOF
+[node]
+name = haven-h$i
+
+[cluster]
+name = haven-lab
+token_ms = 1000
+
+[interfaces]
+management = mgmt0
+storage = stor0
+migration = migr0
+
+[watchdog]
+device = none
+
+[vm]
+accel = tcg
+adopt_timeout_s = 30
+$extra
+EOF
+		start_havend "h$i"
+	done
+	members=$(seq -s, 1 "$n")
+	for ((i = 1; i <= n; i++)); do
+		wait_for 30 "h$i quorate" members_are "h$i" "[true,[$members]]"
+	done
+	wait_for 20 "$n hosts in the state" bash -c "[[ \$('$LAB' exec h1 '$HAVENCTL' --json node list | jq '.nodes | length') == $n ]]"
+	ctl h1 pool add san --portal 10.77.2.2:3260 --target iqn.2026-11.lab.haven:san >/dev/null
+	ctl h1 volume add web1-disk --pool san --lun "$LUN" --size 1G >/dev/null
+}
+
+# all_serial — every serial log of web1 on every host, concatenated.
+all_serial() {
+	local i
+	for i in $(seq 1 "$NHOSTS"); do
+		"$LAB" exec "h$i" cat /var/log/haven/web1.serial 2>/dev/null || true
+	done
+}
+
+# journal_ok ASK_HOST — every acknowledged record of every boot is on the LUN.
+journal_ok() {
+	all_serial >"$TMP/all.serial"
+	"$LAB" exec "$1" rm -f /var/lib/haven/web1.vhd /var/lib/haven/web1.raw
+	ctl "$1" disk export "$URL" /var/lib/haven/web1.vhd >/dev/null
+	"$LAB" exec "$1" qemu-img convert -f vpc -O raw /var/lib/haven/web1.vhd /var/lib/haven/web1.raw
+	"$LAB" exec "$1" cat /var/lib/haven/web1.raw | "$CHECK" --expect "$TMP/all.serial" - ||
+		fail "an acknowledged journal record is missing"
+}
+
+show_logs() {
+	local i
+	for i in $(seq 1 "${NHOSTS:-3}"); do
+		echo "--- h$i havend"; "$LAB" exec "h$i" tail -25 /var/log/havend.log 2>/dev/null || true
+		echo "--- h$i worker"; "$LAB" exec "h$i" sh -c 'tail -5 /var/log/haven/*.worker.log' 2>/dev/null || true
+	done
+}

@@ -1,0 +1,120 @@
+#!/bin/bash
+# test-lab-failover.sh — automatic failover on 3 lab hosts with real
+# corosync, tgtd and QEMU, the never-twice auditor sampling every host's
+# QEMUs throughout, and the guest's journal checked at the end (no
+# acknowledged write lost):
+#  1. lab kill the VM's owner → fenced (storage level) → the VM runs on a
+#     survivor; the event timeline shows lost, fenced, placed, running.
+#  2. lab cut the owner's management NIC → the isolated host stops the VM by
+#     itself, its key is preempted from the LUN, a survivor runs the VM.
+#  3. lab pause the owner past the failover, then resume → the VM runs on a
+#     survivor and the resumed host's QEMU is gone; it touched nothing.
+#  4. two of three hosts lost → the last one is not quorate and starts
+#     nothing (and stops what it ran).
+# Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
+set -euo pipefail
+
+LAB=$(dirname "$0")/lab
+BUILD=$(realpath "${HAVEN_BUILD:?set HAVEN_BUILD to the build directory}")
+KERNEL=$(realpath "${HAVEN_GUEST_KERNEL:?set HAVEN_GUEST_KERNEL}")
+CHECK=$(realpath "${HAVEN_JOURNAL_CHECK:?set HAVEN_JOURNAL_CHECK}")
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/haven-lab-failover.XXXXXX")
+chmod 755 "$TMP"
+NHOSTS=3
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/failover-lib.sh"
+
+[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root"; exit 77; }
+if "$LAB" status >/dev/null 2>&1; then
+	fail "a lab is already up; run '$LAB down' first (not touching it)"
+fi
+cleanup() {
+	local rc=$?
+	[[ $rc == 0 ]] || show_logs
+	"$AUDITOR" check "$TMP/audit" >/dev/null 2>&1 || true
+	"$LAB" down >/dev/null || echo "WARNING: lab down failed" >&2
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+step "3 hosts, havend everywhere; web1 (journal on a LUN) prefers h3"
+lab_cluster 3
+mkdir -p "$TMP/audit"
+"$AUDITOR" start "$TMP/audit"
+ctl h1 vm create web1 --memory 96M --volume web1-disk --prefer 3 --stop-timeout 3 \
+	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
+ctl h2 vm start web1 >/dev/null
+wait_for 60 "web1 running" phase_is h1 web1 running
+[[ $(vm_field h1 web1 owner) == 3 ]] || fail "web1 is not on its preferred host 3"
+uuid=$(vm_field h1 web1 uuid)
+has_ticks() { [[ -n $(ticks h3 web1) ]]; }
+wait_for 30 "the guest ticking on h3" has_ticks
+
+step "1. lab kill haven-h3 (the owner): web1 runs on a survivor"
+t0=$(now)
+"$LAB" kill haven-h3 >/dev/null
+wait_for 30 "web1 running elsewhere" runs_elsewhere web1 3 h1
+took=$(since "$t0")
+owner=$(vm_field h1 web1 owner)
+echo "web1 runs on node $owner $took s after the kill"
+ctl h1 events | grep -E 'host 3|vm web1' | tail -6
+ctl h1 --json events | jq -e -s 'map(select(.subject == "host 3" and (.text | test("^fenced by level storage")))) | length > 0' >/dev/null ||
+	fail "no 'fenced by level storage' event for host 3"
+[[ -n $(qemu_pid "h$owner" "$uuid") ]] || fail "no QEMU for web1 on h$owner"
+has_ticks_owner() { [[ -n $(ticks "h$owner" web1) ]]; }
+wait_for 30 "the guest ticking on h$owner" has_ticks_owner
+"$LAB" start haven-h3 >/dev/null
+start_havend h3
+wait_for 30 "h3 back" members_are h1 '[true,[1,2,3]]'
+wait_for 20 "h3 unfenced after rejoining" bash -c "[[ \$('$LAB' exec h1 '$HAVENCTL' --json node list | jq -r '.nodes[] | select(.node_id == 3) | .fence') == none ]]"
+
+step "2. lab cut the owner's management NIC: it stops web1 itself; a survivor runs it"
+victim=$owner
+t0=$(now)
+"$LAB" cut "haven-h$victim" mgmt >/dev/null
+ask=h$(( victim == 1 ? 2 : 1 ))
+no_qemu_on_victim() { [[ -z $(qemu_pid "h$victim" "$uuid") ]]; }
+wait_for 15 "the isolated host to stop its QEMU" no_qemu_on_victim
+echo "isolated h$victim stopped web1's QEMU $(since "$t0") s after the cut"
+wait_for 30 "web1 running elsewhere" runs_elsewhere web1 "$victim" "$ask"
+owner=$(vm_field "$ask" web1 owner)
+echo "web1 runs on node $owner $(since "$t0") s after the cut"
+keys=$(ctl "$ask" --json pr keys "$URL")
+echo "keys on the LUN: $(jq -c '.keys' <<<"$keys")"
+[[ $(jq -r --arg n "$(printf '%08x' "$victim")" '.keys | map(select(endswith($n))) | length' <<<"$keys") == 0 ]] ||
+	fail "the isolated host's key is still registered: $keys"
+"$LAB" heal "haven-h$victim" mgmt >/dev/null
+wait_for 30 "h$victim back" members_are h1 '[true,[1,2,3]]'
+
+step "3. lab pause the owner past the failover, then resume: it touches nothing"
+victim=$owner
+ask=h$(( victim == 1 ? 2 : 1 ))
+t0=$(now)
+"$LAB" pause "haven-h$victim" >/dev/null
+wait_for 30 "web1 running elsewhere" runs_elsewhere web1 "$victim" "$ask"
+owner=$(vm_field "$ask" web1 owner)
+echo "web1 runs on node $owner $(since "$t0") s after the pause"
+"$LAB" resume "haven-h$victim" >/dev/null
+wait_for 15 "the resumed host's QEMU to be gone" no_qemu_on_victim
+echo "resumed h$victim: its QEMU for web1 is gone"
+wait_for 30 "h$victim back" members_are h1 '[true,[1,2,3]]'
+
+step "every acknowledged journal record is on the LUN; the auditor saw no VM twice"
+journal_ok "$ask"
+"$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
+
+step "4. two of three hosts lost: the last one is not quorate and starts nothing"
+last=$owner
+others=()
+for i in 1 2 3; do [[ $i == "$last" ]] || others+=("$i"); done
+"$LAB" kill "haven-h${others[0]}" >/dev/null
+"$LAB" kill "haven-h${others[1]}" >/dev/null
+no_qemu_on_last() { [[ -z $(qemu_pid "h$last" "$uuid") ]]; }
+wait_for 20 "the last host to stop web1" no_qemu_on_last
+wait_for 20 "h$last not quorate" bash -c "[[ \$('$LAB' exec h$last '$HAVENCTL' --json status | jq .quorate) == false ]]"
+sleep 3
+[[ -z $(qemu_pid "h$last" "$uuid") ]] || fail "the last host runs web1 without quorum"
+if ctl "h$last" vm start web1 2>/dev/null; then fail "a lone host accepted a change"; fi
+echo "h$last alone: not quorate, web1 stopped, changes refused"
+echo "PASS"
