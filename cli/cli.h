@@ -110,6 +110,10 @@ extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_role_grant_entry;
 extern const struct cmd_entry cmd_role_revoke_entry;
 extern const struct cmd_entry cmd_role_list_entry;
+extern const struct cmd_entry cmd_node_fence_entry;
+extern const struct cmd_entry cmd_fence_history_entry;
+extern const struct cmd_entry cmd_cluster_set_entry;
+extern const struct cmd_entry cmd_cluster_show_entry;
 extern const struct cmd_entry cmd_disk_format_entry;
 extern const struct cmd_entry cmd_disk_create_entry;
 extern const struct cmd_entry cmd_disk_info_entry;
@@ -133,5 +137,8 @@ extern const struct cmd_entry cmd_vm_start_entry;
 extern const struct cmd_entry cmd_vm_stop_entry;
 extern const struct cmd_entry cmd_vm_delete_entry;
 extern const struct cmd_entry cmd_node_list_entry;
+extern const struct cmd_entry cmd_fence_agents_entry;
+extern const struct cmd_entry cmd_fence_metadata_entry;
+extern const struct cmd_entry cmd_fence_validate_entry;
 
 #endif

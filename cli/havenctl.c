@@ -48,6 +48,13 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_vm_stop_entry,
 	&cmd_vm_delete_entry,
 	&cmd_node_list_entry,
+	&cmd_node_fence_entry,
+	&cmd_fence_history_entry,
+	&cmd_cluster_set_entry,
+	&cmd_cluster_show_entry,
+	&cmd_fence_agents_entry,
+	&cmd_fence_metadata_entry,
+	&cmd_fence_validate_entry,
 };
 #define CMD_COUNT	(sizeof cmd_table / sizeof cmd_table[0])
 

@@ -876,6 +876,85 @@ apply_vm_delete(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 }
 
 static int
+apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
+    int commit, char *err, size_t errlen)
+{
+	const Haven__ClusterSettings	*s = c->settings_set->settings;
+
+	if (s == NULL)
+		REFUSE(CLUSTER_E_INVALID, "settings_set needs settings");
+	if (s->host_failures_to_tolerate > 0 &&
+	    s->host_failures_to_tolerate >= cs->n_hosts)
+		REFUSE(CLUSTER_E_INVALID, "the cluster has %zu hosts: it cannot "
+		    "tolerate %u host failures", cs->n_hosts,
+		    s->host_failures_to_tolerate);
+	if (!commit)
+		return CLUSTER_OK;
+	if (cs->settings != NULL)
+		protobuf_c_message_free_unpacked(&cs->settings->base, NULL);
+	cs->settings = xclone(&s->base);
+	event_log(cs, c, "cluster", "host failures to tolerate: %u",
+	    s->host_failures_to_tolerate);
+	return CLUSTER_OK;
+}
+
+static int
+u64_desc(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * Admission control: with vm also running, could the VMs meant to run
+ * still be restarted after the N largest hosts fail? Memory only: their
+ * sum must fit in what the other hosts offer, and each VM in the largest
+ * remaining host. Decided from the state alone, so every member agrees.
+ */
+static int
+admission_check(const Haven__ClusterState *cs, const Haven__Vm *vm, char *err,
+    size_t errlen)
+{
+	uint32_t	 n = cs->settings != NULL ?
+			    cs->settings->host_failures_to_tolerate : 0;
+	uint64_t	*mem, need = 0, have = 0, biggest_vm = 0;
+	size_t		 i, nh = 0;
+
+	if (n == 0)
+		return CLUSTER_OK;
+	mem = xcalloc(cs->n_hosts + 1, sizeof *mem);
+	for (i = 0; i < cs->n_hosts; i++)
+		mem[nh++] = cs->hosts[i]->config->memory_mib;
+	qsort(mem, nh, sizeof *mem, u64_desc);
+	for (i = n; i < nh; i++)
+		have += mem[i];
+	for (i = 0; i < cs->n_vms; i++) {
+		const Haven__Vm	*o = cs->vms[i];
+
+		if (o != vm && o->runtime->desired !=
+		    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING)
+			continue;
+		need += o->config->memory_mib;
+		if (o->config->memory_mib > biggest_vm)
+			biggest_vm = o->config->memory_mib;
+	}
+	i = n < nh ? n : nh;
+	if (need > have || (i < nh && biggest_vm > mem[i]) || i >= nh) {
+		snprintf(err, errlen, "starting VM %s would break admission "
+		    "control: after %u host failure%s the remaining hosts offer "
+		    "%llu MiB but the VMs meant to run need %llu MiB; stop "
+		    "another VM, add a host, or lower host-failures-to-tolerate",
+		    vm->config->name, n, n == 1 ? "" : "s",
+		    (unsigned long long)have, (unsigned long long)need);
+		free(mem);
+		return CLUSTER_E_CONFLICT;
+	}
+	free(mem);
+	return CLUSTER_OK;
+}
+
+static int
 apply_vm_set_desired(Haven__ClusterState *cs, const Haven__Change *c,
     int commit, char *err, size_t errlen)
 {
@@ -889,6 +968,10 @@ apply_vm_set_desired(Haven__ClusterState *cs, const Haven__Change *c,
 		REFUSE(CLUSTER_E_INVALID, "vm_set_desired needs running or stopped");
 	if ((i = vm_find(cs, name, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", name);
+	if (desired == HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING &&
+	    cs->vms[i]->runtime->desired != desired &&
+	    admission_check(cs, cs->vms[i], err, errlen) != CLUSTER_OK)
+		return CLUSTER_E_CONFLICT;
 	if (!commit)
 		return CLUSTER_OK;
 	cs->vms[i]->runtime->desired = desired;
@@ -1086,6 +1169,7 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(VM_ASSIGN, vm_assign, apply_vm_assign);
 	KIND(ROLE_GRANT, role_grant, apply_role_grant);
 	KIND(ROLE_REVOKE, role_revoke, apply_role_revoke);
+	KIND(SETTINGS_SET, settings_set, apply_settings_set);
 	default:
 		REFUSE(CLUSTER_E_INVALID, "change of unknown kind %d",
 		    (int)c->kind_case);

@@ -228,6 +228,33 @@ place(const struct cluster *st, const Haven__Vm *vm, struct load *loads,
 	return best == NULL ? 0 : best->node_id;
 }
 
+/* A preferred owner ranked before vm's current one, eligible and with room,
+ * or 0. */
+static uint32_t
+failback_target(const struct cluster *st, const Haven__Vm *vm,
+    struct load *loads, size_t nloads, const uint32_t *placed_on,
+    const Haven__Vm *const *order)
+{
+	const Haven__VmConfig	*vc = vm->config;
+	const Haven__Host	*h;
+	struct load		*l;
+	size_t			 i;
+
+	for (i = 0; i < vc->n_preferred_owners; i++) {
+		if (vc->preferred_owners[i] == vm->runtime->owner)
+			return 0;	/* already on the best one there is */
+		l = load_of(loads, nloads, vc->preferred_owners[i]);
+		if (l != NULL && l->eligible &&
+		    (h = cluster_host(st, l->node_id)) != NULL &&
+		    h->config->memory_mib >= l->used_mib &&
+		    h->config->memory_mib - l->used_mib >= vc->memory_mib &&
+		    !class_on(st, vc->anti_affinity, l->node_id, placed_on,
+		    order))
+			return l->node_id;
+	}
+	return 0;
+}
+
 int
 coordinator_reconcile(const struct cluster *st, const uint32_t *members,
     size_t n, struct coordinator_decisions *out)
@@ -335,7 +362,19 @@ coordinator_reconcile_present(const struct cluster *st,
 		case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
 		case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
 			/* The owner stops it; a lost owner is handled above. */
-			if (!running && is_member(members, n, rt->owner))
+			if (!running && is_member(members, n, rt->owner)) {
+				decide_transition(st, origin, vm,
+				    HAVEN__VM_PHASE__VM_PHASE_STOPPING, out);
+				break;
+			}
+			/* Failback: a more preferred host is back and has room:
+			 * stop it here; placement then picks that host. */
+			if (running && rt->phase ==
+			    HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
+			    vm->config->failback &&
+			    is_member(members, n, rt->owner) &&
+			    failback_target(st, vm, loads, cs->n_hosts,
+			    placed_on, order) != 0)
 				decide_transition(st, origin, vm,
 				    HAVEN__VM_PHASE__VM_PHASE_STOPPING, out);
 			break;

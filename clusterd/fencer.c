@@ -22,17 +22,6 @@
 #include "storage.h"
 #include "timeline.h"
 
-#ifndef FENCE_AGENT_API	/* until fence/agent.c lands */
-struct fence_agent_run;
-typedef void (*fence_agent_cb)(int result, const char *detail, void *arg);
-struct fence_agent_run *fence_agent_start(struct event_base *, const char *,
-    const char *, const char *const *, const char *const *, size_t,
-    const char *, uint32_t, unsigned, fence_agent_cb, void *);
-void fence_agent_cancel(struct fence_agent_run *);
-struct fence_agent_run *fence_pacemaker_start(struct event_base *,
-    const char *, unsigned, fence_agent_cb, void *);
-#endif
-
 #define FENCER_MAX	16
 #define FENCER_URLS	256
 
@@ -176,13 +165,16 @@ fencer_level_result(struct fencing *op, int ok, const char *detail)
 	 * isolated host's isolation response (timeline.h). */
 	if (l->kind == CONFIG_FENCE_STORAGE)
 		until = op->lost_at_us + FENCE_TAKEOVER_DELAY_MS * 1000ULL;
-	snprintf(op->ok_detail, sizeof op->ok_detail, "%s", detail);
+	/* Say which levels failed first, if any. */
+	snprintf(op->ok_detail, sizeof op->ok_detail, "%s%s%.200s%s", detail,
+	    *op->failures ? " (after " : "", op->failures,
+	    *op->failures ? ")" : "");
 	if (until > now) {
 		op->waiting = 1;
 		ev_timer_arm(op->timer, (until - now + 999) / 1000);
 		return;
 	}
-	fencer_finish(op, 1, l->name, detail);
+	fencer_finish(op, 1, l->name, op->ok_detail);
 }
 
 static void
@@ -257,7 +249,7 @@ fencer_next_level(struct fencing *op)
 		return;
 	case CONFIG_FENCE_PACEMAKER:
 		op->agent = fence_pacemaker_start(f->base, op->victim_name,
-		    FENCE_AGENT_TIMEOUT_MS, fencer_agent_done, op);
+		    op->victim, FENCE_AGENT_TIMEOUT_MS, fencer_agent_done, op);
 		if (op->agent == NULL)
 			fencer_level_result(op, 0, "could not ask Pacemaker");
 		return;

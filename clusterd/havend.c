@@ -24,6 +24,7 @@
 #include "common.h"
 #include "proto.h"
 #include "storage.h"
+#include "fence.h"
 #include "timeline.h"
 
 #define HAVEND_MAX_MEMBERS	64
@@ -81,10 +82,15 @@ struct havend {
 	}			 fence_failed[HAVEND_MAX_MEMBERS];
 	size_t			 nfence_failed;
 	struct ev_timer		*fence_retry_timer;
+	struct watchdog		*watchdog;
+	struct ev_timer		*watchdog_timer;
+	int			 corosync_up;
+	int			 exit_code;
 };
 
 static void	havend_reconcile(struct havend *);
 static void	havend_local(struct havend *);
+static void	havend_isolate(struct havend *);
 
 static void
 havend_connected(struct membership *m, uint32_t node_id, void *arg)
@@ -92,6 +98,7 @@ havend_connected(struct membership *m, uint32_t node_id, void *arg)
 	struct havend	*h = arg;
 
 	h->node_id = node_id;
+	h->corosync_up = 1;
 	log_info("joined the cluster as node %u", node_id);
 }
 
@@ -100,9 +107,13 @@ havend_disconnected(struct membership *m, void *arg)
 {
 	struct havend	*h = arg;
 
+	if (h->quorate)
+		havend_isolate(h);
 	h->quorate = 0;
 	h->nmembers = 0;
-	log_warn("lost corosync; not quorate until it is back");
+	h->corosync_up = 0;
+	log_warn("lost corosync; not quorate until it is back (the watchdog "
+	    "is not petted meanwhile)");
 }
 
 static void
@@ -632,6 +643,78 @@ havend_vm_console(struct control_client *c, ProtobufCMessage *m, void *arg)
 	free(buf);
 }
 
+static void
+havend_settings_set(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	Haven__SettingsSetRequest	*req = (Haven__SettingsSetRequest *)m;
+	Haven__Change			*change;
+	Haven__SettingsSet		*s;
+
+	if (req->settings == NULL) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+		    "cluster set needs the settings");
+		return;
+	}
+	change = havend_change_new();
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		abort();
+	haven__settings_set__init(s);
+	s->settings = (Haven__ClusterSettings *)havend_copy(
+	    &req->settings->base);
+	change->kind_case = HAVEN__CHANGE__KIND_SETTINGS_SET;
+	change->settings_set = s;
+	havend_propose_for(arg, c, change);
+}
+
+static void
+havend_settings_get(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	const struct cluster	*st = replica_state(h->replica);
+	Haven__ClusterSettings	 none = HAVEN__CLUSTER_SETTINGS__INIT;
+
+	control_reply(c, FRAME_SETTINGS_REPLY, st->cs->settings != NULL ?
+	    &st->cs->settings->base : &none.base);
+}
+
+static void
+havend_node_fence(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	Haven__NodeFenceRequest	*req = (Haven__NodeFenceRequest *)m;
+	Haven__Change		*change;
+	Haven__HostLost		*l;
+
+	if (req->node_id == h->node_id) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+		    "node %u is this host: fence it from another host",
+		    req->node_id);
+		return;
+	}
+	change = havend_change_new();
+	if ((l = calloc(1, sizeof *l)) == NULL)
+		abort();
+	haven__host_lost__init(l);
+	l->node_id = req->node_id;
+	change->kind_case = HAVEN__CHANGE__KIND_HOST_LOST;
+	change->host_lost = l;
+	havend_propose_for(h, c, change);
+}
+
+static void
+havend_fence_history(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	const struct cluster	*st = replica_state(h->replica);
+	Haven__FenceHistoryReply r = HAVEN__FENCE_HISTORY_REPLY__INIT;
+
+	r.records = st->cs->fence_history;
+	r.n_records = st->cs->n_fence_history;
+	r.hosts = st->cs->hosts;
+	r.n_hosts = st->cs->n_hosts;
+	control_reply(c, FRAME_FENCE_HISTORY_REPLY, &r.base);
+}
+
 static const char *
 havend_target_name(ProtobufCMessage *m)
 {
@@ -672,6 +755,10 @@ static const struct control_route havend_routes[] = {
 	{ FRAME_STORAGE_LIST, REQUEST_READ, 0, NULL, havend_storage_list },
 	{ FRAME_VM_CONSOLE, REQUEST_VM, 0, havend_target_console,
 	    havend_vm_console },
+	{ FRAME_SETTINGS_SET, REQUEST_ADMIN, 1, NULL, havend_settings_set },
+	{ FRAME_SETTINGS_GET, REQUEST_READ, 0, NULL, havend_settings_get },
+	{ FRAME_NODE_FENCE, REQUEST_ADMIN, 1, NULL, havend_node_fence },
+	{ FRAME_FENCE_HISTORY, REQUEST_READ, 0, NULL, havend_fence_history },
 };
 
 /* A change came back applied (or refused): answer whoever asked. */
@@ -712,6 +799,25 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 		if (result != CLUSTER_OK &&
 		    c->kind_case == HAVEN__CHANGE__KIND_VM_TRANSITION)
 			h->nlocal = 0;
+	}
+	/* This host declared lost while it runs (`node fence`, or its
+	 * havend was away too long): it is being fenced. Stop every VM now
+	 * and leave; havend must be restarted to rejoin (and be unfenced). */
+	if (result == CLUSTER_OK &&
+	    c->kind_case == HAVEN__CHANGE__KIND_HOST_LOST &&
+	    c->host_lost->node_id == h->node_id && h->node_id != 0) {
+		struct vmworker	*w;
+
+		log_warn("this host (node %u) was declared lost and is being "
+		    "fenced: stopping its VMs and havend; restart havend to "
+		    "rejoin", h->node_id);
+		for (w = supervisor_first(h->supervisor); w != NULL;
+		    w = supervisor_next(w))
+			if (vmworker_alive(w))
+				supervisor_kill(h->supervisor, vmworker_uuid(w));
+		h->exit_code = 1;
+		event_base_loopbreak(h->base);
+		return;
 	}
 	/* Applied reports leave the table. */
 	for (i = 0; i < h->nlocal; ) {
@@ -931,6 +1037,18 @@ havend_present(struct havend *h, const uint32_t *members, size_t n,
 	}
 	h->nabsent = na;	/* nodes back in the group or gone are dropped */
 	return np;
+}
+
+/* Pet the watchdog only while healthy: this loop runs (or the timer would
+ * not fire) and corosync is connected. A hung havend or a lost corosync
+ * lets the host reset (DESIGN §4). */
+static void
+havend_watchdog_cb(void *arg)
+{
+	struct havend	*h = arg;
+
+	if (h->corosync_up && watchdog_pet(h->watchdog) == -1)
+		log_warn("petting the watchdog: %s", strerror(errno));
 }
 
 static void
@@ -1506,6 +1624,17 @@ main(int argc, char **argv)
 	if (ev_on_signals(h.base, signals, 3, havend_signal, &h) == -1)
 		log_fatal("signals: %s", strerror(errno));
 	h.grace_timer = ev_timer_new(h.base, 0, 0, havend_grace_cb, &h);
+	if (*h.config.watchdog_device != '\0') {
+		if ((h.watchdog = watchdog_open(h.config.watchdog_device,
+		    h.config.watchdog_timeout_s, errbuf, sizeof errbuf)) == NULL)
+			log_fatal("watchdog: %s", errbuf);
+		h.watchdog_timer = ev_timer_new(h.base, FENCE_WATCHDOG_PET_MS, 1,
+		    havend_watchdog_cb, &h);
+		ev_timer_arm(h.watchdog_timer, FENCE_WATCHDOG_PET_MS);
+		log_info("watchdog %s armed (%u s), petted every %d ms while "
+		    "healthy", h.config.watchdog_device,
+		    watchdog_timeout_s(h.watchdog), FENCE_WATCHDOG_PET_MS);
+	}
 	h.fence_retry_timer = ev_timer_new(h.base, 0, 0, havend_fence_retry_cb,
 	    &h);
 	if (*h.config.vm_initiator != '\0')
@@ -1529,6 +1658,10 @@ main(int argc, char **argv)
 	event_base_dispatch(h.base);
 
 	/* The workers keep their VMs running for the next havend. */
+	if (h.watchdog != NULL) {
+		ev_timer_free(h.watchdog_timer);
+		watchdog_close(h.watchdog, 1);	/* a clean stop disarms */
+	}
 	fencer_free(h.fencer);
 	supervisor_free(h.supervisor);
 	membership_free(h.membership);
@@ -1536,5 +1669,5 @@ main(int argc, char **argv)
 	control_free(h.control);
 	ev_signals_free();
 	event_base_free(h.base);
-	return 0;
+	return h.exit_code;
 }

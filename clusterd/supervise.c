@@ -27,6 +27,7 @@
 
 #include "clusterd.h"
 #include "common.h"
+#include "fence.h"
 #include "proto.h"
 
 #define SUPERVISE_READY_MS	60000	/* spec sent → volumes open */
@@ -544,6 +545,8 @@ supervisor_reap(struct supervisor *s)
 	int		 status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (fence_agent_reaped(pid, status))
+			continue;	/* a fence agent's: its runner's */
 		for (w = s->workers; w != NULL; w = next) {
 			next = w->next;
 			if (w->pid != pid)

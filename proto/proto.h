@@ -65,6 +65,12 @@ enum frame_type {
 	FRAME_STORAGE_LIST_REPLY = 129,	/* haven.StorageListReply */
 	FRAME_VM_CONSOLE = 130,		/* haven.ConsoleRequest */
 	FRAME_VM_CONSOLE_REPLY = 131,	/* haven.ConsoleReply */
+	FRAME_SETTINGS_SET = 132,	/* haven.SettingsSetRequest */
+	FRAME_SETTINGS_GET = 133,	/* haven.SettingsGetRequest */
+	FRAME_SETTINGS_REPLY = 134,	/* haven.ClusterSettings */
+	FRAME_NODE_FENCE = 135,		/* haven.NodeFenceRequest */
+	FRAME_FENCE_HISTORY = 136,	/* haven.FenceHistoryRequest */
+	FRAME_FENCE_HISTORY_REPLY = 137, /* haven.FenceHistoryReply */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */

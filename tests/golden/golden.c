@@ -180,6 +180,8 @@ struct change_buf {
 	Haven__RoleGrant	 role_grant;
 	Haven__RoleBinding	 binding;
 	Haven__RoleRevoke	 role_revoke;
+	Haven__SettingsSet	 settings_set;
+	Haven__ClusterSettings	 settings;
 	char			*volumes[MAX_LIST];
 	uint32_t		 preferred[MAX_LIST];
 	char			*patterns[MAX_LIST];
@@ -331,6 +333,14 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->role_grant.binding = &b->binding;
 		c->kind_case = HAVEN__CHANGE__KIND_ROLE_GRANT;
 		c->role_grant = &b->role_grant;
+	} else if (strcmp(kind, "settings_set") == 0) {
+		haven__settings_set__init(&b->settings_set);
+		haven__cluster_settings__init(&b->settings);
+		b->settings.host_failures_to_tolerate =
+		    (uint32_t)arg_u64(r, a, "failures_to_tolerate");
+		b->settings_set.settings = &b->settings;
+		c->kind_case = HAVEN__CHANGE__KIND_SETTINGS_SET;
+		c->settings_set = &b->settings_set;
 	} else if (strcmp(kind, "role_revoke") == 0) {
 		haven__role_revoke__init(&b->role_revoke);
 		b->role_revoke.principal = (char *)arg_str(a, "principal");

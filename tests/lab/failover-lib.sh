@@ -58,7 +58,7 @@ runs_elsewhere() { # VM FROM_NODE ASK_HOST
 # pool san / volume web1-disk.
 lab_cluster() {
 	local n=$1 extra=${2:-} i members
-	"$LAB" up --hosts "$n" >/dev/null
+	"$LAB" up --hosts "$n" ${LAB_UP_ARGS:-} >/dev/null
 	URL=$("$LAB" lun add web1 1G)
 	LUN=${URL##*/}
 	ctl h1 --key haven-lab:1 disk format --cluster haven-lab --state-size 256M "$URL" >/dev/null
