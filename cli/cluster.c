@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -161,4 +162,40 @@ cluster_vm_json(const Haven__Vm *vm)
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(c->kernel_append));
 	return obj;
+}
+
+/* A node id, or the id of the host named so in the state. */
+int
+cluster_node_id(struct cli *cli, const char *arg, uint32_t *id)
+{
+	Haven__NodeListRequest	 req = HAVEN__NODE_LIST_REQUEST__INIT;
+	Haven__NodeListReply	*r;
+	uint64_t		 v;
+	uint16_t		 type;
+	size_t			 i;
+	int			 fd, code = 0, found = 0;
+
+	if (cli_parse_uint(arg, 1, UINT32_MAX, &v) == 0) {
+		*id = (uint32_t)v;
+		return 0;
+	}
+	if ((fd = client_connect(cli)) == -1)
+		return -1;
+	r = (Haven__NodeListReply *)client_request_code(cli, fd,
+	    FRAME_NODE_LIST, &req.base, &type, &code);
+	close(fd);
+	if (r == NULL)
+		return -1;
+	for (i = 0; i < r->n_hosts; i++) {
+		if (r->hosts[i]->config != NULL &&
+		    strcmp(r->hosts[i]->config->name, arg) == 0) {
+			*id = r->hosts[i]->config->node_id;
+			found = 1;
+		}
+	}
+	message_free(&r->base);
+	if (!found)
+		cli_error(cli, "no host named '%s'; 'havenctl node list' shows "
+		    "them", arg);
+	return found ? 0 : -1;
 }

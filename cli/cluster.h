@@ -15,5 +15,7 @@ int		 cluster_vm_name_arg(struct cli *, const struct cmd_entry *,
 int		 cluster_vm_name_command(struct cli *, const struct cmd_entry *,
 		     int argc, char **argv, uint16_t type, const char *verb);
 struct json_object *cluster_vm_json(const Haven__Vm *);
+/* A node id, or the id of the host of that name (asks havend). */
+int		 cluster_node_id(struct cli *, const char *, uint32_t *);
 
 #endif

@@ -668,8 +668,29 @@ apply_host_maintenance(Haven__ClusterState *cs, const Haven__Change *c,
 		return CLUSTER_OK;
 	cs->hosts[i]->runtime->maintenance = c->host_maintenance->maintenance;
 	snprintf(subject, sizeof subject, "host %u", id);
-	event_log(cs, c, subject, "maintenance %s",
-	    c->host_maintenance->maintenance ? "on" : "off");
+	event_log(cs, c, subject, "%s", c->host_maintenance->maintenance ?
+	    "draining: maintenance on, its VMs move away" :
+	    c->host_maintenance->failback ?
+	    "resumed: maintenance off, its VMs come back" :
+	    "resumed: maintenance off");
+	/* Resume: the VMs drained from it come back, or forget it. */
+	if (!c->host_maintenance->maintenance) {
+		size_t	 j;
+
+		for (j = 0; j < cs->n_vms; j++) {
+			Haven__VmRuntime	*rt = cs->vms[j]->runtime;
+
+			if (rt->home != id)
+				continue;
+			rt->home = 0;
+			if (c->host_maintenance->failback && rt->phase ==
+			    HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
+			    rt->owner != id && rt->migrate_to == 0) {
+				rt->migrate_to = id;
+				rt->migrate_started_us = c->timestamp_us;
+			}
+		}
+	}
 	return CLUSTER_OK;
 }
 
@@ -876,6 +897,57 @@ apply_vm_delete(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 }
 
 static int
+apply_vm_migrate(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const Haven__VmMigrate	*m = c->vm_migrate;
+	Haven__VmRuntime	*rt;
+	const Haven__Host	*h;
+	long			 i, hi;
+	char			 subject[64];
+
+	if ((i = vm_find(cs, m->name, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", m->name);
+	rt = cs->vms[i]->runtime;
+	if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING)
+		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; only a running VM moves",
+		    m->name, cluster_phase_name(rt->phase));
+	if (rt->migrate_to != 0)
+		REFUSE(CLUSTER_E_CONFLICT, "VM %s is moving to host %u already",
+		    m->name, rt->migrate_to);
+	if (m->target != 0) {
+		if ((hi = host_find(cs, m->target, NULL)) < 0)
+			REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist",
+			    m->target);
+		h = cs->hosts[hi];
+		if (m->target == rt->owner)
+			REFUSE(CLUSTER_E_CONFLICT, "VM %s runs on host %u already",
+			    m->name, m->target);
+		if (h->runtime->membership !=
+		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER ||
+		    h->runtime->maintenance)
+			REFUSE(CLUSTER_E_CONFLICT, "host %u is %s; it takes no VMs",
+			    m->target, h->runtime->maintenance ?
+			    "in maintenance" : "not a member");
+	}
+	if (!commit)
+		return CLUSTER_OK;
+	/* 0 would read as "no move": a move "anywhere" names no host yet
+	 * and is marked with the owner itself, which the coordinator reads
+	 * as "wherever placement says". */
+	rt->migrate_to = m->target != 0 ? m->target : rt->owner;
+	rt->migrate_started_us = c->timestamp_us;
+	snprintf(subject, sizeof subject, "vm %.48s", m->name);
+	if (m->target != 0)
+		event_log(cs, c, subject, "moving from host %u to host %u "
+		    "(quick migration)", rt->owner, m->target);
+	else
+		event_log(cs, c, subject, "moving away from host %u (quick "
+		    "migration)", rt->owner);
+	return CLUSTER_OK;
+}
+
+static int
 apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
     int commit, char *err, size_t errlen)
 {
@@ -988,6 +1060,7 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 {
 	const Haven__VmTransition	*t = c->vm_transition;
 	Haven__VmRuntime		*rt;
+	Haven__VmPhase			 was;
 	long				 i;
 	char				 subject[64];
 
@@ -1010,6 +1083,7 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		    cluster_phase_name(t->phase));
 	if (!commit)
 		return CLUSTER_OK;
+	was = rt->phase;
 	rt->phase = t->phase;
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED) {
 		rt->owner = 0;
@@ -1017,6 +1091,45 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	}
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_FAILED)
 		rt->failures++;
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING) {
+		long	 hi = host_find(cs, rt->owner, NULL);
+
+		rt->saving_at_us = c->timestamp_us;
+		rt->migrate_from = rt->owner;
+		/* A drain: remember where it came from, for resume. */
+		if (hi >= 0 && cs->hosts[hi]->runtime->maintenance)
+			rt->home = rt->owner;
+	}
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED) {
+		rt->saved_state = 1;
+		rt->saved_generation = rt->generation;
+	}
+	/* A state that could not be restored is not tried again. */
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_FAILED &&
+	    was == HAVEN__VM_PHASE__VM_PHASE_RESTORING)
+		rt->saved_state = 0;
+	/* A save that failed: the VM runs on where it was; the move is off. */
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
+	    was == HAVEN__VM_PHASE__VM_PHASE_SAVING) {
+		rt->migrate_to = 0;
+		rt->saving_at_us = 0;
+		rt->home = 0;
+	}
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
+	    was == HAVEN__VM_PHASE__VM_PHASE_RESTORING) {
+		/* Restored: the state is consumed; a move ends here. */
+		if (rt->saving_at_us != 0 && c->timestamp_us > rt->saving_at_us) {
+			snprintf(subject, sizeof subject, "vm %.48s", t->name);
+			event_log(cs, c, subject, "moved from host %u to host %u: "
+			    "downtime %llu ms", rt->migrate_from, rt->owner,
+			    (unsigned long long)(c->timestamp_us -
+			    rt->saving_at_us) / 1000);
+		}
+		rt->saved_state = 0;
+		rt->migrate_to = 0;
+		rt->saving_at_us = 0;
+		rt->migrate_from = 0;
+	}
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING)
 		rt->failures = 0;
 	snprintf(subject, sizeof subject, "vm %.48s", t->name);
@@ -1064,6 +1177,11 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		rt->restarts++;
 	else
 		rt->restarts = 0;
+	if (a->phase == HAVEN__VM_PHASE__VM_PHASE_STARTING) {
+		rt->saved_state = 0;	/* a cold start: any saved state is moot */
+		rt->migrate_to = 0;
+		rt->saving_at_us = 0;
+	}
 	rt->owner = a->owner;
 	rt->phase = a->phase;
 	rt->generation++;
@@ -1167,6 +1285,7 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(VM_SET_DESIRED, vm_set_desired, apply_vm_set_desired);
 	KIND(VM_TRANSITION, vm_transition, apply_vm_transition);
 	KIND(VM_ASSIGN, vm_assign, apply_vm_assign);
+	KIND(VM_MIGRATE, vm_migrate, apply_vm_migrate);
 	KIND(ROLE_GRANT, role_grant, apply_role_grant);
 	KIND(ROLE_REVOKE, role_revoke, apply_role_revoke);
 	KIND(SETTINGS_SET, settings_set, apply_settings_set);

@@ -24,7 +24,11 @@ struct load {
 	uint32_t	 node_id;
 	uint64_t	 used_mib;
 	int		 eligible;
+	unsigned	 moving;	/* moves away from it in flight */
 };
+
+/* Planned moves (drain, migrate, failback) at once from one host. */
+#define COORDINATOR_MOVES_PER_HOST	2
 
 uint32_t
 coordinator_of(const uint32_t *members, size_t n)
@@ -255,6 +259,28 @@ failback_target(const struct cluster *st, const Haven__Vm *vm,
 	return 0;
 }
 
+/* Where a moving VM goes: the host asked for, if it can take it; else a
+ * preferred owner (failback) or wherever placement says, never back onto
+ * the host it leaves. 0: nowhere. */
+static uint32_t
+move_target(const struct cluster *st, const Haven__Vm *vm, struct load *loads,
+    size_t nloads, const uint32_t *placed_on, const Haven__Vm *const *order)
+{
+	const Haven__VmRuntime	*rt = vm->runtime;
+	uint32_t		 from = rt->migrate_from ? rt->migrate_from :
+				    rt->owner;
+	struct load		*l;
+	const Haven__Host	*h;
+
+	if (rt->migrate_to != 0 && rt->migrate_to != from &&
+	    (l = load_of(loads, nloads, rt->migrate_to)) != NULL &&
+	    l->eligible && (h = cluster_host(st, l->node_id)) != NULL &&
+	    h->config->memory_mib >= l->used_mib &&
+	    h->config->memory_mib - l->used_mib >= vm->config->memory_mib)
+		return rt->migrate_to;
+	return place(st, vm, loads, nloads, placed_on, order, from);
+}
+
 int
 coordinator_reconcile(const struct cluster *st, const uint32_t *members,
     size_t n, struct coordinator_decisions *out)
@@ -270,7 +296,7 @@ coordinator_reconcile_present(const struct cluster *st,
 	const Haven__ClusterState	*cs = st->cs;
 	const Haven__Vm			**order = NULL;
 	const Haven__Host		*owner;
-	struct load			*loads = NULL;
+	struct load			*loads = NULL, *l;
 	uint32_t			*placed_on = NULL, origin, to;
 	size_t				 i, j;
 	int				 member;
@@ -307,11 +333,16 @@ coordinator_reconcile_present(const struct cluster *st,
 	}
 	for (i = 0; i < cs->n_vms; i++) {
 		const Haven__VmRuntime	*rt = cs->vms[i]->runtime;
-		struct load		*l;
 
 		if (occupies(rt->phase) &&
 		    (l = load_of(loads, cs->n_hosts, rt->owner)) != NULL)
 			l->used_mib += cs->vms[i]->config->memory_mib;
+		if ((rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
+		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED ||
+		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING) &&
+		    rt->migrate_from != 0 &&
+		    (l = load_of(loads, cs->n_hosts, rt->migrate_from)) != NULL)
+			l->moving++;
 	}
 
 	/* VMs, in placement order. */
@@ -346,15 +377,23 @@ coordinator_reconcile_present(const struct cluster *st,
 					    out);
 				break;
 			}
-			to = place(st, vm, loads, cs->n_hosts, placed_on, order,
-			    0);
+			to = 0;
+			if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED)
+				to = move_target(st, vm, loads, cs->n_hosts,
+				    placed_on, order);
+			if (to == 0)
+				to = place(st, vm, loads, cs->n_hosts, placed_on,
+				    order, 0);
 			if (to == 0)
 				break;	/* nowhere to go: level-triggered retry */
 			placed_on[i] = to;
 			load_of(loads, cs->n_hosts, to)->used_mib +=
 			    vm->config->memory_mib;
+			/* A complete saved state is restored, wherever the
+			 * VM goes (a move, or its target lost meanwhile). */
 			decide_assign(st, origin, vm, to,
-			    rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED ?
+			    rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED ||
+			    rt->saved_state ?
 			    HAVEN__VM_PHASE__VM_PHASE_RESTORING :
 			    HAVEN__VM_PHASE__VM_PHASE_STARTING, out);
 			break;
@@ -367,16 +406,29 @@ coordinator_reconcile_present(const struct cluster *st,
 				    HAVEN__VM_PHASE__VM_PHASE_STOPPING, out);
 				break;
 			}
-			/* Failback: a more preferred host is back and has room:
-			 * stop it here; placement then picks that host. */
-			if (running && rt->phase ==
-			    HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
-			    vm->config->failback &&
-			    is_member(members, n, rt->owner) &&
-			    failback_target(st, vm, loads, cs->n_hosts,
-			    placed_on, order) != 0)
-				decide_transition(st, origin, vm,
-				    HAVEN__VM_PHASE__VM_PHASE_STOPPING, out);
+			/* Planned moves by quick migration (save here, restore
+			 * there): an operator's migrate, a drain of the host,
+			 * a failback to a preferred host that is back. Only
+			 * when a target exists, a few at a time per host. */
+			if (!running || rt->phase !=
+			    HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
+			    !is_member(members, n, rt->owner))
+				break;
+			owner = cluster_host(st, rt->owner);
+			if (rt->migrate_to == 0 && !(owner != NULL &&
+			    owner->runtime->maintenance) &&
+			    !(vm->config->failback && failback_target(st, vm,
+			    loads, cs->n_hosts, placed_on, order) != 0))
+				break;
+			if ((l = load_of(loads, cs->n_hosts, rt->owner)) ==
+			    NULL || l->moving >= COORDINATOR_MOVES_PER_HOST)
+				break;
+			if (move_target(st, vm, loads, cs->n_hosts, placed_on,
+			    order) == 0)
+				break;	/* nowhere to go: stay */
+			l->moving++;
+			decide_transition(st, origin, vm,
+			    HAVEN__VM_PHASE__VM_PHASE_SAVING, out);
 			break;
 		case HAVEN__VM_PHASE__VM_PHASE_FAILED:
 			if (!running) {

@@ -715,6 +715,49 @@ havend_fence_history(struct control_client *c, ProtobufCMessage *m, void *arg)
 	control_reply(c, FRAME_FENCE_HISTORY_REPLY, &r.base);
 }
 
+static void
+havend_vm_migrate(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	Haven__VmMigrateRequest	*req = (Haven__VmMigrateRequest *)m;
+	Haven__Change		*change = havend_change_new();
+	Haven__VmMigrate	*mg = calloc(1, sizeof *mg);
+
+	if (mg == NULL)
+		abort();
+	haven__vm_migrate__init(mg);
+	mg->name = strdup(req->name);
+	mg->target = req->target;
+	change->kind_case = HAVEN__CHANGE__KIND_VM_MIGRATE;
+	change->vm_migrate = mg;
+	havend_propose_for(arg, c, change);
+}
+
+static void
+havend_node_maintenance(struct control_client *c, ProtobufCMessage *m,
+    void *arg)
+{
+	Haven__NodeMaintenanceRequest	*req =
+					    (Haven__NodeMaintenanceRequest *)m;
+	Haven__Change			*change = havend_change_new();
+	Haven__HostMaintenance		*hm = calloc(1, sizeof *hm);
+
+	if (hm == NULL)
+		abort();
+	haven__host_maintenance__init(hm);
+	hm->node_id = req->node_id;
+	hm->maintenance = req->maintenance;
+	hm->failback = req->failback;
+	change->kind_case = HAVEN__CHANGE__KIND_HOST_MAINTENANCE;
+	change->host_maintenance = hm;
+	havend_propose_for(arg, c, change);
+}
+
+static const char *
+havend_target_migrate(ProtobufCMessage *m)
+{
+	return ((Haven__VmMigrateRequest *)m)->name;
+}
+
 static const char *
 havend_target_name(ProtobufCMessage *m)
 {
@@ -759,6 +802,10 @@ static const struct control_route havend_routes[] = {
 	{ FRAME_SETTINGS_GET, REQUEST_READ, 0, NULL, havend_settings_get },
 	{ FRAME_NODE_FENCE, REQUEST_ADMIN, 1, NULL, havend_node_fence },
 	{ FRAME_FENCE_HISTORY, REQUEST_READ, 0, NULL, havend_fence_history },
+	{ FRAME_VM_MIGRATE, REQUEST_VM, 1, havend_target_migrate,
+	    havend_vm_migrate },
+	{ FRAME_NODE_MAINTENANCE, REQUEST_ADMIN, 1, NULL,
+	    havend_node_maintenance },
 };
 
 /* A change came back applied (or refused): answer whoever asked. */
@@ -1239,7 +1286,7 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	spec.qemu_binary = h->config.vm_qemu;
 	spec.adopt_timeout_ms = h->config.vm_adopt_timeout_s * 1000;
 	return supervisor_start(h->supervisor, &spec, action,
-	    vm->runtime->generation - 1, err, errlen);
+	    vm->runtime->saved_generation, err, errlen);
 }
 
 static int
@@ -1287,6 +1334,9 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 			}
 			return;
 		}
+		if (wp == HAVEN__VM_PHASE__VM_PHASE_STOPPED && rt->phase ==
+		    HAVEN__VM_PHASE__VM_PHASE_RESTORING)
+			wp = HAVEN__VM_PHASE__VM_PHASE_FAILED;	/* refused */
 		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
 		    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || havend_final(wp))
 			havend_transition(h, vm, wp, NULL);
@@ -1321,6 +1371,34 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 			log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
 			    "stopping (ACPI power-down, quit after %u s)",
 			    stop_ms / 1000);
+		break;
+	case HAVEN__VM_PHASE__VM_PHASE_SAVING:
+		/* A planned move: save here; the coordinator restores it on
+		 * the target. A RUNNING report after the save command means
+		 * the save failed and the VM runs on here. */
+		if (w == NULL || !vmworker_alive(w)) {
+			if (w != NULL && havend_final(wp))
+				havend_transition(h, vm, wp, NULL);
+			else if (w == NULL && supervisor_settled(h->supervisor))
+				havend_transition(h, vm,
+				    HAVEN__VM_PHASE__VM_PHASE_FAILED,
+				    "no worker to save it");
+			return;
+		}
+		if (vmworker_last_command(w) !=
+		    HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE) {
+			if (supervisor_command(h->supervisor, vm->config->uuid,
+			    HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE, 0) == 0)
+				log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
+				    "saving its state to its volume (quick "
+				    "migration)");
+			return;
+		}
+		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
+		    havend_final(wp))
+			havend_transition(h, vm, wp, wp ==
+			    HAVEN__VM_PHASE__VM_PHASE_RUNNING ?
+			    "the save failed; it runs on here" : NULL);
 		break;
 	case HAVEN__VM_PHASE__VM_PHASE_STOPPED:
 	case HAVEN__VM_PHASE__VM_PHASE_FAILED:
@@ -1387,6 +1465,11 @@ havend_worker_report(struct supervisor *s, const char *uuid, const char *name,
 	    LOG_LEVEL_WARN : LOG_LEVEL_INFO, "vm", name, "%s%s%s%s",
 	    cluster_phase_name(phase), fenced ? " (fenced)" : "",
 	    *detail ? ": " : "", detail);
+	/* A refused restore leaves the worker stopped: for the cluster the
+	 * VM failed, and its saved state is not tried again. */
+	if (vm != NULL && phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
+	    vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING)
+		phase = HAVEN__VM_PHASE__VM_PHASE_FAILED;
 	if (vm != NULL && vm->runtime->owner == h->node_id &&
 	    vm->runtime->generation == generation && havend_final(phase))
 		havend_transition(h, vm, phase, detail);

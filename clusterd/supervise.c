@@ -243,6 +243,9 @@ supervise_send_command(struct vmworker *w, Haven__WorkerAction action,
 	if (w->channel == NULL)
 		return -1;
 	w->last_command = action;
+	/* From now on a RUNNING report means the save failed. */
+	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE)
+		w->phase = HAVEN__VM_PHASE__VM_PHASE_SAVING;
 	return channel_send_message(w->channel, FRAME_WORKER_COMMAND,
 	    &cmd.base, NULL, 0);
 }
@@ -258,6 +261,11 @@ supervise_event(struct vmworker *w, const Haven__WorkerEvent *ev)
 	if (ev->error != NULL && ev->error->message != NULL &&
 	    *ev->error->message != '\0') {
 		snprintf(buf, sizeof buf, "%s: %s", detail, ev->error->message);
+		detail = buf;
+	} else if (ev->state_bytes != 0) {
+		snprintf(buf, sizeof buf, "%s (%.1f MiB in %llu ms)", detail,
+		    (double)ev->state_bytes / (1024 * 1024),
+		    (unsigned long long)ev->duration_us / 1000);
 		detail = buf;
 	}
 	/* The first STOPPED is "volumes open, lease held": send the command. */

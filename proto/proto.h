@@ -71,6 +71,8 @@ enum frame_type {
 	FRAME_NODE_FENCE = 135,		/* haven.NodeFenceRequest */
 	FRAME_FENCE_HISTORY = 136,	/* haven.FenceHistoryRequest */
 	FRAME_FENCE_HISTORY_REPLY = 137, /* haven.FenceHistoryReply */
+	FRAME_VM_MIGRATE = 138,		/* haven.VmMigrateRequest */
+	FRAME_NODE_MAINTENANCE = 139,	/* haven.NodeMaintenanceRequest */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */

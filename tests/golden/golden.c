@@ -177,6 +177,7 @@ struct change_buf {
 	Haven__VmSetDesired	 vm_set_desired;
 	Haven__VmTransition	 vm_transition;
 	Haven__VmAssign		 vm_assign;
+	Haven__VmMigrate	 vm_migrate;
 	Haven__RoleGrant	 role_grant;
 	Haven__RoleBinding	 binding;
 	Haven__RoleRevoke	 role_revoke;
@@ -228,6 +229,7 @@ change_build(struct run *r, const char *kind, struct args *a,
 		haven__host_maintenance__init(&b->host_maintenance);
 		b->host_maintenance.node_id = (uint32_t)arg_u64(r, a, "id");
 		b->host_maintenance.maintenance = arg_bool(a, "on");
+		b->host_maintenance.failback = arg_bool(a, "failback");
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_MAINTENANCE;
 		c->host_maintenance = &b->host_maintenance;
 	} else if (strcmp(kind, "host_fence") == 0) {
@@ -309,6 +311,12 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->vm_transition.phase = phase_parse(arg_str(a, "phase"));
 		c->kind_case = HAVEN__CHANGE__KIND_VM_TRANSITION;
 		c->vm_transition = &b->vm_transition;
+	} else if (strcmp(kind, "vm_migrate") == 0) {
+		haven__vm_migrate__init(&b->vm_migrate);
+		b->vm_migrate.name = (char *)arg_str(a, "name");
+		b->vm_migrate.target = (uint32_t)arg_u64(r, a, "to");
+		c->kind_case = HAVEN__CHANGE__KIND_VM_MIGRATE;
+		c->vm_migrate = &b->vm_migrate;
 	} else if (strcmp(kind, "vm_assign") == 0) {
 		haven__vm_assign__init(&b->vm_assign);
 		b->vm_assign.name = (char *)arg_str(a, "name");

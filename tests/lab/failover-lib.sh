@@ -61,7 +61,7 @@ lab_cluster() {
 	"$LAB" up --hosts "$n" ${LAB_UP_ARGS:-} >/dev/null
 	URL=$("$LAB" lun add web1 1G)
 	LUN=${URL##*/}
-	ctl h1 --key haven-lab:1 disk format --cluster haven-lab --state-size 256M "$URL" >/dev/null
+	ctl h1 --key haven-lab:1 disk format --cluster haven-lab --state-size "${STATE_SIZE:-256M}" "$URL" >/dev/null
 	ctl h1 --key haven-lab:1 disk create "$URL" --size 64M >/dev/null
 	cp "$KERNEL" "$TMP/guest.elf"
 	chmod 644 "$TMP/guest.elf"
