@@ -217,6 +217,7 @@ struct config {
 	char			 vm_log_dir[256];
 	unsigned		 vm_adopt_timeout_s;
 	char			 vm_initiator[224];	/* "": from node */
+	int			 vm_shutdown_migrate;	/* SIGTERM drains */
 	size_t			 nfences;		/* sorted by level */
 	struct config_fence	 fences[CONFIG_MAX_FENCES];
 };

@@ -64,6 +64,7 @@ enum key {
 	KEY_VM_ADOPT_TIMEOUT,
 	KEY_VM_INITIATOR,
 	KEY_VM_QEMU,
+	KEY_VM_SHUTDOWN,
 	KEY_COUNT,
 };
 
@@ -90,6 +91,7 @@ static const struct key_info {
 	[KEY_VM_ADOPT_TIMEOUT] = { SECTION_VM, "adopt_timeout_s" },
 	[KEY_VM_INITIATOR] = { SECTION_VM, "initiator" },
 	[KEY_VM_QEMU] = { SECTION_VM, "qemu" },
+	[KEY_VM_SHUTDOWN] = { SECTION_VM, "shutdown" },
 };
 
 /* What the parse knows of a fence section beyond struct config_fence. */
@@ -596,6 +598,14 @@ fixed_key(struct parse *p, enum key k, const char *value)
 		    -1)
 			add_error(p, p->line, sn, key, "'%.32s' is not a "
 			    "number of seconds from 0 to 3600", value);
+		break;
+	case KEY_VM_SHUTDOWN:
+		if (strcmp(value, "leave") != 0 && strcmp(value, "migrate") != 0)
+			add_error(p, p->line, sn, key, "'%.32s' is not leave "
+			    "(the VMs keep running for the next havend) or "
+			    "migrate (drain the host first)", value);
+		else
+			c->vm_shutdown_migrate = strcmp(value, "migrate") == 0;
 		break;
 	case KEY_VM_INITIATOR:
 		if (strncmp(value, "iqn.", 4) != 0 || strlen(value) >=

@@ -37,6 +37,9 @@
 #define HAVEND_DAEMON_GRACE_MS	30000
 /* A host whose every fence level failed is tried again after this. */
 #define HAVEND_FENCE_RETRY_MS	15000
+/* A clean shutdown with [vm] shutdown = migrate waits this long at most
+ * for the host's VMs to leave. */
+#define HAVEND_SHUTDOWN_DRAIN_MS	300000
 
 /* A request waiting for its change to come back applied. */
 struct havend_pending {
@@ -86,6 +89,9 @@ struct havend {
 	struct ev_timer		*watchdog_timer;
 	int			 corosync_up;
 	int			 exit_code;
+	int			 draining;	/* SIGTERM with shutdown = migrate */
+	uint64_t		 drain_started_ms;
+	struct ev_timer		*drain_timer;
 };
 
 static void	havend_reconcile(struct havend *);
@@ -1610,6 +1616,78 @@ havend_make_parent(const char *path)
 	mkdir(p, 0755);
 }
 
+/* VMs the state gives to this host that still run or move. */
+static size_t
+havend_my_active_vms(struct havend *h)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	size_t			 i, n = 0;
+
+	for (i = 0; i < st->cs->n_vms; i++) {
+		const Haven__VmRuntime	*rt = st->cs->vms[i]->runtime;
+
+		if (rt->owner == h->node_id &&
+		    rt->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
+		    rt->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
+			n++;
+	}
+	return n;
+}
+
+static void
+havend_drain_check(void *arg)
+{
+	struct havend	*h = arg;
+	size_t		 n = havend_my_active_vms(h);
+
+	if (n == 0 || !replica_is_quorate(h->replica) ||
+	    ev_now_ms() - h->drain_started_ms > HAVEND_SHUTDOWN_DRAIN_MS) {
+		if (n > 0)
+			log_warn("shutdown: %zu VMs are still here; stopping "
+			    "anyway", n);
+		else
+			log_info("shutdown: this host is drained");
+		event_base_loopbreak(h->base);
+		return;
+	}
+	ev_timer_arm(h->drain_timer, 500);
+}
+
+/* SIGTERM with [vm] shutdown = migrate: drain this host, then stop. */
+static int
+havend_shutdown_drain(struct havend *h)
+{
+	Haven__Change		*c;
+	Haven__HostMaintenance	*hm;
+	char			 err[256];
+	uint64_t		 id;
+	size_t			 n;
+
+	if (!h->config.vm_shutdown_migrate || h->draining ||
+	    !replica_is_quorate(h->replica) ||
+	    (n = havend_my_active_vms(h)) == 0)
+		return 0;
+	c = havend_change_new();
+	if ((hm = calloc(1, sizeof *hm)) == NULL)
+		abort();
+	haven__host_maintenance__init(hm);
+	hm->node_id = h->node_id;
+	hm->maintenance = 1;
+	c->kind_case = HAVEN__CHANGE__KIND_HOST_MAINTENANCE;
+	c->host_maintenance = hm;
+	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1) {
+		log_warn("shutdown: cannot drain this host: %s", err);
+		return 0;
+	}
+	h->draining = 1;
+	h->drain_started_ms = ev_now_ms();
+	h->drain_timer = ev_timer_new(h->base, 0, 0, havend_drain_check, h);
+	ev_timer_arm(h->drain_timer, 500);
+	log_info("shutdown: draining this host first (%zu VMs; signal again "
+	    "to stop at once)", n);
+	return 1;
+}
+
 static void
 havend_signal(int signo, void *arg)
 {
@@ -1620,6 +1698,8 @@ havend_signal(int signo, void *arg)
 		havend_local(h);
 		return;
 	}
+	if (signo == SIGTERM && havend_shutdown_drain(h))
+		return;
 	log_info("signal %d: stopping", signo);
 	event_base_loopbreak(h->base);
 }
@@ -1740,6 +1820,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(h.base);
 
+	ev_timer_free(h.drain_timer);
 	/* The workers keep their VMs running for the next havend. */
 	if (h.watchdog != NULL) {
 		ev_timer_free(h.watchdog_timer);

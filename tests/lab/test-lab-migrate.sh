@@ -127,6 +127,22 @@ ctl h1 node resume haven-h3 --failback
 wait_for 120 "d1..d4 back on h3" all_on_3
 echo "resume --failback: all four back on h3"
 
+step "5. a clean stop of havend with [vm] shutdown = migrate drains the host first"
+"$LAB" exec h3 sh -c 'printf "shutdown = migrate\n" >>/etc/haven/haven.conf'
+"$LAB" exec h3 sh -c 'p=$(cat /run/havend.pid); kill "$p"; while kill -0 "$p" 2>/dev/null; do sleep 0.1; done'
+start_havend h3
+wait_for 30 "h3 back" members_are h1 '[true,[1,2,3]]'
+wait_for 20 "h3 to adopt its VMs" "$LAB" exec h3 grep -q "adopted its worker" /var/log/havend.log
+t0=$(now)
+"$LAB" exec h3 sh -c 'kill "$(cat /run/havend.pid)"'
+havend_gone() { ! "$LAB" exec h3 sh -c 'kill -0 "$(cat /run/havend.pid)"' 2>/dev/null; }
+wait_for 120 "h3's havend to drain and stop" havend_gone
+none_on_3() { [[ $(ctl h1 --json vm list | jq '[.[] | select(.owner == 3 and .phase != "stopped")] | length') == 0 ]]; }
+none_on_3 || fail "VMs are still on h3 after its havend stopped"
+running_d() { [[ $(ctl h1 --json vm list | jq '[.[] | select(.name | startswith("d")) | select(.phase == "running")] | length') == 4 ]]; }
+wait_for 30 "d1..d4 running elsewhere" running_d
+echo "havend on h3 drained the host and stopped in $(since "$t0") s; d1..d4 run on $(ctl h1 --json vm list | jq -r '[.[] | select(.name | startswith("d")) | .owner] | join(",")')"
+
 step "the auditor saw no VM twice; web1's journal is intact"
 "$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
 journal_ok h1
