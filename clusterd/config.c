@@ -527,10 +527,11 @@ fixed_key(struct parse *p, enum key k, const char *value)
 			    value);
 		break;
 	case KEY_WATCHDOG_TIMEOUT:
-		if (parse_unsigned(value, 1, 255, &c->watchdog_timeout_s) ==
+		if (parse_unsigned(value, 2, 255, &c->watchdog_timeout_s) ==
 		    -1)
 			add_error(p, p->line, sn, key, "'%.32s' is not a "
-			    "number of seconds from 1 to 255", value);
+			    "number of seconds from 2 to 255 (havend pets "
+			    "every second)", value);
 		break;
 	case KEY_TOKEN_MS:
 		if (parse_unsigned(value, 100, 120000, &c->token_ms) == -1)
@@ -883,11 +884,6 @@ check_whole(struct parse *p)
 			add_error(p, fs->option_line[0], p->section_name,
 			    f->options[0].key, "only fence_* agents take "
 			    "options; agent %s takes none", f->agent);
-		if (f->kind == CONFIG_FENCE_WATCHDOG &&
-		    c->watchdog_device[0] == '\0')
-			add_error(p, fs->agent_line, p->section_name, "agent",
-			    "the watchdog level needs a watchdog: set "
-			    "[watchdog] device");
 		for (j = 0; j < i && fs->level_set; j++)
 			if (c->fences[j].level == f->level &&
 			    c->fences[j].agent[0] != '\0')

@@ -254,12 +254,8 @@ fencer_next_level(struct fencing *op)
 			fencer_level_result(op, 0, "could not ask Pacemaker");
 		return;
 	case CONFIG_FENCE_WATCHDOG:
-		if (f->config->watchdog_device[0] == '\0') {
-			fencer_level_result(op, 0, "no watchdog is configured "
-			    "([watchdog] device = none), so none can be waited "
-			    "out");
-			return;
-		}
+		/* The victim's watchdog: every host is configured alike, so
+		 * this host's [watchdog] timeout_s is the victim's too. */
 		until = op->lost_at_us + (uint64_t)f->config->watchdog_timeout_s *
 		    1000000ULL + FENCE_WATCHDOG_MARGIN_MS * 1000ULL;
 		op->waiting = 1;

@@ -40,9 +40,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "3 hosts; h3's havend pets a watchdog (the lab's stand-in, 4 s)"
+step "3 hosts; h3's havend pets a watchdog (the lab's stand-in, 4 s); the others fence by waiting it out"
 mkdir -p "$TMP/wd"
-lab_cluster 3
+lab_cluster 3 '
+[fence:wd]
+agent = watchdog'
+for i in 1 2; do
+	"$LAB" exec "h$i" sh -c "sed -i 's|^device = none|device = none\ntimeout_s = 4|' /etc/haven/haven.conf"
+	"$LAB" exec "h$i" sh -c 'p=$(cat /run/havend.pid); kill "$p"; while kill -0 "$p" 2>/dev/null; do sleep 0.1; done'
+	start_havend "h$i"
+done
 "$LAB" exec h3 sh -c "sed -i 's|^device = none|device = $TMP/wd/h3\ntimeout_s = 4|' /etc/haven/haven.conf"
 "$STANDIN" haven-h3 "$TMP/wd/h3" 4 >"$TMP/wd/h3.log" 2>&1 &
 WD_PID=$!
@@ -92,6 +99,9 @@ wait_for 60 "web2 running elsewhere" runs_elsewhere web2 3 h1
 echo "web2 on node $(vm_field h1 web2 owner) $(since "$t0") s after havend hung on h3"
 grep -q "expired" "$TMP/wd/h3.log" || fail "the watchdog did not fire: $(cat "$TMP/wd/h3.log")"
 tail -1 "$TMP/wd/h3.log"
+text=$(ctl h1 --json events | jq -r -s 'map(select(.subject == "host 3")) | last | .text')
+echo "host 3: $text"
+[[ $text == "fenced by level wd"* ]] || fail "host 3 was not fenced by the watchdog level: $text"
 [[ -z $("$LAB" pids h3) ]] || fail "h3 still has processes after its watchdog fired"
 
 step "4. failback: h3 back, web2 (--failback, prefers 3) returns to it"

@@ -267,7 +267,7 @@ test_numbers_and_paths(void **state)
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"
 	    "audit_log=-1\n"), -1);
 	assert_int_equal(nerrs, 7);
-	expect_error(7, "watchdog", "timeout_s", "from 1 to 255");
+	expect_error(7, "watchdog", "timeout_s", "from 2 to 255");
 	expect_error(8, "watchdog", "device", "absolute device path");
 	expect_error(10, "cluster", "token_ms", "from 100 to 120000");
 	expect_error(11, "cluster", "state_dir", "absolute path");
@@ -292,14 +292,13 @@ test_fences(void **state)
 	expect_error(8, "fence:a", "agent", "is required");
 	expect_error(11, "fence:b", "agent", "not a fence level");
 	expect_error(12, "fence:b", "level", "from 1 to 99");
-	expect_error(14, "fence:c", "agent", "needs a watchdog");
 	expect_error(18, "fence:d", "level", "also the level of [fence:c]");
 	expect_error(19, "fence:d", "ip", "only fence_* agents take options");
 	expect_error(20, "fence:d", "", "appears twice (first at line 16)");
 	expect_error(21, "fence:bad name", "", "[fence:NAME]");
 	expect_error(24, "fence:e", "IP", "not a fence agent option name");
 	expect_error(25, "fence:e", "agent", "given twice");
-	assert_int_equal(nerrs, 10);
+	assert_int_equal(nerrs, 9);
 	/* Whole-file checks come after the parse but sort into place. */
 	for (size_t i = 1; i < nerrs; i++)
 		assert_true(errs[i - 1].line <= errs[i].line);
