@@ -33,6 +33,7 @@ cleanup() {
 	local rc=$?
 	[[ $rc == 0 ]] || show_logs
 	"$AUDITOR" check "$TMP/audit" >/dev/null 2>&1 || true
+	"$AUDITOR" check "$TMP/audit2" >/dev/null 2>&1 || true
 	"$LAB" down >/dev/null || echo "WARNING: lab down failed" >&2
 	rm -rf "$TMP"
 }
@@ -95,14 +96,24 @@ t0=$(now)
 wait_for 30 "web1 running elsewhere" runs_elsewhere web1 "$victim" "$ask"
 owner=$(vm_field "$ask" web1 owner)
 echo "web1 runs on node $owner $(since "$t0") s after the pause"
+# A frozen host's QEMU runs again for the few milliseconds its worker
+# needs to see itself fenced (its writes are refused meanwhile); only a
+# watchdog shorter than the failover prevents that (docs/design-notes.md),
+# and this scenario has none. So the auditor judges up to here, and again
+# once the resumed host's QEMU is gone.
+"$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
 "$LAB" resume "haven-h$victim" >/dev/null
 wait_for 15 "the resumed host's QEMU to be gone" no_qemu_on_victim
-echo "resumed h$victim: its QEMU for web1 is gone"
+"$LAB" exec "h$victim" grep -qE "fenced|lease lost" /var/log/haven/web1.worker.log ||
+	fail "the resumed host's worker did not see itself fenced"
+echo "resumed h$victim: its worker found itself fenced; its QEMU for web1 is gone"
+mkdir -p "$TMP/audit2"
+"$AUDITOR" start "$TMP/audit2"
 wait_for 30 "h$victim back" members_are h1 '[true,[1,2,3]]'
 
 step "every acknowledged journal record is on the LUN; the auditor saw no VM twice"
 journal_ok "$ask"
-"$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
+"$AUDITOR" check "$TMP/audit2" || fail "the auditor saw a VM on two hosts at once"
 
 step "4. two of three hosts lost: the last one is not quorate and starts nothing"
 last=$owner
