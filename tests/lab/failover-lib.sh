@@ -58,6 +58,11 @@ runs_elsewhere() { # VM FROM_NODE ASK_HOST
 # pool san / volume web1-disk.
 lab_cluster() {
 	local n=$1 extra=${2:-} i members
+	# HAVEN_EXTRA_CONF: more [vm] lines, e.g. "worker = PATH" to run an
+	# ASan havend with a plain worker (the worker's seccomp filter has no
+	# room for the sanitizer's runtime).
+	[[ -z ${HAVEN_EXTRA_CONF:-} ]] || extra="$HAVEN_EXTRA_CONF
+$extra"
 	"$LAB" up --hosts "$n" ${LAB_UP_ARGS:-} >/dev/null
 	URL=$("$LAB" lun add web1 1G)
 	LUN=${URL##*/}
