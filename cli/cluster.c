@@ -132,6 +132,10 @@ cluster_vm_json(const Haven__Vm *vm)
 	    json_object_new_int64(rt->restarts));
 	json_object_object_add(obj, "failures",
 	    json_object_new_int64(rt->failures));
+	json_object_object_add(obj, "moving_to", rt->migrate_to != 0 ?
+	    json_object_new_int64(rt->migrate_to) : NULL);
+	json_object_object_add(obj, "saved_state",
+	    json_object_new_boolean(rt->saved_state));
 	json_object_object_add(obj, "memory_mib",
 	    json_object_new_uint64(c->memory_mib));
 	json_object_object_add(obj, "vcpus", json_object_new_int64(c->vcpus));
@@ -198,4 +202,42 @@ cluster_node_id(struct cli *cli, const char *arg, uint32_t *id)
 		cli_error(cli, "no host named '%s'; 'havenctl node list' shows "
 		    "them", arg);
 	return found ? 0 : -1;
+}
+
+/* "[--json] [FLAG]... NODE" for the node commands: sets set[i] for each
+ * flags[i] given, resolves NODE (an id or a host name). CLI_EXIT_OK, or
+ * the exit code after saying what is wrong. */
+int
+cluster_node_args(struct cli *cli, const struct cmd_entry *cmd, int argc,
+    char **argv, const char *const *flags, int *set, size_t nflags,
+    uint32_t *node_id, const char **node)
+{
+	size_t	 j;
+	int	 i, n = 0;
+
+	*node = NULL;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			cli->json = 1;
+			continue;
+		}
+		for (j = 0; j < nflags; j++)
+			if (strcmp(argv[i], flags[j]) == 0)
+				break;
+		if (j < nflags) {
+			set[j] = 1;
+		} else if (argv[i][0] == '-') {
+			cli_usage_error(cli, cmd, "unknown option %s", argv[i]);
+			return CLI_EXIT_USAGE;
+		} else {
+			*node = argv[i];
+			n++;
+		}
+	}
+	if (n != 1) {
+		cli_usage_error(cli, cmd, "one node (id or name) expected");
+		return CLI_EXIT_USAGE;
+	}
+	return cluster_node_id(cli, *node, node_id) == -1 ? CLI_EXIT_FAILURE :
+	    CLI_EXIT_OK;
 }

@@ -17,5 +17,8 @@ int		 cluster_vm_name_command(struct cli *, const struct cmd_entry *,
 struct json_object *cluster_vm_json(const Haven__Vm *);
 /* A node id, or the id of the host of that name (asks havend). */
 int		 cluster_node_id(struct cli *, const char *, uint32_t *);
+int		 cluster_node_args(struct cli *, const struct cmd_entry *,
+		     int argc, char **argv, const char *const *flags, int *set,
+		     size_t nflags, uint32_t *node_id, const char **node);
 
 #endif

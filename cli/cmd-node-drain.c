@@ -47,32 +47,16 @@ cmd_node_drain_exec(struct cli *cli, int argc, char **argv)
 {
 	Haven__NodeMaintenanceRequest	 req =
 	    HAVEN__NODE_MAINTENANCE_REQUEST__INIT;
-	const char			*node = NULL;
+	static const char *const	 flags[] = { "--wait" };
+	const char			*node;
 	char				 done[160];
 	time_t				 t0;
-	int				 i, n = 0, wait = 0, left, rc, last = -1;
+	int				 set[1] = { 0 }, wait, left, rc, last = -1;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			cli->json = 1;
-		else if (strcmp(argv[i], "--wait") == 0)
-			wait = 1;
-		else if (argv[i][0] == '-') {
-			cli_usage_error(cli, &cmd_node_drain_entry,
-			    "unknown option %s", argv[i]);
-			return CLI_EXIT_USAGE;
-		} else {
-			node = argv[i];
-			n++;
-		}
-	}
-	if (n != 1) {
-		cli_usage_error(cli, &cmd_node_drain_entry,
-		    "one node (id or name) expected");
-		return CLI_EXIT_USAGE;
-	}
-	if (cluster_node_id(cli, node, &req.node_id) == -1)
-		return CLI_EXIT_FAILURE;
+	if ((rc = cluster_node_args(cli, &cmd_node_drain_entry, argc, argv,
+	    flags, set, 1, &req.node_id, &node)) != CLI_EXIT_OK)
+		return rc;
+	wait = set[0];
 	req.maintenance = 1;
 	snprintf(done, sizeof done, "node %u draining: no new VMs; its VMs "
 	    "move away ('havenctl node resume %s' ends it)", req.node_id, node);

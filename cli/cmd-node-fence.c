@@ -17,28 +17,12 @@ cmd_node_fence_exec(struct cli *cli, int argc, char **argv)
 {
 	Haven__NodeFenceRequest	 req = HAVEN__NODE_FENCE_REQUEST__INIT;
 	char			 done[160];
-	int			 i, n = 0;
-	const char		*node = NULL;
+	const char		*node;
+	int			 rc;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			cli->json = 1;
-		else if (argv[i][0] == '-') {
-			cli_usage_error(cli, &cmd_node_fence_entry,
-			    "unknown option %s", argv[i]);
-			return CLI_EXIT_USAGE;
-		} else {
-			node = argv[i];
-			n++;
-		}
-	}
-	if (n != 1) {
-		cli_usage_error(cli, &cmd_node_fence_entry,
-		    "one node (id or name) expected");
-		return CLI_EXIT_USAGE;
-	}
-	if (cluster_node_id(cli, node, &req.node_id) == -1)
-		return CLI_EXIT_FAILURE;
+	if ((rc = cluster_node_args(cli, &cmd_node_fence_entry, argc, argv,
+	    NULL, NULL, 0, &req.node_id, &node)) != CLI_EXIT_OK)
+		return rc;
 	snprintf(done, sizeof done, "node %u marked lost: the coordinator "
 	    "fences it ('havenctl fence history' shows the outcome)",
 	    req.node_id);

@@ -12,31 +12,15 @@ cmd_node_resume_exec(struct cli *cli, int argc, char **argv)
 {
 	Haven__NodeMaintenanceRequest	 req =
 	    HAVEN__NODE_MAINTENANCE_REQUEST__INIT;
-	const char			*node = NULL;
+	static const char *const	 flags[] = { "--failback" };
+	const char			*node;
 	char				 done[160];
-	int				 i, n = 0;
+	int				 set[1] = { 0 }, rc;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			cli->json = 1;
-		else if (strcmp(argv[i], "--failback") == 0)
-			req.failback = 1;
-		else if (argv[i][0] == '-') {
-			cli_usage_error(cli, &cmd_node_resume_entry,
-			    "unknown option %s", argv[i]);
-			return CLI_EXIT_USAGE;
-		} else {
-			node = argv[i];
-			n++;
-		}
-	}
-	if (n != 1) {
-		cli_usage_error(cli, &cmd_node_resume_entry,
-		    "one node (id or name) expected");
-		return CLI_EXIT_USAGE;
-	}
-	if (cluster_node_id(cli, node, &req.node_id) == -1)
-		return CLI_EXIT_FAILURE;
+	if ((rc = cluster_node_args(cli, &cmd_node_resume_entry, argc, argv,
+	    flags, set, 1, &req.node_id, &node)) != CLI_EXIT_OK)
+		return rc;
+	req.failback = set[0];
 	snprintf(done, sizeof done, "node %u resumed%s", req.node_id,
 	    req.failback ? ": the VMs drained from it come back" : "");
 	return cluster_ok_request(cli, FRAME_NODE_MAINTENANCE, &req.base, done);

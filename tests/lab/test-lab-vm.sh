@@ -12,50 +12,16 @@ set -euo pipefail
 
 LAB=$(dirname "$0")/lab
 BUILD=$(realpath "${HAVEN_BUILD:?set HAVEN_BUILD to the build directory}")
-HAVEND=$BUILD/clusterd/havend
-HAVENCTL=$BUILD/cli/havenctl
 KERNEL=$(realpath "${HAVEN_GUEST_KERNEL:?set HAVEN_GUEST_KERNEL}")
 CHECK=$(realpath "${HAVEN_JOURNAL_CHECK:?set HAVEN_JOURNAL_CHECK}")
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/haven-lab-vm.XXXXXX")
 chmod 755 "$TMP"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "== $*"; }
-wait_for() {
-	local limit=$1 what=$2 i
-	shift 2
-	for ((i = 0; i < limit * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	fail "timed out after ${limit}s waiting for $what"
-}
-ctl() { local h=$1; shift; "$LAB" exec "$h" "$HAVENCTL" "$@"; }
-status() { ctl "$1" --json status 2>/dev/null; }
-members_are() {
-	local s
-	s=$(status "$1") || return 1
-	[[ $(jq -c '[.quorate, (.members | sort)]' <<<"$s") == "$2" ]]
-}
-start_havend() {
-	"$LAB" exec "$1" setsid -f sh -c 'echo $$ >/run/havend.pid; exec "$@" >>/var/log/havend.log 2>&1' \
-		havend "$HAVEND" </dev/null
-}
+. "$(dirname "$0")/failover-lib.sh"
 stop_havend() {
 	"$LAB" exec "$1" sh -c 'p=$(cat /run/havend.pid); kill "$p"; while kill -0 "$p" 2>/dev/null; do sleep 0.1; done'
 }
-vm_field() { ctl "$1" --json vm show "$2" 2>/dev/null | jq -r ".$3 // empty"; }
-phase_is() { [[ $(vm_field "$1" "$2" phase) == "$3" ]]; }
-# The QEMU of VM uuid on host h: the process of h whose command line names it.
-qemu_pid() {
-	local p
-	for p in $("$LAB" pids "$1"); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "-uuid $2" &&
-			[[ $(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) != Z ]] && { echo "$p"; return 0; }
-	done
-	return 0
-}
-ticks() { ctl "$1" vm console web1 --tail 100000 2>/dev/null | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | tail -1; }
 show_logs() {
 	local h
 	for h in h1 h2 h3; do
@@ -124,7 +90,7 @@ uuid=$(vm_field h1 web1 uuid)
 oh=h$owner
 echo "web1 runs on node $owner (generation $gen, uuid $uuid)"
 ctl h1 events | grep 'vm web1' | tail -4
-has_ticks() { [[ -n $(ticks "$oh") ]]; }
+has_ticks() { [[ -n $(ticks "$oh" web1) ]]; }
 wait_for 30 "the guest to tick" has_ticks
 qpid=$(qemu_pid "$oh" "$uuid")
 [[ -n $qpid ]] || fail "no QEMU for web1 on $oh"
@@ -139,7 +105,7 @@ for i in 1 2 3; do
 	[[ $out == *"haven-$oh"* ]] || fail "h$i's console refusal does not name the owner: $out"
 done
 echo "console elsewhere: $out"
-t1=$(ticks "$oh")
+t1=$(ticks "$oh" web1)
 echo "console on $oh: tick $t1"
 ctl h1 role grant viewer uid:60401 >/dev/null
 rc=0; "$LAB" exec "$oh" setpriv --reuid 60401 --regid 60401 --clear-groups "$HAVENCTL" vm console web1 >/dev/null 2>&1 || rc=$?
@@ -156,7 +122,7 @@ wait_for 20 "the adoption" "$LAB" exec "$oh" grep -q "adopted its worker" /var/l
 phase_is h1 web1 running || fail "web1 is $(vm_field h1 web1 phase) after the restart"
 [[ $(vm_field h1 web1 generation) == "$gen" ]] || fail "web1's generation moved"
 sleep 1
-t2=$(ticks "$oh")
+t2=$(ticks "$oh" web1)
 (( t2 > t1 )) || fail "the guest's ticks did not go on ($t1 -> $t2)"
 "$LAB" exec "$oh" grep "adopt" /var/log/havend.log | tail -2
 echo "QEMU $qpid kept; ticks $t1 -> $t2; generation $gen"
