@@ -155,7 +155,7 @@ cmd_fence_validate_exec(struct cli *cli, int argc, char **argv)
 		cli_json_print(cli, arr);
 	config_wipe(c);
 	free(c);
-	return failed == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+	return failed == 0 ? CLI_EXIT_OK : CLI_EXIT_PROBLEMS;
 }
 
 const struct cmd_entry cmd_fence_validate_entry = {
