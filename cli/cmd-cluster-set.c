@@ -16,7 +16,7 @@ cmd_cluster_set_exec(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	Haven__SettingsSetRequest	 req = HAVEN__SETTINGS_SET_REQUEST__INIT;
+	Haven__SettingsSet	 req = HAVEN__SETTINGS_SET__INIT;
 	Haven__ClusterSettings		 s = HAVEN__CLUSTER_SETTINGS__INIT;
 	uint64_t			 v;
 	char				 done[128];

@@ -45,8 +45,8 @@ drain_left(struct cli *cli, uint32_t node)
 static int
 cmd_node_drain_exec(struct cli *cli, int argc, char **argv)
 {
-	Haven__NodeMaintenanceRequest	 req =
-	    HAVEN__NODE_MAINTENANCE_REQUEST__INIT;
+	Haven__HostMaintenance	 req =
+	    HAVEN__HOST_MAINTENANCE__INIT;
 	static const char *const	 flags[] = { "--wait" };
 	const char			*node;
 	char				 done[160];

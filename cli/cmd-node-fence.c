@@ -15,7 +15,7 @@
 static int
 cmd_node_fence_exec(struct cli *cli, int argc, char **argv)
 {
-	Haven__NodeFenceRequest	 req = HAVEN__NODE_FENCE_REQUEST__INIT;
+	Haven__HostLost	 req = HAVEN__HOST_LOST__INIT;
 	char			 done[160];
 	const char		*node;
 	int			 rc;

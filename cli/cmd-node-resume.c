@@ -10,8 +10,8 @@
 static int
 cmd_node_resume_exec(struct cli *cli, int argc, char **argv)
 {
-	Haven__NodeMaintenanceRequest	 req =
-	    HAVEN__NODE_MAINTENANCE_REQUEST__INIT;
+	Haven__HostMaintenance	 req =
+	    HAVEN__HOST_MAINTENANCE__INIT;
 	static const char *const	 flags[] = { "--failback" };
 	const char			*node;
 	char				 done[160];

@@ -18,7 +18,7 @@ cmd_pool_add_exec(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_entry	*cmd = &cmd_pool_add_entry;
-	Haven__PoolAddRequest	 req = HAVEN__POOL_ADD_REQUEST__INIT;
+	Haven__PoolAdd	 req = HAVEN__POOL_ADD__INIT;
 	Haven__PoolConfig	 config = HAVEN__POOL_CONFIG__INIT;
 	char			 done[128];
 	int			 c;

@@ -27,7 +27,7 @@ cmd_role_grant_exec(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	Haven__RoleGrantRequest	 req = HAVEN__ROLE_GRANT_REQUEST__INIT;
+	Haven__RoleGrant	 req = HAVEN__ROLE_GRANT__INIT;
 	Haven__RoleBinding	 b = HAVEN__ROLE_BINDING__INIT;
 	char			*patterns[8];
 	size_t			 npatterns = 0;

@@ -9,7 +9,7 @@
 static int
 cmd_role_revoke_exec(struct cli *cli, int argc, char **argv)
 {
-	Haven__RoleRevokeRequest	req = HAVEN__ROLE_REVOKE_REQUEST__INIT;
+	Haven__RoleRevoke	req = HAVEN__ROLE_REVOKE__INIT;
 	int				i, n = 0;
 	const char			*principal = NULL;
 

@@ -118,7 +118,7 @@ cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	Haven__VmMigrateRequest	 req = HAVEN__VM_MIGRATE_REQUEST__INIT;
+	Haven__VmMigrate	 req = HAVEN__VM_MIGRATE__INIT;
 	Haven__OkReply		*ok;
 	Haven__Vm		*vm;
 	struct json_object	*o, *arr;

@@ -21,7 +21,7 @@ cmd_volume_add_exec(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd_entry	*cmd = &cmd_volume_add_entry;
-	Haven__VolumeAddRequest	 req = HAVEN__VOLUME_ADD_REQUEST__INIT;
+	Haven__VolumeAdd	 req = HAVEN__VOLUME_ADD__INIT;
 	Haven__VolumeConfig	 config = HAVEN__VOLUME_CONFIG__INIT;
 	char			 done[192];
 	uint64_t		 v;

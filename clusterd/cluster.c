@@ -687,7 +687,6 @@ apply_host_maintenance(Haven__ClusterState *cs, const Haven__Change *c,
 			    HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
 			    rt->owner != id && rt->migrate_to == 0) {
 				rt->migrate_to = id;
-				rt->migrate_started_us = c->timestamp_us;
 			}
 		}
 	}
@@ -936,7 +935,6 @@ apply_vm_migrate(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	 * and is marked with the owner itself, which the coordinator reads
 	 * as "wherever placement says". */
 	rt->migrate_to = m->target != 0 ? m->target : rt->owner;
-	rt->migrate_started_us = c->timestamp_us;
 	snprintf(subject, sizeof subject, "vm %.48s", m->name);
 	if (m->target != 0)
 		event_log(cs, c, subject, "moving from host %u to host %u "

@@ -461,41 +461,6 @@ havend_node_list(struct control_client *c, ProtobufCMessage *m, void *arg)
 }
 
 static void
-havend_role_grant(struct control_client *c, ProtobufCMessage *m, void *arg)
-{
-	Haven__RoleGrantRequest	*req = (Haven__RoleGrantRequest *)m;
-	Haven__Change		*change;
-	Haven__RoleGrant	*g;
-
-	if (req->binding == NULL) {
-		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
-		    "role grant needs a binding");
-		return;
-	}
-	change = havend_change_new();
-	g = calloc(1, sizeof *g);
-	haven__role_grant__init(g);
-	g->binding = (Haven__RoleBinding *)havend_copy(&req->binding->base);
-	change->kind_case = HAVEN__CHANGE__KIND_ROLE_GRANT;
-	change->role_grant = g;
-	havend_propose_for(arg, c, change);
-}
-
-static void
-havend_role_revoke(struct control_client *c, ProtobufCMessage *m, void *arg)
-{
-	Haven__RoleRevokeRequest	*req = (Haven__RoleRevokeRequest *)m;
-	Haven__Change			*change = havend_change_new();
-	Haven__RoleRevoke		*r = calloc(1, sizeof *r);
-
-	haven__role_revoke__init(r);
-	r->principal = strdup(req->principal);
-	change->kind_case = HAVEN__CHANGE__KIND_ROLE_REVOKE;
-	change->role_revoke = r;
-	havend_propose_for(arg, c, change);
-}
-
-static void
 havend_role_list(struct control_client *c, ProtobufCMessage *m, void *arg)
 {
 	struct havend		*h = arg;
@@ -524,49 +489,41 @@ havend_events(struct control_client *c, ProtobufCMessage *m, void *arg)
 	control_reply(c, FRAME_EVENTS_REPLY, &r.base);
 }
 
+/*
+ * Requests that are the change itself (pool add, volume add, cluster set,
+ * vm migrate, node drain/resume, role grant/revoke): the frame carries the Change's own part,
+ * so it is proposed as a copy; cluster_apply checks it like any change.
+ */
 static void
-havend_pool_add(struct control_client *c, ProtobufCMessage *m, void *arg)
+havend_propose_request(struct havend *h, struct control_client *c,
+    ProtobufCMessage *m, Haven__Change__KindCase kind)
 {
-	Haven__PoolAddRequest	*req = (Haven__PoolAddRequest *)m;
-	Haven__Change		*change;
-	Haven__PoolAdd		*a;
+	const ProtobufCFieldDescriptor	*f;
+	Haven__Change			*change;
 
-	if (req->config == NULL) {
-		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
-		    "pool add needs a configuration");
-		return;
-	}
+	f = protobuf_c_message_descriptor_get_field(&haven__change__descriptor,
+	    (unsigned)kind);
+	if (f == NULL || f->descriptor != m->descriptor)
+		abort();	/* a route that names the wrong kind */
 	change = havend_change_new();
-	if ((a = calloc(1, sizeof *a)) == NULL)
-		abort();
-	haven__pool_add__init(a);
-	a->config = (Haven__PoolConfig *)havend_copy(&req->config->base);
-	change->kind_case = HAVEN__CHANGE__KIND_POOL_ADD;
-	change->pool_add = a;
-	havend_propose_for(arg, c, change);
+	*(ProtobufCMessage **)((char *)change + f->offset) = havend_copy(m);
+	change->kind_case = kind;
+	havend_propose_for(h, c, change);
 }
 
-static void
-havend_volume_add(struct control_client *c, ProtobufCMessage *m, void *arg)
-{
-	Haven__VolumeAddRequest	*req = (Haven__VolumeAddRequest *)m;
-	Haven__Change		*change;
-	Haven__VolumeAdd	*a;
-
-	if (req->config == NULL) {
-		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
-		    "volume add needs a configuration");
-		return;
-	}
-	change = havend_change_new();
-	if ((a = calloc(1, sizeof *a)) == NULL)
-		abort();
-	haven__volume_add__init(a);
-	a->config = (Haven__VolumeConfig *)havend_copy(&req->config->base);
-	change->kind_case = HAVEN__CHANGE__KIND_VOLUME_ADD;
-	change->volume_add = a;
-	havend_propose_for(arg, c, change);
+#define HAVEND_CHANGE_ROUTE(fn, kind)					\
+static void								\
+fn(struct control_client *c, ProtobufCMessage *m, void *arg)		\
+{									\
+	havend_propose_request(arg, c, m, HAVEN__CHANGE__KIND_##kind);	\
 }
+HAVEND_CHANGE_ROUTE(havend_pool_add, POOL_ADD)
+HAVEND_CHANGE_ROUTE(havend_volume_add, VOLUME_ADD)
+HAVEND_CHANGE_ROUTE(havend_settings_set, SETTINGS_SET)
+HAVEND_CHANGE_ROUTE(havend_vm_migrate, VM_MIGRATE)
+HAVEND_CHANGE_ROUTE(havend_node_maintenance, HOST_MAINTENANCE)
+HAVEND_CHANGE_ROUTE(havend_role_grant, ROLE_GRANT)
+HAVEND_CHANGE_ROUTE(havend_role_revoke, ROLE_REVOKE)
 
 static void
 havend_storage_list(struct control_client *c, ProtobufCMessage *m, void *arg)
@@ -654,29 +611,6 @@ havend_vm_console(struct control_client *c, ProtobufCMessage *m, void *arg)
 }
 
 static void
-havend_settings_set(struct control_client *c, ProtobufCMessage *m, void *arg)
-{
-	Haven__SettingsSetRequest	*req = (Haven__SettingsSetRequest *)m;
-	Haven__Change			*change;
-	Haven__SettingsSet		*s;
-
-	if (req->settings == NULL) {
-		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
-		    "cluster set needs the settings");
-		return;
-	}
-	change = havend_change_new();
-	if ((s = calloc(1, sizeof *s)) == NULL)
-		abort();
-	haven__settings_set__init(s);
-	s->settings = (Haven__ClusterSettings *)havend_copy(
-	    &req->settings->base);
-	change->kind_case = HAVEN__CHANGE__KIND_SETTINGS_SET;
-	change->settings_set = s;
-	havend_propose_for(arg, c, change);
-}
-
-static void
 havend_settings_get(struct control_client *c, ProtobufCMessage *m, void *arg)
 {
 	struct havend		*h = arg;
@@ -690,25 +624,15 @@ havend_settings_get(struct control_client *c, ProtobufCMessage *m, void *arg)
 static void
 havend_node_fence(struct control_client *c, ProtobufCMessage *m, void *arg)
 {
-	struct havend		*h = arg;
-	Haven__NodeFenceRequest	*req = (Haven__NodeFenceRequest *)m;
-	Haven__Change		*change;
-	Haven__HostLost		*l;
+	struct havend	*h = arg;
 
-	if (req->node_id == h->node_id) {
+	if (((Haven__HostLost *)m)->node_id == h->node_id) {
 		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
 		    "node %u is this host: fence it from another host",
-		    req->node_id);
+		    h->node_id);
 		return;
 	}
-	change = havend_change_new();
-	if ((l = calloc(1, sizeof *l)) == NULL)
-		abort();
-	haven__host_lost__init(l);
-	l->node_id = req->node_id;
-	change->kind_case = HAVEN__CHANGE__KIND_HOST_LOST;
-	change->host_lost = l;
-	havend_propose_for(h, c, change);
+	havend_propose_request(h, c, m, HAVEN__CHANGE__KIND_HOST_LOST);
 }
 
 static void
@@ -725,47 +649,10 @@ havend_fence_history(struct control_client *c, ProtobufCMessage *m, void *arg)
 	control_reply(c, FRAME_FENCE_HISTORY_REPLY, &r.base);
 }
 
-static void
-havend_vm_migrate(struct control_client *c, ProtobufCMessage *m, void *arg)
-{
-	Haven__VmMigrateRequest	*req = (Haven__VmMigrateRequest *)m;
-	Haven__Change		*change = havend_change_new();
-	Haven__VmMigrate	*mg = calloc(1, sizeof *mg);
-
-	if (mg == NULL)
-		abort();
-	haven__vm_migrate__init(mg);
-	mg->name = strdup(req->name);
-	mg->target = req->target;
-	change->kind_case = HAVEN__CHANGE__KIND_VM_MIGRATE;
-	change->vm_migrate = mg;
-	havend_propose_for(arg, c, change);
-}
-
-static void
-havend_node_maintenance(struct control_client *c, ProtobufCMessage *m,
-    void *arg)
-{
-	Haven__NodeMaintenanceRequest	*req =
-					    (Haven__NodeMaintenanceRequest *)m;
-	Haven__Change			*change = havend_change_new();
-	Haven__HostMaintenance		*hm = calloc(1, sizeof *hm);
-
-	if (hm == NULL)
-		abort();
-	haven__host_maintenance__init(hm);
-	hm->node_id = req->node_id;
-	hm->maintenance = req->maintenance;
-	hm->failback = req->failback;
-	change->kind_case = HAVEN__CHANGE__KIND_HOST_MAINTENANCE;
-	change->host_maintenance = hm;
-	havend_propose_for(arg, c, change);
-}
-
 static const char *
 havend_target_migrate(ProtobufCMessage *m)
 {
-	return ((Haven__VmMigrateRequest *)m)->name;
+	return ((Haven__VmMigrate *)m)->name;
 }
 
 static const char *
