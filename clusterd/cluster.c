@@ -673,22 +673,16 @@ apply_host_maintenance(Haven__ClusterState *cs, const Haven__Change *c,
 	    c->host_maintenance->failback ?
 	    "resumed: maintenance off, its VMs come back" :
 	    "resumed: maintenance off");
-	/* Resume: the VMs drained from it come back, or forget it. */
-	if (!c->host_maintenance->maintenance) {
+	/* Resume without failback: the VMs drained from it stay where they
+	 * are. With failback they keep it as their home, and the coordinator
+	 * moves each back once it runs (some may still be on their way out). */
+	if (!c->host_maintenance->maintenance &&
+	    !c->host_maintenance->failback) {
 		size_t	 j;
 
-		for (j = 0; j < cs->n_vms; j++) {
-			Haven__VmRuntime	*rt = cs->vms[j]->runtime;
-
-			if (rt->home != id)
-				continue;
-			rt->home = 0;
-			if (c->host_maintenance->failback && rt->phase ==
-			    HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
-			    rt->owner != id && rt->migrate_to == 0) {
-				rt->migrate_to = id;
-			}
-		}
+		for (j = 0; j < cs->n_vms; j++)
+			if (cs->vms[j]->runtime->home == id)
+				cs->vms[j]->runtime->home = 0;
 	}
 	return CLUSTER_OK;
 }
@@ -1127,6 +1121,8 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		rt->migrate_to = 0;
 		rt->saving_at_us = 0;
 		rt->migrate_from = 0;
+		if (rt->home == rt->owner)
+			rt->home = 0;	/* back home: the failback is done */
 	}
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING)
 		rt->failures = 0;

@@ -259,7 +259,20 @@ failback_target(const struct cluster *st, const Haven__Vm *vm,
 	return 0;
 }
 
-/* Where a moving VM goes: the host asked for, if it can take it; else a
+/* A drained VM whose host resumed with failback, and takes VMs again. */
+static int
+going_home(const struct cluster *st, const Haven__VmRuntime *rt)
+{
+	const Haven__Host	*home;
+
+	return rt->home != 0 && rt->home != rt->owner &&
+	    (home = cluster_host(st, rt->home)) != NULL &&
+	    !home->runtime->maintenance && home->runtime->membership ==
+	    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER;
+}
+
+/* Where a moving VM goes: the host asked for (or its home after a drain), if
+ * it can take it; else a
  * preferred owner (failback) or wherever placement says, never back onto
  * the host it leaves. 0: nowhere. */
 static uint32_t
@@ -269,15 +282,16 @@ move_target(const struct cluster *st, const Haven__Vm *vm, struct load *loads,
 	const Haven__VmRuntime	*rt = vm->runtime;
 	uint32_t		 from = rt->migrate_from ? rt->migrate_from :
 				    rt->owner;
+	uint32_t		 want = rt->migrate_to ? rt->migrate_to : rt->home;
 	struct load		*l;
 	const Haven__Host	*h;
 
-	if (rt->migrate_to != 0 && rt->migrate_to != from &&
-	    (l = load_of(loads, nloads, rt->migrate_to)) != NULL &&
+	if (want != 0 && want != from &&
+	    (l = load_of(loads, nloads, want)) != NULL &&
 	    l->eligible && (h = cluster_host(st, l->node_id)) != NULL &&
 	    h->config->memory_mib >= l->used_mib &&
 	    h->config->memory_mib - l->used_mib >= vm->config->memory_mib)
-		return rt->migrate_to;
+		return want;
 	return place(st, vm, loads, nloads, placed_on, order, from);
 }
 
@@ -417,6 +431,7 @@ coordinator_reconcile_present(const struct cluster *st,
 			owner = cluster_host(st, rt->owner);
 			if (rt->migrate_to == 0 && !(owner != NULL &&
 			    owner->runtime->maintenance) &&
+			    !going_home(st, rt) &&
 			    !(vm->config->failback && failback_target(st, vm,
 			    loads, cs->n_hosts, placed_on, order) != 0))
 				break;
