@@ -1,5 +1,5 @@
 /*
- * havenctl cluster show: the cluster-wide settings.
+ * havenctl cluster show: the cluster-wide settings (with their defaults).
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -33,13 +33,36 @@ cmd_cluster_show_exec(struct cli *cli, int argc, char **argv)
 		o = json_object_new_object();
 		json_object_object_add(o, "host_failures_to_tolerate",
 		    json_object_new_int64(r->host_failures_to_tolerate));
+		json_object_object_add(o, "live_downtime_ms",
+		    json_object_new_int64(CLUSTER_LIVE_DOWNTIME_MS(r)));
+		json_object_object_add(o, "live_bandwidth_mib",
+		    json_object_new_int64(r->live_bandwidth_mib));
+		json_object_object_add(o, "live_converge_s",
+		    json_object_new_int64(CLUSTER_LIVE_CONVERGE_S(r)));
+		json_object_object_add(o, "drain_live_priority",
+		    CLUSTER_DRAIN_LIVE_PRIORITY(r) == CLUSTER_DRAIN_LIVE_NONE ?
+		    NULL : json_object_new_int64(CLUSTER_DRAIN_LIVE_PRIORITY(r)));
 		cli_json_print(cli, o);
-	} else if (r->host_failures_to_tolerate == 0) {
-		printf("host failures to tolerate: 0 (admission control off)\n");
 	} else {
-		printf("host failures to tolerate: %u (a VM may start only if "
-		    "the VMs meant to run fit after that many hosts fail)\n",
-		    r->host_failures_to_tolerate);
+		if (r->host_failures_to_tolerate == 0)
+			printf("host failures to tolerate: 0 (admission control "
+			    "off)\n");
+		else
+			printf("host failures to tolerate: %u (a VM may start "
+			    "only if the VMs meant to run fit after that many "
+			    "hosts fail)\n", r->host_failures_to_tolerate);
+		printf("live migration: downtime limit %u ms, bandwidth %s%.0u%s, "
+		    "falls back to quick migration after %u s\n",
+		    CLUSTER_LIVE_DOWNTIME_MS(r), r->live_bandwidth_mib ? "" :
+		    "unlimited", r->live_bandwidth_mib,
+		    r->live_bandwidth_mib ? " MiB/s" : "",
+		    CLUSTER_LIVE_CONVERGE_S(r));
+		if (CLUSTER_DRAIN_LIVE_PRIORITY(r) == CLUSTER_DRAIN_LIVE_NONE)
+			printf("drains move every VM by quick migration\n");
+		else
+			printf("drains move VMs of priority %u and up live, the "
+			    "others by quick migration\n",
+			    CLUSTER_DRAIN_LIVE_PRIORITY(r));
 	}
 	message_free(&r->base);
 	return CLI_EXIT_OK;

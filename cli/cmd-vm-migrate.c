@@ -1,10 +1,13 @@
 /*
  * havenctl vm migrate VM [--to HOST] [--quick|--live] [--no-wait]: move a
- * running VM to another host. The coordinator orchestrates it through
- * replicated phases (saving on the source, saved, restoring on the
- * target, running); this command follows them, prints each with its time
- * (a progress line on a TTY), and ends with the downtime the cluster
- * recorded. Without --to the placement rules pick the host.
+ * running VM to another host, live by default (pre-copy between the two
+ * workers; when it fails or does not converge, the cluster falls back to
+ * quick migration by itself), or by quick migration (saving on the
+ * source, saved, restoring on the target, running). The coordinator
+ * orchestrates it through replicated phases; this command follows them,
+ * prints each with its time (a progress line on a TTY), and ends with the
+ * downtime the cluster recorded. Without --to the placement rules pick
+ * the host.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -160,9 +163,8 @@ cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
 	}
 	if (to != NULL && cluster_node_id(cli, to, &req.target) == -1)
 		return CLI_EXIT_FAILURE;
-	if (!quick)
-		fprintf(stderr, "havenctl: live migration is not available in "
-		    "this version; moving %s by quick migration\n", name);
+	(void)live;	/* the default */
+	req.quick = quick;
 	if ((vm = migrate_show(cli, name)) == NULL)
 		return CLI_EXIT_FAILURE;
 	from = vm->runtime != NULL ? vm->runtime->owner : 0;
@@ -247,6 +249,6 @@ cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
 const struct cmd_entry cmd_vm_migrate_entry = {
 	.name = "vm migrate",
 	.usage = "NAME [--to HOST] [--quick|--live] [--no-wait] [--json]",
-	.summary = "move a running VM to another host (quick migration)",
+	.summary = "move a running VM to another host (live, or quick)",
 	.exec = cmd_vm_migrate_exec,
 };

@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "clusterd.h"
+#include "proto.h"
 
 /*
  * The state file: a 48-byte header, then the packed ClusterState.
@@ -274,6 +275,30 @@ phase_active(Haven__VmPhase phase)
 	default:
 		return 0;
 	}
+}
+
+/* A live migration's own fields: gone once it ends or falls back. */
+static void
+live_clear(Haven__VmRuntime *rt)
+{
+	if (rt->live_endpoint != NULL && rt->live_endpoint !=
+	    protobuf_c_empty_string)
+		free(rt->live_endpoint);
+	if (rt->live_token != NULL && rt->live_token !=
+	    protobuf_c_empty_string)
+		free(rt->live_token);
+	rt->live_endpoint = (char *)protobuf_c_empty_string;
+	rt->live_token = (char *)protobuf_c_empty_string;
+}
+
+static char *
+live_strdup(const char *s)
+{
+	char	*d = strdup(s != NULL ? s : "");
+
+	if (d == NULL)
+		abort();
+	return d;
 }
 
 const char *
@@ -618,8 +643,24 @@ apply_host_lost(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	event_log(cs, c, subject, "lost; fencing pending");
 	for (j = 0; j < cs->n_vms; j++) {
 		vm = cs->vms[j];
+		/* A live migration to the lost host: it runs on where it
+		 * is and moves by quick migration instead. */
+		if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
+		    vm->runtime->migrate_to == id && vm->runtime->owner != id) {
+			vm->runtime->phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
+			vm->runtime->quick = 1;
+			vm->runtime->saving_at_us = 0;
+			live_clear(vm->runtime);
+			snprintf(subject, sizeof subject, "vm %.24s",
+			    vm->config->name);
+			event_log(cs, c, subject, "live migration failed: its "
+			    "target host %u is lost; it runs on at host %u and "
+			    "moves by quick migration", id, vm->runtime->owner);
+			continue;
+		}
 		if (vm->runtime->owner != id || !phase_active(vm->runtime->phase))
 			continue;
+		live_clear(vm->runtime);
 		vm->runtime->phase = HAVEN__VM_PHASE__VM_PHASE_RECOVERING;
 		snprintf(subject, sizeof subject, "vm %.24s", vm->config->name);
 		event_log(cs, c, subject, "recovering: host %u lost", id);
@@ -929,14 +970,112 @@ apply_vm_migrate(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	 * and is marked with the owner itself, which the coordinator reads
 	 * as "wherever placement says". */
 	rt->migrate_to = m->target != 0 ? m->target : rt->owner;
+	rt->quick = m->quick;
 	snprintf(subject, sizeof subject, "vm %.48s", m->name);
 	if (m->target != 0)
 		event_log(cs, c, subject, "moving from host %u to host %u "
-		    "(quick migration)", rt->owner, m->target);
+		    "(%s migration)", rt->owner, m->target, m->quick ? "quick" :
+		    "live");
 	else
-		event_log(cs, c, subject, "moving away from host %u (quick "
-		    "migration)", rt->owner);
+		event_log(cs, c, subject, "moving away from host %u (%s "
+		    "migration)", rt->owner, m->quick ? "quick" : "live");
 	return CLUSTER_OK;
+}
+
+static int
+apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
+    char *err, size_t errlen)
+{
+	const Haven__VmLive	*l = c->vm_live;
+	Haven__VmRuntime	*rt;
+	long			 i;
+	char			 subject[64];
+
+	if ((i = vm_find(cs, l->name, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", l->name);
+	rt = cs->vms[i]->runtime;
+	snprintf(subject, sizeof subject, "vm %.48s", l->name);
+	/* The source's stop may come after the handover: still its time. */
+	if (l->step == HAVEN__LIVE_STEP__LIVE_STEP_STOPPED &&
+	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING &&
+	    l->generation + 1 == rt->generation && rt->saving_at_us == 0 &&
+	    c->origin == rt->migrate_from && !rt->saved_state) {
+		if (commit)
+			rt->saving_at_us = l->at_us;
+		return CLUSTER_OK;
+	}
+	if (l->generation != rt->generation ||
+	    rt->phase != HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
+		REFUSE(CLUSTER_E_STALE, "VM %s is %s at generation %llu; the "
+		    "live migration step is for generation %llu", l->name,
+		    cluster_phase_name(rt->phase),
+		    (unsigned long long)rt->generation,
+		    (unsigned long long)l->generation);
+	switch (l->step) {
+	case HAVEN__LIVE_STEP__LIVE_STEP_READY:
+		if (c->origin != rt->migrate_to || empty(l->endpoint) ||
+		    empty(l->token))
+			REFUSE(CLUSTER_E_INVALID, "a ready step comes from the "
+			    "target with its endpoint and token");
+		if (!empty(rt->live_endpoint))
+			REFUSE(CLUSTER_E_STALE, "VM %s: the target is ready "
+			    "already", l->name);
+		if (!commit)
+			return CLUSTER_OK;
+		live_clear(rt);
+		rt->live_endpoint = live_strdup(l->endpoint);
+		rt->live_token = live_strdup(l->token);
+		event_log(cs, c, subject, "host %u waits for the live migration "
+		    "at %.64s", rt->migrate_to, l->endpoint);
+		return CLUSTER_OK;
+	case HAVEN__LIVE_STEP__LIVE_STEP_STOPPED:
+		if (c->origin != rt->owner)
+			REFUSE(CLUSTER_E_INVALID, "a stopped step comes from the "
+			    "source");
+		if (!commit)
+			return CLUSTER_OK;
+		rt->saving_at_us = l->at_us;
+		event_log(cs, c, subject, "vCPUs stopped on host %u for the "
+		    "switchover", rt->owner);
+		return CLUSTER_OK;
+	case HAVEN__LIVE_STEP__LIVE_STEP_RECEIVED:
+		if (c->origin != rt->migrate_to || empty(rt->live_endpoint))
+			REFUSE(CLUSTER_E_INVALID, "a received step comes from the "
+			    "ready target");
+		if (!commit)
+			return CLUSTER_OK;
+		/* The handover: the target owns it from here, one generation
+		 * on; its worker claims the lease and runs the vCPUs. */
+		rt->owner = rt->migrate_to;
+		rt->generation++;
+		rt->phase = HAVEN__VM_PHASE__VM_PHASE_RESTORING;
+		rt->restarts = 0;
+		rt->saved_state = 0;
+		live_clear(rt);
+		event_log(cs, c, subject, "handed over live from host %u to host "
+		    "%u (generation %llu)", rt->migrate_from, rt->owner,
+		    (unsigned long long)rt->generation);
+		return CLUSTER_OK;
+	case HAVEN__LIVE_STEP__LIVE_STEP_FAILED:
+		if (c->origin != rt->migrate_to && c->origin != rt->owner)
+			REFUSE(CLUSTER_E_INVALID, "a failed step comes from the "
+			    "source or the target");
+		if (!commit)
+			return CLUSTER_OK;
+		rt->phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
+		rt->quick = 1;
+		rt->saving_at_us = 0;
+		live_clear(rt);
+		event_log(cs, c, subject, "live migration to host %u failed on "
+		    "host %u%s%.160s; it runs on at host %u and moves by quick "
+		    "migration", rt->migrate_to, c->origin,
+		    empty(l->detail) ? "" : ": ",
+		    empty(l->detail) ? "" : l->detail, rt->owner);
+		return CLUSTER_OK;
+	default:
+		REFUSE(CLUSTER_E_INVALID, "unknown live migration step %d",
+		    (int)l->step);
+	}
 }
 
 static int
@@ -944,6 +1083,11 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
     int commit, char *err, size_t errlen)
 {
 	const Haven__ClusterSettings	*s = c->settings_set->settings;
+	static const char *const	 known[] = { "host_failures_to_tolerate",
+	    "live_downtime_ms", "live_bandwidth_mib", "live_converge_s",
+	    "drain_live_priority" };
+	const size_t			 n_known = sizeof known / sizeof known[0];
+	size_t				 j, k;
 
 	if (s == NULL)
 		REFUSE(CLUSTER_E_INVALID, "settings_set needs settings");
@@ -952,13 +1096,47 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 		REFUSE(CLUSTER_E_INVALID, "the cluster has %zu hosts: it cannot "
 		    "tolerate %u host failures", cs->n_hosts,
 		    s->host_failures_to_tolerate);
+	if (s->live_downtime_ms > 60000 || s->live_converge_s > 86400)
+		REFUSE(CLUSTER_E_INVALID, "live migration downtime is at most "
+		    "60000 ms and its convergence time at most 86400 s");
+	for (j = 0; j < c->settings_set->n_fields; j++) {
+		for (k = 0; k < n_known; k++)
+			if (strcmp(c->settings_set->fields[j], known[k]) == 0)
+				break;
+		if (k == n_known)
+			REFUSE(CLUSTER_E_INVALID, "unknown setting %.64s",
+			    c->settings_set->fields[j]);
+	}
 	if (!commit)
 		return CLUSTER_OK;
-	if (cs->settings != NULL)
-		protobuf_c_message_free_unpacked(&cs->settings->base, NULL);
-	cs->settings = xclone(&s->base);
-	event_log(cs, c, "cluster", "host failures to tolerate: %u",
-	    s->host_failures_to_tolerate);
+	if (c->settings_set->n_fields == 0) {
+		if (cs->settings != NULL)
+			protobuf_c_message_free_unpacked(&cs->settings->base,
+			    NULL);
+		cs->settings = xclone(&s->base);
+	} else {
+		if (cs->settings == NULL) {
+			cs->settings = xcalloc(1, sizeof *cs->settings);
+			haven__cluster_settings__init(cs->settings);
+		}
+		for (j = 0; j < c->settings_set->n_fields; j++) {
+			const char	*f = c->settings_set->fields[j];
+
+#define SETTING(name) if (strcmp(f, #name) == 0) cs->settings->name = s->name
+			SETTING(host_failures_to_tolerate);
+			SETTING(live_downtime_ms);
+			SETTING(live_bandwidth_mib);
+			SETTING(live_converge_s);
+			SETTING(drain_live_priority);
+#undef SETTING
+		}
+	}
+	s = cs->settings;
+	event_log(cs, c, "cluster", "host failures to tolerate: %u; live "
+	    "migration: downtime %u ms, bandwidth %u MiB/s, converge within "
+	    "%u s, drains move live from priority %u", s->host_failures_to_tolerate,
+	    CLUSTER_LIVE_DOWNTIME_MS(s), s->live_bandwidth_mib,
+	    CLUSTER_LIVE_CONVERGE_S(s), CLUSTER_DRAIN_LIVE_PRIORITY(s));
 	return CLUSTER_OK;
 }
 
@@ -1073,10 +1251,54 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	    t->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s has no owner to be %s", t->name,
 		    cluster_phase_name(t->phase));
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
+		long	 ti = host_find(cs, t->target, NULL);
+
+		if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING)
+			REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; only a running "
+			    "VM migrates live", t->name,
+			    cluster_phase_name(rt->phase));
+		if (ti < 0 || t->target == rt->owner ||
+		    cs->hosts[ti]->runtime->membership !=
+		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER)
+			REFUSE(CLUSTER_E_CONFLICT, "a live migration of VM %s "
+			    "needs a member host other than %u as its target",
+			    t->name, rt->owner);
+	}
 	if (!commit)
 		return CLUSTER_OK;
 	was = rt->phase;
 	rt->phase = t->phase;
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
+		long	 hi = host_find(cs, rt->owner, NULL);
+
+		rt->migrate_to = t->target;
+		rt->migrate_from = rt->owner;
+		rt->saving_at_us = 0;
+		live_clear(rt);
+		if (hi >= 0 && cs->hosts[hi]->runtime->maintenance)
+			rt->home = rt->owner;
+		snprintf(subject, sizeof subject, "vm %.48s", t->name);
+		event_log(cs, c, subject, "migrating live from host %u to host "
+		    "%u", rt->owner, t->target);
+		return CLUSTER_OK;
+	}
+	if (was == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
+		live_clear(rt);
+		rt->saving_at_us = 0;
+		if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
+		    t->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
+			/* Live failed: it runs on here; quick migration next. */
+			rt->quick = 1;
+			snprintf(subject, sizeof subject, "vm %.48s", t->name);
+			event_log(cs, c, subject, "live migration to host %u "
+			    "failed%s%.160s; it runs on at host %u and moves by "
+			    "quick migration", rt->migrate_to,
+			    empty(t->detail) ? "" : ": ",
+			    empty(t->detail) ? "" : t->detail, rt->owner);
+			return CLUSTER_OK;
+		}
+	}
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED) {
 		rt->owner = 0;
 		rt->restarts = rt->failures = 0;
@@ -1106,17 +1328,21 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		rt->migrate_to = 0;
 		rt->saving_at_us = 0;
 		rt->home = 0;
+		rt->quick = 0;
 	}
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
 	    was == HAVEN__VM_PHASE__VM_PHASE_RESTORING) {
 		/* Restored: the state is consumed; a move ends here. */
 		if (rt->saving_at_us != 0 && c->timestamp_us > rt->saving_at_us) {
 			snprintf(subject, sizeof subject, "vm %.48s", t->name);
-			event_log(cs, c, subject, "moved from host %u to host %u: "
-			    "downtime %llu ms", rt->migrate_from, rt->owner,
+			event_log(cs, c, subject, "moved from host %u to host %u "
+			    "(%s migration): downtime %llu ms", rt->migrate_from,
+			    rt->owner, rt->saved_state ? "quick" : "live",
 			    (unsigned long long)(c->timestamp_us -
 			    rt->saving_at_us) / 1000);
 		}
+		rt->quick = 0;
+		live_clear(rt);
 		rt->saved_state = 0;
 		rt->migrate_to = 0;
 		rt->saving_at_us = 0;
@@ -1280,6 +1506,7 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(VM_TRANSITION, vm_transition, apply_vm_transition);
 	KIND(VM_ASSIGN, vm_assign, apply_vm_assign);
 	KIND(VM_MIGRATE, vm_migrate, apply_vm_migrate);
+	KIND(VM_LIVE, vm_live, apply_vm_live);
 	KIND(ROLE_GRANT, role_grant, apply_role_grant);
 	KIND(ROLE_REVOKE, role_revoke, apply_role_revoke);
 	KIND(SETTINGS_SET, settings_set, apply_settings_set);

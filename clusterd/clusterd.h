@@ -61,6 +61,7 @@ struct qemu_config {
 	const char	*kernel;	/* optional -kernel, -append */
 	const char	*append;
 	int		 incoming;	/* -incoming defer (restore) */
+	int		 paused;	/* -S: vCPUs wait for cont */
 };
 char		**qemu_argv(const struct qemu_config *);
 void		 qemu_argv_free(char **);
@@ -324,6 +325,7 @@ Haven__PoolConfig *cluster_pool(const struct cluster *, const char *name);
 const char	*cluster_result_name(int);
 const char	*cluster_phase_name(Haven__VmPhase);
 
+
 /* replica.c: this host's replica of the state, kept in step over CPG. */
 struct replica;
 struct replica_callbacks {
@@ -443,9 +445,12 @@ void		 supervisor_free(struct supervisor *);
  * have it start or restore once its volumes are open. */
 int		 supervisor_start(struct supervisor *, Haven__VmSpec *,
 		     Haven__WorkerAction, uint64_t state_generation,
-		     char *err, size_t errlen);
+		     const char *listen, char *err, size_t errlen);
 int		 supervisor_command(struct supervisor *, const char *uuid,
 		     Haven__WorkerAction, uint32_t timeout_ms);
+/* A command with its fields (live migration); state_generation is set. */
+int		 supervisor_send(struct supervisor *, const char *uuid,
+		     Haven__WorkerCommand *);
 void		 supervisor_kill(struct supervisor *, const char *uuid);
 void		 supervisor_forget(struct supervisor *, const char *uuid);
 void		 supervisor_reap(struct supervisor *);
@@ -460,5 +465,15 @@ Haven__VmPhase	 vmworker_phase(const struct vmworker *);
 int		 vmworker_alive(const struct vmworker *);
 pid_t		 vmworker_pid(const struct vmworker *);
 Haven__WorkerAction vmworker_last_command(const struct vmworker *);
+/* What a worker said of a live migration: the target's endpoint and
+ * token, that it has the whole stream; the source's vCPU stop. */
+struct vmworker_live {
+	char		 endpoint[80];
+	char		 token[80];
+	int		 received;
+	uint64_t	 stopped_at_us;
+};
+const struct vmworker_live *vmworker_live(const struct vmworker *);
+const char	*vmworker_detail(const struct vmworker *);
 
 #endif

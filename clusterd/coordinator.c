@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "clusterd.h"
+#include "proto.h"
 
 /* What a host carries during one reconcile pass, decisions included. */
 struct load {
@@ -295,6 +296,22 @@ move_target(const struct cluster *st, const Haven__Vm *vm, struct load *loads,
 	return place(st, vm, loads, nloads, placed_on, order, from);
 }
 
+/* Whether a planned move goes live: an operator's move unless it asked for
+ * (or fell back to) quick migration; a drain or failback when the VM's
+ * priority reaches the cluster's drain_live_priority. */
+static int
+move_live(const struct cluster *st, const Haven__Vm *vm)
+{
+	const Haven__VmRuntime	*rt = vm->runtime;
+
+	if (rt->quick)
+		return 0;
+	if (rt->migrate_to != 0)
+		return 1;
+	return vm->config->priority >=
+	    CLUSTER_DRAIN_LIVE_PRIORITY(st->cs->settings);
+}
+
 int
 coordinator_reconcile(const struct cluster *st, const uint32_t *members,
     size_t n, struct coordinator_decisions *out)
@@ -351,9 +368,14 @@ coordinator_reconcile_present(const struct cluster *st,
 		if (occupies(rt->phase) &&
 		    (l = load_of(loads, cs->n_hosts, rt->owner)) != NULL)
 			l->used_mib += cs->vms[i]->config->memory_mib;
+		/* A live migration holds memory on its target too. */
+		if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
+		    (l = load_of(loads, cs->n_hosts, rt->migrate_to)) != NULL)
+			l->used_mib += cs->vms[i]->config->memory_mib;
 		if ((rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
 		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED ||
-		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING) &&
+		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING ||
+		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) &&
 		    rt->migrate_from != 0 &&
 		    (l = load_of(loads, cs->n_hosts, rt->migrate_from)) != NULL)
 			l->moving++;
@@ -438,12 +460,21 @@ coordinator_reconcile_present(const struct cluster *st,
 			if ((l = load_of(loads, cs->n_hosts, rt->owner)) ==
 			    NULL || l->moving >= COORDINATOR_MOVES_PER_HOST)
 				break;
-			if (move_target(st, vm, loads, cs->n_hosts, placed_on,
-			    order) == 0)
+			if ((to = move_target(st, vm, loads, cs->n_hosts,
+			    placed_on, order)) == 0)
 				break;	/* nowhere to go: stay */
 			l->moving++;
-			decide_transition(st, origin, vm,
-			    HAVEN__VM_PHASE__VM_PHASE_SAVING, out);
+			if (move_live(st, vm)) {
+				placed_on[i] = to;
+				load_of(loads, cs->n_hosts, to)->used_mib +=
+				    vm->config->memory_mib;
+				decide_transition(st, origin, vm,
+				    HAVEN__VM_PHASE__VM_PHASE_MIGRATING, out);
+				out->changes[out->n - 1]->vm_transition->target =
+				    to;
+			} else
+				decide_transition(st, origin, vm,
+				    HAVEN__VM_PHASE__VM_PHASE_SAVING, out);
 			break;
 		case HAVEN__VM_PHASE__VM_PHASE_FAILED:
 			if (!running) {
@@ -475,9 +506,17 @@ coordinator_reconcile_present(const struct cluster *st,
 			decide_assign(st, origin, vm, to,
 			    HAVEN__VM_PHASE__VM_PHASE_STARTING, out);
 			break;
+		case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
+			/* Live, to a host that left the membership (lost, or
+			 * its havend restarting): it runs on where it is. */
+			if (is_member(members, n, rt->owner) &&
+			    !is_member(members, n, rt->migrate_to))
+				decide_transition(st, origin, vm,
+				    HAVEN__VM_PHASE__VM_PHASE_RUNNING, out);
+			break;
 		default:
-			/* In flight (stopping, saving, restoring, migrating):
-			 * the owner reports the outcome. */
+			/* In flight (stopping, saving, restoring): the owner
+			 * reports the outcome. */
 			break;
 		}
 	}

@@ -14,8 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -30,6 +34,8 @@
 #define HAVEND_MAX_MEMBERS	64
 #define HAVEND_MAX_PENDING	128
 #define HAVEND_MAX_LOCAL	256	/* this host's proposals in flight */
+/* A live migration step in the table of proposals: beside the phases. */
+#define HAVEND_LIVE_STEP(s)	(100 + (int)(s))
 #define HAVEND_STOP_MS		30000	/* ACPI power-down, then quit */
 #define HAVEND_CONSOLE_MAX	65536
 /* How long a host may be up without its havend before it counts as lost:
@@ -741,7 +747,8 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 		}
 		/* A refused report of ours is proposed again if still true. */
 		if (result != CLUSTER_OK &&
-		    c->kind_case == HAVEN__CHANGE__KIND_VM_TRANSITION)
+		    (c->kind_case == HAVEN__CHANGE__KIND_VM_TRANSITION ||
+		    c->kind_case == HAVEN__CHANGE__KIND_VM_LIVE))
 			h->nlocal = 0;
 	}
 	/* This host declared lost while it runs (`node fence`, or its
@@ -774,7 +781,9 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 				vm = replica_state(r)->cs->vms[j];
 		if (vm == NULL || vm->runtime->generation !=
 		    h->local[i].generation ||
-		    vm->runtime->phase == h->local[i].phase)
+		    vm->runtime->phase == h->local[i].phase ||
+		    (h->local[i].phase >= HAVEND_LIVE_STEP(0) &&
+		    vm->runtime->phase != HAVEN__VM_PHASE__VM_PHASE_MIGRATING))
 			h->local[i] = h->local[--h->nlocal];
 		else
 			i++;
@@ -1121,7 +1130,7 @@ havend_config_hash(const Haven__VmConfig *vc)
 /* The worker's spec from the state: iscsi://portal/target/lun per volume. */
 static int
 havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
-    char *err, size_t errlen)
+    const char *listen, char *err, size_t errlen)
 {
 	const struct cluster	*st = replica_state(h->replica);
 	const Haven__VmConfig	*vc = vm->config;
@@ -1168,6 +1177,12 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	spec.volumes = prefs;
 	spec.n_volumes = vc->n_volumes;
 	spec.generation = vm->runtime->generation;
+	/* A live migration's target runs the next generation, and claims
+	 * its lease only at the switchover. */
+	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING) {
+		spec.generation++;
+		spec.incoming = 1;
+	}
 	spec.accel = strcmp(h->config.vm_accel, "kvm") == 0 ||
 	    (strcmp(h->config.vm_accel, "auto") == 0 &&
 	    access("/dev/kvm", R_OK | W_OK) == 0) ?
@@ -1183,7 +1198,162 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	spec.qemu_binary = h->config.vm_qemu;
 	spec.adopt_timeout_ms = h->config.vm_adopt_timeout_s * 1000;
 	return supervisor_start(h->supervisor, &spec, action,
-	    vm->runtime->saved_generation, err, errlen);
+	    vm->runtime->saved_generation, listen, err, errlen);
+}
+
+static int	havend_final(Haven__VmPhase);
+
+/* This host's address on its migration interface ([interfaces]
+ * migration, else management): where a live migration's target listens. */
+static int
+havend_migration_address(struct havend *h, char *buf, size_t len)
+{
+	struct ifaddrs	*ifa, *a;
+	const char	*ifname = *h->config.if_migration ?
+			    h->config.if_migration : h->config.if_management;
+	int		 found = -1;
+
+	if (getifaddrs(&ifa) == -1)
+		return -1;
+	for (a = ifa; a != NULL && found == -1; a = a->ifa_next) {
+		if (a->ifa_addr == NULL || a->ifa_addr->sa_family != AF_INET ||
+		    strcmp(a->ifa_name, ifname) != 0)
+			continue;
+		if (inet_ntop(AF_INET, &((struct sockaddr_in *)
+		    (void *)a->ifa_addr)->sin_addr, buf, (socklen_t)len) != NULL)
+			found = 0;
+	}
+	freeifaddrs(ifa);
+	if (found == -1)
+		errno = EADDRNOTAVAIL;
+	return found;
+}
+
+/* Propose a step of a live migration of vm (at its generation); once per
+ * (VM, generation, step) until applied or refused. */
+static void
+havend_live_step(struct havend *h, const Haven__Vm *vm, Haven__LiveStep step,
+    uint64_t generation, const char *endpoint, const char *token,
+    uint64_t at_us, const char *detail)
+{
+	Haven__Change	*c;
+	Haven__VmLive	*l;
+	char		 err[256];
+	uint64_t	 id;
+
+	if (havend_local_pending(h, vm->config->uuid, generation,
+	    (Haven__VmPhase)HAVEND_LIVE_STEP(step)) ||
+	    h->nlocal == HAVEND_MAX_LOCAL)
+		return;
+	c = havend_change_new();
+	if ((l = calloc(1, sizeof *l)) == NULL)
+		abort();
+	haven__vm_live__init(l);
+	l->name = strdup(vm->config->name);
+	l->generation = generation;
+	l->step = step;
+	l->endpoint = strdup(endpoint != NULL ? endpoint : "");
+	l->token = strdup(token != NULL ? token : "");
+	l->at_us = at_us;
+	l->detail = strdup(detail != NULL ? detail : "");
+	c->kind_case = HAVEN__CHANGE__KIND_VM_LIVE;
+	c->vm_live = l;
+	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1) {
+		log_warn("live migration of %s: %s", vm->config->name, err);
+		return;
+	}
+	snprintf(h->local[h->nlocal].uuid, sizeof h->local[0].uuid, "%s",
+	    vm->config->uuid);
+	h->local[h->nlocal].generation = generation;
+	h->local[h->nlocal].phase = (Haven__VmPhase)HAVEND_LIVE_STEP(step);
+	h->nlocal++;
+}
+
+/* A VM migrating live to this host: a worker waits for the stream; the
+ * cluster hears where it listens, that the stream is in, or that it
+ * failed. The handover itself makes the VM ours (havend_local_vm). */
+static void
+havend_live_target(struct havend *h, const Haven__Vm *vm)
+{
+	const Haven__VmRuntime		*rt = vm->runtime;
+	struct vmworker			*w = supervisor_find(h->supervisor,
+					    vm->config->uuid);
+	const struct vmworker_live	*l;
+	char				 addr[64], err[256];
+
+	if (w != NULL && vmworker_generation(w) != rt->generation + 1) {
+		supervisor_kill(h->supervisor, vm->config->uuid);
+		supervisor_forget(h->supervisor, vm->config->uuid);
+		return;
+	}
+	if (w == NULL) {
+		if (havend_migration_address(h, addr, sizeof addr) == -1) {
+			snprintf(err, sizeof err, "no IPv4 address on the "
+			    "migration interface %s", *h->config.if_migration ?
+			    h->config.if_migration : h->config.if_management);
+			havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
+			    rt->generation, NULL, NULL, 0, err);
+			return;
+		}
+		if (havend_spawn(h, vm, HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING,
+		    addr, err, sizeof err) == -1)
+			havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
+			    rt->generation, NULL, NULL, 0, err);
+		return;
+	}
+	l = vmworker_live(w);
+	if (havend_final(vmworker_phase(w)) || !vmworker_alive(w)) {
+		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
+		    rt->generation, NULL, NULL, 0, *vmworker_detail(w) ?
+		    vmworker_detail(w) : "the target's worker stopped");
+		return;
+	}
+	if (l->received)
+		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_RECEIVED,
+		    rt->generation, NULL, NULL, 0, NULL);
+	else if (*l->endpoint != '\0' && (rt->live_endpoint == NULL ||
+	    *rt->live_endpoint == '\0'))
+		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_READY,
+		    rt->generation, l->endpoint, l->token, 0, NULL);
+}
+
+/* The source of a live migration: send once the target listens; tell the
+ * cluster when the vCPUs stopped, and when it failed (it runs on here). */
+static void
+havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w)
+{
+	const Haven__VmRuntime		*rt = vm->runtime;
+	const struct cluster		*st = replica_state(h->replica);
+	const Haven__ClusterSettings	*set = st->cs->settings;
+	const struct vmworker_live	*l = vmworker_live(w);
+	Haven__WorkerCommand		 cmd = HAVEN__WORKER_COMMAND__INIT;
+	Haven__VmPhase			 wp = vmworker_phase(w);
+
+	if (vmworker_last_command(w) != HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE) {
+		if (rt->live_endpoint == NULL || *rt->live_endpoint == '\0')
+			return;		/* the target is not ready yet */
+		cmd.action = HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE;
+		cmd.endpoint = rt->live_endpoint;
+		cmd.token = rt->live_token;
+		cmd.downtime_ms = CLUSTER_LIVE_DOWNTIME_MS(set);
+		cmd.bandwidth = set != NULL ? (uint64_t)set->live_bandwidth_mib
+		    << 20 : 0;
+		cmd.converge_ms = CLUSTER_LIVE_CONVERGE_S(set) * 1000;
+		if (supervisor_send(h->supervisor, vm->config->uuid, &cmd) == 0)
+			log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
+			    "migrating live to host %u at %s (downtime limit "
+			    "%u ms)", rt->migrate_to, rt->live_endpoint,
+			    cmd.downtime_ms);
+		return;
+	}
+	if (l->stopped_at_us != 0 && rt->saving_at_us == 0)
+		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_STOPPED,
+		    rt->generation, NULL, NULL, l->stopped_at_us, NULL);
+	if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING)
+		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
+		    rt->generation, NULL, NULL, 0, vmworker_detail(w));
+	else if (havend_final(wp))
+		havend_transition(h, vm, wp, vmworker_detail(w));
 }
 
 static int
@@ -1222,13 +1392,24 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 			if (havend_spawn(h, vm, rt->phase ==
 			    HAVEN__VM_PHASE__VM_PHASE_RESTORING ?
 			    HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE :
-			    HAVEN__WORKER_ACTION__WORKER_ACTION_START, err,
+			    HAVEN__WORKER_ACTION__WORKER_ACTION_START, NULL, err,
 			    sizeof err) == -1) {
 				log_scoped(LOG_LEVEL_WARN, "vm", vm->config->name,
 				    "cannot start: %s", err);
 				havend_transition(h, vm,
 				    HAVEN__VM_PHASE__VM_PHASE_FAILED, err);
 			}
+			return;
+		}
+		/* Handed over live: the lease, the disks, the vCPUs. */
+		if (vmworker_last_command(w) ==
+		    HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING &&
+		    vmworker_live(w)->received && rt->phase ==
+		    HAVEN__VM_PHASE__VM_PHASE_RESTORING) {
+			if (supervisor_command(h->supervisor, vm->config->uuid,
+			    HAVEN__WORKER_ACTION__WORKER_ACTION_SWITCH, 0) == 0)
+				log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
+				    "live migration received: running it here");
 			return;
 		}
 		if (wp == HAVEN__VM_PHASE__VM_PHASE_STOPPED && rt->phase ==
@@ -1245,6 +1426,17 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 				havend_transition(h, vm,
 				    HAVEN__VM_PHASE__VM_PHASE_FAILED,
 				    "no worker runs it on its host any more");
+			return;
+		}
+		/* A live migration called off (it failed, or its target
+		 * went): the source runs the vCPUs again. */
+		if (vmworker_last_command(w) ==
+		    HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE &&
+		    wp == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
+			if (supervisor_command(h->supervisor, vm->config->uuid,
+			    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME, 0) == 0)
+				log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
+				    "live migration called off: it runs on here");
 			return;
 		}
 		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
@@ -1297,6 +1489,19 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 			    HAVEN__VM_PHASE__VM_PHASE_RUNNING ?
 			    "the save failed; it runs on here" : NULL);
 		break;
+	case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
+		/* Live, from here. */
+		if (w == NULL || !vmworker_alive(w)) {
+			if (w != NULL && havend_final(wp))
+				havend_transition(h, vm, wp, NULL);
+			else if (w == NULL && supervisor_settled(h->supervisor))
+				havend_transition(h, vm,
+				    HAVEN__VM_PHASE__VM_PHASE_FAILED,
+				    "no worker to migrate it");
+			return;
+		}
+		havend_live_source(h, vm, w);
+		break;
 	case HAVEN__VM_PHASE__VM_PHASE_STOPPED:
 	case HAVEN__VM_PHASE__VM_PHASE_FAILED:
 	case HAVEN__VM_PHASE__VM_PHASE_SAVED:
@@ -1309,6 +1514,14 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 		/* saving, migrating, recovering: their owners come later. */
 		break;
 	}
+}
+
+static int
+havend_live_to_me(const struct havend *h, const Haven__Vm *vm)
+{
+	return vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
+	    vm->runtime->migrate_to == h->node_id &&
+	    vm->runtime->owner != h->node_id;
 }
 
 /* Level-triggered, after every applied change, sync and worker report. */
@@ -1327,6 +1540,8 @@ havend_local(struct havend *h)
 
 		if (vm->runtime->owner == h->node_id)
 			havend_local_vm(h, vm);
+		else if (havend_live_to_me(h, vm))
+			havend_live_target(h, vm);
 	}
 	/* Workers for VMs that are not ours (any more): never run twice. */
 	for (w = supervisor_first(h->supervisor); w != NULL; w = next) {
@@ -1337,7 +1552,8 @@ havend_local(struct havend *h)
 			if (strcmp(st->cs->vms[i]->config->uuid,
 			    vmworker_uuid(w)) == 0)
 				vm = st->cs->vms[i];
-		if (vm != NULL && vm->runtime->owner == h->node_id)
+		if (vm != NULL && (vm->runtime->owner == h->node_id ||
+		    havend_live_to_me(h, vm)))
 			continue;
 		if (vmworker_alive(w)) {
 			log_warn("VM %s is not this host's (owner %u); stopping "

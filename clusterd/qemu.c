@@ -134,6 +134,8 @@ qemu_argv(const struct qemu_config *c)
 		qemu_argv_add(&a, "-incoming");
 		qemu_argv_add(&a, "defer");
 	}
+	if (c->paused)
+		qemu_argv_add(&a, "-S");
 	return a.v;
 }
 

@@ -50,6 +50,10 @@ struct vmworker {
 	int			 adopted;	/* came from a WorkerHello */
 	int			 killing;
 	Haven__VmPhase		 phase;		/* last reported */
+	char			 detail[256];	/* its last sentence */
+	/* Live migration: what the worker said (struct vmworker_live). */
+	char			 listen[64];	/* INCOMING: the address */
+	struct vmworker_live	 live;
 	struct vmworker		*next;
 };
 
@@ -183,11 +187,24 @@ supervisor_forget(struct supervisor *s, const char *uuid)
 		supervise_remove(w);
 }
 
+const struct vmworker_live *
+vmworker_live(const struct vmworker *w)
+{
+	return &w->live;
+}
+
+const char *
+vmworker_detail(const struct vmworker *w)
+{
+	return w->detail;
+}
+
 static void
 supervise_report(struct vmworker *w, Haven__VmPhase phase, int fenced,
     const char *detail)
 {
 	w->phase = phase;
+	snprintf(w->detail, sizeof w->detail, "%s", detail);
 	w->sup->cb->report(w->sup, w->uuid, w->name, w->generation, phase,
 	    fenced, detail, w->sup->arg);
 }
@@ -232,6 +249,27 @@ supervise_timer(void *arg)
 }
 
 static int
+supervise_send(struct vmworker *w, Haven__WorkerCommand *cmd)
+{
+	Haven__WorkerAction	action = cmd->action;
+
+	cmd->state_generation = w->state_generation;
+	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING &&
+	    (cmd->endpoint == NULL || *cmd->endpoint == '\0'))
+		cmd->endpoint = w->listen;
+	if (w->channel == NULL)
+		return -1;
+	w->last_command = action;
+	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE)
+		w->live.stopped_at_us = 0;
+	/* From now on a RUNNING report means the save failed. */
+	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE)
+		w->phase = HAVEN__VM_PHASE__VM_PHASE_SAVING;
+	return channel_send_message(w->channel, FRAME_WORKER_COMMAND,
+	    &cmd->base, NULL, 0);
+}
+
+static int
 supervise_send_command(struct vmworker *w, Haven__WorkerAction action,
     uint32_t timeout_ms)
 {
@@ -239,15 +277,7 @@ supervise_send_command(struct vmworker *w, Haven__WorkerAction action,
 
 	cmd.action = action;
 	cmd.timeout_ms = timeout_ms;
-	cmd.state_generation = w->state_generation;
-	if (w->channel == NULL)
-		return -1;
-	w->last_command = action;
-	/* From now on a RUNNING report means the save failed. */
-	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE)
-		w->phase = HAVEN__VM_PHASE__VM_PHASE_SAVING;
-	return channel_send_message(w->channel, FRAME_WORKER_COMMAND,
-	    &cmd.base, NULL, 0);
+	return supervise_send(w, &cmd);
 }
 
 static void
@@ -277,6 +307,16 @@ supervise_event(struct vmworker *w, const Haven__WorkerEvent *ev)
 			supervise_lost(w, "sending the command");
 		return;
 	}
+	if (ev->endpoint != NULL && *ev->endpoint != '\0') {
+		snprintf(w->live.endpoint, sizeof w->live.endpoint, "%s",
+		    ev->endpoint);
+		snprintf(w->live.token, sizeof w->live.token, "%s",
+		    ev->token != NULL ? ev->token : "");
+	}
+	if (ev->received)
+		w->live.received = 1;
+	if (ev->stopped_at_us != 0)
+		w->live.stopped_at_us = ev->stopped_at_us;
 	supervise_report(w, ev->phase, ev->fenced, detail);
 }
 
@@ -395,8 +435,8 @@ again:
 
 int
 supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
-    Haven__WorkerAction action, uint64_t state_generation, char *err,
-    size_t errlen)
+    Haven__WorkerAction action, uint64_t state_generation,
+    const char *listen, char *err, size_t errlen)
 {
 	struct vmworker	*w;
 	char		 run_dir[128];
@@ -420,7 +460,11 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	w->uid = supervise_uid(s);
 	w->phase = action == HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE ?
 	    HAVEN__VM_PHASE__VM_PHASE_RESTORING :
+	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING ?
+	    HAVEN__VM_PHASE__VM_PHASE_MIGRATING :
 	    HAVEN__VM_PHASE__VM_PHASE_STARTING;
+	if (listen != NULL)
+		snprintf(w->listen, sizeof w->listen, "%s", listen);
 	spec->uid = spec->gid = w->uid;
 
 	/* The run directory is the worker's own: 0700, its uid. */
@@ -493,7 +537,9 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	log_scoped(LOG_LEVEL_INFO, "vm", w->name, "worker pid %ld (uid %u) "
 	    "to %s generation %llu", (long)pid, w->uid,
 	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE ? "restore" :
-	    "start", (unsigned long long)w->generation);
+	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING ?
+	    "receive a live migration" : "start",
+	    (unsigned long long)w->generation);
 	return 0;
 fail:
 	if (fds[0] != -1)
@@ -521,6 +567,19 @@ supervisor_command(struct supervisor *s, const char *uuid,
 		return -1;
 	}
 	return supervise_send_command(w, action, timeout_ms);
+}
+
+int
+supervisor_send(struct supervisor *s, const char *uuid,
+    Haven__WorkerCommand *cmd)
+{
+	struct vmworker	*w = supervisor_find(s, uuid);
+
+	if (w == NULL || w->channel == NULL || !w->ready) {
+		errno = ENOENT;
+		return -1;
+	}
+	return supervise_send(w, cmd);
 }
 
 /* Stop a worker whatever it does: SIGTERM (it kills its QEMU on the way

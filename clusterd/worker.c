@@ -14,10 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +38,9 @@
 #define WORKER_LEASE_CHECK_MS	1000
 #define WORKER_STOP_TIMEOUT_MS	30000
 #define WORKER_STATE_FD_NAME	"haven-state"
+#define WORKER_LIVE_FD_NAME	"haven-live"
+#define WORKER_LIVE_TOKEN	32	/* hex digits */
+#define WORKER_LIVE_POLL_MS	1000	/* progress, and the converge budget */
 
 struct worker_volume {
 	struct worker		*w;
@@ -51,6 +57,9 @@ enum worker_op {
 	WORKER_OP_STOP,
 	WORKER_OP_SAVE,
 	WORKER_OP_RESTORE,
+	WORKER_OP_INCOMING,	/* live migration, the target: receiving */
+	WORKER_OP_LIVE,		/* live migration, the source: sending */
+	WORKER_OP_SWITCH,	/* the target takes over */
 };
 
 struct worker {
@@ -89,6 +98,27 @@ struct worker {
 	int			 lease_reading;
 	int			 exiting;
 
+	/* Live migration. The target listens on live_listen (bound before
+	 * the seccomp filter) and accepts one sender that presents the
+	 * token; the source connects to the target's endpoint. */
+	char			 live_endpoint[80];
+	char			 live_token[WORKER_LIVE_TOKEN + 1];
+	int			 live_listen;
+	struct event		*live_accept;
+	int			 live_fd;	/* accepted or connecting */
+	struct event		*live_io;
+	char			 live_got[WORKER_LIVE_TOKEN];
+	size_t			 live_ngot;
+	struct ev_timer		*live_timer;
+	uint64_t		 live_start_us;
+	uint32_t		 live_converge_ms;
+	uint32_t		 live_downtime_ms;
+	uint64_t		 live_bandwidth;
+	int			 live_completed;
+	int			 live_stopped;
+	char			 live_why[200];	/* why it was cancelled */
+	size_t			 switch_next;
+
 	/* Adoption: RUN_DIR/worker.sock, served only while no havend is
 	 * attached (spec.adopt_timeout_ms > 0). */
 	int			 adopt_listen;
@@ -103,6 +133,10 @@ static void	worker_kill_qemu(struct worker *);
 static void	worker_command(struct worker *, Haven__WorkerCommand *);
 static void	worker_open_vhds(struct worker *);
 static int	worker_adopt_listen(struct worker *);
+static int	worker_live_listen(struct worker *);
+static void	worker_live_incoming_ready(struct worker *);
+static void	worker_live_event(struct worker *, const char *,
+		    struct json_object *);
 
 static uint64_t
 worker_now_us(void)
@@ -133,8 +167,8 @@ worker_strerror(int error)
 
 /* Tell havend: a phase, with an error (0 = none) and details. */
 static void
-worker_report(struct worker *w, Haven__VmPhase phase, int error,
-    const char *detail)
+worker_report_ex(struct worker *w, Haven__VmPhase phase, int error,
+    const char *detail, int received, uint64_t stopped_at_us)
 {
 	Haven__WorkerEvent	 ev = HAVEN__WORKER_EVENT__INIT;
 	Haven__Error		 err = HAVEN__ERROR__INIT;
@@ -151,6 +185,14 @@ worker_report(struct worker *w, Haven__VmPhase phase, int error,
 		ev.state_bytes = w->stream_bytes;
 		ev.duration_us = ev.timestamp_us - w->op_start_us;
 	}
+	/* Live migration: where the target listens; what happened. */
+	if (w->op == WORKER_OP_INCOMING && *w->live_endpoint != '\0' &&
+	    w->live_listen != -1) {
+		ev.endpoint = w->live_endpoint;
+		ev.token = w->live_token;
+	}
+	ev.received = received;
+	ev.stopped_at_us = stopped_at_us;
 	if (error != 0) {
 		snprintf(text, sizeof text, "%s%s%s", worker_strerror(error),
 		    detail != NULL && *detail != '\0' ? ": " : "",
@@ -170,6 +212,13 @@ worker_report(struct worker *w, Haven__VmPhase phase, int error,
 	if (w->parent != NULL)
 		channel_send_message(w->parent, FRAME_WORKER_EVENT, &ev.base,
 		    NULL, 0);
+}
+
+static void
+worker_report(struct worker *w, Haven__VmPhase phase, int error,
+    const char *detail)
+{
+	worker_report_ex(w, phase, error, detail, 0, 0);
 }
 
 /* --- leaving ------------------------------------------------------------ */
@@ -260,6 +309,12 @@ worker_pr_claimed(int result, void *arg)
 		    "registering on the volume");
 		return;
 	}
+	/* A live migration's target takes the lease at the switchover. */
+	if (v->w->spec->incoming) {
+		v->w->opening++;
+		worker_open_next(v->w);
+		return;
+	}
 	worker_claim_lease(v);
 }
 
@@ -276,6 +331,8 @@ worker_volume_opened(int result, struct volume *volume, void *arg)
 	v->volume = volume;
 	if (iscsi_is_iscsi(v->dev))
 		pr_claim(v->dev, v->ref->reservation_key, worker_pr_claimed, v);
+	else if (v->w->spec->incoming)
+		worker_pr_claimed(0, v);
 	else
 		worker_claim_lease(v);
 }
@@ -335,9 +392,11 @@ worker_open_next(struct worker *w)
 
 	if (w->opening == w->nvolumes) {
 		w->ready = 1;
-		ev_timer_arm(w->lease_timer, WORKER_LEASE_CHECK_MS);
+		if (!w->spec->incoming)
+			ev_timer_arm(w->lease_timer, WORKER_LEASE_CHECK_MS);
 		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_STOPPED, 0,
-		    "volumes open, lease held");
+		    w->spec->incoming ? "volumes open (the lease comes at the "
+		    "switchover)" : "volumes open, lease held");
 		if (w->queued != NULL) {
 			Haven__WorkerCommand	*cmd = w->queued;
 
@@ -484,6 +543,8 @@ worker_spawn(struct worker *w, int incoming)
 	/* bind and listen are not in the seccomp allowlist: bind it now. */
 	if (worker_adopt_listen(w) == -1)
 		return -errno;
+	if (w->op == WORKER_OP_INCOMING && worker_live_listen(w) == -1)
+		return -errno;
 
 	memset(&c, 0, sizeof c);
 	c.binary = *w->spec->qemu_binary ? w->spec->qemu_binary : NULL;
@@ -500,6 +561,7 @@ worker_spawn(struct worker *w, int incoming)
 	c.kernel = w->spec->kernel;
 	c.append = w->spec->kernel_append;
 	c.incoming = incoming;
+	c.paused = w->op == WORKER_OP_INCOMING;
 	if ((w->qemu_pid = qemu_spawn(&c)) == -1)
 		return -errno;
 	log_scoped(LOG_LEVEL_INFO, "vm", w->spec->uuid, "QEMU pid %ld",
@@ -640,24 +702,38 @@ worker_migration_events(struct worker *w)
 }
 
 static void
-worker_hand_fd(struct worker *w, int fd)
+worker_hand_fd_named(struct worker *w, int fd, const char *name)
 {
 	struct json_object	*params = json_object_new_object();
 
 	json_object_object_add(params, "fdname",
-	    json_object_new_string(WORKER_STATE_FD_NAME));
+	    json_object_new_string(name));
 	qmp_command(w->qmp, "getfd", params, fd, worker_reply_ignore, w);
 	close(fd);
 }
 
 static void
-worker_migrate_fd(struct worker *w, const char *command)
+worker_hand_fd(struct worker *w, int fd)
+{
+	worker_hand_fd_named(w, fd, WORKER_STATE_FD_NAME);
+}
+
+static void
+worker_migrate_fd_named(struct worker *w, const char *command,
+    const char *name)
 {
 	struct json_object	*params = json_object_new_object();
+	char			 uri[64];
 
-	json_object_object_add(params, "uri",
-	    json_object_new_string("fd:" WORKER_STATE_FD_NAME));
+	snprintf(uri, sizeof uri, "fd:%s", name);
+	json_object_object_add(params, "uri", json_object_new_string(uri));
 	qmp_command(w->qmp, command, params, -1, worker_reply_ignore, w);
+}
+
+static void
+worker_migrate_fd(struct worker *w, const char *command)
+{
+	worker_migrate_fd_named(w, command, WORKER_STATE_FD_NAME);
 }
 
 /* Save: QEMU writes its migration stream into a pipe we drain onto the
@@ -734,6 +810,10 @@ worker_qmp_ready(struct qmp *q, int ok, void *arg)
 		worker_restore_begin(w);
 		return;
 	}
+	if (w->op == WORKER_OP_INCOMING) {
+		worker_live_incoming_ready(w);
+		return;
+	}
 	w->op = WORKER_OP_NONE;
 	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0, "booted");
 }
@@ -747,6 +827,10 @@ worker_qmp_event(struct qmp *q, const char *name, struct json_object *data,
 	const char		*s;
 
 	log_debug("QMP event %s", name);
+	if (w->op == WORKER_OP_INCOMING || w->op == WORKER_OP_LIVE) {
+		worker_live_event(w, name, data);
+		return;
+	}
 	if (strcmp(name, "MIGRATION") == 0 &&
 	    json_object_object_get_ex(data, "status", &status)) {
 		s = json_object_get_string(status);
@@ -832,7 +916,8 @@ static void
 worker_vhd_opened(int result, struct blockdev *vhd, void *arg)
 {
 	struct worker	*w = arg;
-	int		 incoming = w->op == WORKER_OP_RESTORE;
+	int		 incoming = w->op == WORKER_OP_RESTORE ||
+			    w->op == WORKER_OP_INCOMING;
 
 	if (result != 0) {
 		worker_fail(w, result,
@@ -861,6 +946,489 @@ worker_open_vhds(struct worker *w)
 	}
 	vhd_open(volume_extent(v->volume, VOLUME_EXTENT_DISK), 1,
 	    worker_vhd_opened, w);
+}
+
+/* --- live migration ------------------------------------------------------ */
+
+/*
+ * DESIGN §6. The target's worker opens the volumes without the lease,
+ * starts QEMU with -incoming defer -S and listens on its migration
+ * address; the cluster carries its endpoint and a one-time token to the
+ * source. The source's worker connects, presents the token and hands the
+ * socket to QEMU (`migrate fd:`): pre-copy runs over the migration network
+ * under the downtime limit and bandwidth; if it has not converged within
+ * its budget the worker cancels it and the VM runs on (the cluster falls
+ * back to quick migration). The target reports the whole stream in; once
+ * the cluster has given it the VM (generation + 1) it claims the lease,
+ * opens the disks' metadata again (the source wrote them until it
+ * stopped: a dynamic VHD's block table moved on) and runs the vCPUs. The
+ * source keeps its stopped QEMU until then: a target that fails before
+ * the handover leaves the VM to resume where it was.
+ */
+
+static void
+worker_live_close(struct worker *w)
+{
+	if (w->live_io != NULL) {
+		event_free(w->live_io);
+		w->live_io = NULL;
+	}
+	if (w->live_fd != -1) {
+		close(w->live_fd);
+		w->live_fd = -1;
+	}
+}
+
+static void
+worker_live_stop_listening(struct worker *w)
+{
+	if (w->live_accept != NULL) {
+		event_free(w->live_accept);
+		w->live_accept = NULL;
+	}
+	if (w->live_listen != -1) {
+		close(w->live_listen);
+		w->live_listen = -1;
+	}
+}
+
+/* The target: a TCP listener on the migration address, any port. */
+static int
+worker_live_listen(struct worker *w)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof sin;
+	uint8_t			raw[WORKER_LIVE_TOKEN / 2];
+	char			addr[64];
+	size_t			i;
+	int			fd;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	if (strlen(w->live_endpoint) >= sizeof addr) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(addr, w->live_endpoint, strlen(w->live_endpoint) + 1);
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+		return -1;
+	for (i = 0; i < sizeof raw; i++)
+		snprintf(w->live_token + 2 * i, 3, "%02x", raw[i]);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    listen(fd, 4) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1) {
+		close(fd);
+		return -1;
+	}
+	w->live_listen = fd;
+	snprintf(w->live_endpoint, sizeof w->live_endpoint, "%s:%u", addr,
+	    (unsigned)ntohs(sin.sin_port));
+	return 0;
+}
+
+/* The target: the sender's token, then the socket goes to QEMU. */
+static void
+worker_live_token_read(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	ssize_t		 n;
+	int		 flags;
+
+	n = read(fd, w->live_got + w->live_ngot,
+	    sizeof w->live_got - w->live_ngot);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		log_warn("live migration: a sender left before its token");
+		worker_live_close(w);
+		return;
+	}
+	w->live_ngot += (size_t)n;
+	if (w->live_ngot < sizeof w->live_got)
+		return;
+	if (memcmp(w->live_got, w->live_token, sizeof w->live_got) != 0) {
+		log_warn("live migration: a sender with a wrong token; "
+		    "closed");
+		worker_live_close(w);
+		return;
+	}
+	event_free(w->live_io);
+	w->live_io = NULL;
+	worker_live_stop_listening(w);
+	if ((flags = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	w->live_fd = -1;
+	worker_hand_fd_named(w, fd, WORKER_LIVE_FD_NAME);
+	worker_migrate_fd_named(w, "migrate-incoming", WORKER_LIVE_FD_NAME);
+	w->live_start_us = worker_now_us();
+	log_info("live migration: receiving");
+}
+
+static void
+worker_live_accept(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	int		 c;
+
+	if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1)
+		return;
+	if (w->live_fd != -1) {
+		close(c);	/* one sender at a time */
+		return;
+	}
+	w->live_fd = c;
+	w->live_ngot = 0;
+	if ((w->live_io = event_new(w->base, c, EV_READ | EV_PERSIST,
+	    worker_live_token_read, w)) == NULL ||
+	    event_add(w->live_io, NULL) == -1)
+		worker_live_close(w);
+}
+
+/* The target's QEMU answers QMP: wait for the sender. */
+static void
+worker_live_incoming_ready(struct worker *w)
+{
+	worker_migration_events(w);
+	w->live_accept = event_new(w->base, w->live_listen,
+	    EV_READ | EV_PERSIST, worker_live_accept, w);
+	if (w->live_accept == NULL || event_add(w->live_accept, NULL) == -1) {
+		worker_fail(w, -ENOMEM, "live migration: listening");
+		return;
+	}
+	worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0,
+	    "waiting for the live migration", 0, 0);
+}
+
+/* The source: the migration is over without a handover; the VM runs on. */
+static void
+worker_live_ended(struct worker *w, int error, const char *why)
+{
+	ev_timer_cancel(w->live_timer);
+	worker_live_close(w);
+	w->op = WORKER_OP_NONE;
+	w->live_completed = 0;
+	worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, error, why,
+	    0, 0);
+}
+
+static void
+worker_live_figures(struct json_object *result, double *remaining_mib,
+    double *dirty_mib_s, double *mbps, int64_t *passes)
+{
+	struct json_object	*ram, *v;
+
+	*remaining_mib = *dirty_mib_s = *mbps = 0;
+	*passes = 0;
+	if (result == NULL || !json_object_object_get_ex(result, "ram", &ram))
+		return;
+	if (json_object_object_get_ex(ram, "remaining", &v))
+		*remaining_mib = json_object_get_int64(v) / 1048576.0;
+	if (json_object_object_get_ex(ram, "dirty-pages-rate", &v))
+		*dirty_mib_s = json_object_get_int64(v) * 4096.0 / 1048576.0;
+	if (json_object_object_get_ex(ram, "mbps", &v))
+		*mbps = json_object_get_double(v);
+	if (json_object_object_get_ex(ram, "dirty-sync-count", &v))
+		*passes = json_object_get_int64(v);
+}
+
+static void
+worker_live_progress(struct qmp *q, struct json_object *result,
+    const char *class, const char *desc, void *arg)
+{
+	struct worker	*w = arg;
+	double		 left, dirty, mbps;
+	int64_t		 passes;
+	uint64_t	 ms;
+
+	if (w->op != WORKER_OP_LIVE || w->live_completed || w->live_stopped)
+		return;
+	worker_live_figures(result, &left, &dirty, &mbps, &passes);
+	ms = (worker_now_us() - w->live_start_us) / 1000;
+	log_info("live migration: %" PRIu64 " ms, pass %" PRId64 ", %.1f MiB "
+	    "left, dirtying %.1f MiB/s, sending %.0f Mbit/s", ms, passes, left,
+	    dirty, mbps);
+	if (ms < w->live_converge_ms) {
+		ev_timer_arm(w->live_timer, WORKER_LIVE_POLL_MS);
+		return;
+	}
+	/* Over budget: call it off; QEMU keeps the VM running. */
+	snprintf(w->live_why, sizeof w->live_why, "it did not converge within "
+	    "%u s (pass %" PRId64 ", %.1f MiB left, the guest dirties %.1f "
+	    "MiB/s, %.0f Mbit/s sent)", w->live_converge_ms / 1000, passes,
+	    left, dirty, mbps);
+	log_warn("live migration: %s; cancelling", w->live_why);
+	qmp_command(w->qmp, "migrate_cancel", NULL, -1, worker_reply_ignore,
+	    w);
+}
+
+static void
+worker_live_timer(void *arg)
+{
+	struct worker	*w = arg;
+
+	if (w->op == WORKER_OP_LIVE && w->qmp != NULL)
+		qmp_command(w->qmp, "query-migrate", NULL, -1,
+		    worker_live_progress, w);
+}
+
+/* The source: connected to the target; the token, then QEMU sends. */
+static void
+worker_live_connected(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker		*w = arg;
+	struct json_object	*params;
+	socklen_t		 len = sizeof(int);
+	int			 error = 0, flags;
+	char			 why[160];
+
+	event_free(w->live_io);
+	w->live_io = NULL;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
+		error = errno;
+	if (error == 0 && write(fd, w->live_token, WORKER_LIVE_TOKEN) !=
+	    WORKER_LIVE_TOKEN)
+		error = errno != 0 ? errno : EIO;
+	if (error != 0) {
+		snprintf(why, sizeof why, "cannot reach the target at %s: %s",
+		    w->live_endpoint, strerror(error));
+		worker_live_ended(w, -error, why);
+		return;
+	}
+	if ((flags = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	w->live_fd = -1;
+	worker_migration_events(w);
+	params = json_object_new_object();
+	json_object_object_add(params, "downtime-limit",
+	    json_object_new_int64(w->live_downtime_ms));
+	json_object_object_add(params, "max-bandwidth",
+	    json_object_new_int64(w->live_bandwidth ? (int64_t)w->live_bandwidth
+	    : INT64_MAX / 2));
+	qmp_command(w->qmp, "migrate-set-parameters", params, -1,
+	    worker_reply_ignore, w);
+	worker_hand_fd_named(w, fd, WORKER_LIVE_FD_NAME);
+	worker_migrate_fd_named(w, "migrate", WORKER_LIVE_FD_NAME);
+	ev_timer_arm(w->live_timer, WORKER_LIVE_POLL_MS);
+}
+
+static void
+worker_live_send(struct worker *w, const Haven__WorkerCommand *cmd)
+{
+	struct sockaddr_in	 sin;
+	char			 host[64], why[160];
+	const char		*colon;
+	unsigned long		 port;
+	int			 fd;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	colon = cmd->endpoint != NULL ? strrchr(cmd->endpoint, ':') : NULL;
+	if (colon == NULL || (size_t)(colon - cmd->endpoint) >= sizeof host ||
+	    cmd->token == NULL || strlen(cmd->token) != WORKER_LIVE_TOKEN) {
+		worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, -EINVAL,
+		    "live migration: bad endpoint or token", 0, 0);
+		return;
+	}
+	memcpy(host, cmd->endpoint, (size_t)(colon - cmd->endpoint));
+	host[colon - cmd->endpoint] = '\0';
+	port = strtoul(colon + 1, NULL, 10);
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1 || port == 0 ||
+	    port > 65535) {
+		worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, -EINVAL,
+		    "live migration: bad endpoint", 0, 0);
+		return;
+	}
+	sin.sin_port = htons((uint16_t)port);
+	w->op = WORKER_OP_LIVE;
+	w->op_start_us = w->live_start_us = worker_now_us();
+	w->live_completed = w->live_stopped = 0;
+	w->live_why[0] = '\0';
+	w->live_converge_ms = cmd->converge_ms ? cmd->converge_ms : 60000;
+	w->live_downtime_ms = cmd->downtime_ms ? cmd->downtime_ms : 300;
+	w->live_bandwidth = cmd->bandwidth;
+	snprintf(w->live_endpoint, sizeof w->live_endpoint, "%s",
+	    cmd->endpoint);
+	snprintf(w->live_token, sizeof w->live_token, "%s", cmd->token);
+	snprintf(why, sizeof why, "sending to %s", cmd->endpoint);
+	worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0, why, 0, 0);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1 || (connect(fd, (struct sockaddr *)&sin, sizeof sin) ==
+	    -1 && errno != EINPROGRESS)) {
+		snprintf(why, sizeof why, "cannot reach the target at %s: %s",
+		    cmd->endpoint, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		worker_live_ended(w, -errno, why);
+		return;
+	}
+	w->live_fd = fd;
+	if ((w->live_io = event_new(w->base, fd, EV_WRITE,
+	    worker_live_connected, w)) == NULL ||
+	    event_add(w->live_io, NULL) == -1)
+		worker_live_ended(w, -ENOMEM, "live migration: event");
+}
+
+/* QMP events while a live migration runs, on either side. */
+static void
+worker_live_event(struct worker *w, const char *name, struct json_object *data)
+{
+	struct json_object	*status;
+	const char		*s;
+	char			 why[256];
+
+	if (strcmp(name, "STOP") == 0 && w->op == WORKER_OP_LIVE) {
+		/* The switchover begins: the downtime starts here. */
+		w->live_stopped = 1;
+		worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0,
+		    "vCPUs stopped for the switchover", 0, worker_now_us());
+		return;
+	}
+	if (strcmp(name, "MIGRATION") != 0 ||
+	    !json_object_object_get_ex(data, "status", &status))
+		return;
+	s = json_object_get_string(status);
+	if (w->op == WORKER_OP_INCOMING) {
+		if (strcmp(s, "completed") == 0) {
+			snprintf(why, sizeof why, "live migration received in "
+			    "%" PRIu64 " ms", (worker_now_us() -
+			    w->live_start_us) / 1000);
+			worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING,
+			    0, why, 1, 0);
+		} else if (strcmp(s, "failed") == 0) {
+			worker_fail(w, -EIO, "the live migration stream broke "
+			    "off");
+		}
+		return;
+	}
+	if (strcmp(s, "completed") == 0) {
+		ev_timer_cancel(w->live_timer);
+		w->live_completed = 1;
+		snprintf(why, sizeof why, "live migration sent in %" PRIu64
+		    " ms; the target takes over", (worker_now_us() -
+		    w->live_start_us) / 1000);
+		worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0,
+		    why, 0, 0);
+	} else if (strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0) {
+		/* QEMU runs the VM again by itself if it had stopped it. */
+		snprintf(why, sizeof why, "%s", *w->live_why ? w->live_why :
+		    strcmp(s, "failed") == 0 ? "QEMU's live migration failed" :
+		    "cancelled");
+		if (w->live_stopped)
+			qmp_command(w->qmp, "cont", NULL, -1,
+			    worker_reply_ignore, w);
+		worker_live_ended(w, *w->live_why ? -ETIMEDOUT : -EIO, why);
+	}
+}
+
+/* The source: the cluster called the move off. */
+static void
+worker_live_resume(struct worker *w)
+{
+	if (!w->live_completed) {
+		snprintf(w->live_why, sizeof w->live_why, "called off by the "
+		    "cluster");
+		qmp_command(w->qmp, "migrate_cancel", NULL, -1,
+		    worker_reply_ignore, w);
+		return;
+	}
+	/* Sent, but the target never took over: run it here again. */
+	qmp_command(w->qmp, "cont", NULL, -1, worker_reply_ignore, w);
+	worker_live_ended(w, 0, "the target did not take over; running here "
+	    "again");
+}
+
+/* The target, handed the VM: lease, the disks again, then the vCPUs. */
+static void	worker_switch_next(struct worker *);
+
+static void
+worker_switch_resumed(struct qmp *q, struct json_object *result,
+    const char *class, const char *desc, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (result == NULL) {
+		worker_fail(w, -EIO, "cont after the live migration failed");
+		return;
+	}
+	w->op = WORKER_OP_NONE;
+	ev_timer_arm(w->lease_timer, WORKER_LEASE_CHECK_MS);
+	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0,
+	    "migrated live and running");
+}
+
+static void
+worker_switch_claimed(int result, const struct lease_record *rec, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (result != 0) {
+		worker_fail(w, result, "claiming the lease at the switchover");
+		return;
+	}
+	w->switch_next++;
+	worker_switch_next(w);
+}
+
+static void
+worker_switch_opened(int result, struct blockdev *vhd, void *arg)
+{
+	struct worker	*w = arg;
+	struct blockdev	*old = NULL;
+	size_t		 i = w->switch_next - w->nvolumes;
+	char		 name[16];
+
+	if (result != 0) {
+		worker_fail(w, result, "re-reading the disk image at the "
+		    "switchover");
+		return;
+	}
+	snprintf(name, sizeof name, "disk%zu", i);
+	if ((result = nbd_server_replace_export(w->nbd, name, vhd, &old)) !=
+	    0) {
+		blockdev_close(vhd);
+		worker_fail(w, result, "serving the re-read disk image");
+		return;
+	}
+	blockdev_close(old);
+	w->volumes[i].vhd = vhd;
+	w->switch_next++;
+	worker_switch_next(w);
+}
+
+static void
+worker_switch_next(struct worker *w)
+{
+	struct lease_record	 mine;
+	struct worker_volume	*v;
+
+	if (w->switch_next < w->nvolumes) {
+		v = &w->volumes[w->switch_next];
+		memset(&mine, 0, sizeof mine);
+		snprintf(mine.vm_uuid, sizeof mine.vm_uuid, "%s", w->spec->uuid);
+		snprintf(mine.owner, sizeof mine.owner, "%s",
+		    w->spec->host_name);
+		mine.node_id = w->spec->node_id;
+		mine.generation = w->spec->generation;
+		mine.time_us = worker_now_us();
+		lease_claim(volume_extent(v->volume, VOLUME_EXTENT_LEASE), &mine,
+		    worker_switch_claimed, w);
+		return;
+	}
+	if (w->switch_next < 2 * w->nvolumes) {
+		v = &w->volumes[w->switch_next - w->nvolumes];
+		vhd_open(volume_extent(v->volume, VOLUME_EXTENT_DISK), 1,
+		    worker_switch_opened, w);
+		return;
+	}
+	w->spec->incoming = 0;
+	qmp_command(w->qmp, "cont", NULL, -1, worker_switch_resumed, w);
 }
 
 /* --- adoption: the VM outlives havend ----------------------------------- */
@@ -1102,8 +1670,39 @@ worker_command(struct worker *w, Haven__WorkerCommand *cmd)
 		else
 			worker_exit(w, 0);
 		break;
-	case HAVEN__WORKER_ACTION__WORKER_ACTION_PAUSE:
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING:
+		if (!w->spec->incoming || w->qemu_pid > 0 ||
+		    w->op != WORKER_OP_NONE || cmd->endpoint == NULL ||
+		    *cmd->endpoint == '\0')
+			goto busy;
+		w->op = WORKER_OP_INCOMING;
+		w->op_start_us = worker_now_us();
+		snprintf(w->live_endpoint, sizeof w->live_endpoint, "%s",
+		    cmd->endpoint);
+		w->opening = 0;
+		worker_open_vhds(w);
+		break;
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE:
+		if (w->qmp == NULL || w->op != WORKER_OP_NONE ||
+		    w->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING)
+			goto busy;
+		worker_live_send(w, cmd);
+		break;
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_SWITCH:
+		if (w->op != WORKER_OP_INCOMING || w->qmp == NULL ||
+		    w->phase != HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
+			goto busy;
+		w->op = WORKER_OP_SWITCH;
+		w->switch_next = 0;
+		worker_switch_next(w);
+		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME:
+		if (w->op == WORKER_OP_LIVE) {
+			worker_live_resume(w);
+			break;
+		}
+		/* FALLTHROUGH */
+	case HAVEN__WORKER_ACTION__WORKER_ACTION_PAUSE:
 		if (w->qmp == NULL || w->op != WORKER_OP_NONE)
 			goto busy;
 		qmp_command(w->qmp, cmd->action ==
@@ -1259,6 +1858,7 @@ main(int argc, char **argv)
 	w.qemu_pid = -1;
 	w.qmp_listen = -1;
 	w.adopt_listen = -1;
+	w.live_listen = w.live_fd = -1;
 	w.serial_fd = w.log_fd = -1;
 	log_init("haven-worker", LOG_LEVEL_INFO);
 	if (getenv("HAVEN_WORKER_DEBUG") != NULL)
@@ -1278,14 +1878,18 @@ main(int argc, char **argv)
 	w.stop_timer = ev_timer_new(w.base, 0, 0, worker_stop_timeout, &w);
 	w.exit_timer = ev_timer_new(w.base, 0, 0, worker_exit_check, &w);
 	w.adopt_timer = ev_timer_new(w.base, 0, 0, worker_adopt_timeout, &w);
+	w.live_timer = ev_timer_new(w.base, 0, 0, worker_live_timer, &w);
 	if (w.parent == NULL || w.lease_timer == NULL || w.stop_timer == NULL ||
 	    w.exit_timer == NULL || w.adopt_timer == NULL ||
+	    w.live_timer == NULL ||
 	    ev_on_signals(w.base, signals, 3, worker_signal, &w) == -1)
 		log_fatal("cannot set up the event loop");
 
 	event_base_dispatch(w.base);
 
 	worker_kill_qemu(&w);
+	worker_live_close(&w);
+	worker_live_stop_listening(&w);
 	if (w.adopt_accept != NULL)
 		event_free(w.adopt_accept);
 	if (w.adopt_listen != -1) {

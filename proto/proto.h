@@ -140,4 +140,14 @@ int		 channel_send_error(struct channel *, Haven__ErrorCode,
 		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t		 channel_pending(const struct channel *);
 
+/* Cluster settings with their defaults (a Haven__ClusterSettings, may be
+ * NULL): live migration, and the lowest priority a drain moves live. */
+#define CLUSTER_LIVE_DOWNTIME_MS(s) \
+	((s) != NULL && (s)->live_downtime_ms ? (s)->live_downtime_ms : 300)
+#define CLUSTER_LIVE_CONVERGE_S(s) \
+	((s) != NULL && (s)->live_converge_s ? (s)->live_converge_s : 60)
+#define CLUSTER_DRAIN_LIVE_PRIORITY(s) \
+	((s) != NULL && (s)->drain_live_priority ? (s)->drain_live_priority : 200)
+#define CLUSTER_DRAIN_LIVE_NONE	UINT32_MAX	/* no drain moves live */
+
 #endif

@@ -1005,6 +1005,28 @@ nbd_server_add_export(struct nbd_server *s, const char *name,
 	return 0;
 }
 
+/*
+ * Serve export name from dev from now on; the old device is returned for
+ * the caller to close. Only while no request is in flight (a live
+ * migration's target re-reads the disk's metadata before its guest runs).
+ */
+int
+nbd_server_replace_export(struct nbd_server *s, const char *name,
+    struct blockdev *dev, struct blockdev **old)
+{
+	struct nbd_export	*e;
+
+	if ((e = nbd_export_find(s, name, strlen(name))) == NULL)
+		return -ENOENT;
+	if (dev->size != e->dev->size)
+		return -EINVAL;
+	if (nbd_server_busy(s) > 0)
+		return -EBUSY;
+	*old = e->dev;
+	e->dev = dev;
+	return 0;
+}
+
 /* Requests accepted and not yet answered, over all clients. */
 unsigned
 nbd_server_busy(const struct nbd_server *s)

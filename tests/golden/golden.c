@@ -178,6 +178,7 @@ struct change_buf {
 	Haven__VmTransition	 vm_transition;
 	Haven__VmAssign		 vm_assign;
 	Haven__VmMigrate	 vm_migrate;
+	Haven__VmLive		 vm_live;
 	Haven__RoleGrant	 role_grant;
 	Haven__RoleBinding	 binding;
 	Haven__RoleRevoke	 role_revoke;
@@ -309,14 +310,36 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->vm_transition.name = (char *)arg_str(a, "name");
 		b->vm_transition.generation = arg_u64(r, a, "gen");
 		b->vm_transition.phase = phase_parse(arg_str(a, "phase"));
+		b->vm_transition.target = (uint32_t)arg_u64(r, a, "target");
 		c->kind_case = HAVEN__CHANGE__KIND_VM_TRANSITION;
 		c->vm_transition = &b->vm_transition;
 	} else if (strcmp(kind, "vm_migrate") == 0) {
 		haven__vm_migrate__init(&b->vm_migrate);
 		b->vm_migrate.name = (char *)arg_str(a, "name");
 		b->vm_migrate.target = (uint32_t)arg_u64(r, a, "to");
+		b->vm_migrate.quick = arg_bool(a, "quick");
 		c->kind_case = HAVEN__CHANGE__KIND_VM_MIGRATE;
 		c->vm_migrate = &b->vm_migrate;
+	} else if (strcmp(kind, "vm_live") == 0) {
+		haven__vm_live__init(&b->vm_live);
+		b->vm_live.name = (char *)arg_str(a, "name");
+		b->vm_live.generation = arg_u64(r, a, "gen");
+		v = arg_str(a, "step");
+		b->vm_live.step = strcmp(v, "ready") == 0 ?
+		    HAVEN__LIVE_STEP__LIVE_STEP_READY :
+		    strcmp(v, "stopped") == 0 ?
+		    HAVEN__LIVE_STEP__LIVE_STEP_STOPPED :
+		    strcmp(v, "received") == 0 ?
+		    HAVEN__LIVE_STEP__LIVE_STEP_RECEIVED :
+		    strcmp(v, "failed") == 0 ?
+		    HAVEN__LIVE_STEP__LIVE_STEP_FAILED :
+		    HAVEN__LIVE_STEP__LIVE_STEP_UNSPECIFIED;
+		b->vm_live.endpoint = (char *)arg_str(a, "endpoint");
+		b->vm_live.token = (char *)arg_str(a, "token");
+		b->vm_live.at_us = arg_u64(r, a, "at");
+		b->vm_live.detail = (char *)arg_str(a, "detail");
+		c->kind_case = HAVEN__CHANGE__KIND_VM_LIVE;
+		c->vm_live = &b->vm_live;
 	} else if (strcmp(kind, "vm_assign") == 0) {
 		haven__vm_assign__init(&b->vm_assign);
 		b->vm_assign.name = (char *)arg_str(a, "name");
@@ -358,6 +381,8 @@ change_build(struct run *r, const char *kind, struct args *a,
 		mismatch(r, "unknown change kind %s", kind);
 		return -1;
 	}
+	/* from=N: the member that proposed it (live steps check it). */
+	c->origin = (uint32_t)arg_u64(r, a, "from");
 	return 0;
 }
 
