@@ -420,16 +420,39 @@ havend_vm_delete(struct control_client *c, ProtobufCMessage *m, void *arg)
 	havend_propose_for(arg, c, change);
 }
 
+/* VMs for a client: never a live migration's token (a viewer could use
+ * it to feed the target a guest of its own making). */
+static void
+havend_vm_reply(struct control_client *c, Haven__Vm **vms, size_t n)
+{
+	Haven__VmListReply	 r = HAVEN__VM_LIST_REPLY__INIT;
+	char			**tokens;
+	size_t			 i;
+
+	if ((tokens = calloc(n + 1, sizeof *tokens)) == NULL)
+		abort();
+	for (i = 0; i < n; i++) {
+		if (vms[i]->runtime == NULL)
+			continue;
+		tokens[i] = vms[i]->runtime->live_token;
+		vms[i]->runtime->live_token = (char *)protobuf_c_empty_string;
+	}
+	r.vms = vms;
+	r.n_vms = n;
+	control_reply(c, FRAME_VM_LIST_REPLY, &r.base);
+	for (i = 0; i < n; i++)
+		if (vms[i]->runtime != NULL)
+			vms[i]->runtime->live_token = tokens[i];
+	free(tokens);
+}
+
 static void
 havend_vm_list(struct control_client *c, ProtobufCMessage *m, void *arg)
 {
 	struct havend		*h = arg;
 	const struct cluster	*st = replica_state(h->replica);
-	Haven__VmListReply	 r = HAVEN__VM_LIST_REPLY__INIT;
 
-	r.vms = st->cs->vms;
-	r.n_vms = st->cs->n_vms;
-	control_reply(c, FRAME_VM_LIST_REPLY, &r.base);
+	havend_vm_reply(c, st->cs->vms, st->cs->n_vms);
 }
 
 static void
@@ -439,16 +462,13 @@ havend_vm_show(struct control_client *c, ProtobufCMessage *m, void *arg)
 	Haven__VmNameRequest	*req = (Haven__VmNameRequest *)m;
 	Haven__Vm		*vm = cluster_vm(replica_state(h->replica),
 				    req->name);
-	Haven__VmListReply	 r = HAVEN__VM_LIST_REPLY__INIT;
 
 	if (vm == NULL) {
 		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
 		    "no VM named '%s'; 'havenctl vm list' shows them", req->name);
 		return;
 	}
-	r.vms = &vm;
-	r.n_vms = 1;
-	control_reply(c, FRAME_VM_LIST_REPLY, &r.base);
+	havend_vm_reply(c, &vm, 1);
 }
 
 static void
@@ -1303,9 +1323,15 @@ havend_live_target(struct havend *h, const Haven__Vm *vm)
 	}
 	l = vmworker_live(w);
 	if (havend_final(vmworker_phase(w)) || !vmworker_alive(w)) {
-		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
-		    rt->generation, NULL, NULL, 0, *vmworker_detail(w) ?
-		    vmworker_detail(w) : "the target's worker stopped");
+		/* Once the source sends, it learns of a broken stream itself
+		 * and says why (a cancel here is its doing); only before
+		 * that, or when it stopped to hand over, is it ours to say. */
+		if (rt->live_endpoint == NULL || *rt->live_endpoint == '\0' ||
+		    rt->saving_at_us != 0)
+			havend_live_step(h, vm,
+			    HAVEN__LIVE_STEP__LIVE_STEP_FAILED, rt->generation,
+			    NULL, NULL, 0, *vmworker_detail(w) ?
+			    vmworker_detail(w) : "the target's worker stopped");
 		return;
 	}
 	if (l->received)
@@ -1430,9 +1456,9 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 		}
 		/* A live migration called off (it failed, or its target
 		 * went): the source runs the vCPUs again. */
-		if (vmworker_last_command(w) ==
-		    HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE &&
-		    wp == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
+		if (wp == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
+		    vmworker_last_command(w) !=
+		    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME) {
 			if (supervisor_command(h->supervisor, vm->config->uuid,
 			    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME, 0) == 0)
 				log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
@@ -1472,6 +1498,15 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 				havend_transition(h, vm,
 				    HAVEN__VM_PHASE__VM_PHASE_FAILED,
 				    "no worker to save it");
+			return;
+		}
+		/* After a live migration that failed: it winds down first. */
+		if (wp == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
+			if (vmworker_last_command(w) !=
+			    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME)
+				(void)supervisor_command(h->supervisor,
+				    vm->config->uuid,
+				    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME, 0);
 			return;
 		}
 		if (vmworker_last_command(w) !=
@@ -1556,9 +1591,12 @@ havend_local(struct havend *h)
 		    havend_live_to_me(h, vm)))
 			continue;
 		if (vmworker_alive(w)) {
-			log_warn("VM %s is not this host's (owner %u); stopping "
-			    "its worker", vm != NULL ? vm->config->name :
-			    vmworker_uuid(w), vm != NULL ? vm->runtime->owner : 0);
+			/* Handed over live from here: expected. */
+			log_scoped(vm != NULL && vm->runtime->migrate_from ==
+			    h->node_id ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "vm",
+			    vm != NULL ? vm->config->name : vmworker_uuid(w),
+			    "not this host's (owner %u); stopping its worker",
+			    vm != NULL ? vm->runtime->owner : 0);
 			supervisor_kill(h->supervisor, vmworker_uuid(w));
 		} else {
 			supervisor_forget(h->supervisor, vmworker_uuid(w));

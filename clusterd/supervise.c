@@ -260,8 +260,12 @@ supervise_send(struct vmworker *w, Haven__WorkerCommand *cmd)
 	if (w->channel == NULL)
 		return -1;
 	w->last_command = action;
-	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE)
+	/* From now on a RUNNING report means the live migration ended
+	 * without a handover. */
+	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE) {
 		w->live.stopped_at_us = 0;
+		w->phase = HAVEN__VM_PHASE__VM_PHASE_MIGRATING;
+	}
 	/* From now on a RUNNING report means the save failed. */
 	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE)
 		w->phase = HAVEN__VM_PHASE__VM_PHASE_SAVING;
@@ -290,7 +294,13 @@ supervise_event(struct vmworker *w, const Haven__WorkerEvent *ev)
 		log_debug("%s: QEMU pid %u", w->name, ev->qemu_pid);
 	if (ev->error != NULL && ev->error->message != NULL &&
 	    *ev->error->message != '\0') {
-		snprintf(buf, sizeof buf, "%s: %s", detail, ev->error->message);
+		/* The worker's message carries its sentence already. */
+		if (*detail != '\0' && strstr(ev->error->message, detail) !=
+		    NULL)
+			snprintf(buf, sizeof buf, "%s", ev->error->message);
+		else
+			snprintf(buf, sizeof buf, "%s: %s", detail,
+			    ev->error->message);
 		detail = buf;
 	} else if (ev->state_bytes != 0) {
 		snprintf(buf, sizeof buf, "%s (%.1f MiB in %llu ms)", detail,

@@ -1323,7 +1323,7 @@ worker_live_event(struct worker *w, const char *name, struct json_object *data)
 		if (w->live_stopped)
 			qmp_command(w->qmp, "cont", NULL, -1,
 			    worker_reply_ignore, w);
-		worker_live_ended(w, *w->live_why ? -ETIMEDOUT : -EIO, why);
+		worker_live_ended(w, *w->live_why ? 0 : -EIO, why);
 	}
 }
 
