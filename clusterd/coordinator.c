@@ -510,9 +510,16 @@ coordinator_reconcile_present(const struct cluster *st,
 			/* Live, to a host that left the membership (lost, or
 			 * its havend restarting): it runs on where it is. */
 			if (is_member(members, n, rt->owner) &&
-			    !is_member(members, n, rt->migrate_to))
+			    !is_member(members, n, rt->migrate_to)) {
+				char	 why[80];
+
 				decide_transition(st, origin, vm,
 				    HAVEN__VM_PHASE__VM_PHASE_RUNNING, out);
+				snprintf(why, sizeof why, "its target host %u "
+				    "left the membership", rt->migrate_to);
+				out->changes[out->n - 1]->vm_transition->detail =
+				    xstrdup(why);
+			}
 			break;
 		default:
 			/* In flight (stopping, saving, restoring): the owner

@@ -1404,6 +1404,15 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 				    vm->config->stop_timeout_s * 1000 :
 				    HAVEND_STOP_MS;
 
+	/* A live migration's target worker serves only its handover: the
+	 * same generation after a failover is another incarnation. */
+	if (w != NULL && vmworker_incoming(w) &&
+	    !(rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING &&
+	    vmworker_live(w)->received)) {
+		supervisor_kill(h->supervisor, vm->config->uuid);
+		supervisor_forget(h->supervisor, vm->config->uuid);
+		return;
+	}
 	if (w != NULL && vmworker_generation(w) != rt->generation) {
 		/* An older incarnation: never two of them. */
 		supervisor_kill(h->supervisor, vm->config->uuid);

@@ -53,6 +53,7 @@ struct vmworker {
 	char			 detail[256];	/* its last sentence */
 	/* Live migration: what the worker said (struct vmworker_live). */
 	char			 listen[64];	/* INCOMING: the address */
+	int			 incoming;	/* a target, not switched yet */
 	struct vmworker_live	 live;
 	struct vmworker		*next;
 };
@@ -193,6 +194,12 @@ vmworker_live(const struct vmworker *w)
 	return &w->live;
 }
 
+int
+vmworker_incoming(const struct vmworker *w)
+{
+	return w->incoming;
+}
+
 const char *
 vmworker_detail(const struct vmworker *w)
 {
@@ -262,6 +269,8 @@ supervise_send(struct vmworker *w, Haven__WorkerCommand *cmd)
 	w->last_command = action;
 	/* From now on a RUNNING report means the live migration ended
 	 * without a handover. */
+	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_SWITCH)
+		w->incoming = 0;
 	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE) {
 		w->live.stopped_at_us = 0;
 		w->phase = HAVEN__VM_PHASE__VM_PHASE_MIGRATING;
@@ -475,6 +484,7 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	    HAVEN__VM_PHASE__VM_PHASE_STARTING;
 	if (listen != NULL)
 		snprintf(w->listen, sizeof w->listen, "%s", listen);
+	w->incoming = action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING;
 	spec->uid = spec->gid = w->uid;
 
 	/* The run directory is the worker's own: 0700, its uid. */

@@ -62,6 +62,19 @@ enum worker_op {
 	WORKER_OP_SWITCH,	/* the target takes over */
 };
 
+/* The target: a connection that has not shown the token yet. A few at
+ * once, so a stranger on the migration network who connects and says
+ * nothing cannot keep the real sender out. */
+#define WORKER_LIVE_SENDERS	4
+struct worker_sender {
+	struct worker		*w;
+	int			 fd;
+	struct event		*ev;
+	char			 got[WORKER_LIVE_TOKEN];
+	size_t			 n;
+	uint64_t		 since_us;
+};
+
 struct worker {
 	struct event_base	*base;
 	struct channel		*parent;
@@ -105,10 +118,9 @@ struct worker {
 	char			 live_token[WORKER_LIVE_TOKEN + 1];
 	int			 live_listen;
 	struct event		*live_accept;
-	int			 live_fd;	/* accepted or connecting */
+	int			 live_fd;	/* the source: connecting */
 	struct event		*live_io;
-	char			 live_got[WORKER_LIVE_TOKEN];
-	size_t			 live_ngot;
+	struct worker_sender	 senders[WORKER_LIVE_SENDERS];
 	struct ev_timer		*live_timer;
 	uint64_t		 live_start_us;
 	uint32_t		 live_converge_ms;
@@ -1033,38 +1045,53 @@ worker_live_listen(struct worker *w)
 	return 0;
 }
 
+static void
+worker_sender_close(struct worker_sender *p)
+{
+	if (p->ev != NULL)
+		event_free(p->ev);
+	if (p->fd != -1)
+		close(p->fd);
+	p->ev = NULL;
+	p->fd = -1;
+}
+
 /* The target: the sender's token, then the socket goes to QEMU. */
 static void
 worker_live_token_read(evutil_socket_t fd, short events, void *arg)
 {
-	struct worker	*w = arg;
-	ssize_t		 n;
-	int		 flags;
+	struct worker_sender	*p = arg;
+	struct worker		*w = p->w;
+	ssize_t			 n;
+	size_t			 i;
+	int			 flags;
 
-	n = read(fd, w->live_got + w->live_ngot,
-	    sizeof w->live_got - w->live_ngot);
+	n = read(fd, p->got + p->n, sizeof p->got - p->n);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
 		log_warn("live migration: a sender left before its token");
-		worker_live_close(w);
+		worker_sender_close(p);
 		return;
 	}
-	w->live_ngot += (size_t)n;
-	if (w->live_ngot < sizeof w->live_got)
+	p->n += (size_t)n;
+	if (p->n < sizeof p->got)
 		return;
-	if (memcmp(w->live_got, w->live_token, sizeof w->live_got) != 0) {
+	if (memcmp(p->got, w->live_token, sizeof p->got) != 0) {
 		log_warn("live migration: a sender with a wrong token; "
 		    "closed");
-		worker_live_close(w);
+		worker_sender_close(p);
 		return;
 	}
-	event_free(w->live_io);
-	w->live_io = NULL;
+	/* The sender: nobody else from now on. */
+	event_free(p->ev);
+	p->ev = NULL;
+	p->fd = -1;
+	for (i = 0; i < WORKER_LIVE_SENDERS; i++)
+		worker_sender_close(&w->senders[i]);
 	worker_live_stop_listening(w);
 	if ((flags = fcntl(fd, F_GETFL)) != -1)
 		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	w->live_fd = -1;
 	worker_hand_fd_named(w, fd, WORKER_LIVE_FD_NAME);
 	worker_migrate_fd_named(w, "migrate-incoming", WORKER_LIVE_FD_NAME);
 	w->live_start_us = worker_now_us();
@@ -1074,21 +1101,35 @@ worker_live_token_read(evutil_socket_t fd, short events, void *arg)
 static void
 worker_live_accept(evutil_socket_t fd, short events, void *arg)
 {
-	struct worker	*w = arg;
-	int		 c;
+	struct worker		*w = arg;
+	struct worker_sender	*p = NULL;
+	size_t			 i;
+	int			 c;
 
 	if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1)
 		return;
-	if (w->live_fd != -1) {
-		close(c);	/* one sender at a time */
-		return;
+	/* A free slot, else the one that has kept silent longest. */
+	for (i = 0; i < WORKER_LIVE_SENDERS; i++) {
+		if (w->senders[i].fd == -1) {
+			p = &w->senders[i];
+			break;
+		}
+		if (p == NULL || w->senders[i].since_us < p->since_us)
+			p = &w->senders[i];
 	}
-	w->live_fd = c;
-	w->live_ngot = 0;
-	if ((w->live_io = event_new(w->base, c, EV_READ | EV_PERSIST,
-	    worker_live_token_read, w)) == NULL ||
-	    event_add(w->live_io, NULL) == -1)
-		worker_live_close(w);
+	if (p->fd != -1) {
+		log_warn("live migration: %d senders have not shown a token; "
+		    "dropping the oldest", WORKER_LIVE_SENDERS);
+		worker_sender_close(p);
+	}
+	p->w = w;
+	p->fd = c;
+	p->n = 0;
+	p->since_us = worker_now_us();
+	if ((p->ev = event_new(w->base, c, EV_READ | EV_PERSIST,
+	    worker_live_token_read, p)) == NULL ||
+	    event_add(p->ev, NULL) == -1)
+		worker_sender_close(p);
 }
 
 /* The target's QEMU answers QMP: wait for the sender. */
@@ -1146,6 +1187,7 @@ worker_live_progress(struct qmp *q, struct json_object *result,
 	double		 left, dirty, mbps;
 	int64_t		 passes;
 	uint64_t	 ms;
+	char		 rate[64];
 
 	if (w->op != WORKER_OP_LIVE || w->live_completed || w->live_stopped)
 		return;
@@ -1159,10 +1201,13 @@ worker_live_progress(struct qmp *q, struct json_object *result,
 		return;
 	}
 	/* Over budget: call it off; QEMU keeps the VM running. */
+	rate[0] = '\0';
+	if (dirty > 0)	/* QEMU knows it after the first pass */
+		snprintf(rate, sizeof rate, ", the guest dirties %.1f MiB/s",
+		    dirty);
 	snprintf(w->live_why, sizeof w->live_why, "it did not converge within "
-	    "%u s (pass %" PRId64 ", %.1f MiB left, the guest dirties %.1f "
-	    "MiB/s, %.0f Mbit/s sent)", w->live_converge_ms / 1000, passes,
-	    left, dirty, mbps);
+	    "%u s (pass %" PRId64 ", %.1f MiB left, %.0f Mbit/s sent%s)",
+	    w->live_converge_ms / 1000, passes, left, mbps, rate);
 	log_warn("live migration: %s; cancelling", w->live_why);
 	qmp_command(w->qmp, "migrate_cancel", NULL, -1, worker_reply_ignore,
 	    w);
@@ -1275,6 +1320,25 @@ worker_live_send(struct worker *w, const Haven__WorkerCommand *cmd)
 		worker_live_ended(w, -ENOMEM, "live migration: event");
 }
 
+/* The source: QEMU's own reason for a failed live migration. */
+static void
+worker_live_failed(struct qmp *q, struct json_object *result,
+    const char *class, const char *desc, void *arg)
+{
+	struct worker		*w = arg;
+	struct json_object	*v;
+	char			 why[256];
+
+	if (w->op != WORKER_OP_LIVE)
+		return;
+	if (result != NULL && json_object_object_get_ex(result, "error-desc",
+	    &v))
+		snprintf(why, sizeof why, "QEMU: %s", json_object_get_string(v));
+	else
+		snprintf(why, sizeof why, "QEMU's live migration failed");
+	worker_live_ended(w, -EIO, why);
+}
+
 /* QMP events while a live migration runs, on either side. */
 static void
 worker_live_event(struct worker *w, const char *name, struct json_object *data)
@@ -1317,13 +1381,18 @@ worker_live_event(struct worker *w, const char *name, struct json_object *data)
 		    why, 0, 0);
 	} else if (strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0) {
 		/* QEMU runs the VM again by itself if it had stopped it. */
-		snprintf(why, sizeof why, "%s", *w->live_why ? w->live_why :
-		    strcmp(s, "failed") == 0 ? "QEMU's live migration failed" :
-		    "cancelled");
 		if (w->live_stopped)
 			qmp_command(w->qmp, "cont", NULL, -1,
 			    worker_reply_ignore, w);
-		worker_live_ended(w, *w->live_why ? 0 : -EIO, why);
+		if (*w->live_why == '\0' && strcmp(s, "failed") == 0) {
+			/* Ask QEMU why, then end. */
+			qmp_command(w->qmp, "query-migrate", NULL, -1,
+			    worker_live_failed, w);
+			return;
+		}
+		snprintf(why, sizeof why, "%s", *w->live_why ? w->live_why :
+		    "cancelled");
+		worker_live_ended(w, 0, why);
 	}
 }
 
@@ -1859,6 +1928,8 @@ main(int argc, char **argv)
 	w.qmp_listen = -1;
 	w.adopt_listen = -1;
 	w.live_listen = w.live_fd = -1;
+	for (i = 0; i < WORKER_LIVE_SENDERS; i++)
+		w.senders[i].fd = -1;
 	w.serial_fd = w.log_fd = -1;
 	log_init("haven-worker", LOG_LEVEL_INFO);
 	if (getenv("HAVEN_WORKER_DEBUG") != NULL)
@@ -1889,6 +1960,8 @@ main(int argc, char **argv)
 
 	worker_kill_qemu(&w);
 	worker_live_close(&w);
+	for (i = 0; i < WORKER_LIVE_SENDERS; i++)
+		worker_sender_close(&w.senders[i]);
 	worker_live_stop_listening(&w);
 	if (w.adopt_accept != NULL)
 		event_free(w.adopt_accept);

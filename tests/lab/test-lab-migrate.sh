@@ -9,9 +9,8 @@
 #     (one runnable copy, no acknowledged write lost).
 #  4. drain of a host running 4 VMs of mixed priority (high and medium
 #     leave live, low by quick migration); resume --failback.
-#  Live migration (before 2.): a ticking guest moved live keeps its boot id
-#  and counter; one that dirties RAM faster than the bandwidth allows does
-#  not converge, and Haven falls back to quick migration by itself.
+#  5. [vm] shutdown = migrate: a clean stop of havend drains the host.
+# Live migration's own cases are in test-lab-live.sh.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -77,52 +76,6 @@ t2=$(ctl h2 vm console web1 --tail 100000 | sed -n 's/.* tick=\([0-9]*\).*/\1/p'
 grep -q "dirty FAIL" <(ctl h2 vm console web1 --tail 100000) && fail "dirty RAM corrupted"
 echo "boot $boot: tick $tick on h1 -> $t2 on h2"
 ctl h2 --json vm migrate web1 --to haven-h3 --quick | jq -c '{from, to, downtime_ms}'
-
-step "1b. vm migrate live1 (live, the default): same boot, the counter continues"
-new_lun live1
-ctl h1 vm create live1 --memory 128M --volume live1-disk --prefer 1 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
-ctl h1 vm start live1 >/dev/null
-wait_for 60 "live1 running" phase_is h1 live1 running
-live_src=$(vm_field h1 live1 owner)
-live_dst=$(( live_src % 3 + 1 ))
-live_ticks() { [[ -n $(last_tick "h$live_src" live1) ]]; }
-wait_for 30 "live1 ticking" live_ticks
-sleep 1
-boot=$(boot_of "h$live_src" live1)
-tick=$(last_tick "h$live_src" live1)
-ctl h1 vm migrate live1 --to "haven-h$live_dst" | tee "$TMP/live.out"
-grep -q "migrating live from host $live_src to host $live_dst" "$TMP/live.out" || fail "it did not go live"
-grep -q "moved from host $live_src to host $live_dst (live migration): downtime" "$TMP/live.out" ||
-	fail "no live downtime reported"
-grep -q "quick migration" "$TMP/live.out" && fail "it fell back to quick migration"
-[[ $(vm_field h1 live1 owner) == "$live_dst" ]] || fail "live1 is not on h$live_dst"
-live_ticks_dst() { (( $(last_tick "h$live_dst" live1 || echo 0) > tick + 2 )); }
-wait_for 20 "live1 ticking on h$live_dst" live_ticks_dst
-[[ $(boot_of "h$live_dst" live1) == "$boot" ]] || fail "boot id changed: $boot -> $(boot_of "h$live_dst" live1)"
-t2=$(ctl "h$live_dst" vm console live1 --tail 100000 | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | head -1)
-(( t2 > tick )) || fail "the counter restarted: $tick before, $t2 after"
-echo "boot $boot: tick $tick on h$live_src -> $t2 on h$live_dst"
-ctl h1 --json vm migrate live1 --to "haven-h$live_src" | tee "$TMP/live.json" | jq -c '{from, to, downtime_ms}'
-[[ $(jq -r .to "$TMP/live.json") == "$live_src" ]] || fail "live1 did not come back live"
-
-step "1c. a live migration that cannot converge falls back to quick migration"
-ctl h1 cluster set --live-bandwidth-mib 16 --live-converge-s 4 >/dev/null
-src=$(vm_field h1 web1 owner)
-dst=$(( src % 3 + 1 ))
-boot=$(boot_of "h$src" web1)
-ctl h1 vm migrate web1 --to "haven-h$dst" | tee "$TMP/fallback.out"
-grep -q "live migration to host $dst failed on host $src: .*did not converge within 4 s" "$TMP/fallback.out" ||
-	fail "no non-convergence reported"
-grep -q "moved from host $src to host $dst (quick migration): downtime" "$TMP/fallback.out" ||
-	fail "it did not fall back to quick migration"
-[[ $(vm_field h1 web1 owner) == "$dst" ]] || fail "web1 is not on h$dst"
-fb_ticks() { [[ -n $(last_tick "h$dst" web1) ]]; }
-wait_for 20 "web1 ticking on h$dst" fb_ticks
-[[ $(boot_of "h$dst" web1) == "$boot" ]] || fail "boot id changed after the fallback"
-ctl h1 cluster set --live-bandwidth-mib 0 --live-converge-s 60 >/dev/null
-ctl h1 vm stop live1 >/dev/null
-wait_for 30 "live1 stopped" phase_is h1 live1 stopped
 
 step "2. the target killed during the restore: the saved state is restored elsewhere"
 src=$(vm_field h1 web1 owner)

@@ -1,0 +1,144 @@
+#!/bin/bash
+# test-lab-live.sh — live migration on 3 lab hosts (real corosync, tgtd,
+# QEMU; the never-twice auditor on, which judges a QEMU by whether its
+# vCPUs run; web1's journal checked at the end):
+#  1. a ticking guest moved live (the default): same boot id, the counter
+#     continues, "live migration" and its downtime in the timeline; back
+#     again with --json.
+#  2. a guest that dirties RAM faster than the bandwidth allows does not
+#     converge within its budget: Haven says so and moves it by quick
+#     migration by itself (same boot id).
+#  3. the target killed during the live migration: the VM runs on at the
+#     source, then moves by quick migration to the host left.
+#  4. the source killed during the live migration: the VM is failed over
+#     (one runnable copy; the target's waiting QEMU never runs it).
+# Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
+set -euo pipefail
+
+LAB=$(dirname "$0")/lab
+BUILD=$(realpath "${HAVEN_BUILD:?set HAVEN_BUILD to the build directory}")
+KERNEL=$(realpath "${HAVEN_GUEST_KERNEL:?set HAVEN_GUEST_KERNEL}")
+CHECK=$(realpath "${HAVEN_JOURNAL_CHECK:?set HAVEN_JOURNAL_CHECK}")
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/haven-lab-live.XXXXXX")
+chmod 755 "$TMP"
+NHOSTS=3
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/failover-lib.sh"
+
+[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root"; exit 77; }
+if "$LAB" status >/dev/null 2>&1; then
+	fail "a lab is already up; run '$LAB down' first (not touching it)"
+fi
+cleanup() {
+	local rc=$?
+	[[ $rc == 0 ]] || show_logs
+	"$AUDITOR" check "$TMP/audit" >/dev/null 2>&1 || true
+	"$LAB" down >/dev/null || echo "WARNING: lab down failed" >&2
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+boot_of() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/^HAVEN-GUEST boot=\([0-9a-f]*\) .*/\1/p' | tail -1; }
+last_tick() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | tail -1; }
+new_lun() {
+	local url
+	url=$("$LAB" lun add "$1" 1G)
+	ctl h1 --key haven-lab:1 disk format --cluster haven-lab --state-size 512M "$url" >/dev/null
+	ctl h1 --key haven-lab:1 disk create "$url" --size 64M >/dev/null
+	ctl h1 volume add "$1-disk" --pool san --lun "${url##*/}" >/dev/null
+}
+# live_waiting VM — the target listens (its endpoint is in the timeline).
+live_waiting() {
+	[[ $(ctl h1 --json vm show "$1" | jq -r .phase) == migrating ]] &&
+		ctl h1 --json events | jq -e -s --arg s "vm $1" 'map(select(.subject == $s)) | last | .text | test("waits for the live migration")' >/dev/null
+}
+
+step "3 hosts; live1 (idle) on h1, web1 (256 MiB of RAM kept dirty) on h2"
+STATE_SIZE=512M lab_cluster 3
+mkdir -p "$TMP/audit"
+"$AUDITOR" start "$TMP/audit"
+new_lun live1
+ctl h1 vm create live1 --memory 128M --volume live1-disk --prefer 1 --stop-timeout 3 \
+	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
+ctl h1 vm create web1 --memory 320M --volume web1-disk --prefer 2 --stop-timeout 3 \
+	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on dirty=256 dirty_pages_per_tick=4096" >/dev/null
+ctl h1 vm start live1 >/dev/null
+ctl h1 vm start web1 >/dev/null
+wait_for 60 "live1 running" phase_is h1 live1 running
+wait_for 60 "web1 running" phase_is h1 web1 running
+live_ticks() { [[ -n $(last_tick h1 live1) ]]; }
+wait_for 30 "live1 ticking" live_ticks
+sleep 1
+
+step "1. vm migrate live1 --to h2 (live, the default): same boot, the counter continues"
+boot=$(boot_of h1 live1)
+tick=$(last_tick h1 live1)
+ctl h3 vm migrate live1 --to haven-h2 | tee "$TMP/live.out"
+grep -q "migrating live from host 1 to host 2" "$TMP/live.out" || fail "it did not go live"
+grep -q "vCPUs stopped on host 1 for the switchover" "$TMP/live.out" || fail "no switchover in the timeline"
+grep -q "handed over live from host 1 to host 2" "$TMP/live.out" || fail "no handover in the timeline"
+grep -q "moved from host 1 to host 2 (live migration): downtime" "$TMP/live.out" || fail "no live downtime reported"
+grep -q "quick migration" "$TMP/live.out" && fail "it fell back to quick migration"
+[[ $(vm_field h1 live1 owner) == 2 ]] || fail "live1 is not on h2"
+ticks_on_h2() { (( $(last_tick h2 live1 || echo 0) > tick + 2 )); }
+wait_for 20 "live1 ticking on h2" ticks_on_h2
+[[ $(boot_of h2 live1) == "$boot" ]] || fail "boot id changed: $boot -> $(boot_of h2 live1)"
+t2=$(ctl h2 vm console live1 --tail 100000 | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | head -1)
+(( t2 > tick )) || fail "the counter restarted: $tick before, $t2 after"
+echo "boot $boot: tick $tick on h1 -> $t2 on h2"
+ctl h1 --json vm migrate live1 --to haven-h1 | tee "$TMP/live.json" | jq -c '{from, to, downtime_ms}'
+[[ $(jq -r .to "$TMP/live.json") == 1 ]] || fail "live1 did not come back"
+
+step "2. web1 cannot converge (16 MiB/s, 4 s): Haven falls back to quick migration"
+ctl h1 cluster set --live-bandwidth-mib 16 --live-converge-s 4 >/dev/null
+ctl h1 cluster show
+boot=$(boot_of h2 web1)
+ctl h1 vm migrate web1 --to haven-h3 | tee "$TMP/fallback.out"
+grep -q "live migration to host 3 failed on host 2: it did not converge within 4 s" "$TMP/fallback.out" ||
+	fail "no non-convergence reported"
+grep -q "moved from host 2 to host 3 (quick migration): downtime" "$TMP/fallback.out" ||
+	fail "it did not fall back to quick migration"
+[[ $(vm_field h1 web1 owner) == 3 ]] || fail "web1 is not on h3"
+fb_ticks() { [[ -n $(last_tick h3 web1) ]]; }
+wait_for 20 "web1 ticking on h3" fb_ticks
+[[ $(boot_of h3 web1) == "$boot" ]] || fail "boot id changed after the fallback"
+
+step "3. the target killed during the live migration: web1 runs on, then moves by quick migration"
+ctl h1 cluster set --live-converge-s 120 >/dev/null
+boot=$(boot_of h3 web1)
+ctl h1 vm migrate web1 --to haven-h2 --no-wait >/dev/null
+wait_for 30 "h2 waiting for web1" live_waiting web1
+sleep 1
+"$LAB" kill haven-h2 >/dev/null
+echo "killed h2 while web1 was sent to it"
+moved_to_1() { [[ $(ctl h1 --json vm show web1 | jq -r '[.phase, .owner, .migrate_to // 0] | join(" ")') == "running 1 0" ]]; }
+wait_for 60 "web1 moved to h1 by quick migration" moved_to_1
+ctl h1 --json events | jq -r -s 'map(select(.subject == "vm web1")) | .[-8:] | .[] | .text'
+# Who sees it first: the source (its stream breaks), the coordinator (h2
+# left the membership) or the state (h2 lost).
+ctl h1 --json events | jq -e -s 'map(select(.subject == "vm web1") | .text) | any(test("^live migration (to host 2 failed|failed: its target host 2 is lost)"))' >/dev/null ||
+	fail "the failed live migration is not in the timeline"
+h1_ticks() { [[ -n $(last_tick h1 web1) ]]; }
+wait_for 20 "web1 ticking on h1" h1_ticks
+[[ $(boot_of h1 web1) == "$boot" ]] || fail "boot id changed: it was not moved by quick migration"
+"$LAB" start haven-h2 >/dev/null
+start_havend h2
+wait_for 30 "h2 back" members_are h1 '[true,[1,2,3]]'
+
+step "4. the source killed during the live migration: web1 fails over"
+ctl h3 vm migrate web1 --to haven-h2 --no-wait >/dev/null
+wait_for 30 "h2 waiting for web1" live_waiting web1
+sleep 1
+"$LAB" kill haven-h1 >/dev/null
+echo "killed h1 while it sent web1"
+wait_for 60 "web1 running elsewhere" runs_elsewhere web1 1 h3
+echo "web1 runs on node $(vm_field h3 web1 owner) (generation $(vm_field h3 web1 generation))"
+"$LAB" start haven-h1 >/dev/null
+start_havend h1
+wait_for 30 "h1 back" members_are h3 '[true,[1,2,3]]'
+
+step "the auditor saw no VM twice; web1's journal is intact"
+"$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
+journal_ok h3
+echo "PASS"
