@@ -134,6 +134,14 @@ cluster_vm_json(const Haven__Vm *vm)
 	    json_object_new_int64(rt->failures));
 	json_object_object_add(obj, "moving_to", rt->migrate_to != 0 ?
 	    json_object_new_int64(rt->migrate_to) : NULL);
+	/* How it moves: live while migrating or until it falls back. */
+	json_object_object_add(obj, "move", rt->migrate_to == 0 ? NULL :
+	    json_object_new_string(rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING
+	    || (!rt->quick && rt->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) ?
+	    "live" : "quick"));
+	json_object_object_add(obj, "live_endpoint", rt->live_endpoint != NULL &&
+	    *rt->live_endpoint != '\0' ? json_object_new_string(
+	    rt->live_endpoint) : NULL);
 	json_object_object_add(obj, "saved_state",
 	    json_object_new_boolean(rt->saved_state));
 	json_object_object_add(obj, "memory_mib",

@@ -112,7 +112,7 @@ wait_for 30 "h2 waiting for web1" live_waiting web1
 sleep 1
 "$LAB" kill haven-h2 >/dev/null
 echo "killed h2 while web1 was sent to it"
-moved_to_1() { [[ $(ctl h1 --json vm show web1 | jq -r '[.phase, .owner, .migrate_to // 0] | join(" ")') == "running 1 0" ]]; }
+moved_to_1() { [[ $(ctl h1 --json vm show web1 | jq -r '[.phase, .owner, .moving_to // 0] | join(" ")') == "running 1 0" ]]; }
 wait_for 60 "web1 moved to h1 by quick migration" moved_to_1
 ctl h1 --json events | jq -r -s 'map(select(.subject == "vm web1")) | .[-8:] | .[] | .text'
 # Who sees it first: the source (its stream breaks), the coordinator (h2
