@@ -1390,6 +1390,39 @@ havend_final(Haven__VmPhase p)
 	    p == HAVEN__VM_PHASE__VM_PHASE_FAILED;
 }
 
+/* A VM in flight here (saving, migrating) whose worker is gone: say how
+ * it ended. 1 if there is no worker to ask. */
+static int
+havend_no_worker(struct havend *h, const Haven__Vm *vm, struct vmworker *w,
+    Haven__VmPhase wp, const char *why)
+{
+	if (w != NULL && vmworker_alive(w))
+		return 0;
+	if (w != NULL && havend_final(wp))
+		havend_transition(h, vm, wp, NULL);
+	else if (w == NULL && supervisor_settled(h->supervisor))
+		havend_transition(h, vm, HAVEN__VM_PHASE__VM_PHASE_FAILED, why);
+	return 1;
+}
+
+/* A live migration the cluster called off (it failed, or its target went)
+ * while this worker still sends or waits after sending: it runs the vCPUs
+ * again first. 1 while it winds down. */
+static int
+havend_live_called_off(struct havend *h, const Haven__Vm *vm,
+    struct vmworker *w, Haven__VmPhase wp)
+{
+	if (wp != HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
+		return 0;
+	if (vmworker_last_command(w) !=
+	    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME &&
+	    supervisor_command(h->supervisor, vm->config->uuid,
+	    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME, 0) == 0)
+		log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
+		    "live migration called off: it runs on here");
+	return 1;
+}
+
 /* One VM this host owns: make the worker match the state, and the state
  * hear what the worker did. */
 static void
@@ -1463,17 +1496,8 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 				    "no worker runs it on its host any more");
 			return;
 		}
-		/* A live migration called off (it failed, or its target
-		 * went): the source runs the vCPUs again. */
-		if (wp == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
-		    vmworker_last_command(w) !=
-		    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME) {
-			if (supervisor_command(h->supervisor, vm->config->uuid,
-			    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME, 0) == 0)
-				log_scoped(LOG_LEVEL_INFO, "vm", vm->config->name,
-				    "live migration called off: it runs on here");
+		if (havend_live_called_off(h, vm, w, wp))
 			return;
-		}
 		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
 		    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || havend_final(wp))
 			havend_transition(h, vm, wp, NULL);
@@ -1500,24 +1524,9 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 		/* A planned move: save here; the coordinator restores it on
 		 * the target. A RUNNING report after the save command means
 		 * the save failed and the VM runs on here. */
-		if (w == NULL || !vmworker_alive(w)) {
-			if (w != NULL && havend_final(wp))
-				havend_transition(h, vm, wp, NULL);
-			else if (w == NULL && supervisor_settled(h->supervisor))
-				havend_transition(h, vm,
-				    HAVEN__VM_PHASE__VM_PHASE_FAILED,
-				    "no worker to save it");
+		if (havend_no_worker(h, vm, w, wp, "no worker to save it") ||
+		    havend_live_called_off(h, vm, w, wp))
 			return;
-		}
-		/* After a live migration that failed: it winds down first. */
-		if (wp == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
-			if (vmworker_last_command(w) !=
-			    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME)
-				(void)supervisor_command(h->supervisor,
-				    vm->config->uuid,
-				    HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME, 0);
-			return;
-		}
 		if (vmworker_last_command(w) !=
 		    HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE) {
 			if (supervisor_command(h->supervisor, vm->config->uuid,
@@ -1535,15 +1544,8 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 		break;
 	case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
 		/* Live, from here. */
-		if (w == NULL || !vmworker_alive(w)) {
-			if (w != NULL && havend_final(wp))
-				havend_transition(h, vm, wp, NULL);
-			else if (w == NULL && supervisor_settled(h->supervisor))
-				havend_transition(h, vm,
-				    HAVEN__VM_PHASE__VM_PHASE_FAILED,
-				    "no worker to migrate it");
+		if (havend_no_worker(h, vm, w, wp, "no worker to migrate it"))
 			return;
-		}
 		havend_live_source(h, vm, w);
 		break;
 	case HAVEN__VM_PHASE__VM_PHASE_STOPPED:

@@ -45,6 +45,18 @@ qemu_pid() {
 	return 0
 }
 ticks() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | tail -1; }
+# boot_of HOST VM / last_tick HOST VM — from the VM's console on HOST.
+boot_of() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/^HAVEN-GUEST boot=\([0-9a-f]*\) .*/\1/p' | tail -1; }
+last_tick() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | tail -1; }
+# new_lun NAME — a formatted LUN (512 MiB state extent) with a 64 MiB VHD,
+# as volume NAME-disk.
+new_lun() {
+	local url
+	url=$("$LAB" lun add "$1" 1G)
+	ctl h1 --key haven-lab:1 disk format --cluster haven-lab --state-size 512M "$url" >/dev/null
+	ctl h1 --key haven-lab:1 disk create "$url" --size 64M >/dev/null
+	ctl h1 volume add "$1-disk" --pool san --lun "${url##*/}" >/dev/null
+}
 # runs_on VM HOST: the state says running on HOST's node and the guest ticks there.
 runs_elsewhere() { # VM FROM_NODE ASK_HOST
 	local o

@@ -39,15 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-boot_of() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/^HAVEN-GUEST boot=\([0-9a-f]*\) .*/\1/p' | tail -1; }
-last_tick() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | tail -1; }
-new_lun() {
-	local url
-	url=$("$LAB" lun add "$1" 1G)
-	ctl h1 --key haven-lab:1 disk format --cluster haven-lab --state-size 512M "$url" >/dev/null
-	ctl h1 --key haven-lab:1 disk create "$url" --size 64M >/dev/null
-	ctl h1 volume add "$1-disk" --pool san --lun "${url##*/}" >/dev/null
-}
 # live_waiting VM — the target listens (its endpoint is in the timeline).
 live_waiting() {
 	[[ $(ctl h1 --json vm show "$1" | jq -r .phase) == migrating ]] &&
