@@ -1401,6 +1401,8 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		rt->saved_state = 0;	/* a cold start: any saved state is moot */
 		rt->migrate_to = 0;
 		rt->saving_at_us = 0;
+		rt->quick = 0;		/* and so is the move */
+		live_clear(rt);
 	}
 	rt->owner = a->owner;
 	rt->phase = a->phase;
