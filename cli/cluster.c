@@ -139,6 +139,10 @@ cluster_vm_json(const Haven__Vm *vm)
 	    json_object_new_string(rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING
 	    || (!rt->quick && rt->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) ?
 	    "live" : "quick"));
+	json_object_object_add(obj, "live_remaining_bytes", rt->live_total ?
+	    json_object_new_uint64(rt->live_remaining) : NULL);
+	json_object_object_add(obj, "live_total_bytes", rt->live_total ?
+	    json_object_new_uint64(rt->live_total) : NULL);
 	json_object_object_add(obj, "live_endpoint", rt->live_endpoint != NULL &&
 	    *rt->live_endpoint != '\0' ? json_object_new_string(
 	    rt->live_endpoint) : NULL);

@@ -110,6 +110,25 @@ migrate_events(struct cli *cli, const char *name, uint64_t after,
 	return downtime;
 }
 
+/* A live migration's pass: how much of the RAM is sent, as a bar. */
+static void
+migrate_bar(double elapsed, const Haven__VmRuntime *rt)
+{
+	char	 bar[33];
+	double	 done = rt->live_total > rt->live_remaining ?
+		    (double)(rt->live_total - rt->live_remaining) /
+		    rt->live_total : 0;
+	int	 i, n = (int)(done * (sizeof bar - 1));
+
+	for (i = 0; i < (int)sizeof bar - 1; i++)
+		bar[i] = i < n ? '#' : '-';
+	bar[sizeof bar - 1] = '\0';
+	printf("\r  %6.0f ms  migrating live to host %u [%s] %3.0f%% "
+	    "(%.0f MiB left)   ", elapsed * 1000, rt->migrate_to, bar,
+	    done * 100, (double)rt->live_remaining / (1024 * 1024));
+	fflush(stdout);
+}
+
 static int
 cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
 {
@@ -187,7 +206,11 @@ cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
 	for (;;) {
 		if ((vm = migrate_show(cli, name)) == NULL)
 			return CLI_EXIT_FAILURE;
-		if (vm->runtime->phase != last && tty) {
+		if (tty && vm->runtime->phase ==
+		    HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
+		    vm->runtime->live_total != 0)
+			migrate_bar(migrate_now() - t0, vm->runtime);
+		else if (vm->runtime->phase != last && tty) {
 			printf("\r  %6.0f ms  %-10s on host %u   ",
 			    (migrate_now() - t0) * 1000,
 			    cli_phase_name(vm->runtime->phase),

@@ -289,6 +289,7 @@ live_clear(Haven__VmRuntime *rt)
 		free(rt->live_token);
 	rt->live_endpoint = (char *)protobuf_c_empty_string;
 	rt->live_token = (char *)protobuf_c_empty_string;
+	rt->live_remaining = rt->live_total = 0;
 }
 
 static char *
@@ -1027,6 +1028,15 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		rt->live_token = live_strdup(l->token);
 		event_log(cs, c, subject, "host %u waits for the live migration "
 		    "at %.64s", rt->migrate_to, l->endpoint);
+		return CLUSTER_OK;
+	case HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS:
+		if (c->origin != rt->owner || l->remaining > l->total)
+			REFUSE(CLUSTER_E_INVALID, "a progress step comes from the "
+			    "source, with remaining <= total");
+		if (commit) {
+			rt->live_remaining = l->remaining;
+			rt->live_total = l->total;
+		}
 		return CLUSTER_OK;
 	case HAVEN__LIVE_STEP__LIVE_STEP_STOPPED:
 		if (c->origin != rt->owner)

@@ -472,6 +472,8 @@ struct vmworker_live {
 	char		 token[80];
 	int		 received;
 	uint64_t	 stopped_at_us;
+	uint64_t	 remaining;	/* the source's progress */
+	uint64_t	 total;
 };
 const struct vmworker_live *vmworker_live(const struct vmworker *);
 const char	*vmworker_detail(const struct vmworker *);

@@ -1289,6 +1289,32 @@ havend_live_step(struct havend *h, const Haven__Vm *vm, Haven__LiveStep step,
 	h->nlocal++;
 }
 
+/* The source's progress, for `vm migrate`'s bar: level-triggered (sent
+ * while the state differs from what the worker said), not remembered. */
+static void
+havend_live_progress(struct havend *h, const Haven__Vm *vm,
+    uint64_t remaining, uint64_t total)
+{
+	Haven__Change	*c = havend_change_new();
+	Haven__VmLive	*l;
+	char		 err[256];
+	uint64_t	 id;
+
+	if ((l = calloc(1, sizeof *l)) == NULL)
+		abort();
+	haven__vm_live__init(l);
+	l->name = strdup(vm->config->name);
+	l->generation = vm->runtime->generation;
+	l->step = HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS;
+	l->remaining = remaining;
+	l->total = total;
+	c->kind_case = HAVEN__CHANGE__KIND_VM_LIVE;
+	c->vm_live = l;
+	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1)
+		log_debug("live migration progress of %s: %s", vm->config->name,
+		    err);
+}
+
 /* A VM migrating live to this host: a worker waits for the stream; the
  * cluster hears where it listens, that the stream is in, or that it
  * failed. The handover itself makes the VM ours (havend_local_vm). */
@@ -1375,6 +1401,9 @@ havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w)
 	if (l->stopped_at_us != 0 && rt->saving_at_us == 0)
 		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_STOPPED,
 		    rt->generation, NULL, NULL, l->stopped_at_us, NULL);
+	else if (l->total != 0 && rt->saving_at_us == 0 &&
+	    (l->remaining != rt->live_remaining || l->total != rt->live_total))
+		havend_live_progress(h, vm, l->remaining, l->total);
 	if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING)
 		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
 		    rt->generation, NULL, NULL, 0, vmworker_detail(w));

@@ -129,6 +129,8 @@ struct worker {
 	int			 live_completed;
 	int			 live_stopped;
 	char			 live_why[200];	/* why it was cancelled */
+	uint64_t		 live_remaining;	/* the source's progress */
+	uint64_t		 live_total;
 	size_t			 switch_next;
 
 	/* Adoption: RUN_DIR/worker.sock, served only while no havend is
@@ -205,6 +207,10 @@ worker_report_ex(struct worker *w, Haven__VmPhase phase, int error,
 	}
 	ev.received = received;
 	ev.stopped_at_us = stopped_at_us;
+	if (w->op == WORKER_OP_LIVE) {
+		ev.live_remaining = w->live_remaining;
+		ev.live_total = w->live_total;
+	}
 	if (error != 0) {
 		snprintf(text, sizeof text, "%s%s%s", worker_strerror(error),
 		    detail != NULL && *detail != '\0' ? ": " : "",
@@ -1187,15 +1193,20 @@ worker_live_progress(struct qmp *q, struct json_object *result,
 	double		 left, dirty, mbps;
 	int64_t		 passes;
 	uint64_t	 ms;
-	char		 rate[64];
+	char		 rate[64], line[160];
 
 	if (w->op != WORKER_OP_LIVE || w->live_completed || w->live_stopped)
 		return;
 	worker_live_figures(result, &left, &dirty, &mbps, &passes);
 	ms = (worker_now_us() - w->live_start_us) / 1000;
-	log_info("live migration: %" PRIu64 " ms, pass %" PRId64 ", %.1f MiB "
-	    "left, dirtying %.1f MiB/s, sending %.0f Mbit/s", ms, passes, left,
-	    dirty, mbps);
+	snprintf(line, sizeof line, "%" PRIu64 " ms, pass %" PRId64 ", %.1f "
+	    "MiB left, dirtying %.1f MiB/s, sending %.0f Mbit/s", ms, passes,
+	    left, dirty, mbps);
+	w->live_remaining = (uint64_t)(left * 1048576.0);
+	w->live_total = w->spec->memory_mib << 20;
+	if (w->live_remaining > w->live_total)
+		w->live_remaining = w->live_total;
+	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0, line);
 	if (ms < w->live_converge_ms) {
 		ev_timer_arm(w->live_timer, WORKER_LIVE_POLL_MS);
 		return;

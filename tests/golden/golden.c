@@ -333,7 +333,11 @@ change_build(struct run *r, const char *kind, struct args *a,
 		    HAVEN__LIVE_STEP__LIVE_STEP_RECEIVED :
 		    strcmp(v, "failed") == 0 ?
 		    HAVEN__LIVE_STEP__LIVE_STEP_FAILED :
+		    strcmp(v, "progress") == 0 ?
+		    HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS :
 		    HAVEN__LIVE_STEP__LIVE_STEP_UNSPECIFIED;
+		b->vm_live.remaining = arg_u64(r, a, "remaining");
+		b->vm_live.total = arg_u64(r, a, "total");
 		b->vm_live.endpoint = (char *)arg_str(a, "endpoint");
 		b->vm_live.token = (char *)arg_str(a, "token");
 		b->vm_live.at_us = arg_u64(r, a, "at");

@@ -100,7 +100,10 @@ ctl h1 cluster set --live-converge-s 120 >/dev/null
 boot=$(boot_of h3 web1)
 ctl h1 vm migrate web1 --to haven-h2 --no-wait >/dev/null
 wait_for 30 "h2 waiting for web1" live_waiting web1
-sleep 1
+# The source's progress reaches the state (vm migrate's bar on a TTY).
+progress() { ctl h1 --json vm show web1 | jq -e '.live_total_bytes > 0 and .live_remaining_bytes <= .live_total_bytes' >/dev/null; }
+wait_for 10 "web1's live progress in the state" progress
+ctl h1 --json vm show web1 | jq -c '{phase, move, moving_to, live_remaining_bytes, live_total_bytes}'
 "$LAB" kill haven-h2 >/dev/null
 echo "killed h2 while web1 was sent to it"
 moved_to_1() { [[ $(ctl h1 --json vm show web1 | jq -r '[.phase, .owner, .moving_to // 0] | join(" ")') == "running 1 0" ]]; }
