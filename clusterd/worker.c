@@ -41,6 +41,9 @@
 #define WORKER_LIVE_FD_NAME	"haven-live"
 #define WORKER_LIVE_TOKEN	32	/* hex digits */
 #define WORKER_LIVE_POLL_MS	1000	/* progress, and the converge budget */
+/* A stream that sends nothing this long is dead (a cut link, a frozen
+ * target): call it off without waiting out the converge budget. */
+#define WORKER_LIVE_STALL_MS	10000
 
 struct worker_volume {
 	struct worker		*w;
@@ -128,9 +131,13 @@ struct worker {
 	uint64_t		 live_bandwidth;
 	int			 live_completed;
 	int			 live_stopped;
+	int			 live_committed; /* told QEMU to send the last pass */
+	int			 live_resume_asked; /* called off while committed */
 	char			 live_why[200];	/* why it was cancelled */
 	uint64_t		 live_remaining;	/* the source's progress */
 	uint64_t		 live_total;
+	uint64_t		 live_sent;	/* ram.transferred, last seen */
+	uint64_t		 live_sent_us;	/* when it last grew */
 	size_t			 switch_next;
 
 	/* Adoption: RUN_DIR/worker.sock, served only while no havend is
@@ -149,6 +156,7 @@ static void	worker_open_vhds(struct worker *);
 static int	worker_adopt_listen(struct worker *);
 static int	worker_live_listen(struct worker *);
 static void	worker_live_incoming_ready(struct worker *);
+static void	worker_live_resume(struct worker *);
 static void	worker_live_event(struct worker *, const char *,
 		    struct json_object *);
 
@@ -704,16 +712,33 @@ worker_state_progress(uint64_t bytes, void *arg)
  * getfd (the fd travels with the command; ours is closed), and the
  * migrate or migrate-incoming command pointing at it. */
 static void
+worker_migration_cap(struct json_object *caps, const char *name, int on)
+{
+	struct json_object	*cap = json_object_new_object();
+
+	json_object_object_add(cap, "capability",
+	    json_object_new_string(name));
+	json_object_object_add(cap, "state", json_object_new_boolean(on));
+	json_object_array_add(caps, cap);
+}
+
+/*
+ * A live migration's source stops at 'pre-switchover' (the vCPUs stopped,
+ * the last pass not sent) until the worker says go: a cancel (budget,
+ * stall, the cluster) can then never cross the last pass, after which the
+ * target may hold the whole VM while the source resumes it too. Every
+ * other migration (a quick save) runs straight through; capabilities
+ * outlive a migration, so each one sets it.
+ */
+static void
 worker_migration_events(struct worker *w)
 {
 	struct json_object	*caps = json_object_new_array();
-	struct json_object	*cap = json_object_new_object();
 	struct json_object	*params = json_object_new_object();
 
-	json_object_object_add(cap, "capability",
-	    json_object_new_string("events"));
-	json_object_object_add(cap, "state", json_object_new_boolean(1));
-	json_object_array_add(caps, cap);
+	worker_migration_cap(caps, "events", 1);
+	worker_migration_cap(caps, "pause-before-switchover",
+	    w->op == WORKER_OP_LIVE);
 	json_object_object_add(params, "capabilities", caps);
 	qmp_command(w->qmp, "migrate-set-capabilities", params, -1,
 	    worker_reply_ignore, w);
@@ -1167,14 +1192,17 @@ worker_live_ended(struct worker *w, int error, const char *why)
 
 static void
 worker_live_figures(struct json_object *result, double *remaining_mib,
-    double *dirty_mib_s, double *mbps, int64_t *passes)
+    double *dirty_mib_s, double *mbps, int64_t *passes, uint64_t *sent)
 {
 	struct json_object	*ram, *v;
 
 	*remaining_mib = *dirty_mib_s = *mbps = 0;
 	*passes = 0;
+	*sent = 0;
 	if (result == NULL || !json_object_object_get_ex(result, "ram", &ram))
 		return;
+	if (json_object_object_get_ex(ram, "transferred", &v))
+		*sent = (uint64_t)json_object_get_int64(v);
 	if (json_object_object_get_ex(ram, "remaining", &v))
 		*remaining_mib = json_object_get_int64(v) / 1048576.0;
 	if (json_object_object_get_ex(ram, "dirty-pages-rate", &v))
@@ -1192,13 +1220,19 @@ worker_live_progress(struct qmp *q, struct json_object *result,
 	struct worker	*w = arg;
 	double		 left, dirty, mbps;
 	int64_t		 passes;
-	uint64_t	 ms;
+	uint64_t	 ms, now, sent, still_ms;
 	char		 rate[64], line[160];
 
 	if (w->op != WORKER_OP_LIVE || w->live_completed || w->live_stopped)
 		return;
-	worker_live_figures(result, &left, &dirty, &mbps, &passes);
-	ms = (worker_now_us() - w->live_start_us) / 1000;
+	worker_live_figures(result, &left, &dirty, &mbps, &passes, &sent);
+	now = worker_now_us();
+	ms = (now - w->live_start_us) / 1000;
+	if (sent > w->live_sent || w->live_sent_us == 0) {
+		w->live_sent = sent;
+		w->live_sent_us = now;
+	}
+	still_ms = (now - w->live_sent_us) / 1000;
 	snprintf(line, sizeof line, "%" PRIu64 " ms, pass %" PRId64 ", %.1f "
 	    "MiB left, dirtying %.1f MiB/s, sending %.0f Mbit/s", ms, passes,
 	    left, dirty, mbps);
@@ -1207,6 +1241,16 @@ worker_live_progress(struct qmp *q, struct json_object *result,
 	if (w->live_remaining > w->live_total)
 		w->live_remaining = w->live_total;
 	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0, line);
+	if (still_ms >= WORKER_LIVE_STALL_MS) {
+		snprintf(w->live_why, sizeof w->live_why, "the stream to %s "
+		    "stalled: nothing sent for %" PRIu64 " s (pass %" PRId64
+		    ", %.1f MiB left)", w->live_endpoint, still_ms / 1000,
+		    passes, left);
+		log_warn("live migration: %s; cancelling", w->live_why);
+		qmp_command(w->qmp, "migrate_cancel", NULL, -1,
+		    worker_reply_ignore, w);
+		return;
+	}
 	if (ms < w->live_converge_ms) {
 		ev_timer_arm(w->live_timer, WORKER_LIVE_POLL_MS);
 		return;
@@ -1304,7 +1348,9 @@ worker_live_send(struct worker *w, const Haven__WorkerCommand *cmd)
 	sin.sin_port = htons((uint16_t)port);
 	w->op = WORKER_OP_LIVE;
 	w->op_start_us = w->live_start_us = worker_now_us();
-	w->live_completed = w->live_stopped = 0;
+	w->live_completed = w->live_stopped = w->live_committed = 0;
+	w->live_resume_asked = 0;
+	w->live_sent = w->live_sent_us = 0;
 	w->live_why[0] = '\0';
 	w->live_converge_ms = cmd->converge_ms ? cmd->converge_ms : 60000;
 	w->live_downtime_ms = cmd->downtime_ms ? cmd->downtime_ms : 300;
@@ -1354,7 +1400,7 @@ worker_live_failed(struct qmp *q, struct json_object *result,
 static void
 worker_live_event(struct worker *w, const char *name, struct json_object *data)
 {
-	struct json_object	*status;
+	struct json_object	*status, *params;
 	const char		*s;
 	char			 why[256];
 
@@ -1382,9 +1428,25 @@ worker_live_event(struct worker *w, const char *name, struct json_object *data)
 		}
 		return;
 	}
+	if (strcmp(s, "pre-switchover") == 0) {
+		/* Called off already: the cancel wins, the VM runs here. */
+		if (*w->live_why != '\0' || w->live_resume_asked)
+			return;
+		w->live_committed = 1;
+		params = json_object_new_object();
+		json_object_object_add(params, "state",
+		    json_object_new_string("pre-switchover"));
+		qmp_command(w->qmp, "migrate-continue", params, -1,
+		    worker_reply_ignore, w);
+		return;
+	}
 	if (strcmp(s, "completed") == 0) {
 		ev_timer_cancel(w->live_timer);
 		w->live_completed = 1;
+		if (w->live_resume_asked) {
+			worker_live_resume(w);
+			return;
+		}
 		snprintf(why, sizeof why, "live migration sent in %" PRIu64
 		    " ms; the target takes over", (worker_now_us() -
 		    w->live_start_us) / 1000);
@@ -1411,6 +1473,12 @@ worker_live_event(struct worker *w, const char *name, struct json_object *data)
 static void
 worker_live_resume(struct worker *w)
 {
+	if (w->live_committed && !w->live_completed) {
+		/* The last pass is on its way: no cancel can be trusted to
+		 * win now. Resume once QEMU says how it ended. */
+		w->live_resume_asked = 1;
+		return;
+	}
 	if (!w->live_completed) {
 		snprintf(w->live_why, sizeof w->live_why, "called off by the "
 		    "cluster");

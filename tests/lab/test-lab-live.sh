@@ -12,6 +12,9 @@
 #     source, then moves by quick migration to the host left.
 #  4. the source killed during the live migration: the VM is failed over
 #     (one runnable copy; the target's waiting QEMU never runs it).
+#  5. the target's migration link cut mid-way: the stream stalls, the source
+#     calls it off after 10 s of silence (not the 120 s budget) and the VM
+#     moves by quick migration over the storage network.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -131,6 +134,26 @@ echo "web1 runs on node $(vm_field h3 web1 owner) (generation $(vm_field h3 web1
 "$LAB" start haven-h1 >/dev/null
 start_havend h1
 wait_for 30 "h1 back" members_are h3 '[true,[1,2,3]]'
+
+step "5. the target's migration link cut mid-way: the stalled stream is called off long before the budget"
+src=$(vm_field h3 web1 owner)
+dst=$(( src % 3 + 1 ))
+boot=$(boot_of "h$src" web1)
+t0=$(now)
+ctl "h$src" vm migrate web1 --to "haven-h$dst" --no-wait >/dev/null
+wait_for 30 "h$dst waiting for web1" live_waiting web1
+sleep 2
+"$LAB" cut "h$dst" migration >/dev/null
+echo "cut h$dst's migration link while web1 was sent to it (budget 120 s)"
+moved_quick() { [[ $(ctl h3 --json vm show web1 | jq -r '[.phase, .owner, .moving_to // 0] | join(" ")') == "running $dst 0" ]]; }
+wait_for 60 "web1 moved to h$dst by quick migration" moved_quick
+echo "web1 on h$dst by quick migration $(since "$t0") s after the move began"
+ctl h3 --json events | jq -e -s 'map(select(.subject == "vm web1") | .text) | any(test("stream to .* stalled: nothing sent for 1[0-9] s"))' >/dev/null ||
+	fail "the stalled stream is not in the timeline"
+"$LAB" heal "h$dst" migration >/dev/null
+on_dst() { [[ -n $(last_tick "h$dst" web1) ]]; }
+wait_for 20 "web1 ticking on h$dst" on_dst
+[[ $(boot_of "h$dst" web1) == "$boot" ]] || fail "boot id changed after the stalled live migration"
 
 step "the auditor saw no VM twice; web1's journal is intact"
 "$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
