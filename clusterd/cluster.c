@@ -1242,6 +1242,7 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	Haven__VmRuntime		*rt;
 	Haven__VmPhase			 was;
 	long				 i;
+	int				 restore_failed;
 	char				 subject[64];
 
 	if (!phase_valid(t->phase))
@@ -1328,9 +1329,13 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		rt->saved_state = 1;
 		rt->saved_generation = rt->generation;
 	}
-	/* A state that could not be restored is not tried again. */
-	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_FAILED &&
-	    was == HAVEN__VM_PHASE__VM_PHASE_RESTORING)
+	/* A restore that failed: the host's fault (its storage, its QEMU)
+	 * leaves the saved state for another host to restore; a state that
+	 * was refused, or failed to restore twice, is not tried again. */
+	restore_failed = t->phase == HAVEN__VM_PHASE__VM_PHASE_FAILED &&
+	    was == HAVEN__VM_PHASE__VM_PHASE_RESTORING && rt->saved_state;
+	if (restore_failed && (t->state_refused ||
+	    rt->failures >= CLUSTER_RESTORE_TRIES))
 		rt->saved_state = 0;
 	/* A save that failed: the VM runs on where it was; the move is off. */
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
@@ -1343,7 +1348,16 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
 	    was == HAVEN__VM_PHASE__VM_PHASE_RESTORING) {
 		/* Restored: the state is consumed; a move ends here. */
-		if (rt->saving_at_us != 0 && c->timestamp_us > rt->saving_at_us) {
+		if (rt->saving_at_us != 0 && c->timestamp_us > rt->saving_at_us &&
+		    rt->migrate_from == rt->owner) {
+			/* Its target could not restore it; back where it was. */
+			snprintf(subject, sizeof subject, "vm %.48s", t->name);
+			event_log(cs, c, subject, "restored on host %u, where it "
+			    "was saved: the move did not happen; downtime %llu "
+			    "ms", rt->owner, (unsigned long long)(c->timestamp_us -
+			    rt->saving_at_us) / 1000);
+		} else if (rt->saving_at_us != 0 &&
+		    c->timestamp_us > rt->saving_at_us) {
 			snprintf(subject, sizeof subject, "vm %.48s", t->name);
 			event_log(cs, c, subject, "moved from host %u to host %u "
 			    "(%s migration): downtime %llu ms", rt->migrate_from,
@@ -1366,6 +1380,13 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	event_log(cs, c, subject, "%s (generation %llu)%s%.160s",
 	    cluster_phase_name(t->phase), (unsigned long long)rt->generation,
 	    empty(t->detail) ? "" : ": ", empty(t->detail) ? "" : t->detail);
+	if (restore_failed && rt->saved_state)
+		event_log(cs, c, subject, "the restore failed on host %u; the "
+		    "saved state is kept for another host", rt->owner);
+	else if (restore_failed)
+		event_log(cs, c, subject, "the saved state %s; the VM starts "
+		    "afresh", t->state_refused ? "was refused" :
+		    "failed to restore twice");
 	return CLUSTER_OK;
 }
 

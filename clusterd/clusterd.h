@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Hosts a saved state may fail to restore on before the VM starts
+ * afresh (a state refused outright is not tried again). */
+#define CLUSTER_RESTORE_TRIES	2
+
 struct event_base;
 struct json_object;
 

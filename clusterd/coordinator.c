@@ -489,6 +489,25 @@ coordinator_reconcile_present(const struct cluster *st,
 			if (rt->failures > (vm->config->max_restarts + 1) *
 			    cs->n_hosts)
 				break;
+			/* A saved state whose restore failed on its host:
+			 * restored on another host (the same one only when
+			 * no other can take it). */
+			if (rt->saved_state) {
+				to = place(st, vm, loads, cs->n_hosts, placed_on,
+				    order, rt->owner);
+				if (to == 0 && load_of(loads, cs->n_hosts,
+				    rt->owner) != NULL && load_of(loads,
+				    cs->n_hosts, rt->owner)->eligible)
+					to = rt->owner;
+				if (to == 0)
+					break;
+				placed_on[i] = to;
+				load_of(loads, cs->n_hosts, to)->used_mib +=
+				    vm->config->memory_mib;
+				decide_assign(st, origin, vm, to,
+				    HAVEN__VM_PHASE__VM_PHASE_RESTORING, out);
+				break;
+			}
 			to = 0;
 			if (rt->restarts < vm->config->max_restarts &&
 			    (owner = cluster_host(st, rt->owner)) != NULL &&

@@ -1095,8 +1095,8 @@ havend_local_pending(struct havend *h, const char *uuid, uint64_t generation,
 /* Report what our worker did; once per (VM, generation, phase) until the
  * change is applied or the configuration changes. */
 static void
-havend_transition(struct havend *h, const Haven__Vm *vm, Haven__VmPhase phase,
-    const char *detail)
+havend_transition_ex(struct havend *h, const Haven__Vm *vm,
+    Haven__VmPhase phase, const char *detail, int state_refused)
 {
 	Haven__Change		*c;
 	Haven__VmTransition	*t;
@@ -1116,6 +1116,7 @@ havend_transition(struct havend *h, const Haven__Vm *vm, Haven__VmPhase phase,
 	t->generation = vm->runtime->generation;
 	t->phase = phase;
 	t->detail = strdup(detail != NULL ? detail : "");
+	t->state_refused = state_refused != 0;
 	c->kind_case = HAVEN__CHANGE__KIND_VM_TRANSITION;
 	c->vm_transition = t;
 	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1) {
@@ -1128,6 +1129,13 @@ havend_transition(struct havend *h, const Haven__Vm *vm, Haven__VmPhase phase,
 	h->local[h->nlocal].generation = vm->runtime->generation;
 	h->local[h->nlocal].phase = phase;
 	h->nlocal++;
+}
+
+static void
+havend_transition(struct havend *h, const Haven__Vm *vm, Haven__VmPhase phase,
+    const char *detail)
+{
+	havend_transition_ex(h, vm, phase, detail, 0);
 }
 
 /* Ties a saved state to the VM's machine: what QEMU's stream depends on. */
@@ -1509,9 +1517,15 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 				    "live migration received: running it here");
 			return;
 		}
+		/* The worker refused the saved state (not its own fault):
+		 * no host is to try it again. */
 		if (wp == HAVEN__VM_PHASE__VM_PHASE_STOPPED && rt->phase ==
-		    HAVEN__VM_PHASE__VM_PHASE_RESTORING)
-			wp = HAVEN__VM_PHASE__VM_PHASE_FAILED;	/* refused */
+		    HAVEN__VM_PHASE__VM_PHASE_RESTORING) {
+			havend_transition_ex(h, vm,
+			    HAVEN__VM_PHASE__VM_PHASE_FAILED,
+			    vmworker_detail(w), 1);
+			return;
+		}
 		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
 		    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || havend_final(wp))
 			havend_transition(h, vm, wp, NULL);

@@ -1749,8 +1749,12 @@ worker_restore_checked(int result, const struct state_header *h, void *arg)
 		.config_hash = w->spec->config_hash,
 	};
 
-	if (result == 0)
-		result = state_header_check(h, &expect);
+	if (result != 0) {
+		/* This host cannot read it: another host may. */
+		worker_fail(w, result, "cannot read the saved state's header");
+		return;
+	}
+	result = state_header_check(h, &expect);
 	if (result != 0) {
 		/* Refused before QEMU starts; the state stays as it was. */
 		w->op = WORKER_OP_NONE;

@@ -311,6 +311,7 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->vm_transition.generation = arg_u64(r, a, "gen");
 		b->vm_transition.phase = phase_parse(arg_str(a, "phase"));
 		b->vm_transition.target = (uint32_t)arg_u64(r, a, "target");
+		b->vm_transition.state_refused = arg_bool(a, "refused");
 		c->kind_case = HAVEN__CHANGE__KIND_VM_TRANSITION;
 		c->vm_transition = &b->vm_transition;
 	} else if (strcmp(kind, "vm_migrate") == 0) {

@@ -5,6 +5,8 @@
 #     tick counter continues, the downtime is reported.
 #  2. the target killed during the restore: the saved state is restored on
 #     another host (same boot id).
+#  2b. the target's storage link cut: its restore fails, and the saved
+#     state is restored on another host (not a cold start).
 #  3. the source killed during the save: the VM cold-starts on a survivor
 #     (one runnable copy, no acknowledged write lost).
 #  4. drain of a host running 4 VMs of mixed priority (high and medium
@@ -80,6 +82,22 @@ echo "web1 restored on node $new from the saved state (same boot $boot)"
 "$LAB" start haven-h2 >/dev/null
 start_havend h2
 wait_for 30 "h2 back" members_are h1 '[true,[1,2,3]]'
+
+step "2b. the target cannot reach the SAN (its storage link cut): the saved state is restored on another host"
+src=$(vm_field h1 web1 owner)
+dst=$(( src % 3 + 1 ))
+"$LAB" cut "h$dst" storage >/dev/null
+ctl h1 vm migrate web1 --to "haven-h$dst" --quick | tee "$TMP/cut.out" || true
+"$LAB" heal "h$dst" storage >/dev/null
+runs_not_dst() { runs_elsewhere web1 "$dst" h1; }
+wait_for 30 "web1 running off h$dst" runs_not_dst
+new=$(vm_field h1 web1 owner)
+grep -q "the saved state is kept for another host" "$TMP/cut.out" ||
+	fail "the failed restore on h$dst is not in the timeline"
+grep -q "starting on host" "$TMP/cut.out" && fail "web1 was cold-started, its saved state thrown away"
+wait_for 20 "web1 ticking on h$new" bash -c "[[ -n \$('$LAB' exec h$new '$HAVENCTL' vm console web1 --tail 4000 2>/dev/null | grep tick=) ]]"
+[[ $(boot_of "h$new" web1) == "$boot" ]] || fail "web1 was not restored (boot $boot -> $(boot_of "h$new" web1))"
+echo "web1 restored on node $new after h$dst failed to (same boot $boot)"
 
 step "3. the source killed during the save: web1 cold-starts on a survivor"
 src=$(vm_field h1 web1 owner)
