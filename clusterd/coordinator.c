@@ -392,7 +392,7 @@ coordinator_reconcile_present(const struct cluster *st,
 		const Haven__VmRuntime	*rt = vm->runtime;
 		int			 running =
 		    rt->desired == HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING;
-		int			 fenced;
+		int			 fenced, in_place;
 
 		owner = rt->owner ? cluster_host(st, rt->owner) : NULL;
 		fenced = owner != NULL && owner->runtime->fence ==
@@ -489,40 +489,29 @@ coordinator_reconcile_present(const struct cluster *st,
 			if (rt->failures > (vm->config->max_restarts + 1) *
 			    cs->n_hosts)
 				break;
-			/* A saved state whose restore failed on its host:
-			 * restored on another host (the same one only when
-			 * no other can take it). */
-			if (rt->saved_state) {
-				to = place(st, vm, loads, cs->n_hosts, placed_on,
-				    order, rt->owner);
-				if (to == 0 && load_of(loads, cs->n_hosts,
-				    rt->owner) != NULL && load_of(loads,
-				    cs->n_hosts, rt->owner)->eligible)
-					to = rt->owner;
-				if (to == 0)
-					break;
-				placed_on[i] = to;
-				load_of(loads, cs->n_hosts, to)->used_mib +=
-				    vm->config->memory_mib;
-				decide_assign(st, origin, vm, to,
-				    HAVEN__VM_PHASE__VM_PHASE_RESTORING, out);
-				break;
-			}
+			/* A saved state whose restore failed on its host is
+			 * restored on another host (the same one only when no
+			 * other can take it); anything else restarts in place
+			 * first. */
+			in_place = load_of(loads, cs->n_hosts, rt->owner) !=
+			    NULL && cluster_host(st, rt->owner) != NULL &&
+			    load_of(loads, cs->n_hosts, rt->owner)->eligible;
 			to = 0;
-			if (rt->restarts < vm->config->max_restarts &&
-			    (owner = cluster_host(st, rt->owner)) != NULL &&
-			    load_of(loads, cs->n_hosts, rt->owner) != NULL &&
-			    load_of(loads, cs->n_hosts, rt->owner)->eligible)
+			if (!rt->saved_state && in_place &&
+			    rt->restarts < vm->config->max_restarts)
 				to = rt->owner;
 			if (to == 0)
 				to = place(st, vm, loads, cs->n_hosts, placed_on,
 				    order, rt->owner);
+			if (to == 0 && rt->saved_state && in_place)
+				to = rt->owner;
 			if (to == 0)
 				break;
 			placed_on[i] = to;
 			load_of(loads, cs->n_hosts, to)->used_mib +=
 			    vm->config->memory_mib;
-			decide_assign(st, origin, vm, to,
+			decide_assign(st, origin, vm, to, rt->saved_state ?
+			    HAVEN__VM_PHASE__VM_PHASE_RESTORING :
 			    HAVEN__VM_PHASE__VM_PHASE_STARTING, out);
 			break;
 		case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
