@@ -11,6 +11,7 @@
 #     (one runnable copy, no acknowledged write lost).
 #  4. drain of a host running 4 VMs of mixed priority (high and medium
 #     leave live, low by quick migration); resume --failback.
+#  4b. a drain that cannot finish (anti-affinity) names the VM left.
 #  5. [vm] shutdown = migrate: a clean stop of havend drains the host.
 # Live migration's own cases are in test-lab-live.sh.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
@@ -139,6 +140,28 @@ echo "d1 d2 d3 left live, d4 by quick migration"
 ctl h1 node resume haven-h3 --failback
 wait_for 120 "d1..d4 back on h3" all_on_3
 echo "resume --failback: all four back on h3"
+
+step "4b. a drain that cannot finish says which VM has nowhere to go"
+for i in 1 2 3; do
+	new_lun "x$i"
+	ctl h1 vm create "x$i" --memory 64M --volume "x$i-disk" --prefer "$i" --anti-affinity xs \
+		--stop-timeout 3 --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
+	ctl h1 vm start "x$i" >/dev/null
+done
+x_spread() { [[ $(ctl h1 --json vm list | jq -r '[.[] | select(.name | startswith("x")) | select(.phase == "running") | .owner] | sort | join(",")') == "1,2,3" ]]; }
+wait_for 60 "x1..x3 running on h1, h2, h3" x_spread
+t0=$(now)
+rc=0
+ctl h1 node drain haven-h3 --wait 2>"$TMP/drain.err" || rc=$?
+cat "$TMP/drain.err"
+(( rc != 0 )) || fail "drain --wait succeeded though x3 cannot leave h3"
+grep -q "x3 has nowhere to go" "$TMP/drain.err" || fail "the drain did not name x3"
+echo "drain --wait gave up in $(since "$t0") s (exit $rc), naming x3"
+[[ $(vm_field h1 x3 owner) == 3 && $(vm_field h1 x3 phase) == running ]] || fail "x3 does not run on h3 any more"
+for d in d1 d2 d3 d4; do [[ $(vm_field h1 "$d" owner) != 3 ]] || fail "$d is still on h3"; done
+ctl h1 node resume haven-h3 --failback
+for i in 1 2 3; do ctl h1 vm stop "x$i" >/dev/null; done
+wait_for 120 "d1..d4 back on h3" all_on_3
 
 step "5. a clean stop of havend with [vm] shutdown = migrate drains the host first"
 "$LAB" exec h3 sh -c 'printf "shutdown = migrate\n" >>/etc/haven/haven.conf'
