@@ -110,10 +110,13 @@ migrate_events(struct cli *cli, const char *name, uint64_t after,
 	return downtime;
 }
 
-/* A live migration's pass: how much of the RAM is sent, as a bar. */
+/* How far a live pass, a quick save or a restore is, as a bar. */
 static void
 migrate_bar(double elapsed, const Haven__VmRuntime *rt)
 {
+	const char	*what;
+	uint32_t	 host;
+
 	char	 bar[33];
 	double	 done = rt->live_total > rt->live_remaining ?
 		    (double)(rt->live_total - rt->live_remaining) /
@@ -123,9 +126,23 @@ migrate_bar(double elapsed, const Haven__VmRuntime *rt)
 	for (i = 0; i < (int)sizeof bar - 1; i++)
 		bar[i] = i < n ? '#' : '-';
 	bar[sizeof bar - 1] = '\0';
-	printf("\r  %6.0f ms  migrating live to host %u [%s] %3.0f%% "
-	    "(%.0f MiB left)   ", elapsed * 1000, rt->migrate_to, bar,
-	    done * 100, (double)rt->live_remaining / (1024 * 1024));
+	switch (rt->phase) {
+	case HAVEN__VM_PHASE__VM_PHASE_SAVING:
+		what = "saving on host";
+		host = rt->owner;
+		break;
+	case HAVEN__VM_PHASE__VM_PHASE_RESTORING:
+		what = "restoring on host";
+		host = rt->owner;
+		break;
+	default:
+		what = "migrating live to host";
+		host = rt->migrate_to;
+		break;
+	}
+	printf("\r  %6.0f ms  %s %u [%s] %3.0f%% (%.0f MiB left)   ",
+	    elapsed * 1000, what, host, bar, done * 100,
+	    (double)rt->live_remaining / (1024 * 1024));
 	fflush(stdout);
 }
 
@@ -206,8 +223,11 @@ cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
 	for (;;) {
 		if ((vm = migrate_show(cli, name)) == NULL)
 			return CLI_EXIT_FAILURE;
-		if (tty && vm->runtime->phase ==
-		    HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
+		if (tty && (vm->runtime->phase ==
+		    HAVEN__VM_PHASE__VM_PHASE_MIGRATING ||
+		    vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
+		    vm->runtime->phase ==
+		    HAVEN__VM_PHASE__VM_PHASE_RESTORING) &&
 		    vm->runtime->live_total != 0)
 			migrate_bar(migrate_now() - t0, vm->runtime);
 		else if (vm->runtime->phase != last && tty) {

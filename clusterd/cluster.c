@@ -1005,6 +1005,20 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 			rt->saving_at_us = l->at_us;
 		return CLUSTER_OK;
 	}
+	/* A quick save's or restore's progress, from the owner. */
+	if (l->step == HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS &&
+	    l->generation == rt->generation &&
+	    (rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
+	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING)) {
+		if (c->origin != rt->owner || l->remaining > l->total)
+			REFUSE(CLUSTER_E_INVALID, "a progress step comes from the "
+			    "owner, with remaining <= total");
+		if (commit) {
+			rt->live_remaining = l->remaining;
+			rt->live_total = l->total;
+		}
+		return CLUSTER_OK;
+	}
 	if (l->generation != rt->generation ||
 	    rt->phase != HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
 		REFUSE(CLUSTER_E_STALE, "VM %s is %s at generation %llu; the "
@@ -1316,6 +1330,8 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	}
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_FAILED)
 		rt->failures++;
+	/* Progress belongs to one save, restore or pass. */
+	rt->live_remaining = rt->live_total = 0;
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING) {
 		long	 hi = host_find(cs, rt->owner, NULL);
 
@@ -1438,6 +1454,7 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	rt->owner = a->owner;
 	rt->phase = a->phase;
 	rt->generation++;
+	rt->live_remaining = rt->live_total = 0;
 	snprintf(subject, sizeof subject, "vm %.48s", a->name);
 	event_log(cs, c, subject, "%s on host %u (generation %llu)",
 	    cluster_phase_name(a->phase), a->owner,

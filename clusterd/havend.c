@@ -1323,6 +1323,19 @@ havend_live_progress(struct havend *h, const Haven__Vm *vm,
 		    err);
 }
 
+/* A quick save's or restore's progress into the state (no event), for
+ * vm migrate's bar on any host. */
+static void
+havend_state_progress(struct havend *h, const Haven__Vm *vm,
+    const struct vmworker *w)
+{
+	const struct vmworker_live	*l = vmworker_live(w);
+
+	if (l->total != 0 && (l->remaining != vm->runtime->live_remaining ||
+	    l->total != vm->runtime->live_total))
+		havend_live_progress(h, vm, l->remaining, l->total);
+}
+
 /* A VM migrating live to this host: a worker waits for the stream; the
  * cluster hears where it listens, that the stream is in, or that it
  * failed. The handover itself makes the VM ours (havend_local_vm). */
@@ -1529,6 +1542,8 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
 		    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || havend_final(wp))
 			havend_transition(h, vm, wp, NULL);
+		else if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING)
+			havend_state_progress(h, vm, w);
 		break;
 	case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
 	case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
@@ -1584,6 +1599,8 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 			havend_transition(h, vm, wp, wp ==
 			    HAVEN__VM_PHASE__VM_PHASE_RUNNING ?
 			    "the save failed; it runs on here" : NULL);
+		else
+			havend_state_progress(h, vm, w);
 		break;
 	case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
 		/* Live, from here. */

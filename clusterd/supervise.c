@@ -591,6 +591,9 @@ supervisor_command(struct supervisor *s, const char *uuid,
 		errno = ENOENT;
 		return -1;
 	}
+	/* A save's progress is its own, not a live attempt's before it. */
+	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE)
+		w->live.remaining = w->live.total = 0;
 	return supervise_send_command(w, action, timeout_ms);
 }
 

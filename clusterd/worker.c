@@ -41,6 +41,7 @@
 #define WORKER_LIVE_FD_NAME	"haven-live"
 #define WORKER_LIVE_TOKEN	32	/* hex digits */
 #define WORKER_LIVE_POLL_MS	1000	/* progress, and the converge budget */
+#define WORKER_STATE_POLL_MS	500	/* a quick save's or restore's progress */
 /* A stream that sends nothing this long is dead (a cut link, a frozen
  * target): call it off without waiting out the converge budget. */
 #define WORKER_LIVE_STALL_MS	10000
@@ -134,8 +135,9 @@ struct worker {
 	int			 live_committed; /* told QEMU to send the last pass */
 	int			 live_resume_asked; /* called off while committed */
 	char			 live_why[200];	/* why it was cancelled */
-	uint64_t		 live_remaining;	/* the source's progress */
-	uint64_t		 live_total;
+	uint64_t		 live_remaining;	/* progress: live, save, */
+	uint64_t		 live_total;		/* restore */
+	uint64_t		 restore_length;	/* the state's, from its header */
 	uint64_t		 live_sent;	/* ram.transferred, last seen */
 	uint64_t		 live_sent_us;	/* when it last grew */
 	size_t			 switch_next;
@@ -215,7 +217,8 @@ worker_report_ex(struct worker *w, Haven__VmPhase phase, int error,
 	}
 	ev.received = received;
 	ev.stopped_at_us = stopped_at_us;
-	if (w->op == WORKER_OP_LIVE) {
+	if (w->op == WORKER_OP_LIVE || w->op == WORKER_OP_SAVE ||
+	    w->op == WORKER_OP_RESTORE) {
 		ev.live_remaining = w->live_remaining;
 		ev.live_total = w->live_total;
 	}
@@ -801,7 +804,9 @@ worker_save_begin(struct worker *w)
 	w->op_start_us = worker_now_us();
 	w->stream_done = w->migration_done = 0;
 	w->stream_bytes = 0;
+	w->live_remaining = w->live_total = 0;
 	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_SAVING, 0, NULL);
+	ev_timer_arm(w->live_timer, WORKER_STATE_POLL_MS);
 
 	qmp_command(w->qmp, "stop", NULL, -1, worker_reply_ignore, w);
 	worker_migration_events(w);
@@ -837,6 +842,8 @@ worker_restore_begin(struct worker *w)
 	w->restore = state_restore_start(w->base,
 	    volume_extent(w->volumes[0].volume, VOLUME_EXTENT_STATE), p[1],
 	    &expect, worker_state_progress, worker_restore_done, w);
+	w->live_remaining = w->live_total = 0;
+	ev_timer_arm(w->live_timer, WORKER_STATE_POLL_MS);
 }
 
 static void
@@ -1268,14 +1275,50 @@ worker_live_progress(struct qmp *q, struct json_object *result,
 	    w);
 }
 
+/* A quick save's progress: the RAM QEMU has left to write. */
+static void
+worker_save_progress(struct qmp *q, struct json_object *result,
+    const char *class, const char *desc, void *arg)
+{
+	struct worker		*w = arg;
+	struct json_object	*ram, *v;
+
+	if (w->op != WORKER_OP_SAVE || w->stream_done)
+		return;
+	if (result != NULL && json_object_object_get_ex(result, "ram", &ram) &&
+	    json_object_object_get_ex(ram, "total", &v)) {
+		w->live_total = (uint64_t)json_object_get_int64(v);
+		w->live_remaining = json_object_object_get_ex(ram, "remaining",
+		    &v) ? (uint64_t)json_object_get_int64(v) : 0;
+		if (w->live_remaining > w->live_total)
+			w->live_remaining = w->live_total;
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_SAVING, 0, NULL);
+	}
+	ev_timer_arm(w->live_timer, WORKER_STATE_POLL_MS);
+}
+
 static void
 worker_live_timer(void *arg)
 {
 	struct worker	*w = arg;
 
-	if (w->op == WORKER_OP_LIVE && w->qmp != NULL)
+	if (w->qmp == NULL)
+		return;
+	if (w->op == WORKER_OP_LIVE)
 		qmp_command(w->qmp, "query-migrate", NULL, -1,
 		    worker_live_progress, w);
+	else if (w->op == WORKER_OP_SAVE && !w->stream_done)
+		qmp_command(w->qmp, "query-migrate", NULL, -1,
+		    worker_save_progress, w);
+	else if (w->op == WORKER_OP_RESTORE && !w->stream_done &&
+	    w->restore_length != 0) {
+		/* The state read off the volume into QEMU, of its length. */
+		w->live_total = w->restore_length;
+		w->live_remaining = w->stream_bytes < w->restore_length ?
+		    w->restore_length - w->stream_bytes : 0;
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RESTORING, 0, NULL);
+		ev_timer_arm(w->live_timer, WORKER_STATE_POLL_MS);
+	}
 }
 
 /* The source: connected to the target; the token, then QEMU sends. */
@@ -1755,6 +1798,8 @@ worker_restore_checked(int result, const struct state_header *h, void *arg)
 		return;
 	}
 	result = state_header_check(h, &expect);
+	if (result == 0)
+		w->restore_length = h->length;
 	if (result != 0) {
 		/* Refused before QEMU starts; the state stays as it was. */
 		w->op = WORKER_OP_NONE;

@@ -621,6 +621,10 @@ cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 		else if (strcmp(tok[i], "gen") == 0)
 			snprintf(got, sizeof got, "%llu",
 			    (unsigned long long)vm->runtime->generation);
+		else if (strcmp(tok[i], "progress") == 0)
+			snprintf(got, sizeof got, "%llu/%llu",
+			    (unsigned long long)vm->runtime->live_remaining,
+			    (unsigned long long)vm->runtime->live_total);
 		else if (strcmp(tok[i], "desired") == 0)
 			snprintf(got, sizeof got, "%s", vm->runtime->desired ==
 			    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ?
