@@ -1313,9 +1313,21 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		rt->saving_at_us = 0;
 		if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
 		    t->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
-			/* Live failed: it runs on here; quick migration next. */
-			rt->quick = 1;
+			/* Live failed: it runs on here; quick migration next
+			 * (unless it is to stop: then the move is off). */
 			snprintf(subject, sizeof subject, "vm %.48s", t->name);
+			if (rt->desired !=
+			    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING) {
+				event_log(cs, c, subject, "live migration to "
+				    "host %u %s; it stops at host %u",
+				    rt->migrate_to, empty(t->detail) ? "ended" :
+				    t->detail, rt->owner);
+				rt->migrate_to = 0;
+				rt->migrate_from = 0;
+				rt->home = 0;
+				return CLUSTER_OK;
+			}
+			rt->quick = 1;
 			event_log(cs, c, subject, "live migration to host %u "
 			    "failed%s%.160s; it runs on at host %u and moves by "
 			    "quick migration", rt->migrate_to,

@@ -516,15 +516,23 @@ coordinator_reconcile_present(const struct cluster *st,
 			break;
 		case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
 			/* Live, to a host that left the membership (lost, or
-			 * its havend restarting): it runs on where it is. */
+			 * its havend restarting), or of a VM an operator
+			 * stopped meanwhile: it runs on where it is (and then
+			 * stops), rather than wait out the converge budget. */
 			if (is_member(members, n, rt->owner) &&
-			    !is_member(members, n, rt->migrate_to)) {
+			    (!is_member(members, n, rt->migrate_to) ||
+			    !running)) {
 				char	 why[80];
 
 				decide_transition(st, origin, vm,
 				    HAVEN__VM_PHASE__VM_PHASE_RUNNING, out);
-				snprintf(why, sizeof why, "its target host %u "
-				    "left the membership", rt->migrate_to);
+				if (!running)
+					snprintf(why, sizeof why, "called off: "
+					    "the VM is to stop");
+				else
+					snprintf(why, sizeof why, "its target "
+					    "host %u left the membership",
+					    rt->migrate_to);
 				out->changes[out->n - 1]->vm_transition->detail =
 				    xstrdup(why);
 			}

@@ -15,6 +15,8 @@
 #  5. the target's migration link cut mid-way: the stream stalls, the source
 #     calls it off after 10 s of silence (not the 120 s budget) and the VM
 #     moves by quick migration over the storage network.
+#  6. vm stop mid-way: the migration is called off at once and the VM
+#     stops at the source (no quick migration follows).
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -154,6 +156,21 @@ ctl h3 --json events | jq -e -s 'map(select(.subject == "vm web1") | .text) | an
 on_dst() { [[ -n $(last_tick "h$dst" web1) ]]; }
 wait_for 20 "web1 ticking on h$dst" on_dst
 [[ $(boot_of "h$dst" web1) == "$boot" ]] || fail "boot id changed after the stalled live migration"
+
+step "6. vm stop during a live migration calls it off at once (not after the 120 s budget)"
+src=$(vm_field h3 web1 owner)
+dst=$(( src % 3 + 1 ))
+ctl h3 vm migrate web1 --to "haven-h$dst" --no-wait >/dev/null
+wait_for 30 "h$dst waiting for web1" live_waiting web1
+sleep 2
+t0=$(now)
+ctl h3 vm stop web1 >/dev/null
+wait_for 30 "web1 stopped" phase_is h3 web1 stopped
+echo "web1 stopped $(since "$t0") s after vm stop, mid live migration"
+ctl h3 --json events | jq -e -s 'map(select(.subject == "vm web1") | .text) | any(test("^live migration to host [0-9] called off: the VM is to stop; it stops at host"))' >/dev/null ||
+	fail "the called-off live migration is not in the timeline"
+ctl h3 --json events | jq -e -s 'map(select(.subject == "vm web1") | .text) | .[-6:] | any(test("^saving"))' >/dev/null &&
+	fail "a stopping VM was moved by quick migration"
 
 step "the auditor saw no VM twice; web1's journal is intact"
 "$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
