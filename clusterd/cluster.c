@@ -990,7 +990,7 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	const Haven__VmLive	*l = c->vm_live;
 	Haven__VmRuntime	*rt;
 	long			 i;
-	char			 subject[64];
+	char			 subject[64], paused[64];
 
 	if ((i = vm_find(cs, l->name, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", l->name);
@@ -1086,15 +1086,23 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 			    "source or the target");
 		if (!commit)
 			return CLUSTER_OK;
+		/* Failed after the vCPUs stopped: the guest was paused all
+		 * that time, which the quick migration's downtime will not
+		 * show; say it here. */
+		paused[0] = '\0';
+		if (rt->saving_at_us != 0 && c->timestamp_us > rt->saving_at_us)
+			snprintf(paused, sizeof paused, " (its vCPUs stopped "
+			    "%llu ms before)", (unsigned long long)
+			    (c->timestamp_us - rt->saving_at_us) / 1000);
 		rt->phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
 		rt->quick = 1;
 		rt->saving_at_us = 0;
 		live_clear(rt);
 		event_log(cs, c, subject, "live migration to host %u failed on "
-		    "host %u%s%.160s; it runs on at host %u and moves by quick "
+		    "host %u%s%.160s; it runs on at host %u%s and moves by quick "
 		    "migration", rt->migrate_to, c->origin,
 		    empty(l->detail) ? "" : ": ",
-		    empty(l->detail) ? "" : l->detail, rt->owner);
+		    empty(l->detail) ? "" : l->detail, rt->owner, paused);
 		return CLUSTER_OK;
 	default:
 		REFUSE(CLUSTER_E_INVALID, "unknown live migration step %d",

@@ -478,6 +478,7 @@ struct vmworker_live {
 	uint64_t	 stopped_at_us;
 	uint64_t	 remaining;	/* the source's progress */
 	uint64_t	 total;
+	int		 switch_stalled; /* the source: no handover in time */
 };
 const struct vmworker_live *vmworker_live(const struct vmworker *);
 const char	*vmworker_detail(const struct vmworker *);

@@ -1425,7 +1425,10 @@ havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w)
 	else if (l->total != 0 && rt->saving_at_us == 0 &&
 	    (l->remaining != rt->live_remaining || l->total != rt->live_total))
 		havend_live_progress(h, vm, l->remaining, l->total);
-	if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING)
+	/* Still running, or stuck in the switchover: the cluster calls it
+	 * off (the target's 'received' is stale from then on), and only
+	 * then does the worker run the vCPUs here again. */
+	if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING || l->switch_stalled)
 		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
 		    rt->generation, NULL, NULL, 0, vmworker_detail(w));
 	else if (havend_final(wp))

@@ -274,6 +274,7 @@ supervise_send(struct vmworker *w, Haven__WorkerCommand *cmd)
 	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE) {
 		w->live.stopped_at_us = 0;
 		w->live.remaining = w->live.total = 0;
+		w->live.switch_stalled = 0;
 		w->phase = HAVEN__VM_PHASE__VM_PHASE_MIGRATING;
 	}
 	/* From now on a RUNNING report means the save failed. */
@@ -337,6 +338,8 @@ supervise_event(struct vmworker *w, const Haven__WorkerEvent *ev)
 		w->live.received = 1;
 	if (ev->stopped_at_us != 0)
 		w->live.stopped_at_us = ev->stopped_at_us;
+	if (ev->switch_stalled)
+		w->live.switch_stalled = 1;
 	if (ev->live_total != 0) {
 		w->live.remaining = ev->live_remaining;
 		w->live.total = ev->live_total;

@@ -42,6 +42,8 @@
 #define WORKER_LIVE_TOKEN	32	/* hex digits */
 #define WORKER_LIVE_POLL_MS	1000	/* progress, and the converge budget */
 #define WORKER_STATE_POLL_MS	500	/* a quick save's or restore's progress */
+/* The source: from the last pass's go to the handover (or QEMU's end). */
+#define WORKER_LIVE_SWITCH_MS	10000
 /* A stream that sends nothing this long is dead (a cut link, a frozen
  * target): call it off without waiting out the converge budget. */
 #define WORKER_LIVE_STALL_MS	10000
@@ -133,7 +135,8 @@ struct worker {
 	int			 live_completed;
 	int			 live_stopped;
 	int			 live_committed; /* told QEMU to send the last pass */
-	int			 live_resume_asked; /* called off while committed */
+	struct ev_timer		*switch_timer;
+	int			 switch_stalled;
 	char			 live_why[200];	/* why it was cancelled */
 	uint64_t		 live_remaining;	/* progress: live, save, */
 	uint64_t		 live_total;		/* restore */
@@ -222,6 +225,7 @@ worker_report_ex(struct worker *w, Haven__VmPhase phase, int error,
 		ev.live_remaining = w->live_remaining;
 		ev.live_total = w->live_total;
 	}
+	ev.switch_stalled = w->op == WORKER_OP_LIVE && w->switch_stalled;
 	if (error != 0) {
 		snprintf(text, sizeof text, "%s%s%s", worker_strerror(error),
 		    detail != NULL && *detail != '\0' ? ": " : "",
@@ -1190,6 +1194,7 @@ static void
 worker_live_ended(struct worker *w, int error, const char *why)
 {
 	ev_timer_cancel(w->live_timer);
+	ev_timer_cancel(w->switch_timer);
 	worker_live_close(w);
 	w->op = WORKER_OP_NONE;
 	w->live_completed = 0;
@@ -1392,7 +1397,7 @@ worker_live_send(struct worker *w, const Haven__WorkerCommand *cmd)
 	w->op = WORKER_OP_LIVE;
 	w->op_start_us = w->live_start_us = worker_now_us();
 	w->live_completed = w->live_stopped = w->live_committed = 0;
-	w->live_resume_asked = 0;
+	w->switch_stalled = 0;
 	w->live_sent = w->live_sent_us = 0;
 	w->live_why[0] = '\0';
 	w->live_converge_ms = cmd->converge_ms ? cmd->converge_ms : 60000;
@@ -1473,9 +1478,10 @@ worker_live_event(struct worker *w, const char *name, struct json_object *data)
 	}
 	if (strcmp(s, "pre-switchover") == 0) {
 		/* Called off already: the cancel wins, the VM runs here. */
-		if (*w->live_why != '\0' || w->live_resume_asked)
+		if (*w->live_why != '\0')
 			return;
 		w->live_committed = 1;
+		ev_timer_arm(w->switch_timer, WORKER_LIVE_SWITCH_MS);
 		params = json_object_new_object();
 		json_object_object_add(params, "state",
 		    json_object_new_string("pre-switchover"));
@@ -1486,10 +1492,6 @@ worker_live_event(struct worker *w, const char *name, struct json_object *data)
 	if (strcmp(s, "completed") == 0) {
 		ev_timer_cancel(w->live_timer);
 		w->live_completed = 1;
-		if (w->live_resume_asked) {
-			worker_live_resume(w);
-			return;
-		}
 		snprintf(why, sizeof why, "live migration sent in %" PRIu64
 		    " ms; the target takes over", (worker_now_us() -
 		    w->live_start_us) / 1000);
@@ -1512,16 +1514,32 @@ worker_live_event(struct worker *w, const char *name, struct json_object *data)
 	}
 }
 
+/* The source: the last pass or the handover is stuck (a migration link
+ * that died in the last pass, a target that never reports): the worker
+ * may not cancel by itself now, so it asks the cluster to call it off. */
+static void
+worker_switch_timeout(void *arg)
+{
+	struct worker	*w = arg;
+	char		 why[160];
+
+	if (w->op != WORKER_OP_LIVE)
+		return;
+	w->switch_stalled = 1;
+	snprintf(why, sizeof why, "the switchover did not finish within %d s "
+	    "(%s)", WORKER_LIVE_SWITCH_MS / 1000, w->live_completed ?
+	    "the target never took over" : "the last pass is stuck");
+	snprintf(w->live_why, sizeof w->live_why, "%s", why);
+	log_warn("live migration: %s; asking the cluster to call it off", why);
+	worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0, why, 0, 0);
+}
+
 /* The source: the cluster called the move off. */
 static void
 worker_live_resume(struct worker *w)
 {
-	if (w->live_committed && !w->live_completed) {
-		/* The last pass is on its way: no cancel can be trusted to
-		 * win now. Resume once QEMU says how it ended. */
-		w->live_resume_asked = 1;
-		return;
-	}
+	/* The cluster has decided (a 'received' of the target is stale
+	 * now): even a last pass on its way may be cancelled. */
 	if (!w->live_completed) {
 		snprintf(w->live_why, sizeof w->live_why, "called off by the "
 		    "cluster");
@@ -2078,6 +2096,7 @@ main(int argc, char **argv)
 	w.exit_timer = ev_timer_new(w.base, 0, 0, worker_exit_check, &w);
 	w.adopt_timer = ev_timer_new(w.base, 0, 0, worker_adopt_timeout, &w);
 	w.live_timer = ev_timer_new(w.base, 0, 0, worker_live_timer, &w);
+	w.switch_timer = ev_timer_new(w.base, 0, 0, worker_switch_timeout, &w);
 	if (w.parent == NULL || w.lease_timer == NULL || w.stop_timer == NULL ||
 	    w.exit_timer == NULL || w.adopt_timer == NULL ||
 	    w.live_timer == NULL ||
