@@ -7,6 +7,30 @@ HAVEND=$BUILD/clusterd/havend
 HAVENCTL=$BUILD/cli/havenctl
 AUDITOR=${HAVEN_AUDITOR:-$(dirname "${BASH_SOURCE[0]}")/auditor}
 
+# lab_test_begin NAME — the common start of a lab test that sources this:
+# root (else skip, 77), no lab left up by someone else, TMP, and on exit
+# the logs when it failed, every auditor under TMP stopped, the lab down.
+# A test with more to undo defines lab_test_extra_cleanup.
+lab_test_begin() {
+	[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root"; exit 77; }
+	if "$LAB" status >/dev/null 2>&1; then
+		fail "a lab is already up; run '$LAB down' first (not touching it)"
+	fi
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/haven-lab-$1.XXXXXX")
+	chmod 755 "$TMP"
+	trap lab_test_cleanup EXIT
+}
+lab_test_cleanup() {
+	local rc=$? d
+	[[ $rc == 0 ]] || show_logs
+	! declare -F lab_test_extra_cleanup >/dev/null || lab_test_extra_cleanup
+	for d in "$TMP"/audit*; do
+		[[ -d $d ]] && { "$AUDITOR" check "$d" >/dev/null 2>&1 || true; }
+	done
+	"$LAB" down >/dev/null || echo "WARNING: lab down failed" >&2
+	rm -rf "$TMP"
+}
+
 step() { echo "== $*"; }
 now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }

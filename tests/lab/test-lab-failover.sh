@@ -18,26 +18,12 @@ LAB=$(dirname "$0")/lab
 BUILD=$(realpath "${HAVEN_BUILD:?set HAVEN_BUILD to the build directory}")
 KERNEL=$(realpath "${HAVEN_GUEST_KERNEL:?set HAVEN_GUEST_KERNEL}")
 CHECK=$(realpath "${HAVEN_JOURNAL_CHECK:?set HAVEN_JOURNAL_CHECK}")
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/haven-lab-failover.XXXXXX")
-chmod 755 "$TMP"
 NHOSTS=3
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 . "$(dirname "$0")/failover-lib.sh"
 
-[[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root"; exit 77; }
-if "$LAB" status >/dev/null 2>&1; then
-	fail "a lab is already up; run '$LAB down' first (not touching it)"
-fi
-cleanup() {
-	local rc=$?
-	[[ $rc == 0 ]] || show_logs
-	"$AUDITOR" check "$TMP/audit" >/dev/null 2>&1 || true
-	"$AUDITOR" check "$TMP/audit2" >/dev/null 2>&1 || true
-	"$LAB" down >/dev/null || echo "WARNING: lab down failed" >&2
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+lab_test_begin failover
 
 step "3 hosts, havend everywhere; web1 (journal on a LUN) prefers h3"
 lab_cluster 3
