@@ -1005,22 +1005,12 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 			rt->saving_at_us = l->at_us;
 		return CLUSTER_OK;
 	}
-	/* A quick save's or restore's progress, from the owner. */
-	if (l->step == HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS &&
-	    l->generation == rt->generation &&
-	    (rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
-	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING)) {
-		if (c->origin != rt->owner || l->remaining > l->total)
-			REFUSE(CLUSTER_E_INVALID, "a progress step comes from the "
-			    "owner, with remaining <= total");
-		if (commit) {
-			rt->live_remaining = l->remaining;
-			rt->live_total = l->total;
-		}
-		return CLUSTER_OK;
-	}
+	/* Progress also comes from a quick save or restore. */
 	if (l->generation != rt->generation ||
-	    rt->phase != HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
+	    (rt->phase != HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
+	    !(l->step == HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS &&
+	    (rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
+	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING))))
 		REFUSE(CLUSTER_E_STALE, "VM %s is %s at generation %llu; the "
 		    "live migration step is for generation %llu", l->name,
 		    cluster_phase_name(rt->phase),
@@ -1046,7 +1036,7 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	case HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS:
 		if (c->origin != rt->owner || l->remaining > l->total)
 			REFUSE(CLUSTER_E_INVALID, "a progress step comes from the "
-			    "source, with remaining <= total");
+			    "owner, with remaining <= total");
 		if (commit) {
 			rt->live_remaining = l->remaining;
 			rt->live_total = l->total;

@@ -134,7 +134,6 @@ struct worker {
 	uint64_t		 live_bandwidth;
 	int			 live_completed;
 	int			 live_stopped;
-	int			 live_committed; /* told QEMU to send the last pass */
 	struct ev_timer		*switch_timer;
 	int			 switch_stalled;
 	char			 live_why[200];	/* why it was cancelled */
@@ -1396,7 +1395,7 @@ worker_live_send(struct worker *w, const Haven__WorkerCommand *cmd)
 	sin.sin_port = htons((uint16_t)port);
 	w->op = WORKER_OP_LIVE;
 	w->op_start_us = w->live_start_us = worker_now_us();
-	w->live_completed = w->live_stopped = w->live_committed = 0;
+	w->live_completed = w->live_stopped = 0;
 	w->switch_stalled = 0;
 	w->live_sent = w->live_sent_us = 0;
 	w->live_why[0] = '\0';
@@ -1480,7 +1479,6 @@ worker_live_event(struct worker *w, const char *name, struct json_object *data)
 		/* Called off already: the cancel wins, the VM runs here. */
 		if (*w->live_why != '\0')
 			return;
-		w->live_committed = 1;
 		ev_timer_arm(w->switch_timer, WORKER_LIVE_SWITCH_MS);
 		params = json_object_new_object();
 		json_object_object_add(params, "state",
