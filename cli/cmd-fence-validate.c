@@ -13,7 +13,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "clusterd.h"
+#include "config.h"
 #include "fence.h"
 
 #define VALIDATE_SAMPLE_HOST	"example"

@@ -1,6 +1,7 @@
 /*
- * clusterd/: havend and the per-VM worker (DESIGN §2): the worker's main,
- * its privilege drop, the QEMU command line and the QMP client.
+ * clusterd/: havend, the per-host daemon (DESIGN §2, §5): roles and the
+ * control socket, the corosync client, the replicated state and its sync,
+ * the coordinator, host fencing and worker supervision.
  */
 #ifndef HAVEN_CLUSTERD_H
 #define HAVEN_CLUSTERD_H
@@ -9,67 +10,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
+
 /* Hosts a saved state may fail to restore on before the VM starts
  * afresh (a state refused outright is not tried again). */
 #define CLUSTER_RESTORE_TRIES	2
 
 struct event_base;
 struct json_object;
-
-/* qmp.c: a QMP client on the event loop. */
-struct qmp;
-/* A command's reply: result on success (owned by the QMP client, valid
- * during the call), else NULL with QMP's error class and description, or
- * class "Disconnected" if QEMU went away first. */
-typedef void (*qmp_reply_cb)(struct qmp *, struct json_object *result,
-    const char *error_class, const char *error_desc, void *arg);
-struct qmp_callbacks {
-	/* Greeting read and qmp_capabilities accepted (ok = 1), or the
-	 * connection failed first (ok = 0, closed() follows). Called once. */
-	void	(*ready)(struct qmp *, int ok, void *arg);
-	/* An asynchronous event: "STOP", "RESUME", "SHUTDOWN", "MIGRATION"...
-	 * data is NULL when QEMU sends none. */
-	void	(*event)(struct qmp *, const char *name,
-		    struct json_object *data, void *arg);
-	/* The connection closed: err 0 for EOF, else an errno value (EPROTO
-	 * for garbage). Every unanswered command got "Disconnected" first. */
-	void	(*closed)(struct qmp *, int err, void *arg);
-};
-/* Owns fd (a connected socket) from then on; qmp_free closes it. Any
- * callback may call qmp_free. */
-struct qmp	*qmp_new(struct event_base *, int fd,
-		     const struct qmp_callbacks *, void *arg);
-/* Takes ownership of arguments (may be NULL). Queued until ready. With
- * fd >= 0 a dup of fd goes in the same sendmsg as the command's first byte
- * (SCM_RIGHTS), as getfd and add-fd need; the caller keeps fd. -1 with
- * EPIPE once closed. */
-int		 qmp_command(struct qmp *, const char *execute,
-		     struct json_object *arguments, int fd, qmp_reply_cb,
-		     void *arg);
-/* Frees everything, closes the socket; no callbacks run. */
-void		 qmp_free(struct qmp *);
-
-/* qemu.c: the QEMU command line and its spawn. */
-struct qemu_config {
-	const char	*binary;	/* NULL: qemu-system-x86_64 */
-	const char	*name;
-	const char	*uuid;
-	uint64_t	 memory_mib;
-	uint32_t	 vcpus;
-	int		 kvm;
-	const char	*qmp_path;	/* the worker listens, QEMU connects */
-	const char	*nbd_path;	/* exports disk0, disk1, ... */
-	size_t		 ndisks;
-	int		 serial_fd;
-	int		 log_fd;
-	const char	*kernel;	/* optional -kernel, -append */
-	const char	*append;
-	int		 incoming;	/* -incoming defer (restore) */
-	int		 paused;	/* -S: vCPUs wait for cont */
-};
-char		**qemu_argv(const struct qemu_config *);
-void		 qemu_argv_free(char **);
-pid_t		 qemu_spawn(const struct qemu_config *);
 
 /* roles.c: who may do what (DESIGN §7). */
 #define CONTROL_MAX_GROUPS	64
@@ -134,11 +82,6 @@ const struct identity *control_client_identity(const struct control_client *);
 uint64_t	 control_client_id(const struct control_client *);
 struct control_client *control_client_find(struct control_server *, uint64_t);
 
-/* sandbox.c: dropping privileges (vmd's order). */
-int		 sandbox_drop(uid_t, gid_t);
-int		 sandbox_seccomp_worker(void);
-int		 sandbox_no_new_privs(void);
-
 /* membership.c: the corosync client (CPG group + votequorum). */
 struct membership;
 /* Node id arrays are valid during the call only. Callbacks must not call
@@ -174,84 +117,6 @@ uint32_t	 membership_node_id(const struct membership *);	/* 0: none */
 int		 membership_is_connected(const struct membership *);
 int		 membership_is_quorate(const struct membership *);
 void		 membership_free(struct membership *);
-
-/* config.c: the host-local configuration, /etc/haven/haven.conf (INI, read
- * with inih; haven.conf(5) lists every key and default). Secrets (fence
- * passwords) stay here and never appear in an error message. */
-#define CONFIG_PATH		"/etc/haven/haven.conf"
-#define CONFIG_MAX_FENCES	8
-#define CONFIG_MAX_OPTIONS	32
-enum config_fence_kind {
-	CONFIG_FENCE_STORAGE,	/* agent = storage: PR preempt (DESIGN §4) */
-	CONFIG_FENCE_AGENT,	/* agent = fence_*: a fence-agents program */
-	CONFIG_FENCE_PACEMAKER,	/* agent = pacemaker: libstonithd */
-	CONFIG_FENCE_WATCHDOG,	/* agent = watchdog: wait for it to fire */
-};
-struct config_option {
-	char	 key[64];
-	char	 value[256];
-};
-/* One [fence:NAME] section: a fence level, tried in ascending level. */
-struct config_fence {
-	char			 name[64];
-	char			 agent[64];	/* "fence_ipmilan", "storage"... */
-	enum config_fence_kind	 kind;
-	unsigned		 level;		/* 1..99, unique per host */
-	size_t			 noptions;	/* for the agent's stdin */
-	struct config_option	 options[CONFIG_MAX_OPTIONS];
-	/* password_file is read at parse time into option "password". */
-};
-struct config {
-	char			 node_name[64];
-	char			 cluster_name[64];
-	char			 if_management[16];
-	char			 if_storage[16];
-	char			 if_migration[16];	/* default: management */
-	char			 watchdog_device[128];	/* "" for device = none */
-	unsigned		 watchdog_timeout_s;
-	unsigned		 token_ms;
-	char			 state_dir[256];
-	char			 control_socket[108];
-	char			 audit_log[256];
-	/* [vm]: how this host runs its VMs' workers. */
-	char			 vm_worker[256];	/* "": beside havend */
-	char			 vm_qemu[256];		/* "": from PATH */
-	char			 vm_accel[8];		/* auto, kvm, tcg */
-	unsigned		 vm_uid_base;		/* VM slot n: +n */
-	char			 vm_run_dir[64];
-	char			 vm_log_dir[256];
-	unsigned		 vm_adopt_timeout_s;
-	char			 vm_initiator[224];	/* "": from node */
-	int			 vm_shutdown_migrate;	/* SIGTERM drains */
-	size_t			 nfences;		/* sorted by level */
-	struct config_fence	 fences[CONFIG_MAX_FENCES];
-};
-/* line 0: the whole file (it cannot be read, a required key is missing
- * and its section too). section without brackets, key may be "". */
-struct config_error {
-	unsigned	 line;
-	char		 section[64];
-	char		 key[64];
-	char		 message[256];
-};
-void		 config_defaults(struct config *);
-/* 0 when valid; else -1 with every error found: the first max_errs are in
- * errs in line order (line 0 last), *nerrs counts them all (it may exceed
- * max_errs). */
-int		 config_parse_file(const char *path, struct config *,
-		     struct config_error *, size_t max_errs, size_t *nerrs);
-int		 config_parse_string(const char *text, struct config *,
-		     struct config_error *, size_t max_errs, size_t *nerrs);
-int		 config_parse_buffer(const char *, size_t, struct config *,
-		     struct config_error *, size_t max_errs, size_t *nerrs);
-/* "haven.conf:12: [interfaces] storage: message" (path NULL: haven.conf). */
-void		 config_error_format(const struct config_error *,
-		     const char *path, char *, size_t);
-/* The fence's option named key, or NULL. */
-const char	*config_fence_option(const struct config_fence *,
-		     const char *key);
-/* Zeroes the whole struct, secrets included (explicit_bzero). */
-void		 config_wipe(struct config *);
 
 /* cluster.c: the replicated cluster state (DESIGN §5). Changes are applied
  * in agreed order by every member; the same changes give the same state and

@@ -89,10 +89,16 @@ supervisor_new(struct event_base *base, const struct config *config,
 		    config->vm_worker);
 	} else if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) >
 	    0) {
-		/* Installed side by side (and so in the build tree). */
+		/* Installed side by side, or in the build tree (clusterd/
+		 * and worker/ are siblings there). */
 		self[n] = '\0';
 		snprintf(s->worker_path, sizeof s->worker_path,
 		    "%s/haven-worker", dirname(self));
+		if (access(s->worker_path, X_OK) == -1 &&
+		    snprintf(s->worker_path, sizeof s->worker_path,
+		    "%s/../worker/haven-worker", self) >=
+		    (int)sizeof s->worker_path)
+			s->worker_path[0] = '\0';
 	}
 	if (access(s->worker_path, X_OK) == -1)
 		snprintf(s->worker_path, sizeof s->worker_path,

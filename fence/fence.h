@@ -11,7 +11,7 @@
 
 struct event_base;
 
-/* storage.c: the storage level. On every volume (an iscsi:// URL), register
+/* level_storage.c: the storage level. On every volume (an iscsi:// URL), register
  * key on a new nexus and preempt (and abort) victim's registrations and
  * reservation, then verify victim is gone; in parallel, bounded by
  * FENCE_STORAGE_TIMEOUT_MS. cb runs once, from the loop: result 0 and a

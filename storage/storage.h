@@ -43,7 +43,7 @@ enum storage_error {
 	STORAGE_E_LEASE_NEWER = -(STORAGE_ERROR_BASE + 9),
 };
 
-/* storage.c */
+/* errors.c */
 const char	*storage_strerror(int error);
 int		 storage_wait(struct event_base *, const int *done);
 

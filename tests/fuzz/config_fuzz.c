@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "clusterd.h"
+#include "config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

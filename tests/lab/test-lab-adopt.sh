@@ -12,7 +12,7 @@ set -euo pipefail
 LAB=$(dirname "$0")/lab
 BUILD=$(realpath "${HAVEN_BUILD:?set HAVEN_BUILD to the build directory}")
 HAVENCTL=$BUILD/cli/havenctl
-WORKER=$BUILD/clusterd/haven-worker
+WORKER=$BUILD/worker/haven-worker
 DRIVER=$BUILD/tests/worker/haven-worker-driver
 KERNEL=$(realpath "${HAVEN_GUEST_KERNEL:?set HAVEN_GUEST_KERNEL}")
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/haven-lab-adopt.XXXXXX")

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "clusterd.h"
+#include "config.h"
 
 #define MAX_ERRS	32
 #define SECRET		"Hunter2-s3cr3t"

@@ -17,7 +17,7 @@
 
 #include <event2/event.h>
 
-#include "clusterd.h"
+#include "config.h"
 #include "common.h"
 #include "fence.h"
 #include "timeline.h"

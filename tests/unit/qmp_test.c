@@ -21,7 +21,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "clusterd.h"
+#include "worker.h"
 #include "common.h"
 
 #define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, " \

@@ -33,7 +33,7 @@
 #include <event2/event.h>
 
 #include "common.h"
-#include "clusterd.h"
+#include "worker.h"
 
 #define TEST_UID	64000
 #define TEST_GID	64001

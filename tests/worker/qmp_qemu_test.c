@@ -24,7 +24,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "clusterd.h"
+#include "worker.h"
 #include "common.h"
 
 #define STEP_MS		20000	/* every wait is bounded by this */

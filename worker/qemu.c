@@ -16,7 +16,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "clusterd.h"
+#include "worker.h"
 #include "common.h"
 
 /* The serial log's descriptor number inside QEMU (passed with -add-fd). */

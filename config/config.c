@@ -17,7 +17,7 @@
 
 #include <ini.h>
 
-#include "clusterd.h"
+#include "config.h"
 
 #define CONFIG_FILE_MAX		(1024 * 1024)
 #define PASSWORD_FILE_MAX	4096

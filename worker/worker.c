@@ -27,7 +27,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "clusterd.h"
+#include "worker.h"
 #include "common.h"
 #include "migrate.h"
 #include "proto.h"

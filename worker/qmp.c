@@ -18,7 +18,7 @@
 #include <json-c/json.h>
 
 #include "common.h"
-#include "clusterd.h"
+#include "worker.h"
 
 /* QEMU sends one JSON message per line; anything longer is not QEMU. */
 #define QMP_MESSAGE_MAX	(1024 * 1024)

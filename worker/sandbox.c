@@ -19,7 +19,7 @@
 #include <seccomp.h>
 
 #include "common.h"
-#include "clusterd.h"
+#include "worker.h"
 
 static int
 sandbox_fail(const char *step)

@@ -1,0 +1,88 @@
+/*
+ * config/: the host-local configuration, /etc/haven/haven.conf, shared by
+ * havend (which runs on it) and havenctl (fence validate reads it).
+ */
+#ifndef HAVEN_CONFIG_H
+#define HAVEN_CONFIG_H
+
+#include <stddef.h>
+
+/* config.c: the host-local configuration, /etc/haven/haven.conf (INI, read
+ * with inih; haven.conf(5) lists every key and default). Secrets (fence
+ * passwords) stay here and never appear in an error message. */
+#define CONFIG_PATH		"/etc/haven/haven.conf"
+#define CONFIG_MAX_FENCES	8
+#define CONFIG_MAX_OPTIONS	32
+enum config_fence_kind {
+	CONFIG_FENCE_STORAGE,	/* agent = storage: PR preempt (DESIGN §4) */
+	CONFIG_FENCE_AGENT,	/* agent = fence_*: a fence-agents program */
+	CONFIG_FENCE_PACEMAKER,	/* agent = pacemaker: libstonithd */
+	CONFIG_FENCE_WATCHDOG,	/* agent = watchdog: wait for it to fire */
+};
+struct config_option {
+	char	 key[64];
+	char	 value[256];
+};
+/* One [fence:NAME] section: a fence level, tried in ascending level. */
+struct config_fence {
+	char			 name[64];
+	char			 agent[64];	/* "fence_ipmilan", "storage"... */
+	enum config_fence_kind	 kind;
+	unsigned		 level;		/* 1..99, unique per host */
+	size_t			 noptions;	/* for the agent's stdin */
+	struct config_option	 options[CONFIG_MAX_OPTIONS];
+	/* password_file is read at parse time into option "password". */
+};
+struct config {
+	char			 node_name[64];
+	char			 cluster_name[64];
+	char			 if_management[16];
+	char			 if_storage[16];
+	char			 if_migration[16];	/* default: management */
+	char			 watchdog_device[128];	/* "" for device = none */
+	unsigned		 watchdog_timeout_s;
+	unsigned		 token_ms;
+	char			 state_dir[256];
+	char			 control_socket[108];
+	char			 audit_log[256];
+	/* [vm]: how this host runs its VMs' workers. */
+	char			 vm_worker[256];	/* "": beside havend */
+	char			 vm_qemu[256];		/* "": from PATH */
+	char			 vm_accel[8];		/* auto, kvm, tcg */
+	unsigned		 vm_uid_base;		/* VM slot n: +n */
+	char			 vm_run_dir[64];
+	char			 vm_log_dir[256];
+	unsigned		 vm_adopt_timeout_s;
+	char			 vm_initiator[224];	/* "": from node */
+	int			 vm_shutdown_migrate;	/* SIGTERM drains */
+	size_t			 nfences;		/* sorted by level */
+	struct config_fence	 fences[CONFIG_MAX_FENCES];
+};
+/* line 0: the whole file (it cannot be read, a required key is missing
+ * and its section too). section without brackets, key may be "". */
+struct config_error {
+	unsigned	 line;
+	char		 section[64];
+	char		 key[64];
+	char		 message[256];
+};
+void		 config_defaults(struct config *);
+/* 0 when valid; else -1 with every error found: the first max_errs are in
+ * errs in line order (line 0 last), *nerrs counts them all (it may exceed
+ * max_errs). */
+int		 config_parse_file(const char *path, struct config *,
+		     struct config_error *, size_t max_errs, size_t *nerrs);
+int		 config_parse_string(const char *text, struct config *,
+		     struct config_error *, size_t max_errs, size_t *nerrs);
+int		 config_parse_buffer(const char *, size_t, struct config *,
+		     struct config_error *, size_t max_errs, size_t *nerrs);
+/* "haven.conf:12: [interfaces] storage: message" (path NULL: haven.conf). */
+void		 config_error_format(const struct config_error *,
+		     const char *path, char *, size_t);
+/* The fence's option named key, or NULL. */
+const char	*config_fence_option(const struct config_fence *,
+		     const char *key);
+/* Zeroes the whole struct, secrets included (explicit_bzero). */
+void		 config_wipe(struct config *);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * worker/: haven-worker, one per VM (DESIGN §2): its main, the QEMU command
+ * line, the QMP client and the privilege drop. It links no corosync and no
+ * configuration parser: havend hands it everything it needs over the
+ * channel (worker.proto).
+ */
+#ifndef HAVEN_WORKER_H
+#define HAVEN_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct event_base;
+struct json_object;
+
+/* qmp.c: a QMP client on the event loop. */
+struct qmp;
+/* A command's reply: result on success (owned by the QMP client, valid
+ * during the call), else NULL with QMP's error class and description, or
+ * class "Disconnected" if QEMU went away first. */
+typedef void (*qmp_reply_cb)(struct qmp *, struct json_object *result,
+    const char *error_class, const char *error_desc, void *arg);
+struct qmp_callbacks {
+	/* Greeting read and qmp_capabilities accepted (ok = 1), or the
+	 * connection failed first (ok = 0, closed() follows). Called once. */
+	void	(*ready)(struct qmp *, int ok, void *arg);
+	/* An asynchronous event: "STOP", "RESUME", "SHUTDOWN", "MIGRATION"...
+	 * data is NULL when QEMU sends none. */
+	void	(*event)(struct qmp *, const char *name,
+		    struct json_object *data, void *arg);
+	/* The connection closed: err 0 for EOF, else an errno value (EPROTO
+	 * for garbage). Every unanswered command got "Disconnected" first. */
+	void	(*closed)(struct qmp *, int err, void *arg);
+};
+/* Owns fd (a connected socket) from then on; qmp_free closes it. Any
+ * callback may call qmp_free. */
+struct qmp	*qmp_new(struct event_base *, int fd,
+		     const struct qmp_callbacks *, void *arg);
+/* Takes ownership of arguments (may be NULL). Queued until ready. With
+ * fd >= 0 a dup of fd goes in the same sendmsg as the command's first byte
+ * (SCM_RIGHTS), as getfd and add-fd need; the caller keeps fd. -1 with
+ * EPIPE once closed. */
+int		 qmp_command(struct qmp *, const char *execute,
+		     struct json_object *arguments, int fd, qmp_reply_cb,
+		     void *arg);
+/* Frees everything, closes the socket; no callbacks run. */
+void		 qmp_free(struct qmp *);
+
+/* qemu.c: the QEMU command line and its spawn. */
+struct qemu_config {
+	const char	*binary;	/* NULL: qemu-system-x86_64 */
+	const char	*name;
+	const char	*uuid;
+	uint64_t	 memory_mib;
+	uint32_t	 vcpus;
+	int		 kvm;
+	const char	*qmp_path;	/* the worker listens, QEMU connects */
+	const char	*nbd_path;	/* exports disk0, disk1, ... */
+	size_t		 ndisks;
+	int		 serial_fd;
+	int		 log_fd;
+	const char	*kernel;	/* optional -kernel, -append */
+	const char	*append;
+	int		 incoming;	/* -incoming defer (restore) */
+	int		 paused;	/* -S: vCPUs wait for cont */
+};
+char		**qemu_argv(const struct qemu_config *);
+void		 qemu_argv_free(char **);
+pid_t		 qemu_spawn(const struct qemu_config *);
+
+/* sandbox.c: dropping privileges (vmd's order). */
+int		 sandbox_drop(uid_t, gid_t);
+int		 sandbox_seccomp_worker(void);
+int		 sandbox_no_new_privs(void);
+
+#endif
