@@ -675,6 +675,45 @@ havend_fence_history(struct control_client *c, ProtobufCMessage *m, void *arg)
 	control_reply(c, FRAME_FENCE_HISTORY_REPLY, &r.base);
 }
 
+struct havend_log_dump {
+	Haven__DebugLogLine	*lines;
+	Haven__DebugLogLine	**ptrs;
+	size_t			 n;
+	size_t			 max;
+};
+
+static void
+havend_log_line(const struct log_line *line, void *arg)
+{
+	struct havend_log_dump	*d = arg;
+	Haven__DebugLogLine	*l;
+
+	if (d->n == d->max)
+		return;
+	l = &d->lines[d->n];
+	haven__debug_log_line__init(l);
+	l->time_us = line->time_us;
+	l->level = (char *)log_level_name(line->level);
+	l->text = (char *)line->text;
+	d->ptrs[d->n++] = l;
+}
+
+/* The log ring, oldest first; the lines are only borrowed during the
+ * reply (nothing logs while it is packed). */
+static void
+havend_debug_log(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	static Haven__DebugLogLine	 lines[LOG_RING_LINES];
+	static Haven__DebugLogLine	*ptrs[LOG_RING_LINES];
+	struct havend_log_dump		 d = { lines, ptrs, 0, LOG_RING_LINES };
+	Haven__DebugLogReply		 r = HAVEN__DEBUG_LOG_REPLY__INIT;
+
+	log_ring_foreach(havend_log_line, &d);
+	r.lines = d.ptrs;
+	r.n_lines = d.n;
+	control_reply(c, FRAME_DEBUG_LOG_REPLY, &r.base);
+}
+
 static const char *
 havend_target_migrate(ProtobufCMessage *m)
 {
@@ -729,6 +768,7 @@ static const struct control_route havend_routes[] = {
 	    havend_vm_migrate },
 	{ FRAME_NODE_MAINTENANCE, REQUEST_ADMIN, 1, NULL,
 	    havend_node_maintenance },
+	{ FRAME_DEBUG_LOG, REQUEST_ADMIN, 0, NULL, havend_debug_log },
 };
 
 /* A change came back applied (or refused): answer whoever asked. */

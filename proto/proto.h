@@ -73,6 +73,8 @@ enum frame_type {
 	FRAME_FENCE_HISTORY_REPLY = 137, /* haven.FenceHistoryReply */
 	FRAME_VM_MIGRATE = 138,		/* haven.VmMigrate */
 	FRAME_NODE_MAINTENANCE = 139,	/* haven.HostMaintenance */
+	FRAME_DEBUG_LOG = 140,		/* haven.DebugLogRequest */
+	FRAME_DEBUG_LOG_REPLY = 141,	/* haven.DebugLogReply */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */
