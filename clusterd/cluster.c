@@ -158,25 +158,7 @@ xclone(const ProtobufCMessage *m)
 	return copy;
 }
 
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void	*p;
 
-	if ((p = calloc(n ? n : 1, size)) == NULL)
-		xalloc_fail();
-	return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		xalloc_fail();
-	return p;
-}
 
 /* Inserts item at index at of a malloc'ed pointer array. */
 static void

@@ -71,25 +71,7 @@ occupies(Haven__VmPhase phase)
 	}
 }
 
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void	*p;
 
-	if ((p = calloc(n, size)) == NULL)
-		log_fatal("coordinator: out of memory");
-	return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		log_fatal("coordinator: out of memory");
-	return p;
-}
 
 static Haven__Change *
 decision_new(const struct cluster *st, uint32_t origin,

@@ -56,14 +56,6 @@ struct fencer {
 
 static void	fencer_next_level(struct fencing *);
 
-static uint64_t
-fencer_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 struct fencer *
 fencer_new(struct event_base *base, const struct config *config,
@@ -145,7 +137,7 @@ static void
 fencer_level_result(struct fencing *op, int ok, const char *detail)
 {
 	const struct config_fence	*l = fencer_level(op->f, op->level);
-	uint64_t			 now = fencer_now_us(), until = 0;
+	uint64_t			 now = now_us(), until = 0;
 
 	if (!ok) {
 		log_warn("fencing node %u: level %u (%s) failed: %s", op->victim,
@@ -204,7 +196,7 @@ fencer_next_level(struct fencing *op)
 	const struct config_fence	*l;
 	const char			*keys[CONFIG_MAX_OPTIONS];
 	const char			*values[CONFIG_MAX_OPTIONS];
-	uint64_t			 now = fencer_now_us(), until;
+	uint64_t			 now = now_us(), until;
 	char				 detail[256];
 	size_t				 i;
 

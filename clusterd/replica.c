@@ -40,14 +40,6 @@ struct replica {
 	size_t			 nqueued;
 };
 
-static uint64_t
-replica_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static int
 replica_send(struct replica *r, uint16_t type, const ProtobufCMessage *m)
@@ -327,7 +319,7 @@ replica_propose(struct replica *r, Haven__Change *c, uint64_t *request_id,
 	}
 	c->origin = membership_node_id(r->membership);
 	c->request_id = ++r->next_request;
-	c->timestamp_us = replica_now_us();
+	c->timestamp_us = now_us();
 	if (request_id != NULL)
 		*request_id = c->request_id;
 	if (r->syncing) {

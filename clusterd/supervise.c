@@ -237,7 +237,7 @@ supervise_lost(struct vmworker *w, const char *why)
 	if (w->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
 	    w->phase != HAVEN__VM_PHASE__VM_PHASE_SAVED &&
 	    w->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED) {
-		log_scoped(LOG_LEVEL_WARN, "vm", w->name,
+		log_vm(LOG_LEVEL_WARN, w->name,
 		    "worker gone without a last word (%s)", why);
 		supervise_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, 0,
 		    "its worker exited unexpectedly");
@@ -254,7 +254,7 @@ supervise_timer(void *arg)
 			(void)kill(w->pid, SIGKILL);
 		return;
 	}
-	log_scoped(LOG_LEVEL_WARN, "vm", w->name, "the worker did not open "
+	log_vm(LOG_LEVEL_WARN, w->name, "the worker did not open "
 	    "its volumes within %d s; stopping it", SUPERVISE_READY_MS / 1000);
 	supervisor_kill(w->sup, w->uuid);
 	supervise_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, 0,
@@ -308,7 +308,7 @@ supervise_event(struct vmworker *w, const Haven__WorkerEvent *ev)
 	char		 buf[256];
 
 	if (ev->qemu_pid != 0)
-		log_debug("%s: QEMU pid %u", w->name, ev->qemu_pid);
+		log_vm(LOG_LEVEL_DEBUG, w->name, "QEMU pid %u", ev->qemu_pid);
 	if (ev->error != NULL && ev->error->message != NULL &&
 	    *ev->error->message != '\0') {
 		/* The worker's message carries its sentence already. */
@@ -360,7 +360,7 @@ supervise_grant(struct vmworker *w, const Haven__RegisterRequest *req)
 
 	g.volume_uuid = req->volume_uuid;
 	g.granted = w->sup->cb->may_register(w->sup, w->uuid, w->sup->arg);
-	log_scoped(LOG_LEVEL_INFO, "vm", w->name, "re-registration on %s %s",
+	log_vm(LOG_LEVEL_INFO, w->name, "re-registration on %s %s",
 	    req->volume_uuid, g.granted ? "granted" : "refused");
 	return channel_send_message(w->channel, FRAME_REGISTER_GRANT, &g.base,
 	    NULL, 0);
@@ -381,7 +381,7 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 	w->pid = (pid_t)h->worker_pid;
 	w->phase = h->phase;
 	w->ready = 1;
-	log_scoped(LOG_LEVEL_INFO, "vm", w->name, "adopted its worker (pid %u, "
+	log_vm(LOG_LEVEL_INFO, w->name, "adopted its worker (pid %u, "
 	    "QEMU pid %u, %s, generation %llu)", h->worker_pid, h->qemu_pid,
 	    cluster_phase_name(h->phase), (unsigned long long)h->generation);
 	w->sup->cb->adopted(w->sup, w->uuid, w->name, w->generation, w->phase,
@@ -401,14 +401,14 @@ supervise_channel_cb(struct channel *c, struct frame *f, int err, void *arg)
 	if (f->type == FRAME_ERROR) {
 		Haven__Error	*e = (Haven__Error *)message_decode(f);
 
-		log_scoped(LOG_LEVEL_WARN, "vm", w->name, "worker: %s",
+		log_vm(LOG_LEVEL_WARN, w->name, "worker: %s",
 		    e != NULL ? e->message : "an error that does not decode");
 		if (e != NULL)
 			message_free(&e->base);
 		return;
 	}
 	if ((m = message_decode(f)) == NULL) {
-		log_scoped(LOG_LEVEL_WARN, "vm", w->name, "worker sent a frame "
+		log_vm(LOG_LEVEL_WARN, w->name, "worker sent a frame "
 		    "of type %u that does not decode", f->type);
 		return;
 	}
@@ -425,7 +425,7 @@ supervise_channel_cb(struct channel *c, struct frame *f, int err, void *arg)
 		supervise_hello(w, (Haven__WorkerHello *)m);
 		break;
 	default:
-		log_scoped(LOG_LEVEL_WARN, "vm", w->name, "worker sent "
+		log_vm(LOG_LEVEL_WARN, w->name, "worker sent "
 		    "unexpected frame type %u", f->type);
 		break;
 	}
@@ -568,7 +568,7 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	ev_timer_arm(w->timer, SUPERVISE_READY_MS);
 	w->next = s->workers;
 	s->workers = w;
-	log_scoped(LOG_LEVEL_INFO, "vm", w->name, "worker pid %ld (uid %u) "
+	log_vm(LOG_LEVEL_INFO, w->name, "worker pid %ld (uid %u) "
 	    "to %s generation %llu", (long)pid, w->uid,
 	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE ? "restore" :
 	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING ?
@@ -629,7 +629,7 @@ supervisor_kill(struct supervisor *s, const char *uuid)
 	if (w == NULL || w->killing)
 		return;
 	w->killing = 1;
-	log_scoped(LOG_LEVEL_INFO, "vm", w->name, "stopping its worker (pid "
+	log_vm(LOG_LEVEL_INFO, w->name, "stopping its worker (pid "
 	    "%ld)", (long)w->pid);
 	(void)supervise_send_command(w,
 	    HAVEN__WORKER_ACTION__WORKER_ACTION_KILL, 0);
@@ -658,7 +658,7 @@ supervisor_reap(struct supervisor *s)
 			w->pid = 0;
 			w->child = 0;
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
-				log_scoped(LOG_LEVEL_INFO, "vm", w->name,
+				log_vm(LOG_LEVEL_INFO, w->name,
 				    "worker exited (%s %d)", WIFSIGNALED(status)
 				    ? "signal" : "status", WIFSIGNALED(status) ?
 				    WTERMSIG(status) : WEXITSTATUS(status));

@@ -53,8 +53,7 @@ int		 log_ring_dump(int fd);
 void		 log_ring_clear(void);
 
 /*
- * Object-scoped lines: "vm web1: ...", "volume 3f2a...: ...". Modules wrap
- * these in their own helpers (log_vm(vm, ...)) once their structs exist.
+ * Object-scoped lines: "vm web1: ...", "volume 3f2a...: ...".
  */
 #define log_scoped(level, kind, name, ...) do {				\
 	char log_scope_[128];						\
@@ -63,6 +62,8 @@ void		 log_ring_clear(void);
 } while (0)
 void		 log_scope_format(char *, size_t, const char *kind,
 		     const char *name);
+/* "vm NAME: ...": every line havend and the worker log about one VM. */
+#define log_vm(level, name, ...)	log_scoped(level, "vm", name, __VA_ARGS__)
 
 /*
  * Little-endian fields of Haven's own on-disk records (the volume label,
@@ -140,6 +141,20 @@ be64_get(const uint8_t *p)
 {
 	return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
 }
+
+/* util.c: the wall clock (CLOCK_REALTIME, microseconds), UUIDs as
+ * "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (any case read, lowercase
+ * written), and allocations that end the process rather than return NULL. */
+#define UUID_BYTES	16
+#define UUID_STRLEN	36
+uint64_t	 now_us(void);
+int		 uuid_parse(const char *, uint8_t[UUID_BYTES]);	/* -1: malformed */
+int		 uuid_valid(const char *);
+void		 uuid_format(const uint8_t[UUID_BYTES], char[UUID_STRLEN + 1]);
+int		 uuid_generate(uint8_t[UUID_BYTES]);		/* v4; -errno */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+char		*xstrdup(const char *);		/* NULL: "" */
 
 /* ev.c */
 struct event_base *ev_base_new(void);

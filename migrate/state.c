@@ -137,25 +137,6 @@ state_header_crc(const uint8_t *block)
 	    STATE_HEADER_SIZE - OFFSET_HEADER_CRC - 4);
 }
 
-/* 36 characters in the 8-4-4-4-12 hex form, any case. */
-static int
-state_uuid_valid(const char *s, size_t len)
-{
-	size_t	i;
-
-	if (len != 36)
-		return 0;
-	for (i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f') ||
-		    (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	}
-	return 1;
-}
 
 void
 state_header_encode(const struct state_header *h, uint8_t *block)
@@ -189,7 +170,7 @@ state_header_decode(const uint8_t *block, uint64_t extent_size,
 		return MIGRATE_E_HEADER;
 	if ((le32_get(block + OFFSET_FLAGS) & ~(uint32_t)STATE_FLAGS_KNOWN) != 0)
 		return MIGRATE_E_HEADER;
-	if (!state_uuid_valid(uuid, strnlen(uuid, UUID_FIELD_SIZE)))
+	if (!uuid_valid(uuid))
 		return MIGRATE_E_HEADER;
 	for (i = HEADER_USED; i < STATE_HEADER_SIZE; i++) {
 		if (block[i] != 0)
@@ -300,14 +281,6 @@ state_pipe_prepare(int fd)
 	(void)fcntl(fd, F_SETPIPE_SZ, STATE_PIPE_SIZE);
 }
 
-static uint64_t
-state_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* Save. */
 
@@ -488,7 +461,7 @@ save_step_cb(int result, void *arg)
 		s->header.length = s->received;
 		s->header.checksum = s->crc;
 		s->header.flags = STATE_FLAG_COMPLETE;
-		s->header.saved_at_us = state_now_us();
+		s->header.saved_at_us = now_us();
 		state_header_encode(&s->header, s->block);
 		s->phase = SAVE_COMMIT;
 		s->in_flight++;
@@ -564,7 +537,7 @@ state_save_start(struct event_base *base, struct blockdev *extent,
 	int			 error;
 
 	if ((error = state_extent_usable(extent)) != 0 ||
-	    !state_uuid_valid(ident->vm_uuid, strnlen(ident->vm_uuid, 37))) {
+	    !uuid_valid(ident->vm_uuid)) {
 		close(pipe_fd);
 		errno = error != 0 ? error : EINVAL;
 		return NULL;
@@ -585,7 +558,7 @@ state_save_start(struct event_base *base, struct blockdev *extent,
 	memcpy(s->header.vm_uuid, ident->vm_uuid, 37);
 	s->header.generation = ident->generation;
 	s->header.config_hash = ident->config_hash;
-	s->header.saved_at_us = state_now_us();
+	s->header.saved_at_us = now_us();
 	s->readable = event_new(base, pipe_fd, EV_READ | EV_PERSIST,
 	    save_readable_cb, s);
 	if (s->readable == NULL || state_buffers_alloc(s->buffers, s) == -1 ||
@@ -777,7 +750,7 @@ state_restore_start(struct event_base *base, struct blockdev *extent,
 
 	if ((error = state_extent_usable(extent)) != 0 ||
 	    expect->vm_uuid == NULL ||
-	    !state_uuid_valid(expect->vm_uuid, strnlen(expect->vm_uuid, 37))) {
+	    !uuid_valid(expect->vm_uuid)) {
 		close(pipe_fd);
 		errno = error != 0 ? error : EINVAL;
 		return NULL;

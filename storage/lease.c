@@ -75,48 +75,8 @@ all_zero(const uint8_t *p, size_t len)
 	return 1;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
-/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" to 16 bytes; -1 if malformed. */
-static int
-lease_uuid_parse(const char *s, uint8_t *u)
-{
-	int	i, n = 0, hi, lo;
 
-	if (strnlen(s, 37) != 36)
-		return -1;
-	for (i = 0; i < 36; ) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i++] != '-')
-				return -1;
-			continue;
-		}
-		if ((hi = hex_value(s[i])) == -1 ||
-		    (lo = hex_value(s[i + 1])) == -1)
-			return -1;
-		u[n++] = (uint8_t)(hi << 4 | lo);
-		i += 2;
-	}
-	return 0;
-}
-
-static void
-lease_uuid_format(const uint8_t *u, char *out)
-{
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
-	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-}
 
 /* An owner name: non-empty and fits the field with its NUL. */
 static int
@@ -169,7 +129,7 @@ lease_decode(const uint8_t *p, struct lease_record *r, uint8_t *uuid)
 	if (le64_get(p + 104) == 0)
 		return STORAGE_E_CORRUPT;
 	memcpy(uuid, p + 16, 16);
-	lease_uuid_format(uuid, r->vm_uuid);
+	uuid_format(uuid, r->vm_uuid);
 	memcpy(r->owner, owner, (size_t)(nul - owner));
 	r->node_id = le32_get(p + 96);
 	r->generation = le64_get(p + 104);
@@ -275,7 +235,7 @@ lease_start(struct blockdev *dev, const struct lease_record *mine,
 		op->mine = *mine;
 		/* Generation 0 means "never claimed"; it cannot be claimed. */
 		if (mine->generation == 0 || !lease_owner_valid(mine->owner) ||
-		    lease_uuid_parse(mine->vm_uuid, op->mine_uuid) == -1)
+		    uuid_parse(mine->vm_uuid, op->mine_uuid) == -1)
 			error = -EINVAL;
 	}
 	if (error == 0 && (op->len > LEASE_MAX_BLOCK || dev->size < op->len))

@@ -73,30 +73,7 @@ volume_extent_name(enum volume_extent_kind kind)
 	return volume_extent_names[kind];
 }
 
-static void
-volume_uuid_format(const uint8_t *u, char *out)
-{
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
-	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-}
 
-static int
-volume_uuid_generate(uint8_t *u)
-{
-	int	fd;
-	ssize_t	n;
-
-	if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) == -1)
-		return -errno;
-	n = read(fd, u, 16);
-	close(fd);
-	if (n != 16)
-		return -EIO;
-	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);	/* version 4 */
-	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
-	return 0;
-}
 
 /* Where the extents go on a device of `size` bytes. */
 static int
@@ -168,7 +145,7 @@ volume_label_decode(const uint8_t *p, uint64_t dev_size,
 	if (le32_get(p + 12) != VOLUME_LABEL_SIZE ||
 	    le32_get(p + 112) != VOLUME_EXTENT_COUNT)
 		return STORAGE_E_CORRUPT;
-	volume_uuid_format(p + 16, info->uuid);
+	uuid_format(p + 16, info->uuid);
 	if (memchr(p + 32, '\0', 64) == NULL)
 		return STORAGE_E_CORRUPT;
 	snprintf(info->cluster_name, sizeof info->cluster_name, "%s",
@@ -385,13 +362,13 @@ volume_format(struct blockdev *dev, const struct volume_params *params,
 		error = -EINVAL;
 	else if ((error = volume_layout(dev->size, params->state_size,
 	    &info)) == 0)
-		error = volume_uuid_generate(uuid);
+		error = uuid_generate(uuid);
 	if (error == 0) {
 		snprintf(info.cluster_name, sizeof info.cluster_name, "%s",
 		    params->cluster_name);
 		info.version = VOLUME_VERSION;
 		info.size = dev->size & ~(VOLUME_ALIGN - 1);
-		volume_uuid_format(uuid, info.uuid);
+		uuid_format(uuid, info.uuid);
 		if ((op->volume = volume_new(dev, &info)) == NULL)
 			error = -ENOMEM;
 	}

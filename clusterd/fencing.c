@@ -1,0 +1,170 @@
+/*
+ * Fencing lost hosts, the coordinator's job (DESIGN §4): which hosts are
+ * lost (a host up in corosync whose havend restarts gets a grace), running
+ * this host's fence levels on them (fencer.c) and recording the outcome.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#include "common.h"
+#include "havend.h"
+
+/* --- fencing lost hosts (the coordinator's job, DESIGN §4) --------------- */
+
+/* The volumes of the cluster, as the URLs the fence levels preempt on. */
+static size_t
+havend_volume_urls(struct havend *h, char (*urls)[384], const char **ptrs,
+    size_t max)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	size_t			 i, n = 0;
+
+	for (i = 0; i < st->cs->n_volumes && n < max; i++) {
+		const Haven__VolumeConfig	*v = st->cs->volumes[i];
+		const Haven__PoolConfig		*p = cluster_pool(st, v->pool);
+
+		if (p == NULL)
+			continue;
+		snprintf(urls[n], sizeof urls[n], "iscsi://%s/%s/%u", p->portal,
+		    p->target, v->lun);
+		ptrs[n] = urls[n];
+		n++;
+	}
+	return n;
+}
+
+void
+havend_fence_retry_cb(void *arg)
+{
+	havend_reconcile(arg);
+}
+
+/* Start fencing every lost host that is not fenced yet. */
+void
+havend_fence_lost(struct havend *h)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	static char		 urls[256][384];
+	const char		*ptrs[256];
+	uint64_t		 now = ev_now_ms();
+	size_t			 i, j, n;
+
+	for (i = 0; i < st->cs->n_hosts; i++) {
+		const Haven__Host	*host = st->cs->hosts[i];
+		Haven__FenceStatus	 fs = host->runtime->fence;
+
+		if (host->runtime->membership !=
+		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST ||
+		    (fs != HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING &&
+		    fs != HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED) ||
+		    fencer_busy(h->fencer, host->config->node_id))
+			continue;
+		for (j = 0; j < h->nfence_failed; j++)
+			if (h->fence_failed[j].node_id == host->config->node_id)
+				break;
+		if (j < h->nfence_failed && now - h->fence_failed[j].at_ms <
+		    HAVEND_FENCE_RETRY_MS) {
+			ev_timer_arm(h->fence_retry_timer, HAVEND_FENCE_RETRY_MS -
+			    (now - h->fence_failed[j].at_ms));
+			continue;
+		}
+		n = havend_volume_urls(h, urls, ptrs, 256);
+		if (fencer_start(h->fencer, h->node_id, host->config->node_id,
+		    host->config->name, host->runtime->lost_at_us, ptrs, n) == -1)
+			log_warn("cannot fence node %u now: %s",
+			    host->config->node_id, strerror(errno));
+	}
+}
+
+void
+havend_fenced(struct fencer *f, uint32_t victim, int fenced, const char *level,
+    const char *detail, void *arg)
+{
+	struct havend	*h = arg;
+	Haven__Change	*c = havend_change_new();
+	Haven__HostFence *hf = calloc(1, sizeof *hf);
+	char		 err[256];
+	uint64_t	 id;
+	size_t		 j;
+
+	if (hf == NULL)
+		abort();
+	if (fenced)
+		log_info("node %u fenced by level %s: %s", victim, level, detail);
+	else
+		log_warn("node %u NOT fenced, every level failed: %s", victim,
+		    detail);
+	haven__host_fence__init(hf);
+	hf->node_id = victim;
+	hf->status = fenced ? HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED :
+	    HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED;
+	hf->level = strdup(level);
+	hf->detail = strdup(detail);
+	c->kind_case = HAVEN__CHANGE__KIND_HOST_FENCE;
+	c->host_fence = hf;
+	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1)
+		log_warn("recording the fencing of node %u: %s", victim, err);
+	for (j = 0; j < h->nfence_failed; j++)
+		if (h->fence_failed[j].node_id == victim)
+			break;
+	if (fenced) {
+		if (j < h->nfence_failed)
+			h->fence_failed[j] = h->fence_failed[--h->nfence_failed];
+		return;
+	}
+	if (j == h->nfence_failed && j < HAVEND_MAX_MEMBERS)
+		h->nfence_failed++;
+	if (j < HAVEND_MAX_MEMBERS) {
+		h->fence_failed[j].node_id = victim;
+		h->fence_failed[j].at_ms = ev_now_ms();
+	}
+	ev_timer_arm(h->fence_retry_timer, HAVEND_FENCE_RETRY_MS);
+}
+
+/* Hosts up in corosync though their havend left the CPG group (it
+ * restarts): present for HAVEND_DAEMON_GRACE_MS, then lost like any other.
+ * A timer runs the reconcile again when the grace ends. */
+size_t
+havend_present(struct havend *h, const uint32_t *members, size_t n,
+    uint32_t *present)
+{
+	uint64_t	 now = ev_now_ms();
+	size_t		 i, j, np = 0, na = 0;
+	int		 in_cpg;
+
+	for (i = 0; i < h->nmembers; i++) {
+		in_cpg = 0;
+		for (j = 0; j < n; j++)
+			if (members[j] == h->members[i])
+				in_cpg = 1;
+		if (in_cpg) {
+			present[np++] = h->members[i];
+			continue;
+		}
+		for (j = 0; j < h->nabsent; j++)
+			if (h->absent[j].node_id == h->members[i])
+				break;
+		if (j == h->nabsent) {
+			h->absent[j].node_id = h->members[i];
+			h->absent[j].since_ms = now;
+			log_info("node %u is up but its havend is not in the "
+			    "group; waiting %d s before declaring it lost",
+			    h->members[i], HAVEND_DAEMON_GRACE_MS / 1000);
+			ev_timer_arm(h->grace_timer, HAVEND_DAEMON_GRACE_MS);
+		}
+		if (now - h->absent[j].since_ms < HAVEND_DAEMON_GRACE_MS)
+			present[np++] = h->members[i];
+		h->absent[na++] = h->absent[j];
+	}
+	h->nabsent = na;	/* nodes back in the group or gone are dropped */
+	return np;
+}
+
+void
+havend_grace_cb(void *arg)
+{
+	havend_reconcile(arg);
+}
