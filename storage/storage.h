@@ -263,7 +263,27 @@ int		 vhd_get_info(struct blockdev *vhd, struct vhd_info *);
 /* The most backing bytes a VHD of this (rounded) size can ever use. */
 uint64_t	 vhd_max_backing_size(enum vhd_type, uint64_t size);
 
-/* vhd.c: shared with vhd_check.c, not for other modules. */
+/* vhd.c and vhd_format.c: shared with vhd_check.c, not for other modules. */
+#define VHD_HEADER_OFFSET	512
+#define VHD_BAT_OFFSET		1536
+#define VHD_BLOCK_SIZE		(2U << 20)
+#define VHD_MAX_BLOCK_SIZE	(256U << 20)
+#define VHD_MAX_BAT_BYTES	(64U << 20)
+#define VHD_UNALLOCATED		0xffffffffU
+#define VHD_MAX_SECTORS		0xff000000ULL		/* 2040 GiB */
+#define VHD_CHS_MAX		(65535ULL * 16 * 255)
+#define VHD_DATA_ALIGN		4096			/* §1.6.6 */
+#define VHD_TIMESTAMP_BASE	946684800
+#define VHD_CREATOR		"hvn "
+#define VHD_CREATOR_VERSION	0x00010000U
+#define VHD_FIXED_DATA_OFFSET	0xffffffffffffffffULL
+
+static inline uint64_t
+vhd_round_up(uint64_t v, uint64_t to)
+{
+	return (v + to - 1) / to * to;
+}
+
 #define VHD_SECTOR		512
 #define VHD_FOOTER_SIZE		512
 #define VHD_HEADER_SIZE		1024
