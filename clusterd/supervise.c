@@ -466,6 +466,23 @@ again:
 	return uid;
 }
 
+/* In the child: the channel on fd 3, the worker's log on 1 and 2. */
+static void __attribute__((noreturn))
+supervise_exec(const struct supervisor *s, int channel, int log)
+{
+	/* Its own session: a signal to havend's group spares it. */
+	(void)setsid();
+	if (dup2(channel, 3) == -1 || dup2(log, 1) == -1 || dup2(log, 2) == -1)
+		_exit(127);
+	/* Nothing else of havend's: a corosync IPC socket held open here
+	 * would hide havend's death from the cluster. */
+	(void)close_range(4, ~0U, 0);
+	execl(s->worker_path, "haven-worker", (char *)NULL);
+	dprintf(2, "haven-worker: exec %s: %s\n", s->worker_path,
+	    strerror(errno));
+	_exit(127);
+}
+
 int
 supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
     Haven__WorkerAction action, uint64_t state_generation,
@@ -528,20 +545,8 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (pid == 0) {
-		/* Its own session: a signal to havend's group spares it. */
-		(void)setsid();
-		if (dup2(sv[1], 3) == -1 || dup2(wlog, 1) == -1 ||
-		    dup2(wlog, 2) == -1)
-			_exit(127);
-		/* Nothing else of havend's: a corosync IPC socket held open
-		 * here would hide havend's death from the cluster. */
-		(void)close_range(4, ~0U, 0);
-		execl(s->worker_path, "haven-worker", (char *)NULL);
-		dprintf(2, "haven-worker: exec %s: %s\n", s->worker_path,
-		    strerror(errno));
-		_exit(127);
-	}
+	if (pid == 0)
+		supervise_exec(s, sv[1], wlog);
 	close(sv[1]);
 	close(wlog);
 	w->pid = pid;

@@ -474,6 +474,78 @@ duplicate:
 	    "one");
 }
 
+/* The [vm] keys: how this host runs its VMs' workers. */
+static void
+vm_key(struct parse *p, enum key k, const char *value)
+{
+	struct config	*c = p->config;
+	const char	*sn = p->section_name, *key = keys[k].name;
+
+	switch (k) {
+	case KEY_VM_WORKER:
+	case KEY_VM_QEMU:
+		if (!valid_path(value, sizeof c->vm_worker))
+			add_error(p, p->line, sn, key, "must be an absolute "
+			    "path of at most %zu characters",
+			    sizeof c->vm_worker - 1);
+		else
+			copy(k == KEY_VM_WORKER ? c->vm_worker : c->vm_qemu,
+			    sizeof c->vm_worker, value);
+		break;
+	case KEY_VM_ACCEL:
+		if (strcmp(value, "auto") != 0 && strcmp(value, "kvm") != 0 &&
+		    strcmp(value, "tcg") != 0)
+			add_error(p, p->line, sn, key, "'%.32s' is not auto, "
+			    "kvm or tcg", value);
+		else
+			copy(c->vm_accel, sizeof c->vm_accel, value);
+		break;
+	case KEY_VM_UID_BASE:
+		if (parse_unsigned(value, 1000, 4000000000U,
+		    &c->vm_uid_base) == -1)
+			add_error(p, p->line, sn, key, "'%.32s' is not a uid "
+			    "from 1000 up (VM n runs as uid_base + n)", value);
+		break;
+	case KEY_VM_RUN_DIR:
+	case KEY_VM_LOG_DIR:
+		/* run_dir/<uuid>/qmp.sock must fit a socket address. */
+		if (!valid_path(value, k == KEY_VM_RUN_DIR ? 48 :
+		    sizeof c->vm_log_dir))
+			add_error(p, p->line, sn, key, "must be an absolute "
+			    "path of at most %d characters", k ==
+			    KEY_VM_RUN_DIR ? 47 : (int)sizeof c->vm_log_dir - 1);
+		else
+			copy(k == KEY_VM_RUN_DIR ? c->vm_run_dir : c->vm_log_dir,
+			    sizeof c->vm_log_dir, value);
+		break;
+	case KEY_VM_ADOPT_TIMEOUT:
+		if (parse_unsigned(value, 0, 3600, &c->vm_adopt_timeout_s) ==
+		    -1)
+			add_error(p, p->line, sn, key, "'%.32s' is not a "
+			    "number of seconds from 0 to 3600", value);
+		break;
+	case KEY_VM_SHUTDOWN:
+		if (strcmp(value, "leave") != 0 && strcmp(value, "migrate") != 0)
+			add_error(p, p->line, sn, key, "'%.32s' is not leave "
+			    "(the VMs keep running for the next havend) or "
+			    "migrate (drain the host first)", value);
+		else
+			c->vm_shutdown_migrate = strcmp(value, "migrate") == 0;
+		break;
+	case KEY_VM_INITIATOR:
+		if (strncmp(value, "iqn.", 4) != 0 || strlen(value) >=
+		    sizeof c->vm_initiator || strpbrk(value, " \t/") != NULL)
+			add_error(p, p->line, sn, key, "'%.64s' is not an "
+			    "iSCSI initiator name (iqn.YYYY-MM.domain:name)",
+			    value);
+		else
+			copy(c->vm_initiator, sizeof c->vm_initiator, value);
+		break;
+	default:
+		break;
+	}
+}
+
 static void
 fixed_key(struct parse *p, enum key k, const char *value)
 {
@@ -558,66 +630,8 @@ fixed_key(struct parse *p, enum key k, const char *value)
 			copy(c->control_socket, sizeof c->control_socket,
 			    value);
 		break;
-	case KEY_VM_WORKER:
-	case KEY_VM_QEMU:
-		if (!valid_path(value, sizeof c->vm_worker))
-			add_error(p, p->line, sn, key, "must be an absolute "
-			    "path of at most %zu characters",
-			    sizeof c->vm_worker - 1);
-		else
-			copy(k == KEY_VM_WORKER ? c->vm_worker : c->vm_qemu,
-			    sizeof c->vm_worker, value);
-		break;
-	case KEY_VM_ACCEL:
-		if (strcmp(value, "auto") != 0 && strcmp(value, "kvm") != 0 &&
-		    strcmp(value, "tcg") != 0)
-			add_error(p, p->line, sn, key, "'%.32s' is not auto, "
-			    "kvm or tcg", value);
-		else
-			copy(c->vm_accel, sizeof c->vm_accel, value);
-		break;
-	case KEY_VM_UID_BASE:
-		if (parse_unsigned(value, 1000, 4000000000U,
-		    &c->vm_uid_base) == -1)
-			add_error(p, p->line, sn, key, "'%.32s' is not a uid "
-			    "from 1000 up (VM n runs as uid_base + n)", value);
-		break;
-	case KEY_VM_RUN_DIR:
-	case KEY_VM_LOG_DIR:
-		/* run_dir/<uuid>/qmp.sock must fit a socket address. */
-		if (!valid_path(value, k == KEY_VM_RUN_DIR ? 48 :
-		    sizeof c->vm_log_dir))
-			add_error(p, p->line, sn, key, "must be an absolute "
-			    "path of at most %d characters", k ==
-			    KEY_VM_RUN_DIR ? 47 : (int)sizeof c->vm_log_dir - 1);
-		else
-			copy(k == KEY_VM_RUN_DIR ? c->vm_run_dir : c->vm_log_dir,
-			    sizeof c->vm_log_dir, value);
-		break;
-	case KEY_VM_ADOPT_TIMEOUT:
-		if (parse_unsigned(value, 0, 3600, &c->vm_adopt_timeout_s) ==
-		    -1)
-			add_error(p, p->line, sn, key, "'%.32s' is not a "
-			    "number of seconds from 0 to 3600", value);
-		break;
-	case KEY_VM_SHUTDOWN:
-		if (strcmp(value, "leave") != 0 && strcmp(value, "migrate") != 0)
-			add_error(p, p->line, sn, key, "'%.32s' is not leave "
-			    "(the VMs keep running for the next havend) or "
-			    "migrate (drain the host first)", value);
-		else
-			c->vm_shutdown_migrate = strcmp(value, "migrate") == 0;
-		break;
-	case KEY_VM_INITIATOR:
-		if (strncmp(value, "iqn.", 4) != 0 || strlen(value) >=
-		    sizeof c->vm_initiator || strpbrk(value, " \t/") != NULL)
-			add_error(p, p->line, sn, key, "'%.64s' is not an "
-			    "iSCSI initiator name (iqn.YYYY-MM.domain:name)",
-			    value);
-		else
-			copy(c->vm_initiator, sizeof c->vm_initiator, value);
-		break;
-	case KEY_COUNT:
+	default:
+		vm_key(p, k, value);
 		break;
 	}
 }

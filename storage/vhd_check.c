@@ -111,6 +111,12 @@ vhd_check_fixed(struct blockdev *b, int repair, struct vhd_check_report *rep)
 	return 0;
 }
 
+/*
+ * A dynamic image, checked in the order a reader comes to trust its bytes:
+ * the footer copy at 0, the dynamic header, the BAT, the footer at the end.
+ * Kept in one function (a little over 120 lines) because each step feeds
+ * the next its layout and buffers and every finding goes to one report.
+ */
 static int
 vhd_check_dynamic(struct blockdev *b, uint8_t *copy, int repair,
     struct vhd_check_report *rep)
