@@ -103,7 +103,7 @@ int		 client_error_exit(uint16_t reply_type, int error_code);
 struct ProtobufCMessage *client_call(struct cli *, uint16_t type,
 		     const struct ProtobufCMessage *, uint16_t want, int *exit_code);
 
-/* cluster.c: shared by the vm and node commands; see cluster.h. */
+/* request.c: shared by the commands that ask havend; see request.h. */
 
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_events_entry;

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_cluster_set_exec(struct cli *cli, int argc, char **argv)
@@ -112,7 +112,7 @@ cmd_cluster_set_exec(struct cli *cli, int argc, char **argv)
 	for (i = 0; i < req.n_fields && len < sizeof done; i++)
 		len += (size_t)snprintf(done + len, sizeof done - len, "%s%s",
 		    i ? ", " : "set ", fields[i]);
-	return cluster_ok_request(cli, FRAME_SETTINGS_SET, &req.base, done);
+	return request_ok(cli, FRAME_SETTINGS_SET, &req.base, done);
 }
 
 const struct cmd_entry cmd_cluster_set_entry = {

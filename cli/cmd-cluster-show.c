@@ -6,7 +6,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_cluster_show_exec(struct cli *cli, int argc, char **argv)

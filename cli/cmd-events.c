@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static void
 print_event(struct cli *cli, const Haven__Event *e)

@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static const char *
 host_name(const Haven__FenceHistoryReply *r, uint32_t id)

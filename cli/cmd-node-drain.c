@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster.h"
+#include "request.h"
 
 #define DRAIN_WAIT_S	900
 
@@ -75,14 +75,14 @@ cmd_node_drain_exec(struct cli *cli, int argc, char **argv)
 	time_t				 t0, still;
 	int				 set[1] = { 0 }, wait, rc, last = -1;
 
-	if ((rc = cluster_node_args(cli, &cmd_node_drain_entry, argc, argv,
+	if ((rc = request_node_args(cli, &cmd_node_drain_entry, argc, argv,
 	    flags, set, 1, &req.node_id, &node)) != CLI_EXIT_OK)
 		return rc;
 	wait = set[0];
 	req.maintenance = 1;
 	snprintf(done, sizeof done, "node %u draining: no new VMs; its VMs "
 	    "move away ('havenctl node resume %s' ends it)", req.node_id, node);
-	if ((rc = cluster_ok_request(cli, FRAME_NODE_MAINTENANCE, &req.base,
+	if ((rc = request_ok(cli, FRAME_NODE_MAINTENANCE, &req.base,
 	    done)) != CLI_EXIT_OK || !wait)
 		return rc;
 	t0 = still = time(NULL);

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_node_fence_exec(struct cli *cli, int argc, char **argv)
@@ -20,13 +20,13 @@ cmd_node_fence_exec(struct cli *cli, int argc, char **argv)
 	const char		*node;
 	int			 rc;
 
-	if ((rc = cluster_node_args(cli, &cmd_node_fence_entry, argc, argv,
+	if ((rc = request_node_args(cli, &cmd_node_fence_entry, argc, argv,
 	    NULL, NULL, 0, &req.node_id, &node)) != CLI_EXIT_OK)
 		return rc;
 	snprintf(done, sizeof done, "node %u marked lost: the coordinator "
 	    "fences it ('havenctl fence history' shows the outcome)",
 	    req.node_id);
-	return cluster_ok_request(cli, FRAME_NODE_FENCE, &req.base, done);
+	return request_ok(cli, FRAME_NODE_FENCE, &req.base, done);
 }
 
 const struct cmd_entry cmd_node_fence_entry = {

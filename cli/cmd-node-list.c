@@ -9,7 +9,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 is_member(const Haven__NodeListReply *r, uint32_t node_id)

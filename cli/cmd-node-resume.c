@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_node_resume_exec(struct cli *cli, int argc, char **argv)
@@ -17,13 +17,13 @@ cmd_node_resume_exec(struct cli *cli, int argc, char **argv)
 	char				 done[160];
 	int				 set[1] = { 0 }, rc;
 
-	if ((rc = cluster_node_args(cli, &cmd_node_resume_entry, argc, argv,
+	if ((rc = request_node_args(cli, &cmd_node_resume_entry, argc, argv,
 	    flags, set, 1, &req.node_id, &node)) != CLI_EXIT_OK)
 		return rc;
 	req.failback = set[0];
 	snprintf(done, sizeof done, "node %u resumed%s", req.node_id,
 	    req.failback ? ": the VMs drained from it come back" : "");
-	return cluster_ok_request(cli, FRAME_NODE_MAINTENANCE, &req.base, done);
+	return request_ok(cli, FRAME_NODE_MAINTENANCE, &req.base, done);
 }
 
 const struct cmd_entry cmd_node_resume_entry = {

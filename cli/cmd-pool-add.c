@@ -6,7 +6,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_pool_add_exec(struct cli *cli, int argc, char **argv)
@@ -77,7 +77,7 @@ cmd_pool_add_exec(struct cli *cli, int argc, char **argv)
 	}
 	req.config = &config;
 	snprintf(done, sizeof done, "pool %s added", config.name);
-	return cluster_ok_request(cli, FRAME_POOL_ADD, &req.base, done);
+	return request_ok(cli, FRAME_POOL_ADD, &req.base, done);
 }
 
 const struct cmd_entry cmd_pool_add_entry = {

@@ -8,7 +8,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 /* The wider of width and s, for a table column. */
 static int

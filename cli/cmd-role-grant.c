@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cluster.h"
+#include "request.h"
 
 /* "user:alice", "group:ops", "uid:1000", "gid:1000". */
 static int
@@ -82,7 +82,7 @@ cmd_role_grant_exec(struct cli *cli, int argc, char **argv)
 	b.vm_patterns = patterns;
 	b.n_vm_patterns = npatterns;
 	req.binding = &b;
-	return cluster_ok_request(cli, FRAME_ROLE_GRANT, &req.base, "granted");
+	return request_ok(cli, FRAME_ROLE_GRANT, &req.base, "granted");
 }
 
 const struct cmd_entry cmd_role_grant_entry = {

@@ -6,7 +6,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static const char *
 role_name(Haven__Role r)

@@ -4,7 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_role_revoke_exec(struct cli *cli, int argc, char **argv)
@@ -25,7 +25,7 @@ cmd_role_revoke_exec(struct cli *cli, int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	req.principal = (char *)principal;
-	return cluster_ok_request(cli, FRAME_ROLE_REVOKE, &req.base, "revoked");
+	return request_ok(cli, FRAME_ROLE_REVOKE, &req.base, "revoked");
 }
 
 const struct cmd_entry cmd_role_revoke_entry = {

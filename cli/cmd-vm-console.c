@@ -15,7 +15,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 #define CONSOLE_CHUNK		65536	/* max_bytes: havend's cap */
 #define CONSOLE_DEFAULT_TAIL	4096

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster.h"
+#include "request.h"
 
 #define VM_MAX_VCPUS	1024
 #define VM_MAX_LIST	64	/* --volume, --prefer */
@@ -200,7 +200,7 @@ cmd_vm_create_exec(struct cli *cli, int argc, char **argv)
 	}
 	req.config = &config;
 	snprintf(done, sizeof done, "created VM %s", config.name);
-	return cluster_ok_request(cli, FRAME_VM_CREATE, &req.base, done);
+	return request_ok(cli, FRAME_VM_CREATE, &req.base, done);
 }
 
 const struct cmd_entry cmd_vm_create_entry = {

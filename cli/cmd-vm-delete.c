@@ -2,12 +2,12 @@
  * havenctl vm delete NAME: remove a VM from the cluster.
  * Answered once the change is applied by the cluster.
  */
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_vm_delete_exec(struct cli *cli, int argc, char **argv)
 {
-	return cluster_vm_name_command(cli, &cmd_vm_delete_entry, argc, argv,
+	return request_vm_change(cli, &cmd_vm_delete_entry, argc, argv,
 	    FRAME_VM_DELETE, "deleted");
 }
 

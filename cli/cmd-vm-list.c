@@ -9,7 +9,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_vm_list_exec(struct cli *cli, int argc, char **argv)
@@ -51,7 +51,7 @@ cmd_vm_list_exec(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		a = json_object_new_array();
 		for (i = 0; i < r->n_vms; i++)
-			json_object_array_add(a, cluster_vm_json(r->vms[i]));
+			json_object_array_add(a, request_vm_json(r->vms[i]));
 		if (cli_json_print(cli, a) == -1)
 			rc = CLI_EXIT_FAILURE;
 		message_free(&r->base);

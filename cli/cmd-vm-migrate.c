@@ -17,7 +17,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 #define MIGRATE_WAIT_S	600
 
@@ -197,7 +197,7 @@ cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
 		    name);
 		return CLI_EXIT_USAGE;
 	}
-	if (to != NULL && cluster_node_id(cli, to, &req.target) == -1)
+	if (to != NULL && request_node_id(cli, to, &req.target) == -1)
 		return CLI_EXIT_FAILURE;
 	(void)live;	/* the default */
 	req.quick = quick;

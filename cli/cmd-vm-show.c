@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static void
 show_vm(const Haven__Vm *vm)
@@ -78,7 +78,7 @@ cmd_vm_show_exec(struct cli *cli, int argc, char **argv)
 	const char		*name;
 	int			 rc;
 
-	if (cluster_vm_name_arg(cli, &cmd_vm_show_entry, argc, argv,
+	if (request_vm_name(cli, &cmd_vm_show_entry, argc, argv,
 	    &name) == -1)
 		return CLI_EXIT_USAGE;
 	req.name = (char *)name;
@@ -91,7 +91,7 @@ cmd_vm_show_exec(struct cli *cli, int argc, char **argv)
 		    "one", r->n_vms, name);
 		rc = CLI_EXIT_FAILURE;
 	} else if (cli->json) {
-		if (cli_json_print(cli, cluster_vm_json(r->vms[0])) == -1)
+		if (cli_json_print(cli, request_vm_json(r->vms[0])) == -1)
 			rc = CLI_EXIT_FAILURE;
 	} else
 		show_vm(r->vms[0]);

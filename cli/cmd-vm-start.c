@@ -2,12 +2,12 @@
  * havenctl vm start NAME: start a VM: the cluster places it on a host and boots it.
  * Answered once the change is applied by the cluster.
  */
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_vm_start_exec(struct cli *cli, int argc, char **argv)
 {
-	return cluster_vm_name_command(cli, &cmd_vm_start_entry, argc, argv,
+	return request_vm_change(cli, &cmd_vm_start_entry, argc, argv,
 	    FRAME_VM_START, "started");
 }
 

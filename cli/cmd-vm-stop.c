@@ -2,12 +2,12 @@
  * havenctl vm stop NAME: stop a VM: the host that runs it shuts it down.
  * Answered once the change is applied by the cluster.
  */
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_vm_stop_exec(struct cli *cli, int argc, char **argv)
 {
-	return cluster_vm_name_command(cli, &cmd_vm_stop_entry, argc, argv,
+	return request_vm_change(cli, &cmd_vm_stop_entry, argc, argv,
 	    FRAME_VM_STOP, "stopped");
 }
 

@@ -6,7 +6,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cluster.h"
+#include "request.h"
 
 #define VOLUME_MAX_LUN	16383	/* SAM-5 flat space addressing */
 
@@ -89,7 +89,7 @@ cmd_volume_add_exec(struct cli *cli, int argc, char **argv)
 	req.config = &config;
 	snprintf(done, sizeof done, "volume %s added (pool %s, LUN %u)",
 	    config.name, config.pool, config.lun);
-	return cluster_ok_request(cli, FRAME_VOLUME_ADD, &req.base, done);
+	return request_ok(cli, FRAME_VOLUME_ADD, &req.base, done);
 }
 
 const struct cmd_entry cmd_volume_add_entry = {

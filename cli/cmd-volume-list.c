@@ -9,7 +9,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 cmd_volume_list_exec(struct cli *cli, int argc, char **argv)

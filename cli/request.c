@@ -1,6 +1,8 @@
 /*
- * What havenctl's vm and node commands share: the NAME argument, requests
- * answered with OkReply, and a VM as JSON.
+ * What havenctl's commands that ask havend share: the NAME argument of the
+ * vm commands, the NODE argument of the node commands, requests answered
+ * with OkReply, and a VM as JSON. (clusterd/cluster.c is the cluster state
+ * itself; this file only asks for it.)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -9,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 /*
  * Make a change request; print the OkReply's message (or `done` when havend
@@ -17,7 +19,7 @@
  * Returns the exit code.
  */
 int
-cluster_ok_request(struct cli *cli, uint16_t type, const ProtobufCMessage *req,
+request_ok(struct cli *cli, uint16_t type, const ProtobufCMessage *req,
     const char *done)
 {
 	Haven__OkReply		*r;
@@ -47,7 +49,7 @@ cluster_ok_request(struct cli *cli, uint16_t type, const ProtobufCMessage *req,
 
 /* The one NAME argument (and --json) of vm start, stop, delete and show. */
 int
-cluster_vm_name_arg(struct cli *cli, const struct cmd_entry *cmd, int argc,
+request_vm_name(struct cli *cli, const struct cmd_entry *cmd, int argc,
     char **argv, const char **name)
 {
 	static const struct option options[] = {
@@ -83,18 +85,18 @@ cluster_vm_name_arg(struct cli *cli, const struct cmd_entry *cmd, int argc,
 
 /* vm start, stop and delete: a VmNameRequest answered with OkReply. */
 int
-cluster_vm_name_command(struct cli *cli, const struct cmd_entry *cmd,
+request_vm_change(struct cli *cli, const struct cmd_entry *cmd,
     int argc, char **argv, uint16_t type, const char *verb)
 {
 	Haven__VmNameRequest	 req = HAVEN__VM_NAME_REQUEST__INIT;
 	const char		*name;
 	char			 done[128];
 
-	if (cluster_vm_name_arg(cli, cmd, argc, argv, &name) == -1)
+	if (request_vm_name(cli, cmd, argc, argv, &name) == -1)
 		return CLI_EXIT_USAGE;
 	req.name = (char *)name;
 	snprintf(done, sizeof done, "%s VM %s", verb, name);
-	return cluster_ok_request(cli, type, &req.base, done);
+	return request_ok(cli, type, &req.base, done);
 }
 
 static struct json_object *
@@ -105,7 +107,7 @@ string_or_null(const char *s)
 
 /* Every field of a VM, for vm list and vm show --json. */
 struct json_object *
-cluster_vm_json(const Haven__Vm *vm)
+request_vm_json(const Haven__Vm *vm)
 {
 	static const Haven__VmConfig	 no_config = HAVEN__VM_CONFIG__INIT;
 	static const Haven__VmRuntime	 no_runtime = HAVEN__VM_RUNTIME__INIT;
@@ -182,7 +184,7 @@ cluster_vm_json(const Haven__Vm *vm)
 
 /* A node id, or the id of the host named so in the state. */
 int
-cluster_node_id(struct cli *cli, const char *arg, uint32_t *id)
+request_node_id(struct cli *cli, const char *arg, uint32_t *id)
 {
 	Haven__NodeListRequest	 req = HAVEN__NODE_LIST_REQUEST__INIT;
 	Haven__NodeListReply	*r;
@@ -220,7 +222,7 @@ cluster_node_id(struct cli *cli, const char *arg, uint32_t *id)
  * flags[i] given, resolves NODE (an id or a host name). CLI_EXIT_OK, or
  * the exit code after saying what is wrong. */
 int
-cluster_node_args(struct cli *cli, const struct cmd_entry *cmd, int argc,
+request_node_args(struct cli *cli, const struct cmd_entry *cmd, int argc,
     char **argv, const char *const *flags, int *set, size_t nflags,
     uint32_t *node_id, const char **node)
 {
@@ -250,6 +252,6 @@ cluster_node_args(struct cli *cli, const struct cmd_entry *cmd, int argc,
 		cli_usage_error(cli, cmd, "one node (id or name) expected");
 		return CLI_EXIT_USAGE;
 	}
-	return cluster_node_id(cli, *node, node_id) == -1 ? CLI_EXIT_FAILURE :
+	return request_node_id(cli, *node, node_id) == -1 ? CLI_EXIT_FAILURE :
 	    CLI_EXIT_OK;
 }
