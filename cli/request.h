@@ -12,14 +12,11 @@
 int		 request_ok(struct cli *, uint16_t type,
 		     const ProtobufCMessage *, const char *done);
 int		 request_vm_name(struct cli *, const struct cmd_entry *,
-		     int argc, char **argv, const char **name);
+		     struct args *, const char **name);
 int		 request_vm_change(struct cli *, const struct cmd_entry *,
-		     int argc, char **argv, uint16_t type, const char *verb);
+		     struct args *, uint16_t type, const char *verb);
 struct json_object *request_vm_json(const Haven__Vm *);
 /* A node id, or the id of the host of that name (asks havend). */
 int		 request_node_id(struct cli *, const char *, uint32_t *);
-int		 request_node_args(struct cli *, const struct cmd_entry *,
-		     int argc, char **argv, const char *const *flags, int *set,
-		     size_t nflags, uint32_t *node_id, const char **node);
 
 #endif
