@@ -142,6 +142,7 @@ struct ProtobufCMessage *client_call(struct cli *, uint16_t type,
 
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_events_entry;
+extern const struct cmd_entry cmd_debug_log_entry;
 extern const struct cmd_entry cmd_role_grant_entry;
 extern const struct cmd_entry cmd_role_revoke_entry;
 extern const struct cmd_entry cmd_role_list_entry;
