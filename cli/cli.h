@@ -30,11 +30,46 @@ struct cli {
 	const char	*program;
 };
 
+/*
+ * args.c: what a command takes, as data on its entry (tmux's args_parse
+ * model), and the command line parsed against it once, in havenctl.c, so
+ * a command only reads values. Every command also takes --json, which is
+ * not listed; --help and -h are answered before parsing.
+ */
+#define ARGS_VALUE	0x1		/* the option takes a value */
+
+struct args_option {
+	const char	*name;		/* "size" for --size */
+	int		 letter;	/* 's' for -s, or 0 */
+	int		 flags;		/* ARGS_VALUE */
+};
+
+struct args_spec {
+	const struct args_option *options;	/* ends with a NULL name */
+	int		 lower;		/* operands, at least */
+	int		 upper;		/* at most; -1 for no limit */
+	const char	*too_few;	/* said when fewer than lower */
+	const char	*too_many;	/* NULL: too_few, or generic */
+};
+
+struct args;
+int		 args_wants_help(int argc, char **argv);
+struct args	*args_parse(const struct args_spec *, int argc, char **argv,
+		     const char **cause);
+void		 args_free(struct args *);
+int		 args_has(const struct args *, const char *option);
+const char	*args_get(const struct args *, const char *option);
+const char	*args_value(const struct args *, const char *option, int);
+const char	*args_next(const struct args *, int *, const char **value);
+int		 args_count(const struct args *);
+const char	*args_positional(const struct args *, int);
+
 struct cmd_entry {
 	const char	*name;		/* "disk create" */
+	struct args_spec args;		/* its options and operands */
 	const char	*usage;		/* arguments after the name */
 	const char	*summary;	/* one line for the command list */
-	int		 (*exec)(struct cli *, int argc, char **argv);
+	int		 (*exec)(struct cli *, struct args *);
 };
 
 /* havenctl.c */
@@ -103,10 +138,11 @@ int		 client_error_exit(uint16_t reply_type, int error_code);
 struct ProtobufCMessage *client_call(struct cli *, uint16_t type,
 		     const struct ProtobufCMessage *, uint16_t want, int *exit_code);
 
-/* cluster.c: shared by the vm and node commands; see cluster.h. */
+/* request.c: shared by the commands that ask havend; see request.h. */
 
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_events_entry;
+extern const struct cmd_entry cmd_debug_log_entry;
 extern const struct cmd_entry cmd_role_grant_entry;
 extern const struct cmd_entry cmd_role_revoke_entry;
 extern const struct cmd_entry cmd_role_list_entry;

@@ -7,102 +7,81 @@
  * --drain-live-priority: the lowest priority a drain or failback moves
  * live (the others go by quick migration).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
-cmd_cluster_set_exec(struct cli *cli, int argc, char **argv)
+cmd_cluster_set_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "host-failures-to-tolerate", required_argument, NULL, 'f' },
-		{ "live-downtime-ms", required_argument, NULL, 'd' },
-		{ "live-bandwidth-mib", required_argument, NULL, 'b' },
-		{ "live-converge-s", required_argument, NULL, 'c' },
-		{ "drain-live-priority", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct cmd_entry	*cmd = &cmd_cluster_set_entry;
 	Haven__SettingsSet	 req = HAVEN__SETTINGS_SET__INIT;
 	Haven__ClusterSettings	 s = HAVEN__CLUSTER_SETTINGS__INIT;
 	char			*fields[8];
+	const char		*option, *arg;
 	uint64_t		 v;
 	uint32_t		 prio;
 	char			 done[256];
 	size_t			 len = 0, i;
-	int			 c;
+	int			 next = 0;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			if (cli_parse_uint(optarg, 0, 63, &v) == -1) {
-				cli_usage_error(cli, &cmd_cluster_set_entry,
-				    "bad --host-failures-to-tolerate '%s': a "
-				    "number from 0 (off) to 63", optarg);
+	/* In the order given: the fields sent, and the message, follow it. */
+	while ((option = args_next(args, &next, &arg)) != NULL) {
+		if (strcmp(option, "host-failures-to-tolerate") == 0) {
+			if (cli_parse_uint(arg, 0, 63, &v) == -1) {
+				cli_usage_error(cli, cmd, "bad "
+				    "--host-failures-to-tolerate '%s': a "
+				    "number from 0 (off) to 63", arg);
 				return CLI_EXIT_USAGE;
 			}
 			s.host_failures_to_tolerate = (uint32_t)v;
 			fields[req.n_fields++] = "host_failures_to_tolerate";
-			break;
-		case 'd':
-			if (cli_parse_uint(optarg, 1, 60000, &v) == -1) {
-				cli_usage_error(cli, &cmd_cluster_set_entry,
-				    "bad --live-downtime-ms '%s': 1 to 60000",
-				    optarg);
+		} else if (strcmp(option, "live-downtime-ms") == 0) {
+			if (cli_parse_uint(arg, 1, 60000, &v) == -1) {
+				cli_usage_error(cli, cmd, "bad "
+				    "--live-downtime-ms '%s': 1 to 60000", arg);
 				return CLI_EXIT_USAGE;
 			}
 			s.live_downtime_ms = (uint32_t)v;
 			fields[req.n_fields++] = "live_downtime_ms";
-			break;
-		case 'b':
-			if (cli_parse_uint(optarg, 0, 1000000, &v) == -1) {
-				cli_usage_error(cli, &cmd_cluster_set_entry,
-				    "bad --live-bandwidth-mib '%s': MiB/s, 0 "
-				    "for unlimited", optarg);
+		} else if (strcmp(option, "live-bandwidth-mib") == 0) {
+			if (cli_parse_uint(arg, 0, 1000000, &v) == -1) {
+				cli_usage_error(cli, cmd, "bad "
+				    "--live-bandwidth-mib '%s': MiB/s, 0 for "
+				    "unlimited", arg);
 				return CLI_EXIT_USAGE;
 			}
 			s.live_bandwidth_mib = (uint32_t)v;
 			fields[req.n_fields++] = "live_bandwidth_mib";
-			break;
-		case 'c':
-			if (cli_parse_uint(optarg, 1, 86400, &v) == -1) {
-				cli_usage_error(cli, &cmd_cluster_set_entry,
-				    "bad --live-converge-s '%s': 1 to 86400",
-				    optarg);
+		} else if (strcmp(option, "live-converge-s") == 0) {
+			if (cli_parse_uint(arg, 1, 86400, &v) == -1) {
+				cli_usage_error(cli, cmd, "bad "
+				    "--live-converge-s '%s': 1 to 86400", arg);
 				return CLI_EXIT_USAGE;
 			}
 			s.live_converge_s = (uint32_t)v;
 			fields[req.n_fields++] = "live_converge_s";
-			break;
-		case 'p':
-			if (strcmp(optarg, "none") == 0)
+		} else if (strcmp(option, "drain-live-priority") == 0) {
+			if (strcmp(arg, "none") == 0)
 				prio = CLUSTER_DRAIN_LIVE_NONE;
-			else if (cli_parse_priority(optarg, &prio) == -1) {
-				cli_usage_error(cli, &cmd_cluster_set_entry,
-				    "bad --drain-live-priority '%s': high, "
-				    "medium, low, a number, or none", optarg);
+			else if (cli_parse_priority(arg, &prio) == -1) {
+				cli_usage_error(cli, cmd, "bad "
+				    "--drain-live-priority '%s': high, medium, "
+				    "low, a number, or none", arg);
 				return CLI_EXIT_USAGE;
 			}
 			s.drain_live_priority = prio;
 			fields[req.n_fields++] = "drain_live_priority";
-			break;
-		case 'j':
-			cli->json = 1;
-			break;
-		default:
-			cli_usage_error(cli, &cmd_cluster_set_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
+		} else
+			continue;	/* --json */
 		if (req.n_fields == sizeof fields / sizeof fields[0]) {
-			cli_usage_error(cli, &cmd_cluster_set_entry,
-			    "too many settings at once");
+			cli_usage_error(cli, cmd, "too many settings at once");
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (req.n_fields == 0 || optind != argc) {
-		cli_usage_error(cli, &cmd_cluster_set_entry,
+	if (req.n_fields == 0) {
+		cli_usage_error(cli, cmd,
 		    "name at least one setting to change");
 		return CLI_EXIT_USAGE;
 	}
@@ -112,11 +91,22 @@ cmd_cluster_set_exec(struct cli *cli, int argc, char **argv)
 	for (i = 0; i < req.n_fields && len < sizeof done; i++)
 		len += (size_t)snprintf(done + len, sizeof done - len, "%s%s",
 		    i ? ", " : "set ", fields[i]);
-	return cluster_ok_request(cli, FRAME_SETTINGS_SET, &req.base, done);
+	return request_ok(cli, FRAME_SETTINGS_SET, &req.base, done);
 }
 
 const struct cmd_entry cmd_cluster_set_entry = {
 	.name = "cluster set",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "host-failures-to-tolerate", 0, ARGS_VALUE },
+			{ "live-downtime-ms", 0, ARGS_VALUE },
+			{ "live-bandwidth-mib", 0, ARGS_VALUE },
+			{ "live-converge-s", 0, ARGS_VALUE },
+			{ "drain-live-priority", 0, ARGS_VALUE },
+			{ NULL, 0, 0 },
+		},
+		.too_many = "name at least one setting to change",
+	},
 	.usage = "[--host-failures-to-tolerate N] [--live-downtime-ms MS] "
 	    "[--live-bandwidth-mib MIB] [--live-converge-s S] "
 	    "[--drain-live-priority high|medium|low|N|none] [--json]",

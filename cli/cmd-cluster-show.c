@@ -6,10 +6,10 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
-cmd_cluster_show_exec(struct cli *cli, int argc, char **argv)
+cmd_cluster_show_exec(struct cli *cli, struct args *args)
 {
 	Haven__SettingsGetRequest	 req = HAVEN__SETTINGS_GET_REQUEST__INIT;
 	Haven__ClusterSettings		*r;
@@ -17,11 +17,6 @@ cmd_cluster_show_exec(struct cli *cli, int argc, char **argv)
 	uint16_t			 type;
 	int				 fd, code = 0;
 
-	if (argc > 1 && !(argc == 2 && cli->json)) {
-		cli_usage_error(cli, &cmd_cluster_show_entry,
-		    "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
 	if ((fd = client_connect(cli)) == -1)
 		return CLI_EXIT_FAILURE;
 	r = (Haven__ClusterSettings *)client_request_code(cli, fd,

@@ -4,7 +4,6 @@
  * everything found was repaired), 3 when problems remain, 1 if it could
  * not check at all.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
@@ -35,42 +34,18 @@ cmd_disk_check_problem(const char *text, int repaired, void *arg)
 }
 
 static int
-cmd_disk_check_exec(struct cli *cli, int argc, char **argv)
+cmd_disk_check_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "repair", no_argument, NULL, 'r' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct check_out	 o = { cli, NULL };
 	struct vhd_check_report	 rep = { .problem = cmd_disk_check_problem,
 	    .arg = &o };
 	struct json_object	*obj;
 	struct target		 t;
-	int			 c, repair = 0, error, rc;
+	int			 repair, error, rc;
 
-	/* Full re-initialisation of glibc getopt (havenctl parsed its own
-	 * options with "+"), so options may also follow the operands. */
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "r", options, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			repair = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_disk_check_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		cli_usage_error(cli, &cmd_disk_check_entry,
-		    "expected one TARGET");
-		return CLI_EXIT_USAGE;
-	}
-	if ((rc = target_open(cli, argv[optind], repair ? TARGET_WRITABLE : 0,
-	    &t)) != 0)
+	repair = args_has(args, "repair");
+	if ((rc = target_open(cli, args_positional(args, 0), repair ?
+	    TARGET_WRITABLE : 0, &t)) != 0)
 		return rc;
 	if (cli->json)
 		o.list = json_object_new_array();
@@ -108,6 +83,14 @@ cmd_disk_check_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_disk_check_entry = {
 	.name = "disk check",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "repair", 'r', 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "expected one TARGET",
+	},
 	.usage = "[--json] [--repair] TARGET|FILE.vhd",
 	.summary = "check a VHD (exit 3 if problems remain)",
 	.exec = cmd_disk_check_exec,

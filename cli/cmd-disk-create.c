@@ -4,7 +4,6 @@
  * unless --force is given.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,73 +13,49 @@
 #include "storage.h"
 
 static int
-cmd_disk_create_exec(struct cli *cli, int argc, char **argv)
+cmd_disk_create_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "type", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct cmd_entry	*cmd = &cmd_disk_create_entry;
 	enum vhd_type		 type = VHD_TYPE_DYNAMIC;
 	struct blockdev		*old = NULL;
 	struct vhd_info		 info;
 	struct json_object	*obj;
 	struct target		 t;
+	const char		*arg;
 	uint64_t		 size = 0;
 	char			 human[32];
-	int			 c, force = 0, error, rc = CLI_EXIT_FAILURE;
+	int			 error, rc = CLI_EXIT_FAILURE;
 
-	/* Full re-initialisation of glibc getopt (havenctl parsed its own
-	 * options with "+"), so options may also follow the operands. */
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "s:t:f", options, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			if (cli_parse_size(optarg, &size) == -1 || size == 0) {
-				cli_usage_error(cli, &cmd_disk_create_entry,
-				    "bad size '%s' (use e.g. 20G)", optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 't':
-			if (strcmp(optarg, "fixed") == 0)
-				type = VHD_TYPE_FIXED;
-			else if (strcmp(optarg, "dynamic") == 0)
-				type = VHD_TYPE_DYNAMIC;
-			else {
-				cli_usage_error(cli, &cmd_disk_create_entry,
-				    "--type is fixed or dynamic");
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_disk_create_entry, NULL);
+	if ((arg = args_get(args, "size")) != NULL &&
+	    (cli_parse_size(arg, &size) == -1 || size == 0)) {
+		cli_usage_error(cli, cmd, "bad size '%s' (use e.g. 20G)", arg);
+		return CLI_EXIT_USAGE;
+	}
+	if ((arg = args_get(args, "type")) != NULL) {
+		if (strcmp(arg, "fixed") == 0)
+			type = VHD_TYPE_FIXED;
+		else if (strcmp(arg, "dynamic") == 0)
+			type = VHD_TYPE_DYNAMIC;
+		else {
+			cli_usage_error(cli, cmd, "--type is fixed or dynamic");
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1 || size == 0) {
-		cli_usage_error(cli, &cmd_disk_create_entry,
-		    "expected one TARGET and --size");
+	if (size == 0) {
+		cli_usage_error(cli, cmd, "expected one TARGET and --size");
 		return CLI_EXIT_USAGE;
 	}
 	if (vhd_max_backing_size(type, size) == 0) {
 		cli_error(cli, "a VHD holds at most 2040 GiB");
 		return CLI_EXIT_USAGE;
 	}
-	if ((rc = target_open(cli, argv[optind], TARGET_WRITABLE |
+	if ((rc = target_open(cli, args_positional(args, 0), TARGET_WRITABLE |
 	    TARGET_VOLUME, &t)) != 0)
 		return rc;
 	rc = CLI_EXIT_FAILURE;
 	if (vhd_open_sync(t.disk, 0, &old) == 0) {
 		blockdev_close(old);
-		if (!force) {
+		if (!args_has(args, "force")) {
 			cli_error(cli, "%s already holds a VHD; add --force to "
 			    "replace it (its data is lost)", t.spec);
 			goto out;
@@ -126,6 +101,16 @@ out:
 
 const struct cmd_entry cmd_disk_create_entry = {
 	.name = "disk create",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "size", 's', ARGS_VALUE },
+			{ "type", 't', ARGS_VALUE },
+			{ "force", 'f', 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "expected one TARGET and --size",
+	},
 	.usage = "TARGET --size SIZE [--type fixed|dynamic] [--force]",
 	.summary = "create an empty VHD on a volume's disk (size rounded up "
 	    "as qemu-img does)",

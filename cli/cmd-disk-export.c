@@ -4,7 +4,6 @@
  * export is compact: made large, then cut back to its end of data.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,54 +18,29 @@ cmd_disk_export_progress(uint64_t done, uint64_t total, void *arg)
 }
 
 static int
-cmd_disk_export_exec(struct cli *cli, int argc, char **argv)
+cmd_disk_export_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "type", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct cmd_entry	*cmd = &cmd_disk_export_entry;
 	struct blockdev		*src = NULL, *file = NULL, *dst = NULL;
 	struct vhd_info		 info;
 	struct target		 t;
 	enum vhd_type		 type = 0;
-	const char		*to;
-	int			 c, force = 0, error, rc, created = 0;
+	const char		*to, *arg;
+	int			 error, rc, created = 0;
 
-	/* Full re-initialisation of glibc getopt (havenctl parsed its own
-	 * options with "+"), so options may also follow the operands. */
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "t:f", options, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (strcmp(optarg, "fixed") == 0)
-				type = VHD_TYPE_FIXED;
-			else if (strcmp(optarg, "dynamic") == 0)
-				type = VHD_TYPE_DYNAMIC;
-			else {
-				cli_usage_error(cli, &cmd_disk_export_entry,
-				    "--type is fixed or dynamic");
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_disk_export_entry, NULL);
+	if ((arg = args_get(args, "type")) != NULL) {
+		if (strcmp(arg, "fixed") == 0)
+			type = VHD_TYPE_FIXED;
+		else if (strcmp(arg, "dynamic") == 0)
+			type = VHD_TYPE_DYNAMIC;
+		else {
+			cli_usage_error(cli, cmd, "--type is fixed or dynamic");
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 2) {
-		cli_usage_error(cli, &cmd_disk_export_entry,
-		    "expected TARGET and FILE.vhd");
-		return CLI_EXIT_USAGE;
-	}
-	to = argv[optind + 1];
-	if ((rc = target_open(cli, argv[optind], TARGET_VOLUME, &t)) != 0)
+	to = args_positional(args, 1);
+	if ((rc = target_open(cli, args_positional(args, 0), TARGET_VOLUME,
+	    &t)) != 0)
 		return rc;
 	rc = CLI_EXIT_FAILURE;
 	if ((error = vhd_open_sync(t.disk, 0, &src)) != 0) {
@@ -78,7 +52,7 @@ cmd_disk_export_exec(struct cli *cli, int argc, char **argv)
 	if (type == 0)
 		type = info.type;
 	if (access(to, F_OK) == 0) {
-		if (!force) {
+		if (!args_has(args, "force")) {
 			cli_error(cli, "%s exists; add --force to overwrite it",
 			    to);
 			goto out;
@@ -127,6 +101,15 @@ out:
 
 const struct cmd_entry cmd_disk_export_entry = {
 	.name = "disk export",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "type", 't', ARGS_VALUE },
+			{ "force", 'f', 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 2, .upper = 2,
+		.too_few = "expected TARGET and FILE.vhd",
+	},
 	.usage = "TARGET FILE.vhd [--type fixed|dynamic] [--force]",
 	.summary = "copy a volume's VHD to a .vhd file (qemu-img, Hyper-V)",
 	.exec = cmd_disk_export_exec,

@@ -4,7 +4,6 @@
  * Haven volume unless --force is given.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,61 +14,37 @@
 #include "storage.h"
 
 static int
-cmd_disk_format_exec(struct cli *cli, int argc, char **argv)
+cmd_disk_format_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "cluster", required_argument, NULL, 'c' },
-		{ "state-size", required_argument, NULL, 's' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct cmd_entry	*cmd = &cmd_disk_format_entry;
 	struct volume_params	 params = { .cluster_name = "haven" };
 	struct volume_info	 info;
 	struct volume		*v = NULL;
 	struct target		 t;
 	struct json_object	*obj, *extents, *e;
+	const char		*arg;
 	uint8_t			 zero[512] = { 0 };
 	char			 size[32];
-	int			 c, force = 0, error, rc, i;
+	int			 error, rc, i;
 
-	while ((c = getopt_long(argc, argv, "c:s:f", options, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			params.cluster_name = optarg;
-			break;
-		case 's':
-			if (cli_parse_size(optarg, &params.state_size) == -1) {
-				cli_usage_error(cli, &cmd_disk_format_entry,
-				    "bad size '%s' (use e.g. 512M, 4G)",
-				    optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_disk_format_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		cli_usage_error(cli, &cmd_disk_format_entry,
-		    "expected one TARGET");
+	if ((arg = args_get(args, "cluster")) != NULL)
+		params.cluster_name = arg;
+	if ((arg = args_get(args, "state-size")) != NULL &&
+	    cli_parse_size(arg, &params.state_size) == -1) {
+		cli_usage_error(cli, cmd, "bad size '%s' (use e.g. 512M, 4G)",
+		    arg);
 		return CLI_EXIT_USAGE;
 	}
 	if (strlen(params.cluster_name) == 0 ||
 	    strlen(params.cluster_name) > 63) {
-		cli_usage_error(cli, &cmd_disk_format_entry,
+		cli_usage_error(cli, cmd,
 		    "the cluster name must be 1 to 63 characters");
 		return CLI_EXIT_USAGE;
 	}
-	if ((rc = target_open(cli, argv[optind], TARGET_WRITABLE, &t)) != 0)
+	if ((rc = target_open(cli, args_positional(args, 0), TARGET_WRITABLE,
+	    &t)) != 0)
 		return rc;
-	if (t.volume != NULL && !force) {
+	if (t.volume != NULL && !args_has(args, "force")) {
 		volume_get_info(t.volume, &info);
 		cli_error(cli, "%s already holds Haven volume %s (cluster %s); "
 		    "add --force to erase it and everything on it", t.spec,
@@ -140,6 +115,16 @@ cmd_disk_format_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_disk_format_entry = {
 	.name = "disk format",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "cluster", 'c', ARGS_VALUE },
+			{ "state-size", 's', ARGS_VALUE },
+			{ "force", 'f', 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "expected one TARGET",
+	},
 	.usage = "[--cluster NAME] [--state-size SIZE] [--force] [--json] "
 	    "TARGET",
 	.summary = "format a LUN or file as a Haven volume",

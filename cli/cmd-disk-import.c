@@ -4,7 +4,6 @@
  * chunks so that a dynamic disk stays sparse.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,54 +17,28 @@ cmd_disk_import_progress(uint64_t done, uint64_t total, void *arg)
 }
 
 static int
-cmd_disk_import_exec(struct cli *cli, int argc, char **argv)
+cmd_disk_import_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "type", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct cmd_entry	*cmd = &cmd_disk_import_entry;
 	struct blockdev		*file = NULL, *src = NULL, *dst = NULL;
 	struct vhd_info		 info;
 	struct target		 t;
 	enum vhd_type		 type = 0;
-	const char		*from;
-	int			 c, force = 0, error, rc;
+	const char		*from, *arg;
+	int			 error, rc;
 
-	/* Full re-initialisation of glibc getopt (havenctl parsed its own
-	 * options with "+"), so options may also follow the operands. */
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "t:f", options, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (strcmp(optarg, "fixed") == 0)
-				type = VHD_TYPE_FIXED;
-			else if (strcmp(optarg, "dynamic") == 0)
-				type = VHD_TYPE_DYNAMIC;
-			else {
-				cli_usage_error(cli, &cmd_disk_import_entry,
-				    "--type is fixed or dynamic");
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_disk_import_entry, NULL);
+	if ((arg = args_get(args, "type")) != NULL) {
+		if (strcmp(arg, "fixed") == 0)
+			type = VHD_TYPE_FIXED;
+		else if (strcmp(arg, "dynamic") == 0)
+			type = VHD_TYPE_DYNAMIC;
+		else {
+			cli_usage_error(cli, cmd, "--type is fixed or dynamic");
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 2) {
-		cli_usage_error(cli, &cmd_disk_import_entry,
-		    "expected FILE.vhd and TARGET");
-		return CLI_EXIT_USAGE;
-	}
-	from = argv[optind];
-	if ((rc = target_open(cli, argv[optind + 1], TARGET_WRITABLE |
+	from = args_positional(args, 0);
+	if ((rc = target_open(cli, args_positional(args, 1), TARGET_WRITABLE |
 	    TARGET_VOLUME, &t)) != 0)
 		return rc;
 	rc = CLI_EXIT_FAILURE;
@@ -85,7 +58,7 @@ cmd_disk_import_exec(struct cli *cli, int argc, char **argv)
 	if (vhd_open_sync(t.disk, 0, &dst) == 0) {
 		blockdev_close(dst);
 		dst = NULL;
-		if (!force) {
+		if (!args_has(args, "force")) {
 			cli_error(cli, "%s already holds a VHD; add --force to "
 			    "replace it (its data is lost)", t.spec);
 			goto out;
@@ -120,6 +93,15 @@ out:
 
 const struct cmd_entry cmd_disk_import_entry = {
 	.name = "disk import",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "type", 't', ARGS_VALUE },
+			{ "force", 'f', 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 2, .upper = 2,
+		.too_few = "expected FILE.vhd and TARGET",
+	},
 	.usage = "FILE.vhd TARGET [--type fixed|dynamic] [--force]",
 	.summary = "copy a .vhd file onto a volume's disk",
 	.exec = cmd_disk_import_exec,

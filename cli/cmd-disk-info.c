@@ -2,7 +2,6 @@
  * havenctl disk info: the VHD on a Haven volume's disk (and the volume
  * around it), or on a bare .vhd file.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
@@ -11,12 +10,8 @@
 #include "storage.h"
 
 static int
-cmd_disk_info_exec(struct cli *cli, int argc, char **argv)
+cmd_disk_info_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct volume_info	 vi;
 	struct vhd_info		 info;
 	struct blockdev		*vhd;
@@ -24,22 +19,9 @@ cmd_disk_info_exec(struct cli *cli, int argc, char **argv)
 	struct target		 t;
 	const char		*type;
 	char			 human[40], uuid[40];
-	int			 c, error, rc, i;
+	int			 error, rc, i;
 
-	/* Full re-initialisation of glibc getopt (havenctl parsed its own
-	 * options with "+"), so options may also follow the operands. */
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		if (c != 'j') {
-			cli_usage_error(cli, &cmd_disk_info_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		cli_usage_error(cli, &cmd_disk_info_entry, "expected one TARGET");
-		return CLI_EXIT_USAGE;
-	}
-	if ((rc = target_open(cli, argv[optind], 0, &t)) != 0)
+	if ((rc = target_open(cli, args_positional(args, 0), 0, &t)) != 0)
 		return rc;
 	error = vhd_open_sync(t.disk != NULL ? t.disk : t.dev, 0, &vhd);
 	if (error != 0) {
@@ -120,6 +102,10 @@ cmd_disk_info_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_disk_info_entry = {
 	.name = "disk info",
+	.args = {
+		.lower = 1, .upper = 1,
+		.too_few = "expected one TARGET",
+	},
 	.usage = "[--json] TARGET|FILE.vhd",
 	.summary = "show the VHD on a volume (or in a .vhd file)",
 	.exec = cmd_disk_info_exec,

@@ -3,7 +3,6 @@
  * SIGINT or SIGTERM. A Haven volume serves its disk extent as the VHD's
  * virtual disk; --raw serves the LUN or file itself, byte for byte.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,63 +20,35 @@ cmd_disk_serve_signal(int signo, void *arg)
 }
 
 static int
-cmd_disk_serve_exec(struct cli *cli, int argc, char **argv)
+cmd_disk_serve_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "export", required_argument, NULL, 'e' },
-		{ "read-only", no_argument, NULL, 'r' },
-		{ "raw", no_argument, NULL, 'R' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static const int	 signals[] = { SIGINT, SIGTERM };
 	struct target		 t;
 	struct nbd_server	*server = NULL;
 	struct blockdev		*dev, *vhd = NULL;
-	const char		*socket_path = NULL, *export = "disk";
+	const char		*spec, *socket_path, *export;
 	char			 size[32];
-	int			 c, read_only = 0, raw = 0, error = 0;
+	int			 c, read_only, raw, error = 0;
 	int			 result = CLI_EXIT_FAILURE;
 
-	/* optind 0: glibc starts afresh (havenctl parsed its own options
-	 * with "+"), so options may follow TARGET. */
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "s:e:rR", options, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			socket_path = optarg;
-			break;
-		case 'e':
-			export = optarg;
-			break;
-		case 'r':
-			read_only = 1;
-			break;
-		case 'R':
-			raw = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_disk_serve_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1 || socket_path == NULL) {
-		cli_usage_error(cli, &cmd_disk_serve_entry, optind >= argc ?
-		    "TARGET is required" : socket_path == NULL ?
-		    "--socket is required" : "too many arguments");
+	spec = args_positional(args, 0);
+	if ((socket_path = args_get(args, "socket")) == NULL) {
+		cli_usage_error(cli, &cmd_disk_serve_entry,
+		    "--socket is required");
 		return CLI_EXIT_USAGE;
 	}
-	if ((c = target_open(cli, argv[optind], read_only ? 0 : TARGET_WRITABLE,
+	if ((export = args_get(args, "export")) == NULL)
+		export = "disk";
+	read_only = args_has(args, "read-only");
+	raw = args_has(args, "raw");
+	if ((c = target_open(cli, spec, read_only ? 0 : TARGET_WRITABLE,
 	    &t)) != 0)
 		return c;
 	dev = t.dev;
 	if (!raw && t.disk != NULL) {
 		error = vhd_open_sync(t.disk, !read_only, &vhd);
 		if (error != 0) {
-			cli_error(cli, "%s: disk image: %s", argv[optind],
+			cli_error(cli, "%s: disk image: %s", spec,
 			    storage_strerror(error));
 			goto out;
 		}
@@ -115,6 +86,18 @@ out:
 
 const struct cmd_entry cmd_disk_serve_entry = {
 	.name = "disk serve",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "socket", 's', ARGS_VALUE },
+			{ "export", 'e', ARGS_VALUE },
+			{ "read-only", 'r', 0 },
+			{ "raw", 'R', 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "TARGET is required",
+		.too_many = "too many arguments",
+	},
 	.usage = "TARGET --socket PATH [--export NAME] [--read-only] [--raw]",
 	.summary = "serve a disk over NBD on a UNIX socket until interrupted",
 	.exec = cmd_disk_serve_exec,

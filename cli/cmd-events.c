@@ -3,7 +3,6 @@
  * happened to which VM and host, as the replicated state recorded it);
  * --follow keeps printing new events until interrupted.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
@@ -11,7 +10,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static void
 print_event(struct cli *cli, const Haven__Event *e)
@@ -43,31 +42,15 @@ print_event(struct cli *cli, const Haven__Event *e)
 }
 
 static int
-cmd_events_exec(struct cli *cli, int argc, char **argv)
+cmd_events_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	Haven__EventsRequest	 req = HAVEN__EVENTS_REQUEST__INIT;
 	Haven__EventsReply	*r;
 	uint16_t		 type;
 	size_t			 i;
-	int			 c, fd, follow = 0, code = 0;
+	int			 fd, follow, code = 0;
 
-	while ((c = getopt_long(argc, argv, "f", options, NULL)) != -1) {
-		if (c == 'f')
-			follow = 1;
-		else if (c != 'j') {
-			cli_usage_error(cli, &cmd_events_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		cli_usage_error(cli, &cmd_events_entry, "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
+	follow = args_has(args, "follow");
 	if ((fd = client_connect(cli)) == -1)
 		return CLI_EXIT_FAILURE;
 	for (;;) {
@@ -93,6 +76,12 @@ cmd_events_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_events_entry = {
 	.name = "events",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "follow", 'f', 0 },
+			{ NULL, 0, 0 },
+		},
+	},
 	.usage = "[--follow] [--json]",
 	.summary = "the cluster's event log; --follow for new events",
 	.exec = cmd_events_exec,

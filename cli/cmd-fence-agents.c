@@ -3,7 +3,6 @@
  * Pacemaker's libstonithd finds them (DESIGN §4); --long adds each one's
  * description from its metadata (it runs every agent once: seconds).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,37 +12,15 @@
 #include "fence.h"
 
 static int
-cmd_fence_agents_exec(struct cli *cli, int argc, char **argv)
+cmd_fence_agents_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "long", no_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct fence_agent_param	*params;
 	struct json_object		*arr = NULL, *o;
 	char				**names, err[256], desc[256], *xml;
 	size_t				 n, nparams, i;
-	int				 c, want_long = 0;
+	int				 want_long;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "l", options, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			want_long = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_fence_agents_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		cli_usage_error(cli, &cmd_fence_agents_entry,
-		    "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
+	want_long = args_has(args, "long");
 	if (fence_stonith_agents(&names, &n, err, sizeof err) == -1) {
 		cli_error(cli, "%s", err);
 		return CLI_EXIT_FAILURE;
@@ -80,6 +57,12 @@ cmd_fence_agents_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_fence_agents_entry = {
 	.name = "fence agents",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "long", 'l', 0 },
+			{ NULL, 0, 0 },
+		},
+	},
 	.usage = "[--long] [--json]",
 	.summary = "the fence agents installed on this host",
 	.exec = cmd_fence_agents_exec,

@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static const char *
 host_name(const Haven__FenceHistoryReply *r, uint32_t id)
@@ -26,7 +26,7 @@ host_name(const Haven__FenceHistoryReply *r, uint32_t id)
 }
 
 static int
-cmd_fence_history_exec(struct cli *cli, int argc, char **argv)
+cmd_fence_history_exec(struct cli *cli, struct args *args)
 {
 	Haven__FenceHistoryRequest	 req = HAVEN__FENCE_HISTORY_REQUEST__INIT;
 	Haven__FenceHistoryReply	*r;
@@ -37,11 +37,6 @@ cmd_fence_history_exec(struct cli *cli, int argc, char **argv)
 	time_t				 t;
 	int				 fd, code = 0;
 
-	if (argc > 1 && !(argc == 2 && cli->json)) {
-		cli_usage_error(cli, &cmd_fence_history_entry,
-		    "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
 	if ((fd = client_connect(cli)) == -1)
 		return CLI_EXIT_FAILURE;
 	r = (Haven__FenceHistoryReply *)client_request_code(cli, fd,

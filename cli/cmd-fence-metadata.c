@@ -3,7 +3,6 @@
  * metadata through libstonithd): name, whether required, type and default,
  * description. --xml prints the agent's metadata as it gave it.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,43 +12,23 @@
 #include "fence.h"
 
 static int
-cmd_fence_metadata_exec(struct cli *cli, int argc, char **argv)
+cmd_fence_metadata_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "xml", no_argument, NULL, 'x' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct fence_agent_param	*p, *params;
 	struct json_object		*arr, *o;
+	const char			*agent;
 	char				 err[256], desc[256], *xml;
 	size_t				 n, i;
-	int				 c, want_xml = 0;
+	int				 want_xml;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "x", options, NULL)) != -1) {
-		switch (c) {
-		case 'x':
-			want_xml = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_fence_metadata_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		cli_usage_error(cli, &cmd_fence_metadata_entry,
-		    "expected one AGENT (see 'havenctl fence agents')");
-		return CLI_EXIT_USAGE;
-	}
+	agent = args_positional(args, 0);
+	want_xml = args_has(args, "xml");
 	if (want_xml && cli->json) {
 		cli_usage_error(cli, &cmd_fence_metadata_entry,
 		    "--xml and --json exclude each other");
 		return CLI_EXIT_USAGE;
 	}
-	if (fence_stonith_metadata(argv[optind], &xml, err, sizeof err) == -1) {
+	if (fence_stonith_metadata(agent, &xml, err, sizeof err) == -1) {
 		cli_error(cli, "%s", err);
 		return CLI_EXIT_FAILURE;
 	}
@@ -60,7 +39,7 @@ cmd_fence_metadata_exec(struct cli *cli, int argc, char **argv)
 	}
 	if (fence_stonith_params(xml, &params, &n, desc, sizeof desc, err,
 	    sizeof err) == -1) {
-		cli_error(cli, "%s: %s", argv[optind], err);
+		cli_error(cli, "%s: %s", agent, err);
 		free(xml);
 		return CLI_EXIT_FAILURE;
 	}
@@ -87,7 +66,7 @@ cmd_fence_metadata_exec(struct cli *cli, int argc, char **argv)
 		}
 		cli_json_print(cli, arr);
 	} else {
-		printf("%s: %s\n", argv[optind], desc);
+		printf("%s: %s\n", agent, desc);
 		printf("%-26s %-8s %-8s %-12s %s\n", "OPTION", "REQUIRED",
 		    "TYPE", "DEFAULT", "DESCRIPTION");
 		for (i = 0; i < n; i++) {
@@ -108,6 +87,14 @@ cmd_fence_metadata_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_fence_metadata_entry = {
 	.name = "fence metadata",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "xml", 'x', 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "expected one AGENT (see 'havenctl fence agents')",
+	},
 	.usage = "AGENT [--xml | --json]",
 	.summary = "the options a fence agent takes",
 	.exec = cmd_fence_metadata_exec,

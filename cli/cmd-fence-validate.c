@@ -5,7 +5,6 @@
  * sample victim. The storage, pacemaker and watchdog levels are built in:
  * always valid. Exit 0 when all are valid, 1 otherwise.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,42 +53,20 @@ validate_one(const struct config_fence *f, char *detail, size_t len)
 }
 
 static int
-cmd_fence_validate_exec(struct cli *cli, int argc, char **argv)
+cmd_fence_validate_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct config_error	 errs[VALIDATE_MAX_ERRORS];
 	struct json_object	*arr = NULL, *o;
 	struct config		*c;
 	const struct config_fence *f;
-	const char		*path = CONFIG_PATH, *name = NULL;
+	const char		*path, *name;
 	char			 line[512], detail[FENCE_AGENT_DETAIL_MAX];
 	size_t			 nerrs, i, checked = 0;
-	int			 ch, rc, failed = 0;
+	int			 rc, failed = 0;
 
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_fence_validate_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind > 1) {
-		cli_usage_error(cli, &cmd_fence_validate_entry,
-		    "at most one NAME");
-		return CLI_EXIT_USAGE;
-	}
-	if (argc - optind == 1)
-		name = argv[optind];
+	if ((path = args_get(args, "config")) == NULL)
+		path = CONFIG_PATH;
+	name = args_positional(args, 0);
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return CLI_EXIT_FAILURE;
 	if (config_parse_file(path, c, errs, VALIDATE_MAX_ERRORS, &nerrs) ==
@@ -160,6 +137,14 @@ cmd_fence_validate_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_fence_validate_entry = {
 	.name = "fence validate",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "config", 'c', ARGS_VALUE },
+			{ NULL, 0, 0 },
+		},
+		.lower = 0, .upper = 1,
+		.too_many = "at most one NAME",
+	},
 	.usage = "[-c CONFIG] [NAME] [--json]",
 	.summary = "check haven.conf's fence sections with their agents",
 	.exec = cmd_fence_validate_exec,

@@ -1,15 +1,15 @@
 /*
  * havenctl node drain NODE [--wait]: maintenance mode. The host gets no new
- * VMs and its running VMs move away (live or by quick migration), by priority, a few
- * at a time; `node resume` ends it. With --wait, follow until the host
- * runs no VM, or say which VMs have nowhere to go.
+ * VMs and its running VMs move away (live or by quick migration), by
+ * priority, a few at a time; `node resume` ends it. With --wait, follow
+ * until the host runs no VM, or say which VMs have nowhere to go.
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster.h"
+#include "request.h"
 
 #define DRAIN_WAIT_S	900
 
@@ -64,25 +64,23 @@ drain_look(struct cli *cli, uint32_t node, struct drain_view *v)
 }
 
 static int
-cmd_node_drain_exec(struct cli *cli, int argc, char **argv)
+cmd_node_drain_exec(struct cli *cli, struct args *args)
 {
-	Haven__HostMaintenance	 req =
-	    HAVEN__HOST_MAINTENANCE__INIT;
-	static const char *const	 flags[] = { "--wait" };
-	const char			*node;
-	char				 done[160];
-	struct drain_view		 v;
-	time_t				 t0, still;
-	int				 set[1] = { 0 }, wait, rc, last = -1;
+	Haven__HostMaintenance	 req = HAVEN__HOST_MAINTENANCE__INIT;
+	const char		*node;
+	char			 done[160];
+	struct drain_view	 v;
+	time_t			 t0, still;
+	int			 wait, rc, last = -1;
 
-	if ((rc = cluster_node_args(cli, &cmd_node_drain_entry, argc, argv,
-	    flags, set, 1, &req.node_id, &node)) != CLI_EXIT_OK)
-		return rc;
-	wait = set[0];
+	node = args_positional(args, 0);
+	if (request_node_id(cli, node, &req.node_id) == -1)
+		return CLI_EXIT_FAILURE;
+	wait = args_has(args, "wait");
 	req.maintenance = 1;
 	snprintf(done, sizeof done, "node %u draining: no new VMs; its VMs "
 	    "move away ('havenctl node resume %s' ends it)", req.node_id, node);
-	if ((rc = cluster_ok_request(cli, FRAME_NODE_MAINTENANCE, &req.base,
+	if ((rc = request_ok(cli, FRAME_NODE_MAINTENANCE, &req.base,
 	    done)) != CLI_EXIT_OK || !wait)
 		return rc;
 	t0 = still = time(NULL);
@@ -124,6 +122,14 @@ cmd_node_drain_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_node_drain_entry = {
 	.name = "node drain",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "wait", 0, 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "one node (id or name) expected",
+	},
 	.usage = "[--wait] [--json] NODE",
 	.summary = "maintenance: no new VMs; move the host's VMs away",
 	.exec = cmd_node_drain_exec,

@@ -10,27 +10,28 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
-cmd_node_fence_exec(struct cli *cli, int argc, char **argv)
+cmd_node_fence_exec(struct cli *cli, struct args *args)
 {
 	Haven__HostLost	 req = HAVEN__HOST_LOST__INIT;
-	char			 done[160];
-	const char		*node;
-	int			 rc;
+	char		 done[160];
 
-	if ((rc = cluster_node_args(cli, &cmd_node_fence_entry, argc, argv,
-	    NULL, NULL, 0, &req.node_id, &node)) != CLI_EXIT_OK)
-		return rc;
+	if (request_node_id(cli, args_positional(args, 0), &req.node_id) == -1)
+		return CLI_EXIT_FAILURE;
 	snprintf(done, sizeof done, "node %u marked lost: the coordinator "
 	    "fences it ('havenctl fence history' shows the outcome)",
 	    req.node_id);
-	return cluster_ok_request(cli, FRAME_NODE_FENCE, &req.base, done);
+	return request_ok(cli, FRAME_NODE_FENCE, &req.base, done);
 }
 
 const struct cmd_entry cmd_node_fence_entry = {
 	.name = "node fence",
+	.args = {
+		.lower = 1, .upper = 1,
+		.too_few = "one node (id or name) expected",
+	},
 	.usage = "[--json] NODE",
 	.summary = "fence a host by hand; its VMs recover elsewhere",
 	.exec = cmd_node_fence_exec,

@@ -2,14 +2,13 @@
  * havenctl node list: the cluster's hosts, whether each is in this host's
  * quorate membership, and their membership, maintenance and fencing state.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
 is_member(const Haven__NodeListReply *r, uint32_t node_id)
@@ -71,12 +70,8 @@ node_list_json(const Haven__NodeListReply *r)
 }
 
 static int
-cmd_node_list_exec(struct cli *cli, int argc, char **argv)
+cmd_node_list_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static const Haven__HostConfig	 no_config = HAVEN__HOST_CONFIG__INIT;
 	static const Haven__HostRuntime	 no_runtime =
 					    HAVEN__HOST_RUNTIME__INIT;
@@ -86,23 +81,8 @@ cmd_node_list_exec(struct cli *cli, int argc, char **argv)
 	const Haven__HostRuntime	*rt;
 	char				 mem[32];
 	size_t				 i, len;
-	int				 c, rc, width = 4;
+	int				 rc, width = 4;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			cli->json = 1;
-			break;
-		default:
-			cli_usage_error(cli, &cmd_node_list_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		cli_usage_error(cli, &cmd_node_list_entry,
-		    "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
 	r = (Haven__NodeListReply *)client_call(cli, FRAME_NODE_LIST,
 	    &req.base, FRAME_NODE_LIST_REPLY, &rc);
 	if (r == NULL)

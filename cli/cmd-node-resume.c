@@ -5,29 +5,32 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
-cmd_node_resume_exec(struct cli *cli, int argc, char **argv)
+cmd_node_resume_exec(struct cli *cli, struct args *args)
 {
-	Haven__HostMaintenance	 req =
-	    HAVEN__HOST_MAINTENANCE__INIT;
-	static const char *const	 flags[] = { "--failback" };
-	const char			*node;
-	char				 done[160];
-	int				 set[1] = { 0 }, rc;
+	Haven__HostMaintenance	 req = HAVEN__HOST_MAINTENANCE__INIT;
+	char			 done[160];
 
-	if ((rc = cluster_node_args(cli, &cmd_node_resume_entry, argc, argv,
-	    flags, set, 1, &req.node_id, &node)) != CLI_EXIT_OK)
-		return rc;
-	req.failback = set[0];
+	if (request_node_id(cli, args_positional(args, 0), &req.node_id) == -1)
+		return CLI_EXIT_FAILURE;
+	req.failback = args_has(args, "failback") > 0;
 	snprintf(done, sizeof done, "node %u resumed%s", req.node_id,
 	    req.failback ? ": the VMs drained from it come back" : "");
-	return cluster_ok_request(cli, FRAME_NODE_MAINTENANCE, &req.base, done);
+	return request_ok(cli, FRAME_NODE_MAINTENANCE, &req.base, done);
 }
 
 const struct cmd_entry cmd_node_resume_entry = {
 	.name = "node resume",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "failback", 0, 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "one node (id or name) expected",
+	},
 	.usage = "[--failback] [--json] NODE",
 	.summary = "end maintenance; --failback brings its VMs back",
 	.exec = cmd_node_resume_exec,

@@ -2,13 +2,12 @@
  * havenctl pool list: the cluster's pools (iSCSI targets) and how many
  * volumes each holds, as this host's havend knows them.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 /* The wider of width and s, for a table column. */
 static int
@@ -47,35 +46,16 @@ pool_json(const Haven__StorageListReply *r, const Haven__PoolConfig *p)
 }
 
 static int
-cmd_pool_list_exec(struct cli *cli, int argc, char **argv)
+cmd_pool_list_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	Haven__StorageListRequest	 req =
 					    HAVEN__STORAGE_LIST_REQUEST__INIT;
 	Haven__StorageListReply		*r;
 	struct json_object		*a;
 	size_t				 i, j, count;
-	int				 c, rc, name_w = 4, portal_w = 6,
+	int				 rc, name_w = 4, portal_w = 6,
 					 target_w = 6;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			cli->json = 1;
-			break;
-		default:
-			cli_usage_error(cli, &cmd_pool_list_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		cli_usage_error(cli, &cmd_pool_list_entry,
-		    "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
 	r = (Haven__StorageListReply *)client_call(cli, FRAME_STORAGE_LIST,
 	    &req.base, FRAME_STORAGE_LIST_REPLY, &rc);
 	if (r == NULL)

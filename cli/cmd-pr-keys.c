@@ -2,7 +2,6 @@
  * havenctl pr keys: the registered reservation keys of a LUN and who holds
  * its reservation. Read-only: it registers nothing.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -33,30 +32,16 @@ pr_type_name(uint8_t type)
 }
 
 static int
-cmd_pr_keys_exec(struct cli *cli, int argc, char **argv)
+cmd_pr_keys_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct pr_status	 s;
 	struct target		 t;
 	struct json_object	*obj, *keys;
 	char			 hex[24];
 	size_t			 i;
-	int			 c, rc, error;
+	int			 rc, error;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		if (c != 'j') {
-			cli_usage_error(cli, &cmd_pr_keys_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		cli_usage_error(cli, &cmd_pr_keys_entry, "expected one LUN URL");
-		return CLI_EXIT_USAGE;
-	}
-	if ((rc = target_open_lun(cli, argv[optind], &t)) != 0)
+	if ((rc = target_open_lun(cli, args_positional(args, 0), &t)) != 0)
 		return rc;
 	if ((error = pr_read_sync(t.dev, &s)) != 0) {
 		rc = cli_pr_error(cli, "reading keys", error);
@@ -103,6 +88,10 @@ cmd_pr_keys_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_pr_keys_entry = {
 	.name = "pr keys",
+	.args = {
+		.lower = 1, .upper = 1,
+		.too_few = "expected one LUN URL",
+	},
 	.usage = "[--json] URL",
 	.summary = "show a LUN's reservation keys and holder",
 	.exec = cmd_pr_keys_exec,

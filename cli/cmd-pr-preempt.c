@@ -4,7 +4,6 @@
  * with PREEMPT AND ABORT where the target has it and PREEMPT otherwise,
  * and verifies VICTIM is gone.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -12,54 +11,39 @@
 #include "storage.h"
 
 static int
-cmd_pr_preempt_exec(struct cli *cli, int argc, char **argv)
+cmd_pr_preempt_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "victim", required_argument, NULL, 'v' },
-		{ "abort", no_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct pr_status	s;
-	struct target		t;
-	uint64_t		key = 0, victim = 0, *want;
-	size_t			i;
-	int			c, rc, error, abort_tasks = 0, aborted = 0;
+	const struct cmd_entry	*cmd = &cmd_pr_preempt_entry;
+	struct pr_status	 s;
+	struct target		 t;
+	const char		*arg;
+	uint64_t		 key = 0, victim = 0;
+	size_t			 i;
+	int			 rc, error, abort_tasks, aborted = 0;
 
-	while ((c = getopt_long(argc, argv, "k:v:a", options, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-		case 'v':
-			want = c == 'k' ? &key : &victim;
-			if (target_parse_key(optarg, want) == -1 || *want == 0) {
-				cli_usage_error(cli, &cmd_pr_preempt_entry,
-				    "bad key '%s' (0xHEX or CLUSTER:NODE_ID)",
-				    optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'a':
-			abort_tasks = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_pr_preempt_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
+	if ((arg = args_get(args, "key")) != NULL &&
+	    (target_parse_key(arg, &key) == -1 || key == 0)) {
+		cli_usage_error(cli, cmd, "bad key '%s' (0xHEX or "
+		    "CLUSTER:NODE_ID)", arg);
+		return CLI_EXIT_USAGE;
 	}
-	if (argc - optind != 1 || key == 0 || victim == 0) {
-		cli_usage_error(cli, &cmd_pr_preempt_entry,
+	if ((arg = args_get(args, "victim")) != NULL &&
+	    (target_parse_key(arg, &victim) == -1 || victim == 0)) {
+		cli_usage_error(cli, cmd, "bad key '%s' (0xHEX or "
+		    "CLUSTER:NODE_ID)", arg);
+		return CLI_EXIT_USAGE;
+	}
+	if (key == 0 || victim == 0) {
+		cli_usage_error(cli, cmd,
 		    "expected --key KEY --victim KEY and one LUN URL");
 		return CLI_EXIT_USAGE;
 	}
 	if (key == victim) {
-		cli_usage_error(cli, &cmd_pr_preempt_entry,
-		    "--key and --victim must differ");
+		cli_usage_error(cli, cmd, "--key and --victim must differ");
 		return CLI_EXIT_USAGE;
 	}
-	if ((rc = target_open_lun(cli, argv[optind], &t)) != 0)
+	abort_tasks = args_has(args, "abort");
+	if ((rc = target_open_lun(cli, args_positional(args, 0), &t)) != 0)
 		return rc;
 	error = pr_register_sync(t.dev, 0, key, 1);
 	if (error == 0)
@@ -98,6 +82,16 @@ cmd_pr_preempt_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_pr_preempt_entry = {
 	.name = "pr preempt",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "key", 'k', ARGS_VALUE },
+			{ "victim", 'v', ARGS_VALUE },
+			{ "abort", 'a', 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "expected --key KEY --victim KEY and one LUN URL",
+	},
 	.usage = "--key KEY --victim KEY [--abort] URL",
 	.summary = "fence a key: remove its registrations from a LUN",
 	.exec = cmd_pr_preempt_exec,

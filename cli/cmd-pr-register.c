@@ -4,7 +4,6 @@
  * is its own I_T nexus; targets like tgt keep its registration after it
  * logs out.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -12,45 +11,26 @@
 #include "storage.h"
 
 static int
-cmd_pr_register_exec(struct cli *cli, int argc, char **argv)
+cmd_pr_register_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "unregister", no_argument, NULL, 'u' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct target	t;
-	uint64_t	key = 0;
-	int		c, rc, error, unregister = 0, have_key = 0;
+	const struct cmd_entry	*cmd = &cmd_pr_register_entry;
+	struct target		 t;
+	const char		*arg;
+	uint64_t		 key = 0;
+	int			 rc, error, unregister;
 
-	while ((c = getopt_long(argc, argv, "k:u", options, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			if (target_parse_key(optarg, &key) == -1 || key == 0) {
-				cli_usage_error(cli, &cmd_pr_register_entry,
-				    "bad key '%s' (0xHEX or CLUSTER:NODE_ID)",
-				    optarg);
-				return CLI_EXIT_USAGE;
-			}
-			have_key = 1;
-			break;
-		case 'u':
-			unregister = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_pr_register_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1 || !have_key) {
-		cli_usage_error(cli, &cmd_pr_register_entry,
-		    "expected --key KEY and one LUN URL");
+	if ((arg = args_get(args, "key")) != NULL &&
+	    (target_parse_key(arg, &key) == -1 || key == 0)) {
+		cli_usage_error(cli, cmd, "bad key '%s' (0xHEX or "
+		    "CLUSTER:NODE_ID)", arg);
 		return CLI_EXIT_USAGE;
 	}
-	if ((rc = target_open_lun(cli, argv[optind], &t)) != 0)
+	if (key == 0) {
+		cli_usage_error(cli, cmd, "expected --key KEY and one LUN URL");
+		return CLI_EXIT_USAGE;
+	}
+	unregister = args_has(args, "unregister");
+	if ((rc = target_open_lun(cli, args_positional(args, 0), &t)) != 0)
 		return rc;
 	/* Unregistering: register on this nexus, then change to 0. */
 	error = pr_register_sync(t.dev, 0, key, 1);
@@ -74,6 +54,15 @@ cmd_pr_register_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_pr_register_entry = {
 	.name = "pr register",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "key", 'k', ARGS_VALUE },
+			{ "unregister", 'u', 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "expected --key KEY and one LUN URL",
+	},
 	.usage = "--key KEY [--unregister] URL",
 	.summary = "register (or remove) a reservation key on a LUN",
 	.exec = cmd_pr_register_exec,

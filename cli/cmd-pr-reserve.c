@@ -4,7 +4,6 @@
  * volume (pr_claim): a reservation our own key already holds from an old
  * nexus is taken over; one held by another key is left alone.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -12,42 +11,26 @@
 #include "storage.h"
 
 static int
-cmd_pr_reserve_exec(struct cli *cli, int argc, char **argv)
+cmd_pr_reserve_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct pr_status	s;
-	struct target		t;
-	uint64_t		key = 0;
-	int			c, rc, error, have_key = 0;
+	const struct cmd_entry	*cmd = &cmd_pr_reserve_entry;
+	struct pr_status	 s;
+	struct target		 t;
+	const char		*arg;
+	uint64_t		 key = 0;
+	int			 rc, error;
 
-	while ((c = getopt_long(argc, argv, "k:", options, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			if (target_parse_key(optarg, &key) == -1 || key == 0) {
-				cli_usage_error(cli, &cmd_pr_reserve_entry,
-				    "bad key '%s' (0xHEX or CLUSTER:NODE_ID)",
-				    optarg);
-				return CLI_EXIT_USAGE;
-			}
-			have_key = 1;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_pr_reserve_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1 || !have_key) {
-		cli_usage_error(cli, &cmd_pr_reserve_entry,
-		    "expected --key KEY and one LUN URL");
+	if ((arg = args_get(args, "key")) != NULL &&
+	    (target_parse_key(arg, &key) == -1 || key == 0)) {
+		cli_usage_error(cli, cmd, "bad key '%s' (0xHEX or "
+		    "CLUSTER:NODE_ID)", arg);
 		return CLI_EXIT_USAGE;
 	}
-	if ((rc = target_open_lun(cli, argv[optind], &t)) != 0)
+	if (key == 0) {
+		cli_usage_error(cli, cmd, "expected --key KEY and one LUN URL");
+		return CLI_EXIT_USAGE;
+	}
+	if ((rc = target_open_lun(cli, args_positional(args, 0), &t)) != 0)
 		return rc;
 	if ((error = pr_claim_sync(t.dev, key)) != 0 ||
 	    (error = pr_read_sync(t.dev, &s)) != 0) {
@@ -69,6 +52,14 @@ cmd_pr_reserve_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_pr_reserve_entry = {
 	.name = "pr reserve",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "key", 'k', ARGS_VALUE },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "expected --key KEY and one LUN URL",
+	},
 	.usage = "--key KEY URL",
 	.summary = "register KEY and make sure the LUN is reserved "
 	    "(Registrants Only)",

@@ -3,11 +3,10 @@
  * (admin, operator, viewer) in the cluster; an operator may be limited to
  * VMs whose names match --vm patterns. Granting again replaces it.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cluster.h"
+#include "request.h"
 
 /* "user:alice", "group:ops", "uid:1000", "gid:1000". */
 static int
@@ -20,73 +19,60 @@ principal_valid(const char *p)
 }
 
 static int
-cmd_role_grant_exec(struct cli *cli, int argc, char **argv)
+cmd_role_grant_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "vm", required_argument, NULL, 'v' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct cmd_entry	*cmd = &cmd_role_grant_entry;
 	Haven__RoleGrant	 req = HAVEN__ROLE_GRANT__INIT;
 	Haven__RoleBinding	 b = HAVEN__ROLE_BINDING__INIT;
+	const char		*role, *principal;
 	char			*patterns[8];
-	size_t			 npatterns = 0;
-	int			 c;
+	int			 npatterns, i;
 
-	while ((c = getopt_long(argc, argv, "v:", options, NULL)) != -1) {
-		switch (c) {
-		case 'v':
-			if (npatterns == 8) {
-				cli_usage_error(cli, &cmd_role_grant_entry,
-				    "at most 8 --vm patterns");
-				return CLI_EXIT_USAGE;
-			}
-			patterns[npatterns++] = optarg;
-			break;
-		case 'j':
-			break;
-		default:
-			cli_usage_error(cli, &cmd_role_grant_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 2) {
-		cli_usage_error(cli, &cmd_role_grant_entry,
-		    "expected ROLE and PRINCIPAL");
+	if ((npatterns = args_has(args, "vm")) > 8) {
+		cli_usage_error(cli, cmd, "at most 8 --vm patterns");
 		return CLI_EXIT_USAGE;
 	}
-	if (strcmp(argv[optind], "admin") == 0)
+	for (i = 0; i < npatterns; i++)
+		patterns[i] = (char *)args_value(args, "vm", i);
+	role = args_positional(args, 0);
+	principal = args_positional(args, 1);
+	if (strcmp(role, "admin") == 0)
 		b.role = HAVEN__ROLE__ROLE_ADMIN;
-	else if (strcmp(argv[optind], "operator") == 0)
+	else if (strcmp(role, "operator") == 0)
 		b.role = HAVEN__ROLE__ROLE_OPERATOR;
-	else if (strcmp(argv[optind], "viewer") == 0)
+	else if (strcmp(role, "viewer") == 0)
 		b.role = HAVEN__ROLE__ROLE_VIEWER;
 	else {
-		cli_usage_error(cli, &cmd_role_grant_entry,
-		    "unknown role '%s' (admin, operator or viewer)",
-		    argv[optind]);
+		cli_usage_error(cli, cmd, "unknown role '%s' (admin, operator "
+		    "or viewer)", role);
 		return CLI_EXIT_USAGE;
 	}
-	if (!principal_valid(argv[optind + 1])) {
-		cli_usage_error(cli, &cmd_role_grant_entry, "bad principal "
-		    "'%s' (user:NAME, group:NAME, uid:N or gid:N)",
-		    argv[optind + 1]);
+	if (!principal_valid(principal)) {
+		cli_usage_error(cli, cmd, "bad principal '%s' (user:NAME, "
+		    "group:NAME, uid:N or gid:N)", principal);
 		return CLI_EXIT_USAGE;
 	}
 	if (npatterns > 0 && b.role != HAVEN__ROLE__ROLE_OPERATOR) {
-		cli_usage_error(cli, &cmd_role_grant_entry,
-		    "--vm limits operators only");
+		cli_usage_error(cli, cmd, "--vm limits operators only");
 		return CLI_EXIT_USAGE;
 	}
-	b.principal = argv[optind + 1];
+	b.principal = (char *)principal;
 	b.vm_patterns = patterns;
-	b.n_vm_patterns = npatterns;
+	b.n_vm_patterns = (size_t)npatterns;
 	req.binding = &b;
-	return cluster_ok_request(cli, FRAME_ROLE_GRANT, &req.base, "granted");
+	return request_ok(cli, FRAME_ROLE_GRANT, &req.base, "granted");
 }
 
 const struct cmd_entry cmd_role_grant_entry = {
 	.name = "role grant",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "vm", 'v', ARGS_VALUE },
+			{ NULL, 0, 0 },
+		},
+		.lower = 2, .upper = 2,
+		.too_few = "expected ROLE and PRINCIPAL",
+	},
 	.usage = "[--vm PATTERN]... admin|operator|viewer "
 	    "user:NAME|group:NAME|uid:N|gid:N",
 	.summary = "give a user or group a role in the cluster",

@@ -6,7 +6,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static const char *
 role_name(Haven__Role r)
@@ -24,7 +24,7 @@ role_name(Haven__Role r)
 }
 
 static int
-cmd_role_list_exec(struct cli *cli, int argc, char **argv)
+cmd_role_list_exec(struct cli *cli, struct args *args)
 {
 	Haven__RoleListRequest	 req = HAVEN__ROLE_LIST_REQUEST__INIT;
 	Haven__RoleListReply	*r;
@@ -33,10 +33,6 @@ cmd_role_list_exec(struct cli *cli, int argc, char **argv)
 	size_t			 i, j;
 	int			 fd, code = 0;
 
-	if (argc > 1 && !(argc == 2 && cli->json)) {
-		cli_usage_error(cli, &cmd_role_list_entry, "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
 	if ((fd = client_connect(cli)) == -1)
 		return CLI_EXIT_FAILURE;
 	r = (Haven__RoleListReply *)client_request_code(cli, fd,

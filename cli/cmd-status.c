@@ -2,7 +2,6 @@
  * havenctl status: this host's havend, its membership and quorum, as
  * corosync tells havend.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -12,7 +11,7 @@
 #include "proto.h"
 
 static int
-cmd_status_exec(struct cli *cli, int argc, char **argv)
+cmd_status_exec(struct cli *cli, struct args *args)
 {
 	Haven__StatusRequest	 req = HAVEN__STATUS_REQUEST__INIT;
 	Haven__StatusReply	*r;
@@ -21,10 +20,6 @@ cmd_status_exec(struct cli *cli, int argc, char **argv)
 	size_t			 i;
 	int			 fd;
 
-	if (argc > 1 && !(argc == 2 && cli->json)) {
-		cli_usage_error(cli, &cmd_status_entry, "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
 	if ((fd = client_connect(cli)) == -1)
 		return CLI_EXIT_FAILURE;
 	r = (Haven__StatusReply *)client_request(cli, fd, FRAME_STATUS_REQUEST,

@@ -4,7 +4,6 @@
  * read-only view: nothing typed here reaches the guest.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +14,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 #define CONSOLE_CHUNK		65536	/* max_bytes: havend's cap */
 #define CONSOLE_DEFAULT_TAIL	4096
@@ -82,58 +81,29 @@ console_json(struct cli *cli, const char *name, const struct console_text *t)
 }
 
 static int
-cmd_vm_console_exec(struct cli *cli, int argc, char **argv)
+cmd_vm_console_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		{ "tail", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const struct cmd_entry	*cmd = &cmd_vm_console_entry;
 	Haven__ConsoleRequest	 req = HAVEN__CONSOLE_REQUEST__INIT;
 	Haven__ConsoleReply	*r;
 	struct console_text	 text = { 0 };
 	sigset_t		 stop;
+	const char		*arg;
 	uint64_t		 tail = CONSOLE_DEFAULT_TAIL, got = 0;
 	uint16_t		 type;
-	int			 c, fd, more, follow = 0, code = 0,
-				 rc = CLI_EXIT_FAILURE;
+	int			 fd, more, follow, code = 0;
+	int			 rc = CLI_EXIT_FAILURE;
 
-	while ((c = getopt_long(argc, argv, "f", options, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			follow = 1;
-			break;
-		case 't':
-			if (cli_parse_size(optarg, &tail) == -1 ||
-			    tail > INT64_MAX) {
-				cli_usage_error(cli, cmd, "bad --tail '%s': a "
-				    "number of bytes (4096, 64K); 0 starts at "
-				    "the beginning of the log", optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'j':
-			cli->json = 1;
-			break;
-		default:
-			cli_usage_error(cli, cmd, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		cli_usage_error(cli, cmd, optind == argc ? "a VM name is "
-		    "required" : "one VM name expected");
+	follow = args_has(args, "follow");
+	if ((arg = args_get(args, "tail")) != NULL &&
+	    (cli_parse_size(arg, &tail) == -1 || tail > INT64_MAX)) {
+		cli_usage_error(cli, cmd, "bad --tail '%s': a number of bytes "
+		    "(4096, 64K); 0 starts at the beginning of the log", arg);
 		return CLI_EXIT_USAGE;
 	}
-	req.name = argv[optind];
-	if (!cli_vm_name_valid(req.name)) {
-		cli_usage_error(cli, cmd, "bad VM name '%s': 1 to %d letters, "
-		    "digits, '.', '_' or '-', starting with a letter or digit",
-		    req.name, CLI_VM_NAME_MAX);
+	if (request_vm_name(cli, cmd, args, &arg) == -1)
 		return CLI_EXIT_USAGE;
-	}
+	req.name = (char *)arg;
 	if (follow && cli->json) {
 		cli_usage_error(cli, cmd, "--json prints one object and does "
 		    "not go with --follow");
@@ -206,6 +176,16 @@ done:
 
 const struct cmd_entry cmd_vm_console_entry = {
 	.name = "vm console",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "follow", 'f', 0 },
+			{ "tail", 0, ARGS_VALUE },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "a VM name is required",
+		.too_many = "one VM name expected",
+	},
 	.usage = "NAME [--follow] [--tail BYTES] [--json]",
 	.summary = "a VM's serial console, read-only (no input); --follow "
 	    "for more",

@@ -2,22 +2,17 @@
  * havenctl vm list: every VM in the cluster's state, as this host's havend
  * holds it.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
-cmd_vm_list_exec(struct cli *cli, int argc, char **argv)
+cmd_vm_list_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static const Haven__VmConfig	 no_config = HAVEN__VM_CONFIG__INIT;
 	static const Haven__VmRuntime	 no_runtime = HAVEN__VM_RUNTIME__INIT;
 	Haven__VmListRequest		 req = HAVEN__VM_LIST_REQUEST__INIT;
@@ -27,23 +22,8 @@ cmd_vm_list_exec(struct cli *cli, int argc, char **argv)
 	struct json_object		*a;
 	char				 owner[16], mem[32], prio[16];
 	size_t				 i, len;
-	int				 c, rc, width = 4;
+	int				 rc, width = 4;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			cli->json = 1;
-			break;
-		default:
-			cli_usage_error(cli, &cmd_vm_list_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		cli_usage_error(cli, &cmd_vm_list_entry,
-		    "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
 	r = (Haven__VmListReply *)client_call(cli, FRAME_VM_LIST, &req.base,
 	    FRAME_VM_LIST_REPLY, &rc);
 	if (r == NULL)
@@ -51,7 +31,7 @@ cmd_vm_list_exec(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		a = json_object_new_array();
 		for (i = 0; i < r->n_vms; i++)
-			json_object_array_add(a, cluster_vm_json(r->vms[i]));
+			json_object_array_add(a, request_vm_json(r->vms[i]));
 		if (cli_json_print(cli, a) == -1)
 			rc = CLI_EXIT_FAILURE;
 		message_free(&r->base);

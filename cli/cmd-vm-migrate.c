@@ -9,7 +9,6 @@
  * downtime the cluster recorded. Without --to the placement rules pick
  * the host.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +16,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 #define MIGRATE_WAIT_S	600
 
@@ -147,16 +146,8 @@ migrate_bar(double elapsed, const Haven__VmRuntime *rt)
 }
 
 static int
-cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
+cmd_vm_migrate_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "to", required_argument, NULL, 't' },
-		{ "quick", no_argument, NULL, 'q' },
-		{ "live", no_argument, NULL, 'l' },
-		{ "no-wait", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	Haven__VmMigrate	 req = HAVEN__VM_MIGRATE__INIT;
 	Haven__OkReply		*ok;
 	Haven__Vm		*vm;
@@ -167,39 +158,25 @@ cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
 	uint64_t		 seq;
 	double			 t0;
 	long			 downtime;
-	int			 c, quick = 0, live = 0, wait = 1, code = 0, tty;
+	int			 quick, wait, code = 0, tty;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 't': to = optarg; break;
-		case 'q': quick = 1; break;
-		case 'l': live = 1; break;
-		case 'n': wait = 0; break;
-		case 'j': cli->json = 1; break;
-		default:
-			cli_usage_error(cli, &cmd_vm_migrate_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (quick && live) {
+	/* Live is the default; --live says so, and excludes --quick. */
+	quick = args_has(args, "quick");
+	wait = !args_has(args, "no-wait");
+	if (quick && args_has(args, "live")) {
 		cli_usage_error(cli, &cmd_vm_migrate_entry,
 		    "--quick and --live exclude each other");
 		return CLI_EXIT_USAGE;
 	}
-	if (optind != argc - 1) {
-		cli_usage_error(cli, &cmd_vm_migrate_entry,
-		    "one VM name expected");
-		return CLI_EXIT_USAGE;
-	}
-	name = argv[optind];
+	name = args_positional(args, 0);
 	if (!cli_vm_name_valid(name)) {
 		cli_usage_error(cli, &cmd_vm_migrate_entry, "bad VM name '%s'",
 		    name);
 		return CLI_EXIT_USAGE;
 	}
-	if (to != NULL && cluster_node_id(cli, to, &req.target) == -1)
+	to = args_get(args, "to");
+	if (to != NULL && request_node_id(cli, to, &req.target) == -1)
 		return CLI_EXIT_FAILURE;
-	(void)live;	/* the default */
 	req.quick = quick;
 	if ((vm = migrate_show(cli, name)) == NULL)
 		return CLI_EXIT_FAILURE;
@@ -291,6 +268,17 @@ cmd_vm_migrate_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_vm_migrate_entry = {
 	.name = "vm migrate",
+	.args = {
+		.options = (const struct args_option[]) {
+			{ "to", 0, ARGS_VALUE },
+			{ "quick", 0, 0 },
+			{ "live", 0, 0 },
+			{ "no-wait", 0, 0 },
+			{ NULL, 0, 0 },
+		},
+		.lower = 1, .upper = 1,
+		.too_few = "one VM name expected",
+	},
 	.usage = "NAME [--to HOST] [--quick|--live] [--no-wait] [--json]",
 	.summary = "move a running VM to another host (live, or quick)",
 	.exec = cmd_vm_migrate_exec,

@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static void
 show_vm(const Haven__Vm *vm)
@@ -71,15 +71,14 @@ show_vm(const Haven__Vm *vm)
 }
 
 static int
-cmd_vm_show_exec(struct cli *cli, int argc, char **argv)
+cmd_vm_show_exec(struct cli *cli, struct args *args)
 {
 	Haven__VmNameRequest	 req = HAVEN__VM_NAME_REQUEST__INIT;
 	Haven__VmListReply	*r;
 	const char		*name;
 	int			 rc;
 
-	if (cluster_vm_name_arg(cli, &cmd_vm_show_entry, argc, argv,
-	    &name) == -1)
+	if (request_vm_name(cli, &cmd_vm_show_entry, args, &name) == -1)
 		return CLI_EXIT_USAGE;
 	req.name = (char *)name;
 	r = (Haven__VmListReply *)client_call(cli, FRAME_VM_SHOW, &req.base,
@@ -91,7 +90,7 @@ cmd_vm_show_exec(struct cli *cli, int argc, char **argv)
 		    "one", r->n_vms, name);
 		rc = CLI_EXIT_FAILURE;
 	} else if (cli->json) {
-		if (cli_json_print(cli, cluster_vm_json(r->vms[0])) == -1)
+		if (cli_json_print(cli, request_vm_json(r->vms[0])) == -1)
 			rc = CLI_EXIT_FAILURE;
 	} else
 		show_vm(r->vms[0]);
@@ -101,6 +100,11 @@ cmd_vm_show_exec(struct cli *cli, int argc, char **argv)
 
 const struct cmd_entry cmd_vm_show_entry = {
 	.name = "vm show",
+	.args = {
+		.lower = 1, .upper = 1,
+		.too_few = "a VM name is required",
+		.too_many = "one VM name expected",
+	},
 	.usage = "[--json] NAME",
 	.summary = "every field of one VM",
 	.exec = cmd_vm_show_exec,

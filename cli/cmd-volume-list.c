@@ -2,22 +2,17 @@
  * havenctl volume list: the cluster's volumes, the pool and LUN each lives
  * on, and its recorded size.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 static int
-cmd_volume_list_exec(struct cli *cli, int argc, char **argv)
+cmd_volume_list_exec(struct cli *cli, struct args *args)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
 	Haven__StorageListRequest	 req =
 					    HAVEN__STORAGE_LIST_REQUEST__INIT;
 	Haven__StorageListReply		*r;
@@ -25,23 +20,8 @@ cmd_volume_list_exec(struct cli *cli, int argc, char **argv)
 	struct json_object		*a, *o;
 	char				 size[32];
 	size_t				 i, len;
-	int				 c, rc, name_w = 4, pool_w = 4;
+	int				 rc, name_w = 4, pool_w = 4;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			cli->json = 1;
-			break;
-		default:
-			cli_usage_error(cli, &cmd_volume_list_entry, NULL);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		cli_usage_error(cli, &cmd_volume_list_entry,
-		    "no arguments expected");
-		return CLI_EXIT_USAGE;
-	}
 	r = (Haven__StorageListReply *)client_call(cli, FRAME_STORAGE_LIST,
 	    &req.base, FRAME_STORAGE_LIST_REPLY, &rc);
 	if (r == NULL)

@@ -1,7 +1,8 @@
 /*
  * havenctl: the operator's command. Parses the global options, finds the
- * command in the table by its words ("disk create"), and hands it the rest
- * of the command line. Also the small output helpers every command shares.
+ * command in the table by its words ("disk create"), parses the rest of
+ * the command line against the command's spec (args.c) and hands the
+ * command the result. Also the small output helpers every command shares.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -58,6 +59,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_fence_agents_entry,
 	&cmd_fence_metadata_entry,
 	&cmd_fence_validate_entry,
+	&cmd_debug_log_entry,
 };
 #define CMD_COUNT	(sizeof cmd_table / sizeof cmd_table[0])
 
@@ -198,7 +200,9 @@ main(int argc, char **argv)
 	};
 	struct cli		 cli = { .program = "havenctl" };
 	const struct cmd_entry	*cmd;
+	struct args		*args;
 	enum log_level		 level = LOG_LEVEL_WARN;
+	const char		*cause;
 	int			 c, words, i, sub_argc;
 	char			**sub_argv;
 
@@ -249,27 +253,35 @@ main(int argc, char **argv)
 		    "them", argv[0]);
 		return CLI_EXIT_USAGE;
 	}
-	/* The command sees argv[0] = its name, then its own arguments; a
-	 * --json after the command words counts too. */
+	/* The command's words become one argv[0] (getopt's messages name the
+	 * command by it), followed by the command's own arguments. */
 	sub_argc = argc - words + 1;
 	sub_argv = calloc((size_t)sub_argc + 1, sizeof *sub_argv);
 	if (sub_argv == NULL)
 		return CLI_EXIT_FAILURE;
 	sub_argv[0] = (char *)cmd->name;
-	for (i = 1; i < sub_argc; i++) {
+	for (i = 1; i < sub_argc; i++)
 		sub_argv[i] = argv[words + i - 1];
-		if (strcmp(sub_argv[i], "--json") == 0)
-			cli.json = 1;
-		if (strcmp(sub_argv[i], "--help") == 0 ||
-		    strcmp(sub_argv[i], "-h") == 0) {
-			printf("usage: havenctl %s %s\n%s\n", cmd->name,
-			    cmd->usage, cmd->summary);
-			free(sub_argv);
-			return CLI_EXIT_OK;
-		}
+	if (args_wants_help(sub_argc, sub_argv)) {
+		printf("usage: havenctl %s %s\n%s\n", cmd->name, cmd->usage,
+		    cmd->summary);
+		free(sub_argv);
+		return CLI_EXIT_OK;
 	}
-	optind = 0;	/* a full reset: main stopped getopt at a non-option */
-	c = cmd->exec(&cli, sub_argc, sub_argv);
+	if ((args = args_parse(&cmd->args, sub_argc, sub_argv, &cause)) ==
+	    NULL) {
+		if (cause != NULL)
+			cli_usage_error(&cli, cmd, "%s", cause);
+		else
+			cli_usage_error(&cli, cmd, NULL);
+		free(sub_argv);
+		return CLI_EXIT_USAGE;
+	}
+	/* --json counts after the command words too. */
+	if (args_has(args, "json"))
+		cli.json = 1;
+	c = cmd->exec(&cli, args);
+	args_free(args);
 	free(sub_argv);
 	return c;
 }

@@ -1,15 +1,16 @@
 /*
- * What havenctl's vm and node commands share: the NAME argument, requests
- * answered with OkReply, and a VM as JSON.
+ * What havenctl's commands that ask havend share: the NAME argument of the
+ * vm commands, the NODE argument of the node commands, requests answered
+ * with OkReply, and a VM as JSON. (clusterd/cluster.c is the cluster state
+ * itself; this file only asks for it.)
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
-#include "cluster.h"
+#include "request.h"
 
 /*
  * Make a change request; print the OkReply's message (or `done` when havend
@@ -17,7 +18,7 @@
  * Returns the exit code.
  */
 int
-cluster_ok_request(struct cli *cli, uint16_t type, const ProtobufCMessage *req,
+request_ok(struct cli *cli, uint16_t type, const ProtobufCMessage *req,
     const char *done)
 {
 	Haven__OkReply		*r;
@@ -45,33 +46,13 @@ cluster_ok_request(struct cli *cli, uint16_t type, const ProtobufCMessage *req,
 	return rc;
 }
 
-/* The one NAME argument (and --json) of vm start, stop, delete and show. */
+/* The one NAME operand of vm start, stop, delete, show and console,
+ * checked. */
 int
-cluster_vm_name_arg(struct cli *cli, const struct cmd_entry *cmd, int argc,
-    char **argv, const char **name)
+request_vm_name(struct cli *cli, const struct cmd_entry *cmd,
+    struct args *args, const char **name)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int	c;
-
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			cli->json = 1;
-			break;
-		default:
-			cli_usage_error(cli, cmd, NULL);
-			return -1;
-		}
-	}
-	if (optind != argc - 1) {
-		cli_usage_error(cli, cmd, optind == argc ? "a VM name is "
-		    "required" : "one VM name expected");
-		return -1;
-	}
-	*name = argv[optind];
+	*name = args_positional(args, 0);
 	if (!cli_vm_name_valid(*name)) {
 		cli_usage_error(cli, cmd, "bad VM name '%s': 1 to %d letters, "
 		    "digits, '.', '_' or '-', starting with a letter or digit",
@@ -83,18 +64,18 @@ cluster_vm_name_arg(struct cli *cli, const struct cmd_entry *cmd, int argc,
 
 /* vm start, stop and delete: a VmNameRequest answered with OkReply. */
 int
-cluster_vm_name_command(struct cli *cli, const struct cmd_entry *cmd,
-    int argc, char **argv, uint16_t type, const char *verb)
+request_vm_change(struct cli *cli, const struct cmd_entry *cmd,
+    struct args *args, uint16_t type, const char *verb)
 {
 	Haven__VmNameRequest	 req = HAVEN__VM_NAME_REQUEST__INIT;
 	const char		*name;
 	char			 done[128];
 
-	if (cluster_vm_name_arg(cli, cmd, argc, argv, &name) == -1)
+	if (request_vm_name(cli, cmd, args, &name) == -1)
 		return CLI_EXIT_USAGE;
 	req.name = (char *)name;
 	snprintf(done, sizeof done, "%s VM %s", verb, name);
-	return cluster_ok_request(cli, type, &req.base, done);
+	return request_ok(cli, type, &req.base, done);
 }
 
 static struct json_object *
@@ -105,7 +86,7 @@ string_or_null(const char *s)
 
 /* Every field of a VM, for vm list and vm show --json. */
 struct json_object *
-cluster_vm_json(const Haven__Vm *vm)
+request_vm_json(const Haven__Vm *vm)
 {
 	static const Haven__VmConfig	 no_config = HAVEN__VM_CONFIG__INIT;
 	static const Haven__VmRuntime	 no_runtime = HAVEN__VM_RUNTIME__INIT;
@@ -182,7 +163,7 @@ cluster_vm_json(const Haven__Vm *vm)
 
 /* A node id, or the id of the host named so in the state. */
 int
-cluster_node_id(struct cli *cli, const char *arg, uint32_t *id)
+request_node_id(struct cli *cli, const char *arg, uint32_t *id)
 {
 	Haven__NodeListRequest	 req = HAVEN__NODE_LIST_REQUEST__INIT;
 	Haven__NodeListReply	*r;
@@ -214,42 +195,4 @@ cluster_node_id(struct cli *cli, const char *arg, uint32_t *id)
 		cli_error(cli, "no host named '%s'; 'havenctl node list' shows "
 		    "them", arg);
 	return found ? 0 : -1;
-}
-
-/* "[--json] [FLAG]... NODE" for the node commands: sets set[i] for each
- * flags[i] given, resolves NODE (an id or a host name). CLI_EXIT_OK, or
- * the exit code after saying what is wrong. */
-int
-cluster_node_args(struct cli *cli, const struct cmd_entry *cmd, int argc,
-    char **argv, const char *const *flags, int *set, size_t nflags,
-    uint32_t *node_id, const char **node)
-{
-	size_t	 j;
-	int	 i, n = 0;
-
-	*node = NULL;
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			cli->json = 1;
-			continue;
-		}
-		for (j = 0; j < nflags; j++)
-			if (strcmp(argv[i], flags[j]) == 0)
-				break;
-		if (j < nflags) {
-			set[j] = 1;
-		} else if (argv[i][0] == '-') {
-			cli_usage_error(cli, cmd, "unknown option %s", argv[i]);
-			return CLI_EXIT_USAGE;
-		} else {
-			*node = argv[i];
-			n++;
-		}
-	}
-	if (n != 1) {
-		cli_usage_error(cli, cmd, "one node (id or name) expected");
-		return CLI_EXIT_USAGE;
-	}
-	return cluster_node_id(cli, *node, node_id) == -1 ? CLI_EXIT_FAILURE :
-	    CLI_EXIT_OK;
 }
