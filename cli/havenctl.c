@@ -75,7 +75,7 @@ usage(FILE *out)
 	    "             writing to it (0xHEX or CLUSTER:NODE_ID)\n\n"
 	    "commands:\n");
 	for (i = 0; i < CMD_COUNT; i++)
-		fprintf(out, "  %-14s %s\n", cmd_table[i]->name,
+		fprintf(out, "  %-16s %s\n", cmd_table[i]->name,
 		    cmd_table[i]->summary);
 	fprintf(out, "\n'havenctl COMMAND --help' shows a command's arguments; "
 	    "havenctl(8) has the details.\n");

@@ -152,6 +152,7 @@ expect 4 60402 ""    vm stop db1;  expect 4 60402 "" vm create v2 --memory 32M
 expect 0 60403 60500 vm list;  expect 0 60403 60500 vm stop db1
 expect 0 60403 60500 vm create v3 --memory 32M; expect 0 60403 60500 role list
 expect 4 60404 ""    status;   expect 4 60404 "" vm list
+expect 4 60401 ""    debug log; expect 0 60403 60500 debug log
 echo "viewer reads only; operator of web* acts on web1 and not db1; the admin group does everything; no role: nothing"
 grep_audit() { "$LAB" exec h1 cat /var/log/haven/audit.log | jq -c "select($1)" | head -1; }
 [[ -n $(grep_audit '.uid == 60401 and .result == "denied"') ]] || fail "the viewer's refused change is not in the audit log"
@@ -159,6 +160,14 @@ grep_audit() { "$LAB" exec h1 cat /var/log/haven/audit.log | jq -c "select($1)" 
 echo "audit: $(grep_audit '.uid == 60402 and .target == "db1"')"
 ctl h1 role revoke uid:60402
 wait_for 10 "the revoke" bash -c "! '$LAB' exec h1 setpriv --reuid 60402 --regid 60402 --clear-groups '$HAVENCTL' vm list >/dev/null 2>&1"
+
+step "havend's log ring, read from the running daemon"
+ring=$(ctl h1 --json debug log)
+jq -e 'length > 10 and all(.[]; (.time_us > 0) and (.level | length > 0))' <<<"$ring" >/dev/null ||
+	fail "debug log: not a list of timed lines: $(head -c 300 <<<"$ring")"
+jq -e 'map(.text) | any(test("quorate|coordinator|joined"))' <<<"$ring" >/dev/null ||
+	fail "debug log: nothing of what havend did in this test"
+ctl h1 debug log | tail -3
 
 step "a user with no role is refused"
 if out=$("$LAB" exec h1 setpriv --reuid 60400 --regid 60400 --clear-groups "$HAVENCTL" status 2>&1); then
