@@ -14,13 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,21 +30,12 @@
 #include "migrate.h"
 #include "proto.h"
 #include "storage.h"
+#include "transfer.h"
 
 #define WORKER_PARENT_FD	3
 #define WORKER_MAX_VOLUMES	4
 #define WORKER_LEASE_CHECK_MS	1000
 #define WORKER_STOP_TIMEOUT_MS	30000
-#define WORKER_STATE_FD_NAME	"haven-state"
-#define WORKER_LIVE_FD_NAME	"haven-live"
-#define WORKER_LIVE_TOKEN	32	/* hex digits */
-#define WORKER_LIVE_POLL_MS	1000	/* progress, and the converge budget */
-#define WORKER_STATE_POLL_MS	500	/* a quick save's or restore's progress */
-/* The source: from the last pass's go to the handover (or QEMU's end). */
-#define WORKER_LIVE_SWITCH_MS	10000
-/* A stream that sends nothing this long is dead (a cut link, a frozen
- * target): call it off without waiting out the converge budget. */
-#define WORKER_LIVE_STALL_MS	10000
 
 struct worker_volume {
 	struct worker		*w;
@@ -57,28 +46,20 @@ struct worker_volume {
 	int			 asking;	/* a RegisterRequest is unanswered */
 };
 
+/* What the worker does with QEMU besides a move (transfer.h); a move and
+ * these exclude each other. */
 enum worker_op {
 	WORKER_OP_NONE,
 	WORKER_OP_START,
 	WORKER_OP_STOP,
-	WORKER_OP_SAVE,
-	WORKER_OP_RESTORE,
-	WORKER_OP_INCOMING,	/* live migration, the target: receiving */
-	WORKER_OP_LIVE,		/* live migration, the source: sending */
-	WORKER_OP_SWITCH,	/* the target takes over */
 };
 
-/* The target: a connection that has not shown the token yet. A few at
- * once, so a stranger on the migration network who connects and says
- * nothing cannot keep the real sender out. */
-#define WORKER_LIVE_SENDERS	4
-struct worker_sender {
+/* A QMP command sent for a move: its reply goes to migrate/. */
+struct worker_call {
+	TAILQ_ENTRY(worker_call) entry;
 	struct worker		*w;
-	int			 fd;
-	struct event		*ev;
-	char			 got[WORKER_LIVE_TOKEN];
-	size_t			 n;
-	uint64_t		 since_us;
+	transfer_reply_cb	 cb;
+	void			*arg;
 };
 
 struct worker {
@@ -101,13 +82,6 @@ struct worker {
 	Haven__VmPhase		 phase;
 
 	enum worker_op		 op;
-	uint64_t		 op_start_us;
-	uint64_t		 state_generation;
-	struct state_save	*save;
-	struct state_restore	*restore;
-	int			 stream_done;	/* our side of the stream */
-	int			 migration_done; /* QEMU's side */
-	uint64_t		 stream_bytes;
 	int			 expect_exit;	/* we asked QEMU to quit */
 	int			 kill_requested;	/* havend asked for a hard stop */
 	Haven__VmPhase		 exit_phase;	/* phase to report on exit */
@@ -117,32 +91,13 @@ struct worker {
 	int			 lease_reading;
 	int			 exiting;
 
-	/* Live migration. The target listens on live_listen (bound before
-	 * the seccomp filter) and accepts one sender that presents the
-	 * token; the source connects to the target's endpoint. */
-	char			 live_endpoint[80];
-	char			 live_token[WORKER_LIVE_TOKEN + 1];
-	int			 live_listen;
-	struct event		*live_accept;
-	int			 live_fd;	/* the source: connecting */
-	struct event		*live_io;
-	struct worker_sender	 senders[WORKER_LIVE_SENDERS];
-	struct ev_timer		*live_timer;
-	uint64_t		 live_start_us;
-	uint32_t		 live_converge_ms;
-	uint32_t		 live_downtime_ms;
-	uint64_t		 live_bandwidth;
-	int			 live_completed;
-	int			 live_stopped;
-	struct ev_timer		*switch_timer;
-	int			 switch_stalled;
-	char			 live_why[200];	/* why it was cancelled */
-	uint64_t		 live_remaining;	/* progress: live, save, */
-	uint64_t		 live_total;		/* restore */
-	uint64_t		 restore_length;	/* the state's, from its header */
-	uint64_t		 live_sent;	/* ram.transferred, last seen */
-	uint64_t		 live_sent_us;	/* when it last grew */
+	/* Moves (migrate/transfer.h), and their QMP commands in flight. */
+	struct transfer		*transfer;
+	TAILQ_HEAD(, worker_call) calls;
+	/* The switchover: leases, then disks, one after the other. */
 	size_t			 switch_next;
+	transfer_done_cb	 switch_done;
+	void			*switch_arg;
 
 	/* Adoption: RUN_DIR/worker.sock, served only while no havend is
 	 * attached (spec.adopt_timeout_ms > 0). */
@@ -158,11 +113,6 @@ static void	worker_kill_qemu(struct worker *);
 static void	worker_command(struct worker *, Haven__WorkerCommand *);
 static void	worker_open_vhds(struct worker *);
 static int	worker_adopt_listen(struct worker *);
-static int	worker_live_listen(struct worker *);
-static void	worker_live_incoming_ready(struct worker *);
-static void	worker_live_resume(struct worker *);
-static void	worker_live_event(struct worker *, const char *,
-		    struct json_object *);
 
 static uint64_t
 worker_now_us(void)
@@ -207,24 +157,10 @@ worker_report_ex(struct worker *w, Haven__VmPhase phase, int error,
 	ev.timestamp_us = worker_now_us();
 	ev.detail = (char *)(detail != NULL ? detail : "");
 	ev.qemu_pid = w->qemu_pid > 0 ? (uint32_t)w->qemu_pid : 0;
-	if (w->op == WORKER_OP_SAVE || w->op == WORKER_OP_RESTORE) {
-		ev.state_bytes = w->stream_bytes;
-		ev.duration_us = ev.timestamp_us - w->op_start_us;
-	}
-	/* Live migration: where the target listens; what happened. */
-	if (w->op == WORKER_OP_INCOMING && *w->live_endpoint != '\0' &&
-	    w->live_listen != -1) {
-		ev.endpoint = w->live_endpoint;
-		ev.token = w->live_token;
-	}
+	transfer_fill(w->transfer, &ev);
+	/* Live migration: what happened. */
 	ev.received = received;
 	ev.stopped_at_us = stopped_at_us;
-	if (w->op == WORKER_OP_LIVE || w->op == WORKER_OP_SAVE ||
-	    w->op == WORKER_OP_RESTORE) {
-		ev.live_remaining = w->live_remaining;
-		ev.live_total = w->live_total;
-	}
-	ev.switch_stalled = w->op == WORKER_OP_LIVE && w->switch_stalled;
 	if (error != 0) {
 		snprintf(text, sizeof text, "%s%s%s", worker_strerror(error),
 		    detail != NULL && *detail != '\0' ? ": " : "",
@@ -297,7 +233,31 @@ worker_fail(struct worker *w, int error, const char *detail)
 	worker_exit(w, 1);
 }
 
+/* Is QEMU busy with a start, a stop or a move? */
+static int
+worker_busy(const struct worker *w)
+{
+	return w->op != WORKER_OP_NONE ||
+	    transfer_kind(w->transfer) != TRANSFER_NONE;
+}
+
 /* --- volumes: open, claim, lease ---------------------------------------- */
+
+/* What migrate/ needs of the VM for a move; the state is on volume 0. */
+static void
+worker_transfer_vm(struct worker *w)
+{
+	struct transfer_vm	vm = {
+		.uuid = w->spec->uuid,
+		.generation = w->spec->generation,
+		.config_hash = w->spec->config_hash,
+		.memory_mib = w->spec->memory_mib,
+		.state = volume_extent(w->volumes[0].volume,
+		    VOLUME_EXTENT_STATE),
+	};
+
+	transfer_set_vm(w->transfer, &vm);
+}
 
 static void	worker_open_next(struct worker *);
 
@@ -424,6 +384,7 @@ worker_open_next(struct worker *w)
 
 	if (w->opening == w->nvolumes) {
 		w->ready = 1;
+		worker_transfer_vm(w);
 		if (!w->spec->incoming)
 			ev_timer_arm(w->lease_timer, WORKER_LEASE_CHECK_MS);
 		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_STOPPED, 0,
@@ -575,7 +536,8 @@ worker_spawn(struct worker *w, int incoming)
 	/* bind and listen are not in the seccomp allowlist: bind it now. */
 	if (worker_adopt_listen(w) == -1)
 		return -errno;
-	if (w->op == WORKER_OP_INCOMING && worker_live_listen(w) == -1)
+	if (transfer_kind(w->transfer) == TRANSFER_INCOMING &&
+	    live_listen(w->transfer) == -1)
 		return -errno;
 
 	memset(&c, 0, sizeof c);
@@ -593,7 +555,7 @@ worker_spawn(struct worker *w, int incoming)
 	c.kernel = w->spec->kernel;
 	c.append = w->spec->kernel_append;
 	c.incoming = incoming;
-	c.paused = w->op == WORKER_OP_INCOMING;
+	c.paused = transfer_kind(w->transfer) == TRANSFER_INCOMING;
 	if ((w->qemu_pid = qemu_spawn(&c)) == -1)
 		return -errno;
 	log_scoped(LOG_LEVEL_INFO, "vm", w->spec->uuid, "QEMU pid %ld",
@@ -613,243 +575,6 @@ worker_reply_ignore(struct qmp *q, struct json_object *result,
 }
 
 static void
-worker_consumed(int result, const struct state_header *h, void *arg)
-{
-	struct worker	*w = arg;
-
-	if (result != 0)
-		log_warn("marking the saved state consumed: %s",
-		    migrate_strerror(result));
-	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0,
-	    "restored and running");
-	w->op = WORKER_OP_NONE;
-}
-
-static void
-worker_restore_resumed(struct qmp *q, struct json_object *result,
-    const char *class, const char *desc, void *arg)
-{
-	struct worker	*w = arg;
-
-	if (result == NULL) {
-		worker_fail(w, -EIO,
-		    "cont after restore failed");
-		return;
-	}
-	/* Running again: the state is used up. */
-	state_mark_consumed(volume_extent(w->volumes[0].volume,
-	    VOLUME_EXTENT_STATE), worker_consumed, w);
-}
-
-/* Both sides of a restore finished: our stream (checksum verified) and
- * QEMU's load. Only then the vCPUs run. */
-static void
-worker_restore_maybe_done(struct worker *w)
-{
-	if (!w->stream_done || !w->migration_done)
-		return;
-	qmp_command(w->qmp, "cont", NULL, -1, worker_restore_resumed, w);
-}
-
-static void
-worker_save_quit(struct worker *w)
-{
-	w->expect_exit = 1;
-	w->exit_phase = HAVEN__VM_PHASE__VM_PHASE_SAVED;
-	qmp_command(w->qmp, "quit", NULL, -1, worker_reply_ignore, w);
-}
-
-static void
-worker_save_maybe_done(struct worker *w)
-{
-	if (!w->stream_done || !w->migration_done)
-		return;
-	worker_save_quit(w);
-}
-
-static void
-worker_save_done(int result, const struct state_header *h, void *arg)
-{
-	struct worker	*w = arg;
-
-	w->save = NULL;
-	if (result != 0) {
-		/* The save failed: exactly one runnable copy stays, here. */
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, result,
-		    "save failed; resuming the VM here");
-		qmp_command(w->qmp, "migrate_cancel", NULL, -1,
-		    worker_reply_ignore, w);
-		qmp_command(w->qmp, "cont", NULL, -1, worker_reply_ignore, w);
-		w->op = WORKER_OP_NONE;
-		return;
-	}
-	w->stream_bytes = h->length;
-	w->stream_done = 1;
-	worker_save_maybe_done(w);
-}
-
-static void
-worker_restore_done(int result, const struct state_header *h, void *arg)
-{
-	struct worker	*w = arg;
-
-	w->restore = NULL;
-	if (result != 0) {
-		worker_kill_qemu(w);
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, result,
-		    "restore failed; the saved state is left as it was");
-		worker_exit(w, 1);
-		return;
-	}
-	w->stream_bytes = h->length;
-	w->stream_done = 1;
-	worker_restore_maybe_done(w);
-}
-
-static void
-worker_state_progress(uint64_t bytes, void *arg)
-{
-	struct worker	*w = arg;
-
-	w->stream_bytes = bytes;
-}
-
-/* QEMU's migration, both ways: events on, our pipe end handed over with
- * getfd (the fd travels with the command; ours is closed), and the
- * migrate or migrate-incoming command pointing at it. */
-static void
-worker_migration_cap(struct json_object *caps, const char *name, int on)
-{
-	struct json_object	*cap = json_object_new_object();
-
-	json_object_object_add(cap, "capability",
-	    json_object_new_string(name));
-	json_object_object_add(cap, "state", json_object_new_boolean(on));
-	json_object_array_add(caps, cap);
-}
-
-/*
- * A live migration's source stops at 'pre-switchover' (the vCPUs stopped,
- * the last pass not sent) until the worker says go: a cancel (budget,
- * stall, the cluster) can then never cross the last pass, after which the
- * target may hold the whole VM while the source resumes it too. Every
- * other migration (a quick save) runs straight through; capabilities
- * outlive a migration, so each one sets it.
- */
-static void
-worker_migration_events(struct worker *w)
-{
-	struct json_object	*caps = json_object_new_array();
-	struct json_object	*params = json_object_new_object();
-
-	worker_migration_cap(caps, "events", 1);
-	worker_migration_cap(caps, "pause-before-switchover",
-	    w->op == WORKER_OP_LIVE);
-	json_object_object_add(params, "capabilities", caps);
-	qmp_command(w->qmp, "migrate-set-capabilities", params, -1,
-	    worker_reply_ignore, w);
-}
-
-static void
-worker_hand_fd_named(struct worker *w, int fd, const char *name)
-{
-	struct json_object	*params = json_object_new_object();
-
-	json_object_object_add(params, "fdname",
-	    json_object_new_string(name));
-	qmp_command(w->qmp, "getfd", params, fd, worker_reply_ignore, w);
-	close(fd);
-}
-
-static void
-worker_hand_fd(struct worker *w, int fd)
-{
-	worker_hand_fd_named(w, fd, WORKER_STATE_FD_NAME);
-}
-
-static void
-worker_migrate_fd_named(struct worker *w, const char *command,
-    const char *name)
-{
-	struct json_object	*params = json_object_new_object();
-	char			 uri[64];
-
-	snprintf(uri, sizeof uri, "fd:%s", name);
-	json_object_object_add(params, "uri", json_object_new_string(uri));
-	qmp_command(w->qmp, command, params, -1, worker_reply_ignore, w);
-}
-
-static void
-worker_migrate_fd(struct worker *w, const char *command)
-{
-	worker_migrate_fd_named(w, command, WORKER_STATE_FD_NAME);
-}
-
-/* Save: QEMU writes its migration stream into a pipe we drain onto the
- * volume's state extent. */
-static void
-worker_save_begin(struct worker *w)
-{
-	struct state_header	 ident;
-	struct json_object	*params;
-	int			 p[2];
-
-	memset(&ident, 0, sizeof ident);
-	snprintf(ident.vm_uuid, sizeof ident.vm_uuid, "%s", w->spec->uuid);
-	ident.generation = w->spec->generation;
-	ident.config_hash = w->spec->config_hash;
-	if (pipe2(p, O_CLOEXEC) == -1 || ev_set_nonblock(p[0]) == -1) {
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, -errno,
-		    "save: pipe");
-		return;
-	}
-	w->op = WORKER_OP_SAVE;
-	w->op_start_us = worker_now_us();
-	w->stream_done = w->migration_done = 0;
-	w->stream_bytes = 0;
-	w->live_remaining = w->live_total = 0;
-	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_SAVING, 0, NULL);
-	ev_timer_arm(w->live_timer, WORKER_STATE_POLL_MS);
-
-	qmp_command(w->qmp, "stop", NULL, -1, worker_reply_ignore, w);
-	worker_migration_events(w);
-	params = json_object_new_object();
-	json_object_object_add(params, "max-bandwidth",
-	    json_object_new_int64(INT64_MAX / 2));
-	qmp_command(w->qmp, "migrate-set-parameters", params, -1,
-	    worker_reply_ignore, w);
-	worker_hand_fd(w, p[1]);
-	w->save = state_save_start(w->base, volume_extent(w->volumes[0].volume,
-	    VOLUME_EXTENT_STATE), p[0], &ident, worker_state_progress,
-	    worker_save_done, w);
-	worker_migrate_fd(w, "migrate");
-}
-
-/* Restore, once QEMU (started with -incoming defer) answers QMP. */
-static void
-worker_restore_begin(struct worker *w)
-{
-	struct state_expect	 expect;
-	int			 p[2];
-
-	if (pipe2(p, O_CLOEXEC) == -1 || ev_set_nonblock(p[1]) == -1) {
-		worker_fail(w, -errno, "restore: pipe");
-		return;
-	}
-	worker_migration_events(w);
-	worker_hand_fd(w, p[0]);
-	worker_migrate_fd(w, "migrate-incoming");
-	expect.vm_uuid = w->spec->uuid;
-	expect.generation = w->state_generation;
-	expect.config_hash = w->spec->config_hash;
-	w->restore = state_restore_start(w->base,
-	    volume_extent(w->volumes[0].volume, VOLUME_EXTENT_STATE), p[1],
-	    &expect, worker_state_progress, worker_restore_done, w);
-	w->live_remaining = w->live_total = 0;
-	ev_timer_arm(w->live_timer, WORKER_STATE_POLL_MS);
-}
-
-static void
 worker_qmp_ready(struct qmp *q, int ok, void *arg)
 {
 	struct worker	*w = arg;
@@ -859,14 +584,8 @@ worker_qmp_ready(struct qmp *q, int ok, void *arg)
 		    "QMP handshake failed");
 		return;
 	}
-	if (w->op == WORKER_OP_RESTORE) {
-		worker_restore_begin(w);
+	if (transfer_qemu_ready(w->transfer))
 		return;
-	}
-	if (w->op == WORKER_OP_INCOMING) {
-		worker_live_incoming_ready(w);
-		return;
-	}
 	w->op = WORKER_OP_NONE;
 	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0, "booted");
 }
@@ -876,42 +595,11 @@ worker_qmp_event(struct qmp *q, const char *name, struct json_object *data,
     void *arg)
 {
 	struct worker		*w = arg;
-	struct json_object	*status;
-	const char		*s;
 
 	log_debug("QMP event %s", name);
-	if (w->op == WORKER_OP_INCOMING || w->op == WORKER_OP_LIVE) {
-		worker_live_event(w, name, data);
+	if (transfer_event(w->transfer, name, data))
 		return;
-	}
-	if (strcmp(name, "MIGRATION") == 0 &&
-	    json_object_object_get_ex(data, "status", &status)) {
-		s = json_object_get_string(status);
-		if (strcmp(s, "completed") == 0) {
-			w->migration_done = 1;
-			if (w->op == WORKER_OP_SAVE)
-				worker_save_maybe_done(w);
-			else if (w->op == WORKER_OP_RESTORE)
-				worker_restore_maybe_done(w);
-		} else if (strcmp(s, "failed") == 0) {
-			if (w->op == WORKER_OP_SAVE) {
-				if (w->save != NULL) {
-					state_save_abort(w->save);
-					w->save = NULL;
-				}
-				worker_report(w,
-				    HAVEN__VM_PHASE__VM_PHASE_RUNNING, -EIO,
-				    "QEMU's migration failed; resuming here");
-				qmp_command(w->qmp, "cont", NULL, -1,
-				    worker_reply_ignore, w);
-				w->op = WORKER_OP_NONE;
-			} else if (w->op == WORKER_OP_RESTORE) {
-				worker_fail(w,
-				    -EIO, "QEMU could not load the saved "
-				    "state");
-			}
-		}
-	} else if (strcmp(name, "STOP") == 0 && w->op == WORKER_OP_NONE &&
+	if (strcmp(name, "STOP") == 0 && !worker_busy(w) &&
 	    w->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) {
 		/* Paused by an I/O error (werror=stop) or by us. */
 		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_PAUSED, 0, NULL);
@@ -969,8 +657,9 @@ static void
 worker_vhd_opened(int result, struct blockdev *vhd, void *arg)
 {
 	struct worker	*w = arg;
-	int		 incoming = w->op == WORKER_OP_RESTORE ||
-			    w->op == WORKER_OP_INCOMING;
+	int		 incoming = transfer_kind(w->transfer) ==
+			    TRANSFER_RESTORE || transfer_kind(w->transfer) ==
+			    TRANSFER_INCOMING;
 
 	if (result != 0) {
 		worker_fail(w, result,
@@ -1001,574 +690,103 @@ worker_open_vhds(struct worker *w)
 	    worker_vhd_opened, w);
 }
 
-/* --- live migration ------------------------------------------------------ */
-
-/*
- * DESIGN §6. The target's worker opens the volumes without the lease,
- * starts QEMU with -incoming defer -S and listens on its migration
- * address; the cluster carries its endpoint and a one-time token to the
- * source. The source's worker connects, presents the token and hands the
- * socket to QEMU (`migrate fd:`): pre-copy runs over the migration network
- * under the downtime limit and bandwidth; if it has not converged within
- * its budget the worker cancels it and the VM runs on (the cluster falls
- * back to quick migration). The target reports the whole stream in; once
- * the cluster has given it the VM (generation + 1) it claims the lease,
- * opens the disks' metadata again (the source wrote them until it
- * stopped: a dynamic VHD's block table moved on) and runs the vCPUs. The
- * source keeps its stopped QEMU until then: a target that fails before
- * the handover leaves the VM to resume where it was.
- */
+/* --- moves: what the worker does for migrate/ --------------------------- */
 
 static void
-worker_live_close(struct worker *w)
+worker_call_reply(struct qmp *q, struct json_object *result,
+    const char *class, const char *desc, void *arg)
 {
-	if (w->live_io != NULL) {
-		event_free(w->live_io);
-		w->live_io = NULL;
-	}
-	if (w->live_fd != -1) {
-		close(w->live_fd);
-		w->live_fd = -1;
-	}
+	struct worker_call	 *c = arg;
+	transfer_reply_cb	  cb = c->cb;
+	void			 *cb_arg = c->arg;
+
+	TAILQ_REMOVE(&c->w->calls, c, entry);
+	free(c);
+	cb(result, class, desc, cb_arg);
 }
 
-static void
-worker_live_stop_listening(struct worker *w)
-{
-	if (w->live_accept != NULL) {
-		event_free(w->live_accept);
-		w->live_accept = NULL;
-	}
-	if (w->live_listen != -1) {
-		close(w->live_listen);
-		w->live_listen = -1;
-	}
-}
-
-/* The target: a TCP listener on the migration address, any port. */
 static int
-worker_live_listen(struct worker *w)
+worker_move_qmp(void *arg, const char *execute, struct json_object *arguments,
+    int fd, transfer_reply_cb reply, void *reply_arg)
 {
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof sin;
-	uint8_t			raw[WORKER_LIVE_TOKEN / 2];
-	char			addr[64];
-	size_t			i;
-	int			fd;
+	struct worker		*w = arg;
+	struct worker_call	*c;
 
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	if (strlen(w->live_endpoint) >= sizeof addr) {
-		errno = EINVAL;
+	if (w->qmp == NULL) {
+		json_object_put(arguments);
+		errno = EPIPE;
 		return -1;
 	}
-	memcpy(addr, w->live_endpoint, strlen(w->live_endpoint) + 1);
-	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1) {
-		errno = EINVAL;
+	if (reply == NULL)
+		return qmp_command(w->qmp, execute, arguments, fd,
+		    worker_reply_ignore, w);
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		json_object_put(arguments);
 		return -1;
 	}
-	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-		return -1;
-	for (i = 0; i < sizeof raw; i++)
-		snprintf(w->live_token + 2 * i, 3, "%02x", raw[i]);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) == -1)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
-	    listen(fd, 4) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1) {
-		close(fd);
+	c->w = w;
+	c->cb = reply;
+	c->arg = reply_arg;
+	TAILQ_INSERT_TAIL(&w->calls, c, entry);
+	if (qmp_command(w->qmp, execute, arguments, fd, worker_call_reply,
+	    c) == -1) {
+		TAILQ_REMOVE(&w->calls, c, entry);
+		free(c);
 		return -1;
 	}
-	w->live_listen = fd;
-	snprintf(w->live_endpoint, sizeof w->live_endpoint, "%s:%u", addr,
-	    (unsigned)ntohs(sin.sin_port));
 	return 0;
 }
 
 static void
-worker_sender_close(struct worker_sender *p)
+worker_move_report(void *arg, Haven__VmPhase phase, int error,
+    const char *detail, int received, uint64_t stopped_at_us)
 {
-	if (p->ev != NULL)
-		event_free(p->ev);
-	if (p->fd != -1)
-		close(p->fd);
-	p->ev = NULL;
-	p->fd = -1;
-}
-
-/* The target: the sender's token, then the socket goes to QEMU. */
-static void
-worker_live_token_read(evutil_socket_t fd, short events, void *arg)
-{
-	struct worker_sender	*p = arg;
-	struct worker		*w = p->w;
-	ssize_t			 n;
-	size_t			 i;
-	int			 flags;
-
-	n = read(fd, p->got + p->n, sizeof p->got - p->n);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		log_warn("live migration: a sender left before its token");
-		worker_sender_close(p);
-		return;
-	}
-	p->n += (size_t)n;
-	if (p->n < sizeof p->got)
-		return;
-	if (memcmp(p->got, w->live_token, sizeof p->got) != 0) {
-		log_warn("live migration: a sender with a wrong token; "
-		    "closed");
-		worker_sender_close(p);
-		return;
-	}
-	/* The sender: nobody else from now on. */
-	event_free(p->ev);
-	p->ev = NULL;
-	p->fd = -1;
-	for (i = 0; i < WORKER_LIVE_SENDERS; i++)
-		worker_sender_close(&w->senders[i]);
-	worker_live_stop_listening(w);
-	if ((flags = fcntl(fd, F_GETFL)) != -1)
-		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	worker_hand_fd_named(w, fd, WORKER_LIVE_FD_NAME);
-	worker_migrate_fd_named(w, "migrate-incoming", WORKER_LIVE_FD_NAME);
-	w->live_start_us = worker_now_us();
-	log_info("live migration: receiving");
+	worker_report_ex(arg, phase, error, detail, received, stopped_at_us);
 }
 
 static void
-worker_live_accept(evutil_socket_t fd, short events, void *arg)
+worker_move_fail(void *arg, int error, const char *detail)
 {
-	struct worker		*w = arg;
-	struct worker_sender	*p = NULL;
-	size_t			 i;
-	int			 c;
-
-	if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1)
-		return;
-	/* A free slot, else the one that has kept silent longest. */
-	for (i = 0; i < WORKER_LIVE_SENDERS; i++) {
-		if (w->senders[i].fd == -1) {
-			p = &w->senders[i];
-			break;
-		}
-		if (p == NULL || w->senders[i].since_us < p->since_us)
-			p = &w->senders[i];
-	}
-	if (p->fd != -1) {
-		log_warn("live migration: %d senders have not shown a token; "
-		    "dropping the oldest", WORKER_LIVE_SENDERS);
-		worker_sender_close(p);
-	}
-	p->w = w;
-	p->fd = c;
-	p->n = 0;
-	p->since_us = worker_now_us();
-	if ((p->ev = event_new(w->base, c, EV_READ | EV_PERSIST,
-	    worker_live_token_read, p)) == NULL ||
-	    event_add(p->ev, NULL) == -1)
-		worker_sender_close(p);
+	worker_fail(arg, error, detail);
 }
 
-/* The target's QEMU answers QMP: wait for the sender. */
 static void
-worker_live_incoming_ready(struct worker *w)
+worker_move_start_qemu(void *arg)
 {
-	worker_migration_events(w);
-	w->live_accept = event_new(w->base, w->live_listen,
-	    EV_READ | EV_PERSIST, worker_live_accept, w);
-	if (w->live_accept == NULL || event_add(w->live_accept, NULL) == -1) {
-		worker_fail(w, -ENOMEM, "live migration: listening");
-		return;
-	}
-	worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0,
-	    "waiting for the live migration", 0, 0);
+	struct worker	*w = arg;
+
+	w->opening = 0;
+	worker_open_vhds(w);
 }
 
-/* The source: the migration is over without a handover; the VM runs on. */
 static void
-worker_live_ended(struct worker *w, int error, const char *why)
+worker_move_quit(void *arg, Haven__VmPhase phase)
 {
-	ev_timer_cancel(w->live_timer);
-	ev_timer_cancel(w->switch_timer);
-	worker_live_close(w);
+	struct worker	*w = arg;
+
+	w->expect_exit = 1;
+	w->exit_phase = phase;
+	qmp_command(w->qmp, "quit", NULL, -1, worker_reply_ignore, w);
+}
+
+static void
+worker_move_idle(void *arg)
+{
+	struct worker	*w = arg;
+
 	w->op = WORKER_OP_NONE;
-	w->live_completed = 0;
-	worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, error, why,
-	    0, 0);
 }
 
 static void
-worker_live_figures(struct json_object *result, double *remaining_mib,
-    double *dirty_mib_s, double *mbps, int64_t *passes, uint64_t *sent)
-{
-	struct json_object	*ram, *v;
-
-	*remaining_mib = *dirty_mib_s = *mbps = 0;
-	*passes = 0;
-	*sent = 0;
-	if (result == NULL || !json_object_object_get_ex(result, "ram", &ram))
-		return;
-	if (json_object_object_get_ex(ram, "transferred", &v))
-		*sent = (uint64_t)json_object_get_int64(v);
-	if (json_object_object_get_ex(ram, "remaining", &v))
-		*remaining_mib = json_object_get_int64(v) / 1048576.0;
-	if (json_object_object_get_ex(ram, "dirty-pages-rate", &v))
-		*dirty_mib_s = json_object_get_int64(v) * 4096.0 / 1048576.0;
-	if (json_object_object_get_ex(ram, "mbps", &v))
-		*mbps = json_object_get_double(v);
-	if (json_object_object_get_ex(ram, "dirty-sync-count", &v))
-		*passes = json_object_get_int64(v);
-}
-
-static void
-worker_live_progress(struct qmp *q, struct json_object *result,
-    const char *class, const char *desc, void *arg)
-{
-	struct worker	*w = arg;
-	double		 left, dirty, mbps;
-	int64_t		 passes;
-	uint64_t	 ms, now, sent, still_ms;
-	char		 rate[64], line[160];
-
-	if (w->op != WORKER_OP_LIVE || w->live_completed || w->live_stopped)
-		return;
-	worker_live_figures(result, &left, &dirty, &mbps, &passes, &sent);
-	now = worker_now_us();
-	ms = (now - w->live_start_us) / 1000;
-	if (sent > w->live_sent || w->live_sent_us == 0) {
-		w->live_sent = sent;
-		w->live_sent_us = now;
-	}
-	still_ms = (now - w->live_sent_us) / 1000;
-	snprintf(line, sizeof line, "%" PRIu64 " ms, pass %" PRId64 ", %.1f "
-	    "MiB left, dirtying %.1f MiB/s, sending %.0f Mbit/s", ms, passes,
-	    left, dirty, mbps);
-	w->live_remaining = (uint64_t)(left * 1048576.0);
-	w->live_total = w->spec->memory_mib << 20;
-	if (w->live_remaining > w->live_total)
-		w->live_remaining = w->live_total;
-	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0, line);
-	if (still_ms >= WORKER_LIVE_STALL_MS) {
-		snprintf(w->live_why, sizeof w->live_why, "the stream to %s "
-		    "stalled: nothing sent for %" PRIu64 " s (pass %" PRId64
-		    ", %.1f MiB left)", w->live_endpoint, still_ms / 1000,
-		    passes, left);
-		log_warn("live migration: %s; cancelling", w->live_why);
-		qmp_command(w->qmp, "migrate_cancel", NULL, -1,
-		    worker_reply_ignore, w);
-		return;
-	}
-	if (ms < w->live_converge_ms) {
-		ev_timer_arm(w->live_timer, WORKER_LIVE_POLL_MS);
-		return;
-	}
-	/* Over budget: call it off; QEMU keeps the VM running. */
-	rate[0] = '\0';
-	if (dirty > 0)	/* QEMU knows it after the first pass */
-		snprintf(rate, sizeof rate, ", the guest dirties %.1f MiB/s",
-		    dirty);
-	snprintf(w->live_why, sizeof w->live_why, "it did not converge within "
-	    "%u s (pass %" PRId64 ", %.1f MiB left, %.0f Mbit/s sent%s)",
-	    w->live_converge_ms / 1000, passes, left, mbps, rate);
-	log_warn("live migration: %s; cancelling", w->live_why);
-	qmp_command(w->qmp, "migrate_cancel", NULL, -1, worker_reply_ignore,
-	    w);
-}
-
-/* A quick save's progress: the RAM QEMU has left to write. */
-static void
-worker_save_progress(struct qmp *q, struct json_object *result,
-    const char *class, const char *desc, void *arg)
-{
-	struct worker		*w = arg;
-	struct json_object	*ram, *v;
-
-	if (w->op != WORKER_OP_SAVE || w->stream_done)
-		return;
-	if (result != NULL && json_object_object_get_ex(result, "ram", &ram) &&
-	    json_object_object_get_ex(ram, "total", &v)) {
-		w->live_total = (uint64_t)json_object_get_int64(v);
-		w->live_remaining = json_object_object_get_ex(ram, "remaining",
-		    &v) ? (uint64_t)json_object_get_int64(v) : 0;
-		if (w->live_remaining > w->live_total)
-			w->live_remaining = w->live_total;
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_SAVING, 0, NULL);
-	}
-	ev_timer_arm(w->live_timer, WORKER_STATE_POLL_MS);
-}
-
-static void
-worker_live_timer(void *arg)
+worker_move_watch_lease(void *arg)
 {
 	struct worker	*w = arg;
 
-	if (w->qmp == NULL)
-		return;
-	if (w->op == WORKER_OP_LIVE)
-		qmp_command(w->qmp, "query-migrate", NULL, -1,
-		    worker_live_progress, w);
-	else if (w->op == WORKER_OP_SAVE && !w->stream_done)
-		qmp_command(w->qmp, "query-migrate", NULL, -1,
-		    worker_save_progress, w);
-	else if (w->op == WORKER_OP_RESTORE && !w->stream_done &&
-	    w->restore_length != 0) {
-		/* The state read off the volume into QEMU, of its length. */
-		w->live_total = w->restore_length;
-		w->live_remaining = w->stream_bytes < w->restore_length ?
-		    w->restore_length - w->stream_bytes : 0;
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RESTORING, 0, NULL);
-		ev_timer_arm(w->live_timer, WORKER_STATE_POLL_MS);
-	}
-}
-
-/* The source: connected to the target; the token, then QEMU sends. */
-static void
-worker_live_connected(evutil_socket_t fd, short events, void *arg)
-{
-	struct worker		*w = arg;
-	struct json_object	*params;
-	socklen_t		 len = sizeof(int);
-	int			 error = 0, flags;
-	char			 why[160];
-
-	event_free(w->live_io);
-	w->live_io = NULL;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
-		error = errno;
-	if (error == 0 && write(fd, w->live_token, WORKER_LIVE_TOKEN) !=
-	    WORKER_LIVE_TOKEN)
-		error = errno != 0 ? errno : EIO;
-	if (error != 0) {
-		snprintf(why, sizeof why, "cannot reach the target at %s: %s",
-		    w->live_endpoint, strerror(error));
-		worker_live_ended(w, -error, why);
-		return;
-	}
-	if ((flags = fcntl(fd, F_GETFL)) != -1)
-		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	w->live_fd = -1;
-	worker_migration_events(w);
-	params = json_object_new_object();
-	json_object_object_add(params, "downtime-limit",
-	    json_object_new_int64(w->live_downtime_ms));
-	json_object_object_add(params, "max-bandwidth",
-	    json_object_new_int64(w->live_bandwidth ? (int64_t)w->live_bandwidth
-	    : INT64_MAX / 2));
-	qmp_command(w->qmp, "migrate-set-parameters", params, -1,
-	    worker_reply_ignore, w);
-	worker_hand_fd_named(w, fd, WORKER_LIVE_FD_NAME);
-	worker_migrate_fd_named(w, "migrate", WORKER_LIVE_FD_NAME);
-	ev_timer_arm(w->live_timer, WORKER_LIVE_POLL_MS);
-}
-
-static void
-worker_live_send(struct worker *w, const Haven__WorkerCommand *cmd)
-{
-	struct sockaddr_in	 sin;
-	char			 host[64], why[160];
-	const char		*colon;
-	unsigned long		 port;
-	int			 fd;
-
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	colon = cmd->endpoint != NULL ? strrchr(cmd->endpoint, ':') : NULL;
-	if (colon == NULL || (size_t)(colon - cmd->endpoint) >= sizeof host ||
-	    cmd->token == NULL || strlen(cmd->token) != WORKER_LIVE_TOKEN) {
-		worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, -EINVAL,
-		    "live migration: bad endpoint or token", 0, 0);
-		return;
-	}
-	memcpy(host, cmd->endpoint, (size_t)(colon - cmd->endpoint));
-	host[colon - cmd->endpoint] = '\0';
-	port = strtoul(colon + 1, NULL, 10);
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1 || port == 0 ||
-	    port > 65535) {
-		worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, -EINVAL,
-		    "live migration: bad endpoint", 0, 0);
-		return;
-	}
-	sin.sin_port = htons((uint16_t)port);
-	w->op = WORKER_OP_LIVE;
-	w->op_start_us = w->live_start_us = worker_now_us();
-	w->live_completed = w->live_stopped = 0;
-	w->switch_stalled = 0;
-	w->live_sent = w->live_sent_us = 0;
-	w->live_why[0] = '\0';
-	w->live_converge_ms = cmd->converge_ms ? cmd->converge_ms : 60000;
-	w->live_downtime_ms = cmd->downtime_ms ? cmd->downtime_ms : 300;
-	w->live_bandwidth = cmd->bandwidth;
-	snprintf(w->live_endpoint, sizeof w->live_endpoint, "%s",
-	    cmd->endpoint);
-	snprintf(w->live_token, sizeof w->live_token, "%s", cmd->token);
-	snprintf(why, sizeof why, "sending to %s", cmd->endpoint);
-	worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0, why, 0, 0);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) == -1 || (connect(fd, (struct sockaddr *)&sin, sizeof sin) ==
-	    -1 && errno != EINPROGRESS)) {
-		snprintf(why, sizeof why, "cannot reach the target at %s: %s",
-		    cmd->endpoint, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		worker_live_ended(w, -errno, why);
-		return;
-	}
-	w->live_fd = fd;
-	if ((w->live_io = event_new(w->base, fd, EV_WRITE,
-	    worker_live_connected, w)) == NULL ||
-	    event_add(w->live_io, NULL) == -1)
-		worker_live_ended(w, -ENOMEM, "live migration: event");
-}
-
-/* The source: QEMU's own reason for a failed live migration. */
-static void
-worker_live_failed(struct qmp *q, struct json_object *result,
-    const char *class, const char *desc, void *arg)
-{
-	struct worker		*w = arg;
-	struct json_object	*v;
-	char			 why[256];
-
-	if (w->op != WORKER_OP_LIVE)
-		return;
-	if (result != NULL && json_object_object_get_ex(result, "error-desc",
-	    &v))
-		snprintf(why, sizeof why, "QEMU: %s", json_object_get_string(v));
-	else
-		snprintf(why, sizeof why, "QEMU's live migration failed");
-	worker_live_ended(w, -EIO, why);
-}
-
-/* QMP events while a live migration runs, on either side. */
-static void
-worker_live_event(struct worker *w, const char *name, struct json_object *data)
-{
-	struct json_object	*status, *params;
-	const char		*s;
-	char			 why[256];
-
-	if (strcmp(name, "STOP") == 0 && w->op == WORKER_OP_LIVE) {
-		/* The switchover begins: the downtime starts here. */
-		w->live_stopped = 1;
-		worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0,
-		    "vCPUs stopped for the switchover", 0, worker_now_us());
-		return;
-	}
-	if (strcmp(name, "MIGRATION") != 0 ||
-	    !json_object_object_get_ex(data, "status", &status))
-		return;
-	s = json_object_get_string(status);
-	if (w->op == WORKER_OP_INCOMING) {
-		if (strcmp(s, "completed") == 0) {
-			snprintf(why, sizeof why, "live migration received in "
-			    "%" PRIu64 " ms", (worker_now_us() -
-			    w->live_start_us) / 1000);
-			worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING,
-			    0, why, 1, 0);
-		} else if (strcmp(s, "failed") == 0) {
-			worker_fail(w, -EIO, "the live migration stream broke "
-			    "off");
-		}
-		return;
-	}
-	if (strcmp(s, "pre-switchover") == 0) {
-		/* Called off already: the cancel wins, the VM runs here. */
-		if (*w->live_why != '\0')
-			return;
-		ev_timer_arm(w->switch_timer, WORKER_LIVE_SWITCH_MS);
-		params = json_object_new_object();
-		json_object_object_add(params, "state",
-		    json_object_new_string("pre-switchover"));
-		qmp_command(w->qmp, "migrate-continue", params, -1,
-		    worker_reply_ignore, w);
-		return;
-	}
-	if (strcmp(s, "completed") == 0) {
-		ev_timer_cancel(w->live_timer);
-		w->live_completed = 1;
-		snprintf(why, sizeof why, "live migration sent in %" PRIu64
-		    " ms; the target takes over", (worker_now_us() -
-		    w->live_start_us) / 1000);
-		worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0,
-		    why, 0, 0);
-	} else if (strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0) {
-		/* QEMU runs the VM again by itself if it had stopped it. */
-		if (w->live_stopped)
-			qmp_command(w->qmp, "cont", NULL, -1,
-			    worker_reply_ignore, w);
-		if (*w->live_why == '\0' && strcmp(s, "failed") == 0) {
-			/* Ask QEMU why, then end. */
-			qmp_command(w->qmp, "query-migrate", NULL, -1,
-			    worker_live_failed, w);
-			return;
-		}
-		snprintf(why, sizeof why, "%s", *w->live_why ? w->live_why :
-		    "cancelled");
-		worker_live_ended(w, 0, why);
-	}
-}
-
-/* The source: the last pass or the handover is stuck (a migration link
- * that died in the last pass, a target that never reports): the worker
- * may not cancel by itself now, so it asks the cluster to call it off. */
-static void
-worker_switch_timeout(void *arg)
-{
-	struct worker	*w = arg;
-	char		 why[160];
-
-	if (w->op != WORKER_OP_LIVE)
-		return;
-	w->switch_stalled = 1;
-	snprintf(why, sizeof why, "the switchover did not finish within %d s "
-	    "(%s)", WORKER_LIVE_SWITCH_MS / 1000, w->live_completed ?
-	    "the target never took over" : "the last pass is stuck");
-	snprintf(w->live_why, sizeof w->live_why, "%s", why);
-	log_warn("live migration: %s; asking the cluster to call it off", why);
-	worker_report_ex(w, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0, why, 0, 0);
-}
-
-/* The source: the cluster called the move off. */
-static void
-worker_live_resume(struct worker *w)
-{
-	/* The cluster has decided (a 'received' of the target is stale
-	 * now): even a last pass on its way may be cancelled. */
-	if (!w->live_completed) {
-		snprintf(w->live_why, sizeof w->live_why, "called off by the "
-		    "cluster");
-		qmp_command(w->qmp, "migrate_cancel", NULL, -1,
-		    worker_reply_ignore, w);
-		return;
-	}
-	/* Sent, but the target never took over: run it here again. */
-	qmp_command(w->qmp, "cont", NULL, -1, worker_reply_ignore, w);
-	worker_live_ended(w, 0, "the target did not take over; running here "
-	    "again");
-}
-
-/* The target, handed the VM: lease, the disks again, then the vCPUs. */
-static void	worker_switch_next(struct worker *);
-
-static void
-worker_switch_resumed(struct qmp *q, struct json_object *result,
-    const char *class, const char *desc, void *arg)
-{
-	struct worker	*w = arg;
-
-	if (result == NULL) {
-		worker_fail(w, -EIO, "cont after the live migration failed");
-		return;
-	}
-	w->op = WORKER_OP_NONE;
 	ev_timer_arm(w->lease_timer, WORKER_LEASE_CHECK_MS);
-	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0,
-	    "migrated live and running");
 }
+
+/* The target, handed the VM: each volume's lease, then each disk again. */
+static void	worker_switch_next(struct worker *);
 
 static void
 worker_switch_claimed(int result, const struct lease_record *rec, void *arg)
@@ -1576,7 +794,8 @@ worker_switch_claimed(int result, const struct lease_record *rec, void *arg)
 	struct worker	*w = arg;
 
 	if (result != 0) {
-		worker_fail(w, result, "claiming the lease at the switchover");
+		w->switch_done(result, "claiming the lease at the switchover",
+		    w->switch_arg);
 		return;
 	}
 	w->switch_next++;
@@ -1592,15 +811,16 @@ worker_switch_opened(int result, struct blockdev *vhd, void *arg)
 	char		 name[16];
 
 	if (result != 0) {
-		worker_fail(w, result, "re-reading the disk image at the "
-		    "switchover");
+		w->switch_done(result, "re-reading the disk image at the "
+		    "switchover", w->switch_arg);
 		return;
 	}
 	snprintf(name, sizeof name, "disk%zu", i);
 	if ((result = nbd_server_replace_export(w->nbd, name, vhd, &old)) !=
 	    0) {
 		blockdev_close(vhd);
-		worker_fail(w, result, "serving the re-read disk image");
+		w->switch_done(result, "serving the re-read disk image",
+		    w->switch_arg);
 		return;
 	}
 	blockdev_close(old);
@@ -1635,8 +855,30 @@ worker_switch_next(struct worker *w)
 		return;
 	}
 	w->spec->incoming = 0;
-	qmp_command(w->qmp, "cont", NULL, -1, worker_switch_resumed, w);
+	w->switch_done(0, NULL, w->switch_arg);
 }
+
+static void
+worker_move_take_over(void *arg, transfer_done_cb done, void *done_arg)
+{
+	struct worker	*w = arg;
+
+	w->switch_next = 0;
+	w->switch_done = done;
+	w->switch_arg = done_arg;
+	worker_switch_next(w);
+}
+
+static const struct transfer_ops worker_transfer_ops = {
+	.qmp = worker_move_qmp,
+	.report = worker_move_report,
+	.fail = worker_move_fail,
+	.start_qemu = worker_move_start_qemu,
+	.quit = worker_move_quit,
+	.take_over = worker_move_take_over,
+	.watch_lease = worker_move_watch_lease,
+	.idle = worker_move_idle,
+};
 
 /* --- adoption: the VM outlives havend ----------------------------------- */
 
@@ -1799,36 +1041,6 @@ worker_stop_timeout(void *arg)
 }
 
 static void
-worker_restore_checked(int result, const struct state_header *h, void *arg)
-{
-	struct worker			*w = arg;
-	const struct state_expect	 expect = {
-		.vm_uuid = w->spec->uuid,
-		.generation = w->state_generation,
-		.config_hash = w->spec->config_hash,
-	};
-
-	if (result != 0) {
-		/* This host cannot read it: another host may. */
-		worker_fail(w, result, "cannot read the saved state's header");
-		return;
-	}
-	result = state_header_check(h, &expect);
-	if (result == 0)
-		w->restore_length = h->length;
-	if (result != 0) {
-		/* Refused before QEMU starts; the state stays as it was. */
-		w->op = WORKER_OP_NONE;
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_STOPPED, result,
-		    "restore refused");
-		return;
-	}
-	w->stream_done = w->migration_done = 0;
-	w->opening = 0;
-	worker_open_vhds(w);
-}
-
-static void
 worker_command(struct worker *w, Haven__WorkerCommand *cmd)
 {
 	if (!w->ready) {
@@ -1839,7 +1051,7 @@ worker_command(struct worker *w, Haven__WorkerCommand *cmd)
 	}
 	switch (cmd->action) {
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_START:
-		if (w->qemu_pid > 0 || w->op != WORKER_OP_NONE)
+		if (w->qemu_pid > 0 || worker_busy(w))
 			goto busy;
 		w->op = WORKER_OP_START;
 		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_STARTING, 0, NULL);
@@ -1847,24 +1059,20 @@ worker_command(struct worker *w, Haven__WorkerCommand *cmd)
 		worker_open_vhds(w);
 		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE:
-		if (w->qemu_pid > 0 || w->op != WORKER_OP_NONE)
+		if (w->qemu_pid > 0 || worker_busy(w))
 			goto busy;
-		w->op = WORKER_OP_RESTORE;
-		w->op_start_us = worker_now_us();
-		w->stream_bytes = 0;
-		w->state_generation = cmd->state_generation;
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RESTORING, 0, NULL);
-		state_header_read(volume_extent(w->volumes[0].volume,
-		    VOLUME_EXTENT_STATE), worker_restore_checked, w);
+		quick_restore(w->transfer, cmd->state_generation);
 		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE:
-		if (w->qmp == NULL || w->op != WORKER_OP_NONE)
+		if (w->qmp == NULL || worker_busy(w))
 			goto busy;
-		worker_save_begin(w);
+		quick_save(w->transfer);
 		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_STOP:
 		if (w->qmp == NULL)
 			goto busy;
+		/* Also in the middle of a move, which nobody follows now. */
+		transfer_abandon(w->transfer);
 		w->op = WORKER_OP_STOP;
 		w->expect_exit = 1;
 		w->exit_phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
@@ -1884,39 +1092,32 @@ worker_command(struct worker *w, Haven__WorkerCommand *cmd)
 			worker_exit(w, 0);
 		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING:
-		if (!w->spec->incoming || w->qemu_pid > 0 ||
-		    w->op != WORKER_OP_NONE || cmd->endpoint == NULL ||
-		    *cmd->endpoint == '\0')
+		if (!w->spec->incoming || w->qemu_pid > 0 || worker_busy(w) ||
+		    cmd->endpoint == NULL || *cmd->endpoint == '\0')
 			goto busy;
-		w->op = WORKER_OP_INCOMING;
-		w->op_start_us = worker_now_us();
-		snprintf(w->live_endpoint, sizeof w->live_endpoint, "%s",
-		    cmd->endpoint);
-		w->opening = 0;
-		worker_open_vhds(w);
+		live_incoming(w->transfer, cmd->endpoint);
 		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE:
-		if (w->qmp == NULL || w->op != WORKER_OP_NONE ||
+		if (w->qmp == NULL || worker_busy(w) ||
 		    w->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING)
 			goto busy;
-		worker_live_send(w, cmd);
+		live_send(w->transfer, cmd);
 		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_SWITCH:
-		if (w->op != WORKER_OP_INCOMING || w->qmp == NULL ||
+		if (transfer_kind(w->transfer) != TRANSFER_INCOMING ||
+		    w->qmp == NULL ||
 		    w->phase != HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
 			goto busy;
-		w->op = WORKER_OP_SWITCH;
-		w->switch_next = 0;
-		worker_switch_next(w);
+		live_switch(w->transfer);
 		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_RESUME:
-		if (w->op == WORKER_OP_LIVE) {
-			worker_live_resume(w);
+		if (transfer_kind(w->transfer) == TRANSFER_LIVE) {
+			live_resume(w->transfer);
 			break;
 		}
 		/* FALLTHROUGH */
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_PAUSE:
-		if (w->qmp == NULL || w->op != WORKER_OP_NONE)
+		if (w->qmp == NULL || worker_busy(w))
 			goto busy;
 		qmp_command(w->qmp, cmd->action ==
 		    HAVEN__WORKER_ACTION__WORKER_ACTION_PAUSE ? "stop" : "cont",
@@ -2065,15 +1266,14 @@ main(int argc, char **argv)
 {
 	static const int	 signals[] = { SIGCHLD, SIGTERM, SIGINT };
 	struct worker		 w;
+	struct worker_call	*call;
 	size_t			 i;
 
 	memset(&w, 0, sizeof w);
 	w.qemu_pid = -1;
 	w.qmp_listen = -1;
 	w.adopt_listen = -1;
-	w.live_listen = w.live_fd = -1;
-	for (i = 0; i < WORKER_LIVE_SENDERS; i++)
-		w.senders[i].fd = -1;
+	TAILQ_INIT(&w.calls);
 	w.serial_fd = w.log_fd = -1;
 	log_init("haven-worker", LOG_LEVEL_INFO);
 	if (getenv("HAVEN_WORKER_DEBUG") != NULL)
@@ -2093,21 +1293,16 @@ main(int argc, char **argv)
 	w.stop_timer = ev_timer_new(w.base, 0, 0, worker_stop_timeout, &w);
 	w.exit_timer = ev_timer_new(w.base, 0, 0, worker_exit_check, &w);
 	w.adopt_timer = ev_timer_new(w.base, 0, 0, worker_adopt_timeout, &w);
-	w.live_timer = ev_timer_new(w.base, 0, 0, worker_live_timer, &w);
-	w.switch_timer = ev_timer_new(w.base, 0, 0, worker_switch_timeout, &w);
+	w.transfer = transfer_new(w.base, &worker_transfer_ops, &w);
 	if (w.parent == NULL || w.lease_timer == NULL || w.stop_timer == NULL ||
 	    w.exit_timer == NULL || w.adopt_timer == NULL ||
-	    w.live_timer == NULL ||
+	    w.transfer == NULL ||
 	    ev_on_signals(w.base, signals, 3, worker_signal, &w) == -1)
 		log_fatal("cannot set up the event loop");
 
 	event_base_dispatch(w.base);
 
 	worker_kill_qemu(&w);
-	worker_live_close(&w);
-	for (i = 0; i < WORKER_LIVE_SENDERS; i++)
-		worker_sender_close(&w.senders[i]);
-	worker_live_stop_listening(&w);
 	if (w.adopt_accept != NULL)
 		event_free(w.adopt_accept);
 	if (w.adopt_listen != -1) {
@@ -2116,7 +1311,11 @@ main(int argc, char **argv)
 		unlink(w.adopt_path);
 	}
 	if (w.qmp != NULL)
-		qmp_free(w.qmp);
+		qmp_free(w.qmp);	/* no reply runs now */
+	while ((call = TAILQ_FIRST(&w.calls)) != NULL) {
+		TAILQ_REMOVE(&w.calls, call, entry);
+		free(call);
+	}
 	if (w.nbd != NULL)
 		nbd_server_free(w.nbd);
 	for (i = 0; i < w.nvolumes; i++) {
@@ -2125,5 +1324,6 @@ main(int argc, char **argv)
 		if (w.volumes[i].volume != NULL)
 			volume_close(w.volumes[i].volume);
 	}
+	transfer_free(w.transfer);
 	return w.exiting > 1 ? 1 : 0;
 }
