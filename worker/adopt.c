@@ -64,9 +64,9 @@ worker_adopt_possible(const struct worker *w)
 void
 worker_adopt_wait(struct worker *w)
 {
-	log_scoped(LOG_LEVEL_WARN, "vm", w->spec->uuid, "havend is gone; "
-	    "keeping VM %s running for %g s until a havend adopts it",
-	    w->spec->name, worker_adopt_seconds(w));
+	log_vm(w, LOG_LEVEL_WARN, "havend is gone; keeping VM %s running for "
+	    "%g s until a havend adopts it", w->spec->name,
+	    worker_adopt_seconds(w));
 	w->adopt_since = ev_now_ms();
 	ev_timer_arm(w->adopt_timer, w->spec->adopt_timeout_ms);
 	event_add(w->adopt_accept, NULL);
@@ -99,8 +99,8 @@ worker_adopt(struct worker *w, int fd, const struct ucred *peer)
 	}
 	ev_timer_cancel(w->adopt_timer);
 	event_del(w->adopt_accept);
-	log_scoped(LOG_LEVEL_INFO, "vm", w->spec->uuid, "adopted by pid %ld "
-	    "after %" PRIu64 " ms without havend; VM %s is %s", (long)peer->pid,
+	log_vm(w, LOG_LEVEL_INFO, "adopted by pid %ld after %" PRIu64 " ms "
+	    "without havend; VM %s is %s", (long)peer->pid,
 	    ev_now_ms() - w->adopt_since, w->spec->name,
 	    worker_phase_name(w->phase));
 	hello.spec = w->spec;

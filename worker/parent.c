@@ -61,12 +61,11 @@ worker_report_ex(struct worker *w, Haven__VmPhase phase, int error,
 		ev.error = &err;
 		ev.fenced = error == STORAGE_E_RESERVATION ||
 		    error == STORAGE_E_PREEMPTED;
-		log_scoped(LOG_LEVEL_WARN, "vm", ev.vm_uuid, "%s: %s",
-		    worker_phase_name(phase), text);
+		log_vm(w, LOG_LEVEL_WARN, "%s: %s", worker_phase_name(phase),
+		    text);
 	} else {
-		log_scoped(LOG_LEVEL_INFO, "vm", ev.vm_uuid, "%s%s%s",
-		    worker_phase_name(phase), detail ? ": " : "",
-		    detail ? detail : "");
+		log_vm(w, LOG_LEVEL_INFO, "%s%s%s", worker_phase_name(phase),
+		    detail ? ": " : "", detail ? detail : "");
 	}
 	if (w->parent != NULL)
 		channel_send_message(w->parent, FRAME_WORKER_EVENT, &ev.base,

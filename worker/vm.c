@@ -100,8 +100,7 @@ worker_spawn(struct worker *w, int incoming)
 	c.paused = transfer_kind(w->transfer) == TRANSFER_INCOMING;
 	if ((w->qemu_pid = qemu_spawn(&c)) == -1)
 		return -errno;
-	log_scoped(LOG_LEVEL_INFO, "vm", w->spec->uuid, "QEMU pid %ld",
-	    (long)w->qemu_pid);
+	log_vm(w, LOG_LEVEL_INFO, "QEMU pid %ld", (long)w->qemu_pid);
 	/* Nothing is exec'd or forked from here on. */
 	if (sandbox_seccomp_worker() == -1)
 		return -errno;

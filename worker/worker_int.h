@@ -103,6 +103,12 @@ struct worker {
 	uint64_t		 adopt_since;	/* ms, when havend went */
 };
 
+/* A line about this worker's VM: "vm UUID: ...". A thin wrapper, to be
+ * swapped for a shared one in common/ when it comes. */
+#define log_vm(w, level, ...)						\
+	log_scoped(level, "vm", (w)->spec != NULL ? (w)->spec->uuid : "",	\
+	    __VA_ARGS__)
+
 /* main.c */
 uint64_t	 worker_now_us(void);
 int		 worker_busy(const struct worker *);
