@@ -138,8 +138,9 @@ wq_flush(struct wq *q, int sockfd)
 			return WQ_AGAIN;
 		if (n == -1)
 			return WQ_ERROR;
+		/* The peer has its copies of the fds now. */
 		if (m->off == 0)
-			wq_msg_close_fds(m);	/* the peer has its copies */
+			wq_msg_close_fds(m);
 		m->off += (size_t)n;
 		q->pending -= (size_t)n;
 		if (m->off < m->len)

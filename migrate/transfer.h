@@ -81,10 +81,11 @@ struct transfer_vm {
 
 /* transfer.c */
 struct transfer;
-struct transfer	*transfer_new(struct event_base *, const struct transfer_ops *,
-		     void *arg);
+struct transfer	*transfer_new(struct event_base *,
+		     const struct transfer_ops *, void *arg);
 /* Once the volumes are open, before any move. */
-void		 transfer_set_vm(struct transfer *, const struct transfer_vm *);
+void		 transfer_set_vm(struct transfer *,
+		     const struct transfer_vm *);
 /* Closes the live sockets; a save or restore pipeline is left to exit. */
 void		 transfer_free(struct transfer *);
 enum transfer_kind transfer_kind(const struct transfer *);
@@ -106,9 +107,10 @@ void		 transfer_abandon(struct transfer *);
 /* Stop the vCPUs and stream QEMU's state onto the extent; QEMU quits once
  * it is durable (SAVED). A failure resumes the VM here (RUNNING). */
 void		 quick_save(struct transfer *);
-/* Check the saved state's header, start QEMU (start_qemu), feed it the
- * stream and run the vCPUs; then the state is marked consumed. */
-void		 quick_restore(struct transfer *, uint64_t state_generation);
+/* Check the header of the state saved at generation, start QEMU
+ * (start_qemu), feed it the stream and run the vCPUs; then the state is
+ * marked consumed. */
+void		 quick_restore(struct transfer *, uint64_t generation);
 
 /* live.c: live migration, QEMU's pre-copy between two workers. */
 /* The target: listen on the migration address and receive. */

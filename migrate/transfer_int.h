@@ -94,10 +94,10 @@ int		 transfer_qmp(struct transfer *, const char *execute,
 		     struct json_object *arguments, int fd, transfer_reply_cb,
 		     void *);
 void		 transfer_end(struct transfer *);
-void		 transfer_report(struct transfer *, Haven__VmPhase, int error,
+void		 transfer_report(struct transfer *, Haven__VmPhase, int,
 		     const char *detail);
 void		 transfer_migration_events(struct transfer *);
-void		 transfer_hand_fd(struct transfer *, int fd, const char *name);
+void		 transfer_hand_fd(struct transfer *, int fd, const char *);
 void		 transfer_migrate_fd(struct transfer *, const char *command,
 		     const char *name);
 

@@ -106,21 +106,21 @@ struct worker {
 /* A line about this worker's VM: "vm UUID: ...". A thin wrapper, to be
  * swapped for a shared one in common/ when it comes. */
 #define log_vm(w, level, ...)						\
-	log_scoped(level, "vm", (w)->spec != NULL ? (w)->spec->uuid : "",	\
-	    __VA_ARGS__)
+	log_scoped(level, "vm",						\
+	    (w)->spec != NULL ? (w)->spec->uuid : "", __VA_ARGS__)
 
 /* main.c */
 uint64_t	 worker_now_us(void);
 int		 worker_busy(const struct worker *);
 void		 worker_exit(struct worker *, int code);
 void		 worker_kill_qemu(struct worker *);
-void		 worker_fail(struct worker *, int error, const char *detail);
+void		 worker_fail(struct worker *, int error, const char *);
 int		 worker_listen(const char *path);
 int		 worker_take_spec(struct worker *, struct frame *);
 
 /* parent.c */
 const char	*worker_phase_name(Haven__VmPhase);
-void		 worker_report_ex(struct worker *, Haven__VmPhase, int error,
+void		 worker_report_ex(struct worker *, Haven__VmPhase, int,
 		     const char *detail, int received, uint64_t stopped_at_us);
 void		 worker_report(struct worker *, Haven__VmPhase, int error,
 		     const char *detail);
