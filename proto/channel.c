@@ -1,8 +1,9 @@
 /*
  * A framed channel on the process's libevent base: reads frames as they
  * complete and hands them to one callback, queues outgoing frames (with their
- * descriptors) and writes them when the socket is writable. A peer that sends
- * garbage or an oversized frame gets the channel closed, never a crash.
+ * descriptors, common/wq.c) and writes them when the socket is writable. A
+ * peer that sends garbage or an oversized frame gets the channel closed,
+ * never a crash.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,30 +11,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
-#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "proto.h"
+#include "wq.h"
 
-struct channel_out {
-	TAILQ_ENTRY(channel_out) entry;
-	uint8_t		*buf;		/* header + payload */
-	size_t		 len;
-	size_t		 off;
-	int		 fds[FRAME_MAX_FDS];	/* our dups, closed once sent */
-	size_t		 nfds;
-};
+_Static_assert(FRAME_MAX_FDS <= WQ_MAX_FDS, "a frame's fds in one message");
 
 struct channel {
 	int			 fd;
 	struct frame_reader	*reader;
 	struct event		*read_ev;
 	struct event		*write_ev;
-	TAILQ_HEAD(, channel_out) out;
-	size_t			 pending;
+	struct wq		*out;
 	channel_cb		 cb;
 	void			*arg;
 	int			 closed;
@@ -58,7 +51,8 @@ channel_new(struct event_base *base, int fd, size_t max_payload,
 	c->fd = fd;
 	c->cb = cb;
 	c->arg = arg;
-	TAILQ_INIT(&c->out);
+	if ((c->out = wq_new()) == NULL)
+		goto fail;
 	if ((c->reader = frame_reader_new(max_payload)) == NULL)
 		goto fail;
 	c->read_ev = event_new(base, fd, EV_READ | EV_PERSIST, channel_read_cb,
@@ -73,25 +67,10 @@ fail:
 	return NULL;
 }
 
-static void
-channel_out_free(struct channel_out *o)
-{
-	size_t	i;
-
-	for (i = 0; i < o->nfds; i++) {
-		if (o->fds[i] != -1)
-			close(o->fds[i]);
-	}
-	free(o->buf);
-	free(o);
-}
-
 /* Frees the channel and closes its fd. */
 void
 channel_free(struct channel *c)
 {
-	struct channel_out	*o;
-
 	if (c == NULL)
 		return;
 	if (c->alive != NULL)
@@ -100,10 +79,7 @@ channel_free(struct channel *c)
 		event_free(c->read_ev);
 	if (c->write_ev != NULL)
 		event_free(c->write_ev);
-	while ((o = TAILQ_FIRST(&c->out)) != NULL) {
-		TAILQ_REMOVE(&c->out, o, entry);
-		channel_out_free(o);
-	}
+	wq_free(c->out);
 	frame_reader_free(c->reader);
 	if (c->fd != -1)
 		close(c->fd);
@@ -119,7 +95,7 @@ channel_fd(const struct channel *c)
 size_t
 channel_pending(const struct channel *c)
 {
-	return c->pending;
+	return wq_pending(c->out);
 }
 
 /* Stop all I/O and tell the owner once. */
@@ -172,59 +148,18 @@ channel_read_cb(evutil_socket_t fd, short events, void *arg)
 static void
 channel_write_cb(evutil_socket_t fd, short events, void *arg)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * FRAME_MAX_FDS)];
-	} control;
-	struct channel		*c = arg;
-	struct channel_out	*o;
-	struct msghdr		 msg;
-	struct iovec		 iov;
-	struct cmsghdr		*cmsg;
-	ssize_t			 n;
-	size_t			 i;
+	struct channel	*c = arg;
 
-	while ((o = TAILQ_FIRST(&c->out)) != NULL) {
-		memset(&msg, 0, sizeof msg);
-		iov.iov_base = o->buf + o->off;
-		iov.iov_len = o->len - o->off;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		if (o->off == 0 && o->nfds > 0) {
-			memset(&control, 0, sizeof control);
-			msg.msg_control = control.buf;
-			msg.msg_controllen = CMSG_SPACE(sizeof(int) * o->nfds);
-			cmsg = CMSG_FIRSTHDR(&msg);
-			cmsg->cmsg_level = SOL_SOCKET;
-			cmsg->cmsg_type = SCM_RIGHTS;
-			cmsg->cmsg_len = CMSG_LEN(sizeof(int) * o->nfds);
-			memcpy(CMSG_DATA(cmsg), o->fds, sizeof(int) * o->nfds);
-		}
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n == -1) {
-			channel_close(c, errno);
-			return;
-		}
-		if (o->off == 0) {
-			/* The peer has its copies now. */
-			for (i = 0; i < o->nfds; i++) {
-				close(o->fds[i]);
-				o->fds[i] = -1;
-			}
-		}
-		o->off += (size_t)n;
-		c->pending -= (size_t)n;
-		if (o->off < o->len)
-			continue;
-		TAILQ_REMOVE(&c->out, o, entry);
-		channel_out_free(o);
-	}
-	if (!TAILQ_EMPTY(&c->out))
+	switch (wq_flush(c->out, fd)) {
+	case WQ_ERROR:
+		channel_close(c, errno);
+		break;
+	case WQ_AGAIN:
 		event_add(c->write_ev, NULL);
+		break;
+	case WQ_DONE:
+		break;
+	}
 }
 
 /* Queue one frame. The caller keeps its fds: the channel sends dups. */
@@ -232,8 +167,8 @@ int
 channel_send(struct channel *c, uint16_t type, const void *payload,
     size_t length, const int *fds, size_t nfds)
 {
-	struct channel_out	*o;
-	size_t			 i;
+	uint8_t		header[FRAME_HEADER_SIZE];
+	struct iovec	iov[2];
 
 	if (c->closed) {
 		errno = EPIPE;
@@ -243,27 +178,16 @@ channel_send(struct channel *c, uint16_t type, const void *payload,
 		errno = EINVAL;
 		return -1;
 	}
-	if ((o = calloc(1, sizeof *o)) == NULL)
+	frame_encode_header(header, type, (uint32_t)length, nfds);
+	iov[0].iov_base = header;
+	iov[0].iov_len = sizeof header;
+	iov[1].iov_base = (void *)payload;
+	iov[1].iov_len = length;
+	if (wq_pushv(c->out, iov, 2, fds, nfds) == -1)
 		return -1;
-	o->len = FRAME_HEADER_SIZE + length;
-	if ((o->buf = malloc(o->len)) == NULL)
-		goto fail;
-	frame_encode_header(o->buf, type, (uint32_t)length, nfds);
-	if (length > 0)
-		memcpy(o->buf + FRAME_HEADER_SIZE, payload, length);
-	for (i = 0; i < nfds; i++) {
-		if ((o->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0)) == -1)
-			goto fail;
-		o->nfds++;
-	}
-	TAILQ_INSERT_TAIL(&c->out, o, entry);
-	c->pending += o->len;
 	if (event_add(c->write_ev, NULL) == -1)
 		return -1;
 	return 0;
-fail:
-	channel_out_free(o);
-	return -1;
 }
 
 int

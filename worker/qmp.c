@@ -1,8 +1,9 @@
 /*
  * A QMP client on the event loop: reads QEMU's greeting, negotiates
- * capabilities, then sends commands (with a descriptor when getfd needs one),
- * matches replies to them by id and hands events to the owner. A peer that
- * sends garbage or an oversized line gets the connection closed with EPROTO.
+ * capabilities, then sends commands (with a descriptor when getfd needs one,
+ * through common/wq.c), matches replies to them by id and hands events to the
+ * owner. A peer that sends garbage or an oversized line gets the connection
+ * closed with EPROTO.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -19,6 +19,7 @@
 
 #include "common.h"
 #include "worker.h"
+#include "wq.h"
 
 /* QEMU sends one JSON message per line; anything longer is not QEMU. */
 #define QMP_MESSAGE_MAX	(1024 * 1024)
@@ -32,8 +33,7 @@ struct qmp_cmd {
 	uint64_t	 id;
 	char		*buf;		/* the command's JSON, no newline */
 	size_t		 len;
-	size_t		 off;		/* bytes written */
-	int		 fd;		/* our dup to send, or -1 */
+	int		 fd;		/* our dup until queued, or -1 */
 	int		 has_fd;	/* sent with a descriptor */
 	qmp_reply_cb	 cb;
 	void		*arg;
@@ -53,8 +53,9 @@ struct qmp {
 	size_t			 in_cap;
 	size_t			 in_scanned;	/* no '\n' before this */
 
-	struct qmp_cmds		 out;		/* not yet fully written */
-	struct qmp_cmds		 waiting;	/* written, awaiting reply */
+	struct qmp_cmds		 out;		/* held back, not queued yet */
+	struct qmp_cmds		 waiting;	/* queued, awaiting reply */
+	struct wq		*wq;		/* bytes on their way */
 	uint64_t		 next_id;
 	int			 fds_in_flight;
 	int			 greeted;
@@ -90,9 +91,10 @@ qmp_new(struct event_base *base, int fd, const struct qmp_callbacks *cbs,
 	q->next_id = 1;
 	TAILQ_INIT(&q->out);
 	TAILQ_INIT(&q->waiting);
+	q->wq = wq_new();
 	q->read_ev = event_new(base, fd, EV_READ | EV_PERSIST, qmp_read_cb, q);
 	q->write_ev = event_new(base, fd, EV_WRITE, qmp_write_cb, q);
-	if (q->read_ev == NULL || q->write_ev == NULL ||
+	if (q->wq == NULL || q->read_ev == NULL || q->write_ev == NULL ||
 	    event_add(q->read_ev, NULL) == -1) {
 		q->fd = -1;	/* the caller still owns it on failure */
 		qmp_free(q);
@@ -132,6 +134,7 @@ qmp_free(struct qmp *q)
 		TAILQ_REMOVE(&q->waiting, c, entry);
 		qmp_cmd_free(c);
 	}
+	wq_free(q->wq);
 	free(q->in);
 	if (q->fd != -1)
 		close(q->fd);
@@ -188,10 +191,31 @@ fail:
 }
 
 /*
+ * Hand a command's bytes (and its fd) to the write queue; from then on it
+ * waits for its reply. The capabilities go before anything else, the other
+ * commands in order once QEMU may take them (qmp_pump).
+ */
+static int
+qmp_cmd_queue(struct qmp *q, struct qmp_cmd *c)
+{
+	if (wq_push(q->wq, c->buf, c->len, &c->fd, c->fd != -1 ? 1 : 0) == -1)
+		return -1;
+	log_qmp(q, LOG_LEVEL_DEBUG, "-> %s%s", c->buf,
+	    c->has_fd ? " (with fd)" : "");
+	if (c->fd != -1) {
+		close(c->fd);	/* the queue has its own dup */
+		c->fd = -1;
+		q->fds_in_flight++;
+	}
+	TAILQ_INSERT_TAIL(&q->waiting, c, entry);
+	return 0;
+}
+
+/*
  * Queue a command. The caller keeps its fd: a dup of it goes out in the same
  * sendmsg as the command's first byte. QEMU 7.2 keeps only the descriptors
- * of its latest read, so a command carrying one is held back until every
- * earlier such command has its reply.
+ * of its latest read, so a command carrying one is held back (with every
+ * command after it) until every earlier such command has its reply.
  */
 int
 qmp_command(struct qmp *q, const char *execute, struct json_object *arguments,
@@ -353,7 +377,11 @@ qmp_handle(struct qmp *q, struct json_object *msg)
 			qmp_close(q, errno);
 			return;
 		}
-		TAILQ_INSERT_HEAD(&q->out, c, entry);
+		if (qmp_cmd_queue(q, c) == -1) {
+			qmp_cmd_free(c);
+			qmp_close(q, errno);
+			return;
+		}
 		event_add(q->write_ev, NULL);
 		return;
 	}
@@ -498,64 +526,41 @@ qmp_read_cb(evutil_socket_t fd, short events, void *arg)
 	qmp_drain(q);
 }
 
+/* Let held-back commands go to the write queue while QEMU can take them. */
+static int
+qmp_pump(struct qmp *q)
+{
+	struct qmp_cmd	*c;
+
+	while (q->ready && (c = TAILQ_FIRST(&q->out)) != NULL) {
+		if (c->has_fd && q->fds_in_flight > 0)
+			break;		/* qmp_handle_reply resumes us */
+		TAILQ_REMOVE(&q->out, c, entry);
+		if (qmp_cmd_queue(q, c) == -1) {
+			TAILQ_INSERT_HEAD(&q->out, c, entry);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 qmp_write_cb(evutil_socket_t fd, short events, void *arg)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} control;
 	struct qmp	*q = arg;
-	struct qmp_cmd	*c;
-	struct msghdr	 msg;
-	struct iovec	 iov;
-	struct cmsghdr	*cmsg;
-	ssize_t		 n;
 
-	while ((c = TAILQ_FIRST(&q->out)) != NULL) {
-		if (!q->ready && c->cb != qmp_capabilities_cb)
-			return;
-		if (c->off == 0 && c->has_fd && q->fds_in_flight > 0)
-			return;		/* qmp_handle_reply resumes us */
-		memset(&msg, 0, sizeof msg);
-		iov.iov_base = c->buf + c->off;
-		iov.iov_len = c->len - c->off;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		if (c->fd != -1) {
-			memset(&control, 0, sizeof control);
-			msg.msg_control = control.buf;
-			msg.msg_controllen = sizeof control.buf;
-			cmsg = CMSG_FIRSTHDR(&msg);
-			cmsg->cmsg_level = SOL_SOCKET;
-			cmsg->cmsg_type = SCM_RIGHTS;
-			cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cmsg), &c->fd, sizeof(int));
-		}
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n == -1) {
-			qmp_close(q, errno);
-			return;
-		}
-		if (c->off == 0) {
-			log_qmp(q, LOG_LEVEL_DEBUG, "-> %s%s", c->buf,
-			    c->has_fd ? " (with fd)" : "");
-			if (c->fd != -1) {
-				close(c->fd);	/* QEMU has its copy */
-				c->fd = -1;
-				q->fds_in_flight++;
-			}
-		}
-		c->off += (size_t)n;
-		if (c->off < c->len)
-			continue;
-		TAILQ_REMOVE(&q->out, c, entry);
-		TAILQ_INSERT_TAIL(&q->waiting, c, entry);
+	if (qmp_pump(q) == -1) {
+		qmp_close(q, errno);
+		return;
 	}
-	if (!TAILQ_EMPTY(&q->out))
+	switch (wq_flush(q->wq, fd)) {
+	case WQ_ERROR:
+		qmp_close(q, errno);
+		break;
+	case WQ_AGAIN:
 		event_add(q->write_ev, NULL);
+		break;
+	case WQ_DONE:
+		break;
+	}
 }

@@ -1,8 +1,9 @@
 /*
- * worker/: haven-worker, one per VM (DESIGN §2): its main, the QEMU command
- * line, the QMP client and the privilege drop. It links no corosync and no
- * configuration parser: havend hands it everything it needs over the
- * channel (worker.proto).
+ * worker/: haven-worker, one per VM (DESIGN §2). This header: the QMP
+ * client, the QEMU command line and the privilege drop, which tests use on
+ * their own; the process's files (main.c, parent.c, ...) share
+ * worker_int.h. It links no corosync and no configuration parser: havend
+ * hands it everything it needs over the channel (worker.proto).
  */
 #ifndef HAVEN_WORKER_H
 #define HAVEN_WORKER_H

@@ -1,6 +1,6 @@
 /*
  * haven-worker-driver: plays havend's side of the spawn contract so the
- * worker can be tested before havend exists. It opens the logs, starts
+ * worker can be tested without havend. It opens the logs, starts
  * haven-worker with its channel on fd 3, sends the VM spec (from a JSON
  * file) with the log descriptors, runs a script of actions, and prints
  * every worker event as one JSON line.

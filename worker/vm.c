@@ -1,0 +1,202 @@
+/*
+ * QEMU's life in the worker: export the disks over NBD, listen for QMP,
+ * spawn QEMU and lock down with seccomp; then QMP's readiness and events
+ * (a move's go to migrate/), a stop's timeout, and QEMU's exit.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "worker.h"
+#include "worker_int.h"
+#include "storage.h"
+
+static void	worker_qmp_ready(struct qmp *, int, void *);
+static void	worker_qmp_event(struct qmp *, const char *,
+		    struct json_object *, void *);
+static void	worker_qmp_closed(struct qmp *, int, void *);
+
+static const struct qmp_callbacks worker_qmp_callbacks = {
+	.ready = worker_qmp_ready,
+	.event = worker_qmp_event,
+	.closed = worker_qmp_closed,
+};
+
+static void
+worker_qmp_accept(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+	int		 c;
+
+	if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1)
+		return;
+	if (w->qmp != NULL) {
+		close(c);
+		return;
+	}
+	event_del(w->qmp_accept);
+	if ((w->qmp = qmp_new(w->base, c, &worker_qmp_callbacks, w)) == NULL) {
+		close(c);
+		worker_fail(w, -ENOMEM,
+		    "QMP");
+	}
+}
+
+/* Export the (open) VHDs, listen for QMP, spawn QEMU, and from then on run
+ * under the seccomp allowlist. */
+int
+worker_spawn(struct worker *w, int incoming)
+{
+	struct qemu_config	c;
+	char			qmp_path[256], nbd_path[256], name[16];
+	size_t			i;
+	int			error;
+
+	snprintf(qmp_path, sizeof qmp_path, "%s/qmp.sock", w->spec->run_dir);
+	snprintf(nbd_path, sizeof nbd_path, "%s/nbd.sock", w->spec->run_dir);
+	unlink(nbd_path);
+	if ((w->nbd = nbd_server_new(w->base, nbd_path, &error)) == NULL)
+		return error;
+	for (i = 0; i < w->nvolumes; i++) {
+		snprintf(name, sizeof name, "disk%zu", i);
+		if (nbd_server_add_export(w->nbd, name, w->volumes[i].vhd, 0)
+		    == -1)
+			return -errno;
+	}
+	if ((w->qmp_listen = worker_listen(qmp_path)) == -1)
+		return -errno;
+	w->qmp_accept = event_new(w->base, w->qmp_listen, EV_READ | EV_PERSIST,
+	    worker_qmp_accept, w);
+	event_add(w->qmp_accept, NULL);
+	/* bind and listen are not in the seccomp allowlist: bind it now. */
+	if (worker_adopt_listen(w) == -1)
+		return -errno;
+	if (transfer_kind(w->transfer) == TRANSFER_INCOMING &&
+	    live_listen(w->transfer) == -1)
+		return -errno;
+
+	memset(&c, 0, sizeof c);
+	c.binary = *w->spec->qemu_binary ? w->spec->qemu_binary : NULL;
+	c.name = w->spec->name;
+	c.uuid = w->spec->uuid;
+	c.memory_mib = w->spec->memory_mib;
+	c.vcpus = w->spec->vcpus;
+	c.kvm = w->spec->accel == HAVEN__ACCEL__ACCEL_KVM;
+	c.qmp_path = qmp_path;
+	c.nbd_path = nbd_path;
+	c.ndisks = w->nvolumes;
+	c.serial_fd = w->serial_fd;
+	c.log_fd = w->log_fd;
+	c.kernel = w->spec->kernel;
+	c.append = w->spec->kernel_append;
+	c.incoming = incoming;
+	c.paused = transfer_kind(w->transfer) == TRANSFER_INCOMING;
+	if ((w->qemu_pid = qemu_spawn(&c)) == -1)
+		return -errno;
+	worker_log(w, LOG_LEVEL_INFO, "QEMU pid %ld", (long)w->qemu_pid);
+	/* Nothing is exec'd or forked from here on. */
+	if (sandbox_seccomp_worker() == -1)
+		return -errno;
+	return 0;
+}
+
+void
+worker_reply_ignore(struct qmp *q, struct json_object *result,
+    const char *class, const char *desc, void *arg)
+{
+	if (result == NULL && class != NULL)
+		log_warn("QMP: %s: %s", class, desc ? desc : "");
+}
+
+static void
+worker_qmp_ready(struct qmp *q, int ok, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (!ok) {
+		worker_fail(w, -EPROTO,
+		    "QMP handshake failed");
+		return;
+	}
+	if (transfer_qemu_ready(w->transfer))
+		return;
+	w->op = WORKER_OP_NONE;
+	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0, "booted");
+}
+
+static void
+worker_qmp_event(struct qmp *q, const char *name, struct json_object *data,
+    void *arg)
+{
+	struct worker		*w = arg;
+
+	log_debug("QMP event %s", name);
+	if (transfer_event(w->transfer, name, data))
+		return;
+	if (strcmp(name, "STOP") == 0 && !worker_busy(w) &&
+	    w->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) {
+		/* Paused by an I/O error (werror=stop) or by us. */
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_PAUSED, 0, NULL);
+	} else if (strcmp(name, "RESUME") == 0 &&
+	    w->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
+		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0,
+		    "resumed");
+	} else if (strcmp(name, "SHUTDOWN") == 0 && !w->expect_exit) {
+		w->expect_exit = 1;
+		w->exit_phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
+	}
+}
+
+static void
+worker_qmp_closed(struct qmp *q, int err, void *arg)
+{
+	/* QEMU is exiting; SIGCHLD tells how. */
+}
+
+void
+worker_stop_timeout(void *arg)
+{
+	struct worker	*w = arg;
+
+	log_info("the guest did not power off in time; quitting QEMU");
+	qmp_command(w->qmp, "quit", NULL, -1, worker_reply_ignore, w);
+}
+
+/* QEMU exited: say how, then leave. */
+void
+worker_sigchld(int signo, void *arg)
+{
+	struct worker	*w = arg;
+	char		 how[96];
+	int		 status;
+	pid_t		 pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != w->qemu_pid)
+			continue;
+		w->qemu_pid = -1;
+		if (WIFSIGNALED(status))
+			snprintf(how, sizeof how, "QEMU killed by signal %d",
+			    WTERMSIG(status));
+		else
+			snprintf(how, sizeof how, "QEMU exited with status %d",
+			    WEXITSTATUS(status));
+		if (w->exiting)
+			continue;
+		if (w->expect_exit && (w->exit_phase !=
+		    HAVEN__VM_PHASE__VM_PHASE_STOPPED || WIFEXITED(status) ||
+		    w->kill_requested))
+			worker_report(w, w->exit_phase, 0, how);
+		else
+			worker_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, -EIO,
+			    how);
+		worker_exit(w, 0);
+	}
+}
