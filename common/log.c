@@ -104,9 +104,12 @@ log_format_time(uint64_t time_us, char *buf, size_t size)
 	time_t		secs = (time_t)(time_us / 1000000);
 
 	gmtime_r(&secs, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
+	/* A year past 9999 would be cut, not overflow. */
+	if (snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (unsigned)(time_us / 1000 % 1000));
+	    tm.tm_min, tm.tm_sec, (unsigned)(time_us / 1000 % 1000)) >=
+	    (int)size)
+		buf[size - 1] = '\0';
 }
 
 static void

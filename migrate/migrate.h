@@ -49,7 +49,7 @@ const char	*migrate_strerror(int);
  *	 64  8  config hash
  *	 72  8  stream length in bytes
  *	 80  8  saved at, microseconds since the epoch
- *	 88  4  CRC-32 (zlib) of the stream bytes (not the padding)
+ *	 88  4  CRC-32 (zlib's and gzip's) of the stream bytes (not the padding)
  *	 92  4  CRC-32 of all 4096 header bytes with this field zero
  *
  * A zeroed extent has no magic: MIGRATE_E_NO_STATE.

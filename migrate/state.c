@@ -15,7 +15,10 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <zlib.h>
+/* CRC-32 as zlib and gzip compute it, by ISA-L: the stream's checksum runs
+ * on every byte of a save and a restore, on the worker's one thread, and
+ * ISA-L's carry-less multiply is about 14 times zlib's table on x86. */
+#include <isa-l/crc.h>
 
 #include "common.h"
 #include "storage.h"
@@ -129,11 +132,11 @@ static uint32_t
 state_header_crc(const uint8_t *block)
 {
 	static const uint8_t	zero[4];
-	uLong			crc;
+	uint32_t		crc;
 
-	crc = crc32(0, block, OFFSET_HEADER_CRC);
-	crc = crc32(crc, zero, sizeof zero);
-	return (uint32_t)crc32(crc, block + OFFSET_HEADER_CRC + 4,
+	crc = crc32_gzip_refl(0, block, OFFSET_HEADER_CRC);
+	crc = crc32_gzip_refl(crc, zero, sizeof zero);
+	return crc32_gzip_refl(crc, block + OFFSET_HEADER_CRC + 4,
 	    STATE_HEADER_SIZE - OFFSET_HEADER_CRC - 4);
 }
 
@@ -419,7 +422,7 @@ save_read(struct state_save *s)
 			save_fail(s, MIGRATE_E_TOO_BIG);
 			break;
 		}
-		s->crc = (uint32_t)crc32(s->crc, b->data + b->len, (uInt)n);
+		s->crc = crc32_gzip_refl(s->crc, b->data + b->len, (uint64_t)n);
 		s->received += (uint64_t)n;
 		b->len += (size_t)n;
 		if (b->len == STATE_BUFFER_SIZE) {
@@ -554,7 +557,7 @@ state_save_start(struct event_base *base, struct blockdev *extent,
 	s->arg = arg;
 	s->capacity = (extent->size - STATE_HEADER_SIZE) &
 	    ~(uint64_t)(extent->block_size - 1);
-	s->crc = (uint32_t)crc32(0, NULL, 0);
+	s->crc = 0;
 	memcpy(s->header.vm_uuid, ident->vm_uuid, 37);
 	s->header.generation = ident->generation;
 	s->header.config_hash = ident->config_hash;
@@ -693,8 +696,8 @@ restore_pump(struct state_restore *r)
 			restore_fail(r, -errno);
 			break;
 		}
-		r->crc = (uint32_t)crc32(r->crc, b->data + r->write_pos,
-		    (uInt)n);
+		r->crc = crc32_gzip_refl(r->crc, b->data + r->write_pos,
+		    (uint64_t)n);
 		r->write_pos += (size_t)n;
 		r->written += (uint64_t)n;
 		if (r->write_pos < b->len)
@@ -768,7 +771,7 @@ state_restore_start(struct event_base *base, struct blockdev *extent,
 	memcpy(r->expect_uuid, expect->vm_uuid, 37);
 	r->expect = *expect;
 	r->expect.vm_uuid = r->expect_uuid;
-	r->crc = (uint32_t)crc32(0, NULL, 0);
+	r->crc = 0;
 	r->writable = event_new(base, pipe_fd, EV_WRITE, restore_writable_cb,
 	    r);
 	if (r->writable == NULL || state_buffers_alloc(r->buffers, r) == -1 ||
