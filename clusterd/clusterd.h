@@ -347,6 +347,7 @@ struct vmworker_live {
 };
 const struct vmworker_live *vmworker_live(const struct vmworker *);
 const char	*vmworker_detail(const struct vmworker *);
+int		 vmworker_adopting(const struct vmworker *);
 /* Started as a live migration's target and not switched over yet. */
 int		 vmworker_incoming(const struct vmworker *);
 

@@ -350,6 +350,11 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 				    vm->config->uuid);
 	Haven__VmPhase		 wp;
 
+	/* A worker left by the previous havend is judged once it has said
+	 * who it is: until then its generation reads 0, and it would be
+	 * stopped as "an older incarnation" of its own VM. */
+	if (w != NULL && vmworker_adopting(w))
+		return;
 	/* A live migration's target worker serves only its handover: the
 	 * same generation after a failover is another incarnation. */
 	if (w != NULL && vmworker_incoming(w) &&
@@ -436,6 +441,8 @@ havend_local(struct havend *h)
 		const Haven__Vm	*vm = NULL;
 
 		next = supervisor_next(w);
+		if (vmworker_adopting(w))
+			continue;	/* judged after its hello */
 		for (i = 0; i < st->cs->n_vms; i++)
 			if (strcmp(st->cs->vms[i]->config->uuid,
 			    vmworker_uuid(w)) == 0)

@@ -254,6 +254,13 @@ supervise_timer(void *arg)
 			(void)kill(w->pid, SIGKILL);
 		return;
 	}
+	if (vmworker_adopting(w)) {
+		log_vm(LOG_LEVEL_WARN, w->name, "the worker left by the "
+		    "previous havend did not say who it is within %d s",
+		    SUPERVISE_READY_MS / 1000);
+		supervise_lost(w, "no hello");
+		return;
+	}
 	log_vm(LOG_LEVEL_WARN, w->name, "the worker did not open "
 	    "its volumes within %d s; stopping it", SUPERVISE_READY_MS / 1000);
 	supervisor_kill(w->sup, w->uuid);
@@ -381,6 +388,7 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 	w->pid = (pid_t)h->worker_pid;
 	w->phase = h->phase;
 	w->ready = 1;
+	ev_timer_cancel(w->timer);
 	log_vm(LOG_LEVEL_INFO, w->name, "adopted its worker (pid %u, "
 	    "QEMU pid %u, %s, generation %llu)", h->worker_pid, h->qemu_pid,
 	    cluster_phase_name(h->phase), (unsigned long long)h->generation);
@@ -723,12 +731,23 @@ supervisor_adopt_all(struct supervisor *s)
 			free(w);
 			continue;
 		}
+		/* Judged only after its hello (vmworker_adopting), which it
+		 * sends at once: a worker that stays silent is let go. */
+		ev_timer_arm(w->timer, SUPERVISE_READY_MS);
 		w->next = s->workers;
 		s->workers = w;
 		n++;
 	}
 	closedir(dir);
 	return n;
+}
+
+/* Adopted from a previous havend and not yet heard from: its generation,
+ * phase and pid are unknown until its WorkerHello. */
+int
+vmworker_adopting(const struct vmworker *w)
+{
+	return w->adopted && w->channel != NULL && !w->ready;
 }
 
 /* Whether every adopted worker has said hello. */
@@ -738,7 +757,7 @@ supervisor_settled(struct supervisor *s)
 	struct vmworker	*w;
 
 	for (w = s->workers; w != NULL; w = w->next)
-		if (w->adopted && w->channel != NULL && !w->ready)
+		if (vmworker_adopting(w))
 			return 0;
 	return 1;
 }

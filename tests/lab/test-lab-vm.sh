@@ -127,6 +127,31 @@ t2=$(ticks "$oh" web1)
 "$LAB" exec "$oh" grep "adopt" /var/log/havend.log | tail -2
 echo "QEMU $qpid kept; ticks $t1 -> $t2; generation $gen"
 
+step "havend killed on the owner, its worker frozen across the restart: adopted, not stopped"
+# The new havend connects to the frozen worker's socket at once but hears
+# its hello only after SIGCONT; meanwhile it must not judge the worker by
+# the generation it does not know yet (it stopped it as an "older
+# incarnation" of its own VM, and the VM stayed starting for good).
+wpid=$(awk '{ print $4 }' "/proc/$qpid/stat")
+[[ -n $wpid && $wpid != 1 ]] || fail "no worker for QEMU $qpid"
+nadopt=$("$LAB" exec "$oh" grep -c "adopted its worker" /var/log/havend.log)
+"$LAB" exec "$oh" sh -c 'kill -KILL "$(cat /run/havend.pid)"'
+kill -STOP "$wpid"
+start_havend "$oh"
+wait_for 20 "$oh quorate again" members_are "$oh" '[true,[1,2,3]]'
+sleep 3
+kill -CONT "$wpid"
+adopted_again() { (( $("$LAB" exec "$oh" grep -c "adopted its worker" /var/log/havend.log) > nadopt )); }
+wait_for 20 "the adoption of the thawed worker" adopted_again
+sleep 2
+[[ $(qemu_pid "$oh" "$uuid") == "$qpid" ]] || fail "QEMU did not survive: the new havend stopped a worker it had not heard from"
+kill -0 "$wpid" || fail "the worker $wpid is gone"
+phase_is h1 web1 running || fail "web1 is $(vm_field h1 web1 phase) after the restart"
+t3=$(ticks "$oh" web1)
+sleep 1
+(( $(ticks "$oh" web1) > t3 )) || fail "the guest's ticks did not go on"
+echo "worker $wpid frozen 3 s across a havend SIGKILL and restart: adopted, QEMU $qpid kept"
+
 step "vm stop: the guest is stopped, its worker gone; every acked record on the LUN"
 ctl h2 vm stop web1
 wait_for 60 "web1 stopped" phase_is h3 web1 stopped
