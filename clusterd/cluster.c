@@ -2,11 +2,11 @@
  * The replicated cluster state (DESIGN §5): deterministic apply of Changes,
  * the canonical digest members compare on sync, and atomic persistence.
  * Repeated fields stay sorted (hosts by node id, the rest by name) so that
- * equal states pack to equal bytes.
+ * equal states pack to equal bytes; the sorted arrays, the event log and the
+ * phase predicates are proto/tree.c's, shared with migrate/.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,176 +107,6 @@ sha256(const uint8_t *p, size_t n, uint8_t out[32])
 
 /* --- Helpers ------------------------------------------------------------- */
 
-static int
-fail(int code, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
-/* A deep copy through the wire encoding: every piece malloc'ed, as
- * protobuf_c_message_free_unpacked(, NULL) expects. */
-static void *
-message_clone(const ProtobufCMessage *m)
-{
-	uint8_t			*buf;
-	size_t			 len;
-	ProtobufCMessage	*copy;
-
-	len = protobuf_c_message_get_packed_size(m);
-	if ((buf = malloc(len ? len : 1)) == NULL)
-		return NULL;
-	protobuf_c_message_pack(m, buf);
-	copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-	free(buf);
-	return copy;
-}
-
-static void
-xalloc_fail(void)
-{
-	log_fatal("state: out of memory");
-}
-
-static void *
-xclone(const ProtobufCMessage *m)
-{
-	void	*copy;
-
-	if ((copy = message_clone(m)) == NULL)
-		xalloc_fail();
-	return copy;
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void	*p;
-
-	if ((p = calloc(n ? n : 1, size)) == NULL)
-		xalloc_fail();
-	return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		xalloc_fail();
-	return p;
-}
-
-/* Inserts item at index at of a malloc'ed pointer array. */
-static void
-array_insert(void ***array, size_t *n, size_t at, void *item)
-{
-	void	**grown;
-
-	if ((grown = realloc(*array, (*n + 1) * sizeof *grown)) == NULL)
-		xalloc_fail();
-	memmove(grown + at + 1, grown + at, (*n - at) * sizeof *grown);
-	grown[at] = item;
-	*array = grown;
-	(*n)++;
-}
-
-static void
-array_remove(void **array, size_t *n, size_t at)
-{
-	memmove(array + at, array + at + 1, (*n - at - 1) * sizeof *array);
-	(*n)--;
-}
-
-static int
-empty(const char *s)
-{
-	return s == NULL || *s == '\0';
-}
-
-/* Index of the host with node_id, or -1; *at: where it would go. */
-static long
-host_find(const Haven__ClusterState *cs, uint32_t id, size_t *at)
-{
-	size_t	 i;
-
-	for (i = 0; i < cs->n_hosts; i++) {
-		if (cs->hosts[i]->config->node_id == id) {
-			if (at != NULL)
-				*at = i;
-			return (long)i;
-		}
-		if (cs->hosts[i]->config->node_id > id)
-			break;
-	}
-	if (at != NULL)
-		*at = i;
-	return -1;
-}
-
-/* Lookups in the arrays kept sorted by name; *at: where it would go. */
-#define NAME_FIND(fn, array, count, namefield)			\
-static long								\
-fn(const Haven__ClusterState *cs, const char *name, size_t *at)	\
-{									\
-	size_t	 i;							\
-	int	 c;							\
-									\
-	for (i = 0; i < cs->count; i++) {				\
-		c = strcmp(cs->array[i]->namefield, name);		\
-		if (c == 0) {						\
-			if (at != NULL)					\
-				*at = i;				\
-			return (long)i;					\
-		}							\
-		if (c > 0)						\
-			break;						\
-	}								\
-	if (at != NULL)							\
-		*at = i;						\
-	return -1;							\
-}
-NAME_FIND(pool_find, pools, n_pools, name)
-NAME_FIND(volume_find, volumes, n_volumes, name)
-NAME_FIND(vm_find, vms, n_vms, config->name)
-NAME_FIND(role_find, roles, n_roles, principal)
-
-static int
-phase_valid(int phase)
-{
-	return phase >= HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
-	    phase <= HAVEN__VM_PHASE__VM_PHASE_PAUSED;
-}
-
-/* A VM in one of these phases occupies its owner. */
-static int
-phase_active(Haven__VmPhase phase)
-{
-	switch (phase) {
-	case HAVEN__VM_PHASE__VM_PHASE_STARTING:
-	case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
-	case HAVEN__VM_PHASE__VM_PHASE_STOPPING:
-	case HAVEN__VM_PHASE__VM_PHASE_SAVING:
-	case HAVEN__VM_PHASE__VM_PHASE_RESTORING:
-	case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
-	case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /* A live migration's own fields: gone once it ends or falls back. */
 static void
 live_clear(Haven__VmRuntime *rt)
@@ -305,13 +135,7 @@ live_strdup(const char *s)
 const char *
 cluster_phase_name(Haven__VmPhase phase)
 {
-	static const char *const names[] = { "unspecified", "stopped",
-	    "starting", "running", "stopping", "saving", "saved", "restoring",
-	    "migrating", "recovering", "failed", "paused" };
-
-	if ((int)phase < 0 || (size_t)phase >= sizeof names / sizeof names[0])
-		return "invalid";
-	return names[phase];
+	return tree_phase_name(phase);
 }
 
 const char *
@@ -338,8 +162,8 @@ cluster_new(void)
 {
 	struct cluster	*st;
 
-	st = xcalloc(1, sizeof *st);
-	st->cs = xcalloc(1, sizeof *st->cs);
+	st = tree_xcalloc(1, sizeof *st);
+	st->cs = tree_xcalloc(1, sizeof *st->cs);
 	haven__cluster_state__init(st->cs);
 	return st;
 }
@@ -358,23 +182,21 @@ cluster_clone(const struct cluster *st)
 {
 	struct cluster	*copy;
 
-	copy = xcalloc(1, sizeof *copy);
-	copy->cs = xclone(&st->cs->base);
+	copy = tree_xcalloc(1, sizeof *copy);
+	copy->cs = tree_xclone(&st->cs->base);
 	return copy;
 }
 
 Haven__Vm *
 cluster_vm(const struct cluster *st, const char *name)
 {
-	long	 i = vm_find(st->cs, name, NULL);
-
-	return i < 0 ? NULL : st->cs->vms[i];
+	return tree_vm(st->cs, name);
 }
 
 Haven__VolumeConfig *
 cluster_volume(const struct cluster *st, const char *name)
 {
-	long	 i = volume_find(st->cs, name, NULL);
+	long	 i = tree_volume_find(st->cs, name, NULL);
 
 	return i < 0 ? NULL : st->cs->volumes[i];
 }
@@ -382,7 +204,7 @@ cluster_volume(const struct cluster *st, const char *name)
 Haven__PoolConfig *
 cluster_pool(const struct cluster *st, const char *name)
 {
-	long	 i = pool_find(st->cs, name, NULL);
+	long	 i = tree_pool_find(st->cs, name, NULL);
 
 	return i < 0 ? NULL : st->cs->pools[i];
 }
@@ -390,9 +212,7 @@ cluster_pool(const struct cluster *st, const char *name)
 Haven__Host *
 cluster_host(const struct cluster *st, uint32_t node_id)
 {
-	long	 i = host_find(st->cs, node_id, NULL);
-
-	return i < 0 ? NULL : st->cs->hosts[i];
+	return tree_host(st->cs, node_id);
 }
 
 void
@@ -414,7 +234,7 @@ cluster_digest(const struct cluster *st, uint8_t digest[CLUSTER_DIGEST_SIZE])
 	canonical.epoch = 0;
 	canonical.last_quorate_epoch = 0;
 	len = protobuf_c_message_get_packed_size(&canonical.base);
-	buf = xcalloc(1, len);
+	buf = tree_xcalloc(1, len);
 	protobuf_c_message_pack(&canonical.base, buf);
 	sha256(buf, len, digest);
 	free(buf);
@@ -440,13 +260,14 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 {
 	size_t	 i, j;
 
-#define BAD(...)	return fail(CLUSTER_E_CORRUPT, err, errlen, __VA_ARGS__)
+#define BAD(...)	\
+	return tree_fail(CLUSTER_E_CORRUPT, err, errlen, __VA_ARGS__)
 	for (i = 0; i < cs->n_hosts; i++) {
 		const Haven__Host	*h = cs->hosts[i];
 
 		if (h->config == NULL || h->runtime == NULL)
 			BAD("host %zu has no config or runtime", i);
-		if (h->config->node_id == 0 || empty(h->config->name))
+		if (h->config->node_id == 0 || tree_empty(h->config->name))
 			BAD("host %zu has no node id or name", i);
 		if (i > 0 && cs->hosts[i - 1]->config->node_id >=
 		    h->config->node_id)
@@ -454,7 +275,7 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 			    h->config->node_id);
 	}
 	for (i = 0; i < cs->n_pools; i++) {
-		if (empty(cs->pools[i]->name))
+		if (tree_empty(cs->pools[i]->name))
 			BAD("pool %zu has no name", i);
 		if (i > 0 && strcmp(cs->pools[i - 1]->name,
 		    cs->pools[i]->name) >= 0)
@@ -464,11 +285,11 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 	for (i = 0; i < cs->n_volumes; i++) {
 		const Haven__VolumeConfig	*v = cs->volumes[i];
 
-		if (empty(v->name))
+		if (tree_empty(v->name))
 			BAD("volume %zu has no name", i);
 		if (i > 0 && strcmp(cs->volumes[i - 1]->name, v->name) >= 0)
 			BAD("volumes are not sorted or repeat %s", v->name);
-		if (pool_find(cs, v->pool, NULL) < 0)
+		if (tree_pool_find(cs, v->pool, NULL) < 0)
 			BAD("volume %s names a missing pool", v->name);
 	}
 	for (i = 0; i < cs->n_vms; i++) {
@@ -476,24 +297,25 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 
 		if (vm->config == NULL || vm->runtime == NULL)
 			BAD("VM %zu has no config or runtime", i);
-		if (empty(vm->config->name))
+		if (tree_empty(vm->config->name))
 			BAD("VM %zu has no name", i);
 		if (i > 0 && strcmp(cs->vms[i - 1]->config->name,
 		    vm->config->name) >= 0)
 			BAD("VMs are not sorted or repeat %s", vm->config->name);
-		if (!phase_valid(vm->runtime->phase))
+		if (!tree_phase_valid(vm->runtime->phase))
 			BAD("VM %s has an invalid phase", vm->config->name);
 		if (vm->runtime->owner != 0 &&
-		    host_find(cs, vm->runtime->owner, NULL) < 0)
+		    tree_host_find(cs, vm->runtime->owner, NULL) < 0)
 			BAD("VM %s is owned by unknown host %u",
 			    vm->config->name, vm->runtime->owner);
 		for (j = 0; j < vm->config->n_volumes; j++)
-			if (volume_find(cs, vm->config->volumes[j], NULL) < 0)
+			if (tree_volume_find(cs, vm->config->volumes[j],
+			    NULL) < 0)
 				BAD("VM %s uses missing volume %s",
 				    vm->config->name, vm->config->volumes[j]);
 	}
 	for (i = 0; i < cs->n_roles; i++) {
-		if (empty(cs->roles[i]->principal))
+		if (tree_empty(cs->roles[i]->principal))
 			BAD("role binding %zu has no principal", i);
 		if (i > 0 && strcmp(cs->roles[i - 1]->principal,
 		    cs->roles[i]->principal) >= 0)
@@ -519,7 +341,7 @@ cluster_adopt(struct cluster *st, const Haven__ClusterState *snapshot, char *err
 
 	if ((r = cluster_validate(snapshot, err, errlen)) != CLUSTER_OK)
 		return r;
-	copy = xclone(&snapshot->base);
+	copy = tree_xclone(&snapshot->base);
 	copy->epoch = st->cs->epoch;
 	if (st->cs->last_quorate_epoch > copy->last_quorate_epoch)
 		copy->last_quorate_epoch = st->cs->last_quorate_epoch;
@@ -530,40 +352,11 @@ cluster_adopt(struct cluster *st, const Haven__ClusterState *snapshot, char *err
 
 /* --- Apply ---------------------------------------------------------------- */
 
-/* Appends to the bounded event log, dropping the oldest. */
-static void
-event_log(Haven__ClusterState *cs, const Haven__Change *c, const char *subject,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void
-event_log(Haven__ClusterState *cs, const Haven__Change *c, const char *subject,
-    const char *fmt, ...)
-{
-	Haven__Event	*ev;
-	char		 text[256];
-	va_list		 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
-	ev = xcalloc(1, sizeof *ev);
-	haven__event__init(ev);
-	ev->seq = cs->seq + 1;
-	ev->timestamp_us = c->timestamp_us;
-	ev->subject = xstrdup(subject);
-	ev->text = xstrdup(text);
-	if (cs->n_events >= CLUSTER_EVENTS_MAX) {
-		protobuf_c_message_free_unpacked(&cs->events[0]->base, NULL);
-		array_remove((void **)cs->events, &cs->n_events, 0);
-	}
-	array_insert((void ***)&cs->events, &cs->n_events, cs->n_events, ev);
-}
-
 /*
  * One function per kind. Each checks everything first and returns an error
  * before touching anything; with commit = 0 it only checks.
  */
-#define REFUSE(code, ...)	return fail(code, err, errlen, __VA_ARGS__)
+#define REFUSE(code, ...)	return tree_fail(code, err, errlen, __VA_ARGS__)
 
 static int
 apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
@@ -574,9 +367,9 @@ apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	size_t			 at, i;
 	char			 subject[32];
 
-	if (hc == NULL || hc->node_id == 0 || empty(hc->name))
+	if (hc == NULL || hc->node_id == 0 || tree_empty(hc->name))
 		REFUSE(CLUSTER_E_INVALID, "host_add needs a node id > 0 and a name");
-	if (host_find(cs, hc->node_id, &at) >= 0)
+	if (tree_host_find(cs, hc->node_id, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "host %u exists already", hc->node_id);
 	for (i = 0; i < cs->n_hosts; i++)
 		if (strcmp(cs->hosts[i]->config->name, hc->name) == 0)
@@ -584,14 +377,14 @@ apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 			    hc->name, cs->hosts[i]->config->node_id);
 	if (!commit)
 		return CLUSTER_OK;
-	h = xcalloc(1, sizeof *h);
+	h = tree_xcalloc(1, sizeof *h);
 	haven__host__init(h);
-	h->config = xclone(&hc->base);
-	h->runtime = xcalloc(1, sizeof *h->runtime);
+	h->config = tree_xclone(&hc->base);
+	h->runtime = tree_xcalloc(1, sizeof *h->runtime);
 	haven__host_runtime__init(h->runtime);
-	array_insert((void ***)&cs->hosts, &cs->n_hosts, at, h);
+	tree_array_insert((void ***)&cs->hosts, &cs->n_hosts, at, h);
 	snprintf(subject, sizeof subject, "host %u", hc->node_id);
-	event_log(cs, c, subject, "added as %s", hc->name);
+	tree_event_log(cs, c, subject, "added as %s", hc->name);
 	return CLUSTER_OK;
 }
 
@@ -604,7 +397,7 @@ apply_host_remove(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	size_t		 j;
 	char		 subject[32];
 
-	if ((i = host_find(cs, id, NULL)) < 0)
+	if ((i = tree_host_find(cs, id, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
 	for (j = 0; j < cs->n_vms; j++)
 		if (cs->vms[j]->runtime->owner == id)
@@ -613,9 +406,9 @@ apply_host_remove(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (!commit)
 		return CLUSTER_OK;
 	protobuf_c_message_free_unpacked(&cs->hosts[i]->base, NULL);
-	array_remove((void **)cs->hosts, &cs->n_hosts, (size_t)i);
+	tree_array_remove((void **)cs->hosts, &cs->n_hosts, (size_t)i);
 	snprintf(subject, sizeof subject, "host %u", id);
-	event_log(cs, c, subject, "removed");
+	tree_event_log(cs, c, subject, "removed");
 	return CLUSTER_OK;
 }
 
@@ -630,7 +423,7 @@ apply_host_lost(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	size_t		 j;
 	char		 subject[32];
 
-	if ((i = host_find(cs, id, NULL)) < 0)
+	if ((i = tree_host_find(cs, id, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
 	h = cs->hosts[i];
 	if (h->runtime->membership == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST)
@@ -641,7 +434,7 @@ apply_host_lost(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	h->runtime->fence = HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING;
 	h->runtime->lost_at_us = c->timestamp_us;
 	snprintf(subject, sizeof subject, "host %u", id);
-	event_log(cs, c, subject, "lost; fencing pending");
+	tree_event_log(cs, c, subject, "lost; fencing pending");
 	for (j = 0; j < cs->n_vms; j++) {
 		vm = cs->vms[j];
 		/* A live migration to the lost host: it runs on where it
@@ -654,17 +447,17 @@ apply_host_lost(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 			live_clear(vm->runtime);
 			snprintf(subject, sizeof subject, "vm %.24s",
 			    vm->config->name);
-			event_log(cs, c, subject, "live migration failed: its "
+			tree_event_log(cs, c, subject, "live migration failed: its "
 			    "target host %u is lost; it runs on at host %u and "
 			    "moves by quick migration", id, vm->runtime->owner);
 			continue;
 		}
-		if (vm->runtime->owner != id || !phase_active(vm->runtime->phase))
+		if (vm->runtime->owner != id || !tree_phase_occupies(vm->runtime->phase))
 			continue;
 		live_clear(vm->runtime);
 		vm->runtime->phase = HAVEN__VM_PHASE__VM_PHASE_RECOVERING;
 		snprintf(subject, sizeof subject, "vm %.24s", vm->config->name);
-		event_log(cs, c, subject, "recovering: host %u lost", id);
+		tree_event_log(cs, c, subject, "recovering: host %u lost", id);
 	}
 	return CLUSTER_OK;
 }
@@ -678,7 +471,7 @@ apply_host_join(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	long		 i;
 	char		 subject[32];
 
-	if ((i = host_find(cs, id, NULL)) < 0)
+	if ((i = tree_host_find(cs, id, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
 	h = cs->hosts[i];
 	if (h->runtime->membership == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER)
@@ -692,7 +485,7 @@ apply_host_join(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	h->runtime->membership = HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER;
 	h->runtime->fence = HAVEN__FENCE_STATUS__FENCE_STATUS_NONE;
 	snprintf(subject, sizeof subject, "host %u", id);
-	event_log(cs, c, subject, "joined");
+	tree_event_log(cs, c, subject, "joined");
 	return CLUSTER_OK;
 }
 
@@ -704,13 +497,13 @@ apply_host_maintenance(Haven__ClusterState *cs, const Haven__Change *c,
 	long		 i;
 	char		 subject[32];
 
-	if ((i = host_find(cs, id, NULL)) < 0)
+	if ((i = tree_host_find(cs, id, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
 	if (!commit)
 		return CLUSTER_OK;
 	cs->hosts[i]->runtime->maintenance = c->host_maintenance->maintenance;
 	snprintf(subject, sizeof subject, "host %u", id);
-	event_log(cs, c, subject, "%s", c->host_maintenance->maintenance ?
+	tree_event_log(cs, c, subject, "%s", c->host_maintenance->maintenance ?
 	    "draining: maintenance on, its VMs move away" :
 	    c->host_maintenance->failback ?
 	    "resumed: maintenance off, its VMs come back" :
@@ -743,7 +536,7 @@ apply_host_fence(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	    status > HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED)
 		REFUSE(CLUSTER_E_INVALID, "host_fence needs status pending, fenced "
 		    "or failed");
-	if ((i = host_find(cs, id, NULL)) < 0)
+	if ((i = tree_host_find(cs, id, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", id);
 	h = cs->hosts[i];
 	if (h->runtime->membership != HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST)
@@ -758,33 +551,33 @@ apply_host_fence(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		return CLUSTER_OK;
 	h->runtime->fence = status;
 	snprintf(subject, sizeof subject, "host %u", id);
-	event_log(cs, c, subject, "%s%s%s%s%.160s",
+	tree_event_log(cs, c, subject, "%s%s%s%s%.160s",
 	    status == HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED ? "fenced" :
 	    status == HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED ?
 	    "fencing failed" : "fencing pending",
-	    empty(c->host_fence->level) ? "" : " by level ",
-	    empty(c->host_fence->level) ? "" : c->host_fence->level,
-	    empty(c->host_fence->detail) ? "" : ": ",
-	    empty(c->host_fence->detail) ? "" : c->host_fence->detail);
+	    tree_empty(c->host_fence->level) ? "" : " by level ",
+	    tree_empty(c->host_fence->level) ? "" : c->host_fence->level,
+	    tree_empty(c->host_fence->detail) ? "" : ": ",
+	    tree_empty(c->host_fence->detail) ? "" : c->host_fence->detail);
 	if (status != HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING) {
-		Haven__FenceRecord	*r = xcalloc(1, sizeof *r);
+		Haven__FenceRecord	*r = tree_xcalloc(1, sizeof *r);
 
 		haven__fence_record__init(r);
 		r->node_id = id;
 		r->status = status;
-		r->level = xstrdup(empty(c->host_fence->level) ? "" :
+		r->level = tree_xstrdup(tree_empty(c->host_fence->level) ? "" :
 		    c->host_fence->level);
-		r->detail = xstrdup(empty(c->host_fence->detail) ? "" :
-		    c->host_fence->detail);
+		r->detail = tree_xstrdup(tree_empty(c->host_fence->detail) ?
+		    "" : c->host_fence->detail);
 		r->timestamp_us = c->timestamp_us;
 		r->by = c->origin;
 		if (cs->n_fence_history >= CLUSTER_FENCE_HISTORY_MAX) {
 			protobuf_c_message_free_unpacked(
 			    &cs->fence_history[0]->base, NULL);
-			array_remove((void **)cs->fence_history,
+			tree_array_remove((void **)cs->fence_history,
 			    &cs->n_fence_history, 0);
 		}
-		array_insert((void ***)&cs->fence_history,
+		tree_array_insert((void ***)&cs->fence_history,
 		    &cs->n_fence_history, cs->n_fence_history, r);
 	}
 	return CLUSTER_OK;
@@ -798,18 +591,19 @@ apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	size_t			 at;
 	char			 subject[64];
 
-	if (pc == NULL || empty(pc->name))
+	if (pc == NULL || tree_empty(pc->name))
 		REFUSE(CLUSTER_E_INVALID, "pool_add needs a name");
-	if (empty(pc->portal) || empty(pc->target))
+	if (tree_empty(pc->portal) || tree_empty(pc->target))
 		REFUSE(CLUSTER_E_INVALID, "pool %s needs a portal and a target "
 		    "IQN", pc->name);
-	if (pool_find(cs, pc->name, &at) >= 0)
+	if (tree_pool_find(cs, pc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "pool %s exists already", pc->name);
 	if (!commit)
 		return CLUSTER_OK;
-	array_insert((void ***)&cs->pools, &cs->n_pools, at, xclone(&pc->base));
+	tree_array_insert((void ***)&cs->pools, &cs->n_pools, at,
+	    tree_xclone(&pc->base));
 	snprintf(subject, sizeof subject, "pool %.48s", pc->name);
-	event_log(cs, c, subject, "added");
+	tree_event_log(cs, c, subject, "added");
 	return CLUSTER_OK;
 }
 
@@ -821,11 +615,11 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	size_t				 at, i;
 	char				 subject[64];
 
-	if (vc == NULL || empty(vc->name))
+	if (vc == NULL || tree_empty(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "volume_add needs a name");
-	if (pool_find(cs, vc->pool, NULL) < 0)
+	if (tree_pool_find(cs, vc->pool, NULL) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "pool %s does not exist", vc->pool);
-	if (volume_find(cs, vc->name, &at) >= 0)
+	if (tree_volume_find(cs, vc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "volume %s exists already", vc->name);
 	for (i = 0; i < cs->n_volumes; i++)
 		if (strcmp(cs->volumes[i]->pool, vc->pool) == 0 &&
@@ -834,10 +628,10 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 			    "already", vc->lun, vc->pool, cs->volumes[i]->name);
 	if (!commit)
 		return CLUSTER_OK;
-	array_insert((void ***)&cs->volumes, &cs->n_volumes, at,
-	    xclone(&vc->base));
+	tree_array_insert((void ***)&cs->volumes, &cs->n_volumes, at,
+	    tree_xclone(&vc->base));
 	snprintf(subject, sizeof subject, "volume %.48s", vc->name);
-	event_log(cs, c, subject, "added in pool %.48s", vc->pool);
+	tree_event_log(cs, c, subject, "added in pool %.48s", vc->pool);
 	return CLUSTER_OK;
 }
 
@@ -850,7 +644,7 @@ apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	size_t			 at, i, j;
 	char			 subject[64];
 
-	if (vc == NULL || empty(vc->name))
+	if (vc == NULL || tree_empty(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "vm_create needs a name");
 	if (vc->memory_mib == 0 || vc->vcpus == 0)
 		REFUSE(CLUSTER_E_INVALID, "VM %s needs memory and vcpus > 0",
@@ -860,7 +654,7 @@ apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		REFUSE(CLUSTER_E_INVALID, "VM %s has an unknown isolation response",
 		    vc->name);
 	for (i = 0; i < vc->n_volumes; i++) {
-		if (volume_find(cs, vc->volumes[i], NULL) < 0)
+		if (tree_volume_find(cs, vc->volumes[i], NULL) < 0)
 			REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: volume %s does not "
 			    "exist", vc->name, vc->volumes[i]);
 		for (j = 0; j < i; j++)
@@ -889,20 +683,20 @@ apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 				    "owner %u twice", vc->name,
 				    vc->preferred_owners[i]);
 	}
-	if (vm_find(cs, vc->name, &at) >= 0)
+	if (tree_vm_find(cs, vc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "VM %s exists already", vc->name);
 	if (!commit)
 		return CLUSTER_OK;
-	vm = xcalloc(1, sizeof *vm);
+	vm = tree_xcalloc(1, sizeof *vm);
 	haven__vm__init(vm);
-	vm->config = xclone(&vc->base);
-	vm->runtime = xcalloc(1, sizeof *vm->runtime);
+	vm->config = tree_xclone(&vc->base);
+	vm->runtime = tree_xcalloc(1, sizeof *vm->runtime);
 	haven__vm_runtime__init(vm->runtime);
 	vm->runtime->desired = HAVEN__DESIRED_STATE__DESIRED_STATE_STOPPED;
 	vm->runtime->phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
-	array_insert((void ***)&cs->vms, &cs->n_vms, at, vm);
+	tree_array_insert((void ***)&cs->vms, &cs->n_vms, at, vm);
 	snprintf(subject, sizeof subject, "vm %.48s", vc->name);
-	event_log(cs, c, subject, "created");
+	tree_event_log(cs, c, subject, "created");
 	return CLUSTER_OK;
 }
 
@@ -915,19 +709,19 @@ apply_vm_delete(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	long		 i;
 	char		 subject[64];
 
-	if ((i = vm_find(cs, name, NULL)) < 0)
+	if ((i = tree_vm_find(cs, name, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", name);
 	vm = cs->vms[i];
 	if (vm->runtime->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
 	    vm->runtime->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; stop it before deleting",
-		    name, cluster_phase_name(vm->runtime->phase));
+		    name, tree_phase_name(vm->runtime->phase));
 	if (!commit)
 		return CLUSTER_OK;
 	snprintf(subject, sizeof subject, "vm %.48s", name);
-	event_log(cs, c, subject, "deleted");
+	tree_event_log(cs, c, subject, "deleted");
 	protobuf_c_message_free_unpacked(&vm->base, NULL);
-	array_remove((void **)cs->vms, &cs->n_vms, (size_t)i);
+	tree_array_remove((void **)cs->vms, &cs->n_vms, (size_t)i);
 	return CLUSTER_OK;
 }
 
@@ -941,17 +735,17 @@ apply_vm_migrate(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	long			 i, hi;
 	char			 subject[64];
 
-	if ((i = vm_find(cs, m->name, NULL)) < 0)
+	if ((i = tree_vm_find(cs, m->name, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", m->name);
 	rt = cs->vms[i]->runtime;
 	if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING)
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; only a running VM moves",
-		    m->name, cluster_phase_name(rt->phase));
+		    m->name, tree_phase_name(rt->phase));
 	if (rt->migrate_to != 0)
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s is moving to host %u already",
 		    m->name, rt->migrate_to);
 	if (m->target != 0) {
-		if ((hi = host_find(cs, m->target, NULL)) < 0)
+		if ((hi = tree_host_find(cs, m->target, NULL)) < 0)
 			REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist",
 			    m->target);
 		h = cs->hosts[hi];
@@ -974,11 +768,11 @@ apply_vm_migrate(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	rt->quick = m->quick;
 	snprintf(subject, sizeof subject, "vm %.48s", m->name);
 	if (m->target != 0)
-		event_log(cs, c, subject, "moving from host %u to host %u "
+		tree_event_log(cs, c, subject, "moving from host %u to host %u "
 		    "(%s migration)", rt->owner, m->target, m->quick ? "quick" :
 		    "live");
 	else
-		event_log(cs, c, subject, "moving away from host %u (%s "
+		tree_event_log(cs, c, subject, "moving away from host %u (%s "
 		    "migration)", rt->owner, m->quick ? "quick" : "live");
 	return CLUSTER_OK;
 }
@@ -992,7 +786,7 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	long			 i;
 	char			 subject[64], paused[64];
 
-	if ((i = vm_find(cs, l->name, NULL)) < 0)
+	if ((i = tree_vm_find(cs, l->name, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", l->name);
 	rt = cs->vms[i]->runtime;
 	snprintf(subject, sizeof subject, "vm %.48s", l->name);
@@ -1013,16 +807,16 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING))))
 		REFUSE(CLUSTER_E_STALE, "VM %s is %s at generation %llu; the "
 		    "live migration step is for generation %llu", l->name,
-		    cluster_phase_name(rt->phase),
+		    tree_phase_name(rt->phase),
 		    (unsigned long long)rt->generation,
 		    (unsigned long long)l->generation);
 	switch (l->step) {
 	case HAVEN__LIVE_STEP__LIVE_STEP_READY:
-		if (c->origin != rt->migrate_to || empty(l->endpoint) ||
-		    empty(l->token))
+		if (c->origin != rt->migrate_to || tree_empty(l->endpoint) ||
+		    tree_empty(l->token))
 			REFUSE(CLUSTER_E_INVALID, "a ready step comes from the "
 			    "target with its endpoint and token");
-		if (!empty(rt->live_endpoint))
+		if (!tree_empty(rt->live_endpoint))
 			REFUSE(CLUSTER_E_STALE, "VM %s: the target is ready "
 			    "already", l->name);
 		if (!commit)
@@ -1030,7 +824,7 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		live_clear(rt);
 		rt->live_endpoint = live_strdup(l->endpoint);
 		rt->live_token = live_strdup(l->token);
-		event_log(cs, c, subject, "host %u waits for the live migration "
+		tree_event_log(cs, c, subject, "host %u waits for the live migration "
 		    "at %.64s", rt->migrate_to, l->endpoint);
 		return CLUSTER_OK;
 	case HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS:
@@ -1049,11 +843,11 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		if (!commit)
 			return CLUSTER_OK;
 		rt->saving_at_us = l->at_us;
-		event_log(cs, c, subject, "vCPUs stopped on host %u for the "
+		tree_event_log(cs, c, subject, "vCPUs stopped on host %u for the "
 		    "switchover", rt->owner);
 		return CLUSTER_OK;
 	case HAVEN__LIVE_STEP__LIVE_STEP_RECEIVED:
-		if (c->origin != rt->migrate_to || empty(rt->live_endpoint))
+		if (c->origin != rt->migrate_to || tree_empty(rt->live_endpoint))
 			REFUSE(CLUSTER_E_INVALID, "a received step comes from the "
 			    "ready target");
 		if (!commit)
@@ -1066,7 +860,7 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		rt->restarts = 0;
 		rt->saved_state = 0;
 		live_clear(rt);
-		event_log(cs, c, subject, "handed over live from host %u to host "
+		tree_event_log(cs, c, subject, "handed over live from host %u to host "
 		    "%u (generation %llu)", rt->migrate_from, rt->owner,
 		    (unsigned long long)rt->generation);
 		return CLUSTER_OK;
@@ -1088,11 +882,11 @@ apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		rt->quick = 1;
 		rt->saving_at_us = 0;
 		live_clear(rt);
-		event_log(cs, c, subject, "live migration to host %u failed on "
+		tree_event_log(cs, c, subject, "live migration to host %u failed on "
 		    "host %u%s%.160s; it runs on at host %u%s and moves by quick "
 		    "migration", rt->migrate_to, c->origin,
-		    empty(l->detail) ? "" : ": ",
-		    empty(l->detail) ? "" : l->detail, rt->owner, paused);
+		    tree_empty(l->detail) ? "" : ": ",
+		    tree_empty(l->detail) ? "" : l->detail, rt->owner, paused);
 		return CLUSTER_OK;
 	default:
 		REFUSE(CLUSTER_E_INVALID, "unknown live migration step %d",
@@ -1135,10 +929,10 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 		if (cs->settings != NULL)
 			protobuf_c_message_free_unpacked(&cs->settings->base,
 			    NULL);
-		cs->settings = xclone(&s->base);
+		cs->settings = tree_xclone(&s->base);
 	} else {
 		if (cs->settings == NULL) {
-			cs->settings = xcalloc(1, sizeof *cs->settings);
+			cs->settings = tree_xcalloc(1, sizeof *cs->settings);
 			haven__cluster_settings__init(cs->settings);
 		}
 		for (j = 0; j < c->settings_set->n_fields; j++) {
@@ -1154,7 +948,7 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 		}
 	}
 	s = cs->settings;
-	event_log(cs, c, "cluster", "host failures to tolerate: %u; live "
+	tree_event_log(cs, c, "cluster", "host failures to tolerate: %u; live "
 	    "migration: downtime %u ms, bandwidth %u MiB/s, converge within "
 	    "%u s, drains move live from priority %u", s->host_failures_to_tolerate,
 	    CLUSTER_LIVE_DOWNTIME_MS(s), s->live_bandwidth_mib,
@@ -1187,7 +981,7 @@ admission_check(const Haven__ClusterState *cs, const Haven__Vm *vm, char *err,
 
 	if (n == 0)
 		return CLUSTER_OK;
-	mem = xcalloc(cs->n_hosts + 1, sizeof *mem);
+	mem = tree_xcalloc(cs->n_hosts + 1, sizeof *mem);
 	for (i = 0; i < cs->n_hosts; i++)
 		mem[nh++] = cs->hosts[i]->config->memory_mib;
 	qsort(mem, nh, sizeof *mem, u64_desc);
@@ -1230,7 +1024,7 @@ apply_vm_set_desired(Haven__ClusterState *cs, const Haven__Change *c,
 	if (desired != HAVEN__DESIRED_STATE__DESIRED_STATE_STOPPED &&
 	    desired != HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING)
 		REFUSE(CLUSTER_E_INVALID, "vm_set_desired needs running or stopped");
-	if ((i = vm_find(cs, name, NULL)) < 0)
+	if ((i = tree_vm_find(cs, name, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", name);
 	if (desired == HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING &&
 	    cs->vms[i]->runtime->desired != desired &&
@@ -1240,7 +1034,7 @@ apply_vm_set_desired(Haven__ClusterState *cs, const Haven__Change *c,
 		return CLUSTER_OK;
 	cs->vms[i]->runtime->desired = desired;
 	snprintf(subject, sizeof subject, "vm %.48s", name);
-	event_log(cs, c, subject, "desired %s",
+	tree_event_log(cs, c, subject, "desired %s",
 	    desired == HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ? "running" :
 	    "stopped");
 	return CLUSTER_OK;
@@ -1257,9 +1051,9 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	int				 restore_failed;
 	char				 subject[64];
 
-	if (!phase_valid(t->phase))
+	if (!tree_phase_valid(t->phase))
 		REFUSE(CLUSTER_E_INVALID, "vm_transition needs a valid phase");
-	if ((i = vm_find(cs, t->name, NULL)) < 0)
+	if ((i = tree_vm_find(cs, t->name, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", t->name);
 	rt = cs->vms[i]->runtime;
 	if (t->generation != rt->generation)
@@ -1269,18 +1063,18 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		    (unsigned long long)t->generation);
 	if (t->phase == rt->phase)
 		REFUSE(CLUSTER_E_STALE, "VM %s is %s already", t->name,
-		    cluster_phase_name(rt->phase));
+		    tree_phase_name(rt->phase));
 	if (rt->owner == 0 && t->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
 	    t->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s has no owner to be %s", t->name,
-		    cluster_phase_name(t->phase));
+		    tree_phase_name(t->phase));
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
-		long	 ti = host_find(cs, t->target, NULL);
+		long	 ti = tree_host_find(cs, t->target, NULL);
 
 		if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING)
 			REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; only a running "
 			    "VM migrates live", t->name,
-			    cluster_phase_name(rt->phase));
+			    tree_phase_name(rt->phase));
 		if (ti < 0 || t->target == rt->owner ||
 		    cs->hosts[ti]->runtime->membership !=
 		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER)
@@ -1293,7 +1087,7 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	was = rt->phase;
 	rt->phase = t->phase;
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
-		long	 hi = host_find(cs, rt->owner, NULL);
+		long	 hi = tree_host_find(cs, rt->owner, NULL);
 
 		rt->migrate_to = t->target;
 		rt->migrate_from = rt->owner;
@@ -1302,7 +1096,7 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		if (hi >= 0 && cs->hosts[hi]->runtime->maintenance)
 			rt->home = rt->owner;
 		snprintf(subject, sizeof subject, "vm %.48s", t->name);
-		event_log(cs, c, subject, "migrating live from host %u to host "
+		tree_event_log(cs, c, subject, "migrating live from host %u to host "
 		    "%u", rt->owner, t->target);
 		return CLUSTER_OK;
 	}
@@ -1316,9 +1110,9 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 			snprintf(subject, sizeof subject, "vm %.48s", t->name);
 			if (rt->desired !=
 			    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING) {
-				event_log(cs, c, subject, "live migration to "
+				tree_event_log(cs, c, subject, "live migration to "
 				    "host %u %s; it stops at host %u",
-				    rt->migrate_to, empty(t->detail) ? "ended" :
+				    rt->migrate_to, tree_empty(t->detail) ? "ended" :
 				    t->detail, rt->owner);
 				rt->migrate_to = 0;
 				rt->migrate_from = 0;
@@ -1326,11 +1120,11 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 				return CLUSTER_OK;
 			}
 			rt->quick = 1;
-			event_log(cs, c, subject, "live migration to host %u "
+			tree_event_log(cs, c, subject, "live migration to host %u "
 			    "failed%s%.160s; it runs on at host %u and moves by "
 			    "quick migration", rt->migrate_to,
-			    empty(t->detail) ? "" : ": ",
-			    empty(t->detail) ? "" : t->detail, rt->owner);
+			    tree_empty(t->detail) ? "" : ": ",
+			    tree_empty(t->detail) ? "" : t->detail, rt->owner);
 			return CLUSTER_OK;
 		}
 	}
@@ -1343,7 +1137,7 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	/* Progress belongs to one save, restore or pass. */
 	rt->live_remaining = rt->live_total = 0;
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING) {
-		long	 hi = host_find(cs, rt->owner, NULL);
+		long	 hi = tree_host_find(cs, rt->owner, NULL);
 
 		rt->saving_at_us = c->timestamp_us;
 		rt->migrate_from = rt->owner;
@@ -1378,14 +1172,14 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		    rt->migrate_from == rt->owner) {
 			/* Its target could not restore it; back where it was. */
 			snprintf(subject, sizeof subject, "vm %.48s", t->name);
-			event_log(cs, c, subject, "restored on host %u, where it "
+			tree_event_log(cs, c, subject, "restored on host %u, where it "
 			    "was saved: the move did not happen; downtime %llu "
 			    "ms", rt->owner, (unsigned long long)(c->timestamp_us -
 			    rt->saving_at_us) / 1000);
 		} else if (rt->saving_at_us != 0 &&
 		    c->timestamp_us > rt->saving_at_us) {
 			snprintf(subject, sizeof subject, "vm %.48s", t->name);
-			event_log(cs, c, subject, "moved from host %u to host %u "
+			tree_event_log(cs, c, subject, "moved from host %u to host %u "
 			    "(%s migration): downtime %llu ms", rt->migrate_from,
 			    rt->owner, rt->saved_state ? "quick" : "live",
 			    (unsigned long long)(c->timestamp_us -
@@ -1403,15 +1197,15 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING)
 		rt->failures = 0;
 	snprintf(subject, sizeof subject, "vm %.48s", t->name);
-	event_log(cs, c, subject, "%s (generation %llu)%s%.160s",
-	    cluster_phase_name(t->phase), (unsigned long long)rt->generation,
-	    empty(t->detail) ? "" : ": ", empty(t->detail) ? "" : t->detail);
+	tree_event_log(cs, c, subject, "%s (generation %llu)%s%.160s",
+	    tree_phase_name(t->phase), (unsigned long long)rt->generation,
+	    tree_empty(t->detail) ? "" : ": ", tree_empty(t->detail) ? "" : t->detail);
 	if (restore_failed && rt->saved_state)
-		event_log(cs, c, subject, "the restore failed on host %u; the "
+		tree_event_log(cs, c, subject, "the restore failed on host %u; the "
 		    "saved state is kept for another host", rt->owner);
 	else if (restore_failed)
-		event_log(cs, c, subject, "the saved state %s; the VM starts "
-		    "afresh", t->state_refused ? "was refused" :
+		tree_event_log(cs, c, subject, "the saved state %s; the VM "
+		    "starts afresh", t->state_refused ? "was refused" :
 		    "failed to restore twice");
 	return CLUSTER_OK;
 }
@@ -1430,7 +1224,7 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	    a->phase != HAVEN__VM_PHASE__VM_PHASE_RESTORING)
 		REFUSE(CLUSTER_E_INVALID, "vm_assign needs phase starting or "
 		    "restoring");
-	if ((i = vm_find(cs, a->name, NULL)) < 0)
+	if ((i = tree_vm_find(cs, a->name, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", a->name);
 	rt = cs->vms[i]->runtime;
 	if (a->generation != rt->generation)
@@ -1438,10 +1232,10 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		    "was computed from %llu", a->name,
 		    (unsigned long long)rt->generation,
 		    (unsigned long long)a->generation);
-	if (phase_active(rt->phase))
+	if (tree_phase_occupies(rt->phase))
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s on host %u", a->name,
-		    cluster_phase_name(rt->phase), rt->owner);
-	if ((hi = host_find(cs, a->owner, NULL)) < 0)
+		    tree_phase_name(rt->phase), rt->owner);
+	if ((hi = tree_host_find(cs, a->owner, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", a->owner);
 	h = cs->hosts[hi];
 	if (h->runtime->membership != HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER)
@@ -1466,8 +1260,8 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	rt->generation++;
 	rt->live_remaining = rt->live_total = 0;
 	snprintf(subject, sizeof subject, "vm %.48s", a->name);
-	event_log(cs, c, subject, "%s on host %u (generation %llu)",
-	    cluster_phase_name(a->phase), a->owner,
+	tree_event_log(cs, c, subject, "%s on host %u (generation %llu)",
+	    tree_phase_name(a->phase), a->owner,
 	    (unsigned long long)rt->generation);
 	return CLUSTER_OK;
 }
@@ -1481,7 +1275,7 @@ apply_role_grant(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	long				 i;
 	char				 subject[64];
 
-	if (b == NULL || empty(b->principal))
+	if (b == NULL || tree_empty(b->principal))
 		REFUSE(CLUSTER_E_INVALID, "role_grant needs a principal");
 	if (b->role < HAVEN__ROLE__ROLE_VIEWER || b->role > HAVEN__ROLE__ROLE_ADMIN)
 		REFUSE(CLUSTER_E_INVALID, "role_grant needs viewer, operator or "
@@ -1489,14 +1283,14 @@ apply_role_grant(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (!commit)
 		return CLUSTER_OK;
 	/* A new grant replaces the principal's binding. */
-	if ((i = role_find(cs, b->principal, &at)) >= 0) {
+	if ((i = tree_role_find(cs, b->principal, &at)) >= 0) {
 		protobuf_c_message_free_unpacked(&cs->roles[i]->base, NULL);
-		cs->roles[i] = xclone(&b->base);
+		cs->roles[i] = tree_xclone(&b->base);
 	} else
-		array_insert((void ***)&cs->roles, &cs->n_roles, at,
-		    xclone(&b->base));
+		tree_array_insert((void ***)&cs->roles, &cs->n_roles, at,
+		    tree_xclone(&b->base));
 	snprintf(subject, sizeof subject, "role %.48s", b->principal);
-	event_log(cs, c, subject, "granted %s",
+	tree_event_log(cs, c, subject, "granted %s",
 	    b->role == HAVEN__ROLE__ROLE_ADMIN ? "admin" :
 	    b->role == HAVEN__ROLE__ROLE_OPERATOR ? "operator" : "viewer");
 	return CLUSTER_OK;
@@ -1510,14 +1304,14 @@ apply_role_revoke(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	long		 i;
 	char		 subject[64];
 
-	if ((i = role_find(cs, principal, NULL)) < 0)
+	if ((i = tree_role_find(cs, principal, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "%s holds no role", principal);
 	if (!commit)
 		return CLUSTER_OK;
 	protobuf_c_message_free_unpacked(&cs->roles[i]->base, NULL);
-	array_remove((void **)cs->roles, &cs->n_roles, (size_t)i);
+	tree_array_remove((void **)cs->roles, &cs->n_roles, (size_t)i);
 	snprintf(subject, sizeof subject, "role %.48s", principal);
-	event_log(cs, c, subject, "revoked");
+	tree_event_log(cs, c, subject, "revoked");
 	return CLUSTER_OK;
 }
 
@@ -1537,7 +1331,7 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	 * that does not survive that (an odd unknown field) is refused here,
 	 * before anything is touched. */
 	if (!commit) {
-		void	*copy = message_clone(&c->base);
+		void	*copy = tree_clone(&c->base);
 
 		if (copy == NULL)
 			REFUSE(CLUSTER_E_INVALID, "the change does not re-encode");
@@ -1632,10 +1426,11 @@ cluster_save(const struct cluster *st, const char *dir, char *err, size_t errlen
 	    (int)sizeof path || snprintf(tmp, sizeof tmp, "%s/%s", dir,
 	    CLUSTER_FILE_TMP) >= (int)sizeof tmp) {
 		errno = ENAMETOOLONG;
-		return fail(CLUSTER_E_IO, err, errlen, "%s: path too long", dir);
+		return tree_fail(CLUSTER_E_IO, err, errlen, "%s: path too long",
+		    dir);
 	}
 	len = protobuf_c_message_get_packed_size(&st->cs->base);
-	buf = xcalloc(1, FILE_HEADER_SIZE + len);
+	buf = tree_xcalloc(1, FILE_HEADER_SIZE + len);
 	memcpy(buf, FILE_MAGIC, 4);
 	le32_put(buf + 4, FILE_VERSION);
 	le64_put(buf + 8, len);
@@ -1646,26 +1441,27 @@ cluster_save(const struct cluster *st, const char *dir, char *err, size_t errlen
 	    (uInt)len));
 
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
-		fail(r, err, errlen, "%s: %s", tmp, strerror(errno));
+		tree_fail(r, err, errlen, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (write_all(fd, buf, FILE_HEADER_SIZE + len) < 0 || fsync(fd) < 0) {
-		fail(r, err, errlen, "%s: %s", tmp, strerror(errno));
+		tree_fail(r, err, errlen, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		fail(r, err, errlen, "%s: %s", tmp, strerror(errno));
+		tree_fail(r, err, errlen, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		fail(r, err, errlen, "rename %s: %s", tmp, strerror(errno));
+		tree_fail(r, err, errlen, "rename %s: %s", tmp,
+		    strerror(errno));
 		goto out;
 	}
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    fsync(dfd) < 0) {
-		fail(r, err, errlen, "%s: %s", dir, strerror(errno));
+		tree_fail(r, err, errlen, "%s: %s", dir, strerror(errno));
 		goto out;
 	}
 	r = CLUSTER_OK;
@@ -1696,28 +1492,29 @@ cluster_load(const char *dir, struct cluster **out, char *err, size_t errlen)
 	if (snprintf(path, sizeof path, "%s/%s", dir, CLUSTER_FILE) >=
 	    (int)sizeof path) {
 		errno = ENAMETOOLONG;
-		return fail(CLUSTER_E_IO, err, errlen, "%s: path too long", dir);
+		return tree_fail(CLUSTER_E_IO, err, errlen, "%s: path too long",
+		    dir);
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return fail(CLUSTER_E_IO, err, errlen, "%s: %s", path,
+		return tree_fail(CLUSTER_E_IO, err, errlen, "%s: %s", path,
 		    strerror(errno));
 	if (fstat(fd, &sb) < 0) {
-		r = fail(CLUSTER_E_IO, err, errlen, "%s: %s", path,
+		r = tree_fail(CLUSTER_E_IO, err, errlen, "%s: %s", path,
 		    strerror(errno));
 		goto out;
 	}
 	if ((uint64_t)sb.st_size < FILE_HEADER_SIZE ||
 	    (uint64_t)sb.st_size > FILE_MAX) {
-		fail(r, err, errlen, "%s: %lld bytes is not a state file "
+		tree_fail(r, err, errlen, "%s: %lld bytes is not a state file "
 		    "(truncated?); left as it is", path, (long long)sb.st_size);
 		goto out;
 	}
-	buf = xcalloc(1, (size_t)sb.st_size);
+	buf = tree_xcalloc(1, (size_t)sb.st_size);
 	while (got < (size_t)sb.st_size) {
 		if ((n = read(fd, buf + got, (size_t)sb.st_size - got)) < 0) {
 			if (errno == EINTR)
 				continue;
-			r = fail(CLUSTER_E_IO, err, errlen, "%s: %s", path,
+			r = tree_fail(CLUSTER_E_IO, err, errlen, "%s: %s", path,
 			    strerror(errno));
 			goto out;
 		}
@@ -1726,19 +1523,19 @@ cluster_load(const char *dir, struct cluster **out, char *err, size_t errlen)
 		got += (size_t)n;
 	}
 	if (memcmp(buf, FILE_MAGIC, 4) != 0) {
-		fail(r, err, errlen, "%s: bad magic, not a state file; left as "
-		    "it is", path);
+		tree_fail(r, err, errlen, "%s: bad magic, not a state file; "
+		    "left as it is", path);
 		goto out;
 	}
 	if (le32_get(buf + 4) != FILE_VERSION) {
-		fail(r, err, errlen, "%s: version %u, this havend reads %u; "
-		    "left as it is", path, le32_get(buf + 4), FILE_VERSION);
+		tree_fail(r, err, errlen, "%s: version %u, this havend reads "
+		    "%u; left as it is", path, le32_get(buf + 4), FILE_VERSION);
 		goto out;
 	}
 	len = le64_get(buf + 8);
 	if (len != got - FILE_HEADER_SIZE) {
-		fail(r, err, errlen, "%s: header says %llu bytes of state, the "
-		    "file holds %zu (truncated?); left as it is", path,
+		tree_fail(r, err, errlen, "%s: header says %llu bytes of state, "
+		    "the file holds %zu (truncated?); left as it is", path,
 		    (unsigned long long)len, got - FILE_HEADER_SIZE);
 		goto out;
 	}
@@ -1746,22 +1543,22 @@ cluster_load(const char *dir, struct cluster **out, char *err, size_t errlen)
 
 	if (le32_get(buf + 16) != (uint32_t)crc32(0, buf + FILE_HEADER_SIZE,
 	    (uInt)len) || memcmp(buf + 20, zero, sizeof zero) != 0) {
-		fail(r, err, errlen, "%s: checksum mismatch, the file is "
+		tree_fail(r, err, errlen, "%s: checksum mismatch, the file is "
 		    "corrupt; left as it is", path);
 		goto out;
 	}
 	cs = haven__cluster_state__unpack(NULL, (size_t)len,
 	    buf + FILE_HEADER_SIZE);
 	if (cs == NULL) {
-		fail(r, err, errlen, "%s: the state does not decode; left as "
-		    "it is", path);
+		tree_fail(r, err, errlen, "%s: the state does not decode; left "
+		    "as it is", path);
 		goto out;
 	}
 	if ((r = cluster_validate(cs, err, errlen)) != CLUSTER_OK) {
 		protobuf_c_message_free_unpacked(&cs->base, NULL);
 		goto out;
 	}
-	*out = xcalloc(1, sizeof **out);
+	*out = tree_xcalloc(1, sizeof **out);
 	(*out)->cs = cs;
 	r = CLUSTER_OK;
 out:

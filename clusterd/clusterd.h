@@ -121,27 +121,16 @@ void		 membership_free(struct membership *);
 /* cluster.c: the replicated cluster state (DESIGN §5). Changes are applied
  * in agreed order by every member; the same changes give the same state and
  * the same digest. The message tree (cluster.proto) is owned by the state;
- * read it through st->cs, change it only with cluster_apply / cluster_adopt. */
+ * read it through st->cs, change it only with cluster_apply / cluster_adopt.
+ * enum cluster_result and the helpers on the tree are in tree.h (proto/),
+ * below clusterd/ and migrate/. */
 #include "cluster.pb-c.h"
+#include "tree.h"
 
 #define CLUSTER_DIGEST_SIZE	32		/* SHA-256 */
-#define CLUSTER_EVENTS_MAX	256		/* the bounded event log */
 #define CLUSTER_FENCE_HISTORY_MAX 64		/* fence attempts kept */
 #define CLUSTER_FILE		"cluster.state"
 #define CLUSTER_FILE_TMP		"cluster.state.tmp"
-
-/* Named domain results; 0 is success. */
-enum cluster_result {
-	CLUSTER_OK = 0,
-	CLUSTER_E_NOT_QUORATE = 1,	/* refused: this partition is not quorate */
-	CLUSTER_E_INVALID = 2,		/* refused: the change is malformed */
-	CLUSTER_E_NOT_FOUND = 3,		/* refused: names a missing object */
-	CLUSTER_E_EXISTS = 4,		/* refused: the object exists already */
-	CLUSTER_E_CONFLICT = 5,		/* refused: not allowed in this state */
-	CLUSTER_E_STALE = 6,		/* ignored: the generation moved on */
-	CLUSTER_E_CORRUPT = 7,		/* load: the file is not a valid state */
-	CLUSTER_E_IO = 8,			/* save/load: see errno */
-};
 
 struct cluster {
 	Haven__ClusterState	*cs;
@@ -192,6 +181,8 @@ Haven__Host	*cluster_host(const struct cluster *, uint32_t node_id);
 Haven__VolumeConfig *cluster_volume(const struct cluster *, const char *name);
 Haven__PoolConfig *cluster_pool(const struct cluster *, const char *name);
 const char	*cluster_result_name(int);
+/* tree_phase_name under its older name, for the callers that still use it
+ * (havend.c, supervise.c); new code calls tree_phase_name. */
 const char	*cluster_phase_name(Haven__VmPhase);
 
 

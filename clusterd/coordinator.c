@@ -54,23 +54,6 @@ is_member(const uint32_t *members, size_t n, uint32_t id)
 	return 0;
 }
 
-static int
-occupies(Haven__VmPhase phase)
-{
-	switch (phase) {
-	case HAVEN__VM_PHASE__VM_PHASE_STARTING:
-	case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
-	case HAVEN__VM_PHASE__VM_PHASE_STOPPING:
-	case HAVEN__VM_PHASE__VM_PHASE_SAVING:
-	case HAVEN__VM_PHASE__VM_PHASE_RESTORING:
-	case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
-	case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 static void *
 xcalloc(size_t n, size_t size)
 {
@@ -181,7 +164,7 @@ class_on(const struct cluster *st, const char *class, uint32_t host,
 	for (i = 0; i < st->cs->n_vms; i++) {
 		const Haven__Vm	*vm = order[i];
 		uint32_t	 on = placed_on[i] ? placed_on[i] :
-		    occupies(vm->runtime->phase) ? vm->runtime->owner : 0;
+		    tree_phase_occupies(vm->runtime->phase) ? vm->runtime->owner : 0;
 
 		if (on == host && strcmp(vm->config->anti_affinity, class) == 0)
 			return 1;
@@ -365,7 +348,7 @@ coordinator_reconcile_present(const struct cluster *st,
 	for (i = 0; i < cs->n_vms; i++) {
 		const Haven__VmRuntime	*rt = cs->vms[i]->runtime;
 
-		if (occupies(rt->phase) &&
+		if (tree_phase_occupies(rt->phase) &&
 		    (l = load_of(loads, cs->n_hosts, rt->owner)) != NULL)
 			l->used_mib += cs->vms[i]->config->memory_mib;
 		/* A live migration holds memory on its target too. */
@@ -585,7 +568,7 @@ coordinator_describe(const Haven__Change *c, char *buf, size_t len)
 		else
 			snprintf(buf, len, "phase %s %s gen %llu",
 			    c->vm_transition->name,
-			    cluster_phase_name(c->vm_transition->phase),
+			    tree_phase_name(c->vm_transition->phase),
 			    (unsigned long long)c->vm_transition->generation);
 		break;
 	case HAVEN__CHANGE__KIND_HOST_LOST:
