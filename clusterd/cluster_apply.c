@@ -1,8 +1,9 @@
 /*
  * Applying a change to the replicated state (DESIGN §5): one function per
  * change kind, each checking everything before it touches anything, so that
- * every member turns the same changes into the same state. The helpers on
- * the message tree are proto/'s (tree.h).
+ * every member turns the same changes into the same state. The move phases
+ * (migrate, live steps, a transition's effect on a move) are migrate/'s
+ * (moves.h); the helpers on the message tree are proto/'s (tree.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,31 +11,7 @@
 
 #include "clusterd.h"
 #include "proto.h"
-
-/* A live migration's own fields: gone once it ends or falls back. */
-static void
-live_clear(Haven__VmRuntime *rt)
-{
-	if (rt->live_endpoint != NULL && rt->live_endpoint !=
-	    protobuf_c_empty_string)
-		free(rt->live_endpoint);
-	if (rt->live_token != NULL && rt->live_token !=
-	    protobuf_c_empty_string)
-		free(rt->live_token);
-	rt->live_endpoint = (char *)protobuf_c_empty_string;
-	rt->live_token = (char *)protobuf_c_empty_string;
-	rt->live_remaining = rt->live_total = 0;
-}
-
-static char *
-live_strdup(const char *s)
-{
-	char	*d = strdup(s != NULL ? s : "");
-
-	if (d == NULL)
-		abort();
-	return d;
-}
+#include "moves.h"
 
 /*
  * One function per kind. Each checks everything first and returns an error
@@ -123,22 +100,12 @@ apply_host_lost(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		vm = cs->vms[j];
 		/* A live migration to the lost host: it runs on where it
 		 * is and moves by quick migration instead. */
-		if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
-		    vm->runtime->migrate_to == id && vm->runtime->owner != id) {
-			vm->runtime->phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
-			vm->runtime->quick = 1;
-			vm->runtime->saving_at_us = 0;
-			live_clear(vm->runtime);
-			snprintf(subject, sizeof subject, "vm %.24s",
-			    vm->config->name);
-			tree_event_log(cs, c, subject, "live migration failed: its "
-			    "target host %u is lost; it runs on at host %u and "
-			    "moves by quick migration", id, vm->runtime->owner);
+		if (moves_target_lost(cs, c, vm, id))
 			continue;
-		}
-		if (vm->runtime->owner != id || !tree_phase_occupies(vm->runtime->phase))
+		if (vm->runtime->owner != id ||
+		    !tree_phase_occupies(vm->runtime->phase))
 			continue;
-		live_clear(vm->runtime);
+		moves_live_clear(vm->runtime);
 		vm->runtime->phase = HAVEN__VM_PHASE__VM_PHASE_RECOVERING;
 		snprintf(subject, sizeof subject, "vm %.24s", vm->config->name);
 		tree_event_log(cs, c, subject, "recovering: host %u lost", id);
@@ -196,13 +163,8 @@ apply_host_maintenance(Haven__ClusterState *cs, const Haven__Change *c,
 	 * are. With failback they keep it as their home, and the coordinator
 	 * moves each back once it runs (some may still be on their way out). */
 	if (!c->host_maintenance->maintenance &&
-	    !c->host_maintenance->failback) {
-		size_t	 j;
-
-		for (j = 0; j < cs->n_vms; j++)
-			if (cs->vms[j]->runtime->home == id)
-				cs->vms[j]->runtime->home = 0;
-	}
+	    !c->host_maintenance->failback)
+		moves_forget_home(cs, id);
 	return CLUSTER_OK;
 }
 
@@ -410,175 +372,6 @@ apply_vm_delete(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 }
 
 static int
-apply_vm_migrate(Haven__ClusterState *cs, const Haven__Change *c, int commit,
-    char *err, size_t errlen)
-{
-	const Haven__VmMigrate	*m = c->vm_migrate;
-	Haven__VmRuntime	*rt;
-	const Haven__Host	*h;
-	long			 i, hi;
-	char			 subject[64];
-
-	if ((i = tree_vm_find(cs, m->name, NULL)) < 0)
-		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", m->name);
-	rt = cs->vms[i]->runtime;
-	if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING)
-		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; only a running VM moves",
-		    m->name, tree_phase_name(rt->phase));
-	if (rt->migrate_to != 0)
-		REFUSE(CLUSTER_E_CONFLICT, "VM %s is moving to host %u already",
-		    m->name, rt->migrate_to);
-	if (m->target != 0) {
-		if ((hi = tree_host_find(cs, m->target, NULL)) < 0)
-			REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist",
-			    m->target);
-		h = cs->hosts[hi];
-		if (m->target == rt->owner)
-			REFUSE(CLUSTER_E_CONFLICT, "VM %s runs on host %u already",
-			    m->name, m->target);
-		if (h->runtime->membership !=
-		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER ||
-		    h->runtime->maintenance)
-			REFUSE(CLUSTER_E_CONFLICT, "host %u is %s; it takes no VMs",
-			    m->target, h->runtime->maintenance ?
-			    "in maintenance" : "not a member");
-	}
-	if (!commit)
-		return CLUSTER_OK;
-	/* 0 would read as "no move": a move "anywhere" names no host yet
-	 * and is marked with the owner itself, which the coordinator reads
-	 * as "wherever placement says". */
-	rt->migrate_to = m->target != 0 ? m->target : rt->owner;
-	rt->quick = m->quick;
-	snprintf(subject, sizeof subject, "vm %.48s", m->name);
-	if (m->target != 0)
-		tree_event_log(cs, c, subject, "moving from host %u to host %u "
-		    "(%s migration)", rt->owner, m->target, m->quick ? "quick" :
-		    "live");
-	else
-		tree_event_log(cs, c, subject, "moving away from host %u (%s "
-		    "migration)", rt->owner, m->quick ? "quick" : "live");
-	return CLUSTER_OK;
-}
-
-static int
-apply_vm_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
-    char *err, size_t errlen)
-{
-	const Haven__VmLive	*l = c->vm_live;
-	Haven__VmRuntime	*rt;
-	long			 i;
-	char			 subject[64], paused[64];
-
-	if ((i = tree_vm_find(cs, l->name, NULL)) < 0)
-		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", l->name);
-	rt = cs->vms[i]->runtime;
-	snprintf(subject, sizeof subject, "vm %.48s", l->name);
-	/* The source's stop may come after the handover: still its time. */
-	if (l->step == HAVEN__LIVE_STEP__LIVE_STEP_STOPPED &&
-	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING &&
-	    l->generation + 1 == rt->generation && rt->saving_at_us == 0 &&
-	    c->origin == rt->migrate_from && !rt->saved_state) {
-		if (commit)
-			rt->saving_at_us = l->at_us;
-		return CLUSTER_OK;
-	}
-	/* Progress also comes from a quick save or restore. */
-	if (l->generation != rt->generation ||
-	    (rt->phase != HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
-	    !(l->step == HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS &&
-	    (rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
-	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING))))
-		REFUSE(CLUSTER_E_STALE, "VM %s is %s at generation %llu; the "
-		    "live migration step is for generation %llu", l->name,
-		    tree_phase_name(rt->phase),
-		    (unsigned long long)rt->generation,
-		    (unsigned long long)l->generation);
-	switch (l->step) {
-	case HAVEN__LIVE_STEP__LIVE_STEP_READY:
-		if (c->origin != rt->migrate_to || tree_empty(l->endpoint) ||
-		    tree_empty(l->token))
-			REFUSE(CLUSTER_E_INVALID, "a ready step comes from the "
-			    "target with its endpoint and token");
-		if (!tree_empty(rt->live_endpoint))
-			REFUSE(CLUSTER_E_STALE, "VM %s: the target is ready "
-			    "already", l->name);
-		if (!commit)
-			return CLUSTER_OK;
-		live_clear(rt);
-		rt->live_endpoint = live_strdup(l->endpoint);
-		rt->live_token = live_strdup(l->token);
-		tree_event_log(cs, c, subject, "host %u waits for the live migration "
-		    "at %.64s", rt->migrate_to, l->endpoint);
-		return CLUSTER_OK;
-	case HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS:
-		if (c->origin != rt->owner || l->remaining > l->total)
-			REFUSE(CLUSTER_E_INVALID, "a progress step comes from the "
-			    "owner, with remaining <= total");
-		if (commit) {
-			rt->live_remaining = l->remaining;
-			rt->live_total = l->total;
-		}
-		return CLUSTER_OK;
-	case HAVEN__LIVE_STEP__LIVE_STEP_STOPPED:
-		if (c->origin != rt->owner)
-			REFUSE(CLUSTER_E_INVALID, "a stopped step comes from the "
-			    "source");
-		if (!commit)
-			return CLUSTER_OK;
-		rt->saving_at_us = l->at_us;
-		tree_event_log(cs, c, subject, "vCPUs stopped on host %u for the "
-		    "switchover", rt->owner);
-		return CLUSTER_OK;
-	case HAVEN__LIVE_STEP__LIVE_STEP_RECEIVED:
-		if (c->origin != rt->migrate_to || tree_empty(rt->live_endpoint))
-			REFUSE(CLUSTER_E_INVALID, "a received step comes from the "
-			    "ready target");
-		if (!commit)
-			return CLUSTER_OK;
-		/* The handover: the target owns it from here, one generation
-		 * on; its worker claims the lease and runs the vCPUs. */
-		rt->owner = rt->migrate_to;
-		rt->generation++;
-		rt->phase = HAVEN__VM_PHASE__VM_PHASE_RESTORING;
-		rt->restarts = 0;
-		rt->saved_state = 0;
-		live_clear(rt);
-		tree_event_log(cs, c, subject, "handed over live from host %u to host "
-		    "%u (generation %llu)", rt->migrate_from, rt->owner,
-		    (unsigned long long)rt->generation);
-		return CLUSTER_OK;
-	case HAVEN__LIVE_STEP__LIVE_STEP_FAILED:
-		if (c->origin != rt->migrate_to && c->origin != rt->owner)
-			REFUSE(CLUSTER_E_INVALID, "a failed step comes from the "
-			    "source or the target");
-		if (!commit)
-			return CLUSTER_OK;
-		/* Failed after the vCPUs stopped: the guest was paused all
-		 * that time, which the quick migration's downtime will not
-		 * show; say it here. */
-		paused[0] = '\0';
-		if (rt->saving_at_us != 0 && c->timestamp_us > rt->saving_at_us)
-			snprintf(paused, sizeof paused, " (its vCPUs stopped "
-			    "%llu ms before)", (unsigned long long)
-			    (c->timestamp_us - rt->saving_at_us) / 1000);
-		rt->phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
-		rt->quick = 1;
-		rt->saving_at_us = 0;
-		live_clear(rt);
-		tree_event_log(cs, c, subject, "live migration to host %u failed on "
-		    "host %u%s%.160s; it runs on at host %u%s and moves by quick "
-		    "migration", rt->migrate_to, c->origin,
-		    tree_empty(l->detail) ? "" : ": ",
-		    tree_empty(l->detail) ? "" : l->detail, rt->owner, paused);
-		return CLUSTER_OK;
-	default:
-		REFUSE(CLUSTER_E_INVALID, "unknown live migration step %d",
-		    (int)l->step);
-	}
-}
-
-static int
 apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
     int commit, char *err, size_t errlen)
 {
@@ -724,16 +517,15 @@ apply_vm_set_desired(Haven__ClusterState *cs, const Haven__Change *c,
 	return CLUSTER_OK;
 }
 
+/* A transition's checks: the VM at the change's generation, a new phase,
+ * an owner for any phase but stopped and failed, and a live migration's
+ * own (migrate/). *vm: the VM. */
 static int
-apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
-    int commit, char *err, size_t errlen)
+transition_check(const Haven__ClusterState *cs, const Haven__VmTransition *t,
+    Haven__Vm **vm, char *err, size_t errlen)
 {
-	const Haven__VmTransition	*t = c->vm_transition;
-	Haven__VmRuntime		*rt;
-	Haven__VmPhase			 was;
-	long				 i;
-	int				 restore_failed;
-	char				 subject[64];
+	const Haven__VmRuntime	*rt;
+	long			 i;
 
 	if (!tree_phase_valid(t->phase))
 		REFUSE(CLUSTER_E_INVALID, "vm_transition needs a valid phase");
@@ -750,147 +542,98 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		    tree_phase_name(rt->phase));
 	if (rt->owner == 0 && t->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
 	    t->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
-		REFUSE(CLUSTER_E_CONFLICT, "VM %s has no owner to be %s", t->name,
-		    tree_phase_name(t->phase));
-	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
-		long	 ti = tree_host_find(cs, t->target, NULL);
+		REFUSE(CLUSTER_E_CONFLICT, "VM %s has no owner to be %s",
+		    t->name, tree_phase_name(t->phase));
+	*vm = cs->vms[i];
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
+		return moves_live_check(cs, *vm, t, err, errlen);
+	return CLUSTER_OK;
+}
 
-		if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING)
-			REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; only a running "
-			    "VM migrates live", t->name,
-			    tree_phase_name(rt->phase));
-		if (ti < 0 || t->target == rt->owner ||
-		    cs->hosts[ti]->runtime->membership !=
-		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER)
-			REFUSE(CLUSTER_E_CONFLICT, "a live migration of VM %s "
-			    "needs a member host other than %u as its target",
-			    t->name, rt->owner);
-	}
-	if (!commit)
-		return CLUSTER_OK;
-	was = rt->phase;
-	rt->phase = t->phase;
-	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
-		long	 hi = tree_host_find(cs, rt->owner, NULL);
+/* A restore that failed: the host's fault (its storage, its QEMU) leaves
+ * the saved state for another host to restore; a state that was refused,
+ * or failed to restore twice, is not tried again. 1: the restore failed. */
+static int
+transition_restore_failed(Haven__VmRuntime *rt, const Haven__VmTransition *t,
+    Haven__VmPhase was)
+{
+	if (t->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED ||
+	    was != HAVEN__VM_PHASE__VM_PHASE_RESTORING || !rt->saved_state)
+		return 0;
+	if (t->state_refused || rt->failures >= CLUSTER_RESTORE_TRIES)
+		rt->saved_state = 0;
+	return 1;
+}
 
-		rt->migrate_to = t->target;
-		rt->migrate_from = rt->owner;
-		rt->saving_at_us = 0;
-		live_clear(rt);
-		if (hi >= 0 && cs->hosts[hi]->runtime->maintenance)
-			rt->home = rt->owner;
-		snprintf(subject, sizeof subject, "vm %.48s", t->name);
-		tree_event_log(cs, c, subject, "migrating live from host %u to host "
-		    "%u", rt->owner, t->target);
-		return CLUSTER_OK;
-	}
-	if (was == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) {
-		live_clear(rt);
-		rt->saving_at_us = 0;
-		if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
-		    t->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
-			/* Live failed: it runs on here; quick migration next
-			 * (unless it is to stop: then the move is off). */
-			snprintf(subject, sizeof subject, "vm %.48s", t->name);
-			if (rt->desired !=
-			    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING) {
-				tree_event_log(cs, c, subject, "live migration to "
-				    "host %u %s; it stops at host %u",
-				    rt->migrate_to, tree_empty(t->detail) ? "ended" :
-				    t->detail, rt->owner);
-				rt->migrate_to = 0;
-				rt->migrate_from = 0;
-				rt->home = 0;
-				return CLUSTER_OK;
-			}
-			rt->quick = 1;
-			tree_event_log(cs, c, subject, "live migration to host %u "
-			    "failed%s%.160s; it runs on at host %u and moves by "
-			    "quick migration", rt->migrate_to,
-			    tree_empty(t->detail) ? "" : ": ",
-			    tree_empty(t->detail) ? "" : t->detail, rt->owner);
-			return CLUSTER_OK;
-		}
-	}
+/* A checked transition other than into or out of a live migration (those
+ * are migrate/'s): the new phase's bookkeeping, then the event log. */
+static void
+transition_commit(Haven__ClusterState *cs, const Haven__Change *c,
+    Haven__Vm *vm, Haven__VmPhase was)
+{
+	const Haven__VmTransition	*t = c->vm_transition;
+	Haven__VmRuntime		*rt = vm->runtime;
+	int				 restore_failed;
+	char				 subject[64];
+
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED) {
 		rt->owner = 0;
 		rt->restarts = rt->failures = 0;
 	}
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_FAILED)
 		rt->failures++;
-	/* Progress belongs to one save, restore or pass. */
-	rt->live_remaining = rt->live_total = 0;
-	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING) {
-		long	 hi = tree_host_find(cs, rt->owner, NULL);
-
-		rt->saving_at_us = c->timestamp_us;
-		rt->migrate_from = rt->owner;
-		/* A drain: remember where it came from, for resume. */
-		if (hi >= 0 && cs->hosts[hi]->runtime->maintenance)
-			rt->home = rt->owner;
-	}
+	moves_progress_clear(rt);
+	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING)
+		moves_save_begin(cs, c, vm);
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED) {
 		rt->saved_state = 1;
 		rt->saved_generation = rt->generation;
 	}
-	/* A restore that failed: the host's fault (its storage, its QEMU)
-	 * leaves the saved state for another host to restore; a state that
-	 * was refused, or failed to restore twice, is not tried again. */
-	restore_failed = t->phase == HAVEN__VM_PHASE__VM_PHASE_FAILED &&
-	    was == HAVEN__VM_PHASE__VM_PHASE_RESTORING && rt->saved_state;
-	if (restore_failed && (t->state_refused ||
-	    rt->failures >= CLUSTER_RESTORE_TRIES))
-		rt->saved_state = 0;
+	restore_failed = transition_restore_failed(rt, t, was);
 	/* A save that failed: the VM runs on where it was; the move is off. */
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
-	    was == HAVEN__VM_PHASE__VM_PHASE_SAVING) {
-		rt->migrate_to = 0;
-		rt->saving_at_us = 0;
-		rt->home = 0;
-		rt->quick = 0;
-	}
+	    was == HAVEN__VM_PHASE__VM_PHASE_SAVING)
+		moves_save_failed(rt);
+	/* Restored: the state is consumed; a move ends here. */
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
 	    was == HAVEN__VM_PHASE__VM_PHASE_RESTORING) {
-		/* Restored: the state is consumed; a move ends here. */
-		if (rt->saving_at_us != 0 && c->timestamp_us > rt->saving_at_us &&
-		    rt->migrate_from == rt->owner) {
-			/* Its target could not restore it; back where it was. */
-			snprintf(subject, sizeof subject, "vm %.48s", t->name);
-			tree_event_log(cs, c, subject, "restored on host %u, where it "
-			    "was saved: the move did not happen; downtime %llu "
-			    "ms", rt->owner, (unsigned long long)(c->timestamp_us -
-			    rt->saving_at_us) / 1000);
-		} else if (rt->saving_at_us != 0 &&
-		    c->timestamp_us > rt->saving_at_us) {
-			snprintf(subject, sizeof subject, "vm %.48s", t->name);
-			tree_event_log(cs, c, subject, "moved from host %u to host %u "
-			    "(%s migration): downtime %llu ms", rt->migrate_from,
-			    rt->owner, rt->saved_state ? "quick" : "live",
-			    (unsigned long long)(c->timestamp_us -
-			    rt->saving_at_us) / 1000);
-		}
-		rt->quick = 0;
-		live_clear(rt);
+		moves_restored(cs, c, vm);
 		rt->saved_state = 0;
-		rt->migrate_to = 0;
-		rt->saving_at_us = 0;
-		rt->migrate_from = 0;
-		if (rt->home == rt->owner)
-			rt->home = 0;	/* back home: the failback is done */
 	}
 	if (t->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING)
 		rt->failures = 0;
 	snprintf(subject, sizeof subject, "vm %.48s", t->name);
 	tree_event_log(cs, c, subject, "%s (generation %llu)%s%.160s",
 	    tree_phase_name(t->phase), (unsigned long long)rt->generation,
-	    tree_empty(t->detail) ? "" : ": ", tree_empty(t->detail) ? "" : t->detail);
+	    tree_empty(t->detail) ? "" : ": ",
+	    tree_empty(t->detail) ? "" : t->detail);
 	if (restore_failed && rt->saved_state)
-		tree_event_log(cs, c, subject, "the restore failed on host %u; the "
-		    "saved state is kept for another host", rt->owner);
+		tree_event_log(cs, c, subject, "the restore failed on host %u; "
+		    "the saved state is kept for another host", rt->owner);
 	else if (restore_failed)
 		tree_event_log(cs, c, subject, "the saved state %s; the VM "
 		    "starts afresh", t->state_refused ? "was refused" :
 		    "failed to restore twice");
+}
+
+static int
+apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
+    int commit, char *err, size_t errlen)
+{
+	Haven__Vm	*vm;
+	Haven__VmPhase	 was;
+	int		 r;
+
+	r = transition_check(cs, c->vm_transition, &vm, err, errlen);
+	if (r != CLUSTER_OK || !commit)
+		return r;
+	was = vm->runtime->phase;
+	vm->runtime->phase = c->vm_transition->phase;
+	if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
+		moves_live_begin(cs, c, vm);
+	else if (was != HAVEN__VM_PHASE__VM_PHASE_MIGRATING ||
+	    !moves_live_end(cs, c, vm))
+		transition_commit(cs, c, vm, was);
 	return CLUSTER_OK;
 }
 
@@ -934,15 +677,12 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		rt->restarts = 0;
 	if (a->phase == HAVEN__VM_PHASE__VM_PHASE_STARTING) {
 		rt->saved_state = 0;	/* a cold start: any saved state is moot */
-		rt->migrate_to = 0;
-		rt->saving_at_us = 0;
-		rt->quick = 0;		/* and so is the move */
-		live_clear(rt);
+		moves_cold_start(rt);	/* and so is the move */
 	}
 	rt->owner = a->owner;
 	rt->phase = a->phase;
 	rt->generation++;
-	rt->live_remaining = rt->live_total = 0;
+	moves_progress_clear(rt);
 	snprintf(subject, sizeof subject, "vm %.48s", a->name);
 	tree_event_log(cs, c, subject, "%s on host %u (generation %llu)",
 	    tree_phase_name(a->phase), a->owner,
@@ -1043,8 +783,8 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(VM_SET_DESIRED, vm_set_desired, apply_vm_set_desired);
 	KIND(VM_TRANSITION, vm_transition, apply_vm_transition);
 	KIND(VM_ASSIGN, vm_assign, apply_vm_assign);
-	KIND(VM_MIGRATE, vm_migrate, apply_vm_migrate);
-	KIND(VM_LIVE, vm_live, apply_vm_live);
+	KIND(VM_MIGRATE, vm_migrate, moves_apply_migrate);
+	KIND(VM_LIVE, vm_live, moves_apply_live);
 	KIND(ROLE_GRANT, role_grant, apply_role_grant);
 	KIND(ROLE_REVOKE, role_revoke, apply_role_revoke);
 	KIND(SETTINGS_SET, settings_set, apply_settings_set);

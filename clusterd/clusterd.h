@@ -123,7 +123,7 @@ void		 sha256(const uint8_t *, size_t, uint8_t[SHA256_SIZE]);
  * the same digest. The message tree (cluster.proto) is owned by the state;
  * read it through st->cs, change it only with cluster_apply / cluster_adopt.
  * enum cluster_result and the helpers on the tree are in tree.h (proto/),
- * below clusterd/ and migrate/. */
+ * below clusterd/ and migrate/ (moves.h: the cluster's move phases). */
 #include "cluster.pb-c.h"
 #include "tree.h"
 
