@@ -372,6 +372,13 @@ moves_forget_home(Haven__ClusterState *cs, uint32_t node_id)
 			cs->vms[i]->runtime->home = 0;
 }
 
+uint32_t
+moves_live_target(const Haven__VmRuntime *rt)
+{
+	return rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING ?
+	    rt->migrate_to : 0;
+}
+
 int
 moves_live_to(const Haven__VmRuntime *rt, uint32_t host)
 {
