@@ -12,10 +12,6 @@
 
 #include "config.h"
 
-/* Hosts a saved state may fail to restore on before the VM starts
- * afresh (a state refused outright is not tried again). */
-#define CLUSTER_RESTORE_TRIES	2
-
 struct event_base;
 struct json_object;
 
@@ -118,30 +114,21 @@ int		 membership_is_connected(const struct membership *);
 int		 membership_is_quorate(const struct membership *);
 void		 membership_free(struct membership *);
 
+/* sha256.c: SHA-256 (FIPS 180-4) of a buffer. */
+#define SHA256_SIZE	32
+void		 sha256(const uint8_t *, size_t, uint8_t[SHA256_SIZE]);
+
 /* cluster.c: the replicated cluster state (DESIGN §5). Changes are applied
  * in agreed order by every member; the same changes give the same state and
  * the same digest. The message tree (cluster.proto) is owned by the state;
- * read it through st->cs, change it only with cluster_apply / cluster_adopt. */
+ * read it through st->cs, change it only with cluster_apply / cluster_adopt.
+ * enum cluster_result and the helpers on the tree are in tree.h (proto/),
+ * below clusterd/ and migrate/ (moves.h: the cluster's move phases). */
 #include "cluster.pb-c.h"
+#include "tree.h"
 
-#define CLUSTER_DIGEST_SIZE	32		/* SHA-256 */
-#define CLUSTER_EVENTS_MAX	256		/* the bounded event log */
+#define CLUSTER_DIGEST_SIZE	SHA256_SIZE
 #define CLUSTER_FENCE_HISTORY_MAX 64		/* fence attempts kept */
-#define CLUSTER_FILE		"cluster.state"
-#define CLUSTER_FILE_TMP		"cluster.state.tmp"
-
-/* Named domain results; 0 is success. */
-enum cluster_result {
-	CLUSTER_OK = 0,
-	CLUSTER_E_NOT_QUORATE = 1,	/* refused: this partition is not quorate */
-	CLUSTER_E_INVALID = 2,		/* refused: the change is malformed */
-	CLUSTER_E_NOT_FOUND = 3,		/* refused: names a missing object */
-	CLUSTER_E_EXISTS = 4,		/* refused: the object exists already */
-	CLUSTER_E_CONFLICT = 5,		/* refused: not allowed in this state */
-	CLUSTER_E_STALE = 6,		/* ignored: the generation moved on */
-	CLUSTER_E_CORRUPT = 7,		/* load: the file is not a valid state */
-	CLUSTER_E_IO = 8,			/* save/load: see errno */
-};
 
 struct cluster {
 	Haven__ClusterState	*cs;
@@ -151,14 +138,6 @@ struct cluster	*cluster_new(void);
 void		 cluster_free(struct cluster *);
 /* A deep copy (the coordinator's scratch, a snapshot to send). */
 struct cluster	*cluster_clone(const struct cluster *);
-/* Applies one change. CLUSTER_OK: applied, seq advanced. Anything else: the
- * state is untouched and err (may be NULL) holds a sentence saying why. A
- * non-quorate member refuses every change. */
-int		 cluster_apply(struct cluster *, const Haven__Change *, int quorate,
-		     char *err, size_t errlen);
-/* Whether a change would apply, without applying it. */
-int		 cluster_check(const struct cluster *, const Haven__Change *,
-		     int quorate, char *err, size_t errlen);
 /* Sync for configuration `epoch` has ended: record it, and as the newest
  * quorate history held when the configuration is quorate. */
 void		 cluster_set_epoch(struct cluster *, uint64_t epoch, int quorate);
@@ -177,6 +156,29 @@ int		 cluster_adopt(struct cluster *, const Haven__ClusterState *,
  * refuse). */
 int		 cluster_validate(const Haven__ClusterState *, char *err,
 		     size_t errlen);
+/* Lookups into st->cs; NULL when missing. */
+Haven__Vm	*cluster_vm(const struct cluster *, const char *name);
+Haven__Host	*cluster_host(const struct cluster *, uint32_t node_id);
+Haven__VolumeConfig *cluster_volume(const struct cluster *, const char *name);
+Haven__PoolConfig *cluster_pool(const struct cluster *, const char *name);
+const char	*cluster_result_name(int);
+
+/* cluster_apply.c: one change applied to the state. */
+/* Hosts a saved state may fail to restore on before the VM starts
+ * afresh (a state refused outright is not tried again). */
+#define CLUSTER_RESTORE_TRIES	2
+/* Applies one change. CLUSTER_OK: applied, seq advanced. Anything else: the
+ * state is untouched and err (may be NULL) holds a sentence saying why. A
+ * non-quorate member refuses every change. */
+int		 cluster_apply(struct cluster *, const Haven__Change *, int quorate,
+		     char *err, size_t errlen);
+/* Whether a change would apply, without applying it. */
+int		 cluster_check(const struct cluster *, const Haven__Change *,
+		     int quorate, char *err, size_t errlen);
+
+/* cluster_file.c: the state file, one per member. */
+#define CLUSTER_FILE		"cluster.state"
+#define CLUSTER_FILE_TMP		"cluster.state.tmp"
 /* Atomic: dir/CLUSTER_FILE_TMP written, fsynced, renamed over dir/CLUSTER_FILE,
  * dir fsynced. CLUSTER_E_IO with errno set. */
 int		 cluster_save(const struct cluster *, const char *dir, char *err,
@@ -186,14 +188,6 @@ int		 cluster_save(const struct cluster *, const char *dir, char *err,
  * leftover dir/CLUSTER_FILE_TMP (a crash mid-save) is ignored. */
 int		 cluster_load(const char *dir, struct cluster **out, char *err,
 		     size_t errlen);
-/* Lookups into st->cs; NULL when missing. */
-Haven__Vm	*cluster_vm(const struct cluster *, const char *name);
-Haven__Host	*cluster_host(const struct cluster *, uint32_t node_id);
-Haven__VolumeConfig *cluster_volume(const struct cluster *, const char *name);
-Haven__PoolConfig *cluster_pool(const struct cluster *, const char *name);
-const char	*cluster_result_name(int);
-const char	*cluster_phase_name(Haven__VmPhase);
-
 
 /* replica.c: this host's replica of the state, kept in step over CPG. */
 struct replica;

@@ -9,7 +9,8 @@
  * eligible host with the least memory in use (then the lowest node id).
  * Eligible: a member in the state and the membership, not in maintenance, not
  * being fenced, with room for the VM's memory and no VM of its anti-affinity
- * class. Preferred owners are a preference, not a restriction.
+ * class. Preferred owners are a preference, not a restriction. Planned moves
+ * (migrate, drain, failback) are planned by migrate/plan.c on this placement.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,17 +20,32 @@
 #include "common.h"
 #include "clusterd.h"
 #include "proto.h"
+#include "moves.h"
 
 /* What a host carries during one reconcile pass, decisions included. */
 struct load {
 	uint32_t	 node_id;
 	uint64_t	 used_mib;
 	int		 eligible;
-	unsigned	 moving;	/* moves away from it in flight */
 };
 
-/* Planned moves (drain, migrate, failback) at once from one host. */
-#define COORDINATOR_MOVES_PER_HOST	2
+/* One reconcile pass: its input, the hosts' loads, the VMs in placement
+ * order with where this pass placed them, and the decisions so far. */
+struct pass {
+	const struct cluster	*st;
+	const uint32_t		*members;
+	size_t			 n;
+	const uint32_t		*present;
+	size_t			 npresent;
+	uint32_t		 origin;
+	struct load		*loads;		/* one per host of the state */
+	size_t			 nloads;
+	const Haven__Vm		**order;
+	uint32_t		*placed_on;	/* per order[i]; 0: not placed */
+	struct plan_hosts	 hosts;		/* placement, lent to the plan */
+	struct plan		*plan;
+	struct coordinator_decisions *out;
+};
 
 uint32_t
 coordinator_of(const uint32_t *members, size_t n)
@@ -52,23 +68,6 @@ is_member(const uint32_t *members, size_t n, uint32_t id)
 		if (members[i] == id)
 			return 1;
 	return 0;
-}
-
-static int
-occupies(Haven__VmPhase phase)
-{
-	switch (phase) {
-	case HAVEN__VM_PHASE__VM_PHASE_STARTING:
-	case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
-	case HAVEN__VM_PHASE__VM_PHASE_STOPPING:
-	case HAVEN__VM_PHASE__VM_PHASE_SAVING:
-	case HAVEN__VM_PHASE__VM_PHASE_RESTORING:
-	case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
-	case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
-		return 1;
-	default:
-		return 0;
-	}
 }
 
 
@@ -125,7 +124,7 @@ decide_assign(const struct cluster *st, uint32_t origin, const Haven__Vm *vm,
 	c->vm_assign->phase = phase;
 }
 
-static void
+static Haven__VmTransition *
 decide_transition(const struct cluster *st, uint32_t origin, const Haven__Vm *vm,
     Haven__VmPhase phase, struct coordinator_decisions *out)
 {
@@ -137,6 +136,7 @@ decide_transition(const struct cluster *st, uint32_t origin, const Haven__Vm *vm
 	c->vm_transition->name = xstrdup(vm->config->name);
 	c->vm_transition->generation = vm->runtime->generation;
 	c->vm_transition->phase = phase;
+	return c->vm_transition;
 }
 
 /* Placement order: priority descending, then name. */
@@ -153,17 +153,17 @@ vm_order(const void *a, const void *b)
 
 /* Whether a VM of class already sits on host (or is being placed there). */
 static int
-class_on(const struct cluster *st, const char *class, uint32_t host,
-    const uint32_t *placed_on, const Haven__Vm *const *order)
+class_on(const struct pass *p, const char *class, uint32_t host)
 {
 	size_t	 i;
 
 	if (class == NULL || *class == '\0')
 		return 0;
-	for (i = 0; i < st->cs->n_vms; i++) {
-		const Haven__Vm	*vm = order[i];
-		uint32_t	 on = placed_on[i] ? placed_on[i] :
-		    occupies(vm->runtime->phase) ? vm->runtime->owner : 0;
+	for (i = 0; i < p->st->cs->n_vms; i++) {
+		const Haven__Vm	*vm = p->order[i];
+		uint32_t	 on = p->placed_on[i] ? p->placed_on[i] :
+		    tree_phase_occupies(vm->runtime->phase) ?
+		    vm->runtime->owner : 0;
 
 		if (on == host && strcmp(vm->config->anti_affinity, class) == 0)
 			return 1;
@@ -172,126 +172,279 @@ class_on(const struct cluster *st, const char *class, uint32_t host,
 }
 
 static struct load *
-load_of(struct load *loads, size_t n, uint32_t id)
+load_of(const struct pass *p, uint32_t id)
 {
 	size_t	 i;
 
-	for (i = 0; i < n; i++)
-		if (loads[i].node_id == id)
-			return &loads[i];
+	for (i = 0; i < p->nloads; i++)
+		if (p->loads[i].node_id == id)
+			return &p->loads[i];
 	return NULL;
+}
+
+/* Whether host can take vm now: eligible, with room for its memory, and
+ * (anti_affinity) no VM of its class there. */
+static int
+host_fits(const struct pass *p, const Haven__Vm *vm, uint32_t host,
+    int anti_affinity)
+{
+	const struct load	*l = load_of(p, host);
+	const Haven__Host	*h;
+
+	return l != NULL && l->eligible &&
+	    (h = cluster_host(p->st, host)) != NULL &&
+	    h->config->memory_mib >= l->used_mib &&
+	    h->config->memory_mib - l->used_mib >= vm->config->memory_mib &&
+	    (!anti_affinity || !class_on(p, vm->config->anti_affinity, host));
 }
 
 /* The host for vm, or 0 when none is eligible; never `avoid`. */
 static uint32_t
-place(const struct cluster *st, const Haven__Vm *vm, struct load *loads,
-    size_t nloads, const uint32_t *placed_on, const Haven__Vm *const *order,
-    uint32_t avoid)
+place(const struct pass *p, const Haven__Vm *vm, uint32_t avoid)
 {
 	const Haven__VmConfig	*vc = vm->config;
-	const Haven__Host	*h;
 	struct load		*l, *best = NULL;
 	size_t			 i;
 
-#define FITS(l) ((l)->eligible && (l)->node_id != avoid &&			\
-	(h = cluster_host(st, (l)->node_id)) != NULL &&				\
-	h->config->memory_mib >= (l)->used_mib &&				\
-	h->config->memory_mib - (l)->used_mib >= vc->memory_mib &&		\
-	!class_on(st, vc->anti_affinity, (l)->node_id, placed_on, order))
 	for (i = 0; i < vc->n_preferred_owners; i++) {
-		l = load_of(loads, nloads, vc->preferred_owners[i]);
-		if (l != NULL && FITS(l))
+		l = load_of(p, vc->preferred_owners[i]);
+		if (l != NULL && l->node_id != avoid &&
+		    host_fits(p, vm, l->node_id, 1))
 			return l->node_id;
 	}
-	for (i = 0; i < nloads; i++) {
-		l = &loads[i];
-		if (!FITS(l))
+	for (i = 0; i < p->nloads; i++) {
+		l = &p->loads[i];
+		if (l->node_id == avoid || !host_fits(p, vm, l->node_id, 1))
 			continue;
 		/* loads are in node id order: ties keep the lowest id. */
 		if (best == NULL || l->used_mib < best->used_mib)
 			best = l;
 	}
-#undef FITS
 	return best == NULL ? 0 : best->node_id;
 }
 
-/* A preferred owner ranked before vm's current one, eligible and with room,
- * or 0. */
-static uint32_t
-failback_target(const struct cluster *st, const Haven__Vm *vm,
-    struct load *loads, size_t nloads, const uint32_t *placed_on,
-    const Haven__Vm *const *order)
+/* Placement as migrate/plan.c asks for it. */
+static int
+pass_member(void *arg, uint32_t host)
 {
-	const Haven__VmConfig	*vc = vm->config;
-	const Haven__Host	*h;
-	struct load		*l;
-	size_t			 i;
+	const struct pass	*p = arg;
 
-	for (i = 0; i < vc->n_preferred_owners; i++) {
-		if (vc->preferred_owners[i] == vm->runtime->owner)
-			return 0;	/* already on the best one there is */
-		l = load_of(loads, nloads, vc->preferred_owners[i]);
-		if (l != NULL && l->eligible &&
-		    (h = cluster_host(st, l->node_id)) != NULL &&
-		    h->config->memory_mib >= l->used_mib &&
-		    h->config->memory_mib - l->used_mib >= vc->memory_mib &&
-		    !class_on(st, vc->anti_affinity, l->node_id, placed_on,
-		    order))
-			return l->node_id;
+	return is_member(p->members, p->n, host);
+}
+
+static int
+pass_fits(void *arg, const Haven__Vm *vm, uint32_t host, int anti_affinity)
+{
+	return host_fits(arg, vm, host, anti_affinity);
+}
+
+static uint32_t
+pass_place(void *arg, const Haven__Vm *vm, uint32_t avoid)
+{
+	return place(arg, vm, avoid);
+}
+
+/* vm (order[i]) goes to host in this pass: its memory counts there. */
+static void
+pass_place_on(struct pass *p, size_t i, uint32_t host)
+{
+	p->placed_on[i] = host;
+	load_of(p, host)->used_mib += p->order[i]->config->memory_mib;
+}
+
+/* Hosts: corosync's membership against the state's (lost, joined), and
+ * which of them take VMs in this pass. */
+static void
+pass_hosts(struct pass *p)
+{
+	const Haven__ClusterState	*cs = p->st->cs;
+	size_t				 i;
+	int				 member;
+
+	for (i = 0; i < cs->n_hosts; i++) {
+		const Haven__Host	*h = cs->hosts[i];
+		Haven__HostMembership	 was = h->runtime->membership;
+
+		member = is_member(p->members, p->n, h->config->node_id);
+		/* A host whose havend restarts is still up: not lost. */
+		if (was == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER &&
+		    !member && !is_member(p->present, p->npresent,
+		    h->config->node_id))
+			decide_host(p->st, p->origin, h->config->node_id, 1,
+			    p->out);
+		else if (member && (was ==
+		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_UNSPECIFIED ||
+		    (was == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST &&
+		    h->runtime->fence == HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED)))
+			decide_host(p->st, p->origin, h->config->node_id, 0,
+			    p->out);
+		p->loads[i].node_id = h->config->node_id;
+		p->loads[i].eligible = member &&
+		    was == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER &&
+		    !h->runtime->maintenance &&
+		    h->runtime->fence == HAVEN__FENCE_STATUS__FENCE_STATUS_NONE;
 	}
-	return 0;
+	/* Memory in use: where VMs run, and a live migration's target. */
+	for (i = 0; i < cs->n_vms; i++) {
+		const Haven__VmRuntime	*rt = cs->vms[i]->runtime;
+		struct load		*l;
+
+		if (tree_phase_occupies(rt->phase) &&
+		    (l = load_of(p, rt->owner)) != NULL)
+			l->used_mib += cs->vms[i]->config->memory_mib;
+		if ((l = load_of(p, moves_live_target(rt))) != NULL)
+			l->used_mib += cs->vms[i]->config->memory_mib;
+	}
 }
 
-/* A drained VM whose host resumed with failback, and takes VMs again. */
-static int
-going_home(const struct cluster *st, const Haven__VmRuntime *rt)
+/* Stopped, saved or recovering: placed (started, or restored where a saved
+ * state exists) while meant to run; a recovering VM only once its host is
+ * fenced, and stopped for good if not meant to run. */
+static void
+reconcile_placed(struct pass *p, size_t i)
 {
-	const Haven__Host	*home;
-
-	return rt->home != 0 && rt->home != rt->owner &&
-	    (home = cluster_host(st, rt->home)) != NULL &&
-	    !home->runtime->maintenance && home->runtime->membership ==
-	    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER;
-}
-
-/* Where a moving VM goes: the host asked for (or its home after a drain), if
- * it can take it; else a
- * preferred owner (failback) or wherever placement says, never back onto
- * the host it leaves. 0: nowhere. */
-static uint32_t
-move_target(const struct cluster *st, const Haven__Vm *vm, struct load *loads,
-    size_t nloads, const uint32_t *placed_on, const Haven__Vm *const *order)
-{
+	const Haven__Vm		*vm = p->order[i];
 	const Haven__VmRuntime	*rt = vm->runtime;
-	uint32_t		 from = rt->migrate_from ? rt->migrate_from :
-				    rt->owner;
-	uint32_t		 want = rt->migrate_to ? rt->migrate_to : rt->home;
-	struct load		*l;
-	const Haven__Host	*h;
+	const Haven__Host	*owner = rt->owner ?
+				    cluster_host(p->st, rt->owner) : NULL;
+	uint32_t		 to = 0;
 
-	if (want != 0 && want != from &&
-	    (l = load_of(loads, nloads, want)) != NULL &&
-	    l->eligible && (h = cluster_host(st, l->node_id)) != NULL &&
-	    h->config->memory_mib >= l->used_mib &&
-	    h->config->memory_mib - l->used_mib >= vm->config->memory_mib)
-		return want;
-	return place(st, vm, loads, nloads, placed_on, order, from);
+	if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_RECOVERING &&
+	    !(owner != NULL && owner->runtime->fence ==
+	    HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED))
+		return;
+	if (rt->desired != HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING) {
+		if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_RECOVERING)
+			decide_transition(p->st, p->origin, vm,
+			    HAVEN__VM_PHASE__VM_PHASE_STOPPED, p->out);
+		return;
+	}
+	if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED)
+		to = plan_target(p->plan, vm);
+	if (to == 0)
+		to = place(p, vm, 0);
+	if (to == 0)
+		return;		/* nowhere to go: level-triggered retry */
+	pass_place_on(p, i, to);
+	/* A complete saved state is restored, wherever the VM goes (a move,
+	 * or its target lost meanwhile). */
+	decide_assign(p->st, p->origin, vm, to,
+	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED || rt->saved_state ?
+	    HAVEN__VM_PHASE__VM_PHASE_RESTORING :
+	    HAVEN__VM_PHASE__VM_PHASE_STARTING, p->out);
 }
 
-/* Whether a planned move goes live: an operator's move unless it asked for
- * (or fell back to) quick migration; a drain or failback when the VM's
- * priority reaches the cluster's drain_live_priority. */
-static int
-move_live(const struct cluster *st, const Haven__Vm *vm)
+/* Starting, running or paused: its owner stops it when it is not meant to
+ * run; a running VM may start a planned move (migrate/plan.c), live or by
+ * quick migration (save here, restore there). */
+static void
+reconcile_running(struct pass *p, size_t i)
 {
+	const Haven__Vm		*vm = p->order[i];
 	const Haven__VmRuntime	*rt = vm->runtime;
+	int			 running = rt->desired ==
+				    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING;
+	int			 live;
+	uint32_t		 to;
 
-	if (rt->quick)
-		return 0;
-	if (rt->migrate_to != 0)
-		return 1;
-	return vm->config->priority >=
-	    CLUSTER_DRAIN_LIVE_PRIORITY(st->cs->settings);
+	/* The owner stops it; a lost owner is handled above. */
+	if (!running && is_member(p->members, p->n, rt->owner)) {
+		decide_transition(p->st, p->origin, vm,
+		    HAVEN__VM_PHASE__VM_PHASE_STOPPING, p->out);
+		return;
+	}
+	if (!running || rt->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
+	    !is_member(p->members, p->n, rt->owner))
+		return;
+	if (!plan_move(p->plan, vm, &to, &live))
+		return;
+	if (live) {
+		pass_place_on(p, i, to);
+		decide_transition(p->st, p->origin, vm,
+		    HAVEN__VM_PHASE__VM_PHASE_MIGRATING, p->out)->target = to;
+	} else
+		decide_transition(p->st, p->origin, vm,
+		    HAVEN__VM_PHASE__VM_PHASE_SAVING, p->out);
+}
+
+/* Failed: stopped if not meant to run; else restarted in place up to
+ * max_restarts times, then elsewhere; given up (until `vm stop`, `vm
+ * start`) once it failed to start on every host that many times in a row. */
+static void
+reconcile_failed(struct pass *p, size_t i)
+{
+	const Haven__Vm		*vm = p->order[i];
+	const Haven__VmRuntime	*rt = vm->runtime;
+	const struct load	*l;
+	uint32_t		 to = 0;
+	int			 in_place;
+
+	if (rt->desired != HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING) {
+		decide_transition(p->st, p->origin, vm,
+		    HAVEN__VM_PHASE__VM_PHASE_STOPPED, p->out);
+		return;
+	}
+	if (rt->failures > (vm->config->max_restarts + 1) * p->st->cs->n_hosts)
+		return;
+	/* A saved state whose restore failed on its host is restored on
+	 * another host (the same one only when no other can take it);
+	 * anything else restarts in place first. */
+	in_place = (l = load_of(p, rt->owner)) != NULL &&
+	    cluster_host(p->st, rt->owner) != NULL && l->eligible;
+	if (!rt->saved_state && in_place &&
+	    rt->restarts < vm->config->max_restarts)
+		to = rt->owner;
+	if (to == 0)
+		to = place(p, vm, rt->owner);
+	if (to == 0 && rt->saved_state && in_place)
+		to = rt->owner;
+	if (to == 0)
+		return;
+	pass_place_on(p, i, to);
+	decide_assign(p->st, p->origin, vm, to, rt->saved_state ?
+	    HAVEN__VM_PHASE__VM_PHASE_RESTORING :
+	    HAVEN__VM_PHASE__VM_PHASE_STARTING, p->out);
+}
+
+/* Migrating live: called off (it runs on where it is) when the plan says
+ * so; else its hosts report how it ends. */
+static void
+reconcile_migrating(struct pass *p, size_t i)
+{
+	const Haven__Vm	*vm = p->order[i];
+	char		 why[80];
+
+	if (plan_call_off(p->plan, vm, why, sizeof why))
+		decide_transition(p->st, p->origin, vm,
+		    HAVEN__VM_PHASE__VM_PHASE_RUNNING, p->out)->detail =
+		    xstrdup(why);
+}
+
+static void
+reconcile_vm(struct pass *p, size_t i)
+{
+	switch (p->order[i]->runtime->phase) {
+	case HAVEN__VM_PHASE__VM_PHASE_STOPPED:
+	case HAVEN__VM_PHASE__VM_PHASE_SAVED:
+	case HAVEN__VM_PHASE__VM_PHASE_RECOVERING:
+		reconcile_placed(p, i);
+		break;
+	case HAVEN__VM_PHASE__VM_PHASE_STARTING:
+	case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
+	case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
+		reconcile_running(p, i);
+		break;
+	case HAVEN__VM_PHASE__VM_PHASE_FAILED:
+		reconcile_failed(p, i);
+		break;
+	case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
+		reconcile_migrating(p, i);
+		break;
+	default:
+		/* In flight (stopping, saving, restoring): the owner
+		 * reports the outcome. */
+		break;
+	}
 }
 
 int
@@ -307,229 +460,46 @@ coordinator_reconcile_present(const struct cluster *st,
     size_t npresent, struct coordinator_decisions *out)
 {
 	const Haven__ClusterState	*cs = st->cs;
-	const Haven__Vm			**order = NULL;
-	const Haven__Host		*owner;
-	struct load			*loads = NULL, *l;
-	uint32_t			*placed_on = NULL, origin, to;
-	size_t				 i, j;
-	int				 member;
+	struct pass			 p;
+	size_t				 i;
 
 	memset(out, 0, sizeof *out);
 	if (n == 0 || members == NULL) {
 		errno = EINVAL;
 		return -1;
 	}
-	origin = coordinator_of(members, n);
-
-	/* Hosts: corosync's membership against the state's. */
-	loads = xcalloc(cs->n_hosts + 1, sizeof *loads);
-	for (i = 0; i < cs->n_hosts; i++) {
-		const Haven__Host	*h = cs->hosts[i];
-		Haven__HostMembership	 was = h->runtime->membership;
-
-		member = is_member(members, n, h->config->node_id);
-		/* A host whose havend restarts is still up: not lost. */
-		if (was == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER &&
-		    !member && !is_member(present, npresent,
-		    h->config->node_id))
-			decide_host(st, origin, h->config->node_id, 1, out);
-		else if (member && (was ==
-		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_UNSPECIFIED ||
-		    (was == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST &&
-		    h->runtime->fence == HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED)))
-			decide_host(st, origin, h->config->node_id, 0, out);
-		loads[i].node_id = h->config->node_id;
-		loads[i].eligible = member &&
-		    was == HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER &&
-		    !h->runtime->maintenance &&
-		    h->runtime->fence == HAVEN__FENCE_STATUS__FENCE_STATUS_NONE;
-	}
-	for (i = 0; i < cs->n_vms; i++) {
-		const Haven__VmRuntime	*rt = cs->vms[i]->runtime;
-
-		if (occupies(rt->phase) &&
-		    (l = load_of(loads, cs->n_hosts, rt->owner)) != NULL)
-			l->used_mib += cs->vms[i]->config->memory_mib;
-		/* A live migration holds memory on its target too. */
-		if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
-		    (l = load_of(loads, cs->n_hosts, rt->migrate_to)) != NULL)
-			l->used_mib += cs->vms[i]->config->memory_mib;
-		if ((rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
-		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED ||
-		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING ||
-		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) &&
-		    rt->migrate_from != 0 &&
-		    (l = load_of(loads, cs->n_hosts, rt->migrate_from)) != NULL)
-			l->moving++;
-	}
+	memset(&p, 0, sizeof p);
+	p.st = st;
+	p.members = members;
+	p.n = n;
+	p.present = present;
+	p.npresent = npresent;
+	p.origin = coordinator_of(members, n);
+	p.out = out;
+	p.loads = xcalloc(cs->n_hosts + 1, sizeof *p.loads);
+	p.nloads = cs->n_hosts;
+	pass_hosts(&p);
 
 	/* VMs, in placement order. */
-	order = xcalloc(cs->n_vms + 1, sizeof *order);
-	placed_on = xcalloc(cs->n_vms + 1, sizeof *placed_on);
+	p.order = xcalloc(cs->n_vms + 1, sizeof *p.order);
+	p.placed_on = xcalloc(cs->n_vms + 1, sizeof *p.placed_on);
 	for (i = 0; i < cs->n_vms; i++)
-		order[i] = cs->vms[i];
-	qsort(order, cs->n_vms, sizeof *order, vm_order);
-	for (i = 0; i < cs->n_vms; i++) {
-		const Haven__Vm		*vm = order[i];
-		const Haven__VmRuntime	*rt = vm->runtime;
-		int			 running =
-		    rt->desired == HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING;
-		int			 fenced, in_place;
-
-		owner = rt->owner ? cluster_host(st, rt->owner) : NULL;
-		fenced = owner != NULL && owner->runtime->fence ==
-		    HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED;
-		switch (rt->phase) {
-		case HAVEN__VM_PHASE__VM_PHASE_STOPPED:
-		case HAVEN__VM_PHASE__VM_PHASE_SAVED:
-		case HAVEN__VM_PHASE__VM_PHASE_RECOVERING:
-			/* A recovering VM moves only once its host is fenced. */
-			if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_RECOVERING &&
-			    !fenced)
-				break;
-			if (!running) {
-				if (rt->phase ==
-				    HAVEN__VM_PHASE__VM_PHASE_RECOVERING)
-					decide_transition(st, origin, vm,
-					    HAVEN__VM_PHASE__VM_PHASE_STOPPED,
-					    out);
-				break;
-			}
-			to = 0;
-			if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED)
-				to = move_target(st, vm, loads, cs->n_hosts,
-				    placed_on, order);
-			if (to == 0)
-				to = place(st, vm, loads, cs->n_hosts, placed_on,
-				    order, 0);
-			if (to == 0)
-				break;	/* nowhere to go: level-triggered retry */
-			placed_on[i] = to;
-			load_of(loads, cs->n_hosts, to)->used_mib +=
-			    vm->config->memory_mib;
-			/* A complete saved state is restored, wherever the
-			 * VM goes (a move, or its target lost meanwhile). */
-			decide_assign(st, origin, vm, to,
-			    rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED ||
-			    rt->saved_state ?
-			    HAVEN__VM_PHASE__VM_PHASE_RESTORING :
-			    HAVEN__VM_PHASE__VM_PHASE_STARTING, out);
-			break;
-		case HAVEN__VM_PHASE__VM_PHASE_STARTING:
-		case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
-		case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
-			/* The owner stops it; a lost owner is handled above. */
-			if (!running && is_member(members, n, rt->owner)) {
-				decide_transition(st, origin, vm,
-				    HAVEN__VM_PHASE__VM_PHASE_STOPPING, out);
-				break;
-			}
-			/* Planned moves by quick migration (save here, restore
-			 * there): an operator's migrate, a drain of the host,
-			 * a failback to a preferred host that is back. Only
-			 * when a target exists, a few at a time per host. */
-			if (!running || rt->phase !=
-			    HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
-			    !is_member(members, n, rt->owner))
-				break;
-			owner = cluster_host(st, rt->owner);
-			if (rt->migrate_to == 0 && !(owner != NULL &&
-			    owner->runtime->maintenance) &&
-			    !going_home(st, rt) &&
-			    !(vm->config->failback && failback_target(st, vm,
-			    loads, cs->n_hosts, placed_on, order) != 0))
-				break;
-			if ((l = load_of(loads, cs->n_hosts, rt->owner)) ==
-			    NULL || l->moving >= COORDINATOR_MOVES_PER_HOST)
-				break;
-			if ((to = move_target(st, vm, loads, cs->n_hosts,
-			    placed_on, order)) == 0)
-				break;	/* nowhere to go: stay */
-			l->moving++;
-			if (move_live(st, vm)) {
-				placed_on[i] = to;
-				load_of(loads, cs->n_hosts, to)->used_mib +=
-				    vm->config->memory_mib;
-				decide_transition(st, origin, vm,
-				    HAVEN__VM_PHASE__VM_PHASE_MIGRATING, out);
-				out->changes[out->n - 1]->vm_transition->target =
-				    to;
-			} else
-				decide_transition(st, origin, vm,
-				    HAVEN__VM_PHASE__VM_PHASE_SAVING, out);
-			break;
-		case HAVEN__VM_PHASE__VM_PHASE_FAILED:
-			if (!running) {
-				decide_transition(st, origin, vm,
-				    HAVEN__VM_PHASE__VM_PHASE_STOPPED, out);
-				break;
-			}
-			/* Restart in place up to max_restarts times, then
-			 * elsewhere; give up (until `vm stop`, `vm start`)
-			 * once it failed to start on every host that many
-			 * times in a row. */
-			if (rt->failures > (vm->config->max_restarts + 1) *
-			    cs->n_hosts)
-				break;
-			/* A saved state whose restore failed on its host is
-			 * restored on another host (the same one only when no
-			 * other can take it); anything else restarts in place
-			 * first. */
-			in_place = load_of(loads, cs->n_hosts, rt->owner) !=
-			    NULL && cluster_host(st, rt->owner) != NULL &&
-			    load_of(loads, cs->n_hosts, rt->owner)->eligible;
-			to = 0;
-			if (!rt->saved_state && in_place &&
-			    rt->restarts < vm->config->max_restarts)
-				to = rt->owner;
-			if (to == 0)
-				to = place(st, vm, loads, cs->n_hosts, placed_on,
-				    order, rt->owner);
-			if (to == 0 && rt->saved_state && in_place)
-				to = rt->owner;
-			if (to == 0)
-				break;
-			placed_on[i] = to;
-			load_of(loads, cs->n_hosts, to)->used_mib +=
-			    vm->config->memory_mib;
-			decide_assign(st, origin, vm, to, rt->saved_state ?
-			    HAVEN__VM_PHASE__VM_PHASE_RESTORING :
-			    HAVEN__VM_PHASE__VM_PHASE_STARTING, out);
-			break;
-		case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
-			/* Live, to a host that left the membership (lost, or
-			 * its havend restarting), or of a VM an operator
-			 * stopped meanwhile: it runs on where it is (and then
-			 * stops), rather than wait out the converge budget. */
-			if (is_member(members, n, rt->owner) &&
-			    (!is_member(members, n, rt->migrate_to) ||
-			    !running)) {
-				char	 why[80];
-
-				decide_transition(st, origin, vm,
-				    HAVEN__VM_PHASE__VM_PHASE_RUNNING, out);
-				if (!running)
-					snprintf(why, sizeof why, "called off: "
-					    "the VM is to stop");
-				else
-					snprintf(why, sizeof why, "its target "
-					    "host %u left the membership",
-					    rt->migrate_to);
-				out->changes[out->n - 1]->vm_transition->detail =
-				    xstrdup(why);
-			}
-			break;
-		default:
-			/* In flight (stopping, saving, restoring): the owner
-			 * reports the outcome. */
-			break;
-		}
-	}
-	for (j = 0; j < out->n; j++)
-		out->changes[j]->origin = origin;
-	free(order);
-	free(placed_on);
-	free(loads);
+		p.order[i] = cs->vms[i];
+	qsort(p.order, cs->n_vms, sizeof *p.order, vm_order);
+	p.hosts.member = pass_member;
+	p.hosts.fits = pass_fits;
+	p.hosts.place = pass_place;
+	p.hosts.arg = &p;
+	if ((p.plan = plan_new(cs, &p.hosts)) == NULL)
+		log_fatal("coordinator: out of memory");
+	for (i = 0; i < cs->n_vms; i++)
+		reconcile_vm(&p, i);
+	for (i = 0; i < out->n; i++)
+		out->changes[i]->origin = p.origin;
+	plan_free(p.plan);
+	free(p.order);
+	free(p.placed_on);
+	free(p.loads);
 	return 0;
 }
 
@@ -567,7 +537,7 @@ coordinator_describe(const Haven__Change *c, char *buf, size_t len)
 		else
 			snprintf(buf, len, "phase %s %s gen %llu",
 			    c->vm_transition->name,
-			    cluster_phase_name(c->vm_transition->phase),
+			    tree_phase_name(c->vm_transition->phase),
 			    (unsigned long long)c->vm_transition->generation);
 		break;
 	case HAVEN__CHANGE__KIND_HOST_LOST:

@@ -111,7 +111,6 @@ void	havend_transition(struct havend *h, const Haven__Vm *vm, Haven__VmPhase pha
     const char *detail);
 int	havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
     const char *listen, char *err, size_t errlen);
-int	havend_final(Haven__VmPhase p);
 void	havend_local(struct havend *h);
 extern const struct supervisor_callbacks havend_supervisor_callbacks;
 

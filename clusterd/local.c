@@ -109,7 +109,7 @@ havend_transition_ex(struct havend *h, const Haven__Vm *vm,
 	c->vm_transition = t;
 	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1) {
 		log_warn("reporting %s %s: %s", vm->config->name,
-		    cluster_phase_name(phase), err);
+		    tree_phase_name(phase), err);
 		return;
 	}
 	snprintf(h->local[h->nlocal].uuid, sizeof h->local[0].uuid, "%s",
@@ -217,13 +217,6 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	    vm->runtime->saved_generation, listen, err, errlen);
 }
 
-int
-havend_final(Haven__VmPhase p)
-{
-	return p == HAVEN__VM_PHASE__VM_PHASE_STOPPED ||
-	    p == HAVEN__VM_PHASE__VM_PHASE_SAVED ||
-	    p == HAVEN__VM_PHASE__VM_PHASE_FAILED;
-}
 
 /* A VM in flight here (saving, migrating) whose worker is gone: say how
  * it ended. 1 if there is no worker to ask. */
@@ -233,7 +226,7 @@ havend_no_worker(struct havend *h, const Haven__Vm *vm, struct vmworker *w,
 {
 	if (w != NULL && vmworker_alive(w))
 		return 0;
-	if (w != NULL && havend_final(wp))
+	if (w != NULL && tree_phase_final(wp))
 		havend_transition(h, vm, wp, NULL);
 	else if (w == NULL && supervisor_settled(h->supervisor))
 		havend_transition(h, vm, HAVEN__VM_PHASE__VM_PHASE_FAILED, why);
@@ -282,7 +275,7 @@ havend_local_starting(struct havend *h, const Haven__Vm *vm,
 		return;
 	}
 	if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
-	    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || havend_final(wp))
+	    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || tree_phase_final(wp))
 		havend_transition(h, vm, wp, NULL);
 	else if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING)
 		havend_state_progress(h, vm, w);
@@ -297,11 +290,11 @@ havend_local_stopping(struct havend *h, const Haven__Vm *vm,
 			    vm->config->stop_timeout_s * 1000 : HAVEND_STOP_MS;
 
 	if (w == NULL || !vmworker_alive(w)) {
-		havend_transition(h, vm, w != NULL && havend_final(wp) ?
+		havend_transition(h, vm, w != NULL && tree_phase_final(wp) ?
 		    wp : HAVEN__VM_PHASE__VM_PHASE_STOPPED, NULL);
 		return;
 	}
-	if (havend_final(wp)) {
+	if (tree_phase_final(wp)) {
 		havend_transition(h, vm, wp, NULL);
 		return;
 	}
@@ -332,7 +325,7 @@ havend_local_saving(struct havend *h, const Haven__Vm *vm,
 			    "saving its state to its volume (quick migration)");
 		return;
 	}
-	if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING || havend_final(wp))
+	if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING || tree_phase_final(wp))
 		havend_transition(h, vm, wp, wp ==
 		    HAVEN__VM_PHASE__VM_PHASE_RUNNING ?
 		    "the save failed; it runs on here" : NULL);
@@ -388,7 +381,7 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 		if (havend_live_called_off(h, vm, w, wp))
 			return;
 		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
-		    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || havend_final(wp))
+		    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || tree_phase_final(wp))
 			havend_transition(h, vm, wp, NULL);
 		break;
 	case HAVEN__VM_PHASE__VM_PHASE_STOPPING:
@@ -474,7 +467,7 @@ havend_worker_report(struct supervisor *s, const char *uuid, const char *name,
 
 	log_vm(fenced || phase == HAVEN__VM_PHASE__VM_PHASE_FAILED ?
 	    LOG_LEVEL_WARN : LOG_LEVEL_INFO, name, "%s%s%s%s",
-	    cluster_phase_name(phase), fenced ? " (fenced)" : "",
+	    tree_phase_name(phase), fenced ? " (fenced)" : "",
 	    *detail ? ": " : "", detail);
 	/* A refused restore leaves the worker stopped: for the cluster the
 	 * VM failed, and its saved state is not tried again. */
@@ -482,7 +475,7 @@ havend_worker_report(struct supervisor *s, const char *uuid, const char *name,
 	    vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING)
 		phase = HAVEN__VM_PHASE__VM_PHASE_FAILED;
 	if (vm != NULL && vm->runtime->owner == h->node_id &&
-	    vm->runtime->generation == generation && havend_final(phase))
+	    vm->runtime->generation == generation && tree_phase_final(phase))
 		havend_transition(h, vm, phase, detail);
 	havend_local(h);
 }

@@ -155,7 +155,7 @@ havend_live_target(struct havend *h, const Haven__Vm *vm)
 		return;
 	}
 	l = vmworker_live(w);
-	if (havend_final(vmworker_phase(w)) || !vmworker_alive(w)) {
+	if (tree_phase_final(vmworker_phase(w)) || !vmworker_alive(w)) {
 		/* Once the source sends, it learns of a broken stream itself
 		 * and says why (a cancel here is its doing); only before
 		 * that, or when it stopped to hand over, is it ours to say. */
@@ -217,7 +217,7 @@ havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w)
 	if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING || l->switch_stalled)
 		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
 		    rt->generation, NULL, NULL, 0, vmworker_detail(w));
-	else if (havend_final(wp))
+	else if (tree_phase_final(wp))
 		havend_transition(h, vm, wp, vmworker_detail(w));
 }
 

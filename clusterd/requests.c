@@ -300,7 +300,7 @@ havend_vm_console(struct control_client *c, ProtobufCMessage *m, void *arg)
 			control_reply_error(c,
 			    HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "VM %s is %s "
 			    "and runs nowhere: it has no console now", req->name,
-			    cluster_phase_name(vm->runtime->phase));
+			    tree_phase_name(vm->runtime->phase));
 		return;
 	}
 	snprintf(path, sizeof path, "%s/%s.serial", h->config.vm_log_dir,

@@ -391,7 +391,7 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 	ev_timer_cancel(w->timer);
 	log_vm(LOG_LEVEL_INFO, w->name, "adopted its worker (pid %u, "
 	    "QEMU pid %u, %s, generation %llu)", h->worker_pid, h->qemu_pid,
-	    cluster_phase_name(h->phase), (unsigned long long)h->generation);
+	    tree_phase_name(h->phase), (unsigned long long)h->generation);
 	w->sup->cb->adopted(w->sup, w->uuid, w->name, w->generation, w->phase,
 	    w->sup->arg);
 }

@@ -150,7 +150,7 @@ phase_parse(const char *s)
 
 	for (p = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
 	    p <= HAVEN__VM_PHASE__VM_PHASE_PAUSED; p++)
-		if (strcmp(s, cluster_phase_name((Haven__VmPhase)p)) == 0)
+		if (strcmp(s, tree_phase_name((Haven__VmPhase)p)) == 0)
 			return p;
 	return 0;
 }
@@ -615,7 +615,7 @@ cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 		*eq++ = '\0';
 		if (strcmp(tok[i], "phase") == 0)
 			snprintf(got, sizeof got, "%s",
-			    cluster_phase_name(vm->runtime->phase));
+			    tree_phase_name(vm->runtime->phase));
 		else if (strcmp(tok[i], "owner") == 0)
 			snprintf(got, sizeof got, "%u", vm->runtime->owner);
 		else if (strcmp(tok[i], "gen") == 0)
@@ -799,7 +799,7 @@ dump(struct run *r)
 	for (i = 0; i < cs->n_vms; i++)
 		printf("  vm %s phase=%s owner=%u gen=%llu\n",
 		    cs->vms[i]->config->name,
-		    cluster_phase_name(cs->vms[i]->runtime->phase),
+		    tree_phase_name(cs->vms[i]->runtime->phase),
 		    cs->vms[i]->runtime->owner,
 		    (unsigned long long)cs->vms[i]->runtime->generation);
 	for (i = 0; i < cs->n_events; i++)

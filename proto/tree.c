@@ -1,0 +1,213 @@
+/*
+ * Helpers on the replicated state's message tree, shared by clusterd/'s apply
+ * and coordinator and by migrate/'s move phases (tree.h says why they live
+ * here). Repeated fields of the tree stay sorted, hosts by node id and the
+ * rest by name, so that equal states pack to equal bytes.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "tree.h"
+
+int
+tree_fail(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+void *
+tree_clone(const ProtobufCMessage *m)
+{
+	uint8_t			*buf;
+	size_t			 len;
+	ProtobufCMessage	*copy;
+
+	len = protobuf_c_message_get_packed_size(m);
+	if ((buf = malloc(len ? len : 1)) == NULL)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	free(buf);
+	return copy;
+}
+
+
+void *
+tree_xclone(const ProtobufCMessage *m)
+{
+	void	*copy;
+
+	if ((copy = tree_clone(m)) == NULL)
+		log_fatal("state: out of memory");
+	return copy;
+}
+
+
+
+int
+tree_empty(const char *s)
+{
+	return s == NULL || *s == '\0';
+}
+
+void
+tree_array_insert(void ***array, size_t *n, size_t at, void *item)
+{
+	void	**grown;
+
+	if ((grown = realloc(*array, (*n + 1) * sizeof *grown)) == NULL)
+		log_fatal("state: out of memory");
+	memmove(grown + at + 1, grown + at, (*n - at) * sizeof *grown);
+	grown[at] = item;
+	*array = grown;
+	(*n)++;
+}
+
+void
+tree_array_remove(void **array, size_t *n, size_t at)
+{
+	memmove(array + at, array + at + 1, (*n - at - 1) * sizeof *array);
+	(*n)--;
+}
+
+long
+tree_host_find(const Haven__ClusterState *cs, uint32_t id, size_t *at)
+{
+	size_t	 i;
+
+	for (i = 0; i < cs->n_hosts; i++) {
+		if (cs->hosts[i]->config->node_id == id) {
+			if (at != NULL)
+				*at = i;
+			return (long)i;
+		}
+		if (cs->hosts[i]->config->node_id > id)
+			break;
+	}
+	if (at != NULL)
+		*at = i;
+	return -1;
+}
+
+/* The arrays kept sorted by name. */
+#define NAME_FIND(fn, array, count, namefield)			\
+long									\
+fn(const Haven__ClusterState *cs, const char *name, size_t *at)	\
+{									\
+	size_t	 i;							\
+	int	 c;							\
+									\
+	for (i = 0; i < cs->count; i++) {				\
+		c = strcmp(cs->array[i]->namefield, name);		\
+		if (c == 0) {						\
+			if (at != NULL)					\
+				*at = i;				\
+			return (long)i;					\
+		}							\
+		if (c > 0)						\
+			break;						\
+	}								\
+	if (at != NULL)							\
+		*at = i;						\
+	return -1;							\
+}
+NAME_FIND(tree_pool_find, pools, n_pools, name)
+NAME_FIND(tree_volume_find, volumes, n_volumes, name)
+NAME_FIND(tree_vm_find, vms, n_vms, config->name)
+NAME_FIND(tree_role_find, roles, n_roles, principal)
+#undef NAME_FIND
+
+Haven__Host *
+tree_host(const Haven__ClusterState *cs, uint32_t node_id)
+{
+	long	 i = tree_host_find(cs, node_id, NULL);
+
+	return i < 0 ? NULL : cs->hosts[i];
+}
+
+Haven__Vm *
+tree_vm(const Haven__ClusterState *cs, const char *name)
+{
+	long	 i = tree_vm_find(cs, name, NULL);
+
+	return i < 0 ? NULL : cs->vms[i];
+}
+
+void
+tree_event_log(Haven__ClusterState *cs, const Haven__Change *c,
+    const char *subject, const char *fmt, ...)
+{
+	Haven__Event	*ev;
+	char		 text[256];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	ev = xcalloc(1, sizeof *ev);
+	haven__event__init(ev);
+	ev->seq = cs->seq + 1;
+	ev->timestamp_us = c->timestamp_us;
+	ev->subject = xstrdup(subject);
+	ev->text = xstrdup(text);
+	if (cs->n_events >= CLUSTER_EVENTS_MAX) {
+		protobuf_c_message_free_unpacked(&cs->events[0]->base, NULL);
+		tree_array_remove((void **)cs->events, &cs->n_events, 0);
+	}
+	tree_array_insert((void ***)&cs->events, &cs->n_events, cs->n_events,
+	    ev);
+}
+
+int
+tree_phase_valid(int phase)
+{
+	return phase >= HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
+	    phase <= HAVEN__VM_PHASE__VM_PHASE_PAUSED;
+}
+
+int
+tree_phase_occupies(Haven__VmPhase phase)
+{
+	switch (phase) {
+	case HAVEN__VM_PHASE__VM_PHASE_STARTING:
+	case HAVEN__VM_PHASE__VM_PHASE_RUNNING:
+	case HAVEN__VM_PHASE__VM_PHASE_STOPPING:
+	case HAVEN__VM_PHASE__VM_PHASE_SAVING:
+	case HAVEN__VM_PHASE__VM_PHASE_RESTORING:
+	case HAVEN__VM_PHASE__VM_PHASE_MIGRATING:
+	case HAVEN__VM_PHASE__VM_PHASE_PAUSED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+tree_phase_final(Haven__VmPhase phase)
+{
+	return phase == HAVEN__VM_PHASE__VM_PHASE_STOPPED ||
+	    phase == HAVEN__VM_PHASE__VM_PHASE_SAVED ||
+	    phase == HAVEN__VM_PHASE__VM_PHASE_FAILED;
+}
+
+const char *
+tree_phase_name(Haven__VmPhase phase)
+{
+	static const char *const names[] = { "unspecified", "stopped",
+	    "starting", "running", "stopping", "saving", "saved", "restoring",
+	    "migrating", "recovering", "failed", "paused" };
+
+	if ((int)phase < 0 || (size_t)phase >= sizeof names / sizeof names[0])
+		return "invalid";
+	return names[phase];
+}

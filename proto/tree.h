@@ -1,0 +1,87 @@
+/*
+ * Helpers on the replicated state's message tree (tree.c): cluster.proto's
+ * ClusterState as protobuf-c generates it. Both clusterd/ (apply, the
+ * coordinator) and migrate/ (the cluster's move phases and their planning)
+ * change or read that tree; what both need lives here, below both, and works
+ * on the generated types only: the refusal sentence, cloning that cannot
+ * fail, the sorted arrays and their lookups, the bounded event log, and one
+ * definition of each VM phase predicate and of the phase names.
+ */
+#ifndef HAVEN_TREE_H
+#define HAVEN_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "cluster.pb-c.h"
+
+#define CLUSTER_EVENTS_MAX	256		/* the bounded event log */
+
+/* What applying a change gives (clusterd's cluster_apply, migrate's move
+ * phases), and loading or saving the state; 0 is success. */
+enum cluster_result {
+	CLUSTER_OK = 0,
+	CLUSTER_E_NOT_QUORATE = 1,	/* refused: this partition is not quorate */
+	CLUSTER_E_INVALID = 2,		/* refused: the change is malformed */
+	CLUSTER_E_NOT_FOUND = 3,		/* refused: names a missing object */
+	CLUSTER_E_EXISTS = 4,		/* refused: the object exists already */
+	CLUSTER_E_CONFLICT = 5,		/* refused: not allowed in this state */
+	CLUSTER_E_STALE = 6,		/* ignored: the generation moved on */
+	CLUSTER_E_CORRUPT = 7,		/* load: the file is not a valid state */
+	CLUSTER_E_IO = 8,			/* save/load: see errno */
+};
+
+/* Writes the sentence into err (may be NULL) and returns code: refusals
+ * read `return tree_fail(CODE, err, errlen, "...", ...)`. */
+int		 tree_fail(int code, char *err, size_t errlen, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
+
+/* A deep copy through the wire encoding, every piece malloc'ed as
+ * protobuf_c_message_free_unpacked(, NULL) expects; NULL when the message
+ * does not re-encode (or out of memory). */
+void		*tree_clone(const ProtobufCMessage *);
+/* The same; out of memory is fatal (as for common.h's x* allocators). */
+void		*tree_xclone(const ProtobufCMessage *);
+/* A string field that is unset or "". */
+int		 tree_empty(const char *);
+
+/* Inserts item at index at of a malloc'ed pointer array / removes it. */
+void		 tree_array_insert(void ***array, size_t *n, size_t at,
+		     void *item);
+void		 tree_array_remove(void **array, size_t *n, size_t at);
+
+/* Index in the sorted arrays (hosts by node id, the rest by name), or -1;
+ * *at (may be NULL) gets where it is or would be inserted. */
+long		 tree_host_find(const Haven__ClusterState *, uint32_t node_id,
+		     size_t *at);
+long		 tree_pool_find(const Haven__ClusterState *, const char *,
+		     size_t *at);
+long		 tree_volume_find(const Haven__ClusterState *, const char *,
+		     size_t *at);
+long		 tree_vm_find(const Haven__ClusterState *, const char *,
+		     size_t *at);
+long		 tree_role_find(const Haven__ClusterState *, const char *,
+		     size_t *at);
+/* The same as pointers; NULL when missing. */
+Haven__Host	*tree_host(const Haven__ClusterState *, uint32_t node_id);
+Haven__Vm	*tree_vm(const Haven__ClusterState *, const char *name);
+
+/* Appends to the bounded event log (CLUSTER_EVENTS_MAX, the oldest goes),
+ * stamped with the seq the change being applied will get and the change's
+ * timestamp. */
+void		 tree_event_log(Haven__ClusterState *, const Haven__Change *,
+		     const char *subject, const char *fmt, ...)
+		     __attribute__((format(printf, 4, 5)));
+
+/* VM phases. valid: one the state may hold. occupies: the VM holds its
+ * owner (its memory counts there, no second start elsewhere). final: a
+ * worker that reports it has nothing more to do (stopped, saved, failed). */
+int		 tree_phase_valid(int);
+int		 tree_phase_occupies(Haven__VmPhase);
+int		 tree_phase_final(Haven__VmPhase);
+/* "stopped", "running"...; "invalid" out of range. */
+const char	*tree_phase_name(Haven__VmPhase);
+
+#endif
