@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "tree.h"
 #include "request.h"
 
 #define MIGRATE_WAIT_S	600
@@ -117,9 +118,9 @@ migrate_bar(double elapsed, const Haven__VmRuntime *rt)
 	uint32_t	 host;
 
 	char	 bar[33];
-	double	 done = rt->live_total > rt->live_remaining ?
-		    (double)(rt->live_total - rt->live_remaining) /
-		    rt->live_total : 0;
+	double	 done = tree_move(rt)->total_bytes > tree_move(rt)->remaining_bytes ?
+		    (double)(tree_move(rt)->total_bytes - tree_move(rt)->remaining_bytes) /
+		    tree_move(rt)->total_bytes : 0;
 	int	 i, n = (int)(done * (sizeof bar - 1));
 
 	for (i = 0; i < (int)sizeof bar - 1; i++)
@@ -136,12 +137,12 @@ migrate_bar(double elapsed, const Haven__VmRuntime *rt)
 		break;
 	default:
 		what = "migrating live to host";
-		host = rt->migrate_to;
+		host = tree_move(rt)->to;
 		break;
 	}
 	printf("\r  %6.0f ms  %s %u [%s] %3.0f%% (%.0f MiB left)   ",
 	    elapsed * 1000, what, host, bar, done * 100,
-	    (double)rt->live_remaining / (1024 * 1024));
+	    (double)tree_move(rt)->remaining_bytes / (1024 * 1024));
 	fflush(stdout);
 }
 
@@ -205,7 +206,7 @@ cmd_vm_migrate_exec(struct cli *cli, struct args *args)
 		    vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
 		    vm->runtime->phase ==
 		    HAVEN__VM_PHASE__VM_PHASE_RESTORING) &&
-		    vm->runtime->live_total != 0)
+		    tree_move(vm->runtime)->total_bytes != 0)
 			migrate_bar(migrate_now() - t0, vm->runtime);
 		else if (vm->runtime->phase != last && tty) {
 			printf("\r  %6.0f ms  %-10s on host %u   ",
@@ -215,7 +216,7 @@ cmd_vm_migrate_exec(struct cli *cli, struct args *args)
 			fflush(stdout);
 		}
 		last = vm->runtime->phase;
-		if (vm->runtime->migrate_to == 0 &&
+		if (tree_move(vm->runtime)->to == 0 &&
 		    (last == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
 		    last == HAVEN__VM_PHASE__VM_PHASE_FAILED ||
 		    last == HAVEN__VM_PHASE__VM_PHASE_STOPPED))

@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "tree.h"
 #include "request.h"
 
 static void
@@ -31,13 +32,13 @@ show_vm(const Haven__Vm *vm)
 		printf("owner:            node %" PRIu32 "\n", rt->owner);
 	else
 		printf("owner:            -\n");
-	if (rt->migrate_to != 0)
+	if (tree_move(rt)->to != 0)
 		printf("moving:           to node %" PRIu32 " (%s migration%s%s)\n",
-		    rt->migrate_to, rt->phase ==
-		    HAVEN__VM_PHASE__VM_PHASE_MIGRATING || (!rt->quick &&
+		    tree_move(rt)->to, rt->phase ==
+		    HAVEN__VM_PHASE__VM_PHASE_MIGRATING || (!tree_move(rt)->quick &&
 		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) ? "live" :
-		    "quick", *rt->live_endpoint ? "; the target listens at " :
-		    "", rt->live_endpoint);
+		    "quick", *tree_move(rt)->live_endpoint ? "; the target listens at " :
+		    "", tree_move(rt)->live_endpoint);
 	printf("generation:       %" PRIu64 "\n", rt->generation);
 	printf("restarts:         %" PRIu32 "\n", rt->restarts);
 	cli_format_mib(c->memory_mib, buf, sizeof buf);

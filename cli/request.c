@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "tree.h"
 #include "request.h"
 
 /*
@@ -113,20 +114,20 @@ request_vm_json(const Haven__Vm *vm)
 	    json_object_new_int64(rt->restarts));
 	json_object_object_add(obj, "failures",
 	    json_object_new_int64(rt->failures));
-	json_object_object_add(obj, "moving_to", rt->migrate_to != 0 ?
-	    json_object_new_int64(rt->migrate_to) : NULL);
+	json_object_object_add(obj, "moving_to", tree_move(rt)->to != 0 ?
+	    json_object_new_int64(tree_move(rt)->to) : NULL);
 	/* How it moves: live while migrating or until it falls back. */
-	json_object_object_add(obj, "move", rt->migrate_to == 0 ? NULL :
+	json_object_object_add(obj, "move", tree_move(rt)->to == 0 ? NULL :
 	    json_object_new_string(rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING
-	    || (!rt->quick && rt->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) ?
+	    || (!tree_move(rt)->quick && rt->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) ?
 	    "live" : "quick"));
-	json_object_object_add(obj, "live_remaining_bytes", rt->live_total ?
-	    json_object_new_uint64(rt->live_remaining) : NULL);
-	json_object_object_add(obj, "live_total_bytes", rt->live_total ?
-	    json_object_new_uint64(rt->live_total) : NULL);
-	json_object_object_add(obj, "live_endpoint", rt->live_endpoint != NULL &&
-	    *rt->live_endpoint != '\0' ? json_object_new_string(
-	    rt->live_endpoint) : NULL);
+	json_object_object_add(obj, "live_remaining_bytes", tree_move(rt)->total_bytes ?
+	    json_object_new_uint64(tree_move(rt)->remaining_bytes) : NULL);
+	json_object_object_add(obj, "live_total_bytes", tree_move(rt)->total_bytes ?
+	    json_object_new_uint64(tree_move(rt)->total_bytes) : NULL);
+	json_object_object_add(obj, "live_endpoint", tree_move(rt)->live_endpoint != NULL &&
+	    *tree_move(rt)->live_endpoint != '\0' ? json_object_new_string(
+	    tree_move(rt)->live_endpoint) : NULL);
 	json_object_object_add(obj, "saved_state",
 	    json_object_new_boolean(rt->saved_state));
 	json_object_object_add(obj, "memory_mib",

@@ -217,6 +217,8 @@ cluster_adopt(struct cluster *st, const Haven__ClusterState *snapshot, char *err
 	if ((r = cluster_validate(snapshot, err, errlen)) != CLUSTER_OK)
 		return r;
 	copy = tree_xclone(&snapshot->base);
+	/* A member of the previous version sends its moves the old way. */
+	(void)tree_move_upgrade(copy);
 	copy->epoch = st->cs->epoch;
 	if (st->cs->last_quorate_epoch > copy->last_quorate_epoch)
 		copy->last_quorate_epoch = st->cs->last_quorate_epoch;

@@ -23,7 +23,11 @@
  *   CRC-32 of the payload (4, LE; zlib's) | zero (28, checked on load)
  */
 #define FILE_MAGIC		"HVCS"
-#define FILE_VERSION		2	/* 2: CRC-32 instead of SHA-256 */
+/* 2: CRC-32 instead of SHA-256. 3: a VM's move fields grouped in Move;
+ * a version 2 file is read and its legacy fields moved there (saves
+ * write 3). */
+#define FILE_VERSION		3
+#define FILE_VERSION_OLDEST	2
 #define FILE_HEADER_SIZE	48
 #define FILE_MAX		(UINT64_C(256) << 20)
 
@@ -116,6 +120,8 @@ cluster_load(const char *dir, struct cluster **out, char *err, size_t errlen)
 	size_t			 got = 0;
 	ssize_t			 n;
 	uint64_t		 len;
+	uint32_t		 version;
+	size_t			 moved;
 	int			 fd, r = CLUSTER_E_CORRUPT, saved;
 
 	*out = NULL;
@@ -157,9 +163,11 @@ cluster_load(const char *dir, struct cluster **out, char *err, size_t errlen)
 		    "left as it is", path);
 		goto out;
 	}
-	if (le32_get(buf + 4) != FILE_VERSION) {
+	version = le32_get(buf + 4);
+	if (version < FILE_VERSION_OLDEST || version > FILE_VERSION) {
 		tree_fail(r, err, errlen, "%s: version %u, this havend reads "
-		    "%u; left as it is", path, le32_get(buf + 4), FILE_VERSION);
+		    "%u to %u; left as it is", path, version,
+		    FILE_VERSION_OLDEST, FILE_VERSION);
 		goto out;
 	}
 	len = le64_get(buf + 8);
@@ -188,6 +196,9 @@ cluster_load(const char *dir, struct cluster **out, char *err, size_t errlen)
 		protobuf_c_message_free_unpacked(&cs->base, NULL);
 		goto out;
 	}
+	if (version < 3 && (moved = tree_move_upgrade(cs)) > 0)
+		log_info("%s: version %u: the moves of %zu VMs read into their "
+		    "Move", path, version, moved);
 	*out = xcalloc(1, sizeof **out);
 	(*out)->cs = cs;
 	r = CLUSTER_OK;

@@ -445,7 +445,7 @@ havend_local(struct havend *h)
 			continue;
 		if (vmworker_alive(w)) {
 			/* Handed over live from here: expected. */
-			log_vm(vm != NULL && vm->runtime->migrate_from ==
+			log_vm(vm != NULL && tree_move(vm->runtime)->from ==
 			    h->node_id ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
 			    vm != NULL ? vm->config->name : vmworker_uuid(w),
 			    "not this host's (owner %u); stopping its worker",

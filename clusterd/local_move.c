@@ -100,8 +100,8 @@ havend_live_progress(struct havend *h, const Haven__Vm *vm,
 	l->name = strdup(vm->config->name);
 	l->generation = vm->runtime->generation;
 	l->step = HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS;
-	l->remaining = remaining;
-	l->total = total;
+	l->remaining_bytes = remaining;
+	l->total_bytes = total;
 	c->kind_case = HAVEN__CHANGE__KIND_VM_LIVE;
 	c->vm_live = l;
 	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1)
@@ -117,8 +117,8 @@ havend_state_progress(struct havend *h, const Haven__Vm *vm,
 {
 	const struct vmworker_live	*l = vmworker_live(w);
 
-	if (l->total != 0 && (l->remaining != vm->runtime->live_remaining ||
-	    l->total != vm->runtime->live_total))
+	if (l->total != 0 && (l->remaining != tree_move(vm->runtime)->remaining_bytes ||
+	    l->total != tree_move(vm->runtime)->total_bytes))
 		havend_live_progress(h, vm, l->remaining, l->total);
 }
 
@@ -159,8 +159,8 @@ havend_live_target(struct havend *h, const Haven__Vm *vm)
 		/* Once the source sends, it learns of a broken stream itself
 		 * and says why (a cancel here is its doing); only before
 		 * that, or when it stopped to hand over, is it ours to say. */
-		if (rt->live_endpoint == NULL || *rt->live_endpoint == '\0' ||
-		    rt->saving_at_us != 0)
+		if (tree_move(rt)->live_endpoint == NULL || *tree_move(rt)->live_endpoint == '\0' ||
+		    tree_move(rt)->downtime_since_us != 0)
 			havend_live_step(h, vm,
 			    HAVEN__LIVE_STEP__LIVE_STEP_FAILED, rt->generation,
 			    NULL, NULL, 0, *vmworker_detail(w) ?
@@ -170,8 +170,8 @@ havend_live_target(struct havend *h, const Haven__Vm *vm)
 	if (l->received)
 		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_RECEIVED,
 		    rt->generation, NULL, NULL, 0, NULL);
-	else if (*l->endpoint != '\0' && (rt->live_endpoint == NULL ||
-	    *rt->live_endpoint == '\0'))
+	else if (*l->endpoint != '\0' && (tree_move(rt)->live_endpoint == NULL ||
+	    *tree_move(rt)->live_endpoint == '\0'))
 		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_READY,
 		    rt->generation, l->endpoint, l->token, 0, NULL);
 }
@@ -189,11 +189,11 @@ havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w)
 	Haven__VmPhase			 wp = vmworker_phase(w);
 
 	if (vmworker_last_command(w) != HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE) {
-		if (rt->live_endpoint == NULL || *rt->live_endpoint == '\0')
+		if (tree_move(rt)->live_endpoint == NULL || *tree_move(rt)->live_endpoint == '\0')
 			return;		/* the target is not ready yet */
 		cmd.action = HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE;
-		cmd.endpoint = rt->live_endpoint;
-		cmd.token = rt->live_token;
+		cmd.endpoint = tree_move(rt)->live_endpoint;
+		cmd.token = tree_move(rt)->live_token;
 		cmd.downtime_ms = CLUSTER_LIVE_DOWNTIME_MS(set);
 		cmd.bandwidth = set != NULL ? (uint64_t)set->live_bandwidth_mib
 		    << 20 : 0;
@@ -201,15 +201,15 @@ havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w)
 		if (supervisor_send(h->supervisor, vm->config->uuid, &cmd) == 0)
 			log_vm(LOG_LEVEL_INFO, vm->config->name,
 			    "migrating live to host %u at %s (downtime limit "
-			    "%u ms)", rt->migrate_to, rt->live_endpoint,
+			    "%u ms)", tree_move(rt)->to, tree_move(rt)->live_endpoint,
 			    cmd.downtime_ms);
 		return;
 	}
-	if (l->stopped_at_us != 0 && rt->saving_at_us == 0)
+	if (l->stopped_at_us != 0 && tree_move(rt)->downtime_since_us == 0)
 		havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_STOPPED,
 		    rt->generation, NULL, NULL, l->stopped_at_us, NULL);
-	else if (l->total != 0 && rt->saving_at_us == 0 &&
-	    (l->remaining != rt->live_remaining || l->total != rt->live_total))
+	else if (l->total != 0 && tree_move(rt)->downtime_since_us == 0 &&
+	    (l->remaining != tree_move(rt)->remaining_bytes || l->total != tree_move(rt)->total_bytes))
 		havend_live_progress(h, vm, l->remaining, l->total);
 	/* Still running, or stuck in the switchover: the cluster calls it
 	 * off (the target's 'received' is stale from then on), and only
@@ -243,6 +243,6 @@ int
 havend_live_to_me(const struct havend *h, const Haven__Vm *vm)
 {
 	return vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
-	    vm->runtime->migrate_to == h->node_id &&
+	    tree_move(vm->runtime)->to == h->node_id &&
 	    vm->runtime->owner != h->node_id;
 }

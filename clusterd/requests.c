@@ -133,15 +133,15 @@ havend_vm_reply(struct control_client *c, Haven__Vm **vms, size_t n)
 	for (i = 0; i < n; i++) {
 		if (vms[i]->runtime == NULL)
 			continue;
-		tokens[i] = vms[i]->runtime->live_token;
-		vms[i]->runtime->live_token = (char *)protobuf_c_empty_string;
+		tokens[i] = tree_move(vms[i]->runtime)->live_token;
+		tree_move_mut(vms[i]->runtime)->live_token = (char *)protobuf_c_empty_string;
 	}
 	r.vms = vms;
 	r.n_vms = n;
 	control_reply(c, FRAME_VM_LIST_REPLY, &r.base);
 	for (i = 0; i < n; i++)
 		if (vms[i]->runtime != NULL)
-			vms[i]->runtime->live_token = tokens[i];
+			tree_move_mut(vms[i]->runtime)->live_token = tokens[i];
 	free(tokens);
 }
 

@@ -353,9 +353,9 @@ supervise_event(struct vmworker *w, const Haven__WorkerEvent *ev)
 		w->live.stopped_at_us = ev->stopped_at_us;
 	if (ev->switch_stalled)
 		w->live.switch_stalled = 1;
-	if (ev->live_total != 0) {
-		w->live.remaining = ev->live_remaining;
-		w->live.total = ev->live_total;
+	if (ev->total_bytes != 0) {
+		w->live.remaining = ev->remaining_bytes;
+		w->live.total = ev->total_bytes;
 	}
 	supervise_report(w, ev->phase, ev->fenced, detail);
 }

@@ -31,9 +31,9 @@ moves_apply_migrate(Haven__ClusterState *cs, const Haven__Change *c,
 	if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING)
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; only a running VM moves",
 		    m->name, tree_phase_name(rt->phase));
-	if (rt->migrate_to != 0)
+	if (tree_move(rt)->to != 0)
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s is moving to host %u already",
-		    m->name, rt->migrate_to);
+		    m->name, tree_move(rt)->to);
 	if (m->target != 0) {
 		if ((hi = tree_host_find(cs, m->target, NULL)) < 0)
 			REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist",
@@ -54,8 +54,8 @@ moves_apply_migrate(Haven__ClusterState *cs, const Haven__Change *c,
 	/* 0 would read as "no move": a move "anywhere" names no host yet
 	 * and is marked with the owner itself, which the coordinator reads
 	 * as "wherever placement says". */
-	rt->migrate_to = m->target != 0 ? m->target : rt->owner;
-	rt->quick = m->quick;
+	tree_move_mut(rt)->to = m->target != 0 ? m->target : rt->owner;
+	tree_move_mut(rt)->quick = m->quick;
 	snprintf(subject, sizeof subject, "vm %.48s", m->name);
 	if (m->target != 0)
 		tree_event_log(cs, c, subject, "moving from host %u to host %u "
@@ -83,10 +83,10 @@ moves_apply_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	/* The source's stop may come after the handover: still its time. */
 	if (l->step == HAVEN__LIVE_STEP__LIVE_STEP_STOPPED &&
 	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING &&
-	    l->generation + 1 == rt->generation && rt->saving_at_us == 0 &&
-	    c->origin == rt->migrate_from && !rt->saved_state) {
+	    l->generation + 1 == rt->generation && tree_move(rt)->downtime_since_us == 0 &&
+	    c->origin == tree_move(rt)->from && !rt->saved_state) {
 		if (commit)
-			rt->saving_at_us = l->at_us;
+			tree_move_mut(rt)->downtime_since_us = l->at_us;
 		return CLUSTER_OK;
 	}
 	/* Progress also comes from a quick save or restore. */
@@ -102,28 +102,28 @@ moves_apply_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		    (unsigned long long)l->generation);
 	switch (l->step) {
 	case HAVEN__LIVE_STEP__LIVE_STEP_READY:
-		if (c->origin != rt->migrate_to || tree_empty(l->endpoint) ||
+		if (c->origin != tree_move(rt)->to || tree_empty(l->endpoint) ||
 		    tree_empty(l->token))
 			REFUSE(CLUSTER_E_INVALID, "a ready step comes from the "
 			    "target with its endpoint and token");
-		if (!tree_empty(rt->live_endpoint))
+		if (!tree_empty(tree_move(rt)->live_endpoint))
 			REFUSE(CLUSTER_E_STALE, "VM %s: the target is ready "
 			    "already", l->name);
 		if (!commit)
 			return CLUSTER_OK;
 		moves_live_clear(rt);
-		rt->live_endpoint = xstrdup(l->endpoint);
-		rt->live_token = xstrdup(l->token);
+		tree_move_mut(rt)->live_endpoint = xstrdup(l->endpoint);
+		tree_move_mut(rt)->live_token = xstrdup(l->token);
 		tree_event_log(cs, c, subject, "host %u waits for the live "
-		    "migration at %.64s", rt->migrate_to, l->endpoint);
+		    "migration at %.64s", tree_move(rt)->to, l->endpoint);
 		return CLUSTER_OK;
 	case HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS:
-		if (c->origin != rt->owner || l->remaining > l->total)
+		if (c->origin != rt->owner || l->remaining_bytes > l->total_bytes)
 			REFUSE(CLUSTER_E_INVALID, "a progress step comes from the "
 			    "owner, with remaining <= total");
 		if (commit) {
-			rt->live_remaining = l->remaining;
-			rt->live_total = l->total;
+			tree_move_mut(rt)->remaining_bytes = l->remaining_bytes;
+			tree_move_mut(rt)->total_bytes = l->total_bytes;
 		}
 		return CLUSTER_OK;
 	case HAVEN__LIVE_STEP__LIVE_STEP_STOPPED:
@@ -132,31 +132,31 @@ moves_apply_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 			    "source");
 		if (!commit)
 			return CLUSTER_OK;
-		rt->saving_at_us = l->at_us;
+		tree_move_mut(rt)->downtime_since_us = l->at_us;
 		tree_event_log(cs, c, subject, "vCPUs stopped on host %u for "
 		    "the switchover", rt->owner);
 		return CLUSTER_OK;
 	case HAVEN__LIVE_STEP__LIVE_STEP_RECEIVED:
-		if (c->origin != rt->migrate_to ||
-		    tree_empty(rt->live_endpoint))
+		if (c->origin != tree_move(rt)->to ||
+		    tree_empty(tree_move(rt)->live_endpoint))
 			REFUSE(CLUSTER_E_INVALID, "a received step comes from the "
 			    "ready target");
 		if (!commit)
 			return CLUSTER_OK;
 		/* The handover: the target owns it from here, one generation
 		 * on; its worker claims the lease and runs the vCPUs. */
-		rt->owner = rt->migrate_to;
+		rt->owner = tree_move(rt)->to;
 		rt->generation++;
 		rt->phase = HAVEN__VM_PHASE__VM_PHASE_RESTORING;
 		rt->restarts = 0;
 		rt->saved_state = 0;
 		moves_live_clear(rt);
 		tree_event_log(cs, c, subject, "handed over live from host %u "
-		    "to host %u (generation %llu)", rt->migrate_from, rt->owner,
+		    "to host %u (generation %llu)", tree_move(rt)->from, rt->owner,
 		    (unsigned long long)rt->generation);
 		return CLUSTER_OK;
 	case HAVEN__LIVE_STEP__LIVE_STEP_FAILED:
-		if (c->origin != rt->migrate_to && c->origin != rt->owner)
+		if (c->origin != tree_move(rt)->to && c->origin != rt->owner)
 			REFUSE(CLUSTER_E_INVALID, "a failed step comes from the "
 			    "source or the target");
 		if (!commit)
@@ -165,17 +165,17 @@ moves_apply_live(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		 * that time, which the quick migration's downtime will not
 		 * show; say it here. */
 		paused[0] = '\0';
-		if (rt->saving_at_us != 0 && c->timestamp_us > rt->saving_at_us)
+		if (tree_move(rt)->downtime_since_us != 0 && c->timestamp_us > tree_move(rt)->downtime_since_us)
 			snprintf(paused, sizeof paused, " (its vCPUs stopped "
 			    "%llu ms before)", (unsigned long long)
-			    (c->timestamp_us - rt->saving_at_us) / 1000);
+			    (c->timestamp_us - tree_move(rt)->downtime_since_us) / 1000);
 		rt->phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
-		rt->quick = 1;
-		rt->saving_at_us = 0;
+		tree_move_mut(rt)->quick = 1;
+		tree_move_mut(rt)->downtime_since_us = 0;
 		moves_live_clear(rt);
 		tree_event_log(cs, c, subject, "live migration to host %u "
 		    "failed on host %u%s%.160s; it runs on at host %u%s and moves "
-		    "by quick migration", rt->migrate_to, c->origin,
+		    "by quick migration", tree_move(rt)->to, c->origin,
 		    tree_empty(l->detail) ? "" : ": ",
 		    tree_empty(l->detail) ? "" : l->detail, rt->owner, paused);
 		return CLUSTER_OK;
@@ -215,9 +215,9 @@ moves_live_begin(Haven__ClusterState *cs, const Haven__Change *c,
 	const Haven__Host		*h = tree_host(cs, rt->owner);
 	char				 subject[64];
 
-	rt->migrate_to = t->target;
-	rt->migrate_from = rt->owner;
-	rt->saving_at_us = 0;
+	tree_move_mut(rt)->to = t->target;
+	tree_move_mut(rt)->from = rt->owner;
+	tree_move_mut(rt)->downtime_since_us = 0;
 	moves_live_clear(rt);
 	/* A drain: remember where it came from, for resume. */
 	if (h != NULL && h->runtime->maintenance)
@@ -235,7 +235,7 @@ moves_live_end(Haven__ClusterState *cs, const Haven__Change *c, Haven__Vm *vm)
 	char				 subject[64];
 
 	moves_live_clear(rt);
-	rt->saving_at_us = 0;
+	tree_move_mut(rt)->downtime_since_us = 0;
 	if (t->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
 	    t->phase != HAVEN__VM_PHASE__VM_PHASE_PAUSED)
 		return 0;
@@ -244,18 +244,18 @@ moves_live_end(Haven__ClusterState *cs, const Haven__Change *c, Haven__Vm *vm)
 	snprintf(subject, sizeof subject, "vm %.48s", t->name);
 	if (rt->desired != HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING) {
 		tree_event_log(cs, c, subject, "live migration to host %u %s; "
-		    "it stops at host %u", rt->migrate_to,
+		    "it stops at host %u", tree_move(rt)->to,
 		    tree_empty(t->detail) ? "ended" : t->detail, rt->owner);
-		rt->migrate_to = 0;
-		rt->migrate_from = 0;
+		tree_move_mut(rt)->to = 0;
+		tree_move_mut(rt)->from = 0;
 		rt->home = 0;
 		return 1;
 	}
-	rt->quick = 1;
+	tree_move_mut(rt)->quick = 1;
 	tree_event_log(cs, c, subject, "live migration to host %u "
 	    "failed%s%.160s; it runs on at host %u and moves by quick "
 	    "migration",
-	    rt->migrate_to, tree_empty(t->detail) ? "" : ": ",
+	    tree_move(rt)->to, tree_empty(t->detail) ? "" : ": ",
 	    tree_empty(t->detail) ? "" : t->detail, rt->owner);
 	return 1;
 }
@@ -267,8 +267,8 @@ moves_save_begin(Haven__ClusterState *cs, const Haven__Change *c,
 	Haven__VmRuntime	*rt = vm->runtime;
 	const Haven__Host	*h = tree_host(cs, rt->owner);
 
-	rt->saving_at_us = c->timestamp_us;
-	rt->migrate_from = rt->owner;
+	tree_move_mut(rt)->downtime_since_us = c->timestamp_us;
+	tree_move_mut(rt)->from = rt->owner;
 	/* A drain: remember where it came from, for resume. */
 	if (h != NULL && h->runtime->maintenance)
 		rt->home = rt->owner;
@@ -277,10 +277,10 @@ moves_save_begin(Haven__ClusterState *cs, const Haven__Change *c,
 void
 moves_save_failed(Haven__VmRuntime *rt)
 {
-	rt->migrate_to = 0;
-	rt->saving_at_us = 0;
+	tree_move_mut(rt)->to = 0;
+	tree_move_mut(rt)->downtime_since_us = 0;
 	rt->home = 0;
-	rt->quick = 0;
+	tree_move_mut(rt)->quick = 0;
 }
 
 void
@@ -290,26 +290,26 @@ moves_restored(Haven__ClusterState *cs, const Haven__Change *c, Haven__Vm *vm)
 	char			 subject[64];
 
 	snprintf(subject, sizeof subject, "vm %.48s", vm->config->name);
-	if (rt->saving_at_us != 0 && c->timestamp_us > rt->saving_at_us &&
-	    rt->migrate_from == rt->owner) {
+	if (tree_move(rt)->downtime_since_us != 0 && c->timestamp_us > tree_move(rt)->downtime_since_us &&
+	    tree_move(rt)->from == rt->owner) {
 		/* Its target could not restore it; back where it was. */
 		tree_event_log(cs, c, subject, "restored on host %u, where it "
 		    "was saved: the move did not happen; downtime %llu ms",
 		    rt->owner, (unsigned long long)(c->timestamp_us -
-		    rt->saving_at_us) / 1000);
-	} else if (rt->saving_at_us != 0 &&
-	    c->timestamp_us > rt->saving_at_us) {
+		    tree_move(rt)->downtime_since_us) / 1000);
+	} else if (tree_move(rt)->downtime_since_us != 0 &&
+	    c->timestamp_us > tree_move(rt)->downtime_since_us) {
 		tree_event_log(cs, c, subject, "moved from host %u to host %u "
-		    "(%s migration): downtime %llu ms", rt->migrate_from,
+		    "(%s migration): downtime %llu ms", tree_move(rt)->from,
 		    rt->owner, rt->saved_state ? "quick" : "live",
 		    (unsigned long long)(c->timestamp_us -
-		    rt->saving_at_us) / 1000);
+		    tree_move(rt)->downtime_since_us) / 1000);
 	}
-	rt->quick = 0;
+	tree_move_mut(rt)->quick = 0;
 	moves_live_clear(rt);
-	rt->migrate_to = 0;
-	rt->saving_at_us = 0;
-	rt->migrate_from = 0;
+	tree_move_mut(rt)->to = 0;
+	tree_move_mut(rt)->downtime_since_us = 0;
+	tree_move_mut(rt)->from = 0;
 	if (rt->home == rt->owner)
 		rt->home = 0;	/* back home: the failback is done */
 }
@@ -317,29 +317,29 @@ moves_restored(Haven__ClusterState *cs, const Haven__Change *c, Haven__Vm *vm)
 void
 moves_cold_start(Haven__VmRuntime *rt)
 {
-	rt->migrate_to = 0;
-	rt->saving_at_us = 0;
-	rt->quick = 0;
+	tree_move_mut(rt)->to = 0;
+	tree_move_mut(rt)->downtime_since_us = 0;
+	tree_move_mut(rt)->quick = 0;
 	moves_live_clear(rt);
 }
 
 void
 moves_progress_clear(Haven__VmRuntime *rt)
 {
-	rt->live_remaining = rt->live_total = 0;
+	tree_move_mut(rt)->remaining_bytes = tree_move_mut(rt)->total_bytes = 0;
 }
 
 void
 moves_live_clear(Haven__VmRuntime *rt)
 {
-	if (rt->live_endpoint != NULL && rt->live_endpoint !=
+	if (tree_move(rt)->live_endpoint != NULL && tree_move(rt)->live_endpoint !=
 	    protobuf_c_empty_string)
-		free(rt->live_endpoint);
-	if (rt->live_token != NULL && rt->live_token !=
+		free(tree_move(rt)->live_endpoint);
+	if (tree_move(rt)->live_token != NULL && tree_move(rt)->live_token !=
 	    protobuf_c_empty_string)
-		free(rt->live_token);
-	rt->live_endpoint = (char *)protobuf_c_empty_string;
-	rt->live_token = (char *)protobuf_c_empty_string;
+		free(tree_move(rt)->live_token);
+	tree_move_mut(rt)->live_endpoint = (char *)protobuf_c_empty_string;
+	tree_move_mut(rt)->live_token = (char *)protobuf_c_empty_string;
 	moves_progress_clear(rt);
 }
 
@@ -353,8 +353,8 @@ moves_target_lost(Haven__ClusterState *cs, const Haven__Change *c,
 	if (!moves_live_to(rt, lost))
 		return 0;
 	rt->phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
-	rt->quick = 1;
-	rt->saving_at_us = 0;
+	tree_move_mut(rt)->quick = 1;
+	tree_move_mut(rt)->downtime_since_us = 0;
 	moves_live_clear(rt);
 	snprintf(subject, sizeof subject, "vm %.24s", vm->config->name);
 	tree_event_log(cs, c, subject, "live migration failed: its target host "
@@ -377,12 +377,12 @@ uint32_t
 moves_live_target(const Haven__VmRuntime *rt)
 {
 	return rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING ?
-	    rt->migrate_to : 0;
+	    tree_move(rt)->to : 0;
 }
 
 int
 moves_live_to(const Haven__VmRuntime *rt, uint32_t host)
 {
 	return rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
-	    rt->migrate_to == host && rt->owner != host;
+	    tree_move(rt)->to == host && rt->owner != host;
 }

@@ -46,8 +46,8 @@ plan_new(const Haven__ClusterState *cs, const struct plan_hosts *hosts)
 		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED ||
 		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING ||
 		    rt->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING) &&
-		    rt->migrate_from != 0 &&
-		    (hi = tree_host_find(cs, rt->migrate_from, NULL)) >= 0)
+		    tree_move(rt)->from != 0 &&
+		    (hi = tree_host_find(cs, tree_move(rt)->from, NULL)) >= 0)
 			p->moving[hi]++;
 	}
 	return p;
@@ -96,9 +96,9 @@ uint32_t
 plan_target(struct plan *p, const Haven__Vm *vm)
 {
 	const Haven__VmRuntime	*rt = vm->runtime;
-	uint32_t		 from = rt->migrate_from ? rt->migrate_from :
+	uint32_t		 from = tree_move(rt)->from ? tree_move(rt)->from :
 				    rt->owner;
-	uint32_t		 want = rt->migrate_to ? rt->migrate_to : rt->home;
+	uint32_t		 want = tree_move(rt)->to ? tree_move(rt)->to : rt->home;
 
 	if (want != 0 && want != from &&
 	    p->hosts->fits(p->hosts->arg, vm, want, 0))
@@ -114,9 +114,9 @@ plan_live(const struct plan *p, const Haven__Vm *vm)
 {
 	const Haven__VmRuntime	*rt = vm->runtime;
 
-	if (rt->quick)
+	if (tree_move(rt)->quick)
 		return 0;
-	if (rt->migrate_to != 0)
+	if (tree_move(rt)->to != 0)
 		return 1;
 	return vm->config->priority >=
 	    CLUSTER_DRAIN_LIVE_PRIORITY(p->cs->settings);
@@ -129,7 +129,7 @@ plan_move(struct plan *p, const Haven__Vm *vm, uint32_t *to, int *live)
 	const Haven__Host	*owner = tree_host(p->cs, rt->owner);
 	long			 hi;
 
-	if (rt->migrate_to == 0 && !(owner != NULL &&
+	if (tree_move(rt)->to == 0 && !(owner != NULL &&
 	    owner->runtime->maintenance) && !plan_going_home(p, rt) &&
 	    !(vm->config->failback && plan_failback_target(p, vm) != 0))
 		return 0;
@@ -155,12 +155,12 @@ plan_call_off(struct plan *p, const Haven__Vm *vm, char *why, size_t len)
 	 * where it is (and then stops), rather than wait out the converge
 	 * budget. */
 	if (!p->hosts->member(p->hosts->arg, rt->owner) ||
-	    (p->hosts->member(p->hosts->arg, rt->migrate_to) && running))
+	    (p->hosts->member(p->hosts->arg, tree_move(rt)->to) && running))
 		return 0;
 	if (!running)
 		snprintf(why, len, "called off: the VM is to stop");
 	else
 		snprintf(why, len, "its target host %u left the membership",
-		    rt->migrate_to);
+		    tree_move(rt)->to);
 	return 1;
 }

@@ -79,8 +79,8 @@ transfer_fill(struct transfer *t, Haven__WorkerEvent *ev)
 	}
 	if (t->kind == TRANSFER_LIVE || t->kind == TRANSFER_SAVE ||
 	    t->kind == TRANSFER_RESTORE) {
-		ev->live_remaining = t->remaining;
-		ev->live_total = t->total;
+		ev->remaining_bytes = t->remaining;
+		ev->total_bytes = t->total;
 	}
 	ev->switch_stalled = t->kind == TRANSFER_LIVE &&
 	    t->live.switch_stalled;

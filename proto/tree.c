@@ -211,3 +211,74 @@ tree_phase_name(Haven__VmPhase phase)
 		return "invalid";
 	return names[phase];
 }
+
+const Haven__Move *
+tree_move(const Haven__VmRuntime *rt)
+{
+	static const Haven__Move	none = HAVEN__MOVE__INIT;
+
+	return rt != NULL && rt->move != NULL ? rt->move : &none;
+}
+
+Haven__Move *
+tree_move_mut(Haven__VmRuntime *rt)
+{
+	if (rt->move == NULL) {
+		rt->move = xcalloc(1, sizeof *rt->move);
+		haven__move__init(rt->move);
+	}
+	return rt->move;
+}
+
+/* A legacy string field handed over to the Move, or "" left behind. */
+static char *
+tree_take_string(char **field)
+{
+	char	*s = *field;
+
+	*field = (char *)protobuf_c_empty_string;
+	return s != NULL ? s : (char *)protobuf_c_empty_string;
+}
+
+/* The one reader of the legacy fields: the compiler refuses them anywhere
+ * else (they are marked deprecated). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+size_t
+tree_move_upgrade(Haven__ClusterState *cs)
+{
+	Haven__VmRuntime	*rt;
+	Haven__Move		*m;
+	size_t			 i, n = 0;
+
+	for (i = 0; cs != NULL && i < cs->n_vms; i++) {
+		if ((rt = cs->vms[i]->runtime) == NULL)
+			continue;
+		if (rt->legacy_migrate_to == 0 && rt->legacy_migrate_from == 0 &&
+		    rt->legacy_saving_at_us == 0 && !rt->legacy_quick &&
+		    tree_empty(rt->legacy_live_endpoint) &&
+		    tree_empty(rt->legacy_live_token) &&
+		    rt->legacy_live_remaining == 0 && rt->legacy_live_total == 0)
+			continue;
+		m = tree_move_mut(rt);
+		m->to = rt->legacy_migrate_to;
+		m->from = rt->legacy_migrate_from;
+		m->quick = rt->legacy_quick;
+		m->downtime_since_us = rt->legacy_saving_at_us;
+		if (m->live_endpoint != protobuf_c_empty_string)
+			free(m->live_endpoint);
+		m->live_endpoint = tree_take_string(&rt->legacy_live_endpoint);
+		if (m->live_token != protobuf_c_empty_string)
+			free(m->live_token);
+		m->live_token = tree_take_string(&rt->legacy_live_token);
+		m->remaining_bytes = rt->legacy_live_remaining;
+		m->total_bytes = rt->legacy_live_total;
+		rt->legacy_migrate_to = rt->legacy_migrate_from = 0;
+		rt->legacy_quick = 0;
+		rt->legacy_saving_at_us = 0;
+		rt->legacy_live_remaining = rt->legacy_live_total = 0;
+		n++;
+	}
+	return n;
+}
+#pragma GCC diagnostic pop

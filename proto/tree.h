@@ -84,4 +84,13 @@ int		 tree_phase_final(Haven__VmPhase);
 /* "stopped", "running"...; "invalid" out of range. */
 const char	*tree_phase_name(Haven__VmPhase);
 
+/* A VM's move (cluster.proto's Move): tree_move reads it (all zero when
+ * absent); tree_move_mut gives it for writing, made on first use. */
+const Haven__Move *tree_move(const Haven__VmRuntime *);
+Haven__Move	*tree_move_mut(Haven__VmRuntime *);
+/* Moves the legacy_* move fields of every VM (state file version 2, an
+ * older member's snapshot) into its Move and clears them; how many VMs had
+ * any. Deterministic: every member turns the same state into the same. */
+size_t		 tree_move_upgrade(Haven__ClusterState *);
+
 #endif

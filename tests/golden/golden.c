@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tree.h"
 #include "common.h"
 #include "clusterd.h"
 
@@ -337,8 +338,8 @@ change_build(struct run *r, const char *kind, struct args *a,
 		    strcmp(v, "progress") == 0 ?
 		    HAVEN__LIVE_STEP__LIVE_STEP_PROGRESS :
 		    HAVEN__LIVE_STEP__LIVE_STEP_UNSPECIFIED;
-		b->vm_live.remaining = arg_u64(r, a, "remaining");
-		b->vm_live.total = arg_u64(r, a, "total");
+		b->vm_live.remaining_bytes = arg_u64(r, a, "remaining");
+		b->vm_live.total_bytes = arg_u64(r, a, "total");
 		b->vm_live.endpoint = (char *)arg_str(a, "endpoint");
 		b->vm_live.token = (char *)arg_str(a, "token");
 		b->vm_live.at_us = arg_u64(r, a, "at");
@@ -623,8 +624,8 @@ cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 			    (unsigned long long)vm->runtime->generation);
 		else if (strcmp(tok[i], "progress") == 0)
 			snprintf(got, sizeof got, "%llu/%llu",
-			    (unsigned long long)vm->runtime->live_remaining,
-			    (unsigned long long)vm->runtime->live_total);
+			    (unsigned long long)tree_move(vm->runtime)->remaining_bytes,
+			    (unsigned long long)tree_move(vm->runtime)->total_bytes);
 		else if (strcmp(tok[i], "desired") == 0)
 			snprintf(got, sizeof got, "%s", vm->runtime->desired ==
 			    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ?

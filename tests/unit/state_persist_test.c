@@ -1,7 +1,8 @@
 /*
  * Unit tests of the cluster state's persistence: an atomic save/load round
  * trip; a truncated file and a flipped byte are refused and left as they
- * were; a temp file left by a crash mid-save is ignored.
+ * were; a temp file left by a crash mid-save is ignored; a version 2 file
+ * (the move fields loose in VmRuntime) loads with them in its Move.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "clusterd.h"
 
@@ -319,6 +321,80 @@ test_invalid_content(void **state)
 	cluster_free(bad);
 }
 
+/*
+ * A state file as a version 2 havend wrote it: web1 in a live migration
+ * from node 1 to node 2, its fields loose in VmRuntime. Loaded, they are
+ * in web1's Move and the loose ones are gone; saved again, it is version 3
+ * and loads to the same digest.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void
+test_version2_moves(void **state)
+{
+	struct fixture		*f = *state;
+	struct cluster		*back = NULL, *again = NULL;
+	Haven__VmRuntime	*rt = cluster_vm(f->st, "web1")->runtime;
+	const Haven__Move	*m;
+	uint8_t			*file, a[CLUSTER_DIGEST_SIZE], b[CLUSTER_DIGEST_SIZE];
+	size_t			 len;
+	char			 err[256];
+
+	rt->legacy_migrate_to = 2;
+	rt->legacy_migrate_from = 1;
+	rt->legacy_saving_at_us = 1796600000000000ULL;
+	rt->legacy_live_endpoint = strdup("10.77.3.12:41000");
+	rt->legacy_live_token = strdup("0123abcd");
+	rt->legacy_live_remaining = 4096;
+	rt->legacy_live_total = 65536;
+	len = haven__cluster_state__get_packed_size(f->st->cs);
+	file = calloc(1, 48 + len);
+	memcpy(file, "HVCS", 4);
+	file[4] = 2;					/* version 2 */
+	file[8] = (uint8_t)len;
+	file[9] = (uint8_t)(len >> 8);
+	file[10] = (uint8_t)(len >> 16);
+	haven__cluster_state__pack(f->st->cs, file + 48);
+	{
+		uint32_t crc = (uint32_t)crc32(0, file + 48, (uInt)len);
+
+		file[16] = (uint8_t)crc;
+		file[17] = (uint8_t)(crc >> 8);
+		file[18] = (uint8_t)(crc >> 16);
+		file[19] = (uint8_t)(crc >> 24);
+	}
+	spit(f->path, file, 48 + len);
+	free(file);
+
+	assert_int_equal(cluster_load(f->dir, &back, err, sizeof err), CLUSTER_OK);
+	rt = cluster_vm(back, "web1")->runtime;
+	m = tree_move(rt);
+	assert_int_equal(m->to, 2);
+	assert_int_equal(m->from, 1);
+	assert_int_equal(m->downtime_since_us, 1796600000000000ULL);
+	assert_string_equal(m->live_endpoint, "10.77.3.12:41000");
+	assert_string_equal(m->live_token, "0123abcd");
+	assert_int_equal(m->remaining_bytes, 4096);
+	assert_int_equal(m->total_bytes, 65536);
+	assert_int_equal(rt->legacy_migrate_to, 0);
+	assert_string_equal(rt->legacy_live_token, "");
+
+	assert_int_equal(cluster_save(back, f->dir, err, sizeof err), CLUSTER_OK);
+	file = slurp(f->path, &len);
+	assert_int_equal(file[4], 3);
+	free(file);
+	assert_int_equal(cluster_load(f->dir, &again, err, sizeof err),
+	    CLUSTER_OK);
+	cluster_digest(back, a);
+	cluster_digest(again, b);
+	assert_memory_equal(a, b, sizeof a);
+	assert_string_equal(tree_move(cluster_vm(again, "web1")->runtime)->
+	    live_endpoint, "10.77.3.12:41000");
+	cluster_free(back);
+	cluster_free(again);
+}
+#pragma GCC diagnostic pop
+
 /* Adopting a snapshot keeps the member-local epoch and the digest. */
 static void
 test_adopt(void **state)
@@ -353,6 +429,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_content, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version2_moves, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
