@@ -12,6 +12,70 @@
 #define VM_MAX_VCPUS	1024
 #define VM_MAX_LIST	64	/* --volume, --prefer */
 
+/* --volume, repeated: the guest's disks in order, each once. */
+static int
+vm_create_volumes(struct cli *cli, struct args *args, Haven__VmConfig *config)
+{
+	const struct cmd_entry	*cmd = &cmd_vm_create_entry;
+	const char		*arg;
+	size_t			 i;
+	int			 n;
+
+	for (n = 0; (arg = args_value(args, "volume", n)) != NULL; n++) {
+		if (*arg == '\0') {
+			cli_usage_error(cli, cmd, "empty --volume");
+			return -1;
+		}
+		if (config->n_volumes == VM_MAX_LIST) {
+			cli_usage_error(cli, cmd, "at most %d volumes",
+			    VM_MAX_LIST);
+			return -1;
+		}
+		for (i = 0; i < config->n_volumes; i++) {
+			if (strcmp(config->volumes[i], arg) == 0) {
+				cli_usage_error(cli, cmd, "volume '%s' given "
+				    "twice", arg);
+				return -1;
+			}
+		}
+		config->volumes[config->n_volumes++] = (char *)arg;
+	}
+	return 0;
+}
+
+/* --prefer, repeated: preferred node ids, most preferred first, each once. */
+static int
+vm_create_prefer(struct cli *cli, struct args *args, Haven__VmConfig *config)
+{
+	const struct cmd_entry	*cmd = &cmd_vm_create_entry;
+	const char		*arg;
+	uint64_t		 v;
+	size_t			 i;
+	int			 n;
+
+	for (n = 0; (arg = args_value(args, "prefer", n)) != NULL; n++) {
+		if (cli_parse_uint(arg, 1, UINT32_MAX, &v) == -1) {
+			cli_usage_error(cli, cmd, "bad --prefer '%s': a node "
+			    "id ('havenctl node list' shows them)", arg);
+			return -1;
+		}
+		if (config->n_preferred_owners == VM_MAX_LIST) {
+			cli_usage_error(cli, cmd, "at most %d preferred nodes",
+			    VM_MAX_LIST);
+			return -1;
+		}
+		for (i = 0; i < config->n_preferred_owners; i++) {
+			if (config->preferred_owners[i] == v) {
+				cli_usage_error(cli, cmd, "node %s preferred "
+				    "twice", arg);
+				return -1;
+			}
+		}
+		config->preferred_owners[config->n_preferred_owners++] = (uint32_t)v;
+	}
+	return 0;
+}
+
 static int
 cmd_vm_create_exec(struct cli *cli, struct args *args)
 {
@@ -22,8 +86,7 @@ cmd_vm_create_exec(struct cli *cli, struct args *args)
 	uint32_t		 prefer[VM_MAX_LIST];
 	const char		*arg;
 	uint64_t		 v;
-	size_t			 i;
-	int			 n, isolation;
+	int			 isolation;
 
 	config.vcpus = 1;
 	config.max_restarts = 1;
@@ -45,51 +108,16 @@ cmd_vm_create_exec(struct cli *cli, struct args *args)
 		}
 		config.vcpus = (uint32_t)v;
 	}
-	for (n = 0; (arg = args_value(args, "volume", n)) != NULL; n++) {
-		if (*arg == '\0') {
-			cli_usage_error(cli, cmd, "empty --volume");
-			return CLI_EXIT_USAGE;
-		}
-		if (config.n_volumes == VM_MAX_LIST) {
-			cli_usage_error(cli, cmd, "at most %d volumes",
-			    VM_MAX_LIST);
-			return CLI_EXIT_USAGE;
-		}
-		for (i = 0; i < config.n_volumes; i++) {
-			if (strcmp(volumes[i], arg) == 0) {
-				cli_usage_error(cli, cmd, "volume '%s' given "
-				    "twice", arg);
-				return CLI_EXIT_USAGE;
-			}
-		}
-		volumes[config.n_volumes++] = (char *)arg;
-	}
+	if (vm_create_volumes(cli, args, &config) == -1)
+		return CLI_EXIT_USAGE;
 	if ((arg = args_get(args, "priority")) != NULL &&
 	    cli_parse_priority(arg, &config.priority) == -1) {
 		cli_usage_error(cli, cmd, "bad --priority '%s': high, medium "
 		    "or low", arg);
 		return CLI_EXIT_USAGE;
 	}
-	for (n = 0; (arg = args_value(args, "prefer", n)) != NULL; n++) {
-		if (cli_parse_uint(arg, 1, UINT32_MAX, &v) == -1) {
-			cli_usage_error(cli, cmd, "bad --prefer '%s': a node "
-			    "id ('havenctl node list' shows them)", arg);
-			return CLI_EXIT_USAGE;
-		}
-		if (config.n_preferred_owners == VM_MAX_LIST) {
-			cli_usage_error(cli, cmd, "at most %d preferred nodes",
-			    VM_MAX_LIST);
-			return CLI_EXIT_USAGE;
-		}
-		for (i = 0; i < config.n_preferred_owners; i++) {
-			if (prefer[i] == v) {
-				cli_usage_error(cli, cmd, "node %s preferred "
-				    "twice", arg);
-				return CLI_EXIT_USAGE;
-			}
-		}
-		prefer[config.n_preferred_owners++] = (uint32_t)v;
-	}
+	if (vm_create_prefer(cli, args, &config) == -1)
+		return CLI_EXIT_USAGE;
 	if ((arg = args_get(args, "anti-affinity")) != NULL) {
 		if (*arg == '\0') {
 			cli_usage_error(cli, cmd, "empty --anti-affinity");
