@@ -419,7 +419,7 @@ live_send(struct transfer *t, const Haven__WorkerCommand *cmd)
 	char			 host[64], why[160];
 	const char		*colon;
 	unsigned long		 port;
-	int			 fd;
+	int			 fd, error;
 
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
@@ -458,11 +458,12 @@ live_send(struct transfer *t, const Haven__WorkerCommand *cmd)
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0)) == -1 || (connect(fd, (struct sockaddr *)&sin, sizeof sin) ==
 	    -1 && errno != EINPROGRESS)) {
+		error = errno;
 		snprintf(why, sizeof why, "cannot reach the target at %s: %s",
-		    cmd->endpoint, strerror(errno));
+		    cmd->endpoint, strerror(error));
 		if (fd != -1)
 			close(fd);
-		live_ended(t, -errno, why);
+		live_ended(t, -error, why);
 		return;
 	}
 	t->live.fd = fd;

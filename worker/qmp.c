@@ -230,9 +230,12 @@ qmp_command(struct qmp *q, const char *execute, struct json_object *arguments,
 	}
 	if ((c = qmp_cmd_new(q, execute, arguments, fd, cb, arg)) == NULL)
 		return -1;
-	TAILQ_INSERT_TAIL(&q->out, c, entry);
-	if (q->ready && event_add(q->write_ev, NULL) == -1)
+	if (q->ready && event_add(q->write_ev, NULL) == -1) {
+		/* Not queued: -1 means the reply never comes. */
+		qmp_cmd_free(c);
 		return -1;
+	}
+	TAILQ_INSERT_TAIL(&q->out, c, entry);
 	return 0;
 }
 
