@@ -240,10 +240,8 @@ tree_take_string(char **field)
 	return s != NULL ? s : (char *)protobuf_c_empty_string;
 }
 
-/* The one reader of the legacy fields: the compiler refuses them anywhere
- * else (they are marked deprecated). */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+/* The one reader of the legacy fields (tests/layout/check-layout refuses
+ * them anywhere else). */
 size_t
 tree_move_upgrade(Haven__ClusterState *cs)
 {
@@ -281,4 +279,3 @@ tree_move_upgrade(Haven__ClusterState *cs)
 	}
 	return n;
 }
-#pragma GCC diagnostic pop

@@ -327,8 +327,6 @@ test_invalid_content(void **state)
  * in web1's Move and the loose ones are gone; saved again, it is version 3
  * and loads to the same digest.
  */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 static void
 test_version2_moves(void **state)
 {
@@ -393,7 +391,6 @@ test_version2_moves(void **state)
 	cluster_free(back);
 	cluster_free(again);
 }
-#pragma GCC diagnostic pop
 
 /* Adopting a snapshot keeps the member-local epoch and the digest. */
 static void
