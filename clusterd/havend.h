@@ -121,7 +121,6 @@ void	havend_live_target(struct havend *h, const Haven__Vm *vm);
 void	havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w);
 int	havend_live_called_off(struct havend *h, const Haven__Vm *vm,
     struct vmworker *w, Haven__VmPhase wp);
-int	havend_live_to_me(const struct havend *h, const Haven__Vm *vm);
 
 /* requests.c */
 extern const struct control_route havend_routes[];

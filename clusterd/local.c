@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "havend.h"
+#include "moves.h"
 #include "storage.h"
 
 /*
@@ -426,7 +427,7 @@ havend_local(struct havend *h)
 
 		if (vm->runtime->owner == h->node_id)
 			havend_local_vm(h, vm);
-		else if (havend_live_to_me(h, vm))
+		else if (moves_live_to(vm->runtime, h->node_id))
 			havend_live_target(h, vm);
 	}
 	/* Workers for VMs that are not ours (any more): never run twice. */
@@ -441,7 +442,7 @@ havend_local(struct havend *h)
 			    vmworker_uuid(w)) == 0)
 				vm = st->cs->vms[i];
 		if (vm != NULL && (vm->runtime->owner == h->node_id ||
-		    havend_live_to_me(h, vm)))
+		    moves_live_to(vm->runtime, h->node_id)))
 			continue;
 		if (vmworker_alive(w)) {
 			/* Handed over live from here: expected. */

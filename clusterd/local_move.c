@@ -239,10 +239,3 @@ havend_live_called_off(struct havend *h, const Haven__Vm *vm,
 	return 1;
 }
 
-int
-havend_live_to_me(const struct havend *h, const Haven__Vm *vm)
-{
-	return vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING &&
-	    tree_move(vm->runtime)->to == h->node_id &&
-	    vm->runtime->owner != h->node_id;
-}

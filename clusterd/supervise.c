@@ -234,9 +234,7 @@ supervise_lost(struct vmworker *w, const char *why)
 		return;
 	}
 	ev_timer_cancel(w->timer);
-	if (w->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
-	    w->phase != HAVEN__VM_PHASE__VM_PHASE_SAVED &&
-	    w->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED) {
+	if (!tree_phase_final(w->phase)) {
 		log_vm(LOG_LEVEL_WARN, w->name,
 		    "worker gone without a last word (%s)", why);
 		supervise_report(w, HAVEN__VM_PHASE__VM_PHASE_FAILED, 0,
