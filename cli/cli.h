@@ -122,6 +122,14 @@ int		 target_open(struct cli *, const char *spec, int flags,
 void		 target_close(struct target *);
 int		 target_is_iscsi(const char *spec);
 int		 target_parse_key(const char *, uint64_t *);
+/* A key option (--key, --victim) as target_parse_key reads it, into *key
+ * (left alone when the option is absent); -1 after a usage error. */
+int		 target_key_arg(struct cli *, const struct cmd_entry *,
+		     struct args *, const char *option, uint64_t *key);
+/* --type fixed|dynamic into *type (an enum vhd_type; left alone when
+ * absent); -1 after a usage error. */
+int		 target_type_arg(struct cli *, const struct cmd_entry *,
+		     struct args *, int *type);
 int		 target_open_lun(struct cli *, const char *spec, struct target *);
 int		 cli_pr_error(struct cli *, const char *what, int error);
 

@@ -16,7 +16,7 @@ static int
 cmd_disk_create_exec(struct cli *cli, struct args *args)
 {
 	const struct cmd_entry	*cmd = &cmd_disk_create_entry;
-	enum vhd_type		 type = VHD_TYPE_DYNAMIC;
+	int			 type = VHD_TYPE_DYNAMIC;
 	struct blockdev		*old = NULL;
 	struct vhd_info		 info;
 	struct json_object	*obj;
@@ -31,16 +31,8 @@ cmd_disk_create_exec(struct cli *cli, struct args *args)
 		cli_usage_error(cli, cmd, "bad size '%s' (use e.g. 20G)", arg);
 		return CLI_EXIT_USAGE;
 	}
-	if ((arg = args_get(args, "type")) != NULL) {
-		if (strcmp(arg, "fixed") == 0)
-			type = VHD_TYPE_FIXED;
-		else if (strcmp(arg, "dynamic") == 0)
-			type = VHD_TYPE_DYNAMIC;
-		else {
-			cli_usage_error(cli, cmd, "--type is fixed or dynamic");
-			return CLI_EXIT_USAGE;
-		}
-	}
+	if (target_type_arg(cli, cmd, args, &type) == -1)
+		return CLI_EXIT_USAGE;
 	if (size == 0) {
 		cli_usage_error(cli, cmd, "expected one TARGET and --size");
 		return CLI_EXIT_USAGE;

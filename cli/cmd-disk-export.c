@@ -24,20 +24,12 @@ cmd_disk_export_exec(struct cli *cli, struct args *args)
 	struct blockdev		*src = NULL, *file = NULL, *dst = NULL;
 	struct vhd_info		 info;
 	struct target		 t;
-	enum vhd_type		 type = 0;
-	const char		*to, *arg;
+	int			 type = 0;
+	const char		*to;
 	int			 error, rc, created = 0;
 
-	if ((arg = args_get(args, "type")) != NULL) {
-		if (strcmp(arg, "fixed") == 0)
-			type = VHD_TYPE_FIXED;
-		else if (strcmp(arg, "dynamic") == 0)
-			type = VHD_TYPE_DYNAMIC;
-		else {
-			cli_usage_error(cli, cmd, "--type is fixed or dynamic");
-			return CLI_EXIT_USAGE;
-		}
-	}
+	if (target_type_arg(cli, cmd, args, &type) == -1)
+		return CLI_EXIT_USAGE;
 	to = args_positional(args, 1);
 	if ((rc = target_open(cli, args_positional(args, 0), TARGET_VOLUME,
 	    &t)) != 0)

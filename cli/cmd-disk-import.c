@@ -23,20 +23,12 @@ cmd_disk_import_exec(struct cli *cli, struct args *args)
 	struct blockdev		*file = NULL, *src = NULL, *dst = NULL;
 	struct vhd_info		 info;
 	struct target		 t;
-	enum vhd_type		 type = 0;
-	const char		*from, *arg;
+	int			 type = 0;
+	const char		*from;
 	int			 error, rc;
 
-	if ((arg = args_get(args, "type")) != NULL) {
-		if (strcmp(arg, "fixed") == 0)
-			type = VHD_TYPE_FIXED;
-		else if (strcmp(arg, "dynamic") == 0)
-			type = VHD_TYPE_DYNAMIC;
-		else {
-			cli_usage_error(cli, cmd, "--type is fixed or dynamic");
-			return CLI_EXIT_USAGE;
-		}
-	}
+	if (target_type_arg(cli, cmd, args, &type) == -1)
+		return CLI_EXIT_USAGE;
 	from = args_positional(args, 0);
 	if ((rc = target_open(cli, args_positional(args, 1), TARGET_WRITABLE |
 	    TARGET_VOLUME, &t)) != 0)

@@ -16,23 +16,14 @@ cmd_pr_preempt_exec(struct cli *cli, struct args *args)
 	const struct cmd_entry	*cmd = &cmd_pr_preempt_entry;
 	struct pr_status	 s;
 	struct target		 t;
-	const char		*arg;
 	uint64_t		 key = 0, victim = 0;
 	size_t			 i;
 	int			 rc, error, abort_tasks, aborted = 0;
 
-	if ((arg = args_get(args, "key")) != NULL &&
-	    (target_parse_key(arg, &key) == -1 || key == 0)) {
-		cli_usage_error(cli, cmd, "bad key '%s' (0xHEX or "
-		    "CLUSTER:NODE_ID)", arg);
+	if (target_key_arg(cli, cmd, args, "key", &key) == -1)
 		return CLI_EXIT_USAGE;
-	}
-	if ((arg = args_get(args, "victim")) != NULL &&
-	    (target_parse_key(arg, &victim) == -1 || victim == 0)) {
-		cli_usage_error(cli, cmd, "bad key '%s' (0xHEX or "
-		    "CLUSTER:NODE_ID)", arg);
+	if (target_key_arg(cli, cmd, args, "victim", &victim) == -1)
 		return CLI_EXIT_USAGE;
-	}
 	if (key == 0 || victim == 0) {
 		cli_usage_error(cli, cmd,
 		    "expected --key KEY --victim KEY and one LUN URL");

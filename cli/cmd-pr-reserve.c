@@ -16,16 +16,11 @@ cmd_pr_reserve_exec(struct cli *cli, struct args *args)
 	const struct cmd_entry	*cmd = &cmd_pr_reserve_entry;
 	struct pr_status	 s;
 	struct target		 t;
-	const char		*arg;
 	uint64_t		 key = 0;
 	int			 rc, error;
 
-	if ((arg = args_get(args, "key")) != NULL &&
-	    (target_parse_key(arg, &key) == -1 || key == 0)) {
-		cli_usage_error(cli, cmd, "bad key '%s' (0xHEX or "
-		    "CLUSTER:NODE_ID)", arg);
+	if (target_key_arg(cli, cmd, args, "key", &key) == -1)
 		return CLI_EXIT_USAGE;
-	}
 	if (key == 0) {
 		cli_usage_error(cli, cmd, "expected --key KEY and one LUN URL");
 		return CLI_EXIT_USAGE;

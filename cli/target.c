@@ -143,3 +143,36 @@ target_open_lun(struct cli *cli, const char *spec, struct target *t)
 		return rc;
 	return 0;
 }
+
+int
+target_key_arg(struct cli *cli, const struct cmd_entry *cmd,
+    struct args *args, const char *option, uint64_t *key)
+{
+	const char	*arg = args_get(args, option);
+
+	if (arg != NULL && (target_parse_key(arg, key) == -1 || *key == 0)) {
+		cli_usage_error(cli, cmd, "bad key '%s' (0xHEX or "
+		    "CLUSTER:NODE_ID)", arg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+target_type_arg(struct cli *cli, const struct cmd_entry *cmd,
+    struct args *args, int *type)
+{
+	const char	*arg = args_get(args, "type");
+
+	if (arg == NULL)
+		return 0;
+	if (strcmp(arg, "fixed") == 0)
+		*type = VHD_TYPE_FIXED;
+	else if (strcmp(arg, "dynamic") == 0)
+		*type = VHD_TYPE_DYNAMIC;
+	else {
+		cli_usage_error(cli, cmd, "--type is fixed or dynamic");
+		return -1;
+	}
+	return 0;
+}
