@@ -76,6 +76,7 @@ supervisor_new(struct event_base *base, const struct config *config,
 {
 	struct supervisor	*s;
 	char			 self[512];
+	const char		*dir;
 	ssize_t			 n;
 
 	if ((s = calloc(1, sizeof *s)) == NULL)
@@ -89,20 +90,25 @@ supervisor_new(struct event_base *base, const struct config *config,
 		    config->vm_worker);
 	} else if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) >
 	    0) {
-		/* Installed side by side, or in the build tree (clusterd/
-		 * and worker/ are siblings there). */
+		/*
+		 * The build tree first (clusterd/ and worker/ are siblings
+		 * there, and a haven-worker left in clusterd/ by an older
+		 * layout must not shadow the new one), then installed side
+		 * by side.
+		 */
 		self[n] = '\0';
-		snprintf(s->worker_path, sizeof s->worker_path,
-		    "%s/haven-worker", dirname(self));
-		if (access(s->worker_path, X_OK) == -1 &&
-		    snprintf(s->worker_path, sizeof s->worker_path,
-		    "%s/../worker/haven-worker", self) >=
-		    (int)sizeof s->worker_path)
-			s->worker_path[0] = '\0';
+		dir = dirname(self);
+		if (snprintf(s->worker_path, sizeof s->worker_path,
+		    "%s/../worker/haven-worker", dir) >=
+		    (int)sizeof s->worker_path ||
+		    access(s->worker_path, X_OK) == -1)
+			snprintf(s->worker_path, sizeof s->worker_path,
+			    "%s/haven-worker", dir);
 	}
 	if (access(s->worker_path, X_OK) == -1)
 		snprintf(s->worker_path, sizeof s->worker_path,
 		    "/usr/libexec/haven/haven-worker");
+	log_info("VM workers run %s", s->worker_path);
 	(void)mkdir(config->vm_run_dir, 0755);
 	(void)mkdir(config->vm_log_dir, 0755);
 	return s;
