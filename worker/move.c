@@ -86,6 +86,17 @@ worker_move_quit(void *arg, Haven__VmPhase phase)
 
 	w->expect_exit = 1;
 	w->exit_phase = phase;
+	/*
+	 * A completed save: the stream is durable and QEMU sits in
+	 * postmigrate with its vCPUs stopped and its disks flushed and
+	 * inactive; nothing but our "cont" would run it again, and we never
+	 * send one now. Say SAVED at once, so the restore need not wait for
+	 * QEMU to tear down its RAM (hundreds of ms for a large guest).
+	 */
+	if (phase == HAVEN__VM_PHASE__VM_PHASE_SAVED) {
+		worker_report(w, phase, 0, "QEMU stopped, quitting");
+		w->exit_reported = 1;
+	}
 	qmp_command(w->qmp, "quit", NULL, -1, worker_reply_ignore, w);
 }
 

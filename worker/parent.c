@@ -41,6 +41,12 @@ worker_report_ex(struct worker *w, Haven__VmPhase phase, int error,
 	Haven__Error		 err = HAVEN__ERROR__INIT;
 	char			 text[512];
 
+	if (w->exit_reported) {
+		/* Our last word was said (a save): nothing after it counts. */
+		worker_log(w, LOG_LEVEL_DEBUG, "not reported after %s: %s",
+		    worker_phase_name(w->phase), detail != NULL ? detail : "");
+		return;
+	}
 	w->phase = phase;
 	ev.vm_uuid = w->spec != NULL ? w->spec->uuid : "";
 	ev.generation = w->spec != NULL ? w->spec->generation : 0;

@@ -190,6 +190,11 @@ worker_sigchld(int signo, void *arg)
 			    WEXITSTATUS(status));
 		if (w->exiting)
 			continue;
+		if (w->exit_reported) {
+			worker_log(w, LOG_LEVEL_INFO, "%s", how);
+			worker_exit(w, 0);
+			continue;
+		}
 		if (w->expect_exit && (w->exit_phase !=
 		    HAVEN__VM_PHASE__VM_PHASE_STOPPED || WIFEXITED(status) ||
 		    w->kill_requested))

@@ -80,6 +80,7 @@ struct worker {
 	int			 expect_exit;	/* we asked QEMU to quit */
 	int			 kill_requested;	/* havend asked for a hard stop */
 	Haven__VmPhase		 exit_phase;	/* phase to report on exit */
+	int			 exit_reported;	/* said before QEMU exited */
 	struct ev_timer		*lease_timer;
 	struct ev_timer		*stop_timer;
 	struct ev_timer		*exit_timer;
