@@ -136,7 +136,8 @@ fencer_finish(struct fencing *op, int fenced, const char *level,
 static void
 fencer_level_result(struct fencing *op, int ok, const char *detail)
 {
-	const struct config_fence	*l = fencer_level(op->f, op->level);
+	struct fencer			*f = op->f;
+	const struct config_fence	*l = fencer_level(f, op->level);
 	uint64_t			 now = now_us(), until = 0;
 
 	if (!ok) {
@@ -156,7 +157,10 @@ fencer_level_result(struct fencing *op, int ok, const char *detail)
 	/* The storage level fences I/O at once; the VMs wait out the
 	 * isolated host's isolation response (timeline.h). */
 	if (l->kind == CONFIG_FENCE_STORAGE)
-		until = op->lost_at_us + FENCE_TAKEOVER_DELAY_MS * 1000ULL;
+		until = op->lost_at_us + fence_takeover_wait_ms(
+		    *f->config->watchdog_device != '\0' ?
+		    f->config->watchdog_timeout_s : 0,
+		    f->config->token_ms) * 1000ULL;
 	/* Say which levels failed first, if any. */
 	snprintf(op->ok_detail, sizeof op->ok_detail, "%s%s%.200s%s", detail,
 	    *op->failures ? " (after " : "", op->failures,

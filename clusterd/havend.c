@@ -314,15 +314,32 @@ havend_synced(struct replica *r, void *arg)
 	havend_local(h);
 }
 
-/* Pet the watchdog only while healthy: this loop runs (or the timer would
- * not fire) and corosync is connected. A hung havend or a lost corosync
- * lets the host reset (DESIGN §4). */
+/*
+ * Pet the watchdog only while healthy: this loop runs (or the timer would
+ * not fire), corosync is connected, and either this host is quorate or no
+ * VM that quorum loss must stop still runs here. A hung havend, a lost
+ * corosync or an isolation response that did not happen lets the host
+ * reset (DESIGN §4, fence/timeline.h).
+ */
 static void
 havend_watchdog_cb(void *arg)
 {
 	struct havend	*h = arg;
+	int		 healthy;
 
-	if (h->corosync_up && watchdog_pet(h->watchdog) == -1)
+	healthy = h->corosync_up && (h->quorate || !havend_isolation_pending(h));
+	if (!healthy) {
+		if (!h->watchdog_starved)
+			log_warn("not petting the watchdog: %s", !h->corosync_up ?
+			    "corosync is lost" : "not quorate while VMs still "
+			    "run here");
+		h->watchdog_starved = 1;
+		return;
+	}
+	if (h->watchdog_starved)
+		log_info("petting the watchdog again");
+	h->watchdog_starved = 0;
+	if (watchdog_pet(h->watchdog) == -1)
 		log_warn("petting the watchdog: %s", strerror(errno));
 }
 
@@ -599,6 +616,18 @@ main(int argc, char **argv)
 		log_info("watchdog %s armed (%u s), petted every %d ms while "
 		    "healthy", h.config.watchdog_device,
 		    watchdog_timeout_s(h.watchdog), FENCE_WATCHDOG_PET_MS);
+		if (watchdog_timeout_s(h.watchdog) > h.config.watchdog_timeout_s)
+			log_warn("the watchdog took %u s instead of [watchdog] "
+			    "timeout_s = %u: set timeout_s = %u on every host, "
+			    "or the others may start this host's VMs before it "
+			    "resets", watchdog_timeout_s(h.watchdog),
+			    h.config.watchdog_timeout_s,
+			    watchdog_timeout_s(h.watchdog));
+	} else {
+		log_warn("no watchdog ([watchdog] device = none): if this host "
+		    "freezes past failover and resumes, its VMs run for a few "
+		    "milliseconds beside their new copies before they see "
+		    "themselves fenced");
 	}
 	h.fence_retry_timer = ev_timer_new(h.base, 0, 0, havend_fence_retry_cb,
 	    &h);

@@ -81,6 +81,7 @@ struct havend {
 	struct watchdog		*watchdog;
 	struct ev_timer		*watchdog_timer;
 	int			 corosync_up;
+	int			 watchdog_starved;	/* not petted, said so */
 	int			 exit_code;
 	int			 draining;	/* SIGTERM with shutdown = migrate */
 	uint64_t		 drain_started_ms;
@@ -104,6 +105,7 @@ ProtobufCMessage *	havend_copy(const ProtobufCMessage *m);
 void	havend_reconcile(struct havend *h);
 
 /* local.c */
+int	havend_isolation_pending(struct havend *h);
 void	havend_isolate(struct havend *h);
 int	havend_local_pending(struct havend *h, const char *uuid, uint64_t generation,
     Haven__VmPhase phase);

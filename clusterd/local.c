@@ -65,6 +65,33 @@ havend_isolate(struct havend *h)
 }
 
 
+/*
+ * Whether a worker still runs a VM that quorum loss should have stopped
+ * (every isolation response but leave-running): then a host without quorum
+ * is not healthy, and its watchdog is left to reset it.
+ */
+int
+havend_isolation_pending(struct havend *h)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	struct vmworker		*w;
+	size_t			 i;
+
+	for (w = supervisor_first(h->supervisor); w != NULL;
+	    w = supervisor_next(w)) {
+		if (!vmworker_alive(w))
+			continue;
+		for (i = 0; i < st->cs->n_vms; i++)
+			if (strcmp(st->cs->vms[i]->config->uuid,
+			    vmworker_uuid(w)) == 0)
+				break;
+		if (i == st->cs->n_vms || st->cs->vms[i]->config->
+		    isolation_response != HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_LEAVE_RUNNING)
+			return 1;
+	}
+	return 0;
+}
+
 /* --- this host's VMs (DESIGN §6): the state against our workers ---------- */
 
 int

@@ -263,7 +263,7 @@ config_defaults(struct config *c)
 	memset(c, 0, sizeof *c);
 	copy(c->cluster_name, sizeof c->cluster_name, "haven");
 	copy(c->watchdog_device, sizeof c->watchdog_device, "/dev/watchdog");
-	c->watchdog_timeout_s = 30;
+	c->watchdog_timeout_s = 0;	/* auto: from token_ms, check_whole */
 	c->token_ms = 3000;
 	copy(c->state_dir, sizeof c->state_dir, "/var/lib/haven");
 	copy(c->control_socket, sizeof c->control_socket,
@@ -848,6 +848,14 @@ check_whole(struct parse *p)
 	unsigned		 previous_level = 0;
 	size_t			 i, j;
 
+	/*
+	 * The watchdog must fire before a frozen host's VMs may start
+	 * elsewhere (fence/timeline.h): no later than the survivors' earliest
+	 * detection, twice the token, less half a second for the reset.
+	 */
+	if (c->watchdog_timeout_s == 0)
+		c->watchdog_timeout_s = c->token_ms * 2 >= 3000 ?
+		    (c->token_ms * 2 - 500) / 1000 : 2;
 	if (p->seen_line[KEY_NODE_NAME] == 0)
 		add_error(p, p->section_line[SECTION_NODE], "node", "name",
 		    "is required: this host's name as the cluster knows it");

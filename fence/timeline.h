@@ -29,7 +29,16 @@
  *                       FENCE_TAKEOVER_DELAY_MS after H was marked lost,
  *                       which is longer than FENCE_ISOLATION_BOUND_MS plus
  *                       the skew between the two sides' detection (well
- *                       under a token).
+ *                       under a token). Hung, H would run its QEMUs again
+ *                       the moment it resumes; its watchdog W must have
+ *                       reset it first. H froze at t0 and was last petted
+ *                       no later, so it is reset by t0 + W; the survivors
+ *                       cannot mark it lost before t0 + 2T (a token lost,
+ *                       then consensus, 1.2 T by default). The VMs
+ *                       therefore also wait until W +
+ *                       FENCE_WATCHDOG_RESET_MARGIN_MS - 2T after H was
+ *                       marked lost (fence_takeover_wait_ms); haven.conf's
+ *                       default W keeps that under FENCE_TAKEOVER_DELAY_MS.
  *              agent    a fence agent (fence_ipmilan...) reports H powered
  *                       off: nothing of H runs; no further wait.
  *              watchdog wait W + FENCE_WATCHDOG_MARGIN_MS after H was
@@ -52,8 +61,10 @@
 #define FENCE_ISOLATION_BOUND_MS	500
 /* Host marked lost -> its VMs may start elsewhere (storage level). */
 #define FENCE_TAKEOVER_DELAY_MS		1000
-/* How often havend pets the watchdog while healthy. */
-#define FENCE_WATCHDOG_PET_MS		1000
+/* How often havend pets the watchdog while healthy (W is 2 s or more). */
+#define FENCE_WATCHDOG_PET_MS		500
+/* A watchdog's expiry -> nothing of its host runs any more. */
+#define FENCE_WATCHDOG_RESET_MARGIN_MS	300
 /* Beyond the victim's watchdog timeout before the watchdog level says
  * "fenced". */
 #define FENCE_WATCHDOG_MARGIN_MS	2000
@@ -61,5 +72,22 @@
 #define FENCE_AGENT_TIMEOUT_MS		60000
 /* The storage level (log in, preempt every volume, verify). */
 #define FENCE_STORAGE_TIMEOUT_MS	15000
+
+/*
+ * How long after a host was marked lost its VMs wait once the storage level
+ * fenced it: the isolation response of a host cut off, and the watchdog
+ * (watchdog_s, 0 for none) of a host frozen, whatever came later. token_ms
+ * is the corosync token T.
+ */
+static inline unsigned
+fence_takeover_wait_ms(unsigned watchdog_s, unsigned token_ms)
+{
+	unsigned	reset = watchdog_s * 1000U + FENCE_WATCHDOG_RESET_MARGIN_MS;
+
+	if (watchdog_s == 0 || reset <= 2 * token_ms ||
+	    reset - 2 * token_ms < FENCE_TAKEOVER_DELAY_MS)
+		return FENCE_TAKEOVER_DELAY_MS;
+	return reset - 2 * token_ms;
+}
 
 #endif

@@ -134,12 +134,13 @@ watchdog_open(const char *path, unsigned timeout_s, char *err, size_t errlen)
 		errno = EINVAL;
 		return NULL;
 	}
-	/* A timeout havend's own pets cannot keep would reset a healthy host. */
-	if ((unsigned long long)timeout_s * 1000 <= FENCE_WATCHDOG_PET_MS) {
+	/* A timeout havend's own pets cannot keep would reset a healthy host;
+	 * four pets per period ride out a late one. */
+	if ((unsigned long long)timeout_s * 1000 < 4 * FENCE_WATCHDOG_PET_MS) {
 		watchdog_error(err, errlen, "watchdog timeout %u s is too short: "
-		    "havend pets every %d ms; set [watchdog] timeout to at "
+		    "havend pets every %d ms; set [watchdog] timeout_s to at "
 		    "least %d", timeout_s, FENCE_WATCHDOG_PET_MS,
-		    FENCE_WATCHDOG_PET_MS / 1000 + 1);
+		    (4 * FENCE_WATCHDOG_PET_MS + 999) / 1000);
 		errno = EINVAL;
 		return NULL;
 	}

@@ -24,6 +24,7 @@ lab_test_cleanup() {
 	local rc=$? d
 	[[ $rc == 0 ]] || show_logs
 	! declare -F lab_test_extra_cleanup >/dev/null || lab_test_extra_cleanup
+	standins_stop
 	for d in "$TMP"/audit*; do
 		[[ -d $d ]] && { "$AUDITOR" check "$d" >/dev/null 2>&1 || true; }
 	done
@@ -50,7 +51,34 @@ members_are() {
 	s=$(status "$1") || return 1
 	[[ $(jq -c '[.quorate, (.members | sort)]' <<<"$s") == "$2" ]]
 }
+# LAB_WATCHDOG=SECONDS: every host gets the lab's watchdog
+# (tests/lab/watchdog-standin) with that timeout, through a FIFO under TMP;
+# it "resets" its host (lab kill) when havend stops petting it.
+STANDIN=$(dirname "${BASH_SOURCE[0]}")/watchdog-standin
+watchdog_fifo() { echo "$TMP/watchdog-$1.fifo"; }
+# standin_start HOST — a fresh watchdog for HOST (a powered-on host's is
+# not armed until havend opens it); the old one, if any, goes.
+standin_start() {
+	local h=$1 pidf="$TMP/watchdog-$1.pid" i
+	if [[ -s $pidf ]]; then kill "$(cat "$pidf")" 2>/dev/null || true; fi
+	rm -f "$(watchdog_fifo "$h")"
+	setsid python3 "$STANDIN" "$h" "$(watchdog_fifo "$h")" "$LAB_WATCHDOG" \
+		>>"$TMP/watchdog-$h.log" 2>&1 </dev/null &
+	echo $! >"$pidf"
+	for ((i = 0; i < 100; i++)); do [[ -p $(watchdog_fifo "$h") ]] && return 0; sleep 0.05; done
+	fail "the watchdog stand-in for $h did not start: $(cat "$TMP/watchdog-$h.log")"
+}
+standins_stop() {
+	local f
+	for f in "$TMP"/watchdog-*.pid; do
+		[[ -s $f ]] && { kill "$(cat "$f")" 2>/dev/null || true; }
+		rm -f "$f"
+	done
+}
+# watchdog_fired HOST — its stand-in reset it.
+watchdog_fired() { grep -q "watchdog expired" "$TMP/watchdog-$1.log" 2>/dev/null; }
 start_havend() {
+	[[ -z ${LAB_WATCHDOG:-} ]] || standin_start "${1#haven-}"
 	"$LAB" exec "$1" setsid -f sh -c 'echo $$ >/run/havend.pid; exec "$@" >>/var/log/havend.log 2>&1' \
 		havend "$HAVEND" </dev/null
 }
@@ -121,7 +149,12 @@ storage = stor0
 migration = migr0
 
 [watchdog]
-device = none
+$(if [[ -n ${LAB_WATCHDOG:-} ]]; then
+	echo "device = $(watchdog_fifo "h$i")"
+	echo "timeout_s = $LAB_WATCHDOG"
+else
+	echo "device = none"
+fi)
 
 [vm]
 accel = tcg

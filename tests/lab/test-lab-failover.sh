@@ -7,8 +7,10 @@
 #     survivor; the event timeline shows lost, fenced, placed, running.
 #  2. lab cut the owner's management NIC → the isolated host stops the VM by
 #     itself, its key is preempted from the LUN, a survivor runs the VM.
-#  3. lab pause the owner past the failover, then resume → the VM runs on a
-#     survivor and the resumed host's QEMU is gone; it touched nothing.
+#  3. lab pause the owner past the failover → its watchdog (the lab's
+#     stand-in, 2 s, every host has one) resets it before the VM may start
+#     on a survivor: the auditor judges this scenario like every other, with
+#     no window exempted.
 #  4. two of three hosts lost → the last one is not quorate and starts
 #     nothing (and stops what it ran).
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
@@ -19,6 +21,7 @@ BUILD=$(realpath "${HAVEN_BUILD:?set HAVEN_BUILD to the build directory}")
 KERNEL=$(realpath "${HAVEN_GUEST_KERNEL:?set HAVEN_GUEST_KERNEL}")
 CHECK=$(realpath "${HAVEN_JOURNAL_CHECK:?set HAVEN_JOURNAL_CHECK}")
 NHOSTS=3
+LAB_WATCHDOG=2
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 . "$(dirname "$0")/failover-lib.sh"
@@ -74,7 +77,7 @@ echo "keys on the LUN: $(jq -c '.keys' <<<"$keys")"
 "$LAB" heal "haven-h$victim" mgmt >/dev/null
 wait_for 30 "h$victim back" members_are h1 '[true,[1,2,3]]'
 
-step "3. lab pause the owner past the failover, then resume: it touches nothing"
+step "3. lab pause the owner past the failover: its watchdog resets it first"
 victim=$owner
 ask=h$(( victim == 1 ? 2 : 1 ))
 t0=$(now)
@@ -82,24 +85,17 @@ t0=$(now)
 wait_for 30 "web1 running elsewhere" runs_elsewhere web1 "$victim" "$ask"
 owner=$(vm_field "$ask" web1 owner)
 echo "web1 runs on node $owner $(since "$t0") s after the pause"
-# A frozen host's QEMU runs again for the few milliseconds its worker
-# needs to see itself fenced (its writes are refused meanwhile); only a
-# watchdog shorter than the failover prevents that (docs/design-notes.md),
-# and this scenario has none. So the auditor judges up to here, and again
-# once the resumed host's QEMU is gone.
-"$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
-"$LAB" resume "haven-h$victim" >/dev/null
-wait_for 15 "the resumed host's QEMU to be gone" no_qemu_on_victim
-"$LAB" exec "h$victim" grep -qE "fenced|lease lost" /var/log/haven/web1.worker.log ||
-	fail "the resumed host's worker did not see itself fenced"
-echo "resumed h$victim: its worker found itself fenced; its QEMU for web1 is gone"
-mkdir -p "$TMP/audit2"
-"$AUDITOR" start "$TMP/audit2"
+watchdog_fired "h$victim" || fail "h$victim's watchdog did not fire: $(cat "$TMP/watchdog-h$victim.log")"
+[[ -z $(qemu_pid "h$victim" "$uuid") ]] || fail "the frozen host's QEMU for web1 survived its watchdog"
+grep "watchdog expired" "$TMP/watchdog-h$victim.log"
+"$LAB" exec "$ask" grep -h "fencing node $victim\|web1.*running" /var/log/havend.log | tail -3
+"$LAB" start "haven-h$victim" >/dev/null
+start_havend "h$victim"
 wait_for 30 "h$victim back" members_are h1 '[true,[1,2,3]]'
 
 step "every acknowledged journal record is on the LUN; the auditor saw no VM twice"
 journal_ok "$ask"
-"$AUDITOR" check "$TMP/audit2" || fail "the auditor saw a VM on two hosts at once"
+"$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
 
 step "4. two of three hosts lost: the last one is not quorate and starts nothing"
 last=$owner

@@ -153,6 +153,33 @@ test_complete(void **state)
 	assert_int_equal(config.fences[1].options[3].value[0], 0);
 }
 
+/* Without timeout_s the watchdog fires before the earliest detection of a
+ * frozen host (two tokens) by at least half a second; never below 2 s. */
+static void
+test_watchdog_auto(void **state)
+{
+	static const struct { unsigned token_ms, timeout_s; } cases[] = {
+		{ 100, 2 }, { 1000, 2 }, { 1499, 2 }, { 1500, 2 },
+		{ 2000, 3 }, { 3000, 5 }, { 10000, 19 },
+	};
+	char	text[256];
+	size_t	i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(text, sizeof text, "%s[cluster]\ntoken_ms = %u\n",
+		    minimal, cases[i].token_ms);
+		assert_int_equal(parse(text), 0);
+		assert_int_equal(config.watchdog_timeout_s,
+		    cases[i].timeout_s);
+		assert_true(config.watchdog_timeout_s * 1000 + 500 <=
+		    2 * cases[i].token_ms || config.watchdog_timeout_s == 2);
+	}
+	snprintf(text, sizeof text, "%s[cluster]\ntoken_ms = 1000\n"
+	    "[watchdog]\ntimeout_s = 9\n", minimal);
+	assert_int_equal(parse(text), 0);
+	assert_int_equal(config.watchdog_timeout_s, 9);
+}
+
 static void
 test_defaults(void **state)
 {
@@ -161,7 +188,8 @@ test_defaults(void **state)
 	assert_string_equal(config.cluster_name, "haven");
 	assert_string_equal(config.if_migration, "eth0");
 	assert_string_equal(config.watchdog_device, "/dev/watchdog");
-	assert_int_equal(config.watchdog_timeout_s, 30);
+	/* Below the earliest detection, 2 x 3000 ms, by half a second. */
+	assert_int_equal(config.watchdog_timeout_s, 5);
 	assert_int_equal(config.token_ms, 3000);
 	assert_string_equal(config.state_dir, "/var/lib/haven");
 	assert_string_equal(config.control_socket, "/run/haven/havend.sock");
@@ -460,6 +488,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_complete),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_watchdog_auto),
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_interfaces),
 		cmocka_unit_test(test_unknown_and_duplicates),
