@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +24,8 @@
 #include "common.h"
 #include "fence.h"
 #include "timeline.h"
+
+static void	havend_pending_expire(struct havend *, int);
 
 static void
 havend_connected(struct membership *m, uint32_t node_id, void *arg)
@@ -62,6 +66,7 @@ havend_changed(struct membership *m, const uint32_t *members, size_t n,
 		log_info("node %u left", left[i]);
 	/* Decisions of the old configuration may never come back. */
 	h->decisions_in_flight = 0;
+	havend_pending_expire(h, 1);
 	h->nlocal = 0;
 	replica_on_changed(h->replica, members, n);
 }
@@ -131,6 +136,47 @@ havend_error_code(int result)
 	}
 }
 
+/*
+ * Forget the proposals that will not come back: with decisions set, the
+ * coordinator's own (a configuration change makes them moot); and any
+ * older than HAVEND_PENDING_TIMEOUT_MS, whose client hears so. The table
+ * therefore cannot fill up with lost proposals.
+ */
+static void
+havend_pending_expire(struct havend *h, int decisions)
+{
+	struct control_client	*client;
+	uint64_t		 now = ev_now_ms();
+	size_t			 i = 0;
+
+	while (i < h->npending) {
+		struct havend_pending	*p = &h->pending[i];
+
+		if (!(decisions && p->client_id == 0) &&
+		    now - p->since_ms < HAVEND_PENDING_TIMEOUT_MS) {
+			i++;
+			continue;
+		}
+		if (p->client_id != 0 && (client = control_client_find(
+		    h->control, p->client_id)) != NULL)
+			control_reply_error(client,
+			    HAVEN__ERROR_CODE__ERROR_CODE_INTERNAL, "the cluster "
+			    "did not apply this change within %d s (a host "
+			    "joined or left meanwhile); see 'havenctl events' "
+			    "and try again", HAVEND_PENDING_TIMEOUT_MS / 1000);
+		*p = h->pending[--h->npending];
+	}
+}
+
+static void
+havend_pending_add(struct havend *h, uint64_t request_id, uint64_t client_id)
+{
+	h->pending[h->npending].request_id = request_id;
+	h->pending[h->npending].client_id = client_id;
+	h->pending[h->npending].since_ms = ev_now_ms();
+	h->npending++;
+}
+
 /* Send a change for a client: it is answered once applied everywhere. */
 void
 havend_propose_for(struct havend *h, struct control_client *c,
@@ -139,6 +185,7 @@ havend_propose_for(struct havend *h, struct control_client *c,
 	char		err[256];
 	uint64_t	id;
 
+	havend_pending_expire(h, 0);
 	if (h->npending == HAVEND_MAX_PENDING) {
 		message_free(&change->base);
 		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_INTERNAL,
@@ -150,9 +197,7 @@ havend_propose_for(struct havend *h, struct control_client *c,
 		    "%s", err);
 		return;
 	}
-	h->pending[h->npending].request_id = id;
-	h->pending[h->npending].client_id = c ? control_client_id(c) : 0;
-	h->npending++;
+	havend_pending_add(h, id, c ? control_client_id(c) : 0);
 }
 
 Haven__Change *
@@ -315,6 +360,34 @@ havend_synced(struct replica *r, void *arg)
 }
 
 /*
+ * The isolation response and the watchdog's pets are bounded in time
+ * (fence/timeline.h): havend's memory stays resident and it runs ahead of
+ * the guests, as corosync does. Workers, QEMU and fence agents start as
+ * ordinary processes again (SCHED_RESET_ON_FORK; memory locks are not
+ * inherited). Failing either is a warning: the bounds then hold only on
+ * an idle host.
+ */
+static void
+havend_realtime(void)
+{
+	struct sched_param	sp = { .sched_priority = HAVEND_RT_PRIORITY };
+
+#if defined(__SANITIZE_ADDRESS__) || defined(HAVEN_ASAN)
+	/* AddressSanitizer's shadow is terabytes of address space. */
+	log_info("built with AddressSanitizer: havend's memory is not locked");
+#else
+	if (mlockall(MCL_CURRENT | MCL_FUTURE) == -1)
+		log_warn("cannot lock havend's memory (%s): under memory "
+		    "pressure its isolation response may be late",
+		    strerror(errno));
+#endif
+	if (sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &sp) == -1)
+		log_warn("cannot run havend ahead of the guests (SCHED_RR: %s): "
+		    "on a busy host its isolation response may be late",
+		    strerror(errno));
+}
+
+/*
  * Pet the watchdog only while healthy: this loop runs (or the timer would
  * not fire), corosync is connected, and either this host is quorate or no
  * VM that quorum loss must stop still runs here. A hung havend, a lost
@@ -376,11 +449,10 @@ havend_reconcile(struct havend *h)
 	for (i = 0; i < d.n; i++) {
 		coordinator_describe(d.changes[i], what, sizeof what);
 		log_info("coordinator: %s", what);
+		havend_pending_expire(h, 0);
 		if (replica_propose(h->replica, d.changes[i], &id, err,
 		    sizeof err) == 0 && h->npending < HAVEND_MAX_PENDING) {
-			h->pending[h->npending].request_id = id;
-			h->pending[h->npending].client_id = 0;
-			h->npending++;
+			havend_pending_add(h, id, 0);
 			h->decisions_in_flight++;
 		}
 		d.changes[i] = NULL;	/* the replica owns it now */
@@ -581,6 +653,7 @@ main(int argc, char **argv)
 		return 0;
 
 	tzset();
+	havend_realtime();
 	if ((h.base = ev_base_new()) == NULL)
 		log_fatal("cannot create the event loop");
 	havend_make_parent(h.config.control_socket);

@@ -20,6 +20,9 @@
 
 #define HAVEND_MAX_MEMBERS	64
 #define HAVEND_MAX_PENDING	128
+/* A proposal not back by then is given up (its client told so): a
+ * configuration change may have dropped it. */
+#define HAVEND_PENDING_TIMEOUT_MS	30000
 #define HAVEND_MAX_LOCAL	256	/* this host's proposals in flight */
 /* A live migration step in the table of proposals: beside the phases. */
 #define HAVEND_LIVE_STEP(s)	(100 + (int)(s))
@@ -30,6 +33,8 @@
 #define HAVEND_DAEMON_GRACE_MS	30000
 /* A host whose every fence level failed is tried again after this. */
 #define HAVEND_FENCE_RETRY_MS	15000
+/* SCHED_RR priority: below corosync's own (99), above every guest. */
+#define HAVEND_RT_PRIORITY	10
 /* A clean shutdown with [vm] shutdown = migrate waits this long at most
  * for the host's VMs to leave. */
 #define HAVEND_SHUTDOWN_DRAIN_MS	300000
@@ -38,6 +43,7 @@
 struct havend_pending {
 	uint64_t	request_id;
 	uint64_t	client_id;	/* 0: the coordinator's own decision */
+	uint64_t	since_ms;
 };
 
 struct havend {

@@ -391,6 +391,12 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 	w->uid = h->spec->uid;
 	w->pid = (pid_t)h->worker_pid;
 	w->phase = h->phase;
+	/* A move under way goes on where it stood (local_move.c). */
+	w->last_command = h->last_action;
+	w->incoming = h->last_action ==
+	    HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING;
+	w->live.received = h->received;
+	w->live.stopped_at_us = h->stopped_at_us;
 	w->ready = 1;
 	ev_timer_cancel(w->timer);
 	log_vm(LOG_LEVEL_INFO, w->name, "adopted its worker (pid %u, "

@@ -108,6 +108,9 @@ worker_adopt(struct worker *w, int fd, const struct ucred *peer)
 	hello.qemu_pid = w->qemu_pid > 0 ? (uint32_t)w->qemu_pid : 0;
 	hello.worker_pid = (uint32_t)getpid();
 	hello.generation = w->spec->generation;
+	hello.last_action = w->last_action;
+	hello.received = w->live_received != 0;
+	hello.stopped_at_us = w->live_stopped_at_us;
 	channel_send_message(w->parent, FRAME_WORKER_HELLO, &hello.base, NULL,
 	    0);
 }

@@ -48,6 +48,10 @@ worker_report_ex(struct worker *w, Haven__VmPhase phase, int error,
 		return;
 	}
 	w->phase = phase;
+	if (received)
+		w->live_received = 1;
+	if (stopped_at_us != 0)
+		w->live_stopped_at_us = stopped_at_us;
 	ev.vm_uuid = w->spec != NULL ? w->spec->uuid : "";
 	ev.generation = w->spec != NULL ? w->spec->generation : 0;
 	ev.phase = phase;
@@ -172,8 +176,9 @@ worker_command(struct worker *w, Haven__WorkerCommand *cmd)
 		break;
 	default:
 		worker_report(w, w->phase, -EINVAL, "unknown action");
-		break;
+		return;
 	}
+	w->last_action = cmd->action;
 	return;
 busy:
 	worker_report(w, w->phase, -EBUSY, "the VM is not in a state for "

@@ -81,6 +81,10 @@ struct worker {
 	int			 kill_requested;	/* havend asked for a hard stop */
 	Haven__VmPhase		 exit_phase;	/* phase to report on exit */
 	int			 exit_reported;	/* said before QEMU exited */
+	/* For a new havend's hello (adopt.c). */
+	Haven__WorkerAction	 last_action;
+	int			 live_received;
+	uint64_t		 live_stopped_at_us;
 	struct ev_timer		*lease_timer;
 	struct ev_timer		*stop_timer;
 	struct ev_timer		*exit_timer;
