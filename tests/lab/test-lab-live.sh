@@ -21,6 +21,11 @@
 #     the whole stream arrives but is never reported): the source asks the
 #     cluster to call the migration off 10 s after the last pass began; the
 #     VM runs again (same boot) and moves by quick migration.
+#  8. havend restarted on the target mid-way (killed while frozen with the
+#     whole stream in, then started again): the new havend adopts the worker,
+#     learns the stream is in and finishes the handover (same boot, once).
+#  9. havend restarted on the source mid-way: the move finishes once; the
+#     new havend neither sends the VM again nor keeps a second copy.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -209,6 +214,58 @@ now_on=$(vm_field "$ask" stuck owner)
 stuck_ticks() { [[ -n $(last_tick "h$now_on" stuck) ]]; }
 wait_for 20 "stuck ticking on h$now_on" stuck_ticks
 [[ $(boot_of "h$now_on" stuck) == "$boot" ]] || fail "stuck's boot id changed: its RAM was lost"
+ctl h1 cluster set --live-downtime-ms 300 --live-bandwidth-mib 0 >/dev/null
+
+# restart_havend HOST — SIGKILL its havend (frozen or not), start a new one.
+restart_havend() {
+	"$LAB" exec "$1" sh -c 'kill -KILL "$(cat /run/havend.pid)"'
+	sleep 0.5
+	start_havend "$1"
+}
+# move_with_restart WHICH — stuck migrates live to the next host; its
+# target's havend is frozen once ready (the stream arrives unreported),
+# then WHICH (target or source) has its havend killed and restarted, and
+# the target's is let go. The VM must end on the target, same boot, once.
+move_with_restart() {
+	local which=$1 so sd ask boot n0 victim uuid
+	so=$(vm_field h1 stuck owner)
+	sd=$(( so % 3 + 1 ))
+	ask=h$(( 6 - so - sd ))
+	uuid=$(vm_field "$ask" stuck uuid)
+	boot=$(boot_of "h$so" stuck)
+	n0=$(readies "$ask")
+	ctl "$ask" vm migrate stuck --to "haven-h$sd" --no-wait >/dev/null
+	ready() { (( $(readies "$ask") > n0 )); }
+	wait_for 30 "h$sd ready for stuck" ready
+	"$LAB" exec "h$sd" sh -c 'kill -STOP "$(cat /run/havend.pid)"'
+	t0=$(now)
+	sleep 3		# the whole stream reaches the target's QEMU
+	if [[ $which == target ]]; then
+		victim=h$sd
+	else
+		victim=h$so
+		"$LAB" exec "h$sd" sh -c 'kill -CONT "$(cat /run/havend.pid)"'
+	fi
+	restart_havend "$victim"
+	echo "restarted $victim's havend (the $which) $(since "$t0") s after the freeze"
+	on_target() { [[ $(vm_field "$ask" stuck owner) == "$sd" ]] && settled "$ask"; }
+	wait_for 60 "stuck running on h$sd" on_target
+	echo "stuck runs on h$sd $(since "$t0") s after the freeze"
+	ctl "$ask" --json events | jq -r -s 'map(select(.subject == "vm stuck")) | .[-5:] | .[] | .text'
+	ctl "$ask" --json events | jq -e -s 'map(select(.subject == "vm stuck") | .text) | .[-4:] | any(test("^saving"))' >/dev/null &&
+		fail "stuck was moved by quick migration after the $which's restart, not handed over live"
+	stuck_ticks_sd() { [[ -n $(last_tick "h$sd" stuck) ]]; }
+	wait_for 20 "stuck ticking on h$sd" stuck_ticks_sd
+	[[ $(boot_of "h$sd" stuck) == "$boot" ]] || fail "stuck's boot id changed: its RAM was lost"
+	no_stuck_on_source() { [[ -z $(qemu_pid "h$so" "$uuid") ]]; }
+	wait_for 20 "the source's copy gone" no_stuck_on_source
+	wait_for 30 "all three quorate" members_are h1 '[true,[1,2,3]]'
+}
+step "8. havend restarted on the live target mid-way: the new one finishes the handover"
+ctl h1 cluster set --live-downtime-ms 60000 --live-bandwidth-mib 256 >/dev/null
+move_with_restart target
+step "9. havend restarted on the live source mid-way: the move finishes once"
+move_with_restart source
 ctl h1 cluster set --live-downtime-ms 300 --live-bandwidth-mib 0 >/dev/null
 
 step "the auditor saw no VM twice; web1's journal is intact"

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "fence.h"
+#include "timeline.h"
 
 struct fixture {
 	char	 dir[64];
@@ -193,6 +194,39 @@ test_refusals(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+/*
+ * The storage level's takeover wait (fence/timeline.h): a frozen host
+ * froze at t0, was marked lost at t0 + 2T at the earliest, and its
+ * watchdog has reset it by t0 + W; the VMs must start after that.
+ */
+static void
+test_takeover_wait(void **state)
+{
+	static const unsigned	 watchdogs[] = { 0, 2, 3, 5, 10, 30, 255 };
+	static const unsigned	 tokens[] = { 100, 1000, 1500, 3000, 10000 };
+	size_t			 i, j;
+	unsigned		 wait;
+
+	(void)state;
+	for (i = 0; i < sizeof watchdogs / sizeof watchdogs[0]; i++) {
+		for (j = 0; j < sizeof tokens / sizeof tokens[0]; j++) {
+			wait = fence_takeover_wait_ms(watchdogs[i], tokens[j]);
+			/* Never less than the isolation response needs. */
+			assert_true(wait >= FENCE_TAKEOVER_DELAY_MS);
+			/* Start (>= 2T + wait after t0) comes after the reset
+			 * (<= W after t0) with the margin to spare. */
+			if (watchdogs[i] != 0)
+				assert_true(2ULL * tokens[j] + wait >=
+				    watchdogs[i] * 1000ULL +
+				    FENCE_WATCHDOG_RESET_MARGIN_MS);
+		}
+	}
+	/* The lab: W = 2 s, T = 1 s: the delay alone. */
+	assert_int_equal(fence_takeover_wait_ms(2, 1000), FENCE_TAKEOVER_DELAY_MS);
+	/* The old default W = 30 s with the default token: 30.3 - 6 s. */
+	assert_int_equal(fence_takeover_wait_ms(30, 3000), 24300);
+}
+
 int
 main(void)
 {
@@ -203,6 +237,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_fifo_and_gone_reader,
 		    setup, teardown),
+		cmocka_unit_test(test_takeover_wait),
 		cmocka_unit_test_setup_teardown(test_refusals, setup,
 		    teardown),
 	};
