@@ -184,8 +184,12 @@ ctl h1 cluster set --live-downtime-ms 60000 --live-bandwidth-mib 8 >/dev/null
 readies() { ctl "$1" --json events | jq -s 'map(select(.subject == "vm stuck") | select(.text | test("waits for the live migration"))) | length'; }
 stalled() { ctl "$1" --json events | jq -e -s 'map(select(.subject == "vm stuck") | .text) | any(test("switchover did not finish within 10 s"))' >/dev/null; }
 settled() { [[ $(ctl "$1" --json vm show stuck | jq -r '[.phase, (.moving_to // 0)] | join(" ")') == "running 0" ]]; }
-caught=
-for try in 1 2 3; do
+# move_stuck_freezing_target — stuck migrates live from its owner (so) to
+# the next host (sd), asked on the third (ask); sd's havend is frozen once
+# its worker listens, so the stream arrives but is not reported. Sets so,
+# sd, ask, boot (stuck's boot id) and t0 (the freeze).
+move_stuck_freezing_target() {
+	local n0
 	so=$(vm_field h1 stuck owner)
 	sd=$(( so % 3 + 1 ))
 	ask=h$(( 6 - so - sd ))
@@ -196,6 +200,10 @@ for try in 1 2 3; do
 	wait_for 30 "h$sd ready for stuck" ready
 	"$LAB" exec "h$sd" sh -c 'kill -STOP "$(cat /run/havend.pid)"'
 	t0=$(now)
+}
+caught=
+for try in 1 2 3; do
+	move_stuck_freezing_target
 	echo "try $try: froze h$sd's havend once it was ready (stuck from h$so)"
 	done_or_stalled() { stalled "$ask" || [[ $(vm_field "$ask" stuck owner) == "$sd" ]]; }
 	wait_for 60 "the handover or its call-off" done_or_stalled
@@ -227,18 +235,9 @@ restart_havend() {
 # then WHICH (target or source) has its havend killed and restarted, and
 # the target's is let go. The VM must end on the target, same boot, once.
 move_with_restart() {
-	local which=$1 so sd ask boot n0 victim uuid
-	so=$(vm_field h1 stuck owner)
-	sd=$(( so % 3 + 1 ))
-	ask=h$(( 6 - so - sd ))
-	uuid=$(vm_field "$ask" stuck uuid)
-	boot=$(boot_of "h$so" stuck)
-	n0=$(readies "$ask")
-	ctl "$ask" vm migrate stuck --to "haven-h$sd" --no-wait >/dev/null
-	ready() { (( $(readies "$ask") > n0 )); }
-	wait_for 30 "h$sd ready for stuck" ready
-	"$LAB" exec "h$sd" sh -c 'kill -STOP "$(cat /run/havend.pid)"'
-	t0=$(now)
+	local which=$1 victim uuid
+	uuid=$(vm_field h1 stuck uuid)
+	move_stuck_freezing_target
 	sleep 3		# the whole stream reaches the target's QEMU
 	if [[ $which == target ]]; then
 		victim=h$sd
