@@ -31,6 +31,10 @@ struct volume;
 #define WORKER_MAX_VOLUMES	4
 #define WORKER_LEASE_CHECK_MS	1000
 #define WORKER_STOP_TIMEOUT_MS	30000
+/* A VM paused on a disk error: cont again after this, doubling up to the
+ * most (the storage may be back in seconds: a LUN offline, a path lost). */
+#define WORKER_IO_RETRY_FIRST_MS	1000
+#define WORKER_IO_RETRY_MAX_MS		8000
 
 struct worker_volume {
 	struct worker		*w;
@@ -88,6 +92,12 @@ struct worker {
 	struct ev_timer		*lease_timer;
 	struct ev_timer		*stop_timer;
 	struct ev_timer		*exit_timer;
+	/* Paused by QEMU on a disk error (werror=stop): cont is tried again
+	 * every io_retry_ms until the storage answers (vm.c). */
+	struct ev_timer		*io_retry_timer;
+	int			 io_error;	/* BLOCK_IO_ERROR since the last run */
+	int			 io_paused;	/* ... and QEMU stopped for it */
+	uint32_t		 io_retry_ms;
 	int			 lease_reading;
 	int			 exiting;
 
@@ -149,6 +159,7 @@ int		 worker_spawn(struct worker *, int incoming);
 void		 worker_reply_ignore(struct qmp *, struct json_object *,
 		     const char *, const char *, void *);
 void		 worker_stop_timeout(void *);
+void		 worker_io_retry(void *);
 void		 worker_sigchld(int, void *);
 
 /* move.c */
