@@ -180,6 +180,7 @@ quick_restore_checked(int result, const struct state_header *h, void *arg)
 		.generation = t->state_generation,
 		.config_hash = t->vm.config_hash,
 	};
+	int				 p[2];
 
 	if (result != 0) {
 		/* This host cannot read it: another host may. */
@@ -198,6 +199,20 @@ quick_restore_checked(int result, const struct state_header *h, void *arg)
 		return;
 	}
 	t->stream_done = t->migration_done = 0;
+	/* The stream starts filling its pipe while QEMU starts. */
+	if (pipe2(p, O_CLOEXEC) == -1 || ev_set_nonblock(p[1]) == -1) {
+		t->ops->fail(t->arg, -errno, "restore: pipe");
+		return;
+	}
+	t->restore = state_restore_start(t->base, t->vm.state, p[1], &expect,
+	    quick_state_progress, quick_restore_done, t);
+	if (t->restore == NULL) {
+		close(p[0]);
+		t->ops->fail(t->arg, -errno, "restore: cannot start");
+		return;
+	}
+	t->restore_fd = p[0];
+	t->remaining = t->total = 0;
 	t->ops->start_qemu(t->arg);
 }
 
@@ -212,26 +227,19 @@ quick_restore(struct transfer *t, uint64_t state_generation)
 	state_header_read(t->vm.state, quick_restore_checked, t);
 }
 
-/* Restore, once QEMU (started with -incoming defer) answers QMP. */
+/* Restore, once QEMU (started with -incoming defer) answers QMP: it gets
+ * the pipe the stream already fills. */
 void
 quick_restore_begin(struct transfer *t)
 {
-	struct state_expect	 expect;
-	int			 p[2];
-
-	if (pipe2(p, O_CLOEXEC) == -1 || ev_set_nonblock(p[1]) == -1) {
-		t->ops->fail(t->arg, -errno, "restore: pipe");
+	if (t->restore_fd == -1) {
+		t->ops->fail(t->arg, -EBADF, "restore: no stream");
 		return;
 	}
 	transfer_migration_events(t);
-	transfer_hand_fd(t, p[0], TRANSFER_STATE_FD_NAME);
+	transfer_hand_fd(t, t->restore_fd, TRANSFER_STATE_FD_NAME);
+	t->restore_fd = -1;
 	transfer_migrate_fd(t, "migrate-incoming", TRANSFER_STATE_FD_NAME);
-	expect.vm_uuid = t->vm.uuid;
-	expect.generation = t->state_generation;
-	expect.config_hash = t->vm.config_hash;
-	t->restore = state_restore_start(t->base, t->vm.state, p[1], &expect,
-	    quick_state_progress, quick_restore_done, t);
-	t->remaining = t->total = 0;
 	ev_timer_arm(t->progress_timer, QUICK_POLL_MS);
 }
 

@@ -29,6 +29,7 @@ transfer_new(struct event_base *base, const struct transfer_ops *ops,
 	t->base = base;
 	t->ops = ops;
 	t->arg = arg;
+	t->restore_fd = -1;
 	live_init(t);
 	t->progress_timer = ev_timer_new(base, 0, 0, transfer_progress_timer,
 	    t);
@@ -53,6 +54,8 @@ transfer_free(struct transfer *t)
 	if (t == NULL)
 		return;
 	live_close_all(t);
+	if (t->restore_fd != -1)
+		close(t->restore_fd);
 	ev_timer_free(t->progress_timer);
 	ev_timer_free(t->live.switch_timer);
 	free(t);
@@ -142,6 +145,10 @@ transfer_qmp(struct transfer *t, const char *execute,
 void
 transfer_end(struct transfer *t)
 {
+	if (t->restore_fd != -1) {
+		close(t->restore_fd);
+		t->restore_fd = -1;
+	}
 	t->kind = TRANSFER_NONE;
 	t->ops->idle(t->arg);
 }

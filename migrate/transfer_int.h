@@ -84,6 +84,7 @@ struct transfer {
 	int				 migration_done; /* QEMU's side */
 	uint64_t			 stream_bytes;
 	uint64_t			 restore_length; /* from its header */
+	int				 restore_fd;	/* the pipe's end for QEMU */
 
 	struct live			 live;
 };

@@ -4,8 +4,11 @@
  * an incoming stream or asked to quit, the volumes taken over, the lease
  * watched.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
@@ -96,6 +99,11 @@ worker_move_quit(void *arg, Haven__VmPhase phase)
 	if (phase == HAVEN__VM_PHASE__VM_PHASE_SAVED) {
 		worker_report(w, phase, 0, "QEMU stopped, quitting");
 		w->exit_reported = 1;
+		/* Its teardown must not slow the restore, here or beside. */
+		if (w->qemu_pid > 0 && setpriority(PRIO_PROCESS,
+		    (id_t)w->qemu_pid, 19) == -1)
+			worker_log(w, LOG_LEVEL_DEBUG, "renicing QEMU: %s",
+			    strerror(errno));
 	}
 	qmp_command(w->qmp, "quit", NULL, -1, worker_reply_ignore, w);
 }

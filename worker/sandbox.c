@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -244,6 +245,11 @@ sandbox_seccomp_worker(void)
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT),
 	    SCMP_SYS(socket), 1, sandbox_arg(0, SCMP_CMP_EQ, AF_NETLINK,
 	    0))) != 0)
+		goto fail;
+	/* setpriority of a process (QEMU's, lowered for its teardown after
+	 * a save): without CAP_SYS_NICE it can only be lowered. */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority),
+	    1, sandbox_arg(0, SCMP_CMP_EQ, PRIO_PROCESS, 0))) != 0)
 		goto fail;
 	/* ioctl: FIONREAD only (libiscsi sizes its reads with it). */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
