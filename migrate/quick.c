@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -258,6 +259,9 @@ quick_event(struct transfer *t, const char *name, struct json_object *data)
 	s = json_object_get_string(status);
 	if (strcmp(s, "completed") == 0) {
 		t->migration_done = 1;
+		log_info("%s: QEMU's stream complete at %" PRIu64 " ms",
+		    t->kind == TRANSFER_SAVE ? "save" : "restore",
+		    (now_us() - t->start_us) / 1000);
 		if (t->kind == TRANSFER_SAVE)
 			quick_save_maybe_done(t);
 		else if (t->kind == TRANSFER_RESTORE)

@@ -90,6 +90,9 @@ struct state_save {
 	state_progress_cb	 progress;
 	state_done_cb		 done;
 	void			*arg;
+	/* When each step ended, in ms from the start (logged). */
+	uint64_t		 start_us;
+	uint64_t		 marked_ms, eof_ms, flushed_ms;
 };
 
 struct state_restore {
@@ -308,6 +311,12 @@ save_finish(struct state_save *s)
 	void			*arg = s->arg;
 	int			 error = s->error;
 
+	if (error == 0)
+		log_info("save: %.1f MiB; header marked at %" PRIu64 " ms, "
+		    "stream in at %" PRIu64 " ms, flushed at %" PRIu64 " ms, "
+		    "committed at %" PRIu64 " ms", (double)s->received /
+		    (1 << 20), s->marked_ms, s->eof_ms, s->flushed_ms,
+		    (now_us() - s->start_us) / 1000);
 	save_free(s);
 	done(error, &header, arg);
 }
@@ -409,6 +418,7 @@ save_read(struct state_save *s)
 		}
 		if (n == 0) {
 			s->eof = 1;
+			s->eof_ms = (now_us() - s->start_us) / 1000;
 			event_del(s->readable);
 			s->reading = 0;
 			s->filling = NULL;
@@ -450,6 +460,7 @@ save_step_cb(int result, void *arg)
 	case SAVE_MARK:
 		if (result != 0)
 			save_fail(s, result);
+		s->marked_ms = (now_us() - s->start_us) / 1000;
 		s->phase = SAVE_STREAM;
 		for (i = 0; i < STATE_QUEUE_DEPTH && s->error == 0; i++) {
 			if (s->buffers[i].state == BUFFER_READY)
@@ -461,6 +472,7 @@ save_step_cb(int result, void *arg)
 			save_fail(s, result);
 		if (s->error != 0)
 			break;
+		s->flushed_ms = (now_us() - s->start_us) / 1000;
 		s->header.length = s->received;
 		s->header.checksum = s->crc;
 		s->header.flags = STATE_FLAG_COMPLETE;
@@ -555,6 +567,7 @@ state_save_start(struct event_base *base, struct blockdev *extent,
 	s->progress = progress;
 	s->done = done;
 	s->arg = arg;
+	s->start_us = now_us();
 	s->capacity = (extent->size - STATE_HEADER_SIZE) &
 	    ~(uint64_t)(extent->block_size - 1);
 	s->crc = 0;
