@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 
 #include "common.h"
@@ -81,6 +82,12 @@ havend_live_step(struct havend *h, const Haven__Vm *vm, Haven__LiveStep step,
 	h->local[h->nlocal].generation = generation;
 	h->local[h->nlocal].phase = (Haven__VmPhase)HAVEND_LIVE_STEP(step);
 	h->nlocal++;
+	/* lab.live: havend gone between its 'received' and the switch. */
+	if (step == HAVEN__LIVE_STEP__LIVE_STEP_RECEIVED &&
+	    failpoint("havend-exit-after-received")) {
+		log_warn("failpoint havend-exit-after-received: exiting");
+		_exit(3);
+	}
 }
 
 /* The source's progress, for `vm migrate`'s bar: level-triggered (sent

@@ -155,6 +155,10 @@ int		 uuid_generate(uint8_t[UUID_BYTES]);		/* v4; -errno */
 void		*xmalloc(size_t);
 void		*xcalloc(size_t, size_t);
 char		*xstrdup(const char *);		/* NULL: "" */
+/* Fault injection for the lab's tests: whether NAME is one of the
+ * comma-separated names in the environment's HAVEN_FAILPOINTS (unset in
+ * production: always 0). */
+int		 failpoint(const char *);
 
 /* ev.c */
 struct event_base *ev_base_new(void);

@@ -124,3 +124,18 @@ xstrdup(const char *s)
 		x_fail();
 	return p;
 }
+
+int
+failpoint(const char *name)
+{
+	const char	*list = getenv("HAVEN_FAILPOINTS"), *p;
+	size_t		 len = strlen(name);
+
+	for (p = list; p != NULL && *p != '\0'; p += strcspn(p, ",")) {
+		p += strspn(p, ",");
+		if (strncmp(p, name, len) == 0 && (p[len] == ',' ||
+		    p[len] == '\0'))
+			return 1;
+	}
+	return 0;
+}

@@ -21,11 +21,11 @@
 #     the whole stream arrives but is never reported): the source asks the
 #     cluster to call the migration off 10 s after the last pass began; the
 #     VM runs again (same boot) and moves by quick migration.
-#  8. havend restarted on the target mid-way (killed while frozen with the
-#     whole stream in, then started again): the new havend adopts the worker,
-#     learns the stream is in and finishes the handover (same boot, once).
-#  9. havend restarted on the source mid-way: the move finishes once; the
-#     new havend neither sends the VM again nor keeps a second copy.
+#  8. the target's havend exits right after proposing 'received' (a
+#     failpoint): the VM is the target's while no havend runs there; a new
+#     havend adopts the worker and finishes the handover (same boot, once).
+#  9. havend restarted on the source mid-way: the VM runs once, same boot;
+#     the new havend neither sends it again nor keeps a second copy.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -225,46 +225,68 @@ wait_for 20 "stuck ticking on h$now_on" stuck_ticks
 ctl h1 cluster set --live-downtime-ms 300 --live-bandwidth-mib 0 >/dev/null
 
 # restart_havend HOST — SIGKILL its havend (frozen or not), start a new one.
-restart_havend() {
-	"$LAB" exec "$1" sh -c 'kill -KILL "$(cat /run/havend.pid)"'
+restart_havend() {	# HOST [VAR=VALUE...] — the new havend's environment
+	local h=$1
+	shift
+	"$LAB" exec "$h" sh -c 'kill -KILL "$(cat /run/havend.pid)"' 2>/dev/null || true
 	sleep 0.5
-	start_havend "$1"
+	( [[ $# == 0 ]] || export "$@"; start_havend "$h" )
 }
-# move_with_restart WHICH — stuck migrates live to the next host; its
-# target's havend is frozen once ready (the stream arrives unreported),
-# then WHICH (target or source) has its havend killed and restarted, and
-# the target's is let go. The VM must end on the target, same boot, once.
-move_with_restart() {
-	local which=$1 victim uuid
-	uuid=$(vm_field h1 stuck uuid)
-	move_stuck_freezing_target
-	sleep 3		# the whole stream reaches the target's QEMU
-	if [[ $which == target ]]; then
-		victim=h$sd
-	else
-		victim=h$so
-		"$LAB" exec "h$sd" sh -c 'kill -CONT "$(cat /run/havend.pid)"'
-	fi
-	restart_havend "$victim"
-	echo "restarted $victim's havend (the $which) $(since "$t0") s after the freeze"
-	on_target() { [[ $(vm_field "$ask" stuck owner) == "$sd" ]] && settled "$ask"; }
-	wait_for 60 "stuck running on h$sd" on_target
-	echo "stuck runs on h$sd $(since "$t0") s after the freeze"
-	ctl "$ask" --json events | jq -r -s 'map(select(.subject == "vm stuck")) | .[-5:] | .[] | .text'
-	ctl "$ask" --json events | jq -e -s 'map(select(.subject == "vm stuck") | .text) | .[-4:] | any(test("^saving"))' >/dev/null &&
-		fail "stuck was moved by quick migration after the $which's restart, not handed over live"
-	stuck_ticks_sd() { [[ -n $(last_tick "h$sd" stuck) ]]; }
-	wait_for 20 "stuck ticking on h$sd" stuck_ticks_sd
-	[[ $(boot_of "h$sd" stuck) == "$boot" ]] || fail "stuck's boot id changed: its RAM was lost"
-	no_stuck_on_source() { [[ -z $(qemu_pid "h$so" "$uuid") ]]; }
-	wait_for 20 "the source's copy gone" no_stuck_on_source
-	wait_for 30 "all three quorate" members_are h1 '[true,[1,2,3]]'
+stuck_runs_once_on() {	# HOST UUID — stuck runs on HOST, ticking, and nowhere else
+	local h o
+	[[ $(vm_field h1 stuck phase) == running && $(vm_field h1 stuck owner) == "$1" ]] || return 1
+	[[ -n $(qemu_pid "h$1" "$2") ]] || return 1
+	for h in 1 2 3; do
+		[[ $h == "$1" || -z $(qemu_pid "h$h" "$2") ]] || return 1
+	done
 }
-step "8. havend restarted on the live target mid-way: the new one finishes the handover"
+
+step "8. the target's havend exits right after it proposed 'received': the new one switches over"
+# The cluster applies 'received' (the VM is the target's, restoring) while
+# no havend runs on the target to tell its worker to run the vCPUs; a
+# havend started again adopts the worker, learns from it that the stream
+# is in and that it was told INCOMING, and finishes the handover.
+uuid=$(vm_field h1 stuck uuid)
+so=$(vm_field h1 stuck owner)
+sd=$(( so % 3 + 1 ))
+ask=h$(( 6 - so - sd ))
+boot=$(boot_of "h$so" stuck)
 ctl h1 cluster set --live-downtime-ms 60000 --live-bandwidth-mib 256 >/dev/null
-move_with_restart target
-step "9. havend restarted on the live source mid-way: the move finishes once"
-move_with_restart source
+restart_havend "h$sd" HAVEN_FAILPOINTS=havend-exit-after-received
+wait_for 30 "all three quorate" members_are h1 '[true,[1,2,3]]'
+ctl "$ask" vm migrate stuck --to "haven-h$sd" --no-wait >/dev/null
+t0=$(now)
+exited() { "$LAB" exec "h$sd" grep -q "failpoint havend-exit-after-received" /var/log/havend.log; }
+wait_for 60 "h$sd's havend to exit after proposing received" exited
+restoring_on_target() { [[ $(vm_field "$ask" stuck owner) == "$sd" ]]; }
+wait_for 30 "the cluster to give stuck to h$sd" restoring_on_target
+echo "stuck is h$sd's ($(vm_field "$ask" stuck phase)) while no havend runs there; starting it again"
+start_havend "h$sd"
+runs_on_sd() { stuck_runs_once_on "$sd" "$uuid"; }
+wait_for 60 "stuck running on h$sd alone" runs_on_sd
+echo "stuck runs on h$sd $(since "$t0") s after the migrate"
+stuck_ticks_sd() { [[ -n $(last_tick "h$sd" stuck) ]]; }
+wait_for 20 "stuck ticking on h$sd" stuck_ticks_sd
+[[ $(boot_of "h$sd" stuck) == "$boot" ]] || fail "stuck's boot id changed: its RAM was lost"
+wait_for 30 "all three quorate" members_are h1 '[true,[1,2,3]]'
+
+step "9. havend restarted on the live source mid-way: the VM runs once, its RAM kept"
+# The target's havend frozen once ready holds the move after the stream;
+# the source's havend is killed and started again meanwhile.
+move_stuck_freezing_target
+sleep 2
+restart_havend "h$so"
+"$LAB" exec "h$sd" sh -c 'kill -CONT "$(cat /run/havend.pid)"'
+echo "restarted h$so's havend (the source) $(since "$t0") s after the freeze"
+runs_once() { local o; o=$(vm_field "$ask" stuck owner); [[ -n $o ]] && stuck_runs_once_on "$o" "$uuid" && settled "$ask"; }
+wait_for 60 "stuck running once" runs_once
+now_on=$(vm_field "$ask" stuck owner)
+echo "stuck runs on h$now_on $(since "$t0") s after the freeze"
+ctl "$ask" --json events | jq -r -s 'map(select(.subject == "vm stuck")) | .[-4:] | .[] | .text'
+stuck_ticks_now() { [[ -n $(last_tick "h$now_on" stuck) ]]; }
+wait_for 20 "stuck ticking on h$now_on" stuck_ticks_now
+[[ $(boot_of "h$now_on" stuck) == "$boot" ]] || fail "stuck's boot id changed: its RAM was lost"
+wait_for 30 "all three quorate" members_are h1 '[true,[1,2,3]]'
 ctl h1 cluster set --live-downtime-ms 300 --live-bandwidth-mib 0 >/dev/null
 
 step "the auditor saw no VM twice; web1's journal is intact"
