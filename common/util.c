@@ -131,6 +131,8 @@ failpoint(const char *name)
 	const char	*list = getenv("HAVEN_FAILPOINTS"), *p;
 	size_t		 len = strlen(name);
 
+	if (len == 0)
+		return 0;
 	for (p = list; p != NULL && *p != '\0'; p += strcspn(p, ",")) {
 		p += strspn(p, ",");
 		if (strncmp(p, name, len) == 0 && (p[len] == ',' ||
