@@ -60,11 +60,11 @@
 /* Quorum lost -> this host's VMs have had their isolation response
  * (havend runs SCHED_RR with its memory locked: votequorum's callback to
  * SIGKILL of QEMU takes a few ms; measured in lab.failover's cut). */
-#define FENCE_ISOLATION_BOUND_MS	150
+#define FENCE_ISOLATION_BOUND_MS	100
 /* Host marked lost -> its VMs may start elsewhere (storage level): the
  * bound above plus the skew between the two sides' detection (the same
  * token and consensus timers on both; well under 100 ms in the lab). */
-#define FENCE_TAKEOVER_DELAY_MS		300
+#define FENCE_TAKEOVER_DELAY_MS		200
 /* How often havend pets the watchdog while healthy (W is 2 s or more). */
 #define FENCE_WATCHDOG_PET_MS		500
 /* A watchdog's expiry -> nothing of its host runs any more. */
