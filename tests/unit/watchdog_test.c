@@ -221,8 +221,12 @@ test_takeover_wait(void **state)
 				    FENCE_WATCHDOG_RESET_MARGIN_MS);
 		}
 	}
-	/* The lab: W = 2 s, T = 1 s: the delay alone. */
-	assert_int_equal(fence_takeover_wait_ms(2, 1000), FENCE_TAKEOVER_DELAY_MS);
+	/* The lab: W = 2 s, T = 1 s: the reset margin past 2T. */
+	assert_int_equal(fence_takeover_wait_ms(2, 1000),
+	    FENCE_WATCHDOG_RESET_MARGIN_MS);
+	/* No watchdog, or haven.conf's default W: the delay alone. */
+	assert_int_equal(fence_takeover_wait_ms(0, 1000), FENCE_TAKEOVER_DELAY_MS);
+	assert_int_equal(fence_takeover_wait_ms(5, 3000), FENCE_TAKEOVER_DELAY_MS);
 	/* The old default W = 30 s with the default token: 30.3 - 6 s. */
 	assert_int_equal(fence_takeover_wait_ms(30, 3000), 24300);
 }
