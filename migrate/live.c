@@ -32,6 +32,11 @@
 #include "common.h"
 #include "transfer_int.h"
 
+static void	live_incoming_refused(struct json_object *, const char *,
+		    const char *, void *);
+static void	live_send_refused(struct json_object *, const char *,
+		    const char *, void *);
+
 void
 live_init(struct transfer *t)
 {
@@ -179,7 +184,8 @@ live_token_read(evutil_socket_t fd, short events, void *arg)
 	if ((flags = fcntl(fd, F_GETFL)) != -1)
 		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	transfer_hand_fd(t, fd, TRANSFER_LIVE_FD_NAME);
-	transfer_migrate_fd(t, "migrate-incoming", TRANSFER_LIVE_FD_NAME);
+	transfer_migrate_fd(t, "migrate-incoming", TRANSFER_LIVE_FD_NAME,
+	    live_incoming_refused);
 	t->live.start_us = now_us();
 	log_info("live migration: receiving");
 }
@@ -283,6 +289,35 @@ live_ended(struct transfer *t, int error, const char *why)
 	t->live.completed = 0;
 	t->ops->report(t->arg, HAVEN__VM_PHASE__VM_PHASE_RUNNING, error, why,
 	    0, 0);
+}
+
+/* QEMU refused to start sending or receiving: no MIGRATION event follows. */
+static void
+live_send_refused(struct json_object *result, const char *class,
+    const char *desc, void *arg)
+{
+	struct transfer	*t = arg;
+	char		 why[256];
+
+	if (result != NULL || t->kind != TRANSFER_LIVE)
+		return;
+	snprintf(why, sizeof why, "QEMU refused to send (%s); it runs on here",
+	    desc != NULL ? desc : class != NULL ? class : "no reason");
+	live_ended(t, -EIO, why);
+}
+
+static void
+live_incoming_refused(struct json_object *result, const char *class,
+    const char *desc, void *arg)
+{
+	struct transfer	*t = arg;
+	char		 why[256];
+
+	if (result != NULL || t->kind != TRANSFER_INCOMING)
+		return;
+	snprintf(why, sizeof why, "QEMU refused the incoming stream (%s)",
+	    desc != NULL ? desc : class != NULL ? class : "no reason");
+	t->ops->fail(t->arg, -EIO, why);
 }
 
 static void
@@ -408,7 +443,8 @@ live_connected(evutil_socket_t fd, short events, void *arg)
 	    (int64_t)t->live.bandwidth : INT64_MAX / 2));
 	transfer_qmp(t, "migrate-set-parameters", params, -1, NULL, NULL);
 	transfer_hand_fd(t, fd, TRANSFER_LIVE_FD_NAME);
-	transfer_migrate_fd(t, "migrate", TRANSFER_LIVE_FD_NAME);
+	transfer_migrate_fd(t, "migrate", TRANSFER_LIVE_FD_NAME,
+	    live_send_refused);
 	ev_timer_arm(t->progress_timer, LIVE_POLL_MS);
 }
 

@@ -57,6 +57,50 @@ quick_save_done(int result, const struct state_header *h, void *arg)
 	quick_save_maybe_done(t);
 }
 
+/* QEMU gave up on the save (or never began it): exactly one runnable
+ * copy stays, here; the state on the volume stays incomplete. */
+static void
+quick_save_failed(struct transfer *t, const char *why)
+{
+	if (t->save != NULL) {
+		state_save_abort(t->save);
+		t->save = NULL;
+	}
+	transfer_report(t, HAVEN__VM_PHASE__VM_PHASE_RUNNING, -EIO, why);
+	transfer_qmp(t, "cont", NULL, -1, NULL, NULL);
+	transfer_end(t);
+}
+
+/* migrate refused (bad fd, a migration already running...): no MIGRATION
+ * event follows, so without this the VM would stay stopped for good. */
+static void
+quick_save_refused(struct json_object *result, const char *class,
+    const char *desc, void *arg)
+{
+	struct transfer	*t = arg;
+	char		 why[256];
+
+	if (result != NULL || t->kind != TRANSFER_SAVE)
+		return;
+	snprintf(why, sizeof why, "QEMU refused the save (%s); resuming here",
+	    desc != NULL ? desc : class != NULL ? class : "no reason");
+	quick_save_failed(t, why);
+}
+
+static void
+quick_restore_refused(struct json_object *result, const char *class,
+    const char *desc, void *arg)
+{
+	struct transfer	*t = arg;
+	char		 why[256];
+
+	if (result != NULL || t->kind != TRANSFER_RESTORE)
+		return;
+	snprintf(why, sizeof why, "QEMU refused to load the saved state (%s)",
+	    desc != NULL ? desc : class != NULL ? class : "no reason");
+	t->ops->fail(t->arg, -EIO, why);
+}
+
 /* Save: QEMU writes its migration stream into a pipe we drain onto the
  * volume's state extent. */
 void
@@ -92,7 +136,8 @@ quick_save(struct transfer *t)
 	transfer_hand_fd(t, p[1], TRANSFER_STATE_FD_NAME);
 	t->save = state_save_start(t->base, t->vm.state, p[0], &ident,
 	    quick_state_progress, quick_save_done, t);
-	transfer_migrate_fd(t, "migrate", TRANSFER_STATE_FD_NAME);
+	transfer_migrate_fd(t, "migrate", TRANSFER_STATE_FD_NAME,
+	    quick_save_refused);
 }
 
 /* A save's progress: the RAM QEMU has left to write. */
@@ -240,7 +285,8 @@ quick_restore_begin(struct transfer *t)
 	transfer_migration_events(t);
 	transfer_hand_fd(t, t->restore_fd, TRANSFER_STATE_FD_NAME);
 	t->restore_fd = -1;
-	transfer_migrate_fd(t, "migrate-incoming", TRANSFER_STATE_FD_NAME);
+	transfer_migrate_fd(t, "migrate-incoming", TRANSFER_STATE_FD_NAME,
+	    quick_restore_refused);
 	ev_timer_arm(t->progress_timer, QUICK_POLL_MS);
 }
 
@@ -267,19 +313,12 @@ quick_event(struct transfer *t, const char *name, struct json_object *data)
 		else if (t->kind == TRANSFER_RESTORE)
 			quick_restore_maybe_done(t);
 	} else if (strcmp(s, "failed") == 0) {
-		if (t->kind == TRANSFER_SAVE) {
-			if (t->save != NULL) {
-				state_save_abort(t->save);
-				t->save = NULL;
-			}
-			transfer_report(t, HAVEN__VM_PHASE__VM_PHASE_RUNNING,
-			    -EIO, "QEMU's migration failed; resuming here");
-			transfer_qmp(t, "cont", NULL, -1, NULL, NULL);
-			transfer_end(t);
-		} else if (t->kind == TRANSFER_RESTORE) {
+		if (t->kind == TRANSFER_SAVE)
+			quick_save_failed(t, "QEMU's migration failed; resuming "
+			    "here");
+		else if (t->kind == TRANSFER_RESTORE)
 			t->ops->fail(t->arg, -EIO, "QEMU could not load the "
 			    "saved state");
-		}
 	}
 	return 1;
 }

@@ -206,13 +206,16 @@ transfer_hand_fd(struct transfer *t, int fd, const char *name)
 	close(fd);
 }
 
+/* migrate or migrate-incoming on the fd handed over as name; refused is
+ * called if QEMU answers with an error (nothing would follow: no event). */
 void
-transfer_migrate_fd(struct transfer *t, const char *command, const char *name)
+transfer_migrate_fd(struct transfer *t, const char *command, const char *name,
+    transfer_reply_cb refused)
 {
 	struct json_object	*params = json_object_new_object();
 	char			 uri[64];
 
 	snprintf(uri, sizeof uri, "fd:%s", name);
 	json_object_object_add(params, "uri", json_object_new_string(uri));
-	transfer_qmp(t, command, params, -1, NULL, NULL);
+	transfer_qmp(t, command, params, -1, refused, t);
 }

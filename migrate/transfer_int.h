@@ -99,7 +99,7 @@ void		 transfer_report(struct transfer *, Haven__VmPhase, int,
 void		 transfer_migration_events(struct transfer *);
 void		 transfer_hand_fd(struct transfer *, int fd, const char *);
 void		 transfer_migrate_fd(struct transfer *, const char *command,
-		     const char *name);
+		     const char *name, transfer_reply_cb refused);
 
 /* quick.c */
 void		 quick_restore_begin(struct transfer *);
