@@ -43,6 +43,10 @@ quick_save_done(int result, const struct state_header *h, void *arg)
 	struct transfer	*t = arg;
 
 	t->save = NULL;
+	/* Ended already (QEMU failed or refused it, or a stop took over):
+	 * said once, there. */
+	if (t->kind != TRANSFER_SAVE)
+		return;
 	if (result != 0) {
 		/* The save failed: exactly one runnable copy stays, here. */
 		transfer_report(t, HAVEN__VM_PHASE__VM_PHASE_RUNNING, result,
