@@ -26,6 +26,7 @@
 #include "timeline.h"
 
 static void	havend_pending_expire(struct havend *, int);
+static void	havend_leave_lost(struct havend *, const char *);
 
 static void
 havend_connected(struct membership *m, uint32_t node_id, void *arg)
@@ -275,17 +276,7 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 	if (result == CLUSTER_OK &&
 	    c->kind_case == HAVEN__CHANGE__KIND_HOST_LOST &&
 	    c->host_lost->node_id == h->node_id && h->node_id != 0) {
-		struct vmworker	*w;
-
-		log_warn("this host (node %u) was declared lost and is being "
-		    "fenced: stopping its VMs and havend; restart havend to "
-		    "rejoin", h->node_id);
-		for (w = supervisor_first(h->supervisor); w != NULL;
-		    w = supervisor_next(w))
-			if (vmworker_alive(w))
-				supervisor_kill(h->supervisor, vmworker_uuid(w));
-		h->exit_code = 1;
-		event_base_loopbreak(h->base);
+		havend_leave_lost(h, "was declared lost");
 		return;
 	}
 	/* Applied reports leave the table. */
@@ -324,18 +315,50 @@ havend_memory_mib(void)
 	return kib / 1024;
 }
 
+/*
+ * This host is lost in the cluster's eyes while it runs (`node fence`, its
+ * havend away too long, or a state adopted while the others were fencing
+ * it): it is being fenced, and must never fence itself as coordinator.
+ * Stop every VM now and leave; havend must be restarted to rejoin (once
+ * the others have fenced it, it is unfenced as it joins).
+ */
+static void
+havend_leave_lost(struct havend *h, const char *how)
+{
+	struct vmworker	*w;
+
+	log_warn("this host (node %u) %s and is being fenced: stopping its VMs "
+	    "and havend; restart havend to rejoin", h->node_id, how);
+	for (w = supervisor_first(h->supervisor); w != NULL;
+	    w = supervisor_next(w))
+		if (vmworker_alive(w))
+			supervisor_kill(h->supervisor, vmworker_uuid(w));
+	h->exit_code = 1;
+	event_base_loopbreak(h->base);
+}
+
 /* After a sync: make sure this host is in the state, then reconcile. */
 static void
 havend_synced(struct replica *r, void *arg)
 {
-	struct havend	*h = arg;
-	Haven__Change	*c;
-	Haven__HostAdd	*add;
-	char		 err[256];
-	uint64_t	 id;
+	struct havend		*h = arg;
+	const Haven__Host	*me;
+	Haven__Change		*c;
+	Haven__HostAdd		*add;
+	char			 err[256];
+	uint64_t		 id;
 
 	h->node_id = membership_node_id(h->membership);
 	h->synced = 1;
+	/* Rejoined while the others were still fencing us. */
+	if (replica_is_quorate(r) && (me = cluster_host(replica_state(r),
+	    h->node_id)) != NULL && me->runtime->membership ==
+	    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST &&
+	    me->runtime->fence != HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED) {
+		havend_leave_lost(h, "was found lost and not yet fenced after a "
+		    "sync");
+		return;
+	}
 	if (replica_is_quorate(r) && cluster_host(replica_state(r),
 	    h->node_id) == NULL) {
 		c = havend_change_new();
