@@ -229,6 +229,9 @@ void		 replica_on_message(struct replica *, uint32_t from,
 void		 replica_on_quorum(struct replica *, int quorate);
 int		 replica_propose(struct replica *, Haven__Change *,
 		     uint64_t *request_id, char *err, size_t errlen);
+/* This host lost a two-node fencing race: its history since the split
+ * must never be a sync source (last-quorate epoch 0, persisted). */
+void		 replica_forget_quorum(struct replica *);
 const struct cluster *replica_state(const struct replica *);
 int		 replica_is_quorate(const struct replica *);
 const uint32_t	*replica_members(const struct replica *, size_t *n);
@@ -302,15 +305,23 @@ void		 coordinator_describe(const Haven__Change *, char *, size_t);
 
 /* fencer.c: the coordinator's fencing of lost hosts, level by level. */
 struct fencer;
+/* fenced: 1 fenced, 0 every level failed, FENCER_LOST: a two-node race
+ * that the victim won (it fenced this host): stop every VM and leave. */
+#define FENCER_LOST	(-1)
 typedef void (*fencer_done_cb)(struct fencer *, uint32_t victim, int fenced,
     const char *level, const char *detail, void *arg);
+/* The two-node race (corosync's two_node, no witness vote): none, this
+ * host goes first, or the victim does (see fencer.c). */
+#define FENCER_RACE_NONE	0
+#define FENCER_RACE_FAVOURED	1
+#define FENCER_RACE_OTHER	2
 struct fencer	*fencer_new(struct event_base *, const struct config *,
 		     const char *initiator, fencer_done_cb, void *arg);
 /* Fence victim (marked lost at lost_at_us) through this host's levels;
  * urls: every volume of the cluster. A no-op while it runs already. */
 int		 fencer_start(struct fencer *, uint32_t my_node, uint32_t victim,
 		     const char *victim_name, uint64_t lost_at_us,
-		     const char *const *urls, size_t nurls);
+		     const char *const *urls, size_t nurls, int race);
 int		 fencer_busy(const struct fencer *, uint32_t victim);
 void		 fencer_cancel_all(struct fencer *);
 void		 fencer_free(struct fencer *);

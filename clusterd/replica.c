@@ -648,6 +648,22 @@ refuse:
 	return -1;
 }
 
+/*
+ * This host lost a two-node fencing race: what its side changed since the
+ * split must never win a sync. Its last-quorate epoch drops to 0, so the
+ * winner's history (quorate more recently) is the source when they meet.
+ */
+void
+replica_forget_quorum(struct replica *r)
+{
+	char	err[256];
+
+	r->st->cs->last_quorate_epoch = 0;
+	r->quorate = 0;
+	if (cluster_save(r->st, r->dir, err, sizeof err) != CLUSTER_OK)
+		log_error("persisting the cluster state: %s", err);
+}
+
 const struct cluster *
 replica_state(const struct replica *r)
 {
