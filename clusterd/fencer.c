@@ -21,8 +21,16 @@
  * leaves. Both sides, once their storage level succeeded, read the keys
  * again before the VMs may start -- the favoured side only after
  * FENCER_RACE_DELAY_MS + FENCER_RACE_MARGIN_MS, when the other has either
- * given up or preempted it -- and a side whose own key is gone has lost.
- * The last preempter holds its key on every volume; the other does not.
+ * given up or preempted it, the other after that plus
+ * FENCE_TAKEOVER_DELAY_MS, when a favoured side that lost has stopped its
+ * VMs -- and a side whose own key is gone has lost. The last preempter
+ * holds its key on every volume; the other does not.
+ *
+ * Timing: both sides see the split within a token of each other. The
+ * favoured side preempts within a few round trips of that, long before the
+ * other reads its sentinel (FENCER_RACE_DELAY_MS); should the other's
+ * sentinel come after the favoured side's preempt, the other preempts last
+ * and wins, and the favoured side finds its key gone at its own check.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -224,6 +232,11 @@ fencer_level_result(struct fencing *op, int ok, const char *detail)
 	if (l->kind == CONFIG_FENCE_STORAGE && op->race == FENCER_RACE_FAVOURED)
 		until = op->lost_at_us + (FENCER_RACE_DELAY_MS +
 		    FENCER_RACE_MARGIN_MS) * 1000ULL;
+	/* The other side won only by preempting the favoured one late; the
+	 * favoured side sees that at its own check and stops its VMs. */
+	if (l->kind == CONFIG_FENCE_STORAGE && op->race == FENCER_RACE_OTHER)
+		until = op->lost_at_us + (FENCER_RACE_DELAY_MS +
+		    FENCER_RACE_MARGIN_MS + FENCE_TAKEOVER_DELAY_MS) * 1000ULL;
 	if (l->kind == CONFIG_FENCE_STORAGE && op->race != FENCER_RACE_NONE)
 		op->race_step = RACE_AFTER;
 	/* Say which levels failed first, if any. */
