@@ -84,6 +84,7 @@ struct fencing {
 	size_t			 nchecks_done;
 	int			 own_key_missing;
 	int			 check_failed;
+	int			 checked;	/* every volume answered */
 };
 enum { RACE_SENTINEL = 1, RACE_DELAY, RACE_BEFORE, RACE_AFTER };
 
@@ -100,6 +101,7 @@ struct fencer {
 
 static void	fencer_next_level(struct fencing *);
 static void	fencer_race_check(struct fencing *, int);
+static void	fencer_race_checked(struct fencing *);
 
 
 struct fencer *
@@ -288,6 +290,11 @@ fencer_next_level(struct fencing *op)
 
 	if (!op->active)
 		return;
+	if (op->checked) {			/* a race check answered */
+		op->checked = 0;
+		fencer_race_checked(op);
+		return;
+	}
 	if (op->race_step == RACE_DELAY) {	/* the race's delay ended */
 		fencer_race_check(op, 0);
 		return;
@@ -389,21 +396,22 @@ fencer_race_checked(struct fencing *op)
 	}
 }
 
+/* Devices are closed and the outcome taken from the timer, never from
+ * inside a device's own callback. */
 static void
 fencer_check_one_done(struct fencer_check *c, int failed, int missing)
 {
 	struct fencing	*op = c->op;
 
 	c->done = 1;
-	if (c->dev != NULL)
-		blockdev_close(c->dev);
-	c->dev = NULL;
 	if (op == NULL)
 		return;
 	op->check_failed |= failed;
 	op->own_key_missing |= missing;
-	if (++op->nchecks_done == op->nurls)
-		fencer_race_checked(op);
+	if (++op->nchecks_done == op->nurls) {
+		op->checked = 1;
+		ev_timer_arm(op->timer, 0);
+	}
 }
 
 static void
@@ -473,6 +481,7 @@ fencer_race_check(struct fencing *op, int sentinel)
 	op->nchecks_done = 0;
 	op->own_key_missing = 0;
 	op->check_failed = 0;
+	op->checked = 0;
 	if ((op->checks = calloc(op->nurls, sizeof *op->checks)) == NULL) {
 		fencer_level_result(op, 0, "out of memory");
 		return;
