@@ -15,6 +15,9 @@
 #  3. A silent member: host 2's havend frozen while host 3's restart opens a
 #     sync; after 5 s hosts 1 and 3 go on without it and answer a request;
 #     host 2, resumed, joins afresh and has the change.
+#  4. Host 3's state directory read-only: it cannot persist a change, says
+#     so, leaves and refuses requests; writable again, it joins and has
+#     the change it missed.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -139,5 +142,22 @@ wait_for 30 "h2 back in the group" members_are h1 '[true,[1,2,3]]'
 has_silent1() { ctl h2 --json pool list | jq -e 'map(select(.name == "silent1")) | length == 1' >/dev/null; }
 wait_for 20 "h2 to have the change made without it" has_silent1
 phase_is h1 web1 running || fail "web1 is not running"
+
+step "4. a host that cannot persist leaves rather than diverge, and comes back"
+"$LAB" exec h3 mount -o remount,bind,ro /var/lib/haven
+ctl h1 pool add ro1 --portal 10.77.2.2:3260 --target iqn.2026-11.lab.haven:ro1 >/dev/null
+h3_left() { "$LAB" exec h3 grep -q "this host leaves the cluster until it can" /var/log/havend.log; }
+wait_for 10 "h3 to say it cannot persist and leaves" h3_left
+if out=$(ctl h3 pool add ro2 --portal 10.77.2.2:3260 --target iqn.2026-11.lab.haven:ro2 2>&1); then
+	fail "h3 accepted a change it cannot persist"
+fi
+echo "h3 refuses: $out"
+"$LAB" exec h3 mount -o remount,bind,rw /var/lib/haven
+h3_joins() { "$LAB" exec h3 grep -q "persists again: joining" /var/log/havend.log; }
+wait_for 15 "h3 to persist again and join" h3_joins
+h3_writes() { ctl h3 pool add ro2 --portal 10.77.2.2:3260 --target iqn.2026-11.lab.haven:ro2 >/dev/null 2>&1; }
+wait_for 20 "h3 to take changes again" h3_writes
+has_ro() { ctl "$1" --json pool list | jq -e 'map(select(.name == "ro1" or .name == "ro2")) | length == 2' >/dev/null; }
+wait_for 10 "h1 and h3 to agree" bash -c "$(declare -f ctl has_ro); LAB='$LAB' HAVENCTL='$HAVENCTL'; has_ro h1 && has_ro h3"
 "$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
 echo "PASS"
