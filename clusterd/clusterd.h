@@ -112,6 +112,22 @@ int		 membership_send(struct membership *, const void *, size_t);
 uint32_t	 membership_node_id(const struct membership *);	/* 0: none */
 int		 membership_is_connected(const struct membership *);
 int		 membership_is_quorate(const struct membership *);
+/* corosync's quorum (votequorum_getinfo) as of now. */
+struct membership_quorum {
+	int		 quorate;
+	int		 two_node;	/* corosync's two_node */
+	int		 witness;	/* a qdevice is registered */
+	int		 witness_vote;	/* ... and casts its vote for us */
+	int		 tie_breaker;	/* two_node, auto_tie_breaker or a qdevice */
+	uint32_t	 expected_votes;
+	uint32_t	 expected_hosts;	/* expected votes less the qdevice's */
+};
+int		 membership_quorum_info(struct membership *,
+		     struct membership_quorum *);
+struct event_base *membership_event_base(const struct membership *);
+int		 membership_leave(struct membership *);
+int		 membership_join(struct membership *);
+void		 membership_restart(struct membership *, const char *why);
 void		 membership_free(struct membership *);
 
 /* sha256.c: SHA-256 (FIPS 180-4) of a buffer. */
@@ -208,8 +224,14 @@ void		 replica_on_changed(struct replica *, const uint32_t *members,
 		     size_t n);
 void		 replica_on_message(struct replica *, uint32_t from,
 		     const void *, size_t);
+/* votequorum's flag changed on this host: sync again if it differs from
+ * what this member said in the current round. */
+void		 replica_on_quorum(struct replica *, int quorate);
 int		 replica_propose(struct replica *, Haven__Change *,
 		     uint64_t *request_id, char *err, size_t errlen);
+/* This host lost a two-node fencing race: its history since the split
+ * must never be a sync source (last-quorate epoch 0, persisted). */
+void		 replica_forget_quorum(struct replica *);
 const struct cluster *replica_state(const struct replica *);
 int		 replica_is_quorate(const struct replica *);
 const uint32_t	*replica_members(const struct replica *, size_t *n);
@@ -221,6 +243,13 @@ struct sync_member {
 	uint64_t	 seq;
 	uint8_t		 digest[CLUSTER_DIGEST_SIZE];
 	uint64_t	 last_quorate_epoch;
+	/* An empty state (a new or reinstalled host): it adopts, and is a
+	 * source only when every member is a learner. */
+	int		 learner;
+	/* corosync's votequorum on that member when it sent its state. */
+	int		 vq_quorate;
+	uint32_t	 vq_expected_hosts;
+	int		 vq_tie_breaker;
 };
 struct sync_decision {
 	size_t		 source;	/* index into the members */
@@ -233,11 +262,17 @@ struct sync_decision {
 	size_t		 ndivergent;
 	size_t		 divergent_a, divergent_b;
 };
-/* members: every member's SyncState of one configuration, n >= 1. -1 with
+/* members: every member's SyncState of one configuration, n >= 1. The
+ * source is the best non-learner (highest last-quorate epoch, then seq, then
+ * lowest node id), a learner only if all are. -1 with
  * EINVAL for an empty list, epochs that differ or a repeated node id.
  * needs_snapshot must hold n bytes. Pure: no I/O, same input same answer. */
 int		 sync_decide(const struct sync_member *, size_t n,
 		     uint8_t *needs_snapshot, struct sync_decision *);
+/* Whether the configuration of these members may change the state, the
+ * state knowing the hosts `known` (see sync.c). Pure. */
+int		 sync_quorate(const struct sync_member *, size_t n,
+		     const uint32_t *known, size_t nknown);
 /* The state's SyncState for configuration epoch. */
 void		 sync_member_of(const struct cluster *, uint32_t node_id,
 		     uint64_t epoch, struct sync_member *);
@@ -270,15 +305,23 @@ void		 coordinator_describe(const Haven__Change *, char *, size_t);
 
 /* fencer.c: the coordinator's fencing of lost hosts, level by level. */
 struct fencer;
+/* fenced: 1 fenced, 0 every level failed, FENCER_LOST: a two-node race
+ * that the victim won (it fenced this host): stop every VM and leave. */
+#define FENCER_LOST	(-1)
 typedef void (*fencer_done_cb)(struct fencer *, uint32_t victim, int fenced,
     const char *level, const char *detail, void *arg);
+/* The two-node race (corosync's two_node, no witness vote): none, this
+ * host goes first, or the victim does (see fencer.c). */
+#define FENCER_RACE_NONE	0
+#define FENCER_RACE_FAVOURED	1
+#define FENCER_RACE_OTHER	2
 struct fencer	*fencer_new(struct event_base *, const struct config *,
 		     const char *initiator, fencer_done_cb, void *arg);
 /* Fence victim (marked lost at lost_at_us) through this host's levels;
  * urls: every volume of the cluster. A no-op while it runs already. */
 int		 fencer_start(struct fencer *, uint32_t my_node, uint32_t victim,
 		     const char *victim_name, uint64_t lost_at_us,
-		     const char *const *urls, size_t nurls);
+		     const char *const *urls, size_t nurls, int race);
 int		 fencer_busy(const struct fencer *, uint32_t victim);
 void		 fencer_cancel_all(struct fencer *);
 void		 fencer_free(struct fencer *);

@@ -9,6 +9,28 @@
  * marked lost (a timestamp in the state, so a new coordinator keeps them):
  * after the storage level, FENCE_TAKEOVER_DELAY_MS; the watchdog level,
  * the watchdog timeout plus FENCE_WATCHDOG_MARGIN_MS.
+ *
+ * A two-node race (corosync's two_node, no witness: after a link cut both
+ * sides stay quorate and fence each other). Exactly one must win, and the
+ * SAN decides: PR registrations outlive a session, a PREEMPT removes every
+ * registration of the victim's key, and the last preempter's key is the
+ * one left. The favoured side (it runs more VMs; else the lower node id)
+ * fences at once. The other first registers its key on every volume (its
+ * sentinel), waits FENCER_RACE_DELAY_MS, and reads the keys: if its key is
+ * gone it was fenced and has lost (FENCER_LOST): havend stops its VMs and
+ * leaves. Both sides, once their storage level succeeded, read the keys
+ * again before the VMs may start -- the favoured side only after
+ * FENCER_RACE_DELAY_MS + FENCER_RACE_MARGIN_MS, when the other has either
+ * given up or preempted it, the other after that plus
+ * FENCE_TAKEOVER_DELAY_MS, when a favoured side that lost has stopped its
+ * VMs -- and a side whose own key is gone has lost. The last preempter
+ * holds its key on every volume; the other does not.
+ *
+ * Timing: both sides see the split within a token of each other. The
+ * favoured side preempts within a few round trips of that, long before the
+ * other reads its sentinel (FENCER_RACE_DELAY_MS); should the other's
+ * sentinel come after the favoured side's preempt, the other preempts last
+ * and wins, and the favoured side finds its key gone at its own check.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +46,19 @@
 
 #define FENCER_MAX	16
 #define FENCER_URLS	256
+/* The two-node race (above): how long the side that is not favoured
+ * waits before it fences, and how much longer the favoured side waits
+ * before it reads its own key back. */
+#define FENCER_RACE_DELAY_MS	3000
+#define FENCER_RACE_MARGIN_MS	2000
+
+struct fencing;
+struct fencer_check {
+	struct fencing		*op;
+	struct blockdev		*dev;
+	size_t			 i;
+	int			 done;
+};
 
 struct fencing {
 	struct fencer		*f;
@@ -41,7 +76,17 @@ struct fencing {
 	char			 failures[768];	/* the levels that failed */
 	char			 ok_detail[384];
 	uint64_t		 started_ms;
+	/* The two-node race: FENCER_RACE_*; the step running (sentinel,
+	 * delay, check before the levels, check after them). */
+	int			 race;
+	int			 race_step;
+	struct fencer_check	*checks;
+	size_t			 nchecks_done;
+	int			 own_key_missing;
+	int			 check_failed;
+	int			 checked;	/* every volume answered */
 };
+enum { RACE_SENTINEL = 1, RACE_DELAY, RACE_BEFORE, RACE_AFTER };
 
 struct fencer {
 	struct event_base	*base;
@@ -55,6 +100,8 @@ struct fencer {
 };
 
 static void	fencer_next_level(struct fencing *);
+static void	fencer_race_check(struct fencing *, int);
+static void	fencer_race_checked(struct fencing *);
 
 
 struct fencer *
@@ -100,6 +147,30 @@ fencer_level(const struct fencer *f, size_t i)
 	    &f->storage_only;
 }
 
+/* Devices of a running check are closed; an open still in flight finds its
+ * check dropped (op NULL) and closes what it got. */
+static void
+fencer_checks_drop(struct fencing *op)
+{
+	size_t	i;
+
+	struct fencer_check	*checks = op->checks;
+
+	if (checks == NULL)
+		return;
+	op->checks = NULL;
+	for (i = 0; i < op->nurls; i++) {
+		if (checks[i].dev != NULL)
+			blockdev_close(checks[i].dev);
+		checks[i].dev = NULL;
+		checks[i].op = NULL;
+	}
+	for (i = 0; i < op->nurls; i++)
+		if (!checks[i].done)
+			return;		/* leaked: an open calls back */
+	free(checks);
+}
+
 static void
 fencer_clear(struct fencing *op)
 {
@@ -112,6 +183,7 @@ fencer_clear(struct fencing *op)
 		fence_agent_cancel(op->agent);
 	op->agent = NULL;
 	ev_timer_cancel(op->timer);
+	fencer_checks_drop(op);
 	for (i = 0; i < op->nurls; i++)
 		free(op->urls[i]);
 	op->nurls = 0;
@@ -161,6 +233,18 @@ fencer_level_result(struct fencing *op, int ok, const char *detail)
 		    *f->config->watchdog_device != '\0' ?
 		    f->config->watchdog_timeout_s : 0,
 		    f->config->token_ms) * 1000ULL;
+	/* A race: our key must still be there once the other side has
+	 * had its turn. */
+	if (l->kind == CONFIG_FENCE_STORAGE && op->race == FENCER_RACE_FAVOURED)
+		until = op->lost_at_us + (FENCER_RACE_DELAY_MS +
+		    FENCER_RACE_MARGIN_MS) * 1000ULL;
+	/* The other side won only by preempting the favoured one late; the
+	 * favoured side sees that at its own check and stops its VMs. */
+	if (l->kind == CONFIG_FENCE_STORAGE && op->race == FENCER_RACE_OTHER)
+		until = op->lost_at_us + (FENCER_RACE_DELAY_MS +
+		    FENCER_RACE_MARGIN_MS + FENCE_TAKEOVER_DELAY_MS) * 1000ULL;
+	if (l->kind == CONFIG_FENCE_STORAGE && op->race != FENCER_RACE_NONE)
+		op->race_step = RACE_AFTER;
 	/* Say which levels failed first, if any. */
 	snprintf(op->ok_detail, sizeof op->ok_detail, "%s%s%.200s%s", detail,
 	    *op->failures ? " (after " : "", op->failures,
@@ -168,6 +252,10 @@ fencer_level_result(struct fencing *op, int ok, const char *detail)
 	if (until > now) {
 		op->waiting = 1;
 		ev_timer_arm(op->timer, (until - now + 999) / 1000);
+		return;
+	}
+	if (op->race_step == RACE_AFTER) {
+		fencer_race_check(op, 0);
 		return;
 	}
 	fencer_finish(op, 1, l->name, op->ok_detail);
@@ -206,8 +294,21 @@ fencer_next_level(struct fencing *op)
 
 	if (!op->active)
 		return;
+	if (op->checked) {			/* a race check answered */
+		op->checked = 0;
+		fencer_race_checked(op);
+		return;
+	}
+	if (op->race_step == RACE_DELAY) {	/* the race's delay ended */
+		fencer_race_check(op, 0);
+		return;
+	}
 	if (op->waiting) {			/* a wait has ended */
 		op->waiting = 0;
+		if (op->race_step == RACE_AFTER) {
+			fencer_race_check(op, 0);
+			return;
+		}
 		l = fencer_level(f, op->level);
 		if (l->kind == CONFIG_FENCE_WATCHDOG) {
 			snprintf(detail, sizeof detail, "node %u's watchdog "
@@ -261,6 +362,146 @@ fencer_next_level(struct fencing *op)
 	}
 }
 
+/* The race's outcome after a check: go on, or this host has lost. */
+static void
+fencer_race_checked(struct fencing *op)
+{
+	uint64_t	now = now_us(), until;
+	char		detail[256];
+	int		step = op->race_step;
+
+	fencer_checks_drop(op);
+	if (op->check_failed) {
+		fencer_level_result(op, 0, "the two-node race: cannot reach "
+		    "every volume to register or read our key");
+		return;
+	}
+	if (op->own_key_missing && step != RACE_SENTINEL) {
+		snprintf(detail, sizeof detail, "node %u fenced this host "
+		    "first: our key is gone from the volumes", op->victim);
+		fencer_finish(op, FENCER_LOST, "storage", detail);
+		return;
+	}
+	switch (step) {
+	case RACE_SENTINEL:
+		op->race_step = RACE_DELAY;
+		until = op->lost_at_us + FENCER_RACE_DELAY_MS * 1000ULL;
+		ev_timer_arm(op->timer, until > now ? (until - now + 999) /
+		    1000 : 0);
+		return;
+	case RACE_DELAY:
+		op->race_step = RACE_BEFORE;
+		fencer_next_level(op);
+		return;
+	default:
+		fencer_finish(op, 1, fencer_level(op->f, op->level)->name,
+		    op->ok_detail);
+		return;
+	}
+}
+
+/* Devices are closed and the outcome taken from the timer, never from
+ * inside a device's own callback. */
+static void
+fencer_check_one_done(struct fencer_check *c, int failed, int missing)
+{
+	struct fencing	*op = c->op;
+
+	c->done = 1;
+	if (op == NULL)
+		return;
+	op->check_failed |= failed;
+	op->own_key_missing |= missing;
+	if (++op->nchecks_done == op->nurls) {
+		op->checked = 1;
+		ev_timer_arm(op->timer, 0);
+	}
+}
+
+static void
+fencer_check_read(int result, const struct pr_status *s, void *arg)
+{
+	struct fencer_check	*c = arg;
+	uint64_t		 key;
+	size_t			 i;
+	int			 found = 0;
+
+	if (c->op == NULL || result != 0) {
+		fencer_check_one_done(c, result != 0, 0);
+		return;
+	}
+	key = pr_key(c->op->f->config->cluster_name, c->op->f->node_id);
+	for (i = 0; i < s->nkeys; i++)
+		if (s->keys[i] == key)
+			found = 1;
+	fencer_check_one_done(c, 0, !found);
+}
+
+static void
+fencer_check_registered(int result, void *arg)
+{
+	struct fencer_check	*c = arg;
+
+	if (c->op == NULL || result != 0) {
+		fencer_check_one_done(c, result != 0, 0);
+		return;
+	}
+	pr_read(c->dev, fencer_check_read, c);
+}
+
+static void
+fencer_check_opened(int result, struct blockdev *dev, void *arg)
+{
+	struct fencer_check	*c = arg;
+
+	if (c->op == NULL) {	/* dropped meanwhile */
+		if (dev != NULL)
+			blockdev_close(dev);
+		c->done = 1;
+		return;
+	}
+	if (result != 0) {
+		fencer_check_one_done(c, 1, 0);
+		return;
+	}
+	c->dev = dev;
+	if (c->op->race_step == RACE_SENTINEL)
+		pr_register(dev, 0, pr_key(c->op->f->config->cluster_name,
+		    c->op->f->node_id), 1, fencer_check_registered, c);
+	else
+		pr_read(dev, fencer_check_read, c);
+}
+
+/* Register our key on every volume (sentinel), or read whether it is
+ * still there; fencer_race_checked runs when every volume answered. */
+static void
+fencer_race_check(struct fencing *op, int sentinel)
+{
+	struct iscsi_options	opts;
+	size_t			i;
+
+	if (sentinel)
+		op->race_step = RACE_SENTINEL;
+	op->nchecks_done = 0;
+	op->own_key_missing = 0;
+	op->check_failed = 0;
+	op->checked = 0;
+	if ((op->checks = calloc(op->nurls, sizeof *op->checks)) == NULL) {
+		fencer_level_result(op, 0, "out of memory");
+		return;
+	}
+	memset(&opts, 0, sizeof opts);
+	opts.initiator = op->f->initiator;
+	opts.timeout_s = 5;
+	for (i = 0; i < op->nurls; i++) {
+		op->checks[i].op = op;
+		op->checks[i].i = i;
+	}
+	for (i = 0; i < op->nurls && op->checks != NULL; i++)
+		iscsi_open(op->f->base, op->urls[i], &opts, fencer_check_opened,
+		    &op->checks[i]);
+}
+
 int
 fencer_busy(const struct fencer *f, uint32_t victim)
 {
@@ -275,7 +516,7 @@ fencer_busy(const struct fencer *f, uint32_t victim)
 int
 fencer_start(struct fencer *f, uint32_t my_node, uint32_t victim,
     const char *victim_name, uint64_t lost_at_us, const char *const *urls,
-    size_t nurls)
+    size_t nurls, int race)
 {
 	struct fencing	*op = NULL;
 	size_t		 i;
@@ -302,6 +543,18 @@ fencer_start(struct fencer *f, uint32_t my_node, uint32_t victim,
 		if ((op->urls[i] = strdup(urls[i])) == NULL)
 			abort();
 	op->nurls = nurls;
+	op->race = nurls > 0 ? race : FENCER_RACE_NONE;
+	op->race_step = 0;
+	if (op->race == FENCER_RACE_OTHER) {
+		log_warn("fencing node %u: a two-node race (no witness): node "
+		    "%u goes first; registering our key and waiting %d ms",
+		    victim, victim, FENCER_RACE_DELAY_MS);
+		fencer_race_check(op, 1);
+		return 0;
+	}
+	if (op->race == FENCER_RACE_FAVOURED)
+		log_warn("fencing node %u: a two-node race (no witness): this "
+		    "host goes first", victim);
 	fencer_next_level(op);
 	return 0;
 }

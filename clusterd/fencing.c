@@ -1,13 +1,16 @@
 /*
  * Fencing lost hosts, the coordinator's job (DESIGN §4): which hosts are
  * lost (a host up in corosync whose havend restarts gets a grace), running
- * this host's fence levels on them (fencer.c) and recording the outcome.
+ * this host's fence levels on them (fencer.c) and recording the outcome;
+ * in a two-node race (two_node, no witness), who goes first, and leaving
+ * when the other side won.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 
 #include "common.h"
 #include "havend.h"
@@ -34,6 +37,47 @@ havend_volume_urls(struct havend *h, char (*urls)[384], const char **ptrs,
 		n++;
 	}
 	return n;
+}
+
+/* VMs the state gives to node that run or move. */
+static size_t
+havend_active_vms(const struct cluster *st, uint32_t node)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < st->cs->n_vms; i++) {
+		const Haven__VmRuntime	*rt = st->cs->vms[i]->runtime;
+
+		if (rt->owner == node &&
+		    rt->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
+		    rt->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Whether fencing victim is a two-node race: corosync keeps both halves
+ * of a two_node cluster quorate after a link cut, and no witness voted.
+ * Then both sides fence; the one that runs more VMs (else the lower node
+ * id) goes first, so a split moves no VM (fencer.c has the argument).
+ */
+static int
+havend_fence_race(struct havend *h, uint32_t victim)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	struct membership_quorum q;
+	size_t			 mine, theirs, n;
+
+	(void)replica_members(h->replica, &n);
+	if (membership_quorum_info(h->membership, &q) == -1 || !q.two_node ||
+	    q.witness_vote || n * 2 > st->cs->n_hosts)
+		return FENCER_RACE_NONE;
+	mine = havend_active_vms(st, h->node_id);
+	theirs = havend_active_vms(st, victim);
+	if (mine != theirs)
+		return mine > theirs ? FENCER_RACE_FAVOURED : FENCER_RACE_OTHER;
+	return h->node_id < victim ? FENCER_RACE_FAVOURED : FENCER_RACE_OTHER;
 }
 
 void
@@ -73,7 +117,8 @@ havend_fence_lost(struct havend *h)
 		}
 		n = havend_volume_urls(h, urls, ptrs, 256);
 		if (fencer_start(h->fencer, h->node_id, host->config->node_id,
-		    host->config->name, host->runtime->lost_at_us, ptrs, n) == -1)
+		    host->config->name, host->runtime->lost_at_us, ptrs, n,
+		    havend_fence_race(h, host->config->node_id)) == -1)
 			log_warn("cannot fence node %u now: %s",
 			    host->config->node_id, strerror(errno));
 	}
@@ -92,6 +137,24 @@ havend_fenced(struct fencer *f, uint32_t victim, int fenced, const char *level,
 
 	if (hf == NULL)
 		abort();
+	if (fenced == FENCER_LOST) {
+		struct vmworker	*w;
+
+		free(hf);
+		message_free(&c->base);
+		log_warn("this host (node %u) lost the two-node fencing race "
+		    "(%s): stopping its VMs and havend; node %u runs the "
+		    "cluster. Restart havend once the link is back to rejoin",
+		    h->node_id, detail, victim);
+		for (w = supervisor_first(h->supervisor); w != NULL;
+		    w = supervisor_next(w))
+			if (vmworker_alive(w))
+				supervisor_kill(h->supervisor, vmworker_uuid(w));
+		replica_forget_quorum(h->replica);
+		h->exit_code = 1;
+		event_base_loopbreak(h->base);
+		return;
+	}
 	if (fenced)
 		log_info("node %u fenced by level %s: %s", victim, level, detail);
 	else

@@ -95,6 +95,7 @@ havend_quorum(struct membership *m, int quorate, const uint32_t *members,
 	h->nmembers = n < HAVEND_MAX_MEMBERS ? n : HAVEND_MAX_MEMBERS;
 	memcpy(h->members, members, h->nmembers * sizeof *members);
 	qsort(h->members, h->nmembers, sizeof *h->members, havend_cmp_u32);
+	replica_on_quorum(h->replica, quorate);
 	/* The CPG change may have come first, with the old node list: a
 	 * host that is gone from corosync too is lost now, not after the
 	 * restart grace. */

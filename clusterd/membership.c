@@ -468,6 +468,99 @@ membership_is_quorate(const struct membership *m)
 	return m->connected && m->quorate;
 }
 
+/*
+ * corosync's own quorum as votequorum has it now (a synchronous call to the
+ * local corosync): -1 while disconnected. The sync of the replicated state
+ * carries it, so every member decides from the same verdicts.
+ */
+int
+membership_quorum_info(struct membership *m, struct membership_quorum *q)
+{
+	struct votequorum_info	info;
+	cs_error_t		err;
+
+	memset(q, 0, sizeof *q);
+	if (!m->connected || m->lost) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	memset(&info, 0, sizeof info);
+	if ((err = votequorum_getinfo(m->votequorum, m->node_id, &info)) !=
+	    CS_OK) {
+		log_warn("membership: votequorum_getinfo failed (error %d)",
+		    (int)err);
+		errno = EIO;
+		return -1;
+	}
+	q->quorate = (info.flags & VOTEQUORUM_INFO_QUORATE) != 0;
+	q->two_node = (info.flags & VOTEQUORUM_INFO_TWONODE) != 0;
+	q->witness = (info.flags & VOTEQUORUM_INFO_QDEVICE_REGISTERED) != 0;
+	q->witness_vote = (info.flags & VOTEQUORUM_INFO_QDEVICE_CAST_VOTE) != 0;
+	q->tie_breaker = q->two_node || q->witness ||
+	    (info.flags & VOTEQUORUM_INFO_AUTO_TIE_BREAKER) != 0;
+	q->expected_votes = info.node_expected_votes;
+	q->expected_hosts = info.node_expected_votes > info.qdevice_votes &&
+	    q->witness ? info.node_expected_votes - info.qdevice_votes :
+	    info.node_expected_votes;
+	/* Our own quorum flag too: the callback's may lag the call. */
+	m->quorate = q->quorate;
+	return 0;
+}
+
+struct event_base *
+membership_event_base(const struct membership *m)
+{
+	return m->base;
+}
+
+/* Leave the CPG group (corosync and votequorum stay): the others see this
+ * member go. membership_join puts it back. */
+int
+membership_leave(struct membership *m)
+{
+	cs_error_t	err;
+
+	if (!m->connected || m->lost) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	if ((err = cpg_leave(m->cpg, &m->group)) != CS_OK) {
+		log_warn("membership: cpg_leave failed (error %d)", (int)err);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int
+membership_join(struct membership *m)
+{
+	cs_error_t	err;
+
+	if (!m->connected || m->lost) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	if ((err = cpg_join(m->cpg, &m->group)) != CS_OK) {
+		log_warn("membership: cpg_join failed (error %d)", (int)err);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Drop the connection and connect again (from the loop): the group sees
+ * this member leave and come back, which starts a new sync. */
+void
+membership_restart(struct membership *m, const char *why)
+{
+	if (!m->connected)
+		return;
+	log_warn("membership: leaving the group and joining again: %s", why);
+	m->lost = 1;
+	ev_timer_arm(m->lost_timer, 0);
+}
+
 void
 membership_free(struct membership *m)
 {

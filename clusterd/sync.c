@@ -1,7 +1,9 @@
 /*
  * The sync decision on a CPG configuration change (DESIGN §5): from every
- * member's (seq, digest, last-quorate epoch), pick the one source all members
- * agree on and say who must adopt its snapshot. Pure: no I/O.
+ * member's (seq, digest, last-quorate epoch, learner), pick the one source
+ * all members agree on and say who must adopt its snapshot; and whether the
+ * configuration may change the state (corosync's quorum, as every member
+ * reported it, and the hosts the state knows). Pure: no I/O.
  */
 #include <errno.h>
 #include <string.h>
@@ -42,8 +44,16 @@ sync_decide(const struct sync_member *m, size_t n, uint8_t *needs_snapshot,
 				return -1;
 			}
 	}
-	for (i = 1; i < n; i++)
-		if (better(&m[i], &m[source]))
+	/* A learner (empty state) is a source only among learners: a host
+	 * that lost its state never overwrites a populated cluster. */
+	for (i = 0; i < n; i++)
+		if (!m[i].learner) {
+			source = i;
+			break;
+		}
+	for (i = 0; i < n; i++)
+		if (m[i].learner == m[source].learner &&
+		    better(&m[i], &m[source]))
 			source = i;
 	d->source = source;
 	d->needs_snapshot = needs_snapshot;
@@ -66,6 +76,50 @@ sync_decide(const struct sync_member *m, size_t n, uint8_t *needs_snapshot,
 	return 0;
 }
 
+/*
+ * Whether the configuration may change the state. Every member decides it
+ * alike from what it received: the members' SyncStates and the hosts the
+ * state knows once the sync has ended (the source's).
+ *  - corosync must say quorate on every member (votequorum: votes,
+ *    two_node, a qdevice witness, auto_tie_breaker);
+ *  - of the hosts the state knows, the members must be a strict majority,
+ *    or exactly half where corosync breaks ties (two_node, a witness,
+ *    auto_tie_breaker): hosts the cluster never knew make no majority;
+ *  - a state that knows no host yet (a new cluster) needs a strict
+ *    majority of corosync's expected hosts, so one empty host alone never
+ *    starts a history of its own.
+ */
+int
+sync_quorate(const struct sync_member *m, size_t n, const uint32_t *known,
+    size_t nknown)
+{
+	size_t		i, j, k = 0;
+	uint32_t	expected = 0;
+	int		tie = 1;
+
+	if (n == 0 || m == NULL)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!m[i].vq_quorate)
+			return 0;
+		if (!m[i].vq_tie_breaker)
+			tie = 0;
+		if (m[i].vq_expected_hosts > expected)
+			expected = m[i].vq_expected_hosts;
+	}
+	if (nknown == 0)
+		return n * 2 > expected;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < nknown; j++)
+			if (m[i].node_id == known[j]) {
+				k++;
+				break;
+			}
+	if (k * 2 > nknown)
+		return 1;
+	return tie && k > 0 && k * 2 == nknown;
+}
+
 void
 sync_member_of(const struct cluster *st, uint32_t node_id, uint64_t epoch,
     struct sync_member *m)
@@ -75,5 +129,6 @@ sync_member_of(const struct cluster *st, uint32_t node_id, uint64_t epoch,
 	m->epoch = epoch;
 	m->seq = st->cs->seq;
 	m->last_quorate_epoch = st->cs->last_quorate_epoch;
+	m->learner = st->cs->seq == 0;
 	cluster_digest(st, m->digest);
 }
