@@ -29,18 +29,14 @@ havend_isolate(struct havend *h)
 {
 	const struct cluster	*st = replica_state(h->replica);
 	struct vmworker		*w, *next;
-	size_t			 i;
 
 	for (w = supervisor_first(h->supervisor); w != NULL; w = next) {
-		const Haven__Vm	*vm = NULL;
+		const Haven__Vm	*vm;
 
 		next = supervisor_next(w);
 		if (!vmworker_alive(w))
 			continue;
-		for (i = 0; i < st->cs->n_vms; i++)
-			if (strcmp(st->cs->vms[i]->config->uuid,
-			    vmworker_uuid(w)) == 0)
-				vm = st->cs->vms[i];
+		vm = tree_vm_by_uuid(st->cs, vmworker_uuid(w));
 		switch (vm != NULL ? vm->config->isolation_response :
 		    HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_STOP) {
 		case HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_LEAVE_RUNNING:
@@ -74,19 +70,16 @@ int
 havend_isolation_pending(struct havend *h)
 {
 	const struct cluster	*st = replica_state(h->replica);
+	const Haven__Vm		*vm;
 	struct vmworker		*w;
-	size_t			 i;
 
 	for (w = supervisor_first(h->supervisor); w != NULL;
 	    w = supervisor_next(w)) {
 		if (!vmworker_alive(w))
 			continue;
-		for (i = 0; i < st->cs->n_vms; i++)
-			if (strcmp(st->cs->vms[i]->config->uuid,
-			    vmworker_uuid(w)) == 0)
-				break;
-		if (i == st->cs->n_vms || st->cs->vms[i]->config->
-		    isolation_response != HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_LEAVE_RUNNING)
+		vm = tree_vm_by_uuid(st->cs, vmworker_uuid(w));
+		if (vm == NULL || vm->config->isolation_response !=
+		    HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_LEAVE_RUNNING)
 			return 1;
 	}
 	return 0;

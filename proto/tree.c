@@ -143,6 +143,17 @@ tree_vm(const Haven__ClusterState *cs, const char *name)
 	return i < 0 ? NULL : cs->vms[i];
 }
 
+Haven__Vm *
+tree_vm_by_uuid(const Haven__ClusterState *cs, const char *uuid)
+{
+	size_t	i;
+
+	for (i = 0; i < cs->n_vms; i++)
+		if (strcmp(cs->vms[i]->config->uuid, uuid) == 0)
+			return cs->vms[i];
+	return NULL;
+}
+
 void
 tree_event_log(Haven__ClusterState *cs, const Haven__Change *c,
     const char *subject, const char *fmt, ...)

@@ -67,6 +67,8 @@ long		 tree_role_find(const Haven__ClusterState *, const char *,
 /* The same as pointers; NULL when missing. */
 Haven__Host	*tree_host(const Haven__ClusterState *, uint32_t node_id);
 Haven__Vm	*tree_vm(const Haven__ClusterState *, const char *name);
+/* By its UUID (a linear search: the arrays are sorted by name). */
+Haven__Vm	*tree_vm_by_uuid(const Haven__ClusterState *, const char *uuid);
 
 /* Appends to the bounded event log (CLUSTER_EVENTS_MAX, the oldest goes),
  * stamped with the seq the change being applied will get and the change's
