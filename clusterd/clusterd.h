@@ -340,6 +340,9 @@ struct supervisor_callbacks {
 	void	(*adopted)(struct supervisor *, const char *uuid,
 		    const char *name, uint64_t generation, Haven__VmPhase,
 		    void *arg);
+	/* A worker this host stopped is gone, its VM free to start again
+	 * here (a child's end comes with SIGCHLD instead). */
+	void	(*gone)(struct supervisor *, void *arg);
 	/* May this host register a new nexus (after a reconnect)? */
 	int	(*may_register)(struct supervisor *, const char *uuid,
 		    void *arg);

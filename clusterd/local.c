@@ -523,8 +523,15 @@ havend_may_register(struct supervisor *s, const char *uuid, void *arg)
 	    me->runtime->fence == HAVEN__FENCE_STATUS__FENCE_STATUS_NONE;
 }
 
+static void
+havend_worker_gone(struct supervisor *s, void *arg)
+{
+	havend_local(arg);
+}
+
 const struct supervisor_callbacks havend_supervisor_callbacks = {
 	.report = havend_worker_report,
 	.adopted = havend_worker_adopted,
+	.gone = havend_worker_gone,
 	.may_register = havend_may_register,
 };

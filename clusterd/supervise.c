@@ -64,11 +64,13 @@ struct supervisor {
 	const struct supervisor_callbacks *cb;
 	void				*arg;
 	struct vmworker			*workers;
+	struct ev_timer			*gone_timer;	/* says cb->gone */
 	char				 worker_path[512];
 };
 
 static void	supervise_channel_cb(struct channel *, struct frame *, int,
 		    void *);
+static void	supervise_gone_cb(void *);
 
 struct supervisor *
 supervisor_new(struct event_base *base, const struct config *config,
@@ -85,6 +87,11 @@ supervisor_new(struct event_base *base, const struct config *config,
 	s->config = config;
 	s->cb = cb;
 	s->arg = arg;
+	if ((s->gone_timer = ev_timer_new(base, 0, 0, supervise_gone_cb,
+	    s)) == NULL) {
+		free(s);
+		return NULL;
+	}
 	if (*config->vm_worker != '\0') {
 		snprintf(s->worker_path, sizeof s->worker_path, "%s",
 		    config->vm_worker);
@@ -190,6 +197,26 @@ supervise_remove(struct vmworker *w)
 	free(w);
 }
 
+static void
+supervise_gone_cb(void *arg)
+{
+	struct supervisor	*s = arg;
+
+	if (s->cb->gone != NULL)
+		s->cb->gone(s, s->arg);
+}
+
+/* A stopped worker that no SIGCHLD will report (not our child) is gone:
+ * forget it, and say so from the loop, not from inside the caller. */
+static void
+supervise_gone(struct vmworker *w)
+{
+	struct supervisor	*s = w->sup;
+
+	supervise_remove(w);
+	ev_timer_arm(s->gone_timer, 0);
+}
+
 /* Forget a worker whose end the caller has recorded. */
 void
 supervisor_forget(struct supervisor *s, const char *uuid)
@@ -235,8 +262,11 @@ supervise_lost(struct vmworker *w, const char *why)
 	channel_free(w->channel);
 	w->channel = NULL;
 	if (w->killing) {
-		if (!w->child)		/* reaped already, or not ours */
-			supervise_remove(w);
+		if (!w->child) {	/* reaped already, or not ours */
+			/* An adopted worker ends without a SIGCHLD: without
+			 * a word its VM waited for the next change. */
+			supervise_gone(w);
+		}
 		return;
 	}
 	ev_timer_cancel(w->timer);
@@ -660,7 +690,7 @@ supervisor_kill(struct supervisor *s, const char *uuid)
 		(void)kill(w->pid, SIGTERM);
 	ev_timer_arm(w->timer, SUPERVISE_KILL_MS);
 	if (!w->child && w->channel == NULL)
-		supervise_remove(w);
+		supervise_gone(w);
 }
 
 /* SIGCHLD: reap our workers; a killed one is forgotten. */
@@ -785,5 +815,7 @@ supervisor_free(struct supervisor *s)
 		ev_timer_free(w->timer);
 		free(w);
 	}
+	if (s != NULL)
+		ev_timer_free(s->gone_timer);
 	free(s);
 }

@@ -120,10 +120,30 @@ worker_command(struct worker *w, Haven__WorkerCommand *cmd)
 		quick_save(w->transfer);
 		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_STOP:
-		if (w->qmp == NULL)
-			goto busy;
 		/* Also in the middle of a move, which nobody follows now. */
 		transfer_abandon(w->transfer);
+		if (w->qmp == NULL) {
+			/* Still opening its volumes or starting QEMU: no
+			 * guest to power down yet, so it stops at once (a
+			 * refusal here left the VM to boot after its stop). */
+			w->op = WORKER_OP_STOP;
+			w->expect_exit = 1;
+			w->kill_requested = 1;
+			w->exit_phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
+			worker_log(w, LOG_LEVEL_INFO, "stop before QEMU "
+			    "answers: stopping at once");
+			if (w->qemu_pid > 0) {
+				worker_report(w,
+				    HAVEN__VM_PHASE__VM_PHASE_STOPPING, 0, NULL);
+				kill(w->qemu_pid, SIGKILL);
+			} else {
+				worker_report(w,
+				    HAVEN__VM_PHASE__VM_PHASE_STOPPED, 0,
+				    "stopped before QEMU started");
+				worker_exit(w, 0);
+			}
+			break;
+		}
 		w->op = WORKER_OP_STOP;
 		w->expect_exit = 1;
 		w->exit_phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;

@@ -229,6 +229,11 @@ worker_vhd_opened(int result, struct blockdev *vhd, void *arg)
 			    TRANSFER_RESTORE || transfer_kind(w->transfer) ==
 			    TRANSFER_INCOMING;
 
+	if (w->exiting) {		/* stopped while it opened */
+		if (result == 0)
+			blockdev_close(vhd);
+		return;
+	}
 	if (result != 0) {
 		worker_fail(w, result,
 		    "opening the disk image");

@@ -5,7 +5,8 @@
 # the guest ticks and writes its journal; the console is read from the
 # owner and refused (with the owner named) elsewhere. havend restarted on
 # the owner leaves the VM untouched (same QEMU pid, ticks go on) and adopts
-# it again; `vm stop` then stops it for good, and every acknowledged
+# it again, and when the adopted worker's QEMU dies the VM runs again;
+# `vm stop` then stops it for good, and every acknowledged
 # journal record is on the LUN.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
@@ -152,12 +153,27 @@ sleep 1
 (( $(ticks "$oh" web1) > t3 )) || fail "the guest's ticks did not go on"
 echo "worker $wpid frozen 3 s across a havend SIGKILL and restart: adopted, QEMU $qpid kept"
 
+step "the adopted worker's QEMU dies: web1 runs again"
+# An adopted worker is not havend's child: no SIGCHLD says it is gone once
+# havend has stopped it, and the new start waited for the next change of
+# the state (chaos seed 3: web1 stayed starting, with no QEMU, for good).
+gen=$(vm_field h1 web1 generation)
+kill -KILL "$qpid"
+regen() { phase_is h1 web1 running && [[ $(vm_field h1 web1 generation) != "$gen" ]]; }
+t0=$(date +%s%N)
+wait_for 30 "web1 running again" regen
+oh=h$(vm_field h1 web1 owner)
+qpid=$(qemu_pid "$oh" "$uuid")
+[[ -n $qpid ]] || fail "web1 is running on $oh without a QEMU"
+echo "QEMU of the adopted worker killed: web1 running again on $oh in $(( ($(date +%s%N) - t0) / 1000000 )) ms (generation $(vm_field h1 web1 generation))"
+"$LAB" exec "$oh" grep "web1" /var/log/havend.log | tail -4
+
 step "vm stop: the guest is stopped, its worker gone; every acked record on the LUN"
 ctl h2 vm stop web1
 wait_for 60 "web1 stopped" phase_is h3 web1 stopped
 no_qemu() { [[ -z $(qemu_pid "$oh" "$uuid") ]]; }
 wait_for 10 "QEMU gone" no_qemu
-"$LAB" exec "$oh" cat "/var/log/haven/web1.serial" >"$TMP/web1.serial"
+NHOSTS=3 all_serial >"$TMP/web1.serial"
 echo "acknowledged records in the serial log: $(grep -c ' ack=' "$TMP/web1.serial")"
 "$LAB" exec h3 rm -f /var/lib/haven/web1.vhd
 ctl h3 disk export "$url" /var/lib/haven/web1.vhd >/dev/null

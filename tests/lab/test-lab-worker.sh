@@ -228,4 +228,13 @@ wait $drv || true
 jq -e 'select(.phase=="FAILED" and (.error | test("lease")))' "$TMP/lost.events" >/dev/null ||
 	{ show lost; fail "the VM kept running after another host took the lease"; }
 echo "lease: older generation refused; lease taken by haven-h2 -> haven-h1 stopped its VM"
+
+# havend's stop may come before QEMU answers (a stop right after a start,
+# or a start ordered just as the VM is stopped): the worker refused it, the
+# guest booted, and havend, its stop sent, waited for good.
+step "a stop while the VM is still starting: stopped, not refused"
+drive h2 14 early start stop:1500 wait:STOPPED:30 wait:EXIT:10 || { show early; fail "a stop during the start was not obeyed"; }
+grep -q '"phase":"RUNNING"' "$TMP/early.events" && { show early; fail "the guest ran after its stop"; }
+grep -q -i 'busy\|not in a state' "$TMP/early.events" "$TMP/early.driver" && { show early; fail "the stop was refused"; }
+echo "stop during the start: $(jq -r 'select(.phase=="STOPPED") | .detail // .error // ""' "$TMP/early.events" | tail -1)"
 echo "PASS"

@@ -1,0 +1,243 @@
+/*
+ * clusterd/supervise.c: a worker adopted from a previous havend is not
+ * havend's child, so no SIGCHLD reports its end. Once havend has stopped
+ * it, the supervisor must still say that it is gone (cb->gone, from the
+ * event loop), whether its channel closes after the stop or had closed
+ * before it: without that word its VM waited, `starting` with no QEMU,
+ * for the next change of the state (chaos seed 3). The fake worker here
+ * listens on <run_dir>/<uuid>/worker.sock and says hello as a real one
+ * does; lab.vm kills the QEMU of a really adopted worker.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "clusterd.h"
+#include "common.h"
+#include "config.h"
+#include "proto.h"
+
+#define UUID	"5aaec77f-abed-4b1c-bedc-0cd256550928"
+
+struct fixture {
+	struct event_base	*base;
+	struct config		 config;
+	struct supervisor	*sup;
+	char			 dir[64];
+	int			 listener;
+	int			 peer;		/* the fake worker's end */
+	int			 adopted;
+	int			 gone;
+	int			 reports;
+	Haven__VmPhase		 last_phase;
+};
+
+static void
+cb_report(struct supervisor *s, const char *uuid, const char *name,
+    uint64_t generation, Haven__VmPhase phase, int fenced,
+    const char *detail, void *arg)
+{
+	struct fixture	*f = arg;
+
+	f->reports++;
+	f->last_phase = phase;
+}
+
+static void
+cb_adopted(struct supervisor *s, const char *uuid, const char *name,
+    uint64_t generation, Haven__VmPhase phase, void *arg)
+{
+	struct fixture	*f = arg;
+
+	f->adopted++;
+}
+
+static void
+cb_gone(struct supervisor *s, void *arg)
+{
+	struct fixture	*f = arg;
+
+	f->gone++;
+}
+
+static int
+cb_may_register(struct supervisor *s, const char *uuid, void *arg)
+{
+	return 0;
+}
+
+static const struct supervisor_callbacks callbacks = {
+	.report = cb_report,
+	.adopted = cb_adopted,
+	.gone = cb_gone,
+	.may_register = cb_may_register,
+};
+
+/* Run the loop until *flag is set (or 2 s pass). */
+static void
+loop_until(struct fixture *f, const int *flag)
+{
+	int	i;
+
+	for (i = 0; i < 200 && !*flag; i++) {
+		struct timeval	tv = { 0, 10000 };
+
+		event_base_loopexit(f->base, &tv);
+		event_base_dispatch(f->base);
+	}
+}
+
+static int
+setup(void **state)
+{
+	struct fixture		*f;
+	struct sockaddr_un	 sun;
+	char			 vmdir[128];
+
+	f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/haven-sup-test.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(vmdir, sizeof vmdir, "%s/%s", f->dir, UUID);
+	assert_int_equal(mkdir(vmdir, 0700), 0);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/worker.sock", vmdir);
+	f->listener = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(f->listener >= 0);
+	assert_int_equal(bind(f->listener, (struct sockaddr *)&sun,
+	    sizeof sun), 0);
+	assert_int_equal(listen(f->listener, 1), 0);
+	f->peer = -1;
+
+	f->base = event_base_new();
+	assert_non_null(f->base);
+	config_defaults(&f->config);
+	snprintf(f->config.vm_run_dir, sizeof f->config.vm_run_dir, "%s",
+	    f->dir);
+	f->sup = supervisor_new(f->base, &f->config, &callbacks, f);
+	assert_non_null(f->sup);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+	char		 path[160];
+
+	supervisor_free(f->sup);
+	event_base_free(f->base);
+	if (f->peer != -1)
+		close(f->peer);
+	close(f->listener);
+	snprintf(path, sizeof path, "%s/%s/worker.sock", f->dir, UUID);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/%s", f->dir, UUID);
+	rmdir(path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+peer_cb(struct channel *c, struct frame *fr, int err, void *arg)
+{
+}
+
+/* havend adopts the fake worker: it connects, the worker says hello
+ * (running, generation 3, no pid to signal). */
+static void
+adopt(struct fixture *f)
+{
+	Haven__WorkerHello	 hello = HAVEN__WORKER_HELLO__INIT;
+	Haven__VmSpec		 spec = HAVEN__VM_SPEC__INIT;
+	struct channel		*c;
+
+	assert_int_equal(supervisor_adopt_all(f->sup), 1);
+	f->peer = accept(f->listener, NULL, NULL);
+	assert_true(f->peer >= 0);
+	spec.uuid = UUID;
+	spec.name = "vm1";
+	hello.spec = &spec;
+	hello.phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
+	hello.generation = 3;
+	hello.worker_pid = 0;
+	c = channel_new(f->base, dup(f->peer), FRAME_DEFAULT_MAX, peer_cb, NULL);
+	assert_non_null(c);
+	assert_int_equal(channel_send_message(c, FRAME_WORKER_HELLO,
+	    &hello.base, NULL, 0), 0);
+	loop_until(f, &f->adopted);
+	channel_free(c);
+	assert_int_equal(f->adopted, 1);
+	assert_non_null(supervisor_find(f->sup, UUID));
+}
+
+/* Stopped while its channel is open; the worker then exits. */
+static void
+test_gone_after_kill(void **state)
+{
+	struct fixture	*f = *state;
+
+	adopt(f);
+	supervisor_kill(f->sup, UUID);
+	assert_non_null(supervisor_find(f->sup, UUID));
+	assert_int_equal(f->gone, 0);
+	close(f->peer);
+	f->peer = -1;
+	loop_until(f, &f->gone);
+	assert_int_equal(f->gone, 1);
+	assert_null(supervisor_find(f->sup, UUID));
+	/* A stopped worker's end is no failure to report. */
+	assert_int_equal(f->reports, 0);
+}
+
+/* Its channel closed first (the VM failed), then havend stops it: gone,
+ * said from the loop, never from inside supervisor_kill's caller. */
+static void
+test_gone_when_closed_before_kill(void **state)
+{
+	struct fixture	*f = *state;
+	int		 reported = 0;
+
+	adopt(f);
+	close(f->peer);
+	f->peer = -1;
+	while (!reported) {
+		loop_until(f, &f->reports);
+		reported = f->reports;
+	}
+	assert_int_equal(f->last_phase, HAVEN__VM_PHASE__VM_PHASE_FAILED);
+	assert_non_null(supervisor_find(f->sup, UUID));
+	supervisor_kill(f->sup, UUID);
+	assert_null(supervisor_find(f->sup, UUID));
+	assert_int_equal(f->gone, 0);
+	loop_until(f, &f->gone);
+	assert_int_equal(f->gone, 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_gone_after_kill, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_gone_when_closed_before_kill,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
