@@ -45,7 +45,6 @@
 #include "timeline.h"
 
 #define FENCER_MAX	16
-#define FENCER_URLS	256
 /* The two-node race (above): how long the side that is not favoured
  * waits before it fences, and how much longer the favoured side waits
  * before it reads its own key back. */
@@ -68,7 +67,7 @@ struct fencing {
 	uint64_t		 lost_at_us;
 	size_t			 level;		/* index into the levels */
 	int			 waiting;	/* the level's wait runs */
-	char			*urls[FENCER_URLS];
+	char			**urls;		/* every volume's */
 	size_t			 nurls;
 	struct fence_storage	*storage;
 	struct fence_agent_run	*agent;
@@ -186,6 +185,8 @@ fencer_clear(struct fencing *op)
 	fencer_checks_drop(op);
 	for (i = 0; i < op->nurls; i++)
 		free(op->urls[i]);
+	free(op->urls);
+	op->urls = NULL;
 	op->nurls = 0;
 	op->active = 0;
 }
@@ -526,10 +527,12 @@ fencer_start(struct fencer *f, uint32_t my_node, uint32_t victim,
 	for (i = 0; i < FENCER_MAX && op == NULL; i++)
 		if (!f->ops[i].active)
 			op = &f->ops[i];
-	if (op == NULL || nurls > FENCER_URLS) {
+	if (op == NULL) {
 		errno = ENOSPC;
 		return -1;
 	}
+	if ((op->urls = calloc(nurls + 1, sizeof *op->urls)) == NULL)
+		return -1;
 	f->node_id = my_node;
 	op->active = 1;
 	op->victim = victim;

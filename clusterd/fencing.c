@@ -17,26 +17,43 @@
 
 /* --- fencing lost hosts (the coordinator's job, DESIGN §4) --------------- */
 
-/* The volumes of the cluster, as the URLs the fence levels preempt on. */
-static size_t
-havend_volume_urls(struct havend *h, char (*urls)[384], const char **ptrs,
-    size_t max)
+/* The volumes of the cluster, as the URLs the fence levels preempt on:
+ * every one of them, however many (free with havend_volume_urls_free). */
+static char **
+havend_volume_urls(struct havend *h, size_t *np)
 {
 	const struct cluster	*st = replica_state(h->replica);
+	char			**urls;
 	size_t			 i, n = 0;
 
-	for (i = 0; i < st->cs->n_volumes && n < max; i++) {
+	if ((urls = calloc(st->cs->n_volumes + 1, sizeof *urls)) == NULL)
+		return NULL;
+	for (i = 0; i < st->cs->n_volumes; i++) {
 		const Haven__VolumeConfig	*v = st->cs->volumes[i];
 		const Haven__PoolConfig		*p = cluster_pool(st, v->pool);
 
 		if (p == NULL)
 			continue;
-		snprintf(urls[n], sizeof urls[n], "iscsi://%s/%s/%u", p->portal,
-		    p->target, v->lun);
-		ptrs[n] = urls[n];
+		if (asprintf(&urls[n], "iscsi://%s/%s/%u", p->portal,
+		    p->target, v->lun) == -1) {
+			urls[n] = NULL;
+			while (n > 0)
+				free(urls[--n]);
+			free(urls);
+			return NULL;
+		}
 		n++;
 	}
-	return n;
+	*np = n;
+	return urls;
+}
+
+static void
+havend_volume_urls_free(char **urls, size_t n)
+{
+	while (urls != NULL && n > 0)
+		free(urls[--n]);
+	free(urls);
 }
 
 /* VMs the state gives to node that run or move. */
@@ -91,8 +108,7 @@ void
 havend_fence_lost(struct havend *h)
 {
 	const struct cluster	*st = replica_state(h->replica);
-	static char		 urls[256][384];
-	const char		*ptrs[256];
+	char			**urls;
 	uint64_t		 now = ev_now_ms();
 	size_t			 i, j, n;
 
@@ -115,12 +131,15 @@ havend_fence_lost(struct havend *h)
 			    (now - h->fence_failed[j].at_ms));
 			continue;
 		}
-		n = havend_volume_urls(h, urls, ptrs, 256);
-		if (fencer_start(h->fencer, h->node_id, host->config->node_id,
-		    host->config->name, host->runtime->lost_at_us, ptrs, n,
+		n = 0;
+		if ((urls = havend_volume_urls(h, &n)) == NULL ||
+		    fencer_start(h->fencer, h->node_id, host->config->node_id,
+		    host->config->name, host->runtime->lost_at_us,
+		    (const char *const *)urls, n,
 		    havend_fence_race(h, host->config->node_id)) == -1)
 			log_warn("cannot fence node %u now: %s",
 			    host->config->node_id, strerror(errno));
+		havend_volume_urls_free(urls, n);
 	}
 }
 

@@ -3,10 +3,12 @@
  * volume, register our own key on a fresh nexus, read the registrations,
  * and if the victim's key is there, PREEMPT AND ABORT it (PREEMPT where the
  * target lacks the abort variant), taking over its reservation with the
- * same type; then read the keys back and check the victim is gone. All
- * volumes are fenced in parallel; the level succeeds only if every volume
- * says so. A volume where the victim holds no registration is already
- * fenced. Nothing here blocks the loop.
+ * same type; then read the keys back and check the victim is gone. Up to
+ * FENCE_STORAGE_PARALLEL volumes are fenced at once (each holds an iSCSI
+ * session, so a cluster of thousands of volumes does not open thousands
+ * of sockets); the level succeeds only if every volume says so. A volume
+ * where the victim holds no registration is already fenced. Nothing here
+ * blocks the loop.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,10 +21,14 @@
 #include "storage.h"
 #include "timeline.h"
 
+/* Volumes fenced at once: iSCSI sessions open at a time. */
+#define FENCE_STORAGE_PARALLEL	64
+
 struct fence_storage_volume {
 	struct fence_storage	*fs;
 	char			*url;
 	struct blockdev		*dev;
+	int			 started;	/* its open was issued */
 	int			 done;
 	int			 result;
 	int			 preempted;	/* the victim was registered */
@@ -34,8 +40,10 @@ struct fence_storage {
 	char				 initiator[224];
 	uint64_t			 key, victim;
 	struct fence_storage_volume	*vols;
-	size_t				 nvols, ndone;
+	size_t				 nvols, ndone, nstarted;
 	struct ev_timer			*timer;
+	struct ev_timer			*pump;		/* the next volumes */
+	struct iscsi_options		 opts;
 	fence_storage_cb		 cb;
 	void				*arg;
 	uint64_t			 started_ms;
@@ -44,6 +52,30 @@ struct fence_storage {
 };
 
 static void	fs_read_after(int, const struct pr_status *, void *);
+static void	fs_opened(int, struct blockdev *, void *);
+
+/* Close the volumes that are done and open more, up to the window. From
+ * the loop (or start), never from inside a device's callback. */
+static void
+fs_pump(void *arg)
+{
+	struct fence_storage	*fs = arg;
+	size_t			 i;
+
+	for (i = 0; i < fs->nstarted; i++) {
+		if (fs->vols[i].done && fs->vols[i].dev != NULL) {
+			blockdev_close(fs->vols[i].dev);
+			fs->vols[i].dev = NULL;
+		}
+	}
+	while (!fs->finished && fs->nstarted < fs->nvols &&
+	    fs->nstarted - fs->ndone < FENCE_STORAGE_PARALLEL) {
+		struct fence_storage_volume	*v = &fs->vols[fs->nstarted++];
+
+		v->started = 1;
+		iscsi_open(fs->base, v->url, &fs->opts, fs_opened, v);
+	}
+}
 
 static void
 fs_finish(struct fence_storage *fs, int result, const char *detail)
@@ -69,8 +101,10 @@ fs_volume_done(struct fence_storage_volume *v, int result)
 		return;
 	v->done = 1;
 	v->result = result;
-	if (++fs->ndone < fs->nvols)
+	if (++fs->ndone < fs->nvols) {
+		ev_timer_arm(fs->pump, 0);
 		return;
+	}
 	fs->all_done = 1;
 	ev_timer_arm(fs->timer, 0);
 }
@@ -222,14 +256,16 @@ fence_storage_start(struct event_base *base, const char *initiator,
     fence_storage_cb cb, void *arg)
 {
 	struct fence_storage	*fs;
-	struct iscsi_options	 opts;
 	size_t			 i;
 
 	if ((fs = calloc(1, sizeof *fs)) == NULL ||
 	    (fs->vols = calloc(n + 1, sizeof *fs->vols)) == NULL ||
-	    (fs->timer = ev_timer_new(base, 0, 0, fs_timeout, fs)) == NULL) {
-		if (fs != NULL)
+	    (fs->timer = ev_timer_new(base, 0, 0, fs_timeout, fs)) == NULL ||
+	    (fs->pump = ev_timer_new(base, 0, 0, fs_pump, fs)) == NULL) {
+		if (fs != NULL) {
+			ev_timer_free(fs->timer);
 			free(fs->vols);
+		}
 		free(fs);
 		return NULL;
 	}
@@ -248,19 +284,16 @@ fence_storage_start(struct event_base *base, const char *initiator,
 		return fs;
 	}
 	ev_timer_arm(fs->timer, FENCE_STORAGE_TIMEOUT_MS);
-	memset(&opts, 0, sizeof opts);
-	opts.initiator = fs->initiator;
-	opts.timeout_s = 5;
+	fs->opts.initiator = fs->initiator;
+	fs->opts.timeout_s = 5;
 	for (i = 0; i < n; i++) {
 		fs->vols[i].fs = fs;
 		fs->vols[i].result = -EINPROGRESS;
-		fs->vols[i].step = "starting";
+		fs->vols[i].step = "waiting for its turn";
 		if ((fs->vols[i].url = strdup(urls[i])) == NULL)
 			abort();
 	}
-	for (i = 0; i < n && !fs->finished; i++)
-		iscsi_open(base, fs->vols[i].url, &opts, fs_opened,
-		    &fs->vols[i]);
+	fs_pump(fs);
 	return fs;
 }
 
@@ -278,6 +311,8 @@ fence_storage_free(struct fence_storage *fs)
 	fs->cb = NULL;
 	ev_timer_free(fs->timer);
 	fs->timer = NULL;
+	ev_timer_free(fs->pump);
+	fs->pump = NULL;
 	for (i = 0; i < fs->nvols; i++) {
 		if (fs->vols[i].dev != NULL)
 			blockdev_close(fs->vols[i].dev);
@@ -285,7 +320,8 @@ fence_storage_free(struct fence_storage *fs)
 	}
 	/* Leaked on purpose if an open may still call back into it. */
 	for (i = 0; i < fs->nvols; i++)
-		if (!fs->vols[i].done && fs->vols[i].dev == NULL)
+		if (fs->vols[i].started && !fs->vols[i].done &&
+		    fs->vols[i].dev == NULL)
 			return;
 	for (i = 0; i < fs->nvols; i++)
 		free(fs->vols[i].url);

@@ -769,6 +769,19 @@ iscsi_open_fail_cb(int result, void *arg)
 }
 
 /*
+ * The LUN as the two bytes libiscsi writes into every PDU, which it takes
+ * as given: LUNs 0-255 in the peripheral form every target expects for
+ * them, larger ones in the flat space form (SAM-5, 4.7.7.3: 01b in the
+ * top two bits). Passed as a bare number, LUN 257 reached LUN 1 of the
+ * target (tgt reads a peripheral address's second byte alone).
+ */
+static int
+iscsi_lun_address(int lun)
+{
+	return lun > 255 ? 0x4000 | lun : lun;
+}
+
+/*
  * Log in to iscsi://[user%password@]portal/iqn/lun and read its capacity.
  * cb gets the block device, or an error and NULL.
  */
@@ -819,7 +832,7 @@ iscsi_open(struct event_base *base, const char *url,
 		snprintf(d->dev.name, sizeof d->dev.name, "iscsi://%.40s/%.70s/%d",
 		    u->portal, u->target, u->lun);
 	snprintf(d->portal, sizeof d->portal, "%s", u->portal);
-	d->lun = u->lun;
+	d->lun = iscsi_lun_address(u->lun);
 	iscsi_set_targetname(d->ctx, u->target);
 	iscsi_set_session_type(d->ctx, ISCSI_SESSION_NORMAL);
 	iscsi_set_header_digest(d->ctx, ISCSI_HEADER_DIGEST_NONE_CRC32C);
@@ -829,7 +842,7 @@ iscsi_open(struct event_base *base, const char *url,
 		goto fail;
 	}
 	iscsi_set_timeout(d->ctx, opts->timeout_s ? opts->timeout_s : 10);
-	if (iscsi_full_connect_async(d->ctx, u->portal, u->lun,
+	if (iscsi_full_connect_async(d->ctx, u->portal, d->lun,
 	    iscsi_connect_cb, d) != 0) {
 		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
 		    "cannot connect: %s", iscsi_get_error(d->ctx));
