@@ -17,6 +17,7 @@
 
 #include <ini.h>
 
+#include "common.h"
 #include "config.h"
 
 #define CONFIG_FILE_MAX		(1024 * 1024)
@@ -189,17 +190,6 @@ only_chars(const char *s, const char *punct)
 			if (strchr(punct, *s) == NULL)
 				return 0;
 	return 1;
-}
-
-/* Linux's dev_valid_name, limited to printable ASCII. */
-static int
-valid_ifname(const char *s)
-{
-	size_t	 n = strlen(s);
-
-	if (n == 0 || n >= 16 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-		return 0;
-	return only_chars(s, "._-@+=");
 }
 
 static int
@@ -578,7 +568,7 @@ fixed_key(struct parse *p, enum key k, const char *value)
 	case KEY_IF_MANAGEMENT:
 	case KEY_IF_STORAGE:
 	case KEY_IF_MIGRATION:
-		if (!valid_ifname(value)) {
+		if (!net_ifname_valid(value)) {
 			add_error(p, p->line, sn, key, "'%.64s' is not a "
 			    "network interface name (1 to 15 characters, no "
 			    "'/', ':' or spaces); see ip link", value);
