@@ -10,6 +10,7 @@
 
 struct json_object;
 struct event_base;
+struct Haven__Nic;
 struct blockdev;
 struct volume;
 
@@ -94,6 +95,8 @@ int		 cli_parse_memory_mib(const char *, uint64_t *);
 int		 cli_parse_uint(const char *, uint64_t min, uint64_t max,
 		     uint64_t *);
 int		 cli_vm_name_valid(const char *);
+int		 cli_parse_nic(char *, struct Haven__Nic *, char mac[18],
+		     char *err, size_t errlen);
 int		 cli_parse_priority(const char *, uint32_t *);
 const char	*cli_priority_name(uint32_t, char *, size_t);
 int		 cli_parse_isolation(const char *, int *);

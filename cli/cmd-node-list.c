@@ -1,6 +1,7 @@
 /*
  * havenctl node list: the cluster's hosts, whether each is in this host's
- * quorate membership, and their membership, maintenance and fencing state.
+ * quorate membership, their membership, maintenance and fencing state, and
+ * the bridges each offers to guests.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,8 +31,8 @@ node_list_json(const Haven__NodeListReply *r)
 					    HAVEN__HOST_RUNTIME__INIT;
 	const Haven__HostConfig		*hc;
 	const Haven__HostRuntime	*rt;
-	struct json_object		*obj, *a, *n;
-	size_t				 i;
+	struct json_object		*obj, *a, *b, *n;
+	size_t				 i, j;
 
 	obj = json_object_new_object();
 	json_object_object_add(obj, "quorate",
@@ -63,6 +64,11 @@ node_list_json(const Haven__NodeListReply *r)
 		    json_object_new_uint64(hc->memory_mib));
 		json_object_object_add(n, "vcpus",
 		    json_object_new_int64(hc->vcpus));
+		b = json_object_new_array();
+		for (j = 0; j < hc->n_vm_bridges; j++)
+			json_object_array_add(b,
+			    json_object_new_string(hc->vm_bridges[j]));
+		json_object_object_add(n, "vm_bridges", b);
 		json_object_array_add(a, n);
 	}
 	json_object_object_add(obj, "nodes", a);
@@ -80,7 +86,7 @@ cmd_node_list_exec(struct cli *cli, struct args *args)
 	const Haven__HostConfig		*hc;
 	const Haven__HostRuntime	*rt;
 	char				 mem[32];
-	size_t				 i, len;
+	size_t				 i, j, len;
 	int				 rc, width = 4;
 
 	r = (Haven__NodeListReply *)client_call(cli, FRAME_NODE_LIST,
@@ -106,20 +112,25 @@ cmd_node_list_exec(struct cli *cli, struct args *args)
 		if ((len = strlen(hc->name)) > (size_t)width)
 			width = (int)len;
 	}
-	printf("%7s %-*s %-6s %-10s %-11s %-7s %9s\n", "NODE ID", width,
-	    "NAME", "MEMBER", "MEMBERSHIP", "MAINTENANCE", "FENCE", "MEMORY");
+	printf("%7s %-*s %-6s %-10s %-11s %-7s %9s %s\n", "NODE ID", width,
+	    "NAME", "MEMBER", "MEMBERSHIP", "MAINTENANCE", "FENCE", "MEMORY",
+	    "BRIDGES");
 	for (i = 0; i < r->n_hosts; i++) {
 		hc = r->hosts[i]->config != NULL ? r->hosts[i]->config :
 		    &no_config;
 		rt = r->hosts[i]->runtime != NULL ? r->hosts[i]->runtime :
 		    &no_runtime;
 		cli_format_mib(hc->memory_mib, mem, sizeof mem);
-		printf("%7" PRIu32 " %-*s %-6s %-10s %-11s %-7s %9s\n",
+		printf("%7" PRIu32 " %-*s %-6s %-10s %-11s %-7s %9s ",
 		    hc->node_id, width, hc->name,
 		    is_member(r, hc->node_id) ? "yes" : "no",
 		    cli_membership_name(rt->membership),
 		    rt->maintenance ? "yes" : "no", cli_fence_name(rt->fence),
 		    mem);
+		/* The bridges it offers to guests' NICs. */
+		for (j = 0; j < hc->n_vm_bridges; j++)
+			printf("%s%s", j ? "," : "", hc->vm_bridges[j]);
+		printf("%s\n", hc->n_vm_bridges == 0 ? "-" : "");
 	}
 	message_free(&r->base);
 	return rc;

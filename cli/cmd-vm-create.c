@@ -1,12 +1,14 @@
 /*
  * havenctl vm create NAME --memory SIZE ...: add a VM to the cluster's
- * configuration (stopped; 'vm start' runs it). Checked here so mistakes get
- * a usage message; havend checks everything again.
+ * configuration (stopped; 'vm start' runs it), its NICs included (havend
+ * chooses the MACs not given). Checked here so mistakes get a usage
+ * message; havend checks everything again.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "request.h"
 
 #define VM_MAX_VCPUS	1024
@@ -76,12 +78,63 @@ vm_create_prefer(struct cli *cli, struct args *args, Haven__VmConfig *config)
 	return 0;
 }
 
+/* --nic, repeated: the guest's NICs in order, parsed into nics[] whose
+ * strings point into text[]. */
+struct vm_create_nics {
+	char		 text[NIC_MAX][128];
+	char		 mac[NIC_MAX][NET_MAC_STRLEN + 1];
+	Haven__Nic	 nic[NIC_MAX];
+	Haven__Nic	*nics[NIC_MAX];
+};
+
+static int
+vm_create_nics(struct cli *cli, struct args *args, struct vm_create_nics *b,
+    Haven__VmConfig *config)
+{
+	const struct cmd_entry	*cmd = &cmd_vm_create_entry;
+	const char		*arg;
+	char			 err[256];
+	size_t			 i, n;
+
+	config->nics = b->nics;
+	for (n = 0; (arg = args_value(args, "nic", (int)n)) != NULL; n++) {
+		if (n == NIC_MAX) {
+			cli_usage_error(cli, cmd, "at most %d NICs", NIC_MAX);
+			return -1;
+		}
+		if (strlen(arg) >= sizeof b->text[n]) {
+			cli_usage_error(cli, cmd, "bad --nic '%.40s...': too "
+			    "long", arg);
+			return -1;
+		}
+		snprintf(b->text[n], sizeof b->text[n], "%s", arg);
+		if (cli_parse_nic(b->text[n], &b->nic[n], b->mac[n], err,
+		    sizeof err) == -1) {
+			cli_usage_error(cli, cmd, "bad --nic '%s': %s", arg, err);
+			return -1;
+		}
+		for (i = 0; i < n; i++) {
+			if (*b->nic[n].mac != '\0' &&
+			    strcmp(b->nic[i].mac, b->nic[n].mac) == 0) {
+				cli_usage_error(cli, cmd, "MAC %s given to NICs "
+				    "%zu and %zu; give each its own",
+				    b->nic[n].mac, i, n);
+				return -1;
+			}
+		}
+		b->nics[n] = &b->nic[n];
+		config->n_nics = n + 1;
+	}
+	return 0;
+}
+
 static int
 cmd_vm_create_exec(struct cli *cli, struct args *args)
 {
 	const struct cmd_entry	*cmd = &cmd_vm_create_entry;
 	Haven__VmCreateRequest	 req = HAVEN__VM_CREATE_REQUEST__INIT;
 	Haven__VmConfig		 config = HAVEN__VM_CONFIG__INIT;
+	struct vm_create_nics	 nics;
 	char			*volumes[VM_MAX_LIST], done[128];
 	uint32_t		 prefer[VM_MAX_LIST];
 	const char		*arg;
@@ -144,6 +197,17 @@ cmd_vm_create_exec(struct cli *cli, struct args *args)
 		}
 		config.kernel = (char *)arg;
 	}
+	if ((arg = args_get(args, "initrd")) != NULL) {
+		if (*arg != '/') {
+			cli_usage_error(cli, cmd, "bad --initrd '%s': an "
+			    "absolute path, the same on every host that may "
+			    "run the VM", arg);
+			return CLI_EXIT_USAGE;
+		}
+		config.initrd = (char *)arg;
+	}
+	if (vm_create_nics(cli, args, &nics, &config) == -1)
+		return CLI_EXIT_USAGE;
 	if ((arg = args_get(args, "append")) != NULL) {
 		if (*arg == '\0') {
 			cli_usage_error(cli, cmd, "empty --append");
@@ -183,6 +247,11 @@ cmd_vm_create_exec(struct cli *cli, struct args *args)
 		    "line and needs --kernel");
 		return CLI_EXIT_USAGE;
 	}
+	if (*config.initrd != '\0' && *config.kernel == '\0') {
+		cli_usage_error(cli, cmd, "--initrd is loaded with a kernel "
+		    "and needs --kernel");
+		return CLI_EXIT_USAGE;
+	}
 	req.config = &config;
 	snprintf(done, sizeof done, "created VM %s", config.name);
 	return request_ok(cli, FRAME_VM_CREATE, &req.base, done);
@@ -202,6 +271,8 @@ const struct cmd_entry cmd_vm_create_entry = {
 			{ "isolation", 0, ARGS_VALUE },
 			{ "kernel", 0, ARGS_VALUE },
 			{ "append", 0, ARGS_VALUE },
+			{ "initrd", 0, ARGS_VALUE },
+			{ "nic", 0, ARGS_VALUE },
 			{ "stop-timeout", 0, ARGS_VALUE },
 			{ "max-restarts", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
@@ -216,7 +287,9 @@ const struct cmd_entry cmd_vm_create_entry = {
 	    "         [--anti-affinity CLASS] [--failback]\n"
 	    "         [--isolation stop|save|leave-running] [--stop-timeout S]\n"
 	    "         [--max-restarts N]\n"
-	    "         [--kernel PATH [--append STRING]] [--json]",
+	    "         [--nic bridge=BRIDGE[,mac=MAC][,vlan=ID]"
+	    "[,model=virtio|e1000]]...\n"
+	    "         [--kernel PATH [--append STRING] [--initrd PATH]] [--json]",
 	.summary = "add a VM to the cluster (stopped; 'vm start' runs it)",
 	.exec = cmd_vm_create_exec,
 };

@@ -1,6 +1,6 @@
 /*
- * havenctl vm show NAME: every field of one VM, its configuration and what
- * the cluster is doing with it.
+ * havenctl vm show NAME: every field of one VM, its configuration (NICs
+ * included) and what the cluster is doing with it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,6 +69,21 @@ show_vm(const Haven__Vm *vm)
 	if (c->kernel != NULL && *c->kernel != '\0')
 		printf("kernel:           %s%s%s\n", c->kernel,
 		    *c->kernel_append ? " " : "", c->kernel_append);
+	if (c->initrd != NULL && *c->initrd != '\0')
+		printf("initrd:           %s\n", c->initrd);
+	if (c->n_nics == 0)
+		printf("nics:             -\n");
+	for (i = 0; i < c->n_nics; i++) {
+		const Haven__Nic	*nic = c->nics[i];
+
+		printf("nic %zu:            bridge %s, mac %s, ", i, nic->bridge,
+		    nic->mac);
+		if (nic->vlan != 0)
+			printf("vlan %" PRIu32, nic->vlan);
+		else
+			printf("untagged");
+		printf(", %s\n", nic_model_name(nic->model));
+	}
 }
 
 static int

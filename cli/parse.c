@@ -1,7 +1,7 @@
 /*
  * Pure helpers for havenctl's command lines and output: sizes, VM names,
- * priorities, isolation responses, iSCSI portals and names, the names of
- * cluster enums and console text. No I/O, so tests/unit/cli_parse_test.c
+ * priorities, isolation responses, a VM's NICs, iSCSI portals and names,
+ * the names of cluster enums and console text. No I/O, so tests/unit/cli_parse_test.c
  * links this file alone.
  */
 #include <arpa/inet.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common.h"
 #include "proto.h"
 
 /* "64M", "1G", "4096", "1.5G" is refused: sizes are whole units. */
@@ -90,6 +91,103 @@ cli_vm_name_valid(const char *name)
 			return 0;
 	}
 	return 1;
+}
+
+/*
+ * --nic bridge=BRIDGE[,mac=MAC][,vlan=ID][,model=virtio|e1000], parsed in
+ * place with getsubopt(3): nic's strings point into s, a given MAC is
+ * written in lowercase into mac. -1 with what is wrong (a phrase that
+ * follows "bad --nic '...': ") in err. havend checks it all again.
+ */
+int
+cli_parse_nic(char *s, struct Haven__Nic *nic, char mac[NET_MAC_STRLEN + 1],
+    char *err, size_t errlen)
+{
+	enum { KEY_BRIDGE, KEY_MAC, KEY_VLAN, KEY_MODEL, KEY_COUNT };
+	static char *const	 keys[] = { "bridge", "mac", "vlan", "model",
+				    NULL };
+	uint8_t			 addr[NET_MAC_BYTES];
+	Haven__NicModel		 model;
+	const char		*problem;
+	char			*value;
+	uint64_t		 vlan;
+	int			 k, seen = 0;
+
+	haven__nic__init(nic);
+	while (*s != '\0') {
+		if (*s == ',') {
+			snprintf(err, errlen, "an empty field between commas");
+			return -1;
+		}
+		if ((k = getsubopt(&s, keys, &value)) == -1) {
+			snprintf(err, errlen, "unknown field '%.32s': bridge=, "
+			    "mac=, vlan= or model=", value);
+			return -1;
+		}
+		if (seen & (1 << k)) {
+			snprintf(err, errlen, "%s= given twice", keys[k]);
+			return -1;
+		}
+		seen |= 1 << k;
+		if (value == NULL || *value == '\0') {
+			snprintf(err, errlen, "%s= needs a value", keys[k]);
+			return -1;
+		}
+		switch (k) {
+		case KEY_BRIDGE:
+			if (!net_ifname_valid(value)) {
+				snprintf(err, errlen, "'%.32s' is not a bridge "
+				    "name (1 to 15 letters, digits or "
+				    "'._-@+='; see ip link)", value);
+				return -1;
+			}
+			nic->bridge = value;
+			break;
+		case KEY_MAC:
+			if (net_mac_parse(value, addr) == -1) {
+				snprintf(err, errlen, "'%.32s' is not a MAC "
+				    "address; write six pairs of hex digits "
+				    "such as 0a:1b:2c:3d:4e:5f, or leave mac= "
+				    "out to have one chosen", value);
+				return -1;
+			}
+			if ((problem = net_mac_problem(addr)) != NULL) {
+				snprintf(err, errlen, "MAC %s %s; give a unicast "
+				    "MAC, or leave mac= out to have one chosen",
+				    value, problem);
+				return -1;
+			}
+			net_mac_format(addr, mac);
+			nic->mac = mac;
+			break;
+		case KEY_VLAN:
+			if (cli_parse_uint(value, 0, NIC_VLAN_MAX, &vlan) ==
+			    -1) {
+				snprintf(err, errlen, "VLAN '%.32s' is out of "
+				    "range: 0 (untagged) or 1 to %d", value,
+				    NIC_VLAN_MAX);
+				return -1;
+			}
+			nic->vlan = (uint32_t)vlan;
+			break;
+		case KEY_MODEL:
+			if (nic_model_parse(value, &model) == -1) {
+				snprintf(err, errlen, "unknown model '%.32s': "
+				    "virtio or e1000", value);
+				return -1;
+			}
+			nic->model = model;
+			break;
+		}
+	}
+	if (!(seen & (1 << KEY_BRIDGE))) {
+		snprintf(err, errlen, "bridge= is required: the host bridge "
+		    "the NIC is on");
+		return -1;
+	}
+	if (!(seen & (1 << KEY_MODEL)))
+		nic->model = HAVEN__NIC_MODEL__NIC_MODEL_VIRTIO;
+	return 0;
 }
 
 /* A decimal number in [min, max], nothing else. */

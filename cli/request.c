@@ -159,6 +159,23 @@ request_vm_json(const Haven__Vm *vm)
 	json_object_object_add(obj, "kernel", string_or_null(c->kernel));
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(c->kernel_append));
+	json_object_object_add(obj, "initrd", string_or_null(c->initrd));
+	a = json_object_new_array();
+	for (i = 0; i < c->n_nics; i++) {
+		struct json_object	*nic = json_object_new_object();
+
+		json_object_object_add(nic, "bridge",
+		    json_object_new_string(c->nics[i]->bridge));
+		json_object_object_add(nic, "mac",
+		    json_object_new_string(c->nics[i]->mac));
+		/* 0: untagged */
+		json_object_object_add(nic, "vlan",
+		    json_object_new_int64(c->nics[i]->vlan));
+		json_object_object_add(nic, "model", json_object_new_string(
+		    nic_model_name(c->nics[i]->model)));
+		json_object_array_add(a, nic);
+	}
+	json_object_object_add(obj, "nics", a);
 	return obj;
 }
 

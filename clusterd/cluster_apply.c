@@ -20,6 +20,31 @@
  */
 #define REFUSE(code, ...)	return tree_fail(code, err, errlen, __VA_ARGS__)
 
+#define HOST_BRIDGES_MAX	64
+
+/* A host's bridges for guests: valid names, sorted, each once (the state
+ * is compared by its encoding, so every member must hold the same list). */
+static int
+bridges_check(uint32_t id, char *const *bridges, size_t n, char *err,
+    size_t errlen)
+{
+	size_t	 i;
+
+	if (n > HOST_BRIDGES_MAX)
+		REFUSE(CLUSTER_E_INVALID, "host %u offers %zu bridges; at most %d",
+		    id, n, HOST_BRIDGES_MAX);
+	for (i = 0; i < n; i++) {
+		if (!net_ifname_valid(bridges[i]))
+			REFUSE(CLUSTER_E_INVALID, "host %u: '%.32s' is not a "
+			    "bridge name", id, bridges[i] != NULL ? bridges[i] :
+			    "");
+		if (i > 0 && strcmp(bridges[i - 1], bridges[i]) >= 0)
+			REFUSE(CLUSTER_E_INVALID, "host %u: its bridges must be "
+			    "sorted, each once", id);
+	}
+	return CLUSTER_OK;
+}
+
 static int
 apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
@@ -31,6 +56,9 @@ apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (hc == NULL || hc->node_id == 0 || tree_empty(hc->name))
 		REFUSE(CLUSTER_E_INVALID, "host_add needs a node id > 0 and a name");
+	if (bridges_check(hc->node_id, hc->vm_bridges, hc->n_vm_bridges, err,
+	    errlen) != CLUSTER_OK)
+		return CLUSTER_E_INVALID;
 	if (tree_host_find(cs, hc->node_id, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "host %u exists already", hc->node_id);
 	for (i = 0; i < cs->n_hosts; i++)
@@ -169,6 +197,52 @@ apply_host_maintenance(Haven__ClusterState *cs, const Haven__Change *c,
 	return CLUSTER_OK;
 }
 
+/* The bridges a host offers to guests, as its havend found them. */
+static int
+apply_host_bridges(Haven__ClusterState *cs, const Haven__Change *c,
+    int commit, char *err, size_t errlen)
+{
+	const Haven__HostBridges	*b = c->host_bridges;
+	Haven__HostConfig		*hc;
+	char				 subject[32], list[256];
+	size_t				 i, len = 0;
+	long				 hi;
+
+	if ((hi = tree_host_find(cs, b->node_id, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", b->node_id);
+	if (bridges_check(b->node_id, b->bridges, b->n_bridges, err, errlen) !=
+	    CLUSTER_OK)
+		return CLUSTER_E_INVALID;
+	hc = cs->hosts[hi]->config;
+	if (hc->n_vm_bridges == b->n_bridges) {
+		for (i = 0; i < b->n_bridges; i++)
+			if (strcmp(hc->vm_bridges[i], b->bridges[i]) != 0)
+				break;
+		if (i == b->n_bridges)
+			REFUSE(CLUSTER_E_STALE, "host %u offers these bridges "
+			    "already", b->node_id);
+	}
+	if (!commit)
+		return CLUSTER_OK;
+	for (i = 0; i < hc->n_vm_bridges; i++)
+		free(hc->vm_bridges[i]);
+	free(hc->vm_bridges);
+	hc->vm_bridges = xcalloc(b->n_bridges + 1, sizeof *hc->vm_bridges);
+	list[0] = '\0';
+	for (i = 0; i < b->n_bridges; i++) {
+		hc->vm_bridges[i] = xstrdup(b->bridges[i]);
+		if (len < sizeof list)
+			len += (size_t)snprintf(list + len, sizeof list - len,
+			    " %s", b->bridges[i]);
+	}
+	hc->n_vm_bridges = b->n_bridges;
+	snprintf(subject, sizeof subject, "host %u", b->node_id);
+	tree_event_log(cs, c, subject, "offers %s%s", b->n_bridges == 0 ?
+	    "no bridge to guests" : b->n_bridges == 1 ? "bridge" : "bridges",
+	    list);
+	return CLUSTER_OK;
+}
+
 static int
 apply_host_fence(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
@@ -282,6 +356,63 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	return CLUSTER_OK;
 }
 
+/* Whether some host of the state offers bridge to guests. */
+static int
+bridge_anywhere(const Haven__ClusterState *cs, const char *bridge)
+{
+	const Haven__HostConfig	*hc;
+	size_t			 i, j;
+
+	for (i = 0; i < cs->n_hosts; i++) {
+		hc = cs->hosts[i]->config;
+		for (j = 0; j < hc->n_vm_bridges; j++)
+			if (strcmp(hc->vm_bridges[j], bridge) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/*
+ * A new VM's NICs: each as proto/nic.c wants it, its MACs unique in the
+ * cluster (havend chose the missing ones; an operator's may collide), and
+ * one host at least that offers all its bridges, so that a typo is refused
+ * here rather than found when the VM is placed.
+ */
+static int
+vm_create_nics(const Haven__ClusterState *cs, const Haven__VmConfig *vc,
+    char *err, size_t errlen)
+{
+	const Haven__Vm	*other;
+	uint8_t		 mac[NET_MAC_BYTES];
+	size_t		 i, nic;
+
+	if (nic_config_check(vc, err, errlen) == -1)
+		return CLUSTER_E_INVALID;
+	for (i = 0; i < vc->n_nics; i++) {
+		(void)net_mac_parse(vc->nics[i]->mac, mac);
+		if ((other = nic_mac_user(cs, mac, &nic)) != NULL)
+			REFUSE(CLUSTER_E_CONFLICT, "VM %s: MAC %s is NIC %zu of "
+			    "VM %s already; give another mac=, or leave it out "
+			    "to have one chosen", vc->name, vc->nics[i]->mac,
+			    nic, other->config->name);
+	}
+	if (vc->n_nics == 0)
+		return CLUSTER_OK;
+	for (i = 0; i < cs->n_hosts; i++)
+		if (nic_bridges_offered(cs->hosts[i]->config, vc, NULL))
+			return CLUSTER_OK;
+	for (i = 0; i < vc->n_nics; i++)
+		if (!bridge_anywhere(cs, vc->nics[i]->bridge))
+			REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: no host offers bridge "
+			    "%s to guests; list it under [interfaces] vm in "
+			    "haven.conf of the hosts that have it ('havenctl "
+			    "node list' shows what each offers)", vc->name,
+			    vc->nics[i]->bridge);
+	REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: no host offers all of its NICs' "
+	    "bridges together; 'havenctl node list' shows what each offers",
+	    vc->name);
+}
+
 static int
 apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
@@ -290,6 +421,7 @@ apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	Haven__Vm		*vm;
 	size_t			 at, i, j;
 	char			 subject[64];
+	int			 r;
 
 	if (vc == NULL || tree_empty(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "vm_create needs a name");
@@ -332,6 +464,8 @@ apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	}
 	if (tree_vm_find(cs, vc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "VM %s exists already", vc->name);
+	if ((r = vm_create_nics(cs, vc, err, errlen)) != CLUSTER_OK)
+		return r;
 	if (!commit)
 		return CLUSTER_OK;
 	vm = xcalloc(1, sizeof *vm);
@@ -777,6 +911,7 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(HOST_JOIN, host_join, apply_host_join);
 	KIND(HOST_MAINTENANCE, host_maintenance, apply_host_maintenance);
 	KIND(HOST_FENCE, host_fence, apply_host_fence);
+	KIND(HOST_BRIDGES, host_bridges, apply_host_bridges);
 	KIND(POOL_ADD, pool_add, apply_pool_add);
 	KIND(VOLUME_ADD, volume_add, apply_volume_add);
 	KIND(VM_CREATE, vm_create, apply_vm_create);

@@ -8,9 +8,10 @@
  * to its first eligible preferred owner in the order listed, else to the
  * eligible host with the least memory in use (then the lowest node id).
  * Eligible: a member in the state and the membership, not in maintenance, not
- * being fenced, with room for the VM's memory and no VM of its anti-affinity
- * class. Preferred owners are a preference, not a restriction. Planned moves
- * (migrate, drain, failback) are planned by migrate/plan.c on this placement.
+ * being fenced, with room for the VM's memory, every bridge its NICs are on
+ * and no VM of its anti-affinity class. Preferred owners are a preference,
+ * not a restriction. Planned moves (migrate, drain, failback) are planned by
+ * migrate/plan.c on this placement.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -182,8 +183,8 @@ load_of(const struct pass *p, uint32_t id)
 	return NULL;
 }
 
-/* Whether host can take vm now: eligible, with room for its memory, and
- * (anti_affinity) no VM of its class there. */
+/* Whether host can take vm now: eligible, with room for its memory, the
+ * bridges of its NICs, and (anti_affinity) no VM of its class there. */
 static int
 host_fits(const struct pass *p, const Haven__Vm *vm, uint32_t host,
     int anti_affinity)
@@ -195,7 +196,53 @@ host_fits(const struct pass *p, const Haven__Vm *vm, uint32_t host,
 	    (h = cluster_host(p->st, host)) != NULL &&
 	    h->config->memory_mib >= l->used_mib &&
 	    h->config->memory_mib - l->used_mib >= vm->config->memory_mib &&
+	    nic_bridges_offered(h->config, vm->config, NULL) &&
 	    (!anti_affinity || !class_on(p, vm->config->anti_affinity, host));
+}
+
+/*
+ * When no eligible host offers every bridge of vm's NICs (whatever their
+ * load), the sentence that says which is missing; 0 when some host does,
+ * and the VM only waits for room.
+ */
+static int
+bridges_missing(const struct pass *p, const Haven__Vm *vm, char *why,
+    size_t len)
+{
+	const Haven__VmConfig	*vc = vm->config;
+	const Haven__Host	*h;
+	size_t			 i, j, k;
+
+	if (vc->n_nics == 0)
+		return 0;
+	for (i = 0; i < p->nloads; i++)
+		if (p->loads[i].eligible && (h = cluster_host(p->st,
+		    p->loads[i].node_id)) != NULL &&
+		    nic_bridges_offered(h->config, vc, NULL))
+			return 0;
+	/* Name a bridge no eligible host has, else say they are apart. */
+	for (i = 0; i < vc->n_nics; i++) {
+		for (j = 0; j < p->nloads; j++) {
+			if (!p->loads[j].eligible || (h = cluster_host(p->st,
+			    p->loads[j].node_id)) == NULL)
+				continue;
+			for (k = 0; k < h->config->n_vm_bridges; k++)
+				if (strcmp(h->config->vm_bridges[k],
+				    vc->nics[i]->bridge) == 0)
+					break;
+			if (k < h->config->n_vm_bridges)
+				break;
+		}
+		if (j == p->nloads) {
+			snprintf(why, len, "no host that takes VMs offers bridge "
+			    "%s (NIC %zu); it starts once one does ([interfaces] "
+			    "vm in haven.conf)", vc->nics[i]->bridge, i);
+			return 1;
+		}
+	}
+	snprintf(why, len, "no host that takes VMs offers all of its NICs' "
+	    "bridges together; it starts once one does");
+	return 1;
 }
 
 /* The host for vm, or 0 when none is eligible; never `avoid`. */
@@ -308,6 +355,7 @@ reconcile_placed(struct pass *p, size_t i)
 	const Haven__Host	*owner = rt->owner ?
 				    cluster_host(p->st, rt->owner) : NULL;
 	uint32_t		 to = 0;
+	char			 why[160];
 
 	if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_RECOVERING &&
 	    !(owner != NULL && owner->runtime->fence ==
@@ -323,8 +371,16 @@ reconcile_placed(struct pass *p, size_t i)
 		to = plan_target(p->plan, vm);
 	if (to == 0)
 		to = place(p, vm, 0);
-	if (to == 0)
-		return;		/* nowhere to go: level-triggered retry */
+	if (to == 0) {
+		/* Nowhere to go: level-triggered retry, once it fits. A VM
+		 * whose bridges no host offers says so, once: failed, with
+		 * the bridge named, until a host offers it. */
+		if (bridges_missing(p, vm, why, sizeof why))
+			decide_transition(p->st, p->origin, vm,
+			    HAVEN__VM_PHASE__VM_PHASE_FAILED, p->out)->detail =
+			    xstrdup(why);
+		return;
+	}
 	pass_place_on(p, i, to);
 	/* A complete saved state is restored, wherever the VM goes (a move,
 	 * or its target lost meanwhile). */

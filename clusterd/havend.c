@@ -338,6 +338,56 @@ havend_leave_lost(struct havend *h, const char *how)
 	event_base_loopbreak(h->base);
 }
 
+/*
+ * The bridges this host offers to guests: those of [interfaces] vm that are
+ * bridges here (sorted, as the configuration keeps them). A missing one is
+ * a warning at start and an error for --check-config.
+ */
+static size_t
+havend_vm_bridges(const struct havend *h, char *out[CONFIG_MAX_VM_BRIDGES])
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < h->config.nif_vm; i++)
+		if (config_bridge_exists(CONFIG_SYSFS, h->config.if_vm[i]))
+			out[n++] = (char *)h->config.if_vm[i];
+	return n;
+}
+
+/* This host in the state offers other bridges than it has: say so. */
+static void
+havend_publish_bridges(struct havend *h, const Haven__Host *me)
+{
+	char			*bridges[CONFIG_MAX_VM_BRIDGES], err[256];
+	Haven__Change		*c;
+	Haven__HostBridges	*b;
+	size_t			 n, i;
+	uint64_t		 id;
+
+	n = havend_vm_bridges(h, bridges);
+	if (n == me->config->n_vm_bridges) {
+		for (i = 0; i < n; i++)
+			if (strcmp(bridges[i], me->config->vm_bridges[i]) != 0)
+				break;
+		if (i == n)
+			return;
+	}
+	c = havend_change_new();
+	b = calloc(1, sizeof *b);
+	haven__host_bridges__init(b);
+	b->node_id = h->node_id;
+	b->bridges = calloc(n + 1, sizeof *b->bridges);
+	for (i = 0; i < n; i++)
+		b->bridges[i] = strdup(bridges[i]);
+	b->n_bridges = n;
+	c->kind_case = HAVEN__CHANGE__KIND_HOST_BRIDGES;
+	c->host_bridges = b;
+	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1)
+		log_warn("publishing this host's bridges for guests: %s", err);
+	else
+		log_info("offering %zu bridge%s to guests", n, n == 1 ? "" : "s");
+}
+
 /* After a sync: make sure this host is in the state, then reconcile. */
 static void
 havend_synced(struct replica *r, void *arg)
@@ -346,8 +396,9 @@ havend_synced(struct replica *r, void *arg)
 	const Haven__Host	*me;
 	Haven__Change		*c;
 	Haven__HostAdd		*add;
-	char			 err[256];
+	char			 err[256], *bridges[CONFIG_MAX_VM_BRIDGES];
 	uint64_t		 id;
+	size_t			 n, i;
 
 	h->node_id = membership_node_id(h->membership);
 	h->synced = 1;
@@ -371,6 +422,12 @@ havend_synced(struct replica *r, void *arg)
 		add->config->name = strdup(h->config.node_name);
 		add->config->memory_mib = havend_memory_mib();
 		add->config->vcpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+		n = havend_vm_bridges(h, bridges);
+		add->config->vm_bridges = calloc(n + 1,
+		    sizeof *add->config->vm_bridges);
+		for (i = 0; i < n; i++)
+			add->config->vm_bridges[i] = strdup(bridges[i]);
+		add->config->n_vm_bridges = n;
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_ADD;
 		c->host_add = add;
 		if (replica_propose(r, c, &id, err, sizeof err) == -1)
@@ -378,7 +435,9 @@ havend_synced(struct replica *r, void *arg)
 		else
 			log_info("adding this host (%s, node %u) to the cluster",
 			    h->config.node_name, h->node_id);
-	}
+	} else if (replica_is_quorate(r) && (me = cluster_host(replica_state(r),
+	    h->node_id)) != NULL)
+		havend_publish_bridges(h, me);
 	havend_reconcile(h);
 	havend_local(h);
 }
@@ -489,6 +548,11 @@ static const struct replica_callbacks havend_replica_callbacks = {
 	.synced = havend_synced,
 };
 
+/*
+ * The configuration, read and checked; --check-config (quiet = 0) also
+ * checks the host against it (bridges for guests), which at start is only
+ * a warning: havend then offers the bridges that exist.
+ */
 static int
 havend_check_config(const char *path, struct config *config, int quiet)
 {
@@ -497,6 +561,17 @@ havend_check_config(const char *path, struct config *config, int quiet)
 	size_t			n = 0, i;
 
 	if (config_parse_file(path, config, errs, 32, &n) == 0) {
+		n = config_check_bridges(config, CONFIG_SYSFS, errs, 32);
+		if (n != 0 && quiet) {
+			for (i = 0; i < n && i < 32; i++) {
+				config_error_format(&errs[i], path, line,
+				    sizeof line);
+				log_warn("%s (not offered to guests)", line);
+			}
+			return 0;
+		}
+	}
+	if (n == 0) {
 		if (!quiet)
 			printf("%s: ok (node %s, cluster %s, %zu fence "
 			    "level%s)\n", path, config->node_name,

@@ -147,16 +147,22 @@ havend_transition(struct havend *h, const Haven__Vm *vm, Haven__VmPhase phase,
 	havend_transition_ex(h, vm, phase, detail, 0);
 }
 
-/* Ties a saved state to the VM's machine: what QEMU's stream depends on. */
+/* Ties a saved state to the VM's machine: what QEMU's stream depends on.
+ * NICs are devices of the machine: a VM that has some hashes them too (one
+ * without hashes as it always did, so its saved states stay valid). */
 static uint64_t
 havend_config_hash(const Haven__VmConfig *vc)
 {
-	char		 buf[128];
+	char		 buf[128 + NIC_MAX * 32];
 	uint64_t	 hash = 14695981039346656037ULL;	/* FNV-1a */
 	const char	*p;
+	size_t		 i, len;
 
-	snprintf(buf, sizeof buf, "%s/%llu/%u/%zu", vc->uuid,
+	len = (size_t)snprintf(buf, sizeof buf, "%s/%llu/%u/%zu", vc->uuid,
 	    (unsigned long long)vc->memory_mib, vc->vcpus, vc->n_volumes);
+	for (i = 0; i < vc->n_nics && i < NIC_MAX && len < sizeof buf; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "/%s/%s",
+		    nic_model_name(vc->nics[i]->model), vc->nics[i]->mac);
 	for (p = buf; *p != '\0'; p++) {
 		hash ^= (uint8_t)*p;
 		hash *= 1099511628211ULL;
@@ -231,6 +237,13 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	spec.initiator = initiator;
 	spec.kernel = vc->kernel;
 	spec.kernel_append = vc->kernel_append;
+	spec.initrd = vc->initrd;
+	/* The taps are issue 13's next step: until havend opens them (in
+	 * supervisor_start, after the two logs, in NIC order), a worker
+	 * given NICs refuses to start the VM and names the NIC without a
+	 * tap (worker_nics_missing), rather than run it off the network. */
+	spec.nics = vc->nics;
+	spec.n_nics = vc->n_nics;
 	spec.config_hash = havend_config_hash(vc);
 	spec.qemu_binary = h->config.vm_qemu;
 	spec.adopt_timeout_ms = h->config.vm_adopt_timeout_s * 1000;

@@ -37,25 +37,61 @@ havend_status(struct control_client *c, ProtobufCMessage *req, void *arg)
 }
 
 
+/*
+ * A new VM's NICs: a MAC for each that has none, chosen here, once, so every
+ * member applies the same (proto/nic.c: from the UUID, skipping MACs in use;
+ * the apply step still refuses a duplicate), and the given ones written in
+ * lowercase. The strings go into macs; *was keeps what the request had.
+ */
+static int
+havend_vm_macs(struct havend *h, Haven__VmConfig *vc,
+    char macs[NIC_MAX][NET_MAC_STRLEN + 1], char *was[NIC_MAX])
+{
+	uint8_t		 mac[NET_MAC_BYTES];
+	size_t		 i;
+
+	for (i = 0; i < vc->n_nics && i < NIC_MAX; i++) {
+		was[i] = vc->nics[i]->mac;
+		if (vc->nics[i]->mac != NULL &&
+		    net_mac_parse(vc->nics[i]->mac, mac) == 0) {
+			net_mac_format(mac, macs[i]);
+			vc->nics[i]->mac = macs[i];
+		}
+	}
+	return nic_mac_fill(replica_state(h->replica)->cs, vc, macs);
+}
+
 /* vm create: the change carries its own copy of the configuration. */
 static void
 havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 {
 	struct havend		*h = arg;
 	Haven__VmCreateRequest	*req = (Haven__VmCreateRequest *)m;
+	Haven__VmConfig		*config = req->config;
 	Haven__Change		*change;
-	Haven__VmCreate		*vc;
+	Haven__VmCreate		*vc = NULL;
 	char			 uuid[UUID_STRLEN + 1], *given;
+	char			 macs[NIC_MAX][NET_MAC_STRLEN + 1];
+	char			*was[NIC_MAX];
 	uint8_t			 u[UUID_BYTES];
-	int			 error;
+	size_t			 i;
+	int			 error, chosen;
 
-	if (req->config == NULL || *req->config->name == '\0') {
+	if (config == NULL || *config->name == '\0') {
 		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
 		    "vm create needs a name and a configuration");
 		return;
 	}
+	for (i = 0; i < config->n_nics; i++) {
+		if (config->nics[i] == NULL) {
+			control_reply_error(c,
+			    HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+			    "vm create: NIC %zu is empty", i);
+			return;
+		}
+	}
 	/* A new VM gets a UUID here, once, so every member stores the same. */
-	given = req->config->uuid;
+	given = config->uuid;
 	if (*given == '\0') {
 		if ((error = uuid_generate(u)) != 0) {
 			control_reply_error(c,
@@ -65,13 +101,26 @@ havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 			return;
 		}
 		uuid_format(u, uuid);
-		req->config->uuid = uuid;
+		config->uuid = uuid;
+	}
+	memset(macs, 0, sizeof macs);
+	chosen = havend_vm_macs(h, config, macs, was);
+	if (chosen == 0) {
+		vc = calloc(1, sizeof *vc);
+		haven__vm_create__init(vc);
+		vc->config = (Haven__VmConfig *)havend_copy(&config->base);
+	}
+	/* The request frees what it had. */
+	config->uuid = given;
+	for (i = 0; i < config->n_nics && i < NIC_MAX; i++)
+		config->nics[i]->mac = was[i];
+	if (chosen == -1) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_INTERNAL,
+		    "cannot choose a MAC for VM %s that no VM has; give each "
+		    "NIC one with --nic ...,mac=", config->name);
+		return;
 	}
 	change = havend_change_new();
-	vc = calloc(1, sizeof *vc);
-	haven__vm_create__init(vc);
-	vc->config = (Haven__VmConfig *)havend_copy(&req->config->base);
-	req->config->uuid = given;	/* the request frees what it had */
 	change->kind_case = HAVEN__CHANGE__KIND_VM_CREATE;
 	change->vm_create = vc;
 	havend_propose_for(h, c, change);

@@ -1,6 +1,7 @@
 /*
  * common/: what every Haven process uses: logging with an in-memory ring of
- * recent lines, and small helpers around the process's libevent base.
+ * recent lines, small helpers around the process's libevent base, and the
+ * rules for interface names and MAC addresses.
  */
 #ifndef HAVEN_COMMON_H
 #define HAVEN_COMMON_H
@@ -159,6 +160,19 @@ char		*xstrdup(const char *);		/* NULL: "" */
  * comma-separated names in the environment's HAVEN_FAILPOINTS (unset in
  * production: always 0). */
 int		 failpoint(const char *);
+
+/* net.c: Linux interface names and Ethernet MAC addresses ("0a:1b:2c:3d:4e:5f",
+ * any case read, lowercase written). */
+#define NET_IFNAME_SIZE		16	/* Linux's IFNAMSIZ, with the NUL */
+#define NET_MAC_BYTES		6
+#define NET_MAC_STRLEN		17
+#define NET_MAC_MULTICAST	0x01	/* in the first octet: group address */
+#define NET_MAC_LOCAL		0x02	/* in the first octet: locally administered */
+int		 net_ifname_valid(const char *);
+int		 net_mac_parse(const char *, uint8_t[NET_MAC_BYTES]);	/* -1: malformed */
+void		 net_mac_format(const uint8_t[NET_MAC_BYTES],
+		     char[NET_MAC_STRLEN + 1]);
+const char	*net_mac_problem(const uint8_t[NET_MAC_BYTES]);	/* NULL: usable */
 
 /* ev.c */
 struct event_base *ev_base_new(void);

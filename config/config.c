@@ -17,6 +17,7 @@
 
 #include <ini.h>
 
+#include "common.h"
 #include "config.h"
 
 #define CONFIG_FILE_MAX		(1024 * 1024)
@@ -49,6 +50,7 @@ enum key {
 	KEY_IF_MANAGEMENT,
 	KEY_IF_STORAGE,
 	KEY_IF_MIGRATION,
+	KEY_IF_VM,
 	KEY_WATCHDOG_DEVICE,
 	KEY_WATCHDOG_TIMEOUT,
 	KEY_CLUSTER_NAME,
@@ -76,6 +78,7 @@ static const struct key_info {
 	[KEY_IF_MANAGEMENT] = { SECTION_INTERFACES, "management" },
 	[KEY_IF_STORAGE] = { SECTION_INTERFACES, "storage" },
 	[KEY_IF_MIGRATION] = { SECTION_INTERFACES, "migration" },
+	[KEY_IF_VM] = { SECTION_INTERFACES, "vm" },
 	[KEY_WATCHDOG_DEVICE] = { SECTION_WATCHDOG, "device" },
 	[KEY_WATCHDOG_TIMEOUT] = { SECTION_WATCHDOG, "timeout_s" },
 	[KEY_CLUSTER_NAME] = { SECTION_CLUSTER, "name" },
@@ -189,17 +192,6 @@ only_chars(const char *s, const char *punct)
 			if (strchr(punct, *s) == NULL)
 				return 0;
 	return 1;
-}
-
-/* Linux's dev_valid_name, limited to printable ASCII. */
-static int
-valid_ifname(const char *s)
-{
-	size_t	 n = strlen(s);
-
-	if (n == 0 || n >= 16 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-		return 0;
-	return only_chars(s, "._-@+=");
 }
 
 static int
@@ -546,6 +538,55 @@ vm_key(struct parse *p, enum key k, const char *value)
 	}
 }
 
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* [interfaces] vm = BRIDGE [BRIDGE...]: the bridges for guests' NICs,
+ * kept sorted; that none is another role's NIC needs the whole file. */
+static void
+vm_bridges_key(struct parse *p, const char *value)
+{
+	struct config	*c = p->config;
+	const char	*sn = p->section_name, *s = value;
+	char		 name[64];
+	size_t		 len, i;
+
+	c->if_vm_line = p->line;
+	while (*s != '\0') {
+		if (isspace((unsigned char)*s)) {
+			s++;
+			continue;
+		}
+		len = strcspn(s, " \t");
+		snprintf(name, sizeof name, "%.*s", (int)len, s);
+		s += len;
+		if (!net_ifname_valid(name)) {
+			add_error(p, p->line, sn, "vm", "'%.32s' is not a "
+			    "bridge name (1 to 15 characters, no '/', ':' or "
+			    "spaces); see ip link", name);
+			continue;
+		}
+		for (i = 0; i < c->nif_vm; i++)
+			if (strcmp(c->if_vm[i], name) == 0)
+				break;
+		if (i < c->nif_vm) {
+			add_error(p, p->line, sn, "vm", "%s is listed twice; "
+			    "list each bridge once", name);
+			continue;
+		}
+		if (c->nif_vm == CONFIG_MAX_VM_BRIDGES) {
+			add_error(p, p->line, sn, "vm", "more than %d bridges",
+			    CONFIG_MAX_VM_BRIDGES);
+			return;
+		}
+		copy(c->if_vm[c->nif_vm++], sizeof c->if_vm[0], name);
+	}
+	qsort(c->if_vm, c->nif_vm, sizeof c->if_vm[0], by_name);
+}
+
 static void
 fixed_key(struct parse *p, enum key k, const char *value)
 {
@@ -578,7 +619,7 @@ fixed_key(struct parse *p, enum key k, const char *value)
 	case KEY_IF_MANAGEMENT:
 	case KEY_IF_STORAGE:
 	case KEY_IF_MIGRATION:
-		if (!valid_ifname(value)) {
+		if (!net_ifname_valid(value)) {
 			add_error(p, p->line, sn, key, "'%.64s' is not a "
 			    "network interface name (1 to 15 characters, no "
 			    "'/', ':' or spaces); see ip link", value);
@@ -587,6 +628,9 @@ fixed_key(struct parse *p, enum key k, const char *value)
 		copy(k == KEY_IF_MANAGEMENT ? c->if_management :
 		    k == KEY_IF_STORAGE ? c->if_storage : c->if_migration,
 		    sizeof c->if_storage, value);
+		break;
+	case KEY_IF_VM:
+		vm_bridges_key(p, value);
 		break;
 	case KEY_WATCHDOG_DEVICE:
 		if (strcmp(value, "none") == 0)
@@ -880,6 +924,25 @@ check_whole(struct parse *p)
 	if (p->seen_line[KEY_IF_MIGRATION] == 0)
 		copy(c->if_migration, sizeof c->if_migration,
 		    c->if_management);
+	/* Guests never share a NIC with the host's own traffic (DESIGN §1). */
+	for (i = 0; i < c->nif_vm; ) {
+		const char	*role = strcmp(c->if_vm[i], c->if_management) == 0 ?
+				    "management" : strcmp(c->if_vm[i],
+				    c->if_storage) == 0 ? "storage" :
+				    strcmp(c->if_vm[i], c->if_migration) == 0 ?
+				    "migration" : NULL;
+
+		if (role == NULL) {
+			i++;
+			continue;
+		}
+		add_error(p, c->if_vm_line, "interfaces", "vm", "%s is the %s "
+		    "interface; guests get bridges of their own (haven.conf(5), "
+		    "NETWORK ROLES)", c->if_vm[i], role);
+		memmove(c->if_vm[i], c->if_vm[i + 1], (c->nif_vm - i - 1) *
+		    sizeof c->if_vm[0]);
+		c->nif_vm--;
+	}
 
 	for (i = 0; i < c->nfences; i++) {
 		f = &c->fences[i];

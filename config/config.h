@@ -13,6 +13,7 @@
 #define CONFIG_PATH		"/etc/haven/haven.conf"
 #define CONFIG_MAX_FENCES	8
 #define CONFIG_MAX_OPTIONS	32
+#define CONFIG_MAX_VM_BRIDGES	16
 enum config_fence_kind {
 	CONFIG_FENCE_STORAGE,	/* agent = storage: PR preempt (DESIGN §4) */
 	CONFIG_FENCE_AGENT,	/* agent = fence_*: a fence-agents program */
@@ -39,6 +40,12 @@ struct config {
 	char			 if_management[16];
 	char			 if_storage[16];
 	char			 if_migration[16];	/* default: management */
+	/* [interfaces] vm: the bridges this host offers to guests' NICs,
+	 * sorted, each once; none of them a management, storage or
+	 * migration interface. */
+	char			 if_vm[CONFIG_MAX_VM_BRIDGES][16];
+	size_t			 nif_vm;
+	unsigned		 if_vm_line;
 	char			 watchdog_device[128];	/* "" for device = none */
 	unsigned		 watchdog_timeout_s;
 	unsigned		 token_ms;
@@ -84,5 +91,15 @@ const char	*config_fence_option(const struct config_fence *,
 		     const char *key);
 /* Zeroes the whole struct, secrets included (explicit_bzero). */
 void		 config_wipe(struct config *);
+
+/* host.c: what haven.conf names that must exist on this host, looked up
+ * under sysfs_root ("/sys", or a fake tree in tests). */
+#define CONFIG_SYSFS		"/sys"
+int		 config_bridge_exists(const char *sysfs_root, const char *name);
+/* [interfaces] vm bridges that are not bridges here, as errors (as
+ * config_parse_file gives them); returns how many. */
+size_t		 config_check_bridges(const struct config *,
+		     const char *sysfs_root, struct config_error *,
+		     size_t max_errs);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "proto.h"
 #include "tree.h"
 #include "moves.h"
 
@@ -22,6 +23,7 @@ moves_apply_migrate(Haven__ClusterState *cs, const Haven__Change *c,
 	const Haven__VmMigrate	*m = c->vm_migrate;
 	Haven__VmRuntime	*rt;
 	const Haven__Host	*h;
+	const char		*missing = NULL;
 	long			 i, hi;
 	char			 subject[64];
 
@@ -48,6 +50,13 @@ moves_apply_migrate(Haven__ClusterState *cs, const Haven__Change *c,
 			REFUSE(CLUSTER_E_CONFLICT, "host %u is %s; it takes no VMs",
 			    m->target, h->runtime->maintenance ?
 			    "in maintenance" : "not a member");
+		if (!nic_bridges_offered(h->config, cs->vms[i]->config,
+		    &missing))
+			REFUSE(CLUSTER_E_CONFLICT, "host %u does not offer bridge "
+			    "%s to guests, which a NIC of VM %s is on; pick "
+			    "another host, or list the bridge under "
+			    "[interfaces] vm in its haven.conf", m->target,
+			    missing, m->name);
 	}
 	if (!commit)
 		return CLUSTER_OK;

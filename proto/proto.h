@@ -142,6 +142,28 @@ int		 channel_send_error(struct channel *, Haven__ErrorCode,
 		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t		 channel_pending(const struct channel *);
 
+/* nic.c: a VM's NICs (VmConfig.nics): the rules apply checks, the MACs
+ * havend chooses, the bridges a host must offer. -1 refusals carry a
+ * sentence for the operator in err. */
+#define NIC_MAX			8	/* per VM */
+#define NIC_VLAN_MAX		4094	/* 0: untagged */
+#define NIC_MAC_PREFIX		0x0a	/* chosen MACs: locally administered */
+#define NIC_MAC_TRIES		64
+const char	*nic_model_name(int);	/* "virtio", "e1000" */
+int		 nic_model_parse(const char *, Haven__NicModel *);
+int		 nic_check(const char *vm, size_t, const Haven__Nic *,
+		     char *err, size_t errlen);
+int		 nic_config_check(const Haven__VmConfig *, char *err,
+		     size_t errlen);
+const Haven__Vm	*nic_mac_user(const Haven__ClusterState *,
+		     const uint8_t[6], size_t *nic);
+void		 nic_mac_derive(const char *uuid, size_t, unsigned attempt,
+		     uint8_t[6]);
+int		 nic_mac_fill(const Haven__ClusterState *, Haven__VmConfig *,
+		     char macs[][18]);
+int		 nic_bridges_offered(const Haven__HostConfig *,
+		     const Haven__VmConfig *, const char **missing);
+
 /* Cluster settings with their defaults (a Haven__ClusterSettings, may be
  * NULL): live migration, and the lowest priority a drain moves live. */
 #define CLUSTER_LIVE_DOWNTIME_MS(s) \

@@ -85,7 +85,9 @@ worker_take_spec(struct worker *w, struct frame *f)
 
 	if ((spec = (Haven__VmSpec *)message_decode(f)) == NULL)
 		return -EBADMSG;
-	if (f->nfds != 2 || spec->n_volumes == 0 ||
+	/* The two logs, then at most one tap per NIC. */
+	if (f->nfds < 2 || spec->n_nics > QEMU_MAX_NICS ||
+	    f->nfds > 2 + spec->n_nics || spec->n_volumes == 0 ||
 	    spec->n_volumes > WORKER_MAX_VOLUMES || *spec->uuid == '\0' ||
 	    *spec->run_dir == '\0' || spec->memory_mib == 0) {
 		message_free(&spec->base);
@@ -95,12 +97,38 @@ worker_take_spec(struct worker *w, struct frame *f)
 	w->serial_fd = f->fds[0];
 	w->log_fd = f->fds[1];
 	f->fds[0] = f->fds[1] = -1;
+	for (i = 2; i < f->nfds; i++) {
+		w->tap_fds[w->ntaps++] = f->fds[i];
+		f->fds[i] = -1;
+	}
 	w->nvolumes = spec->n_volumes;
 	for (i = 0; i < w->nvolumes; i++) {
 		w->volumes[i].w = w;
 		w->volumes[i].ref = spec->volumes[i];
 	}
 	return 0;
+}
+
+/*
+ * A NIC havend passed no tap for: the sentence that says so, and 1. The
+ * worker then refuses to run the VM rather than run it without its
+ * network (a guest that boots unreachable looks up to everyone else).
+ */
+int
+worker_nics_missing(const struct worker *w, char *detail, size_t len)
+{
+	const Haven__Nic	*nic;
+	char			 vlan[16] = "";
+
+	if (w->ntaps >= w->spec->n_nics)
+		return 0;
+	nic = w->spec->nics[w->ntaps];
+	if (nic->vlan != 0)
+		snprintf(vlan, sizeof vlan, ", VLAN %u", nic->vlan);
+	snprintf(detail, len, "this host offers no tap for NIC %zu (bridge "
+	    "%s%s); not starting the VM without its network", w->ntaps,
+	    nic->bridge, vlan);
+	return 1;
 }
 
 int

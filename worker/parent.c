@@ -210,6 +210,7 @@ worker_parent_cb(struct channel *c, struct frame *f, int err, void *arg)
 {
 	struct worker		*w = arg;
 	ProtobufCMessage	*m;
+	char			 detail[160];
 	size_t			 i;
 	int			 error;
 
@@ -243,6 +244,11 @@ worker_parent_cb(struct channel *c, struct frame *f, int err, void *arg)
 			    "invalid VM spec (needs volumes, run_dir, memory, "
 			    "a UUID, and the serial and QEMU log descriptors)");
 			worker_exit(w, 1);
+			return;
+		}
+		if (worker_nics_missing(w, detail, sizeof detail)) {
+			worker_log(w, LOG_LEVEL_WARN, "%s", detail);
+			worker_fail(w, -ENODEV, detail);
 			return;
 		}
 		if (geteuid() == 0 &&

@@ -2,8 +2,9 @@
  * QEMU for one VM: the command line built from the VM's spec, and the
  * spawn. QEMU runs already unprivileged (its worker dropped privileges
  * first; -runas dies under the sandbox in QEMU 7.2), under QEMU's own
- * seccomp sandbox, and never opens the disk or the LUN itself: it sees the
- * worker's NBD export over a private socket.
+ * seccomp sandbox, and never opens the disk, the LUN or a tap itself: it
+ * sees the worker's NBD export over a private socket, and inherits the tap
+ * of each NIC that havend opened.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +67,23 @@ qemu_safe(const char *s)
 	return s != NULL && strpbrk(s, ",\n=") == NULL;
 }
 
+/* Every NIC with its tap and a usable MAC; at most QEMU_MAX_NICS. */
+static int
+qemu_nics_valid(const struct qemu_config *c)
+{
+	uint8_t	 mac[NET_MAC_BYTES];
+	size_t	 i;
+
+	if (c->nnics > QEMU_MAX_NICS)
+		return 0;
+	for (i = 0; i < c->nnics; i++)
+		if (c->nics[i].tap_fd < 0 ||
+		    net_mac_parse(c->nics[i].mac, mac) == -1 ||
+		    net_mac_problem(mac) != NULL)
+			return 0;
+	return 1;
+}
+
 /* The command line, NULL-terminated; free with qemu_argv_free(). */
 char **
 qemu_argv(const struct qemu_config *c)
@@ -75,7 +93,11 @@ qemu_argv(const struct qemu_config *c)
 
 	if (!qemu_safe(c->qmp_path) || !qemu_safe(c->nbd_path) ||
 	    (c->kernel != NULL && !qemu_safe(c->kernel)) ||
-	    (c->name != NULL && strpbrk(c->name, ",\n") != NULL)) {
+	    (c->initrd != NULL && *c->initrd != '\0' &&
+	    (!qemu_safe(c->initrd) || c->kernel == NULL ||
+	    *c->kernel == '\0')) ||
+	    (c->name != NULL && strpbrk(c->name, ",\n") != NULL) ||
+	    !qemu_nics_valid(c)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -122,12 +144,26 @@ qemu_argv(const struct qemu_config *c)
 		qemu_argv_add(&a, "ide-hd,drive=disk%zu,bus=ide.%zu,unit=%zu,"
 		    "werror=stop,rerror=stop", i, i / 2, i % 2);
 	}
+	/* NICs: each on the tap the worker holds, at a fixed number in
+	 * QEMU (qemu_spawn puts it there), with the configured MAC. */
+	for (i = 0; i < c->nnics; i++) {
+		qemu_argv_add(&a, "-netdev");
+		qemu_argv_add(&a, "tap,id=net%zu,fd=%d", i, QEMU_TAP_FD(i));
+		qemu_argv_add(&a, "-device");
+		qemu_argv_add(&a, "%s,id=nic%zu,netdev=net%zu,mac=%s",
+		    c->nics[i].e1000 ? "e1000" : "virtio-net-pci", i, i,
+		    c->nics[i].mac);
+	}
 	if (c->kernel != NULL && *c->kernel != '\0') {
 		qemu_argv_add(&a, "-kernel");
 		qemu_argv_add(&a, "%s", c->kernel);
 		if (c->append != NULL && *c->append != '\0') {
 			qemu_argv_add(&a, "-append");
 			qemu_argv_add(&a, "%s", c->append);
+		}
+		if (c->initrd != NULL && *c->initrd != '\0') {
+			qemu_argv_add(&a, "-initrd");
+			qemu_argv_add(&a, "%s", c->initrd);
 		}
 	}
 	if (c->incoming) {
@@ -141,15 +177,16 @@ qemu_argv(const struct qemu_config *c)
 
 /*
  * Start QEMU as a child of this (already unprivileged) process: stdin
- * /dev/null, stdout and stderr to QEMU's log, the serial log at fd 3,
- * nothing else inherited. Returns its pid, or -1.
+ * /dev/null, stdout and stderr to QEMU's log, the serial log at fd 3, NIC
+ * i's tap at QEMU_TAP_FD(i), nothing else inherited. Returns its pid, or -1.
  */
 pid_t
 qemu_spawn(const struct qemu_config *c)
 {
 	char	**argv;
 	pid_t	  pid;
-	int	  devnull;
+	int	  devnull, taps[QEMU_MAX_NICS];
+	size_t	  i;
 
 	if ((argv = qemu_argv(c)) == NULL)
 		return -1;
@@ -164,7 +201,16 @@ qemu_spawn(const struct qemu_config *c)
 		    dup2(c->log_fd, 2) == -1 ||
 		    dup2(c->serial_fd, QEMU_SERIAL_FD) == -1)
 			_exit(127);
-		close_range(QEMU_SERIAL_FD + 1, ~0U, 0);
+		/* Above every target first, so that placing one tap never
+		 * closes another that happens to sit at its number. */
+		for (i = 0; i < c->nnics; i++)
+			if ((taps[i] = fcntl(c->nics[i].tap_fd, F_DUPFD_CLOEXEC,
+			    QEMU_TAP_FD(QEMU_MAX_NICS))) == -1)
+				_exit(127);
+		for (i = 0; i < c->nnics; i++)
+			if (dup2(taps[i], QEMU_TAP_FD(i)) == -1)
+				_exit(127);
+		close_range(QEMU_TAP_FD(c->nnics), ~0U, 0);
 		/* The worker dies: QEMU must not outlive it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		signal(SIGPIPE, SIG_DFL);

@@ -55,6 +55,7 @@ int
 worker_spawn(struct worker *w, int incoming)
 {
 	struct qemu_config	c;
+	struct qemu_nic		nics[QEMU_MAX_NICS];
 	char			qmp_path[256], nbd_path[256], name[16];
 	size_t			i;
 	int			error;
@@ -96,6 +97,16 @@ worker_spawn(struct worker *w, int incoming)
 	c.log_fd = w->log_fd;
 	c.kernel = w->spec->kernel;
 	c.append = w->spec->kernel_append;
+	c.initrd = w->spec->initrd;
+	/* Every NIC has its tap: worker_nics_missing refused the spec else. */
+	for (i = 0; i < w->spec->n_nics && i < w->ntaps; i++) {
+		nics[i].mac = w->spec->nics[i]->mac;
+		nics[i].e1000 = w->spec->nics[i]->model ==
+		    HAVEN__NIC_MODEL__NIC_MODEL_E1000;
+		nics[i].tap_fd = w->tap_fds[i];
+	}
+	c.nics = nics;
+	c.nnics = i;
 	c.incoming = incoming;
 	c.paused = transfer_kind(w->transfer) == TRANSFER_INCOMING;
 	if ((w->qemu_pid = qemu_spawn(&c)) == -1)

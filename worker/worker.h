@@ -49,6 +49,15 @@ int		 qmp_command(struct qmp *, const char *execute,
 void		 qmp_free(struct qmp *);
 
 /* qemu.c: the QEMU command line and its spawn. */
+/* A guest NIC: a tap havend opened on the NIC's bridge and VLAN, which the
+ * worker holds (tap_fd) and QEMU inherits as QEMU_TAP_FD(i). */
+#define QEMU_MAX_NICS		8
+#define QEMU_TAP_FD(i)		(4 + (int)(i))	/* after the serial log, 3 */
+struct qemu_nic {
+	const char	*mac;		/* "0a:1b:2c:3d:4e:5f" */
+	int		 e1000;		/* else virtio-net-pci */
+	int		 tap_fd;
+};
 struct qemu_config {
 	const char	*binary;	/* NULL: qemu-system-x86_64 */
 	const char	*name;
@@ -61,8 +70,11 @@ struct qemu_config {
 	size_t		 ndisks;
 	int		 serial_fd;
 	int		 log_fd;
-	const char	*kernel;	/* optional -kernel, -append */
+	const char	*kernel;	/* optional -kernel, -append, -initrd */
 	const char	*append;
+	const char	*initrd;
+	const struct qemu_nic *nics;	/* in the guest's order */
+	size_t		 nnics;
 	int		 incoming;	/* -incoming defer (restore) */
 	int		 paused;	/* -S: vCPUs wait for cont */
 };

@@ -16,6 +16,7 @@
 #include "common.h"
 #include "proto.h"
 #include "transfer.h"
+#include "worker.h"
 
 struct blockdev;
 struct channel;
@@ -67,6 +68,10 @@ struct worker {
 	Haven__VmSpec		*spec;
 	int			 serial_fd;
 	int			 log_fd;
+	/* The taps havend opened for the NICs, in NIC order (spec->nics);
+	 * fewer than NICs: this host has not opened them, QEMU never runs. */
+	int			 tap_fds[QEMU_MAX_NICS];
+	size_t			 ntaps;
 	struct worker_volume	 volumes[WORKER_MAX_VOLUMES];
 	size_t			 nvolumes;
 	size_t			 opening;	/* volume being opened */
@@ -129,6 +134,7 @@ void		 worker_kill_qemu(struct worker *);
 void		 worker_fail(struct worker *, int error, const char *);
 int		 worker_listen(const char *path);
 int		 worker_take_spec(struct worker *, struct frame *);
+int		 worker_nics_missing(const struct worker *, char *, size_t);
 
 /* parent.c */
 const char	*worker_phase_name(Haven__VmPhase);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common.h"
 #include "config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -42,6 +43,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    strcmp(config.if_migration, config.if_storage) == 0 ||
 		    config.nfences == 0 || config.nfences > CONFIG_MAX_FENCES)
 			__builtin_trap();
+		/* Bridges for guests: sorted, each once, valid, none of
+		 * them another role's NIC. */
+		if (config.nif_vm > CONFIG_MAX_VM_BRIDGES)
+			__builtin_trap();
+		for (i = 0; i < config.nif_vm; i++)
+			if (!net_ifname_valid(config.if_vm[i]) ||
+			    (i > 0 && strcmp(config.if_vm[i - 1],
+			    config.if_vm[i]) >= 0) ||
+			    strcmp(config.if_vm[i], config.if_management) == 0 ||
+			    strcmp(config.if_vm[i], config.if_storage) == 0 ||
+			    strcmp(config.if_vm[i], config.if_migration) == 0)
+				__builtin_trap();
 		for (i = 0; i < config.nfences; i++)
 			if (config.fences[i].agent[0] == '\0' ||
 			    config.fences[i].level == 0 ||

@@ -15,6 +15,7 @@
 #include "tree.h"
 #include "common.h"
 #include "clusterd.h"
+#include "proto.h"
 
 #define MAX_TOKENS	64
 #define MAX_LIST	32
@@ -168,6 +169,11 @@ struct change_buf {
 	Haven__HostJoin		 host_join;
 	Haven__HostMaintenance	 host_maintenance;
 	Haven__HostFence	 host_fence;
+	Haven__HostBridges	 host_bridges;
+	char			*bridges[MAX_LIST];
+	Haven__Nic		 nic[MAX_LIST];
+	Haven__Nic		*nics[MAX_LIST];
+	char			 macs[MAX_LIST][18];
 	Haven__PoolAdd		 pool_add;
 	Haven__PoolConfig	 pool_config;
 	Haven__VolumeAdd	 volume_add;
@@ -190,6 +196,41 @@ struct change_buf {
 	char			*patterns[MAX_LIST];
 };
 
+/* nics=BRIDGE[/MAC[/VLAN[/MODEL]]],...: NICs without a MAC get one as
+ * havend chooses it (from uuid=, or "" when not given). */
+static void
+change_nics(struct run *r, struct args *a, struct change_buf *b,
+    Haven__VmConfig *vc)
+{
+	char		*list[MAX_LIST], *f, *save;
+	const char	*field;
+	Haven__NicModel	 model;
+	size_t		 i, n;
+
+	n = split_list((char *)arg(a, "nics"), list, MAX_LIST);
+	for (i = 0; i < n; i++) {
+		haven__nic__init(&b->nic[i]);
+		save = NULL;
+		b->nic[i].bridge = strtok_r(list[i], "/", &save);
+		if ((f = strtok_r(NULL, "/", &save)) != NULL &&
+		    strcmp(f, "-") != 0)
+			b->nic[i].mac = f;
+		if ((f = strtok_r(NULL, "/", &save)) != NULL)
+			b->nic[i].vlan = (uint32_t)strtoul(f, NULL, 10);
+		if ((field = strtok_r(NULL, "/", &save)) != NULL) {
+			if (nic_model_parse(field, &model) == -1)
+				b->nic[i].model = 99;	/* refused by apply */
+			else
+				b->nic[i].model = model;
+		}
+		b->nics[i] = &b->nic[i];
+	}
+	vc->nics = b->nics;
+	vc->n_nics = n;
+	if (nic_mac_fill(r->st->cs, vc, b->macs) == -1)
+		mismatch(r, "no MAC left to choose");
+}
+
 static int
 change_build(struct run *r, const char *kind, struct args *a,
     struct change_buf *b)
@@ -209,6 +250,9 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->host_config.name = (char *)arg_str(a, "name");
 		b->host_config.memory_mib = arg_u64(r, a, "memory");
 		b->host_config.vcpus = (uint32_t)arg_u64(r, a, "vcpus");
+		b->host_config.n_vm_bridges = split_list((char *)arg(a,
+		    "bridges"), b->bridges, MAX_LIST);
+		b->host_config.vm_bridges = b->bridges;
 		b->host_add.config = &b->host_config;
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_ADD;
 		c->host_add = &b->host_add;
@@ -234,6 +278,14 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->host_maintenance.failback = arg_bool(a, "failback");
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_MAINTENANCE;
 		c->host_maintenance = &b->host_maintenance;
+	} else if (strcmp(kind, "host_bridges") == 0) {
+		haven__host_bridges__init(&b->host_bridges);
+		b->host_bridges.node_id = (uint32_t)arg_u64(r, a, "id");
+		b->host_bridges.n_bridges = split_list((char *)arg(a,
+		    "bridges"), b->bridges, MAX_LIST);
+		b->host_bridges.bridges = b->bridges;
+		c->kind_case = HAVEN__CHANGE__KIND_HOST_BRIDGES;
+		c->host_bridges = &b->host_bridges;
 	} else if (strcmp(kind, "host_fence") == 0) {
 		haven__host_fence__init(&b->host_fence);
 		b->host_fence.node_id = (uint32_t)arg_u64(r, a, "id");
@@ -287,6 +339,9 @@ change_build(struct run *r, const char *kind, struct args *a,
 		vc->anti_affinity = (char *)arg_str(a, "anti");
 		vc->failback = arg_bool(a, "failback");
 		vc->max_restarts = (uint32_t)arg_u64(r, a, "max_restarts");
+		vc->kernel = (char *)arg_str(a, "kernel");
+		vc->initrd = (char *)arg_str(a, "initrd");
+		change_nics(r, a, b, vc);
 		b->vm_create.config = vc;
 		c->kind_case = HAVEN__CHANGE__KIND_VM_CREATE;
 		c->vm_create = &b->vm_create;
@@ -589,7 +644,7 @@ static void
 cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 {
 	Haven__Vm	*vm;
-	char		 got[64], what[80];
+	char		 got[512], what[80];
 	size_t		 i;
 	char		*eq;
 
@@ -630,7 +685,20 @@ cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 			snprintf(got, sizeof got, "%s", vm->runtime->desired ==
 			    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ?
 			    "running" : "stopped");
-		else {
+		else if (strcmp(tok[i], "nics") == 0) {
+			/* BRIDGE/MAC/VLAN/MODEL,... as vm_create takes them */
+			size_t	 j, len = 0;
+
+			got[0] = '\0';
+			for (j = 0; j < vm->config->n_nics &&
+			    len < sizeof got; j++)
+				len += (size_t)snprintf(got + len, sizeof got -
+				    len, "%s%s/%s/%u/%s", j ? "," : "",
+				    vm->config->nics[j]->bridge,
+				    vm->config->nics[j]->mac,
+				    vm->config->nics[j]->vlan,
+				    nic_model_name(vm->config->nics[j]->model));
+		} else {
 			mismatch(r, "unknown vm field %s", tok[i]);
 			continue;
 		}
@@ -642,7 +710,7 @@ static void
 cmd_expect_host(struct run *r, char **tok, size_t ntok)
 {
 	Haven__Host	*h;
-	char		 got[64], what[80];
+	char		 got[256], what[80];
 	size_t		 i;
 	char		*eq;
 
@@ -684,7 +752,16 @@ cmd_expect_host(struct run *r, char **tok, size_t ntok)
 		else if (strcmp(tok[i], "maintenance") == 0)
 			snprintf(got, sizeof got, "%s",
 			    h->runtime->maintenance ? "yes" : "no");
-		else {
+		else if (strcmp(tok[i], "bridges") == 0) {
+			size_t	 j, len = 0;
+
+			got[0] = '\0';
+			for (j = 0; j < h->config->n_vm_bridges &&
+			    len < sizeof got; j++)
+				len += (size_t)snprintf(got + len, sizeof got -
+				    len, "%s%s", j ? "," : "",
+				    h->config->vm_bridges[j]);
+		} else {
 			mismatch(r, "unknown host field %s", tok[i]);
 			continue;
 		}
@@ -912,6 +989,17 @@ command(struct run *r, FILE *f, char *line)
 				    tok[2], result_name(r->last_result),
 				    r->last_error[0] ? r->last_error : "applied");
 			r->last_unchecked = 0;
+		} else if (strcmp(tok[1], "error") == 0) {
+			if (strstr(r->last_error, after) == NULL)
+				mismatch(r, "error: expected '%s' in '%s'", after,
+				    r->last_error);
+		} else if (strcmp(tok[1], "event") == 0) {
+			for (i = 0; i < r->st->cs->n_events; i++)
+				if (strstr(r->st->cs->events[i]->text, after) !=
+				    NULL)
+					break;
+			if (i == r->st->cs->n_events)
+				mismatch(r, "no event says '%s'", after);
 		} else if (strcmp(tok[1], "decisions") == 0) {
 			cmd_expect_decisions(r, f, (char *)after, 0);
 		} else if (strcmp(tok[1], "decision") == 0) {

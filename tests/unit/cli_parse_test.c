@@ -1,12 +1,13 @@
 /*
  * havenctl's pure parsing helpers (cli/parse.c): sizes, VM memory, VM
  * names, numbers, priorities, isolation responses, enum names, iSCSI
- * portals and target names, and console text made valid UTF-8.
+ * portals and target names, console text made valid UTF-8, and --nic.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -274,6 +275,70 @@ test_utf8_clean(void **state)
 	assert_int_equal(cli_utf8_clean((const uint8_t *)"", 0, out), 0);
 }
 
+/* --nic: parsed in place; err is set on every refusal. */
+static int
+nic(const char *arg, Haven__Nic *out, char *mac, char *err)
+{
+	static char	 buf[256];
+
+	snprintf(buf, sizeof buf, "%s", arg);
+	err[0] = '\0';
+	return cli_parse_nic(buf, out, mac, err, 256);
+}
+
+static void
+test_nic(void **state)
+{
+	Haven__Nic	 n;
+	char		 mac[18], err[256];
+
+	(void)state;
+	assert_int_equal(nic("bridge=br0", &n, mac, err), 0);
+	assert_string_equal(n.bridge, "br0");
+	assert_string_equal(n.mac, "");
+	assert_int_equal(n.vlan, 0);
+	assert_int_equal(n.model, HAVEN__NIC_MODEL__NIC_MODEL_VIRTIO);
+
+	assert_int_equal(nic("model=e1000,vlan=4094,mac=0A:1B:2C:3D:4E:5F,"
+	    "bridge=haven-vm", &n, mac, err), 0);
+	assert_string_equal(n.bridge, "haven-vm");
+	assert_string_equal(n.mac, "0a:1b:2c:3d:4e:5f");	/* lowercase */
+	assert_int_equal(n.vlan, 4094);
+	assert_int_equal(n.model, HAVEN__NIC_MODEL__NIC_MODEL_E1000);
+	assert_int_equal(nic("bridge=br0,vlan=0,", &n, mac, err), 0);
+
+	assert_int_equal(nic("", &n, mac, err), -1);
+	assert_non_null(strstr(err, "bridge= is required"));
+	assert_int_equal(nic("mac=0a:00:00:00:00:01", &n, mac, err), -1);
+	assert_non_null(strstr(err, "bridge= is required"));
+	assert_int_equal(nic("bridge=", &n, mac, err), -1);
+	assert_non_null(strstr(err, "bridge= needs a value"));
+	assert_int_equal(nic("bridge", &n, mac, err), -1);
+	assert_int_equal(nic("bridge=br0,bridge=br1", &n, mac, err), -1);
+	assert_non_null(strstr(err, "given twice"));
+	assert_int_equal(nic("bridge=br0,,vlan=1", &n, mac, err), -1);
+	assert_non_null(strstr(err, "empty field"));
+	assert_int_equal(nic("bridge=br0,speed=10", &n, mac, err), -1);
+	assert_non_null(strstr(err, "unknown field 'speed=10'"));
+	assert_int_equal(nic("bridge=a-very-long-bridge", &n, mac, err), -1);
+	assert_non_null(strstr(err, "not a bridge name"));
+	assert_int_equal(nic("bridge=br/0", &n, mac, err), -1);
+	assert_int_equal(nic("bridge=br0,vlan=4095", &n, mac, err), -1);
+	assert_non_null(strstr(err, "out of range"));
+	assert_int_equal(nic("bridge=br0,vlan=-1", &n, mac, err), -1);
+	assert_int_equal(nic("bridge=br0,vlan=ten", &n, mac, err), -1);
+	assert_int_equal(nic("bridge=br0,model=rtl8139", &n, mac, err), -1);
+	assert_non_null(strstr(err, "virtio or e1000"));
+	assert_int_equal(nic("bridge=br0,mac=0a:1b:2c", &n, mac, err), -1);
+	assert_non_null(strstr(err, "not a MAC address"));
+	assert_int_equal(nic("bridge=br0,mac=01:00:5e:00:00:01", &n, mac, err),
+	    -1);
+	assert_non_null(strstr(err, "multicast"));
+	assert_int_equal(nic("bridge=br0,mac=00:00:00:00:00:00", &n, mac, err),
+	    -1);
+	assert_non_null(strstr(err, "all zeros"));
+}
+
 int
 main(void)
 {
@@ -289,6 +354,7 @@ main(void)
 		cmocka_unit_test(test_portal),
 		cmocka_unit_test(test_iscsi_name),
 		cmocka_unit_test(test_utf8_clean),
+		cmocka_unit_test(test_nic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,10 @@
 /*
  * Unit tests of haven.conf parsing: a complete file, the defaults, every
  * class of error with its line, section, key and sentence, many errors at
- * once, secrets kept out of messages and password_file permissions.
+ * once, secrets kept out of messages and password_file permissions, and
+ * the bridges for guests checked against a fake /sys.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -244,6 +246,94 @@ test_interfaces(void **state)
 	expect_error(4, "interfaces", "management", "not a network interface");
 	expect_error(5, "interfaces", "storage", "not a network interface");
 	expect_error(6, "interfaces", "migration", "not a network interface");
+}
+
+/* [interfaces] vm: bridges for guests, sorted, each once, none of them a
+ * management, storage or migration NIC. */
+static void
+test_vm_bridges(void **state)
+{
+	assert_int_equal(parse("[node]\nname=h1\n[interfaces]\n"
+	    "management = eth0\nstorage = eth1\nvm = br1  br0\tvlan.10\n"),
+	    0);
+	assert_int_equal(config.nif_vm, 3);
+	assert_string_equal(config.if_vm[0], "br0");
+	assert_string_equal(config.if_vm[1], "br1");
+	assert_string_equal(config.if_vm[2], "vlan.10");
+	assert_int_equal(config.if_vm_line, 6);
+
+	assert_int_equal(parse(minimal), 0);
+	assert_int_equal(config.nif_vm, 0);
+
+	assert_int_equal(parse("[node]\nname=h1\n[interfaces]\n"
+	    "management = eth0\nstorage = eth1\nmigration = eth2\n"
+	    "vm = br0 eth0 eth1 eth2 br0 a/b averyveryverylongname\n"), -1);
+	expect_error(7, "interfaces", "vm", "eth0 is the management interface");
+	expect_error(7, "interfaces", "vm", "eth1 is the storage interface");
+	expect_error(7, "interfaces", "vm", "eth2 is the migration interface");
+	expect_error(7, "interfaces", "vm", "br0 is listed twice");
+	expect_error(7, "interfaces", "vm", "'a/b' is not a bridge name");
+	expect_error(7, "interfaces", "vm", "'averyveryverylongname' is not");
+	assert_int_equal(nerrs, 6);
+	assert_int_equal(config.nif_vm, 1);
+
+	/* Migration defaults to the management NIC, which it then is too. */
+	assert_int_equal(parse("[node]\nname=h1\n[interfaces]\n"
+	    "vm = eth0\nmanagement = eth0\nstorage = eth1\n"), -1);
+	expect_error(4, "interfaces", "vm", "eth0 is the management interface");
+	assert_int_equal(nerrs, 1);
+}
+
+static void
+mkdirs(const char *root, const char *sub)
+{
+	char	 path[512], *p;
+
+	snprintf(path, sizeof path, "%s/%s", root, sub);
+	for (p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		(void)mkdir(path, 0755);
+		*p = '/';
+	}
+	assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+}
+
+/* The bridges checked against a fake /sys: br0 a bridge, eth3 a NIC that
+ * is not one, br9 nowhere. */
+static void
+test_bridges_on_host(void **state)
+{
+	char		 sysfs[300], line[600];
+	size_t		 n;
+
+	snprintf(sysfs, sizeof sysfs, "%s/sys", tmpdir);
+	mkdirs(sysfs, "class/net/br0/bridge");
+	mkdirs(sysfs, "class/net/eth3");
+	assert_true(config_bridge_exists(sysfs, "br0"));
+	assert_false(config_bridge_exists(sysfs, "eth3"));
+	assert_false(config_bridge_exists(sysfs, "br9"));
+
+	assert_int_equal(parse("[node]\nname=h1\n[interfaces]\n"
+	    "management = eth0\nstorage = eth1\nvm = br0 br9 eth3\n"), 0);
+	memset(errs, 0, sizeof errs);
+	n = config_check_bridges(&config, sysfs, errs, MAX_ERRS);
+	nerrs = n;
+	assert_int_equal(n, 2);
+	expect_error(6, "interfaces", "vm", "no bridge br9 on this host");
+	expect_error(6, "interfaces", "vm", "eth3 is a network interface but "
+	    "not a bridge");
+	config_error_format(&errs[0], "haven.conf", line, sizeof line);
+	assert_string_equal(line, "haven.conf:6: [interfaces] vm: no bridge "
+	    "br9 on this host; create it (ip link add br9 type bridge) or "
+	    "remove it from the list");
+	/* Only what fits is written; all are counted. */
+	assert_int_equal(config_check_bridges(&config, sysfs, errs, 1), 2);
+
+	assert_int_equal(parse(minimal), 0);
+	assert_int_equal(config_check_bridges(&config, sysfs, errs, MAX_ERRS),
+	    0);
 }
 
 static void
@@ -491,6 +581,8 @@ main(void)
 		cmocka_unit_test(test_watchdog_auto),
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_interfaces),
+		cmocka_unit_test(test_vm_bridges),
+		cmocka_unit_test(test_bridges_on_host),
 		cmocka_unit_test(test_unknown_and_duplicates),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_numbers_and_paths),

@@ -2,7 +2,8 @@
  * haven-worker-driver: plays havend's side of the spawn contract so the
  * worker can be tested without havend. It opens the logs, starts
  * haven-worker with its channel on fd 3, sends the VM spec (from a JSON
- * file) with the log descriptors, runs a script of actions, and prints
+ * file, "nics" included, for which it passes no taps) with the log
+ * descriptors, runs a script of actions, and prints
  * every worker event as one JSON line.
  *
  *   haven-worker-driver --worker PATH --spec SPEC.json --serial-log FILE
@@ -444,6 +445,7 @@ driver_send_spec(struct driver *d, const char *path, int serial_fd,
 	struct json_object	*o, *vols, *v;
 	Haven__VmSpec		 spec = HAVEN__VM_SPEC__INIT;
 	Haven__VolumeRef	 refs[4], *prefs[4];
+	Haven__Nic		 nics[NIC_MAX], *pnics[NIC_MAX];
 	int			 fds[2] = { serial_fd, log_fd };
 	size_t			 i, n;
 	int			 r;
@@ -487,6 +489,23 @@ driver_send_spec(struct driver *d, const char *path, int serial_fd,
 	}
 	spec.n_volumes = n;
 	spec.volumes = prefs;
+	/* NICs, with no taps (havend opens none yet): the worker refuses. */
+	n = 0;
+	if (json_object_object_get_ex(o, "nics", &vols)) {
+		for (i = 0; i < json_object_array_length(vols) && i < NIC_MAX;
+		    i++) {
+			v = json_object_array_get_idx(vols, i);
+			haven__nic__init(&nics[n]);
+			nics[n].bridge = driver_str(v, "bridge", "");
+			nics[n].mac = driver_str(v, "mac", "");
+			nics[n].vlan = (uint32_t)driver_u64(v, "vlan", 0);
+			pnics[n] = &nics[n];
+			n++;
+		}
+	}
+	spec.n_nics = n;
+	spec.nics = pnics;
+	spec.initrd = driver_str(o, "initrd", "");
 	r = channel_send_message(d->channel, FRAME_VM_SPEC, &spec.base, fds, 2);
 	json_object_put(o);
 	return r;
