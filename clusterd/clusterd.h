@@ -326,6 +326,12 @@ int		 fencer_busy(const struct fencer *, uint32_t victim);
 void		 fencer_cancel_all(struct fencer *);
 void		 fencer_free(struct fencer *);
 
+/* tap.c: a guest NIC's tap on its bridge and VLAN, up (issue 13). The
+ * descriptor is the tap's only hold: close it and the tap is gone. -1 with
+ * a sentence in err ("bridge X does not exist on this host"). */
+int		 tap_open(const Haven__Nic *, const char *vm_uuid, size_t index,
+		     char *err, size_t errlen);
+
 /* supervise.c: havend's workers, one per VM this host runs (DESIGN §2). */
 struct supervisor;
 struct vmworker;
@@ -350,8 +356,9 @@ struct supervisor_callbacks {
 struct supervisor *supervisor_new(struct event_base *, const struct config *,
 		     const struct supervisor_callbacks *, void *arg);
 void		 supervisor_free(struct supervisor *);
-/* Spawn a worker for spec (uid, gid and run_dir are filled in here) and
- * have it start or restore once its volumes are open. */
+/* Spawn a worker for spec (uid, gid and run_dir are filled in here), with
+ * a tap per NIC (tap.c), and have it start, restore or receive once its
+ * volumes are open. */
 int		 supervisor_start(struct supervisor *, Haven__VmSpec *,
 		     Haven__WorkerAction, uint64_t state_generation,
 		     const char *listen, char *err, size_t errlen);

@@ -238,10 +238,9 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	spec.kernel = vc->kernel;
 	spec.kernel_append = vc->kernel_append;
 	spec.initrd = vc->initrd;
-	/* The taps are issue 13's next step: until havend opens them (in
-	 * supervisor_start, after the two logs, in NIC order), a worker
-	 * given NICs refuses to start the VM and names the NIC without a
-	 * tap (worker_nics_missing), rather than run it off the network. */
+	/* supervisor_start opens a tap per NIC on its bridge and VLAN
+	 * (tap.c) and passes them after the two logs, in NIC order; a
+	 * worker short of one refuses to run the VM off the network. */
 	spec.nics = vc->nics;
 	spec.n_nics = vc->n_nics;
 	spec.config_hash = havend_config_hash(vc);

@@ -3,8 +3,9 @@
  * host runs. havend opens what a worker needs (logs, the private run
  * directory), forks and execs it with a socketpair on fd 3, sends the VM's
  * spec, and once the worker has its volumes open and its lease claimed,
- * the command (start or restore). The worker's reports come back through
- * supervisor_callbacks.report.
+ * the command (start, restore or receive). The spec travels with the VM's
+ * two logs and a tap per NIC (tap.c), all of which only the worker keeps.
+ * The worker's reports come back through supervisor_callbacks.report.
  *
  * Workers outlive havend: when havend stops, each keeps its VM running for
  * [vm] adopt_timeout_s and waits on <run_dir>/<uuid>/worker.sock; a new
@@ -514,6 +515,16 @@ again:
 	return uid;
 }
 
+static void
+supervise_close_fds(int *fds, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+}
+
 /* In the child: the channel on fd 3, the worker's log on 1 and 2. */
 static void __attribute__((noreturn))
 supervise_exec(const struct supervisor *s, int channel, int log)
@@ -537,9 +548,18 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
     const char *listen, char *err, size_t errlen)
 {
 	struct vmworker	*w;
-	char		 run_dir[128];
-	int		 sv[2] = { -1, -1 }, fds[2] = { -1, -1 }, wlog = -1;
+	char		 run_dir[128], why[256];
+	int		 sv[2] = { -1, -1 }, fds[2 + NIC_MAX], wlog = -1;
+	size_t		 i, nfds = 2;
 	pid_t		 pid;
+
+	for (i = 0; i < 2 + NIC_MAX; i++)
+		fds[i] = -1;
+	if (spec->n_nics > NIC_MAX) {
+		snprintf(err, errlen, "%zu NICs; at most %d", spec->n_nics,
+		    NIC_MAX);
+		return -1;
+	}
 
 	if (supervisor_find(s, spec->uuid) != NULL) {
 		snprintf(err, errlen, "a worker for this VM exists already");
@@ -585,6 +605,15 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 		    s->config->vm_log_dir);
 		goto fail;
 	}
+	/* A tap per NIC, in NIC order after the logs: a live migration's
+	 * target has them before the stream arrives, like any start. */
+	for (i = 0; i < spec->n_nics; i++, nfds++) {
+		if ((fds[nfds] = tap_open(spec->nics[i], spec->uuid, i, why,
+		    sizeof why)) == -1) {
+			snprintf(err, errlen, "%s", why);
+			goto fail;
+		}
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		goto fail;
@@ -604,20 +633,19 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	w->timer = ev_timer_new(s->base, 0, 0, supervise_timer, w);
 	if (w->channel == NULL || w->timer == NULL ||
 	    channel_send_message(w->channel, FRAME_VM_SPEC, &spec->base, fds,
-	    2) == -1) {
+	    nfds) == -1) {
 		snprintf(err, errlen, "sending the spec: %s", strerror(errno));
 		(void)kill(pid, SIGKILL);
 		if (w->channel == NULL)
 			close(sv[0]);
-		close(fds[0]);
-		close(fds[1]);
+		supervise_close_fds(fds, nfds);
 		w->next = s->workers;
 		s->workers = w;
 		supervise_remove(w);
 		return -1;
 	}
-	close(fds[0]);
-	close(fds[1]);
+	/* The worker holds them now; our copies would keep the taps. */
+	supervise_close_fds(fds, nfds);
 	ev_timer_arm(w->timer, SUPERVISE_READY_MS);
 	w->next = s->workers;
 	s->workers = w;
@@ -629,10 +657,7 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	    (unsigned long long)w->generation);
 	return 0;
 fail:
-	if (fds[0] != -1)
-		close(fds[0]);
-	if (fds[1] != -1)
-		close(fds[1]);
+	supervise_close_fds(fds, nfds);
 	if (wlog != -1)
 		close(wlog);
 	if (sv[0] != -1) {

@@ -7,7 +7,13 @@
  * for the next change of the state (chaos seed 3). The fake worker here
  * listens on <run_dir>/<uuid>/worker.sock and says hello as a real one
  * does; lab.vm kills the QEMU of a really adopted worker.
+ *
+ * A VM's taps (clusterd/tap.c, replaced here by a stub): a NIC whose tap
+ * cannot be made fails the start with tap.c's sentence, before any worker
+ * is forked, and the taps already opened are closed (gone with them).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -76,6 +82,30 @@ static int
 cb_may_register(struct supervisor *s, const char *uuid, void *arg)
 {
 	return 0;
+}
+
+/* tap.c's stand-in: NIC 0 gets the write end of a pipe (the test holds
+ * the read end, which sees EOF once every copy is closed); any other NIC's
+ * bridge is missing. */
+static int	 stub_tap_reader = -1;
+static size_t	 stub_taps_opened;
+
+int
+tap_open(const Haven__Nic *nic, const char *vm_uuid, size_t index,
+    char *err, size_t errlen)
+{
+	int	 p[2];
+
+	if (index > 0) {
+		snprintf(err, errlen, "bridge %s does not exist on this host "
+		    "(NIC %zu)", nic->bridge, index);
+		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	stub_tap_reader = p[0];
+	stub_taps_opened++;
+	return p[1];
 }
 
 static const struct supervisor_callbacks callbacks = {
@@ -229,6 +259,47 @@ test_gone_when_closed_before_kill(void **state)
 	assert_int_equal(f->gone, 1);
 }
 
+/* NIC 1's bridge is missing: no worker, the sentence, NIC 0's tap closed. */
+static void
+test_start_without_bridge(void **state)
+{
+	struct fixture		*f = *state;
+	Haven__VmSpec		 spec = HAVEN__VM_SPEC__INIT;
+	Haven__Nic		 nic0 = HAVEN__NIC__INIT, nic1 = HAVEN__NIC__INIT;
+	Haven__Nic		*nics[2] = { &nic0, &nic1 };
+	const char		*suffix[] = { ".serial", ".qemu.log",
+				    ".worker.log" };
+	char			 err[256], path[160], byte;
+	size_t			 i;
+
+	if (geteuid() != 0)
+		skip();		/* the run directory is chowned to the VM */
+	snprintf(f->config.vm_log_dir, sizeof f->config.vm_log_dir, "%s",
+	    f->dir);
+	spec.uuid = UUID;
+	spec.name = "vm1";
+	nic0.bridge = "br-guests";
+	nic1.bridge = "br-gone";
+	nic0.mac = "52:54:00:00:00:01";
+	nic1.mac = "52:54:00:00:00:02";
+	spec.nics = nics;
+	spec.n_nics = 2;
+	assert_int_equal(supervisor_start(f->sup, &spec,
+	    HAVEN__WORKER_ACTION__WORKER_ACTION_START, 0, NULL, err,
+	    sizeof err), -1);
+	assert_string_equal(err, "bridge br-gone does not exist on this host "
+	    "(NIC 1)");
+	assert_null(supervisor_find(f->sup, UUID));
+	assert_int_equal(stub_taps_opened, 1);
+	/* NIC 0's tap: every copy closed. */
+	assert_int_equal(read(stub_tap_reader, &byte, 1), 0);
+	close(stub_tap_reader);
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s/vm1%s", f->dir, suffix[i]);
+		unlink(path);
+	}
+}
+
 int
 main(void)
 {
@@ -236,6 +307,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_gone_after_kill, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_gone_when_closed_before_kill,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_without_bridge,
 		    setup, teardown),
 	};
 
