@@ -251,6 +251,7 @@ live_switch_resumed(struct json_object *result, const char *class,
 		    "cont after the live migration failed");
 		return;
 	}
+	transfer_announce(t);
 	transfer_end(t);
 	t->ops->watch_lease(t->arg);
 	transfer_report(t, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0,
@@ -641,7 +642,10 @@ live_resume(struct transfer *t)
 		transfer_qmp(t, "migrate_cancel", NULL, -1, NULL, NULL);
 		return;
 	}
-	/* Sent, but the target never took over: run it here again. */
+	/* Sent, but the target never took over: run it here again. Its
+	 * QEMU announced the VM when the stream completed (QEMU 7.2 does
+	 * that while paused): point the network back here. */
 	transfer_qmp(t, "cont", NULL, -1, NULL, NULL);
+	transfer_announce(t);
 	live_ended(t, 0, "the target did not take over; running here again");
 }

@@ -191,6 +191,7 @@ quick_restore_resumed(struct json_object *result, const char *class,
 		t->ops->fail(t->arg, -EIO, "cont after restore failed");
 		return;
 	}
+	transfer_announce(t);
 	/* Running again: the state is used up. */
 	state_mark_consumed(t->vm.state, quick_consumed, t);
 }

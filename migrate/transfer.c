@@ -206,6 +206,40 @@ transfer_hand_fd(struct transfer *t, int fd, const char *name)
 	close(fd);
 }
 
+/*
+ * The VM resumed on this host after a move: tell the network where its
+ * MACs are now (issue 13). QEMU sends RARPs from every NIC, or a virtio
+ * guest that negotiated GUEST_ANNOUNCE sends its own gratuitous ARPs, so
+ * bridges and switches move the guest's port at once instead of when the
+ * guest next speaks. Rounds at 50, 150, 250, 350 and 450 ms (QEMU 7.2's
+ * announce-self: the first after initial, each step longer, capped at max)
+ * cover a switch still flushing the old port. Only a reply that never
+ * comes would matter: nothing waits on it.
+ */
+#define TRANSFER_ANNOUNCE_ROUNDS	5
+#define TRANSFER_ANNOUNCE_INITIAL_MS	50
+#define TRANSFER_ANNOUNCE_STEP_MS	100
+#define TRANSFER_ANNOUNCE_MAX_MS	550
+
+void
+transfer_announce(struct transfer *t)
+{
+	struct json_object	*params;
+
+	if (t->vm.nics == 0)
+		return;
+	params = json_object_new_object();
+	json_object_object_add(params, "initial",
+	    json_object_new_int(TRANSFER_ANNOUNCE_INITIAL_MS));
+	json_object_object_add(params, "max",
+	    json_object_new_int(TRANSFER_ANNOUNCE_MAX_MS));
+	json_object_object_add(params, "rounds",
+	    json_object_new_int(TRANSFER_ANNOUNCE_ROUNDS));
+	json_object_object_add(params, "step",
+	    json_object_new_int(TRANSFER_ANNOUNCE_STEP_MS));
+	transfer_qmp(t, "announce-self", params, -1, NULL, NULL);
+}
+
 /* migrate or migrate-incoming on the fd handed over as name; refused is
  * called if QEMU answers with an error (nothing would follow: no event). */
 void

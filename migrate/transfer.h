@@ -77,6 +77,7 @@ struct transfer_vm {
 	uint64_t	 config_hash;
 	uint64_t	 memory_mib;
 	struct blockdev	*state;		/* the state extent */
+	size_t		 nics;		/* announced where it resumes */
 };
 
 /* transfer.c */

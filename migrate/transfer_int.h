@@ -100,6 +100,7 @@ void		 transfer_migration_events(struct transfer *);
 void		 transfer_hand_fd(struct transfer *, int fd, const char *);
 void		 transfer_migrate_fd(struct transfer *, const char *command,
 		     const char *name, transfer_reply_cb refused);
+void		 transfer_announce(struct transfer *);
 
 /* quick.c */
 void		 quick_restore_begin(struct transfer *);

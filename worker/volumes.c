@@ -22,6 +22,7 @@ worker_transfer_vm(struct worker *w)
 		.generation = w->spec->generation,
 		.config_hash = w->spec->config_hash,
 		.memory_mib = w->spec->memory_mib,
+		.nics = w->spec->n_nics,
 		.state = volume_extent(w->volumes[0].volume,
 		    VOLUME_EXTENT_STATE),
 	};
