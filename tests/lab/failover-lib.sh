@@ -147,6 +147,7 @@ token_ms = 1000
 management = mgmt0
 storage = stor0
 migration = migr0
+vm = haven-vm
 
 [watchdog]
 $(if [[ -n ${LAB_WATCHDOG:-} ]]; then
