@@ -16,7 +16,8 @@
 #  2. one TCP connection from the client, asking "count" every 50 ms,
 #     survives a live migration: same connection, the counter goes on (same
 #     boot), no reconnect; the client's longest wait is printed (RESULT).
-#  3. the same connection survives a quick migration (RESULT: its stall).
+#  3. the same connection survives a quick migration (RESULT: its stall),
+#     and a drain of the owner (a live move; RESULT: its stall).
 #  4. power loss of the owner: the guest boots again on a survivor and
 #     answers at the same IP with the same MAC (a new boot); RESULT: the time
 #     from the kill to the client's first answer.
@@ -185,11 +186,23 @@ res=$(stall "$t0")
 echo "$res"
 echo "RESULT: quick migration h$owner -> h$dst: the client's connection stalled $(stall_words "$res") (Haven's downtime $(sed -n 's/.*downtime \([0-9]* ms\).*/\1/p' "$TMP/quick.out" | tail -1))"
 [[ $(ask boot) == "$boot" ]] || fail "the boot changed after the quick migration"
+owner=$dst
+
+step "3b. a drain of the owner h$owner keeps the service reachable (a live move, the same connection)"
+t0=$(now)
+ctl h1 node drain "haven-h$owner" --wait | tail -3
+dst=$(vm_field h1 web1 owner)
+[[ $dst != "$owner" ]] || fail "web1 is still on the drained h$owner"
+res=$(stall "$t0")
+echo "$res"
+echo "RESULT: drain of h$owner (web1 to h$dst): the client's connection stalled $(stall_words "$res")"
+[[ $(ask boot) == "$boot" ]] || fail "the boot changed in the drain"
+ctl h1 node resume "haven-h$owner" >/dev/null
 first_conn=$(sed -n 's/^connected //p' "$STREAM")
 [[ $(grep -c '^connected' "$STREAM") == 1 ]] || fail "the client connected more than once"
 stream_stop
 grep -q '^closed' "$STREAM" && fail "the connection broke: $(grep '^closed' "$STREAM")"
-echo "one connection (client port $first_conn) through both moves: $(grep -c ' count=' "$STREAM") answers"
+echo "one connection (client port $first_conn) through the three moves: $(grep -c ' count=' "$STREAM") answers"
 owner=$dst
 
 step "4. power loss of the owner h$owner: the service answers again at $GUEST_IP with $MAC"
