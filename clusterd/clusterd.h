@@ -323,6 +323,7 @@ int		 fencer_start(struct fencer *, uint32_t my_node, uint32_t victim,
 		     const char *victim_name, uint64_t lost_at_us,
 		     const char *const *urls, size_t nurls, int race);
 int		 fencer_busy(const struct fencer *, uint32_t victim);
+int		 fencer_racing(const struct fencer *);
 void		 fencer_cancel_all(struct fencer *);
 void		 fencer_free(struct fencer *);
 

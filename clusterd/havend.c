@@ -523,7 +523,9 @@ havend_reconcile(struct havend *h)
 		return;
 	}
 	havend_fence_lost(h);
-	if (h->decisions_in_flight > 0)
+	/* A two-node race undecided: this host may have lost; it starts
+	 * nothing until it knows (fencer.c). */
+	if (h->decisions_in_flight > 0 || fencer_racing(h->fencer))
 		return;
 	npresent = havend_present(h, members, n, present);
 	if (coordinator_reconcile_present(replica_state(h->replica), members, n,

@@ -521,7 +521,8 @@ havend_worker_adopted(struct supervisor *s, const char *uuid, const char *name,
 }
 
 /* DESIGN §4: a new nexus only while this host is a quorate member that
- * has not been fenced since it joined. */
+ * has not been fenced since it joined and is in no undecided two-node
+ * race (fencer_racing). */
 static int
 havend_may_register(struct supervisor *s, const char *uuid, void *arg)
 {
@@ -530,6 +531,7 @@ havend_may_register(struct supervisor *s, const char *uuid, void *arg)
 				    h->node_id);
 
 	return replica_is_quorate(h->replica) && me != NULL &&
+	    !fencer_racing(h->fencer) &&
 	    me->runtime->membership ==
 	    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER &&
 	    me->runtime->fence == HAVEN__FENCE_STATUS__FENCE_STATUS_NONE;

@@ -11,6 +11,9 @@
 #     race to fence through the SAN, the side running the VM wins and the
 #     other's havend leaves; with a witness qnetd gives its vote to one side.
 #     Then heal: the cluster is whole again, with the VM where it ran.
+#  3. (no witness) the same cut with the other side's sentinel 1 s late
+#     (failpoint fencer-sentinel-late): the side running the VM preempted
+#     first but loses, leaves, and starts nothing while the race is open.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -103,6 +106,44 @@ wait_for 45 "h2 back after the heal" members_are h1 '[true,[1,2]]'
 wait_for 20 "h2 agrees" members_are h2 '[true,[1,2]]'
 [[ $(vm_field h1 web1 owner) == "$winner" && $(vm_field h2 web1 owner) == "$winner" ]] ||
 	fail "after the heal the hosts do not both see web1 on h$winner"
+
+if ((WITNESS == 0)); then
+	step "3. the same cut with the other side's sentinel 1 s late: the side running web1 loses, starting nothing meanwhile"
+	# The order CI once met by chance: the favoured side preempted before
+	# the other registered, so the other's key survived and it preempted
+	# the favoured side 3 s later. The favoured side, its VM fenced, started
+	# it again at once -- the new worker's registration hid the preempt
+	# from its own check -- and both ran web1 for 0.8 s.
+	fav=$(vm_field h1 web1 owner)
+	oth=$((3 - fav))
+	"$LAB" exec "h$oth" sh -c 'p=$(cat /run/havend.pid); kill "$p"; while kill -0 "$p" 2>/dev/null; do sleep 0.1; done'
+	"$LAB" exec "h$oth" env HAVEN_FAILPOINTS=fencer-sentinel-late setsid -f sh -c \
+		'echo $$ >/run/havend.pid; exec "$@" >>/var/log/havend.log 2>&1' havend "$HAVEND" </dev/null
+	wait_for 45 "h$oth back" members_are h1 '[true,[1,2]]'
+	wait_for 20 "h$oth agrees" members_are "h$oth" '[true,[1,2]]'
+	starts() { "$LAB" exec "h$fav" grep -c "vm web1: worker pid .* to start" /var/log/havend.log || true; }
+	starts0=$(starts)
+	t0=$(now)
+	"$LAB" cut "haven-h$oth" mgmt >/dev/null
+	one_left() { ! havend_alive h2 || ! havend_alive h1; }
+	wait_for 30 "one side to lose the race and leave" one_left
+	havend_alive "h$oth" || fail "h$oth (its sentinel late, so it preempted last) left; h$fav should have lost"
+	"$LAB" exec "h$fav" grep -q "lost the two-node fencing race" /var/log/havend.log ||
+		fail "h$fav's havend left without saying it lost the race"
+	echo "h$fav (running web1) lost the race and left $(since "$t0") s after the cut"
+	"$LAB" exec "h$oth" grep "failpoint fencer-sentinel-late" /var/log/havend.log | tail -1
+	(( $(starts) == starts0 )) || fail "h$fav started web1 again while its race was undecided"
+	wait_for 30 "web1 running on h$oth" phase_is "h$oth" web1 running
+	[[ -n $(qemu_pid "h$oth" "$uuid") ]] || fail "no QEMU for web1 on h$oth"
+	[[ -z $(qemu_pid "h$fav" "$uuid") ]] || fail "h$fav runs web1 too"
+	sleep 3
+	"$LAB" heal "haven-h$oth" mgmt >/dev/null
+	"$LAB" wait "h$fav" quorate 2 30 >/dev/null || fail "corosync did not join the two hosts again"
+	havend_alive h1 || start_havend h1
+	havend_alive h2 || start_havend h2
+	wait_for 45 "both back after the heal" members_are h1 '[true,[1,2]]'
+	wait_for 20 "h2 agrees" members_are h2 '[true,[1,2]]'
+fi
 
 step "every acknowledged journal record is on the LUN; the auditor saw no VM twice"
 journal_ok h1
