@@ -198,3 +198,50 @@ show_logs() {
 		echo "--- h$i worker"; "$LAB" exec "h$i" sh -c 'tail -5 /var/log/haven/*.worker.log' 2>/dev/null || true
 	done
 }
+
+# --- the lab's guest network, for the benchmarks: the Linux test guest
+# (tests/guest/linux) with one NIC on haven-vm, asked by tests/lab/net-client
+# from the haven-client namespace. (test-lab-net.sh keeps its own copies.)
+NET_CLIENT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/net-client
+NET_PORT=7
+LINUX_DIR=$BUILD/tests/guest/linux
+# linux_guest_ready — the guest's kernel and initramfs are built (the
+# target haven-linux-guest), copied under TMP for the hosts to read.
+linux_guest_ready() {
+	[[ -s $LINUX_DIR/vmlinuz && -s $LINUX_DIR/initramfs.gz ]] || return 1
+	cp "$LINUX_DIR/vmlinuz" "$LINUX_DIR/initramfs.gz" "$TMP/"
+	chmod 644 "$TMP/vmlinuz" "$TMP/initramfs.gz"
+}
+# linux_guest_create NAME VOLUME IP MAC [SETTINGS] — VM NAME, 256 MiB, the
+# Linux guest at IP/24 with MAC on haven-vm, journaling to VOLUME.
+linux_guest_create() {
+	ctl h1 vm create "$1" --memory 256M --volume "$2" --stop-timeout 3 \
+		--nic "bridge=haven-vm,mac=$4" --kernel "$TMP/vmlinuz" --initrd "$TMP/initramfs.gz" \
+		--append "console=ttyS0 haven.ip=$3/24 haven.port=$NET_PORT tick_ms=100 journal=on${5:+ $5}" >/dev/null
+}
+# net_ask IP LINE [TIMEOUT_S] — one connection from haven-client, the answer.
+net_ask() { "$LAB" exec client python3 "$NET_CLIENT" ask "$1" "$NET_PORT" "$2" "${3:-2}"; }
+net_answers() { net_ask "$1" count "${2:-2}" >/dev/null 2>&1; }
+# net_stream_start IP FILE — one connection asking "count" every 50 ms,
+# its answers into FILE (NET_STREAM_PID is the client's own pid).
+net_stream_start() {
+	: >"$2"
+	setsid "$LAB" exec client python3 "$NET_CLIENT" stream "$1" "$NET_PORT" "$2" 50 </dev/null &
+	NET_STREAM_PID=$!
+	wait_for 10 "the client's connection to $1 answering" \
+		bash -c "(( \$(grep -c ' count=' '$2') >= 5 ))"
+}
+net_stream_stop() {
+	[[ -n ${NET_STREAM_PID:-} ]] || return 0
+	kill -TERM "$NET_STREAM_PID" 2>/dev/null || true
+	wait "$NET_STREAM_PID" 2>/dev/null || true
+	NET_STREAM_PID=
+}
+# net_stall FILE T0 — net-client's "stall_ms=N usual_ms=N ..." over the
+# stream's answers from T0 (unix time) to now, once 3 more have come.
+net_stall() {
+	local t1=$EPOCHREALTIME
+	wait_for 10 "answers after the move" \
+		bash -c "(( \$(awk -v t=$t1 '\$1 + 0 > t' '$1' | grep -c ' count=') >= 3 ))"
+	python3 "$NET_CLIENT" stall "$1" "$2" "$EPOCHREALTIME"
+}

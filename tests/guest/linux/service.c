@@ -1,8 +1,9 @@
 /*
  * service.c: entry and main loop of the Linux test guest's service (PID 1 after /init):
  * reads its settings from /proc/cmdline, draws a fresh boot id, opens the disk, then ticks
- * forever, journaling every journal_every ticks and serving TCP between ticks. All state
- * lives in RAM, so after a live or quick migration the same boot id simply carries on.
+ * forever, journaling every journal_every ticks and serving TCP between ticks (dirty.c's
+ * child keeps RAM changing beside it if asked). All state lives in RAM, so after a live or
+ * quick migration the same boot id simply carries on.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -80,6 +81,14 @@ service_parse_setting(struct service_config *config, const char *key, const char
 			config->journal = 0;
 		else
 			return -1;
+	} else if (strcmp(key, "dirty") == 0) {
+		if (service_parse_number(value, 0, 1048576, &config->dirty_mib) != 0)
+			return -1;
+	} else if (strcmp(key, "dirty_pages_per_tick") == 0) {
+		if (service_parse_number(value, 0, 1048576, &config->dirty_pages_per_tick) != 0)
+			return -1;
+		if (config->dirty_pages_per_tick == 0)
+			config->dirty_pages_per_tick = 1;
 	} else if (strcmp(key, "haven.port") == 0) {
 		if (service_parse_number(value, 1, 65535, &config->port) != 0)
 			return -1;
@@ -124,10 +133,7 @@ service_parse_cmdline(struct service_config *config)
 		if (equals == NULL)
 			continue;
 		*equals = '\0';
-		if (strcmp(token, "dirty") == 0 || strcmp(token, "dirty_pages_per_tick") == 0)
-			console_line("warning ignored parameter %s=%s (toy guest only)", token,
-			    equals + 1);
-		else if (service_parse_setting(config, token, equals + 1) != 0)
+		if (service_parse_setting(config, token, equals + 1) != 0)
 			console_line("warning bad parameter %s=%s", token, equals + 1);
 	}
 }
@@ -135,24 +141,29 @@ service_parse_cmdline(struct service_config *config)
 int
 main(void)
 {
-	struct service_config config = { 100, 1, -1, SERVICE_DEFAULT_PORT, "auto", "eth0" };
+	struct service_config config = {
+		.tick_ms = 100, .journal_every = 1, .journal = -1, .port = SERVICE_DEFAULT_PORT,
+		.disk = "auto", .interface = "eth0", .dirty_mib = 0, .dirty_pages_per_tick = 256,
+	};
 	struct pollfd fds[SERVICE_POLL_FDS];
 	uint64_t boot_id, tick = 0, period, deadline, now;
 	unsigned since_journal = 0;
 	struct sysinfo info;
 	int disk, count, ready, timeout_ms;
+	unsigned dirty_mib;
 
 	boot_id = service_boot_id();
 	console_open(boot_id);
 	service_parse_cmdline(&config);
 	disk = journal_open(&config, boot_id) == 0;
+	dirty_mib = dirty_start(&config, boot_id);
 	if (sysinfo(&info) != 0)
 		info.totalram = 0;
-	console_line("start mem=%llu dirty=0 journal=%s disk=%s",
-	    (unsigned long long)info.totalram * info.mem_unit >> 20, disk ? "on" : "off",
-	    journal_device());
-	console_line("config tick_ms=%u journal_every=%u port=%u", config.tick_ms,
-	    config.journal_every, config.port);
+	console_line("start mem=%llu dirty=%u journal=%s disk=%s",
+	    (unsigned long long)info.totalram * info.mem_unit >> 20, dirty_mib,
+	    disk ? "on" : "off", journal_device());
+	console_line("config tick_ms=%u journal_every=%u port=%u dirty_pages_per_tick=%u",
+	    config.tick_ms, config.journal_every, config.port, config.dirty_pages_per_tick);
 	net_listen(&config, boot_id);
 	net_report();
 	if (disk)

@@ -1,7 +1,8 @@
 /*
  * service.h: the service of the Haven Linux test guest, a static program that /init of
- * the guest's initramfs runs as PID 1. It ticks, serves TCP (echo and a RAM-only counter)
- * and journals acknowledged records to its disk in the toy guest's format and serial lines.
+ * the guest's initramfs runs as PID 1. It ticks, serves TCP (echo and a RAM-only counter),
+ * journals acknowledged records to its disk in the toy guest's format and serial lines, and
+ * can keep some of its RAM dirty (a child process) for migration benchmarks.
  */
 #ifndef HAVEN_GUEST_SERVICE_H
 #define HAVEN_GUEST_SERVICE_H
@@ -21,11 +22,16 @@ struct service_config {
 	unsigned	port;
 	char		disk[SERVICE_DEVICE_MAX];	/* "auto", "none" or a /dev path */
 	char		interface[SERVICE_INTERFACE_MAX];
+	unsigned	dirty_mib;		/* RAM kept changing, 0 none */
+	unsigned	dirty_pages_per_tick;	/* 4 KiB pages rewritten per tick */
 };
 
 /* console.c */
 void		 console_open(uint64_t);
 void		 console_line(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* dirty.c */
+unsigned	 dirty_start(const struct service_config *, uint64_t);
 
 /* journal.c */
 int		 journal_open(const struct service_config *, uint64_t);
