@@ -160,6 +160,7 @@ char		*xstrdup(const char *);		/* NULL: "" */
  * comma-separated names in the environment's HAVEN_FAILPOINTS (unset in
  * production: always 0). */
 int		 failpoint(const char *);
+int		 hex_digit(char);
 
 /* net.c: Linux interface names and Ethernet MAC addresses ("0a:1b:2c:3d:4e:5f",
  * any case read, lowercase written). */

@@ -29,18 +29,6 @@ net_ifname_valid(const char *s)
 	return 1;
 }
 
-static int
-net_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* "0a:1b:2c:3d:4e:5f", either case, exactly six pairs; -1: malformed. */
 int
 net_mac_parse(const char *s, uint8_t mac[NET_MAC_BYTES])
@@ -50,7 +38,7 @@ net_mac_parse(const char *s, uint8_t mac[NET_MAC_BYTES])
 	if (s == NULL || strlen(s) != NET_MAC_STRLEN)
 		return -1;
 	for (i = 0; i < NET_MAC_BYTES; i++, s += 3) {
-		if ((hi = net_hex(s[0])) == -1 || (lo = net_hex(s[1])) == -1 ||
+		if ((hi = hex_digit(s[0])) == -1 || (lo = hex_digit(s[1])) == -1 ||
 		    (i < NET_MAC_BYTES - 1 && s[2] != ':'))
 			return -1;
 		mac[i] = (uint8_t)(hi << 4 | lo);

@@ -22,8 +22,9 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static int
-uuid_hex(char c)
+/* One hexadecimal digit's value, either case; -1 for any other character. */
+int
+hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -47,7 +48,7 @@ uuid_parse(const char *s, uint8_t u[UUID_BYTES])
 				return -1;
 			continue;
 		}
-		if ((hi = uuid_hex(s[i])) == -1 || (lo = uuid_hex(s[i + 1])) == -1)
+		if ((hi = hex_digit(s[i])) == -1 || (lo = hex_digit(s[i + 1])) == -1)
 			return -1;
 		u[n++] = (uint8_t)(hi << 4 | lo);
 		i += 2;
