@@ -38,7 +38,8 @@ net_mac_parse(const char *s, uint8_t mac[NET_MAC_BYTES])
 	if (s == NULL || strlen(s) != NET_MAC_STRLEN)
 		return -1;
 	for (i = 0; i < NET_MAC_BYTES; i++, s += 3) {
-		if ((hi = hex_digit(s[0])) == -1 || (lo = hex_digit(s[1])) == -1 ||
+		if ((hi = hex_digit(s[0])) == -1 ||
+		    (lo = hex_digit(s[1])) == -1 ||
 		    (i < NET_MAC_BYTES - 1 && s[2] != ':'))
 			return -1;
 		mac[i] = (uint8_t)(hi << 4 | lo);

@@ -48,7 +48,8 @@ uuid_parse(const char *s, uint8_t u[UUID_BYTES])
 				return -1;
 			continue;
 		}
-		if ((hi = hex_digit(s[i])) == -1 || (lo = hex_digit(s[i + 1])) == -1)
+		if ((hi = hex_digit(s[i])) == -1 ||
+		    (lo = hex_digit(s[i + 1])) == -1)
 			return -1;
 		u[n++] = (uint8_t)(hi << 4 | lo);
 		i += 2;
