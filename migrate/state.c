@@ -64,9 +64,8 @@ struct state_buffer {
 enum state_save_phase {
 	SAVE_MARK,		/* incomplete header being written */
 	SAVE_STREAM,
-	SAVE_FLUSH,
 	SAVE_COMMIT,		/* complete header being written */
-	SAVE_COMMIT_FLUSH,
+	SAVE_COMMIT_FLUSH,	/* stream and header made durable at once */
 };
 
 struct state_save {
@@ -92,7 +91,7 @@ struct state_save {
 	void			*arg;
 	/* When each step ended, in ms from the start (logged). */
 	uint64_t		 start_us;
-	uint64_t		 marked_ms, eof_ms, flushed_ms;
+	uint64_t		 marked_ms, eof_ms, committed_ms;
 };
 
 struct state_restore {
@@ -129,6 +128,7 @@ struct state_op {
 };
 
 static void	save_advance(struct state_save *);
+static void	save_step_cb(int, void *);
 static void	restore_pump(struct state_restore *);
 
 static uint32_t
@@ -313,9 +313,9 @@ save_finish(struct state_save *s)
 
 	if (error == 0)
 		log_info("save: %.1f MiB; header marked at %" PRIu64 " ms, "
-		    "stream in at %" PRIu64 " ms, flushed at %" PRIu64 " ms, "
-		    "committed at %" PRIu64 " ms", (double)s->received /
-		    (1 << 20), s->marked_ms, s->eof_ms, s->flushed_ms,
+		    "stream in at %" PRIu64 " ms, header written at %" PRIu64
+		    " ms, durable at %" PRIu64 " ms", (double)s->received /
+		    (1 << 20), s->marked_ms, s->eof_ms, s->committed_ms,
 		    (now_us() - s->start_us) / 1000);
 	save_free(s);
 	done(error, &header, arg);
@@ -449,6 +449,31 @@ save_readable_cb(evutil_socket_t fd, short events, void *arg)
 	save_read(arg);
 }
 
+/*
+ * Every stream write has completed: the complete header goes after them,
+ * and one SYNCHRONIZE CACHE makes both durable. Completed writes are what
+ * any initiator reads, so the header never points at a stream not yet
+ * there; the flush only covers the SAN's own power loss, and nothing says
+ * SAVED (nor quits QEMU) before it returns -- a save whose flush fails
+ * resumes the VM here, whatever the header on the LUN says (a restore is
+ * only ordered for a save the cluster committed, and it checks the CRC).
+ * One flush, not one before the header and one after: each is an
+ * fdatasync on the SAN, on the downtime's path.
+ */
+static void
+save_commit(struct state_save *s)
+{
+	s->header.length = s->received;
+	s->header.checksum = s->crc;
+	s->header.flags = STATE_FLAG_COMPLETE;
+	s->header.saved_at_us = now_us();
+	state_header_encode(&s->header, s->block);
+	s->phase = SAVE_COMMIT;
+	s->in_flight++;
+	blockdev_write(s->extent, 0, s->block, STATE_HEADER_SIZE, 0,
+	    save_step_cb, s);
+}
+
 static void
 save_step_cb(int result, void *arg)
 {
@@ -467,28 +492,13 @@ save_step_cb(int result, void *arg)
 				save_submit(s, &s->buffers[i]);
 		}
 		break;
-	case SAVE_FLUSH:
-		if (result != 0)
-			save_fail(s, result);
-		if (s->error != 0)
-			break;
-		s->flushed_ms = (now_us() - s->start_us) / 1000;
-		s->header.length = s->received;
-		s->header.checksum = s->crc;
-		s->header.flags = STATE_FLAG_COMPLETE;
-		s->header.saved_at_us = now_us();
-		state_header_encode(&s->header, s->block);
-		s->phase = SAVE_COMMIT;
-		s->in_flight++;
-		blockdev_write(s->extent, 0, s->block, STATE_HEADER_SIZE,
-		    BLOCKDEV_FUA, save_step_cb, s);
-		return;
 	case SAVE_COMMIT:
 		/* From here the result is what the disk says, whatever an
 		 * abort said meanwhile (migrate.h). */
 		s->error = result;
 		if (result != 0)
 			break;
+		s->committed_ms = (now_us() - s->start_us) / 1000;
 		s->phase = SAVE_COMMIT_FLUSH;
 		s->in_flight++;
 		blockdev_flush(s->extent, save_step_cb, s);
@@ -536,11 +546,8 @@ save_advance(struct state_save *s)
 		}
 		return;
 	}
-	if (s->in_flight == 0) {
-		s->phase = SAVE_FLUSH;
-		s->in_flight++;
-		blockdev_flush(s->extent, save_step_cb, s);
-	}
+	if (s->in_flight == 0)
+		save_commit(s);
 }
 
 struct state_save *

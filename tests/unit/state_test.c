@@ -623,8 +623,8 @@ struct fault_dev {
 	size_t		 ntrace;
 };
 
-/* M: header with COMPLETE clear, C: complete header (both FUA),
- * H: a header write without FUA, D: stream, F: flush. */
+/* Header writes: M incomplete and C complete with FUA, H incomplete and
+ * K complete without; D: stream, F: flush. */
 struct fault_op {
 	struct fault_dev	*f;
 	char			 kind;
@@ -682,8 +682,9 @@ fault_write(struct blockdev *dev, uint64_t offset, const void *buf,
 	char			 kind = 'D';
 
 	if (offset == 0)
-		kind = !(flags & BLOCKDEV_FUA) ? 'H' :
-		    (p[12] & STATE_FLAG_COMPLETE) ? 'C' : 'M';
+		kind = (p[12] & STATE_FLAG_COMPLETE) ?
+		    ((flags & BLOCKDEV_FUA) ? 'C' : 'K') :
+		    ((flags & BLOCKDEV_FUA) ? 'M' : 'H');
 	op = fault_op_new(f, kind, cb, arg);
 	if (offset >= STATE_HEADER_SIZE && ++f->writes > f->good_writes) {
 		blockdev_complete_later(dev, fault_op_cb, op, -EIO);
@@ -777,6 +778,7 @@ test_interrupted_save(void **state)
 
 	assert_memory_equal(fault.trace, "Mm", 2);
 	assert_null(strchr(fault.trace, 'C'));
+	assert_null(strchr(fault.trace, 'K'));
 
 	/* A LUN that fails the very first stream write. */
 	assert_int_equal(blockdev_init(&fault.dev, &fault_ops, fx->base,
@@ -793,8 +795,8 @@ test_interrupted_save(void **state)
 }
 
 /* The order on the wire: incomplete header durable before any stream
- * write, all stream writes done before the flush, the complete header
- * only after the flush, and a flush after it. */
+ * write, all stream writes done before the complete header is written,
+ * and one flush after it (that makes both durable). */
 static void
 test_save_order(void **state)
 {
@@ -826,8 +828,8 @@ test_save_order(void **state)
 	n = strlen(trace.trace);
 	assert_true(n > 8);
 	assert_memory_equal(trace.trace, "Mm", 2);
-	assert_string_equal(trace.trace + n - 6, "FfCcFf");
-	for (i = 2; i < n - 6; i++) {
+	assert_string_equal(trace.trace + n - 4, "KkFf");
+	for (i = 2; i < n - 4; i++) {
 		assert_true(trace.trace[i] == 'D' || trace.trace[i] == 'd');
 		d += trace.trace[i] == 'D';
 		dd += trace.trace[i] == 'd';
