@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "common.h"
@@ -356,6 +357,42 @@ cli_format_mib(uint64_t mib, char *buf, size_t size)
 		snprintf(buf, size, "%" PRIu64 " GiB", mib / 1024);
 	else
 		snprintf(buf, size, "%" PRIu64 " MiB", mib);
+}
+
+/* "2026-12-07T13:05:06Z" of a CLOCK_REALTIME time in microseconds. */
+void
+cli_format_time(uint64_t us, char *buf, size_t size)
+{
+	time_t		secs = (time_t)(us / 1000000);
+	struct tm	tm;
+
+	gmtime_r(&secs, &tm);
+	if (strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && size > 0)
+		buf[0] = '\0';
+}
+
+/* Why a VM is paused and for how long, for vm list and vm show:
+ * "41 s, since 2026-12-07T13:05:06Z: WHY"; "" when it is not paused. */
+void
+cli_format_paused(const Haven__VmRuntime *rt, char *buf, size_t size)
+{
+	char		when[32];
+	uint64_t	now = now_us();
+
+	if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
+		snprintf(buf, size, "%s", "");
+		return;
+	}
+	if (rt->paused_since_us == 0) {
+		snprintf(buf, size, "%s", rt->paused_why != NULL &&
+		    *rt->paused_why != '\0' ? rt->paused_why : "no reason given");
+		return;
+	}
+	cli_format_time(rt->paused_since_us, when, sizeof when);
+	snprintf(buf, size, "%" PRIu64 " s, since %s: %s", now >
+	    rt->paused_since_us ? (now - rt->paused_since_us) / 1000000 : 0,
+	    when, rt->paused_why != NULL && *rt->paused_why != '\0' ?
+	    rt->paused_why : "no reason given");
 }
 
 /*

@@ -700,6 +700,32 @@ transition_restore_failed(Haven__VmRuntime *rt, const Haven__VmTransition *t,
 	return 1;
 }
 
+static void
+paused_clear(Haven__VmRuntime *rt)
+{
+	if (rt->paused_why != NULL && rt->paused_why != protobuf_c_empty_string)
+		free(rt->paused_why);
+	rt->paused_why = (char *)protobuf_c_empty_string;
+	rt->paused_since_us = 0;
+}
+
+/* Why a VM is paused and since when (vm list, vm show) holds only while it
+ * is: any change that takes it out of phase paused -- a transition, a
+ * move, its host lost -- clears it here. */
+static void
+paused_sync(Haven__ClusterState *cs)
+{
+	size_t	i;
+
+	for (i = 0; i < cs->n_vms; i++) {
+		if (cs->vms[i]->runtime != NULL && cs->vms[i]->runtime->phase !=
+		    HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
+		    (cs->vms[i]->runtime->paused_since_us != 0 ||
+		    !tree_empty(cs->vms[i]->runtime->paused_why)))
+			paused_clear(cs->vms[i]->runtime);
+	}
+}
+
 /* A checked transition other than into or out of a live migration (those
  * are migrate/'s): the new phase's bookkeeping, then the event log. */
 static void
@@ -764,6 +790,15 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		return r;
 	was = vm->runtime->phase;
 	vm->runtime->phase = c->vm_transition->phase;
+	if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
+	    (vm->runtime->paused_since_us == 0 ||
+	    !tree_empty(c->vm_transition->detail))) {
+		paused_clear(vm->runtime);
+		vm->runtime->paused_why = xstrdup(tree_empty(
+		    c->vm_transition->detail) ? "paused by hand" :
+		    c->vm_transition->detail);
+		vm->runtime->paused_since_us = c->timestamp_us;
+	}
 	if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
 		moves_live_begin(cs, c, vm);
 	else if (was != HAVEN__VM_PHASE__VM_PHASE_MIGRATING ||
@@ -929,8 +964,10 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 		    (int)c->kind_case);
 	}
 #undef KIND
-	if (r == CLUSTER_OK && commit)
+	if (r == CLUSTER_OK && commit) {
 		cs->seq++;
+		paused_sync(cs);
+	}
 	return r;
 }
 

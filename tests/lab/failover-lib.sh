@@ -173,22 +173,24 @@ EOF
 	ctl h1 volume add web1-disk --pool san --lun "$LUN" --size 1G >/dev/null
 }
 
-# all_serial — every serial log of web1 on every host, concatenated.
+# all_serial [VM] — every serial log of VM (web1) on every host, concatenated.
 all_serial() {
-	local i
+	local i vm=${1:-web1}
 	for i in $(seq 1 "$NHOSTS"); do
-		"$LAB" exec "h$i" cat /var/log/haven/web1.serial 2>/dev/null || true
+		"$LAB" exec "h$i" cat "/var/log/haven/$vm.serial" 2>/dev/null || true
 	done
 }
 
-# journal_ok ASK_HOST — every acknowledged record of every boot is on the LUN.
+# journal_ok ASK_HOST [VM URL] — every acknowledged record of every boot of
+# VM (web1) is on its LUN (URL, web1's by default).
 journal_ok() {
-	all_serial >"$TMP/all.serial"
-	"$LAB" exec "$1" rm -f /var/lib/haven/web1.vhd /var/lib/haven/web1.raw
-	ctl "$1" disk export "$URL" /var/lib/haven/web1.vhd >/dev/null
-	"$LAB" exec "$1" qemu-img convert -f vpc -O raw /var/lib/haven/web1.vhd /var/lib/haven/web1.raw
-	"$LAB" exec "$1" cat /var/lib/haven/web1.raw | "$CHECK" --expect "$TMP/all.serial" - ||
-		fail "an acknowledged journal record is missing"
+	local vm=${2:-web1} url=${3:-$URL}
+	all_serial "$vm" >"$TMP/$vm.all.serial"
+	"$LAB" exec "$1" rm -f "/var/lib/haven/$vm.vhd" "/var/lib/haven/$vm.raw"
+	ctl "$1" disk export "$url" "/var/lib/haven/$vm.vhd" >/dev/null
+	"$LAB" exec "$1" qemu-img convert -f vpc -O raw "/var/lib/haven/$vm.vhd" "/var/lib/haven/$vm.raw"
+	"$LAB" exec "$1" cat "/var/lib/haven/$vm.raw" | "$CHECK" --expect "$TMP/$vm.all.serial" - ||
+		fail "an acknowledged journal record of $vm is missing"
 }
 
 show_logs() {
