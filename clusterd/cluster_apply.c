@@ -790,12 +790,11 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		return r;
 	was = vm->runtime->phase;
 	vm->runtime->phase = c->vm_transition->phase;
-	if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
-	    (vm->runtime->paused_since_us == 0 ||
-	    !tree_empty(c->vm_transition->detail))) {
+	if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
+		/* Why and since when, for vm list and vm show. */
 		paused_clear(vm->runtime);
 		vm->runtime->paused_why = xstrdup(tree_empty(
-		    c->vm_transition->detail) ? "paused by hand" :
+		    c->vm_transition->detail) ? "no reason given" :
 		    c->vm_transition->detail);
 		vm->runtime->paused_since_us = c->timestamp_us;
 	}

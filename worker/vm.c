@@ -163,7 +163,8 @@ worker_qmp_event(struct qmp *q, const char *name, struct json_object *data,
 			worker_outage_paused(w);
 		else
 			worker_report(w, HAVEN__VM_PHASE__VM_PHASE_PAUSED, 0,
-			    NULL);
+			    "its vCPUs were stopped, not for its storage (by "
+			    "hand over QMP, or by QEMU itself)");
 	} else if (strcmp(name, "STOP") == 0 && w->io_paused) {
 		/* After a cont: failed or hung again; the probe starts
 		 * over (outage.c). */

@@ -201,9 +201,9 @@ show_logs() {
 	done
 }
 
-# --- the lab's guest network, for the benchmarks: the Linux test guest
-# (tests/guest/linux) with one NIC on haven-vm, asked by tests/lab/net-client
-# from the haven-client namespace. (test-lab-net.sh keeps its own copies.)
+# --- the lab's guest network, for lab.net and the benchmarks: the Linux
+# test guest (tests/guest/linux) with one NIC on haven-vm, asked by
+# tests/lab/net-client from the haven-client namespace.
 NET_CLIENT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/net-client
 NET_PORT=7
 LINUX_DIR=$BUILD/tests/guest/linux
@@ -225,13 +225,15 @@ linux_guest_create() {
 net_ask() { "$LAB" exec client python3 "$NET_CLIENT" ask "$1" "$NET_PORT" "$2" "${3:-2}"; }
 net_answers() { net_ask "$1" count "${2:-2}" >/dev/null 2>&1; }
 # net_stream_start IP FILE — one connection asking "count" every 50 ms,
-# its answers into FILE (NET_STREAM_PID is the client's own pid).
+# its answers into FILE (NET_STREAM_PID is the client's own pid: setsid,
+# lab exec and nsenter all exec).
 net_stream_start() {
 	: >"$2"
 	setsid "$LAB" exec client python3 "$NET_CLIENT" stream "$1" "$NET_PORT" "$2" 50 </dev/null &
 	NET_STREAM_PID=$!
 	wait_for 10 "the client's connection to $1 answering" \
 		bash -c "(( \$(grep -c ' count=' '$2') >= 5 ))"
+	echo "client connected from port $(sed -n 's/^connected //p' "$2")"
 }
 net_stream_stop() {
 	[[ -n ${NET_STREAM_PID:-} ]] || return 0
@@ -240,10 +242,14 @@ net_stream_stop() {
 	NET_STREAM_PID=
 }
 # net_stall FILE T0 — net-client's "stall_ms=N usual_ms=N ..." over the
-# stream's answers from T0 (unix time) to now, once 3 more have come.
+# stream's answers from T0 (unix time) to now, once 3 more have come; FAIL
+# if the connection broke or did not carry on.
 net_stall() {
-	local t1=$EPOCHREALTIME
+	local t1=$EPOCHREALTIME out
 	wait_for 10 "answers after the move" \
 		bash -c "(( \$(awk -v t=$t1 '\$1 + 0 > t' '$1' | grep -c ' count=') >= 3 ))"
-	python3 "$NET_CLIENT" stall "$1" "$2" "$EPOCHREALTIME"
+	! grep -q '^closed' "$1" || fail "the client's connection broke: $(grep '^closed' "$1")"
+	out=$(python3 "$NET_CLIENT" stall "$1" "$2" "$EPOCHREALTIME") ||
+		fail "the connection did not carry on: $out"
+	echo "$out"
 }
