@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "common.h"
 #include "proto.h"
+#include "tree.h"
 
 /* "64M", "1G", "4096", "1.5G" is refused: sizes are whole units. */
 int
@@ -76,22 +77,11 @@ cli_parse_memory_mib(const char *s, uint64_t *mib)
 	return 0;
 }
 
-/* [a-zA-Z0-9][a-zA-Z0-9._-]{0,62}, as havend checks it. */
+/* [a-zA-Z0-9][a-zA-Z0-9._-]{0,62}: the rule havend applies (proto/tree.c). */
 int
 cli_vm_name_valid(const char *name)
 {
-	size_t	i;
-
-	if (!isalnum((unsigned char)name[0]))
-		return 0;
-	for (i = 1; name[i] != '\0'; i++) {
-		if (i >= CLI_VM_NAME_MAX)
-			return 0;
-		if (!isalnum((unsigned char)name[i]) && name[i] != '.' &&
-		    name[i] != '_' && name[i] != '-')
-			return 0;
-	}
-	return 1;
+	return tree_name_valid(name);
 }
 
 /*
@@ -441,33 +431,11 @@ cli_portal_valid(const char *portal)
 	return 1;
 }
 
-/*
- * An iSCSI target name (RFC 3720 3.2.6): "iqn." and letters, digits, '-',
- * '.' and ':'; "eui." and 16 hex digits; "naa." and 16 or 32 hex digits.
- * At most CLI_ISCSI_NAME_MAX bytes.
- */
+/* An iSCSI target name (RFC 3720 3.2.6), as havend checks it. */
 int
 cli_iscsi_name_valid(const char *name)
 {
-	size_t	i, len = strlen(name);
-
-	if (len <= 4 || len > CLI_ISCSI_NAME_MAX)
-		return 0;
-	if (strncmp(name, "eui.", 4) == 0 || strncmp(name, "naa.", 4) == 0) {
-		for (i = 4; i < len; i++) {
-			if (!isxdigit((unsigned char)name[i]))
-				return 0;
-		}
-		return len - 4 == 16 || (name[0] == 'n' && len - 4 == 32);
-	}
-	if (strncmp(name, "iqn.", 4) != 0)
-		return 0;
-	for (i = 4; i < len; i++) {
-		if (!isalnum((unsigned char)name[i]) && name[i] != '-' &&
-		    name[i] != '.' && name[i] != ':')
-			return 0;
-	}
-	return 1;
+	return tree_iscsi_name_valid(name);
 }
 
 /*

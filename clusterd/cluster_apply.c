@@ -56,6 +56,10 @@ apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (hc == NULL || hc->node_id == 0 || tree_empty(hc->name))
 		REFUSE(CLUSTER_E_INVALID, "host_add needs a node id > 0 and a name");
+	if (!tree_name_valid(hc->name))
+		REFUSE(CLUSTER_E_INVALID, "host name '%.64s' is not a name "
+		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
+		    "digit first)", hc->name, TREE_NAME_MAX);
 	if (bridges_check(hc->node_id, hc->vm_bridges, hc->n_vm_bridges, err,
 	    errlen) != CLUSTER_OK)
 		return CLUSTER_E_INVALID;
@@ -314,9 +318,18 @@ apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (pc == NULL || tree_empty(pc->name))
 		REFUSE(CLUSTER_E_INVALID, "pool_add needs a name");
+	if (!tree_name_valid(pc->name))
+		REFUSE(CLUSTER_E_INVALID, "pool name '%.64s' is not a name "
+		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
+		    "digit first)", pc->name, TREE_NAME_MAX);
 	if (tree_empty(pc->portal) || tree_empty(pc->target))
 		REFUSE(CLUSTER_E_INVALID, "pool %s needs a portal and a target "
 		    "IQN", pc->name);
+	if (!tree_iscsi_name_valid(pc->target) ||
+	    !tree_text_valid(pc->portal, 255) || strchr(pc->portal, ' '))
+		REFUSE(CLUSTER_E_INVALID, "pool %s: '%.64s' at '%.64s' is not "
+		    "an iSCSI target name at a portal", pc->name, pc->target,
+		    pc->portal);
 	if (tree_pool_find(cs, pc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "pool %s exists already", pc->name);
 	if (!commit)
@@ -338,6 +351,10 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (vc == NULL || tree_empty(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "volume_add needs a name");
+	if (!tree_name_valid(vc->name))
+		REFUSE(CLUSTER_E_INVALID, "volume name '%.64s' is not a name "
+		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
+		    "digit first)", vc->name, TREE_NAME_MAX);
 	if (tree_pool_find(cs, vc->pool, NULL) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "pool %s does not exist", vc->pool);
 	if (tree_volume_find(cs, vc->name, &at) >= 0)
@@ -413,6 +430,33 @@ vm_create_nics(const Haven__ClusterState *cs, const Haven__VmConfig *vc,
 	    vc->name);
 }
 
+/* A new VM's names and strings: they become file names (logs, run
+ * directories) and QEMU's arguments on every host that runs it. */
+static int
+vm_create_strings(const Haven__VmConfig *vc, char *err, size_t errlen)
+{
+	if (!tree_name_valid(vc->name))
+		REFUSE(CLUSTER_E_INVALID, "VM name '%.64s' is not a name "
+		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
+		    "digit first)", vc->name, TREE_NAME_MAX);
+	if (!tree_empty(vc->uuid) && !uuid_valid(vc->uuid))
+		REFUSE(CLUSTER_E_INVALID, "VM %s: '%.40s' is not a UUID",
+		    vc->name, vc->uuid);
+	if (!tree_empty(vc->anti_affinity) &&
+	    !tree_name_valid(vc->anti_affinity))
+		REFUSE(CLUSTER_E_INVALID, "VM %s: anti-affinity class '%.64s' "
+		    "is not a name", vc->name, vc->anti_affinity);
+	if ((!tree_empty(vc->kernel) && !tree_path_valid(vc->kernel)) ||
+	    (!tree_empty(vc->initrd) && !tree_path_valid(vc->initrd)))
+		REFUSE(CLUSTER_E_INVALID, "VM %s: the kernel and initrd must be "
+		    "absolute paths without '..' or control characters",
+		    vc->name);
+	if (!tree_text_valid(vc->kernel_append, 4096))
+		REFUSE(CLUSTER_E_INVALID, "VM %s: the kernel command line has "
+		    "control characters or is over 4096 bytes", vc->name);
+	return CLUSTER_OK;
+}
+
 static int
 apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
@@ -425,6 +469,8 @@ apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (vc == NULL || tree_empty(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "vm_create needs a name");
+	if ((r = vm_create_strings(vc, err, errlen)) != CLUSTER_OK)
+		return r;
 	if (vc->memory_mib == 0 || vc->vcpus == 0)
 		REFUSE(CLUSTER_E_INVALID, "VM %s needs memory and vcpus > 0",
 		    vc->name);
