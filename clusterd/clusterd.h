@@ -1,7 +1,8 @@
 /*
  * clusterd/: havend, the per-host daemon (DESIGN §2, §5): roles and the
  * control socket, the corosync client, the replicated state and its sync,
- * the coordinator, host fencing and worker supervision.
+ * the coordinator, host fencing, worker supervision and this host's
+ * storage health.
  */
 #ifndef HAVEN_CLUSTERD_H
 #define HAVEN_CLUSTERD_H
@@ -326,6 +327,24 @@ int		 fencer_busy(const struct fencer *, uint32_t victim);
 int		 fencer_racing(const struct fencer *);
 void		 fencer_cancel_all(struct fencer *);
 void		 fencer_free(struct fencer *);
+
+/* health.c: this host's storage health (issue 20): a probe per pool that
+ * has a volume (storage/probe.c), a verdict each (storage/reach.c), and a
+ * HostStorage change whenever a verdict differs from what the state says
+ * of this host (never once per probe). Runs on the loop from health_new. */
+struct health_verdict {
+	const char	*pool;
+	int		 reachable;
+	uint64_t	 since_us;
+};
+/* Which of n verdicts (sorted by pool) the state does not hold yet for
+ * node: their indexes into out (n of room). Pure. */
+size_t		 health_changes(const struct cluster *, uint32_t node,
+		     const struct health_verdict *, size_t n, size_t *out);
+struct health;
+struct health	*health_new(struct event_base *, struct membership *,
+		     struct replica *, const char *initiator);
+void		 health_free(struct health *);
 
 /* tap.c: a guest NIC's tap on its bridge and VLAN, up (issue 13). The
  * descriptor is the tap's only hold: close it and the tap is gone. -1 with

@@ -3,8 +3,9 @@
  * configuration, joins the cluster through corosync (CPG group and
  * votequorum; no heartbeat of its own), keeps this host's replica of the
  * cluster state, runs the coordinator when it is the lowest node id of a
- * quorate membership, and supervises this host's VM workers. This file has
- * the loop and its callbacks; havend.h lists the files for the rest.
+ * quorate membership, supervises this host's VM workers and reports its
+ * storage health (health.c). This file has the loop and its callbacks;
+ * havend.h lists the files for the rest.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -814,6 +815,9 @@ main(int argc, char **argv)
 	if ((h.fencer = fencer_new(h.base, &h.config, h.initiator,
 	    havend_fenced, &h)) == NULL)
 		log_fatal("fencing: %s", strerror(errno));
+	if ((h.health = health_new(h.base, h.membership, h.replica,
+	    h.initiator)) == NULL)
+		log_fatal("storage health: %s", strerror(errno));
 	if ((h.supervisor = supervisor_new(h.base, &h.config,
 	    &havend_supervisor_callbacks, &h)) == NULL)
 		log_fatal("worker supervision: %s", strerror(errno));
@@ -832,6 +836,7 @@ main(int argc, char **argv)
 		watchdog_close(h.watchdog, 1);	/* a clean stop disarms */
 	}
 	fencer_free(h.fencer);
+	health_free(h.health);
 	supervisor_free(h.supervisor);
 	membership_free(h.membership);
 	replica_free(h.replica);

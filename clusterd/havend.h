@@ -76,6 +76,7 @@ struct havend {
 	size_t			 nabsent;
 	struct ev_timer		*grace_timer;
 	struct fencer		*fencer;
+	struct health		*health;	/* this host's storage health */
 	char			 initiator[224];
 	/* When fencing of a host last failed here (retry after a while). */
 	struct {
