@@ -106,6 +106,8 @@ const char	*cli_phase_name(int);
 const char	*cli_membership_name(int);
 const char	*cli_fence_name(int);
 void		 cli_format_mib(uint64_t, char *, size_t);
+void		 cli_pool_health(const char *pool, int reachable,
+		     uint64_t since_us, uint64_t now_us, char *, size_t);
 int		 cli_portal_valid(const char *);
 int		 cli_iscsi_name_valid(const char *);
 size_t		 cli_utf8_clean(const uint8_t *, size_t, char *);
