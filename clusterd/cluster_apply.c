@@ -627,7 +627,7 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	const Haven__ClusterSettings	*s = c->settings_set->settings;
 	static const char *const	 known[] = { "host_failures_to_tolerate",
 	    "live_downtime_ms", "live_bandwidth_mib", "live_converge_s",
-	    "drain_live_priority" };
+	    "drain_live_priority", "storage_timeout_s" };
 	const size_t			 n_known = sizeof known / sizeof known[0];
 	size_t				 j, k;
 
@@ -641,6 +641,9 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	if (s->live_downtime_ms > 60000 || s->live_converge_s > 86400)
 		REFUSE(CLUSTER_E_INVALID, "live migration downtime is at most "
 		    "60000 ms and its convergence time at most 86400 s");
+	if (s->storage_timeout_s > 86400)
+		REFUSE(CLUSTER_E_INVALID, "the storage timeout is at most "
+		    "86400 s (0: 30 s)");
 	for (j = 0; j < c->settings_set->n_fields; j++) {
 		for (k = 0; k < n_known; k++)
 			if (strcmp(c->settings_set->fields[j], known[k]) == 0)
@@ -670,15 +673,17 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 			SETTING(live_bandwidth_mib);
 			SETTING(live_converge_s);
 			SETTING(drain_live_priority);
+			SETTING(storage_timeout_s);
 #undef SETTING
 		}
 	}
 	s = cs->settings;
 	tree_event_log(cs, c, "cluster", "host failures to tolerate: %u; live "
 	    "migration: downtime %u ms, bandwidth %u MiB/s, converge within "
-	    "%u s, drains move live from priority %u", s->host_failures_to_tolerate,
-	    CLUSTER_LIVE_DOWNTIME_MS(s), s->live_bandwidth_mib,
-	    CLUSTER_LIVE_CONVERGE_S(s), CLUSTER_DRAIN_LIVE_PRIORITY(s));
+	    "%u s, drains move live from priority %u; storage timeout %u s",
+	    s->host_failures_to_tolerate, CLUSTER_LIVE_DOWNTIME_MS(s),
+	    s->live_bandwidth_mib, CLUSTER_LIVE_CONVERGE_S(s),
+	    CLUSTER_DRAIN_LIVE_PRIORITY(s), CLUSTER_STORAGE_TIMEOUT_S(s));
 	return CLUSTER_OK;
 }
 
