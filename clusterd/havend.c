@@ -516,14 +516,17 @@ havend_reconcile(struct havend *h)
 
 	if (!replica_is_quorate(h->replica)) {
 		fencer_cancel_all(h->fencer);
+		havend_storage_moves_cancel(h);
 		return;
 	}
 	members = replica_members(h->replica, &n);
 	if (coordinator_of(members, n) != h->node_id) {
 		fencer_cancel_all(h->fencer);
+		havend_storage_moves_cancel(h);
 		return;
 	}
 	havend_fence_lost(h);
+	havend_storage_moves(h);
 	/* A two-node race undecided: this host may have lost; it starts
 	 * nothing until it knows (fencer.c). */
 	if (h->decisions_in_flight > 0 || fencer_racing(h->fencer))
@@ -806,6 +809,8 @@ main(int argc, char **argv)
 	}
 	h.fence_retry_timer = ev_timer_new(h.base, 0, 0, havend_fence_retry_cb,
 	    &h);
+	h.storage_timer = ev_timer_new(h.base, 0, 0, havend_storage_timer_cb,
+	    &h);
 	if (*h.config.vm_initiator != '\0')
 		snprintf(h.initiator, sizeof h.initiator, "%s",
 		    h.config.vm_initiator);
@@ -836,6 +841,7 @@ main(int argc, char **argv)
 		watchdog_close(h.watchdog, 1);	/* a clean stop disarms */
 	}
 	fencer_free(h.fencer);
+	havend_storage_moves_cancel(&h);
 	health_free(h.health);
 	supervisor_free(h.supervisor);
 	membership_free(h.membership);
