@@ -166,6 +166,7 @@ probe_run(struct probe *p)
 	memset(&opts, 0, sizeof opts);
 	opts.initiator = p->initiator;
 	opts.queue_depth = 1;
+	opts.quiet = 1;
 	/* libiscsi counts in seconds: its login timeout, rounded up, ends
 	 * an abandoned open soon after our deadline. */
 	opts.timeout_s = (int)((p->timeout_ms + 999) / 1000);

@@ -124,6 +124,9 @@ struct iscsi_options {
 	const char	*initiator;	/* IQN; NULL = a default */
 	unsigned	 queue_depth;	/* 0 = 16 */
 	int		 timeout_s;	/* per command and for login; 0 = 10 */
+	/* Login failures, lost sessions and failed commands at debug level
+	 * (storage/probe.c: its owner logs the verdict, not every probe). */
+	int		 quiet;
 };
 typedef void (*iscsi_open_cb)(int result, struct blockdev *, void *arg);
 typedef void (*iscsi_register_ask)(struct blockdev *, void *arg);

@@ -69,4 +69,8 @@ echo "RESULT: h2's storage healed -> reachable in h1's replica after $(since "$t
 n=$(( $(storage_events "host 2") - ev0 ))
 [[ $n == 2 ]] || fail "expected 2 storage events for h2 (lost, back), got $n: $(ctl h1 events | grep storage)"
 ctl h1 events | grep 'host 2.*storage:' | tail -2
+# The probes say little while cut: a line per transition, not per probe.
+"$LAB" exec h2 grep -E 'storage:|iscsi' /var/log/havend.log | tail -12
+n=$("$LAB" exec h2 grep -c -E 'storage:|iscsi' /var/log/havend.log)
+(( n <= 30 )) || fail "h2's havend logged $n storage lines for one cut (a line per probe?)"
 echo "PASS"
