@@ -182,6 +182,9 @@ storage_move_due(struct havend *h, const Haven__Vm *vm,
 	    rt->phase != HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
 	    rt->phase != HAVEN__VM_PHASE__VM_PHASE_STARTING) ||
 	    !storage_is_member(members, n, rt->owner) ||
+	    /* The coordinator cannot fence itself through a pool it lost
+	     * (havend.8 says so); its VMs wait for another coordinator. */
+	    rt->owner == h->node_id ||
 	    (owner = cluster_host(st, rt->owner)) == NULL ||
 	    (ph = tree_storage_lost(st->cs, owner, vm->config)) == NULL)
 		return 0;
