@@ -4,7 +4,8 @@
 # pool san, all report it reachable and stay quiet while steady; `lab cut h2
 # storage` makes h2's san unreachable in the replicated state as h1 sees it
 # within 10 s (h1 and h3 still reach it), `lab heal` brings it back; one
-# event each way, none per probe. Prints RESULT: lines with the times.
+# event each way, none per probe; a frozen SAN (`lab pause san`) is lost by
+# every host and found again. Prints RESULT: lines with the times.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -69,6 +70,25 @@ echo "RESULT: h2's storage healed -> reachable in h1's replica after $(since "$t
 n=$(( $(storage_events "host 2") - ev0 ))
 [[ $n == 2 ]] || fail "expected 2 storage events for h2 (lost, back), got $n: $(ctl h1 events | grep storage)"
 ctl h1 events | grep 'host 2.*storage:' | tail -2
+step "the SAN frozen (tgtd SIGSTOPped): every host loses san, then has it back"
+# Reads hang on open sessions and logins never end: the probes' own
+# deadline must end them (storage/probe.c).
+none_reach() { reach_is h1 1 san false && reach_is h1 2 san false && reach_is h1 3 san false; }
+t0=$(now)
+"$LAB" pause san >/dev/null
+if ! (wait_for 15 "every host reporting san unreachable" none_reach); then
+	"$LAB" resume san >/dev/null
+	fail "not every host lost san while the SAN was frozen: $(ctl h1 status)"
+fi
+echo "RESULT: SAN frozen -> every host's san unreachable after $(since "$t0") s"
+"$LAB" resume san >/dev/null
+t0=$(now)
+wait_for 15 "every host reporting san reachable again" all_reach
+echo "RESULT: SAN thawed -> every host's san reachable after $(since "$t0") s"
+for h in h1 h2 h3; do
+	"$LAB" exec "$h" sh -c 'kill -0 "$(cat /run/havend.pid)"' || fail "$h's havend is gone"
+done
+
 # The probes say little while cut: a line per transition, not per probe.
 "$LAB" exec h2 grep -E 'storage:|iscsi' /var/log/havend.log | tail -12
 n=$("$LAB" exec h2 grep -c -E 'storage:|iscsi' /var/log/havend.log)
