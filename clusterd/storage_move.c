@@ -35,7 +35,13 @@ struct havend_storage_move {
 	int			 finished;	/* the fence reported */
 	int			 fenced;	/* ... and succeeded */
 	uint64_t		 failed_ms;	/* when it failed (retry) */
+	uint64_t		 proposed_ms;	/* the VM's failure proposed */
+	char			 detail[256];	/* the fence's summary */
 };
+
+/* A proposal of the VM's failure not applied by then goes out again (a
+ * configuration change may have dropped it). */
+#define STORAGE_MOVE_RESEND_MS	5000
 
 static int
 storage_is_member(const uint32_t *members, size_t n, uint32_t id)
@@ -100,8 +106,10 @@ storage_move_fail_vm(struct havend_storage_move *m, const char *detail)
 	t->detail = strdup(text);
 	c->kind_case = HAVEN__CHANGE__KIND_VM_TRANSITION;
 	c->vm_transition = t;
+	m->proposed_ms = ev_now_ms();
 	if (replica_propose(m->h->replica, c, &id, err, sizeof err) == -1)
 		log_warn("storage: VM %s: %s", m->vm, err);
+	ev_timer_arm(m->h->storage_timer, STORAGE_MOVE_RESEND_MS);
 }
 
 static void
@@ -119,6 +127,7 @@ storage_move_fenced(int result, const char *detail, void *arg)
 		return;
 	}
 	m->fenced = 1;
+	snprintf(m->detail, sizeof m->detail, "%s", detail);
 	log_warn("storage: VM %s: host %u fenced off its volumes (%s); "
 	    "restarting it elsewhere", m->vm, m->host, detail);
 	storage_move_fail_vm(m, detail);
@@ -256,10 +265,20 @@ havend_storage_moves(struct havend *h)
 				break;
 		if (j < h->nstorage_moves) {
 			m = h->storage_moves[j];
+			/* Fenced, its failure not in the state yet: again. */
+			if (m->fenced && ev_now_ms() - m->proposed_ms >=
+			    STORAGE_MOVE_RESEND_MS)
+				storage_move_fail_vm(m, m->detail);
 			/* Under way, done, or failed a moment ago. */
-			if (!m->finished || m->fenced ||
-			    ev_now_ms() - m->failed_ms < HAVEND_FENCE_RETRY_MS)
+			if (!m->finished || m->fenced)
 				continue;
+			if (ev_now_ms() - m->failed_ms < HAVEND_FENCE_RETRY_MS) {
+				d = (HAVEND_FENCE_RETRY_MS - (ev_now_ms() -
+				    m->failed_ms)) * UINT64_C(1000) + now;
+				if (d < next)
+					next = d;
+				continue;
+			}
 		} else if (h->nstorage_moves == HAVEND_MAX_STORAGE_MOVES) {
 			continue;
 		} else {
