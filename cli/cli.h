@@ -106,6 +106,10 @@ const char	*cli_phase_name(int);
 const char	*cli_membership_name(int);
 const char	*cli_fence_name(int);
 void		 cli_format_mib(uint64_t, char *, size_t);
+void		 cli_format_time(uint64_t us, char *, size_t);
+struct Haven__VmRuntime;
+void		 cli_format_paused(const struct Haven__VmRuntime *, char *,
+		     size_t);
 void		 cli_pool_health(const char *pool, int reachable,
 		     uint64_t since_us, uint64_t now_us, char *, size_t);
 int		 cli_portal_valid(const char *);

@@ -20,7 +20,7 @@ cmd_vm_list_exec(struct cli *cli, struct args *args)
 	const Haven__VmConfig		*vc;
 	const Haven__VmRuntime		*rt;
 	struct json_object		*a;
-	char				 owner[16], mem[32], prio[16];
+	char				 owner[16], mem[32], prio[16], why[400];
 	size_t				 i, len;
 	int				 rc, width = 4;
 
@@ -64,6 +64,10 @@ cmd_vm_list_exec(struct cli *cli, struct args *args)
 		    cli_phase_name(rt->phase), owner, rt->generation, mem,
 		    vc->vcpus, cli_priority_name(vc->priority, prio,
 		    sizeof prio));
+		/* A paused VM says why under its line. */
+		cli_format_paused(rt, why, sizeof why);
+		if (*why != '\0')
+			printf("%*s  paused %s\n", width, "", why);
 	}
 	message_free(&r->base);
 	return rc;

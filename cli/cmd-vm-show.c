@@ -20,7 +20,7 @@ show_vm(const Haven__Vm *vm)
 	const Haven__VmRuntime		*rt = vm->runtime != NULL ?
 					    vm->runtime : &no_runtime;
 	const char			*prio;
-	char				 buf[32];
+	char				 buf[32], why[400];
 	size_t				 i;
 
 	printf("name:             %s\n", c->name);
@@ -28,6 +28,10 @@ show_vm(const Haven__Vm *vm)
 	    c->uuid : "-");
 	printf("state:            %s\n", cli_desired_name(rt->desired));
 	printf("phase:            %s\n", cli_phase_name(rt->phase));
+	if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
+		cli_format_paused(rt, why, sizeof why);
+		printf("paused:           %s\n", why);
+	}
 	if (rt->owner != 0)
 		printf("owner:            node %" PRIu32 "\n", rt->owner);
 	else

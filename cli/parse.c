@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "common.h"
 #include "proto.h"
+#include "tree.h"
 
 /* "64M", "1G", "4096", "1.5G" is refused: sizes are whole units. */
 int
@@ -75,22 +77,11 @@ cli_parse_memory_mib(const char *s, uint64_t *mib)
 	return 0;
 }
 
-/* [a-zA-Z0-9][a-zA-Z0-9._-]{0,62}, as havend checks it. */
+/* [a-zA-Z0-9][a-zA-Z0-9._-]{0,62}: the rule havend applies (proto/tree.c). */
 int
 cli_vm_name_valid(const char *name)
 {
-	size_t	i;
-
-	if (!isalnum((unsigned char)name[0]))
-		return 0;
-	for (i = 1; name[i] != '\0'; i++) {
-		if (i >= CLI_VM_NAME_MAX)
-			return 0;
-		if (!isalnum((unsigned char)name[i]) && name[i] != '.' &&
-		    name[i] != '_' && name[i] != '-')
-			return 0;
-	}
-	return 1;
+	return tree_name_valid(name);
 }
 
 /*
@@ -358,6 +349,42 @@ cli_format_mib(uint64_t mib, char *buf, size_t size)
 		snprintf(buf, size, "%" PRIu64 " MiB", mib);
 }
 
+/* "2026-12-07T13:05:06Z" of a CLOCK_REALTIME time in microseconds. */
+void
+cli_format_time(uint64_t us, char *buf, size_t size)
+{
+	time_t		secs = (time_t)(us / 1000000);
+	struct tm	tm;
+
+	gmtime_r(&secs, &tm);
+	if (strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && size > 0)
+		buf[0] = '\0';
+}
+
+/* Why a VM is paused and for how long, for vm list and vm show:
+ * "41 s, since 2026-12-07T13:05:06Z: WHY"; "" when it is not paused. */
+void
+cli_format_paused(const Haven__VmRuntime *rt, char *buf, size_t size)
+{
+	char		when[32];
+	uint64_t	now = now_us();
+
+	if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
+		snprintf(buf, size, "%s", "");
+		return;
+	}
+	if (rt->paused_since_us == 0) {
+		snprintf(buf, size, "%s", rt->paused_why != NULL &&
+		    *rt->paused_why != '\0' ? rt->paused_why : "no reason given");
+		return;
+	}
+	cli_format_time(rt->paused_since_us, when, sizeof when);
+	snprintf(buf, size, "%" PRIu64 " s, since %s: %s", now >
+	    rt->paused_since_us ? (now - rt->paused_since_us) / 1000000 : 0,
+	    when, rt->paused_why != NULL && *rt->paused_why != '\0' ?
+	    rt->paused_why : "no reason given");
+}
+
 /*
  * An iSCSI portal as a pool records it: HOST[:PORT], HOST a DNS name or a
  * dotted IPv4 address, PORT 1 to 65535 (3260 when left out). IPv6 portals
@@ -404,33 +431,11 @@ cli_portal_valid(const char *portal)
 	return 1;
 }
 
-/*
- * An iSCSI target name (RFC 3720 3.2.6): "iqn." and letters, digits, '-',
- * '.' and ':'; "eui." and 16 hex digits; "naa." and 16 or 32 hex digits.
- * At most CLI_ISCSI_NAME_MAX bytes.
- */
+/* An iSCSI target name (RFC 3720 3.2.6), as havend checks it. */
 int
 cli_iscsi_name_valid(const char *name)
 {
-	size_t	i, len = strlen(name);
-
-	if (len <= 4 || len > CLI_ISCSI_NAME_MAX)
-		return 0;
-	if (strncmp(name, "eui.", 4) == 0 || strncmp(name, "naa.", 4) == 0) {
-		for (i = 4; i < len; i++) {
-			if (!isxdigit((unsigned char)name[i]))
-				return 0;
-		}
-		return len - 4 == 16 || (name[0] == 'n' && len - 4 == 32);
-	}
-	if (strncmp(name, "iqn.", 4) != 0)
-		return 0;
-	for (i = 4; i < len; i++) {
-		if (!isalnum((unsigned char)name[i]) && name[i] != '-' &&
-		    name[i] != '.' && name[i] != ':')
-			return 0;
-	}
-	return 1;
+	return tree_iscsi_name_valid(name);
 }
 
 /*

@@ -96,7 +96,7 @@ request_vm_json(const Haven__Vm *vm)
 	const Haven__VmRuntime		*rt = vm->runtime != NULL ?
 					    vm->runtime : &no_runtime;
 	struct json_object		*obj, *a;
-	char				 buf[32];
+	char				 buf[32], when[32];
 	size_t				 i;
 
 	obj = json_object_new_object();
@@ -130,6 +130,17 @@ request_vm_json(const Haven__Vm *vm)
 	    tree_move(rt)->live_endpoint) : NULL);
 	json_object_object_add(obj, "saved_state",
 	    json_object_new_boolean(rt->saved_state));
+	/* Paused: why, and since when (UTC, RFC 3339). */
+	if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
+	    rt->paused_since_us != 0)
+		cli_format_time(rt->paused_since_us, when, sizeof when);
+	json_object_object_add(obj, "paused_why",
+	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
+	    !tree_empty(rt->paused_why) ?
+	    json_object_new_string(rt->paused_why) : NULL);
+	json_object_object_add(obj, "paused_since",
+	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
+	    rt->paused_since_us != 0 ? json_object_new_string(when) : NULL);
 	json_object_object_add(obj, "memory_mib",
 	    json_object_new_uint64(c->memory_mib));
 	json_object_object_add(obj, "vcpus", json_object_new_int64(c->vcpus));

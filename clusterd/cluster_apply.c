@@ -56,6 +56,10 @@ apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (hc == NULL || hc->node_id == 0 || tree_empty(hc->name))
 		REFUSE(CLUSTER_E_INVALID, "host_add needs a node id > 0 and a name");
+	if (!tree_name_valid(hc->name))
+		REFUSE(CLUSTER_E_INVALID, "host name '%.64s' is not a name "
+		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
+		    "digit first)", hc->name, TREE_NAME_MAX);
 	if (bridges_check(hc->node_id, hc->vm_bridges, hc->n_vm_bridges, err,
 	    errlen) != CLUSTER_OK)
 		return CLUSTER_E_INVALID;
@@ -428,9 +432,18 @@ apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (pc == NULL || tree_empty(pc->name))
 		REFUSE(CLUSTER_E_INVALID, "pool_add needs a name");
+	if (!tree_name_valid(pc->name))
+		REFUSE(CLUSTER_E_INVALID, "pool name '%.64s' is not a name "
+		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
+		    "digit first)", pc->name, TREE_NAME_MAX);
 	if (tree_empty(pc->portal) || tree_empty(pc->target))
 		REFUSE(CLUSTER_E_INVALID, "pool %s needs a portal and a target "
 		    "IQN", pc->name);
+	if (!tree_iscsi_name_valid(pc->target) ||
+	    !tree_text_valid(pc->portal, 255) || strchr(pc->portal, ' '))
+		REFUSE(CLUSTER_E_INVALID, "pool %s: '%.64s' at '%.64s' is not "
+		    "an iSCSI target name at a portal", pc->name, pc->target,
+		    pc->portal);
 	if (tree_pool_find(cs, pc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "pool %s exists already", pc->name);
 	if (!commit)
@@ -452,6 +465,10 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (vc == NULL || tree_empty(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "volume_add needs a name");
+	if (!tree_name_valid(vc->name))
+		REFUSE(CLUSTER_E_INVALID, "volume name '%.64s' is not a name "
+		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
+		    "digit first)", vc->name, TREE_NAME_MAX);
 	if (tree_pool_find(cs, vc->pool, NULL) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "pool %s does not exist", vc->pool);
 	if (tree_volume_find(cs, vc->name, &at) >= 0)
@@ -527,6 +544,33 @@ vm_create_nics(const Haven__ClusterState *cs, const Haven__VmConfig *vc,
 	    vc->name);
 }
 
+/* A new VM's names and strings: they become file names (logs, run
+ * directories) and QEMU's arguments on every host that runs it. */
+static int
+vm_create_strings(const Haven__VmConfig *vc, char *err, size_t errlen)
+{
+	if (!tree_name_valid(vc->name))
+		REFUSE(CLUSTER_E_INVALID, "VM name '%.64s' is not a name "
+		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
+		    "digit first)", vc->name, TREE_NAME_MAX);
+	if (!tree_empty(vc->uuid) && !uuid_valid(vc->uuid))
+		REFUSE(CLUSTER_E_INVALID, "VM %s: '%.40s' is not a UUID",
+		    vc->name, vc->uuid);
+	if (!tree_empty(vc->anti_affinity) &&
+	    !tree_name_valid(vc->anti_affinity))
+		REFUSE(CLUSTER_E_INVALID, "VM %s: anti-affinity class '%.64s' "
+		    "is not a name", vc->name, vc->anti_affinity);
+	if ((!tree_empty(vc->kernel) && !tree_path_valid(vc->kernel)) ||
+	    (!tree_empty(vc->initrd) && !tree_path_valid(vc->initrd)))
+		REFUSE(CLUSTER_E_INVALID, "VM %s: the kernel and initrd must be "
+		    "absolute paths without '..' or control characters",
+		    vc->name);
+	if (!tree_text_valid(vc->kernel_append, 4096))
+		REFUSE(CLUSTER_E_INVALID, "VM %s: the kernel command line has "
+		    "control characters or is over 4096 bytes", vc->name);
+	return CLUSTER_OK;
+}
+
 static int
 apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
@@ -539,6 +583,8 @@ apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 
 	if (vc == NULL || tree_empty(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "vm_create needs a name");
+	if ((r = vm_create_strings(vc, err, errlen)) != CLUSTER_OK)
+		return r;
 	if (vc->memory_mib == 0 || vc->vcpus == 0)
 		REFUSE(CLUSTER_E_INVALID, "VM %s needs memory and vcpus > 0",
 		    vc->name);
@@ -819,6 +865,32 @@ transition_restore_failed(Haven__VmRuntime *rt, const Haven__VmTransition *t,
 	return 1;
 }
 
+static void
+paused_clear(Haven__VmRuntime *rt)
+{
+	if (rt->paused_why != NULL && rt->paused_why != protobuf_c_empty_string)
+		free(rt->paused_why);
+	rt->paused_why = (char *)protobuf_c_empty_string;
+	rt->paused_since_us = 0;
+}
+
+/* Why a VM is paused and since when (vm list, vm show) holds only while it
+ * is: any change that takes it out of phase paused -- a transition, a
+ * move, its host lost -- clears it here. */
+static void
+paused_sync(Haven__ClusterState *cs)
+{
+	size_t	i;
+
+	for (i = 0; i < cs->n_vms; i++) {
+		if (cs->vms[i]->runtime != NULL && cs->vms[i]->runtime->phase !=
+		    HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
+		    (cs->vms[i]->runtime->paused_since_us != 0 ||
+		    !tree_empty(cs->vms[i]->runtime->paused_why)))
+			paused_clear(cs->vms[i]->runtime);
+	}
+}
+
 /* A checked transition other than into or out of a live migration (those
  * are migrate/'s): the new phase's bookkeeping, then the event log. */
 static void
@@ -883,6 +955,14 @@ apply_vm_transition(Haven__ClusterState *cs, const Haven__Change *c,
 		return r;
 	was = vm->runtime->phase;
 	vm->runtime->phase = c->vm_transition->phase;
+	if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED) {
+		/* Why and since when, for vm list and vm show. */
+		paused_clear(vm->runtime);
+		vm->runtime->paused_why = xstrdup(tree_empty(
+		    c->vm_transition->detail) ? "no reason given" :
+		    c->vm_transition->detail);
+		vm->runtime->paused_since_us = c->timestamp_us;
+	}
 	if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_MIGRATING)
 		moves_live_begin(cs, c, vm);
 	else if (was != HAVEN__VM_PHASE__VM_PHASE_MIGRATING ||
@@ -1049,8 +1129,10 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 		    (int)c->kind_case);
 	}
 #undef KIND
-	if (r == CLUSTER_OK && commit)
+	if (r == CLUSTER_OK && commit) {
 		cs->seq++;
+		paused_sync(cs);
+	}
 	return r;
 }
 

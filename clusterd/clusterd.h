@@ -352,6 +352,10 @@ void		 health_free(struct health *);
 int		 tap_open(const Haven__Nic *, const char *vm_uuid, size_t index,
 		     char *err, size_t errlen);
 
+/* logcap.c: a VM log file over max_bytes copied to PATH.1 and emptied in
+ * place (its writers append). 1 done, 0 nothing to do, -1 could not. */
+int		 logcap_file(const char *path, uint64_t max_bytes);
+
 /* supervise.c: havend's workers, one per VM this host runs (DESIGN §2). */
 struct supervisor;
 struct vmworker;

@@ -413,9 +413,11 @@ havend_local_vm(struct havend *h, const Haven__Vm *vm)
 		}
 		if (havend_live_called_off(h, vm, w, wp))
 			return;
+		/* The worker's sentence goes along: why it paused, how long
+		 * an outage lasted (vm show, the event log). */
 		if (wp == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
 		    wp == HAVEN__VM_PHASE__VM_PHASE_PAUSED || tree_phase_final(wp))
-			havend_transition(h, vm, wp, NULL);
+			havend_transition(h, vm, wp, vmworker_detail(w));
 		break;
 	case HAVEN__VM_PHASE__VM_PHASE_STOPPING:
 		havend_local_stopping(h, vm, w, wp);

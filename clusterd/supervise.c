@@ -33,6 +33,7 @@
 
 #define SUPERVISE_READY_MS	60000	/* spec sent → volumes open */
 #define SUPERVISE_KILL_MS	10000	/* SIGTERM → SIGKILL */
+#define SUPERVISE_LOGCAP_MS	1000	/* VM logs looked at (logcap.c) */
 
 struct vmworker {
 	struct supervisor	*sup;
@@ -66,12 +67,38 @@ struct supervisor {
 	void				*arg;
 	struct vmworker			*workers;
 	struct ev_timer			*gone_timer;	/* says cb->gone */
+	struct ev_timer			*logcap_timer;	/* every second */
 	char				 worker_path[512];
 };
 
 static void	supervise_channel_cb(struct channel *, struct frame *, int,
 		    void *);
 static void	supervise_gone_cb(void *);
+
+/* Every second: each VM's serial console, QEMU and worker logs within
+ * [vm] log_max_mb (logcap.c). */
+static void
+supervise_logcap_cb(void *arg)
+{
+	static const char *const suffixes[] = { ".serial", ".qemu.log",
+	    ".worker.log" };
+	struct supervisor	*s = arg;
+	struct vmworker		*w;
+	uint64_t		 max = (uint64_t)s->config->vm_log_max_mb << 20;
+	char			 path[512];
+	size_t			 i;
+
+	for (w = s->workers; w != NULL; w = w->next) {
+		for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+			snprintf(path, sizeof path, "%s/%s%s",
+			    s->config->vm_log_dir, w->name, suffixes[i]);
+			if (logcap_file(path, max) == 1)
+				log_vm(LOG_LEVEL_INFO, w->name, "%s over %u MiB: "
+				    "the older part is in %s.1", path,
+				    s->config->vm_log_max_mb, path);
+		}
+	}
+}
 
 struct supervisor *
 supervisor_new(struct event_base *base, const struct config *config,
@@ -89,10 +116,13 @@ supervisor_new(struct event_base *base, const struct config *config,
 	s->cb = cb;
 	s->arg = arg;
 	if ((s->gone_timer = ev_timer_new(base, 0, 0, supervise_gone_cb,
-	    s)) == NULL) {
+	    s)) == NULL || (s->logcap_timer = ev_timer_new(base,
+	    SUPERVISE_LOGCAP_MS, 1, supervise_logcap_cb, s)) == NULL) {
+		ev_timer_free(s->gone_timer);
 		free(s);
 		return NULL;
 	}
+	ev_timer_arm(s->logcap_timer, SUPERVISE_LOGCAP_MS);
 	if (*config->vm_worker != '\0') {
 		snprintf(s->worker_path, sizeof s->worker_path, "%s",
 		    config->vm_worker);
@@ -840,7 +870,9 @@ supervisor_free(struct supervisor *s)
 		ev_timer_free(w->timer);
 		free(w);
 	}
-	if (s != NULL)
+	if (s != NULL) {
 		ev_timer_free(s->gone_timer);
+		ev_timer_free(s->logcap_timer);
+	}
 	free(s);
 }

@@ -67,6 +67,7 @@ enum key {
 	KEY_VM_INITIATOR,
 	KEY_VM_QEMU,
 	KEY_VM_SHUTDOWN,
+	KEY_VM_LOG_MAX,
 	KEY_COUNT,
 };
 
@@ -95,6 +96,7 @@ static const struct key_info {
 	[KEY_VM_INITIATOR] = { SECTION_VM, "initiator" },
 	[KEY_VM_QEMU] = { SECTION_VM, "qemu" },
 	[KEY_VM_SHUTDOWN] = { SECTION_VM, "shutdown" },
+	[KEY_VM_LOG_MAX] = { SECTION_VM, "log_max_mb" },
 };
 
 /* What the parse knows of a fence section beyond struct config_fence. */
@@ -266,6 +268,7 @@ config_defaults(struct config *c)
 	copy(c->vm_run_dir, sizeof c->vm_run_dir, "/run/haven/vm");
 	copy(c->vm_log_dir, sizeof c->vm_log_dir, "/var/log/haven");
 	c->vm_adopt_timeout_s = 60;
+	c->vm_log_max_mb = 16;
 }
 
 void
@@ -515,6 +518,11 @@ vm_key(struct parse *p, enum key k, const char *value)
 		    -1)
 			add_error(p, p->line, sn, key, "'%.32s' is not a "
 			    "number of seconds from 0 to 3600", value);
+		break;
+	case KEY_VM_LOG_MAX:
+		if (parse_unsigned(value, 1, 65536, &c->vm_log_max_mb) == -1)
+			add_error(p, p->line, sn, key, "'%.32s' is not a size "
+			    "in MiB from 1 to 65536", value);
 		break;
 	case KEY_VM_SHUTDOWN:
 		if (strcmp(value, "leave") != 0 && strcmp(value, "migrate") != 0)

@@ -59,6 +59,7 @@ struct config {
 	unsigned		 vm_uid_base;		/* VM slot n: +n */
 	char			 vm_run_dir[64];
 	char			 vm_log_dir[256];
+	unsigned		 vm_log_max_mb;		/* each VM log's cap */
 	unsigned		 vm_adopt_timeout_s;
 	char			 vm_initiator[224];	/* "": from node */
 	int			 vm_shutdown_migrate;	/* SIGTERM drains */

@@ -264,6 +264,8 @@ quick_restore_checked(int result, const struct state_header *h, void *arg)
 	}
 	t->restore_fd = p[0];
 	t->remaining = t->total = 0;
+	log_info("restore: header checked at %" PRIu64 " ms; starting QEMU",
+	    (now_us() - t->start_us) / 1000);
 	t->ops->start_qemu(t->arg);
 }
 
@@ -287,6 +289,8 @@ quick_restore_begin(struct transfer *t)
 		t->ops->fail(t->arg, -EBADF, "restore: no stream");
 		return;
 	}
+	log_info("restore: QEMU answers QMP at %" PRIu64 " ms",
+	    (now_us() - t->start_us) / 1000);
 	transfer_migration_events(t);
 	transfer_hand_fd(t, t->restore_fd, TRANSFER_STATE_FD_NAME);
 	t->restore_fd = -1;

@@ -4,6 +4,7 @@
  * here). Repeated fields of the tree stay sorted, hosts by node id and the
  * rest by name, so that equal states pack to equal bytes.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,69 @@ int
 tree_empty(const char *s)
 {
 	return s == NULL || *s == '\0';
+}
+
+int
+tree_name_valid(const char *name)
+{
+	size_t	i;
+
+	if (name == NULL || !isalnum((unsigned char)name[0]))
+		return 0;
+	for (i = 1; name[i] != '\0'; i++) {
+		if (i >= TREE_NAME_MAX)
+			return 0;
+		if (!isalnum((unsigned char)name[i]) && name[i] != '.' &&
+		    name[i] != '_' && name[i] != '-')
+			return 0;
+	}
+	return 1;
+}
+
+int
+tree_text_valid(const char *s, size_t max)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return 1;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max || (unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+int
+tree_path_valid(const char *s)
+{
+	return s != NULL && s[0] == '/' && tree_text_valid(s, 4095) &&
+	    strstr(s, "/../") == NULL && (strlen(s) < 3 ||
+	    strcmp(s + strlen(s) - 3, "/..") != 0);
+}
+
+int
+tree_iscsi_name_valid(const char *name)
+{
+	size_t	i, len = name != NULL ? strlen(name) : 0;
+
+	if (len <= 4 || len > TREE_ISCSI_NAME_MAX)
+		return 0;
+	if (strncmp(name, "eui.", 4) == 0 || strncmp(name, "naa.", 4) == 0) {
+		for (i = 4; i < len; i++) {
+			if (!isxdigit((unsigned char)name[i]))
+				return 0;
+		}
+		return len - 4 == 16 || (name[0] == 'n' && len - 4 == 32);
+	}
+	if (strncmp(name, "iqn.", 4) != 0)
+		return 0;
+	for (i = 4; i < len; i++) {
+		if (!isalnum((unsigned char)name[i]) && name[i] != '-' &&
+		    name[i] != '.' && name[i] != ':')
+			return 0;
+	}
+	return 1;
 }
 
 void

@@ -47,6 +47,22 @@ void		*tree_xclone(const ProtobufCMessage *);
 /* A string field that is unset or "". */
 int		 tree_empty(const char *);
 
+/*
+ * What names and strings in the state may be, checked by havend when a
+ * change is applied (so at request time and on every member alike) and by
+ * havenctl before it asks: names (VMs, hosts, pools, volumes, anti-affinity
+ * classes, fence principals' patterns aside) are
+ * [a-zA-Z0-9][a-zA-Z0-9._-]{0,62} -- they become file names under the VM
+ * log and run directories; text has no control characters and fits in max
+ * bytes; a path is absolute text; an iSCSI name follows RFC 3720 3.2.6.
+ */
+#define TREE_NAME_MAX		63
+#define TREE_ISCSI_NAME_MAX	223
+int		 tree_name_valid(const char *);
+int		 tree_text_valid(const char *, size_t max);
+int		 tree_path_valid(const char *);
+int		 tree_iscsi_name_valid(const char *);
+
 /* Inserts item at index at of a malloc'ed pointer array / removes it. */
 void		 tree_array_insert(void ***array, size_t *n, size_t at,
 		     void *item);

@@ -105,6 +105,8 @@ enum nbd_state {
 
 struct nbd_request {
 	TAILQ_ENTRY(nbd_request) entry;	/* client's writes or flushes */
+	TAILQ_ENTRY(nbd_request) live;	/* client's inflight, while there */
+	uint64_t		 submitted_us;	/* now_us(); 0: not submitted */
 	struct nbd_client	*client;
 	uint64_t		 cookie;
 	uint64_t		 offset;
@@ -139,6 +141,7 @@ struct nbd_client {
 	uint64_t		 write_seq;	/* last write submitted */
 	struct nbd_requests	 writes;	/* submitted, in order */
 	struct nbd_requests	 flushes;	/* waiting for writes */
+	struct nbd_requests	 inflight;	/* submitted, oldest first */
 };
 
 struct nbd_server {
@@ -425,6 +428,8 @@ nbd_request_free(struct nbd_request *r)
 {
 	struct nbd_client	*c = r->client;
 
+	if (r->submitted_us != 0)
+		TAILQ_REMOVE(&c->inflight, r, live);
 	c->requests--;
 	c->bytes -= r->buf != NULL ? r->len : 0;
 	free(r->buf);
@@ -528,6 +533,8 @@ nbd_request_submit(struct nbd_client *c, struct nbd_request *r)
 	struct blockdev	*dev = c->export->dev;
 	unsigned	 fua = r->flags & NBD_CMD_FLAG_FUA ? BLOCKDEV_FUA : 0;
 
+	r->submitted_us = now_us();
+	TAILQ_INSERT_TAIL(&c->inflight, r, live);
 	if (r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES) {
 		r->seq = ++c->write_seq;
 		TAILQ_INSERT_TAIL(&c->writes, r, entry);
@@ -828,6 +835,7 @@ nbd_server_add_client(struct nbd_server *s, int fd)
 	c->id = ++s->next_id;
 	TAILQ_INIT(&c->writes);
 	TAILQ_INIT(&c->flushes);
+	TAILQ_INIT(&c->inflight);
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	c->read_event = event_new(s->base, fd, EV_READ | EV_PERSIST,
@@ -1037,6 +1045,26 @@ nbd_server_busy(const struct nbd_server *s)
 	TAILQ_FOREACH(c, &s->clients, entry)
 		n += c->requests;
 	return n;
+}
+
+/*
+ * When the oldest request still at a block device was submitted (now_us()),
+ * over all clients; 0 when none is. A storage that stops answering shows
+ * here long before its requests time out.
+ */
+uint64_t
+nbd_server_oldest(const struct nbd_server *s)
+{
+	const struct nbd_client		*c;
+	const struct nbd_request	*r;
+	uint64_t			 oldest = 0;
+
+	TAILQ_FOREACH(c, &s->clients, entry) {
+		r = TAILQ_FIRST(&c->inflight);
+		if (r != NULL && (oldest == 0 || r->submitted_us < oldest))
+			oldest = r->submitted_us;
+	}
+	return oldest;
 }
 
 /*

@@ -413,6 +413,7 @@ int		 nbd_server_add_export(struct nbd_server *, const char *name,
 		     struct blockdev *, int read_only);
 int		 nbd_server_add_client(struct nbd_server *, int fd);
 unsigned	 nbd_server_busy(const struct nbd_server *);
+uint64_t	 nbd_server_oldest(const struct nbd_server *);
 int		 nbd_server_replace_export(struct nbd_server *, const char *name,
 		     struct blockdev *, struct blockdev **old);
 void		 nbd_server_free(struct nbd_server *);

@@ -198,16 +198,17 @@ main(int argc, char **argv)
 	    worker_parent_cb, &w);
 	w.lease_timer = ev_timer_new(w.base, 0, 0, worker_lease_timer, &w);
 	w.stop_timer = ev_timer_new(w.base, 0, 0, worker_stop_timeout, &w);
-	w.io_retry_timer = ev_timer_new(w.base, 0, 0, worker_io_retry, &w);
+	w.outage_timer = ev_timer_new(w.base, 0, 0, worker_outage_tick, &w);
 	w.exit_timer = ev_timer_new(w.base, 0, 0, worker_exit_check, &w);
 	w.adopt_timer = ev_timer_new(w.base, 0, 0, worker_adopt_timeout, &w);
 	w.transfer = transfer_new(w.base, &worker_transfer_ops, &w);
 	if (w.parent == NULL || w.lease_timer == NULL || w.stop_timer == NULL ||
-	    w.io_retry_timer == NULL ||
+	    w.outage_timer == NULL ||
 	    w.exit_timer == NULL || w.adopt_timer == NULL ||
 	    w.transfer == NULL ||
 	    ev_on_signals(w.base, signals, 3, worker_signal, &w) == -1)
 		log_fatal("cannot set up the event loop");
+	ev_timer_arm(w.outage_timer, WORKER_OUTAGE_TICK_MS);
 
 	event_base_dispatch(w.base);
 

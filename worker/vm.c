@@ -153,28 +153,28 @@ worker_qmp_event(struct qmp *q, const char *name, struct json_object *data,
 		return;
 	if (strcmp(name, "BLOCK_IO_ERROR") == 0) {
 		w->io_error = 1;
+		if (!worker_busy(w) && (w->phase ==
+		    HAVEN__VM_PHASE__VM_PHASE_RUNNING || w->io_paused))
+			worker_outage_io_error(w);
 	} else if (strcmp(name, "STOP") == 0 && !worker_busy(w) &&
 	    w->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) {
-		/* Paused by an I/O error (werror=stop) or by us. */
-		if (w->io_error) {
-			w->io_paused = 1;
-			w->io_retry_ms = WORKER_IO_RETRY_FIRST_MS;
-			ev_timer_arm(w->io_retry_timer, w->io_retry_ms);
-		}
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_PAUSED, 0,
-		    w->io_paused ? "a disk failed to read or write; it "
-		    "resumes once the storage answers again" : NULL);
-	} else if (strcmp(name, "STOP") == 0 && w->io_paused && w->io_error) {
-		/* A retry failed again: wait longer. */
-		if (w->io_retry_ms < WORKER_IO_RETRY_MAX_MS)
-			w->io_retry_ms *= 2;
-		ev_timer_arm(w->io_retry_timer, w->io_retry_ms);
+		/* Paused for the storage (outage.c), or by hand. */
+		if (w->io_paused)
+			worker_outage_paused(w);
+		else
+			worker_report(w, HAVEN__VM_PHASE__VM_PHASE_PAUSED, 0,
+			    "its vCPUs were stopped, not for its storage (by "
+			    "hand over QMP, or by QEMU itself)");
+	} else if (strcmp(name, "STOP") == 0 && w->io_paused) {
+		/* After a cont: failed or hung again; the probe starts
+		 * over (outage.c). */
+		w->cont_us = 0;
 	} else if (strcmp(name, "RESUME") == 0) {
-		/* Running again: an I/O error paused it only if one follows. */
+		/* Running again: an I/O error paused it only if one follows.
+		 * After an outage, outage.c says when it runs for good. */
 		w->io_error = 0;
-		if (w->phase != HAVEN__VM_PHASE__VM_PHASE_PAUSED)
-			return;
-		if (!w->io_paused)
+		if (w->phase == HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
+		    !w->io_paused)
 			worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0,
 			    "resumed");
 	} else if (strcmp(name, "SHUTDOWN") == 0 && !w->expect_exit) {
@@ -187,35 +187,6 @@ static void
 worker_qmp_closed(struct qmp *q, int err, void *arg)
 {
 	/* QEMU is exiting; SIGCHLD tells how. */
-}
-
-/*
- * A VM paused on a disk error: cont, and QEMU retries the failed requests.
- * If the storage still fails it stops again (STOP above: retry later); if
- * not, it runs on and says so once it has run a while.
- */
-void
-worker_io_retry(void *arg)
-{
-	struct worker	*w = arg;
-
-	if (!w->io_paused || w->qmp == NULL)
-		return;
-	if (w->phase != HAVEN__VM_PHASE__VM_PHASE_PAUSED || worker_busy(w)) {
-		w->io_paused = 0;	/* moved, stopped or resumed by hand */
-		return;
-	}
-	if (!w->io_error) {
-		/* The last cont held: the disks answer again. */
-		w->io_paused = 0;
-		worker_report(w, HAVEN__VM_PHASE__VM_PHASE_RUNNING, 0,
-		    "resumed: its disks answer again");
-		return;
-	}
-	w->io_error = 0;
-	qmp_command(w->qmp, "cont", NULL, -1, worker_reply_ignore, w);
-	/* Judged after a while: a STOP meanwhile re-arms with a longer wait. */
-	ev_timer_arm(w->io_retry_timer, WORKER_IO_RETRY_FIRST_MS);
 }
 
 void

@@ -194,6 +194,8 @@ worker_lease_checked(int result, const struct lease_record *rec, void *arg)
 	w->lease_reading = 0;
 	if (w->exiting)
 		return;
+	if (result == 0)
+		worker_outage_probe_ok(w, w->lease_began_us);
 	if (result == 0 && (rec->generation > w->spec->generation ||
 	    (rec->generation == w->spec->generation &&
 	    strcmp(rec->owner, w->spec->host_name) != 0))) {
@@ -214,6 +216,7 @@ worker_lease_timer(void *arg)
 	if (w->lease_reading || w->nvolumes == 0 || w->exiting)
 		return;
 	w->lease_reading = 1;
+	w->lease_began_us = now_us();
 	lease_read(volume_extent(w->volumes[0].volume, VOLUME_EXTENT_LEASE),
 	    worker_lease_checked, w);
 }

@@ -32,10 +32,11 @@ struct volume;
 #define WORKER_MAX_VOLUMES	4
 #define WORKER_LEASE_CHECK_MS	1000
 #define WORKER_STOP_TIMEOUT_MS	30000
-/* A VM paused on a disk error: cont again after this, doubling up to the
- * most (the storage may be back in seconds: a LUN offline, a path lost). */
-#define WORKER_IO_RETRY_FIRST_MS	1000
-#define WORKER_IO_RETRY_MAX_MS		8000
+/* Storage outages (outage.c): how often the VM's requests are looked at,
+ * and how old the oldest may grow before the vCPUs stop -- well inside a
+ * guest's own disk timeout (30 s for Linux's ATA, 10 s for the lab's). */
+#define WORKER_OUTAGE_TICK_MS		500
+#define WORKER_STALL_PAUSE_MS		3000
 
 struct worker_volume {
 	struct worker		*w;
@@ -97,12 +98,16 @@ struct worker {
 	struct ev_timer		*lease_timer;
 	struct ev_timer		*stop_timer;
 	struct ev_timer		*exit_timer;
-	/* Paused by QEMU on a disk error (werror=stop): cont is tried again
-	 * every io_retry_ms until the storage answers (vm.c). */
-	struct ev_timer		*io_retry_timer;
+	/* Paused because the storage failed or stopped answering; resumed
+	 * once it answers again (outage.c). Times are now_us(). */
+	struct ev_timer		*outage_timer;	/* the outage tick */
 	int			 io_error;	/* BLOCK_IO_ERROR since the last run */
-	int			 io_paused;	/* ... and QEMU stopped for it */
-	uint32_t		 io_retry_ms;
+	int			 io_paused;	/* stopped for the storage */
+	uint64_t		 outage_since_us;	/* lost then */
+	char			 outage_why[96];
+	uint64_t		 cont_us;	/* cont sent, not yet judged */
+	uint64_t		 probe_ok_us;	/* a lease read begun then answered */
+	uint64_t		 lease_began_us;
 	int			 lease_reading;
 	int			 exiting;
 
@@ -126,6 +131,12 @@ struct worker {
 /* A line about this worker's VM: "vm UUID: ...". */
 #define worker_log(w, level, ...)					\
 	log_vm(level, (w)->spec != NULL ? (w)->spec->uuid : "", __VA_ARGS__)
+
+/* outage.c */
+void		 worker_outage_tick(void *);
+void		 worker_outage_io_error(struct worker *);
+void		 worker_outage_paused(struct worker *);
+void		 worker_outage_probe_ok(struct worker *, uint64_t began);
 
 /* main.c */
 int		 worker_busy(const struct worker *);
@@ -165,7 +176,6 @@ int		 worker_spawn(struct worker *, int incoming);
 void		 worker_reply_ignore(struct qmp *, struct json_object *,
 		     const char *, const char *, void *);
 void		 worker_stop_timeout(void *);
-void		 worker_io_retry(void *);
 void		 worker_sigchld(int, void *);
 
 /* move.c */

@@ -393,6 +393,7 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->vm_transition.phase = phase_parse(arg_str(a, "phase"));
 		b->vm_transition.target = (uint32_t)arg_u64(r, a, "target");
 		b->vm_transition.state_refused = arg_bool(a, "refused");
+		b->vm_transition.detail = (char *)arg_str(a, "detail");
 		c->kind_case = HAVEN__CHANGE__KIND_VM_TRANSITION;
 		c->vm_transition = &b->vm_transition;
 	} else if (strcmp(kind, "vm_migrate") == 0) {
@@ -706,6 +707,18 @@ cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 			snprintf(got, sizeof got, "%llu/%llu",
 			    (unsigned long long)tree_move(vm->runtime)->remaining_bytes,
 			    (unsigned long long)tree_move(vm->runtime)->total_bytes);
+		else if (strcmp(tok[i], "paused") == 0) {
+			/* One token: spaces read as underscores. */
+			char	*sp;
+
+			snprintf(got, sizeof got, "%s",
+			    tree_empty(vm->runtime->paused_why) ? "-" :
+			    vm->runtime->paused_why);
+			while ((sp = strchr(got, ' ')) != NULL)
+				*sp = '_';
+		} else if (strcmp(tok[i], "paused_since") == 0)
+			snprintf(got, sizeof got, "%llu", (unsigned long long)
+			    (vm->runtime->paused_since_us / 1000000));
 		else if (strcmp(tok[i], "desired") == 0)
 			snprintf(got, sizeof got, "%s", vm->runtime->desired ==
 			    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ?

@@ -24,6 +24,7 @@ struct guest_config {
 	uint32_t	dirty_pages_per_tick;
 	uint32_t	journal_every;
 	int		journal;	/* -1 auto (on if a disk is found), 0 off, 1 on */
+	uint32_t	flood;		/* filler lines per tick (log caps) */
 };
 
 void	guest_main(uint32_t, const struct multiboot_info *);
@@ -103,6 +104,8 @@ guest_parse_cmdline(const char *cmdline, struct guest_config *config)
 				config->dirty_pages_per_tick = number ? number : 1;
 			else if (guest_key_is(token, key_length, "journal_every"))
 				config->journal_every = number ? number : 1;
+			else if (guest_key_is(token, key_length, "flood"))
+				config->flood = number;
 			else
 				ok = 0;
 			if (!ok)
@@ -161,7 +164,7 @@ guest_boot_id(void)
 void
 guest_main(uint32_t magic, const struct multiboot_info *info)
 {
-	struct guest_config config = { 100, 0, 256, 1, -1 };
+	struct guest_config config = { 100, 0, 256, 1, -1, 0 };
 	uint32_t mem_top = 0, sectors = 0, disk = 0, dirty_mib, since_journal = 0;
 	uint64_t boot_id, tick = 0, period, deadline, now, last;
 
@@ -230,6 +233,12 @@ guest_main(uint32_t magic, const struct multiboot_info *info)
 		serial_puts("tick=");
 		serial_put_dec(tick);
 		serial_end_line();
+		for (uint32_t i = 0; i < config.flood; i++) {
+			serial_begin_line();
+			serial_puts("flood ................................................"
+			    "..........................");
+			serial_end_line();
+		}
 		dirty_step();
 		if (++since_journal >= config.journal_every) {
 			since_journal = 0;

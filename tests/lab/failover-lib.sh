@@ -173,22 +173,24 @@ EOF
 	ctl h1 volume add web1-disk --pool san --lun "$LUN" --size 1G >/dev/null
 }
 
-# all_serial — every serial log of web1 on every host, concatenated.
+# all_serial [VM] — every serial log of VM (web1) on every host, concatenated.
 all_serial() {
-	local i
+	local i vm=${1:-web1}
 	for i in $(seq 1 "$NHOSTS"); do
-		"$LAB" exec "h$i" cat /var/log/haven/web1.serial 2>/dev/null || true
+		"$LAB" exec "h$i" cat "/var/log/haven/$vm.serial" 2>/dev/null || true
 	done
 }
 
-# journal_ok ASK_HOST — every acknowledged record of every boot is on the LUN.
+# journal_ok ASK_HOST [VM URL] — every acknowledged record of every boot of
+# VM (web1) is on its LUN (URL, web1's by default).
 journal_ok() {
-	all_serial >"$TMP/all.serial"
-	"$LAB" exec "$1" rm -f /var/lib/haven/web1.vhd /var/lib/haven/web1.raw
-	ctl "$1" disk export "$URL" /var/lib/haven/web1.vhd >/dev/null
-	"$LAB" exec "$1" qemu-img convert -f vpc -O raw /var/lib/haven/web1.vhd /var/lib/haven/web1.raw
-	"$LAB" exec "$1" cat /var/lib/haven/web1.raw | "$CHECK" --expect "$TMP/all.serial" - ||
-		fail "an acknowledged journal record is missing"
+	local vm=${2:-web1} url=${3:-$URL}
+	all_serial "$vm" >"$TMP/$vm.all.serial"
+	"$LAB" exec "$1" rm -f "/var/lib/haven/$vm.vhd" "/var/lib/haven/$vm.raw"
+	ctl "$1" disk export "$url" "/var/lib/haven/$vm.vhd" >/dev/null
+	"$LAB" exec "$1" qemu-img convert -f vpc -O raw "/var/lib/haven/$vm.vhd" "/var/lib/haven/$vm.raw"
+	"$LAB" exec "$1" cat "/var/lib/haven/$vm.raw" | "$CHECK" --expect "$TMP/$vm.all.serial" - ||
+		fail "an acknowledged journal record of $vm is missing"
 }
 
 show_logs() {
@@ -199,9 +201,9 @@ show_logs() {
 	done
 }
 
-# --- the lab's guest network, for the benchmarks: the Linux test guest
-# (tests/guest/linux) with one NIC on haven-vm, asked by tests/lab/net-client
-# from the haven-client namespace. (test-lab-net.sh keeps its own copies.)
+# --- the lab's guest network, for lab.net and the benchmarks: the Linux
+# test guest (tests/guest/linux) with one NIC on haven-vm, asked by
+# tests/lab/net-client from the haven-client namespace.
 NET_CLIENT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/net-client
 NET_PORT=7
 LINUX_DIR=$BUILD/tests/guest/linux
@@ -223,13 +225,15 @@ linux_guest_create() {
 net_ask() { "$LAB" exec client python3 "$NET_CLIENT" ask "$1" "$NET_PORT" "$2" "${3:-2}"; }
 net_answers() { net_ask "$1" count "${2:-2}" >/dev/null 2>&1; }
 # net_stream_start IP FILE — one connection asking "count" every 50 ms,
-# its answers into FILE (NET_STREAM_PID is the client's own pid).
+# its answers into FILE (NET_STREAM_PID is the client's own pid: setsid,
+# lab exec and nsenter all exec).
 net_stream_start() {
 	: >"$2"
 	setsid "$LAB" exec client python3 "$NET_CLIENT" stream "$1" "$NET_PORT" "$2" 50 </dev/null &
 	NET_STREAM_PID=$!
 	wait_for 10 "the client's connection to $1 answering" \
 		bash -c "(( \$(grep -c ' count=' '$2') >= 5 ))"
+	echo "client connected from port $(sed -n 's/^connected //p' "$2")"
 }
 net_stream_stop() {
 	[[ -n ${NET_STREAM_PID:-} ]] || return 0
@@ -238,10 +242,14 @@ net_stream_stop() {
 	NET_STREAM_PID=
 }
 # net_stall FILE T0 — net-client's "stall_ms=N usual_ms=N ..." over the
-# stream's answers from T0 (unix time) to now, once 3 more have come.
+# stream's answers from T0 (unix time) to now, once 3 more have come; FAIL
+# if the connection broke or did not carry on.
 net_stall() {
-	local t1=$EPOCHREALTIME
+	local t1=$EPOCHREALTIME out
 	wait_for 10 "answers after the move" \
 		bash -c "(( \$(awk -v t=$t1 '\$1 + 0 > t' '$1' | grep -c ' count=') >= 3 ))"
-	python3 "$NET_CLIENT" stall "$1" "$2" "$EPOCHREALTIME"
+	! grep -q '^closed' "$1" || fail "the client's connection broke: $(grep '^closed' "$1")"
+	out=$(python3 "$NET_CLIENT" stall "$1" "$2" "$EPOCHREALTIME") ||
+		fail "the connection did not carry on: $out"
+	echo "$out"
 }

@@ -29,11 +29,8 @@ LAB=$(dirname "$0")/lab
 BUILD=$(realpath "${HAVEN_BUILD:?set HAVEN_BUILD to the build directory}")
 KERNEL=$(realpath "${HAVEN_GUEST_KERNEL:?set HAVEN_GUEST_KERNEL}")
 CHECK=$(realpath "${HAVEN_JOURNAL_CHECK:?set HAVEN_JOURNAL_CHECK}")
-CLIENT=$(realpath "$(dirname "$0")/net-client")
-LINUX_DIR=$BUILD/tests/guest/linux
 NHOSTS=3
 GUEST_IP=10.77.4.10
-PORT=7
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 . "$(dirname "$0")/failover-lib.sh"
@@ -49,43 +46,19 @@ if [[ ! -s $LINUX_DIR/vmlinuz || ! -s $LINUX_DIR/initramfs.gz ]]; then
 fi
 
 lab_test_begin net
-lab_test_extra_cleanup() {
-	[[ -z ${STREAM_PID:-} ]] || kill "$STREAM_PID" 2>/dev/null || true
-}
+lab_test_extra_cleanup() { net_stream_stop; }
 
 client() { "$LAB" exec client "$@"; }
-ask() { client python3 "$CLIENT" ask "$GUEST_IP" "$PORT" "$1" "${2:-2}"; }
+ask() { net_ask "$GUEST_IP" "$1" "${2:-2}"; }
 answers() { ask count >/dev/null 2>&1; }
 vm_events() { ctl h1 --json events | jq -r -s --arg s "vm $1" 'map(select(.subject == $s)) | .[].text'; }
 event_says() { vm_events "$1" | grep -qF -- "$2"; }
-
-# stream_start — the client's one connection, "count" every 50 ms, into $STREAM
-stream_start() {
-	STREAM=$TMP/stream.log
-	: >"$STREAM"
-	setsid "$LAB" exec client python3 "$CLIENT" stream "$GUEST_IP" "$PORT" "$STREAM" 50 </dev/null &
-	STREAM_PID=$!
-	streaming() { [[ $(grep -c ' count=' "$STREAM") -ge 5 ]]; }
-	wait_for 10 "the client's connection answering" streaming
-	echo "client connected from port $(sed -n 's/^connected //p' "$STREAM")"
-}
-# (setsid, lab exec and nsenter all exec: STREAM_PID is the client's own pid)
-stream_stop() {
-	kill -TERM "$STREAM_PID" 2>/dev/null || true
-	wait "$STREAM_PID" 2>/dev/null || true
-	STREAM_PID=
-}
-# stall T0 — the stream's longest gap from T0 to now, its answers still coming
-stall() {
-	local t1 out
-	t1=$(now)
-	more() { [[ $(awk -v t="$t1" '$1 + 0 > t' "$STREAM" | grep -c ' count=') -ge 3 ]]; }
-	wait_for 10 "answers after the move" more
-	grep -q '^closed' "$STREAM" && fail "the client's connection broke: $(grep '^closed' "$STREAM")"
-	out=$(python3 "$CLIENT" stall "$STREAM" "$1" "$EPOCHREALTIME") ||
-		fail "the connection did not carry on: $out"
-	echo "$out"
-}
+# The client's one connection, "count" every 50 ms, into $STREAM; the
+# stream's longest gap from T0 to now (failover-lib.sh).
+STREAM=
+stream_start() { STREAM=$TMP/stream.log; net_stream_start "$GUEST_IP" "$STREAM"; }
+stream_stop() { net_stream_stop; }
+stall() { net_stall "$STREAM" "$1"; }
 
 # stall_words "stall_ms=A usual_ms=B ..." — "A ms at most (B ms between answers before)"
 stall_words() {
@@ -94,9 +67,7 @@ stall_words() {
 
 step "3 hosts offering haven-vm; the Linux guest's kernel and initramfs"
 STATE_SIZE=512M lab_cluster 3
-cp "$LINUX_DIR/vmlinuz" "$TMP/vmlinuz"
-cp "$LINUX_DIR/initramfs.gz" "$TMP/initramfs.gz"
-chmod 644 "$TMP/vmlinuz" "$TMP/initramfs.gz"
+linux_guest_ready || fail "the Linux test guest is not built"
 ctl h1 --json node list | jq -c '[.nodes[] | .vm_bridges]'
 mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
@@ -146,7 +117,7 @@ MAC=0a:77:04:00:00:0a
 ctl h1 vm create web1 --memory 256M --volume web1-disk --prefer 1 --stop-timeout 3 \
 	--nic "bridge=haven-vm,mac=$MAC" \
 	--kernel "$TMP/vmlinuz" --initrd "$TMP/initramfs.gz" \
-	--append "console=ttyS0 haven.ip=$GUEST_IP/24 haven.port=$PORT tick_ms=100 journal=on" >/dev/null
+	--append "console=ttyS0 haven.ip=$GUEST_IP/24 haven.port=$NET_PORT tick_ms=100 journal=on" >/dev/null
 ctl h1 --json vm show web1 | jq -c .nics
 t0=$(now)
 ctl h1 vm start web1 >/dev/null

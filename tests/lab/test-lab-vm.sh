@@ -66,6 +66,7 @@ device = none
 [vm]
 accel = $ACCEL
 adopt_timeout_s = 30
+log_max_mb = 1
 EOF
 	start_havend "h$i"
 done
@@ -181,6 +182,30 @@ ctl h3 disk export "$url" /var/lib/haven/web1.vhd >/dev/null
 "$LAB" exec h3 cat /var/lib/haven/web1.raw | "$CHECK" --expect "$TMP/web1.serial" - ||
 	fail "an acknowledged journal record is missing"
 ctl h1 events | grep 'vm web1' | tail -3
+
+step "a guest writing its console without pause: its logs stay within [vm] log_max_mb = 1"
+new_lun noisy
+ctl h2 vm create noisy --memory 32M --volume noisy-disk --stop-timeout 3 \
+	--kernel "$TMP/guest.elf" --append "tick_ms=1 flood=40 journal=off" >/dev/null
+ctl h2 vm start noisy >/dev/null
+wait_for 60 "noisy running" phase_is h1 noisy running
+nh=h$(vm_field h1 noisy owner)
+serial=/var/log/haven/noisy.serial
+rotated() { "$LAB" exec "$nh" test -s "$serial.1"; }
+wait_for 120 "noisy's console log rotated" rotated
+sleep 5
+sizes=$("$LAB" exec "$nh" stat -c '%n %s' "$serial" "$serial.1")
+echo "$sizes"
+while read -r f sz; do
+	# the cap plus at most a second's flood
+	(( sz <= 2 * 1048576 )) || fail "$f holds $sz bytes, over 1 MiB and a second's output"
+done <<<"$sizes"
+grep -q "noisy.serial over 1 MiB" <("$LAB" exec "$nh" cat /var/log/havend.log) ||
+	fail "havend did not say it rotated noisy's console log"
+[[ -n $(ticks "$nh" noisy) ]] || fail "noisy's console after the rotation has no tick"
+phase_is h1 noisy running || fail "noisy is $(vm_field h1 noisy phase)"
+ctl h1 vm stop noisy >/dev/null
+wait_for 30 "noisy stopped" phase_is h1 noisy stopped
 for i in 1 2 3; do
 	"$LAB" exec "h$i" sh -c 'kill -0 "$(cat /run/havend.pid)"' || fail "havend on h$i died"
 done

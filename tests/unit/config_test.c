@@ -196,6 +196,7 @@ test_defaults(void **state)
 	assert_string_equal(config.state_dir, "/var/lib/haven");
 	assert_string_equal(config.control_socket, "/run/haven/havend.sock");
 	assert_string_equal(config.audit_log, "/var/log/haven/audit.log");
+	assert_int_equal(config.vm_log_max_mb, 16);
 	/* No fence section: PR preemption alone. */
 	assert_int_equal(config.nfences, 1);
 	assert_string_equal(config.fences[0].agent, "storage");
@@ -392,6 +393,14 @@ test_numbers_and_paths(void **state)
 	expect_error(12, "cluster", "name", "not a cluster name");
 	expect_error(14, "control", "socket", "UNIX socket");
 	expect_error(15, "control", "audit_log", "absolute path");
+
+	/* Each VM log's cap: 1 to 65536 MiB. */
+	assert_int_equal(parse("[node]\nname=h1\n[interfaces]\nmanagement=a\n"
+	    "storage=b\n[vm]\nlog_max_mb=0\n"), -1);
+	expect_error(7, "vm", "log_max_mb", "from 1 to 65536");
+	assert_int_equal(parse("[node]\nname=h1\n[interfaces]\nmanagement=a\n"
+	    "storage=b\n[vm]\nlog_max_mb=2\n"), 0);
+	assert_int_equal(config.vm_log_max_mb, 2);
 }
 
 static void

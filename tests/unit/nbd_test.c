@@ -23,6 +23,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "common.h"
 #include "storage.h"
 
 #define DISK_SIZE	(4U << 20)
@@ -694,6 +695,37 @@ test_flush_waits_for_writes(void **state)
 	pump_for(5);
 }
 
+/* A request the device has not answered shows as the oldest, from its
+ * submission, until it has; none in flight: 0. */
+static void
+test_oldest(void **state)
+{
+	uint8_t		buf[4096];
+	uint64_t	cookie, before, oldest;
+	int		fd = cl_open("disk", NULL);
+
+	memset(buf, 0x33, sizeof buf);
+	assert_int_equal(nbd_server_oldest(fx->server), 0);
+	fx->spy.hold = 1;
+	before = now_us();
+	cl_request(fd, CMD_WRITE, 0, 1, 0, sizeof buf, buf);
+	pump_for(20);
+	cl_request(fd, CMD_WRITE, 0, 2, 8192, sizeof buf, buf);
+	pump_for(20);
+	assert_int_equal(fx->spy.nheld, 2);
+	oldest = nbd_server_oldest(fx->server);
+	assert_true(oldest >= before && oldest <= now_us());
+	/* Still the first while both are held, however long. */
+	pump_for(30);
+	assert_true(nbd_server_oldest(fx->server) == oldest);
+	spy_release(&fx->spy);
+	assert_int_equal(cl_reply(fd, &cookie), 0);
+	assert_int_equal(cl_reply(fd, &cookie), 0);
+	assert_int_equal(nbd_server_oldest(fx->server), 0);
+	close(fd);
+	pump_for(5);
+}
+
 static void
 test_two_clients(void **state)
 {
@@ -828,6 +860,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_waits_for_writes,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_clients, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_in_flight,
