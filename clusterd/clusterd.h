@@ -193,6 +193,12 @@ int		 cluster_apply(struct cluster *, const Haven__Change *, int quorate,
 int		 cluster_check(const struct cluster *, const Haven__Change *,
 		     int quorate, char *err, size_t errlen);
 
+/* cluster_storage.c: a HostStorage change (cluster_apply's; commit = 0
+ * only checks), the host's own report of its pools' reachability. */
+int		 cluster_apply_host_storage(Haven__ClusterState *,
+		     const Haven__Change *, int commit, char *err,
+		     size_t errlen);
+
 /* cluster_file.c: the state file, one per member. */
 #define CLUSTER_FILE		"cluster.state"
 #define CLUSTER_FILE_TMP		"cluster.state.tmp"

@@ -42,6 +42,10 @@ struct havend_storage_move {
 /* A proposal of the VM's failure not applied by then goes out again (a
  * configuration change may have dropped it). */
 #define STORAGE_MOVE_RESEND_MS	5000
+/* A host that reaches the pool again after an outage is a witness against
+ * another that does not only after this: longer than the others need to
+ * see the pool back (reach.c: two answers, 1-2 s). */
+#define STORAGE_WITNESS_MS	15000
 
 static int
 storage_is_member(const uint32_t *members, size_t n, uint32_t id)
@@ -54,12 +58,20 @@ storage_is_member(const uint32_t *members, size_t n, uint32_t id)
 	return 0;
 }
 
-/* A quorate member other than host that reports pool reachable; 0: none. */
+/*
+ * A quorate member other than host that reaches pool, and has since before
+ * host lost it (lost_since_us) or for STORAGE_WITNESS_MS at least; 0: none.
+ * The end of an outage of the whole SAN is seen by the hosts a second or
+ * two apart: the first to see it back is no witness against the others,
+ * whose reports follow (lab.san-freeze moved a VM before this rule).
+ */
 static uint32_t
 storage_witness(const struct cluster *st, const uint32_t *members, size_t n,
-    uint32_t host, const char *pool)
+    uint32_t host, const char *pool, uint64_t lost_since_us, uint64_t now,
+    uint64_t *qualifies_us)
 {
 	const Haven__Host	*h;
+	const Haven__PoolHealth	*ph;
 	size_t			 i, j;
 
 	for (i = 0; i < n; i++) {
@@ -68,10 +80,19 @@ storage_witness(const struct cluster *st, const uint32_t *members, size_t n,
 		    h->runtime->membership !=
 		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER)
 			continue;
-		for (j = 0; j < h->runtime->n_storage; j++)
-			if (h->runtime->storage[j]->reachable &&
-			    strcmp(h->runtime->storage[j]->pool, pool) == 0)
+		for (j = 0; j < h->runtime->n_storage; j++) {
+			ph = h->runtime->storage[j];
+			if (!ph->reachable || strcmp(ph->pool, pool) != 0)
+				continue;
+			if (ph->since_us <= lost_since_us || now >=
+			    ph->since_us + STORAGE_WITNESS_MS * UINT64_C(1000))
 				return members[i];
+			/* Not yet: it will be then (the caller wakes). */
+			if (ph->since_us + STORAGE_WITNESS_MS * UINT64_C(1000) <
+			    *qualifies_us)
+				*qualifies_us = ph->since_us +
+				    STORAGE_WITNESS_MS * UINT64_C(1000);
+		}
 	}
 	return 0;
 }
@@ -199,8 +220,8 @@ storage_move_due(struct havend *h, const Haven__Vm *vm,
 		return 0;
 	/* Every member lost it: nowhere better; it waits (deliverable 3). */
 	if ((m->witness = storage_witness(st, members, n, rt->owner,
-	    ph->pool)) == 0)
-		return 0;
+	    ph->pool, ph->since_us, now, deadline_us)) == 0)
+		return 0;	/* *deadline_us: when a witness qualifies */
 	if (now < ph->since_us + timeout) {
 		*deadline_us = ph->since_us + timeout;
 		return 0;
