@@ -144,6 +144,9 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 			BAD("host %zu has no config or runtime", i);
 		if (h->config->node_id == 0 || tree_empty(h->config->name))
 			BAD("host %zu has no node id or name", i);
+		/* Names become paths and arguments: the rules of a change. */
+		if (!tree_name_valid(h->config->name))
+			BAD("host %u's name is not a name", h->config->node_id);
 		if (i > 0 && cs->hosts[i - 1]->config->node_id >=
 		    h->config->node_id)
 			BAD("hosts are not sorted by node id or repeat %u",
@@ -164,6 +167,9 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 	for (i = 0; i < cs->n_pools; i++) {
 		if (tree_empty(cs->pools[i]->name))
 			BAD("pool %zu has no name", i);
+		if (!tree_name_valid(cs->pools[i]->name) ||
+		    !tree_iscsi_name_valid(cs->pools[i]->target))
+			BAD("pool %zu's name or target is not valid", i);
 		if (i > 0 && strcmp(cs->pools[i - 1]->name,
 		    cs->pools[i]->name) >= 0)
 			BAD("pools are not sorted or repeat %s",
@@ -174,6 +180,8 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 
 		if (tree_empty(v->name))
 			BAD("volume %zu has no name", i);
+		if (!tree_name_valid(v->name))
+			BAD("volume %zu's name is not a name", i);
 		if (i > 0 && strcmp(cs->volumes[i - 1]->name, v->name) >= 0)
 			BAD("volumes are not sorted or repeat %s", v->name);
 		if (tree_pool_find(cs, v->pool, NULL) < 0)
@@ -186,6 +194,16 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 			BAD("VM %zu has no config or runtime", i);
 		if (tree_empty(vm->config->name))
 			BAD("VM %zu has no name", i);
+		if (!tree_name_valid(vm->config->name) ||
+		    (!tree_empty(vm->config->uuid) &&
+		    !uuid_valid(vm->config->uuid)) ||
+		    (!tree_empty(vm->config->kernel) &&
+		    !tree_path_valid(vm->config->kernel)) ||
+		    (!tree_empty(vm->config->initrd) &&
+		    !tree_path_valid(vm->config->initrd)) ||
+		    !tree_text_valid(vm->config->kernel_append, 4096))
+			BAD("VM %zu's name, UUID, kernel, initrd or command line "
+			    "is not valid", i);
 		if (i > 0 && strcmp(cs->vms[i - 1]->config->name,
 		    vm->config->name) >= 0)
 			BAD("VMs are not sorted or repeat %s", vm->config->name);

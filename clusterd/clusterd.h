@@ -78,6 +78,10 @@ int		 control_reply_error(struct control_client *, int code,
 const struct identity *control_client_identity(const struct control_client *);
 uint64_t	 control_client_id(const struct control_client *);
 struct control_client *control_client_find(struct control_server *, uint64_t);
+/* A change whose client hung up before its answer ended with result:
+ * its audit line (who, what, result), written now. */
+void		 control_audit_late(struct control_server *, uint64_t client_id,
+		     const char *result);
 
 /* membership.c: the corosync client (CPG group + votequorum). */
 struct membership;

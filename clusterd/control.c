@@ -27,7 +27,17 @@
 #include "proto.h"
 
 #define CONTROL_MAX_FRAME	(256U * 1024)
+/* Connections: at most this many in all, the last CONTROL_ROOT_RESERVE of
+ * them for root only, and CONTROL_MAX_PER_UID for any other uid -- so one
+ * account cannot hold every slot and root can always get in. */
 #define CONTROL_MAX_CLIENTS	64
+#define CONTROL_ROOT_RESERVE	8
+#define CONTROL_MAX_PER_UID	16
+/* Replies a client has not read: past this, it is hung up on. */
+#define CONTROL_MAX_QUEUED	(4U << 20)
+/* Changes whose client hung up before the answer, kept for their audit
+ * line (who, what) until the cluster says how they ended. */
+#define CONTROL_MAX_ORPHANS	64
 
 struct control_client {
 	struct control_server	*server;
@@ -39,6 +49,15 @@ struct control_client {
 	const struct control_route *audit_route;
 	char			 audit_target[128];
 	struct control_client	*next;
+};
+
+/* A mutating request still in flight when its client hung up. */
+struct control_orphan {
+	uint64_t			 id;	/* the client's; 0: free */
+	struct identity			 who;
+	char				 user[64];
+	const struct control_route	*route;
+	char				 target[128];
 };
 
 struct control_server {
@@ -54,6 +73,8 @@ struct control_server {
 	struct control_client		*clients;
 	size_t				 nclients;
 	uint64_t			 next_id;
+	struct control_orphan		 orphans[CONTROL_MAX_ORPHANS];
+	size_t				 next_orphan;	/* round robin */
 };
 
 static void	control_client_free(struct control_client *);
@@ -120,22 +141,23 @@ control_identity(struct control_client *c, int fd)
 
 /* One JSON line per mutating request: who, what, when, the result. */
 static void
-control_audit(struct control_client *c, const struct control_route *r,
-    const char *target, const char *result)
+control_audit_write(struct control_server *s, const struct identity *who,
+    const char *user, const struct control_route *r, const char *target,
+    const char *result)
 {
 	struct json_object	*o;
 	struct timespec		 ts;
 	const char		*line;
 
-	if (c->server->audit_fd == -1)
+	if (s->audit_fd == -1)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	o = json_object_new_object();
 	json_object_object_add(o, "time_us", json_object_new_int64(
 	    (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000));
-	json_object_object_add(o, "uid", json_object_new_int64(c->who.uid));
-	json_object_object_add(o, "user", json_object_new_string(c->user));
-	json_object_object_add(o, "pid", json_object_new_int64(c->who.pid));
+	json_object_object_add(o, "uid", json_object_new_int64(who->uid));
+	json_object_object_add(o, "user", json_object_new_string(user));
+	json_object_object_add(o, "pid", json_object_new_int64(who->pid));
 	json_object_object_add(o, "request",
 	    json_object_new_string(message_type_name(r->type)));
 	if (target != NULL && *target != '\0')
@@ -145,9 +167,60 @@ control_audit(struct control_client *c, const struct control_route *r,
 	line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	/* One write per line, O_APPEND: lines never interleave. */
-	if (dprintf(c->server->audit_fd, "%s\n", line) < 0)
+	if (dprintf(s->audit_fd, "%s\n", line) < 0)
 		log_warn("audit log: %s", strerror(errno));
 	json_object_put(o);
+}
+
+static void
+control_audit(struct control_client *c, const struct control_route *r,
+    const char *target, const char *result)
+{
+	control_audit_write(c->server, &c->who, c->user, r, target, result);
+}
+
+/* The client hangs up with a change in flight: keep who and what until
+ * the cluster says how it ended (control_audit_late). A full table
+ * writes its oldest entry out as undecided. */
+static void
+control_orphan_keep(struct control_client *c)
+{
+	struct control_server	*s = c->server;
+	struct control_orphan	*o = &s->orphans[s->next_orphan];
+
+	s->next_orphan = (s->next_orphan + 1) % CONTROL_MAX_ORPHANS;
+	if (o->id != 0)
+		control_audit_write(s, &o->who, o->user, o->route, o->target,
+		    "client gone; the outcome came too late to be logged");
+	o->id = c->id;
+	o->who = c->who;
+	snprintf(o->user, sizeof o->user, "%s", c->user);
+	o->route = c->audit_route;
+	snprintf(o->target, sizeof o->target, "%s", c->audit_target);
+}
+
+/*
+ * A change whose client (client_id) has hung up has ended with result:
+ * its audit line, written now. Nothing when the client was never a
+ * mutating one in flight.
+ */
+void
+control_audit_late(struct control_server *s, uint64_t client_id,
+    const char *result)
+{
+	char	text[600];
+	size_t	i;
+
+	for (i = 0; i < CONTROL_MAX_ORPHANS; i++) {
+		if (s->orphans[i].id != client_id || client_id == 0)
+			continue;
+		snprintf(text, sizeof text, "%s (the client had hung up)",
+		    result);
+		control_audit_write(s, &s->orphans[i].who, s->orphans[i].user,
+		    s->orphans[i].route, s->orphans[i].target, text);
+		s->orphans[i].id = 0;
+		return;
+	}
 }
 
 int
@@ -257,6 +330,14 @@ control_client_cb(struct channel *ch, struct frame *f, int err, void *arg)
 		control_client_free(c);
 		return;
 	}
+	if (channel_pending(ch) > CONTROL_MAX_QUEUED) {
+		/* Asking without reading the answers: hang up. */
+		log_warn("control: %s (pid %ld) leaves %zu bytes of replies "
+		    "unread; closing", c->user, (long)c->who.pid,
+		    channel_pending(ch));
+		control_client_free(c);
+		return;
+	}
 	if ((r = control_route_find(s, f->type)) == NULL) {
 		channel_send_error(ch, HAVEN__ERROR_CODE__ERROR_CODE_UNKNOWN_TYPE,
 		    "unknown request type %u (%s); is havenctl newer than "
@@ -291,6 +372,33 @@ control_client_cb(struct channel *ch, struct frame *f, int err, void *arg)
 	message_free(m);
 }
 
+/* Whether a new connection from who is one too many (logged). */
+static int
+control_over_limit(struct control_server *s, const struct identity *who)
+{
+	struct control_client	*c;
+	size_t			 mine = 0;
+
+	if (s->nclients >= CONTROL_MAX_CLIENTS) {
+		log_warn("control: %zu clients already; refusing uid %u",
+		    s->nclients, (unsigned)who->uid);
+		return 1;
+	}
+	if (who->uid == 0)
+		return 0;
+	for (c = s->clients; c != NULL; c = c->next)
+		mine += c->who.uid == who->uid;
+	if (mine >= CONTROL_MAX_PER_UID || s->nclients >=
+	    CONTROL_MAX_CLIENTS - CONTROL_ROOT_RESERVE) {
+		log_warn("control: uid %u holds %zu of %zu connections; "
+		    "refusing another (at most %d per uid, the last %d for "
+		    "root)", (unsigned)who->uid, mine, s->nclients,
+		    CONTROL_MAX_PER_UID, CONTROL_ROOT_RESERVE);
+		return 1;
+	}
+	return 0;
+}
+
 static void
 control_accept_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -301,12 +409,6 @@ control_accept_cb(evutil_socket_t fd, short events, void *arg)
 	if ((cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) ==
 	    -1)
 		return;
-	if (s->nclients >= CONTROL_MAX_CLIENTS) {
-		log_warn("control: %zu clients already; refusing one",
-		    s->nclients);
-		close(cfd);
-		return;
-	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		close(cfd);
 		return;
@@ -314,6 +416,11 @@ control_accept_cb(evutil_socket_t fd, short events, void *arg)
 	c->server = s;
 	c->id = ++s->next_id;
 	control_identity(c, cfd);
+	if (control_over_limit(s, &c->who)) {
+		close(cfd);
+		free(c);
+		return;
+	}
 	if ((c->channel = channel_new(s->base, cfd, CONTROL_MAX_FRAME,
 	    control_client_cb, c)) == NULL) {
 		close(cfd);
@@ -338,6 +445,8 @@ control_client_free(struct control_client *c)
 		}
 	}
 	s->nclients--;
+	if (c->audit_route != NULL)
+		control_orphan_keep(c);
 	channel_free(c->channel);
 	free(c);
 }

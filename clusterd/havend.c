@@ -167,6 +167,9 @@ havend_pending_expire(struct havend *h, int decisions)
 			    "did not apply this change within %d s (a host "
 			    "joined or left meanwhile); see 'havenctl events' "
 			    "and try again", HAVEND_PENDING_TIMEOUT_MS / 1000);
+		else if (p->client_id != 0)
+			control_audit_late(h->control, p->client_id, "error: "
+			    "not applied in time");
 		*p = h->pending[--h->npending];
 	}
 }
@@ -263,6 +266,15 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 					    havend_error_code(result), "%s",
 					    err);
 				}
+			} else {
+				/* Hung up meanwhile: audited all the same. */
+				char	text[300];
+
+				snprintf(text, sizeof text, "%s%s", result ==
+				    CLUSTER_OK ? "ok" : "error: ", result ==
+				    CLUSTER_OK ? "" : err);
+				control_audit_late(h->control,
+				    h->pending[i].client_id, text);
 			}
 			h->pending[i] = h->pending[--h->npending];
 		}

@@ -778,6 +778,24 @@ supervisor_reap(struct supervisor *s)
 	}
 }
 
+/* A run directory whose worker is gone: its sockets, then itself. */
+static void
+supervise_clean_run_dir(struct supervisor *s, const char *uuid)
+{
+	static const char *const socks[] = { "nbd.sock", "qmp.sock",
+	    "worker.sock" };
+	char	path[256];
+	size_t	i;
+
+	for (i = 0; i < sizeof socks / sizeof socks[0]; i++) {
+		snprintf(path, sizeof path, "%s/%.36s/%s",
+		    s->config->vm_run_dir, uuid, socks[i]);
+		(void)unlink(path);
+	}
+	snprintf(path, sizeof path, "%s/%.36s", s->config->vm_run_dir, uuid);
+	(void)rmdir(path);
+}
+
 /* Reattach to the workers a previous havend left running: every
  * <run_dir>/<uuid>/worker.sock that answers. */
 size_t
@@ -804,8 +822,11 @@ supervisor_adopt_all(struct supervisor *s)
 		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 			continue;
 		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-			/* Nobody there: a VM that ended while we were away. */
+			/* Nobody there: a VM that ended while we were away.
+			 * Its sockets are ours to remove (the worker's filter
+			 * lets it remove no path). */
 			close(fd);
+			supervise_clean_run_dir(s, de->d_name);
 			continue;
 		}
 		if ((w = calloc(1, sizeof *w)) == NULL) {

@@ -170,8 +170,6 @@ static const int sandbox_worker_syscalls[] = {
 	SCMP_SYS(connect), SCMP_SYS(accept4), SCMP_SYS(setsockopt),
 	SCMP_SYS(getsockopt), SCMP_SYS(getsockname), SCMP_SYS(getpeername),
 	SCMP_SYS(shutdown),
-	/* nbd_server_free removes its socket; DAC keeps it to our run dir. */
-	SCMP_SYS(unlink),
 	/* Time: the vDSO falls back to these on an unstable clocksource. */
 	SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(time),
 	SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
@@ -182,10 +180,11 @@ static const int sandbox_worker_syscalls[] = {
 	SCMP_SYS(rt_sigreturn), SCMP_SYS(signalfd4), SCMP_SYS(restart_syscall),
 	/* The signal stack: ASan's runtime tears its own down at exit. */
 	SCMP_SYS(sigaltstack),
-	/* QEMU: kill it (seccomp cannot check the pid is ours), reap it. */
-	SCMP_SYS(kill), SCMP_SYS(wait4), SCMP_SYS(waitid),
-	/* abort() (log_fatal, assertions) ends in SIGABRT, not SIGSYS. */
-	SCMP_SYS(tgkill), SCMP_SYS(getpid), SCMP_SYS(gettid),
+	/* QEMU: reap it (kill: only its pid, below). */
+	SCMP_SYS(wait4), SCMP_SYS(waitid),
+	/* abort() (log_fatal, assertions) ends in SIGABRT, not SIGSYS:
+	 * tgkill of this process only, below. */
+	SCMP_SYS(getpid), SCMP_SYS(gettid),
 	/* Contended locks (log ring mutex); randomness for UUIDs. */
 	SCMP_SYS(futex), SCMP_SYS(getrandom),
 	/* Leaving. */
@@ -212,7 +211,7 @@ sandbox_arg(unsigned arg, enum scmp_compare op, scmp_datum_t a,
  * is initialised here first.
  */
 int
-sandbox_seccomp_worker(void)
+sandbox_seccomp_worker(pid_t qemu)
 {
 	scmp_filter_ctx	ctx;
 	size_t		i;
@@ -230,11 +229,14 @@ sandbox_seccomp_worker(void)
 		if (rc != 0)
 			goto fail;
 	}
-	/* Sockets: Unix (QMP, NBD) and TCP/IP for iSCSI reconnects; no raw,
-	 * packet, netlink or crypto sockets. */
-	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    sandbox_arg(0, SCMP_CMP_EQ, AF_UNIX, 0))) != 0 ||
-	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+	/* Sockets: TCP/IP for iSCSI reconnects and live migration; no raw,
+	 * packet, netlink or crypto sockets. No new Unix socket either (the
+	 * QMP, NBD and adoption listeners exist before the filter): nothing
+	 * here may reach havend's control socket or another VM's. It fails
+	 * softly: glibc's getaddrinfo tries nscd's socket first. */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
+	    SCMP_SYS(socket), 1, sandbox_arg(0, SCMP_CMP_EQ, AF_UNIX, 0))) !=
+	    0 || (rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 	    sandbox_arg(0, SCMP_CMP_EQ, AF_INET, 0))) != 0 ||
 	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 	    sandbox_arg(0, SCMP_CMP_EQ, AF_INET6, 0))) != 0)
@@ -246,10 +248,24 @@ sandbox_seccomp_worker(void)
 	    SCMP_SYS(socket), 1, sandbox_arg(0, SCMP_CMP_EQ, AF_NETLINK,
 	    0))) != 0)
 		goto fail;
-	/* setpriority of a process (QEMU's, lowered for its teardown after
-	 * a save): without CAP_SYS_NICE it can only be lowered. */
+	/* Signals to QEMU's pid only (it shares our uid: kill(-1) would
+	 * reach every process of it), and to this process for abort(). */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+	    sandbox_arg(0, SCMP_CMP_EQ, (scmp_datum_t)qemu, 0))) != 0 ||
+	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+	    sandbox_arg(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0))) != 0)
+		goto fail;
+	/* setpriority of QEMU (lowered for its teardown after a save):
+	 * without CAP_SYS_NICE it can only be lowered. */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority),
-	    1, sandbox_arg(0, SCMP_CMP_EQ, PRIO_PROCESS, 0))) != 0)
+	    2, sandbox_arg(0, SCMP_CMP_EQ, PRIO_PROCESS, 0),
+	    sandbox_arg(1, SCMP_CMP_EQ, (scmp_datum_t)qemu, 0))) != 0)
+		goto fail;
+	/* unlink: its own sockets on the way out (worker.sock, nbd.sock).
+	 * seccomp cannot look at the path; DAC keeps it to what the VM's
+	 * uid may write. */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(unlink),
+	    0)) != 0)
 		goto fail;
 	/* ioctl: FIONREAD only (libiscsi sizes its reads with it). */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,

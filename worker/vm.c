@@ -113,7 +113,7 @@ worker_spawn(struct worker *w, int incoming)
 		return -errno;
 	worker_log(w, LOG_LEVEL_INFO, "QEMU pid %ld", (long)w->qemu_pid);
 	/* Nothing is exec'd or forked from here on. */
-	if (sandbox_seccomp_worker() == -1)
+	if (sandbox_seccomp_worker(w->qemu_pid) == -1)
 		return -errno;
 	return 0;
 }

@@ -84,7 +84,7 @@ pid_t		 qemu_spawn(const struct qemu_config *);
 
 /* sandbox.c: dropping privileges (vmd's order). */
 int		 sandbox_drop(uid_t, gid_t);
-int		 sandbox_seccomp_worker(void);
+int		 sandbox_seccomp_worker(pid_t qemu);
 int		 sandbox_no_new_privs(void);
 
 #endif

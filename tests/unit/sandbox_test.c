@@ -233,7 +233,7 @@ workload_iscsi(int listener, uint16_t port, int old_fd)
 
 /* An fd to QEMU over QMP's Unix socket (getfd / add-fd). */
 static void
-workload_pass_fd(int unix_listener, const struct sockaddr_un *sun)
+workload_pass_fd(int unix_listener, int client, const struct sockaddr_un *sun)
 {
 	struct msghdr	 msg;
 	struct iovec	 iov;
@@ -242,11 +242,11 @@ workload_pass_fd(int unix_listener, const struct sockaddr_un *sun)
 		char		buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr	align;
 	} control;
-	int		 client, server, p[2], got;
+	int		 server, p[2], got;
 	char		 c = 'q';
 
-	CHECK((client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) !=
-	    -1);
+	/* QEMU's end, made before the filter: the worker makes no new Unix
+	 * socket under it. */
 	CHECK(connect(client, (const struct sockaddr *)sun, sizeof *sun) ==
 	    0);
 	CHECK((server = accept4(unix_listener, NULL, NULL,
@@ -314,6 +314,7 @@ body_worker(void)
 	uint8_t			 random[8];
 	uint16_t		 port;
 	int			 status_fd, listener, unix_listener, old_fd;
+	int			 unix_client;
 	void			*p;
 
 	memset(&w, 0, sizeof w);
@@ -336,6 +337,8 @@ body_worker(void)
 	CHECK(bind(unix_listener, (struct sockaddr *)&sun, sizeof sun) == 0);
 	CHECK(listen(unix_listener, 4) == 0);
 	CHECK((old_fd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	CHECK((unix_client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) !=
+	    -1);
 	CHECK((w.qemu = fork()) != -1);
 	if (w.qemu == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -343,7 +346,7 @@ body_worker(void)
 			pause();
 	}
 
-	CHECK(sandbox_seccomp_worker() == 0);
+	CHECK(sandbox_seccomp_worker(w.qemu) == 0);
 	check_dropped(status_fd);
 	check_status(status_fd, "Seccomp", "2");
 
@@ -360,7 +363,7 @@ body_worker(void)
 	ev_timer_free(timer);
 
 	workload_iscsi(listener, port, old_fd);
-	workload_pass_fd(unix_listener, &sun);
+	workload_pass_fd(unix_listener, unix_client, &sun);
 
 	/* Held files, time, memory, randomness. */
 	CHECK(fstat(status_fd, &st) == 0);
@@ -377,6 +380,8 @@ body_worker(void)
 	CHECK(event_base_dispatch(w.base) == 0);
 	CHECK(w.qemu_reaped);
 
+	/* A new Unix socket fails softly (glibc's nscd probe). */
+	CHECK(socket(AF_UNIX, SOCK_STREAM, 0) == -1 && errno == EACCES);
 	/* As nbd_server_free does on the way out. */
 	CHECK(unlink(sun.sun_path) == 0);
 	return 0;
@@ -386,8 +391,25 @@ static int
 enter_filter(void)
 {
 	CHECK(sandbox_drop(TEST_UID, TEST_GID) == 0);
-	CHECK(sandbox_seccomp_worker() == 0);
+	/* "QEMU": a pid that is not init's nor ours. */
+	CHECK(sandbox_seccomp_worker(getppid()) == 0);
 	return 0;
+}
+
+static int
+body_kill_other(void)
+{
+	enter_filter();
+	kill(1, 0);		/* any pid but QEMU's */
+	return 2;
+}
+
+static int
+body_kill_all(void)
+{
+	enter_filter();
+	kill(-1, SIGKILL);	/* every process of our uid */
+	return 2;
 }
 
 static int
@@ -491,6 +513,8 @@ test_forbidden(void **state)
 	assert_killed_by_sigsys(run_child(body_packet_socket));
 	assert_killed_by_sigsys(run_child(body_exec_mapping));
 	assert_killed_by_sigsys(run_child(body_setuid));
+	assert_killed_by_sigsys(run_child(body_kill_other));
+	assert_killed_by_sigsys(run_child(body_kill_all));
 }
 
 static void
