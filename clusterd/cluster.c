@@ -154,9 +154,9 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 		for (j = 0; j < h->runtime->n_storage; j++) {
 			const Haven__PoolHealth	*ph = h->runtime->storage[j];
 
-			if (ph == NULL || tree_empty(ph->pool))
+			if (ph == NULL || !tree_name_valid(ph->pool))
 				BAD("host %u has storage health for a pool "
-				    "without a name", h->config->node_id);
+				    "without a valid name", h->config->node_id);
 			if (j > 0 && strcmp(h->runtime->storage[j - 1]->pool,
 			    ph->pool) >= 0)
 				BAD("host %u's storage health is not sorted "
