@@ -110,6 +110,8 @@ void		 cli_format_time(uint64_t us, char *, size_t);
 struct Haven__VmRuntime;
 void		 cli_format_paused(const struct Haven__VmRuntime *, char *,
 		     size_t);
+void		 cli_pool_health(const char *pool, int reachable,
+		     uint64_t since_us, uint64_t now_us, char *, size_t);
 int		 cli_portal_valid(const char *);
 int		 cli_iscsi_name_valid(const char *);
 size_t		 cli_utf8_clean(const uint8_t *, size_t, char *);

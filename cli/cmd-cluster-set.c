@@ -5,7 +5,9 @@
  * fail. --live-*: live migration's downtime limit, bandwidth, and how long
  * it may take to converge before Haven falls back to quick migration.
  * --drain-live-priority: the lowest priority a drain or failback moves
- * live (the others go by quick migration).
+ * live (the others go by quick migration). --storage-timeout-s: how long a
+ * VM's host may lose its pool, while another host reaches it, before the
+ * VM is fenced there and restarted elsewhere.
  */
 #include <stdio.h>
 #include <string.h>
@@ -73,6 +75,14 @@ cmd_cluster_set_exec(struct cli *cli, struct args *args)
 			}
 			s.drain_live_priority = prio;
 			fields[req.n_fields++] = "drain_live_priority";
+		} else if (strcmp(option, "storage-timeout-s") == 0) {
+			if (cli_parse_uint(arg, 1, 86400, &v) == -1) {
+				cli_usage_error(cli, cmd, "bad "
+				    "--storage-timeout-s '%s': 1 to 86400", arg);
+				return CLI_EXIT_USAGE;
+			}
+			s.storage_timeout_s = (uint32_t)v;
+			fields[req.n_fields++] = "storage_timeout_s";
 		} else
 			continue;	/* --json */
 		if (req.n_fields == sizeof fields / sizeof fields[0]) {
@@ -103,13 +113,16 @@ const struct cmd_entry cmd_cluster_set_entry = {
 			{ "live-bandwidth-mib", 0, ARGS_VALUE },
 			{ "live-converge-s", 0, ARGS_VALUE },
 			{ "drain-live-priority", 0, ARGS_VALUE },
+			{ "storage-timeout-s", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
 		.too_many = "name at least one setting to change",
 	},
 	.usage = "[--host-failures-to-tolerate N] [--live-downtime-ms MS] "
 	    "[--live-bandwidth-mib MIB] [--live-converge-s S] "
-	    "[--drain-live-priority high|medium|low|N|none] [--json]",
-	.summary = "cluster-wide settings: admission control, live migration",
+	    "[--drain-live-priority high|medium|low|N|none] "
+	    "[--storage-timeout-s S] [--json]",
+	.summary = "cluster-wide settings: admission control, live migration, "
+	    "storage timeout",
 	.exec = cmd_cluster_set_exec,
 };

@@ -37,6 +37,8 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 		json_object_object_add(o, "drain_live_priority",
 		    CLUSTER_DRAIN_LIVE_PRIORITY(r) == CLUSTER_DRAIN_LIVE_NONE ?
 		    NULL : json_object_new_int64(CLUSTER_DRAIN_LIVE_PRIORITY(r)));
+		json_object_object_add(o, "storage_timeout_s",
+		    json_object_new_int64(CLUSTER_STORAGE_TIMEOUT_S(r)));
 		cli_json_print(cli, o);
 	} else {
 		if (r->host_failures_to_tolerate == 0)
@@ -58,6 +60,9 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 			printf("drains move VMs of priority %u and up live, the "
 			    "others by quick migration\n",
 			    CLUSTER_DRAIN_LIVE_PRIORITY(r));
+		printf("storage timeout: %u s (a VM whose host lost its pool "
+		    "that long, while another host reaches it, moves)\n",
+		    CLUSTER_STORAGE_TIMEOUT_S(r));
 	}
 	message_free(&r->base);
 	return CLI_EXIT_OK;

@@ -1,7 +1,7 @@
 /*
  * havenctl node list: the cluster's hosts, whether each is in this host's
- * quorate membership, their membership, maintenance and fencing state, and
- * the bridges each offers to guests.
+ * quorate membership, their membership, maintenance and fencing state, the
+ * bridges each offers to guests and whether each reaches its pools.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +21,20 @@ is_member(const Haven__NodeListReply *r, uint32_t node_id)
 			return 1;
 	}
 	return 0;
+}
+
+/* The BRIDGES column, 15 wide (longer lists push STORAGE right). */
+static void
+node_list_bridges(const Haven__HostConfig *hc)
+{
+	char	 list[256];
+	size_t	 j, len = 0;
+
+	list[0] = '\0';
+	for (j = 0; j < hc->n_vm_bridges && len < sizeof list; j++)
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+		    j ? "," : "", hc->vm_bridges[j]);
+	printf("%-15s ", hc->n_vm_bridges == 0 ? "-" : list);
 }
 
 static struct json_object *
@@ -69,6 +83,19 @@ node_list_json(const Haven__NodeListReply *r)
 			json_object_array_add(b,
 			    json_object_new_string(hc->vm_bridges[j]));
 		json_object_object_add(n, "vm_bridges", b);
+		b = json_object_new_array();
+		for (j = 0; j < rt->n_storage; j++) {
+			struct json_object	*p = json_object_new_object();
+
+			json_object_object_add(p, "pool", json_object_new_string(
+			    rt->storage[j]->pool));
+			json_object_object_add(p, "reachable",
+			    json_object_new_boolean(rt->storage[j]->reachable));
+			json_object_object_add(p, "since_us",
+			    json_object_new_uint64(rt->storage[j]->since_us));
+			json_object_array_add(b, p);
+		}
+		json_object_object_add(n, "storage", b);
 		json_object_array_add(a, n);
 	}
 	json_object_object_add(obj, "nodes", a);
@@ -112,9 +139,9 @@ cmd_node_list_exec(struct cli *cli, struct args *args)
 		if ((len = strlen(hc->name)) > (size_t)width)
 			width = (int)len;
 	}
-	printf("%7s %-*s %-6s %-10s %-11s %-7s %9s %s\n", "NODE ID", width,
-	    "NAME", "MEMBER", "MEMBERSHIP", "MAINTENANCE", "FENCE", "MEMORY",
-	    "BRIDGES");
+	printf("%7s %-*s %-6s %-10s %-11s %-7s %9s %-15s %s\n", "NODE ID",
+	    width, "NAME", "MEMBER", "MEMBERSHIP", "MAINTENANCE", "FENCE",
+	    "MEMORY", "BRIDGES", "STORAGE");
 	for (i = 0; i < r->n_hosts; i++) {
 		hc = r->hosts[i]->config != NULL ? r->hosts[i]->config :
 		    &no_config;
@@ -127,10 +154,13 @@ cmd_node_list_exec(struct cli *cli, struct args *args)
 		    cli_membership_name(rt->membership),
 		    rt->maintenance ? "yes" : "no", cli_fence_name(rt->fence),
 		    mem);
-		/* The bridges it offers to guests' NICs. */
-		for (j = 0; j < hc->n_vm_bridges; j++)
-			printf("%s%s", j ? "," : "", hc->vm_bridges[j]);
-		printf("%s\n", hc->n_vm_bridges == 0 ? "-" : "");
+		/* The bridges it offers to guests' NICs, then its pools. */
+		node_list_bridges(hc);
+		for (j = 0; j < rt->n_storage; j++)
+			printf("%s%s:%s", j ? "," : "", rt->storage[j]->pool,
+			    rt->storage[j]->reachable ? "reachable" :
+			    "UNREACHABLE");
+		printf("%s\n", rt->n_storage == 0 ? "-" : "");
 	}
 	message_free(&r->base);
 	return rc;

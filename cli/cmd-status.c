@@ -1,6 +1,7 @@
 /*
  * havenctl status: this host's havend, its membership and quorum, as
- * corosync tells havend.
+ * corosync tells havend, and every host's storage health, pool by pool, as
+ * the replicated state holds it (issue 20).
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -9,6 +10,74 @@
 
 #include "cli.h"
 #include "proto.h"
+
+/* "storage": one entry per host, its pools with their verdicts. */
+static struct json_object *
+status_storage_json(const Haven__StatusReply *r)
+{
+	struct json_object	*a = json_object_new_array(), *n, *pools, *p;
+	const Haven__PoolHealth	*ph;
+	size_t			 i, j;
+
+	for (i = 0; i < r->n_hosts; i++) {
+		const Haven__Host	*h = r->hosts[i];
+
+		if (h->config == NULL || h->runtime == NULL)
+			continue;
+		n = json_object_new_object();
+		json_object_object_add(n, "node_id",
+		    json_object_new_int64(h->config->node_id));
+		json_object_object_add(n, "name",
+		    json_object_new_string(h->config->name));
+		pools = json_object_new_array();
+		for (j = 0; j < h->runtime->n_storage; j++) {
+			ph = h->runtime->storage[j];
+			p = json_object_new_object();
+			json_object_object_add(p, "pool",
+			    json_object_new_string(ph->pool));
+			json_object_object_add(p, "reachable",
+			    json_object_new_boolean(ph->reachable));
+			json_object_object_add(p, "since_us",
+			    json_object_new_uint64(ph->since_us));
+			json_object_object_add(p, "for_s", json_object_new_uint64(
+			    r->now_us > ph->since_us ? (r->now_us -
+			    ph->since_us) / 1000000 : 0));
+			json_object_array_add(pools, p);
+		}
+		json_object_object_add(n, "pools", pools);
+		json_object_array_add(a, n);
+	}
+	return a;
+}
+
+/* "storage:" then a line per host: "  haven-h2 (2): san: reachable". */
+static void
+status_storage_text(const Haven__StatusReply *r)
+{
+	const Haven__PoolHealth	*ph;
+	char			 line[256];
+	size_t			 i, j;
+
+	if (r->n_hosts == 0)
+		return;
+	printf("storage:\n");
+	for (i = 0; i < r->n_hosts; i++) {
+		const Haven__Host	*h = r->hosts[i];
+
+		if (h->config == NULL || h->runtime == NULL)
+			continue;
+		printf("  %s (%u):", h->config->name, h->config->node_id);
+		if (h->runtime->n_storage == 0)
+			printf(" no pool probed yet");
+		for (j = 0; j < h->runtime->n_storage; j++) {
+			ph = h->runtime->storage[j];
+			cli_pool_health(ph->pool, ph->reachable, ph->since_us,
+			    r->now_us, line, sizeof line);
+			printf("%s %s", j ? "," : "", line);
+		}
+		printf("\n");
+	}
+}
 
 static int
 cmd_status_exec(struct cli *cli, struct args *args)
@@ -42,6 +111,7 @@ cmd_status_exec(struct cli *cli, struct args *args)
 		json_object_object_add(obj, "members", members);
 		json_object_object_add(obj, "version",
 		    json_object_new_string(r->version));
+		json_object_object_add(obj, "storage", status_storage_json(r));
 		cli_json_print(cli, obj);
 	} else {
 		printf("node %s (id %u), havend %s\n", r->node_name,
@@ -52,6 +122,7 @@ cmd_status_exec(struct cli *cli, struct args *args)
 		for (i = 0; i < r->n_members; i++)
 			printf(" %u", r->members[i]);
 		printf("\n");
+		status_storage_text(r);
 	}
 	message_free(&r->base);
 	return CLI_EXIT_OK;
@@ -60,6 +131,6 @@ cmd_status_exec(struct cli *cli, struct args *args)
 const struct cmd_entry cmd_status_entry = {
 	.name = "status",
 	.usage = "[--json]",
-	.summary = "this host's havend: membership and quorum",
+	.summary = "this host's havend: membership, quorum, storage health",
 	.exec = cmd_status_exec,
 };

@@ -491,3 +491,27 @@ cli_utf8_clean(const uint8_t *in, size_t len, char *out)
 	}
 	return o;
 }
+
+/*
+ * One pool of a host's storage health, as havenctl status says it: "san:
+ * reachable", "san: unreachable for 42 s" (for 3 min, for 2 h past those),
+ * now_us being havend's clock.
+ */
+void
+cli_pool_health(const char *pool, int reachable, uint64_t since_us,
+    uint64_t now_us, char *buf, size_t len)
+{
+	uint64_t	s = now_us > since_us ? (now_us - since_us) / 1000000 : 0;
+
+	if (reachable)
+		snprintf(buf, len, "%s: reachable", pool);
+	else if (s < 120)
+		snprintf(buf, len, "%s: unreachable for %llu s", pool,
+		    (unsigned long long)s);
+	else if (s < 7200)
+		snprintf(buf, len, "%s: unreachable for %llu min", pool,
+		    (unsigned long long)(s / 60));
+	else
+		snprintf(buf, len, "%s: unreachable for %llu h", pool,
+		    (unsigned long long)(s / 3600));
+}

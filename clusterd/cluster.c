@@ -151,6 +151,18 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 		    h->config->node_id)
 			BAD("hosts are not sorted by node id or repeat %u",
 			    h->config->node_id);
+		for (j = 0; j < h->runtime->n_storage; j++) {
+			const Haven__PoolHealth	*ph = h->runtime->storage[j];
+
+			if (ph == NULL || !tree_name_valid(ph->pool))
+				BAD("host %u has storage health for a pool "
+				    "without a valid name", h->config->node_id);
+			if (j > 0 && strcmp(h->runtime->storage[j - 1]->pool,
+			    ph->pool) >= 0)
+				BAD("host %u's storage health is not sorted "
+				    "by pool or repeats %s", h->config->node_id,
+				    ph->pool);
+		}
 	}
 	for (i = 0; i < cs->n_pools; i++) {
 		if (tree_empty(cs->pools[i]->name))

@@ -559,7 +559,7 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	const Haven__ClusterSettings	*s = c->settings_set->settings;
 	static const char *const	 known[] = { "host_failures_to_tolerate",
 	    "live_downtime_ms", "live_bandwidth_mib", "live_converge_s",
-	    "drain_live_priority" };
+	    "drain_live_priority", "storage_timeout_s" };
 	const size_t			 n_known = sizeof known / sizeof known[0];
 	size_t				 j, k;
 
@@ -573,6 +573,9 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	if (s->live_downtime_ms > 60000 || s->live_converge_s > 86400)
 		REFUSE(CLUSTER_E_INVALID, "live migration downtime is at most "
 		    "60000 ms and its convergence time at most 86400 s");
+	if (s->storage_timeout_s > 86400)
+		REFUSE(CLUSTER_E_INVALID, "the storage timeout is at most "
+		    "86400 s (0: 30 s)");
 	for (j = 0; j < c->settings_set->n_fields; j++) {
 		for (k = 0; k < n_known; k++)
 			if (strcmp(c->settings_set->fields[j], known[k]) == 0)
@@ -602,15 +605,17 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 			SETTING(live_bandwidth_mib);
 			SETTING(live_converge_s);
 			SETTING(drain_live_priority);
+			SETTING(storage_timeout_s);
 #undef SETTING
 		}
 	}
 	s = cs->settings;
 	tree_event_log(cs, c, "cluster", "host failures to tolerate: %u; live "
 	    "migration: downtime %u ms, bandwidth %u MiB/s, converge within "
-	    "%u s, drains move live from priority %u", s->host_failures_to_tolerate,
-	    CLUSTER_LIVE_DOWNTIME_MS(s), s->live_bandwidth_mib,
-	    CLUSTER_LIVE_CONVERGE_S(s), CLUSTER_DRAIN_LIVE_PRIORITY(s));
+	    "%u s, drains move live from priority %u; storage timeout %u s",
+	    s->host_failures_to_tolerate, CLUSTER_LIVE_DOWNTIME_MS(s),
+	    s->live_bandwidth_mib, CLUSTER_LIVE_CONVERGE_S(s),
+	    CLUSTER_DRAIN_LIVE_PRIORITY(s), CLUSTER_STORAGE_TIMEOUT_S(s));
 	return CLUSTER_OK;
 }
 
@@ -992,6 +997,7 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(HOST_MAINTENANCE, host_maintenance, apply_host_maintenance);
 	KIND(HOST_FENCE, host_fence, apply_host_fence);
 	KIND(HOST_BRIDGES, host_bridges, apply_host_bridges);
+	KIND(HOST_STORAGE, host_storage, cluster_apply_host_storage);
 	KIND(POOL_ADD, pool_add, apply_pool_add);
 	KIND(VOLUME_ADD, volume_add, apply_volume_add);
 	KIND(VM_CREATE, vm_create, apply_vm_create);

@@ -1,7 +1,8 @@
 /*
  * clusterd/: havend, the per-host daemon (DESIGN §2, §5): roles and the
  * control socket, the corosync client, the replicated state and its sync,
- * the coordinator, host fencing and worker supervision.
+ * the coordinator, host fencing, worker supervision and this host's
+ * storage health.
  */
 #ifndef HAVEN_CLUSTERD_H
 #define HAVEN_CLUSTERD_H
@@ -196,6 +197,12 @@ int		 cluster_apply(struct cluster *, const Haven__Change *, int quorate,
 int		 cluster_check(const struct cluster *, const Haven__Change *,
 		     int quorate, char *err, size_t errlen);
 
+/* cluster_storage.c: a HostStorage change (cluster_apply's; commit = 0
+ * only checks), the host's own report of its pools' reachability. */
+int		 cluster_apply_host_storage(Haven__ClusterState *,
+		     const Haven__Change *, int commit, char *err,
+		     size_t errlen);
+
 /* cluster_file.c: the state file, one per member. */
 #define CLUSTER_FILE		"cluster.state"
 #define CLUSTER_FILE_TMP		"cluster.state.tmp"
@@ -330,6 +337,24 @@ int		 fencer_busy(const struct fencer *, uint32_t victim);
 int		 fencer_racing(const struct fencer *);
 void		 fencer_cancel_all(struct fencer *);
 void		 fencer_free(struct fencer *);
+
+/* health.c: this host's storage health (issue 20): a probe per pool that
+ * has a volume (storage/probe.c), a verdict each (storage/reach.c), and a
+ * HostStorage change whenever a verdict differs from what the state says
+ * of this host (never once per probe). Runs on the loop from health_new. */
+struct health_verdict {
+	const char	*pool;
+	int		 reachable;
+	uint64_t	 since_us;
+};
+/* Which of n verdicts (sorted by pool) the state does not hold yet for
+ * node: their indexes into out (n of room). Pure. */
+size_t		 health_changes(const struct cluster *, uint32_t node,
+		     const struct health_verdict *, size_t n, size_t *out);
+struct health;
+struct health	*health_new(struct event_base *, struct membership *,
+		     struct replica *, const char *initiator);
+void		 health_free(struct health *);
 
 /* tap.c: a guest NIC's tap on its bridge and VLAN, up (issue 13). The
  * descriptor is the tap's only hold: close it and the tap is gone. -1 with

@@ -184,7 +184,8 @@ load_of(const struct pass *p, uint32_t id)
 }
 
 /* Whether host can take vm now: eligible, with room for its memory, the
- * bridges of its NICs, and (anti_affinity) no VM of its class there. */
+ * bridges of its NICs, its pools reachable from there (as the host last
+ * reported, issue 20), and (anti_affinity) no VM of its class there. */
 static int
 host_fits(const struct pass *p, const Haven__Vm *vm, uint32_t host,
     int anti_affinity)
@@ -197,6 +198,7 @@ host_fits(const struct pass *p, const Haven__Vm *vm, uint32_t host,
 	    h->config->memory_mib >= l->used_mib &&
 	    h->config->memory_mib - l->used_mib >= vm->config->memory_mib &&
 	    nic_bridges_offered(h->config, vm->config, NULL) &&
+	    tree_storage_lost(p->st->cs, h, vm->config) == NULL &&
 	    (!anti_affinity || !class_on(p, vm->config->anti_affinity, host));
 }
 
@@ -446,7 +448,9 @@ reconcile_failed(struct pass *p, size_t i)
 	 * another host (the same one only when no other can take it);
 	 * anything else restarts in place first. */
 	in_place = (l = load_of(p, rt->owner)) != NULL &&
-	    cluster_host(p->st, rt->owner) != NULL && l->eligible;
+	    cluster_host(p->st, rt->owner) != NULL && l->eligible &&
+	    tree_storage_lost(p->st->cs, cluster_host(p->st, rt->owner),
+	    vm->config) == NULL;
 	if (!rt->saved_state && in_place &&
 	    rt->restarts < vm->config->max_restarts)
 		to = rt->owner;

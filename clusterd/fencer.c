@@ -482,7 +482,7 @@ fencer_check_opened(int result, struct blockdev *dev, void *arg)
 static void
 fencer_race_check(struct fencing *op, int sentinel)
 {
-	struct iscsi_options	opts;
+	struct iscsi_options	opts = { 0 };
 	size_t			i;
 
 	if (sentinel)

@@ -3,8 +3,9 @@
  * configuration, joins the cluster through corosync (CPG group and
  * votequorum; no heartbeat of its own), keeps this host's replica of the
  * cluster state, runs the coordinator when it is the lowest node id of a
- * quorate membership, and supervises this host's VM workers. This file has
- * the loop and its callbacks; havend.h lists the files for the rest.
+ * quorate membership, supervises this host's VM workers and reports its
+ * storage health (health.c). This file has the loop and its callbacks;
+ * havend.h lists the files for the rest.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -527,14 +528,17 @@ havend_reconcile(struct havend *h)
 
 	if (!replica_is_quorate(h->replica)) {
 		fencer_cancel_all(h->fencer);
+		havend_storage_moves_cancel(h);
 		return;
 	}
 	members = replica_members(h->replica, &n);
 	if (coordinator_of(members, n) != h->node_id) {
 		fencer_cancel_all(h->fencer);
+		havend_storage_moves_cancel(h);
 		return;
 	}
 	havend_fence_lost(h);
+	havend_storage_moves(h);
 	/* A two-node race undecided: this host may have lost; it starts
 	 * nothing until it knows (fencer.c). */
 	if (h->decisions_in_flight > 0 || fencer_racing(h->fencer))
@@ -817,6 +821,8 @@ main(int argc, char **argv)
 	}
 	h.fence_retry_timer = ev_timer_new(h.base, 0, 0, havend_fence_retry_cb,
 	    &h);
+	h.storage_timer = ev_timer_new(h.base, 0, 0, havend_storage_timer_cb,
+	    &h);
 	if (*h.config.vm_initiator != '\0')
 		snprintf(h.initiator, sizeof h.initiator, "%s",
 		    h.config.vm_initiator);
@@ -826,6 +832,9 @@ main(int argc, char **argv)
 	if ((h.fencer = fencer_new(h.base, &h.config, h.initiator,
 	    havend_fenced, &h)) == NULL)
 		log_fatal("fencing: %s", strerror(errno));
+	if ((h.health = health_new(h.base, h.membership, h.replica,
+	    h.initiator)) == NULL)
+		log_fatal("storage health: %s", strerror(errno));
 	if ((h.supervisor = supervisor_new(h.base, &h.config,
 	    &havend_supervisor_callbacks, &h)) == NULL)
 		log_fatal("worker supervision: %s", strerror(errno));
@@ -844,6 +853,8 @@ main(int argc, char **argv)
 		watchdog_close(h.watchdog, 1);	/* a clean stop disarms */
 	}
 	fencer_free(h.fencer);
+	havend_storage_moves_cancel(&h);
+	health_free(h.health);
 	supervisor_free(h.supervisor);
 	membership_free(h.membership);
 	replica_free(h.replica);

@@ -8,6 +8,8 @@
  *	local.c		this host's VMs against their workers (DESIGN §6)
  *	local_move.c	this host's part in a VM's move, live or quick
  *	fencing.c	fencing lost hosts, when this host coordinates (§4)
+ *	storage_move.c	moving a VM whose host alone lost its storage
+ *			(issue 20), when this host coordinates
  */
 #ifndef HAVEN_HAVEND_H
 #define HAVEN_HAVEND_H
@@ -33,6 +35,8 @@
 #define HAVEND_DAEMON_GRACE_MS	30000
 /* A host whose every fence level failed is tried again after this. */
 #define HAVEND_FENCE_RETRY_MS	15000
+/* VMs being fenced off a host that lost their storage, at once. */
+#define HAVEND_MAX_STORAGE_MOVES	64
 /* SCHED_RR priority: below corosync's own (99), above every guest. */
 #define HAVEND_RT_PRIORITY	10
 /* A clean shutdown with [vm] shutdown = migrate waits this long at most
@@ -76,6 +80,10 @@ struct havend {
 	size_t			 nabsent;
 	struct ev_timer		*grace_timer;
 	struct fencer		*fencer;
+	struct health		*health;	/* this host's storage health */
+	struct havend_storage_move *storage_moves[HAVEND_MAX_STORAGE_MOVES];
+	size_t			 nstorage_moves;
+	struct ev_timer		*storage_timer;
 	char			 initiator[224];
 	/* When fencing of a host last failed here (retry after a while). */
 	struct {
@@ -102,6 +110,11 @@ void	havend_fenced(struct fencer *f, uint32_t victim, int fenced, const char *le
 size_t	havend_present(struct havend *h, const uint32_t *members, size_t n,
     uint32_t *present);
 void	havend_grace_cb(void *arg);
+
+/* storage_move.c */
+void	havend_storage_moves(struct havend *h);
+void	havend_storage_moves_cancel(struct havend *h);
+void	havend_storage_timer_cb(void *arg);
 
 /* havend.c */
 void	havend_propose_for(struct havend *h, struct control_client *c,

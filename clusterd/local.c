@@ -531,8 +531,14 @@ havend_may_register(struct supervisor *s, const char *uuid, void *arg)
 	struct havend		*h = arg;
 	const Haven__Host	*me = cluster_host(replica_state(h->replica),
 				    h->node_id);
+	const Haven__Vm		*vm = tree_vm_by_uuid(
+				    replica_state(h->replica)->cs, uuid);
 
-	return replica_is_quorate(h->replica) && me != NULL &&
+	/* Not for a VM the cluster has given to another host meanwhile (its
+	 * storage was lost here, and this host fenced off its volumes). */
+	return replica_is_quorate(h->replica) && me != NULL && vm != NULL &&
+	    (vm->runtime->owner == h->node_id ||
+	    moves_live_to(vm->runtime, h->node_id)) &&
 	    !fencer_racing(h->fencer) &&
 	    me->runtime->membership ==
 	    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER &&

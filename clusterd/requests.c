@@ -33,6 +33,9 @@ havend_status(struct control_client *c, ProtobufCMessage *req, void *arg)
 	r.members = h->members;
 	r.n_members = h->nmembers;
 	r.version = HAVEN_VERSION;
+	r.hosts = replica_state(h->replica)->cs->hosts;
+	r.n_hosts = replica_state(h->replica)->cs->n_hosts;
+	r.now_us = now_us();
 	control_reply(c, FRAME_STATUS_REPLY, &r.base);
 }
 

@@ -165,7 +165,8 @@ int		 nic_bridges_offered(const Haven__HostConfig *,
 		     const Haven__VmConfig *, const char **missing);
 
 /* Cluster settings with their defaults (a Haven__ClusterSettings, may be
- * NULL): live migration, and the lowest priority a drain moves live. */
+ * NULL): live migration, the lowest priority a drain moves live, and how
+ * long a host may lose a VM's pool before the VM moves. */
 #define CLUSTER_LIVE_DOWNTIME_MS(s) \
 	((s) != NULL && (s)->live_downtime_ms ? (s)->live_downtime_ms : 300)
 #define CLUSTER_LIVE_CONVERGE_S(s) \
@@ -173,5 +174,7 @@ int		 nic_bridges_offered(const Haven__HostConfig *,
 #define CLUSTER_DRAIN_LIVE_PRIORITY(s) \
 	((s) != NULL && (s)->drain_live_priority ? (s)->drain_live_priority : 200)
 #define CLUSTER_DRAIN_LIVE_NONE	UINT32_MAX	/* no drain moves live */
+#define CLUSTER_STORAGE_TIMEOUT_S(s) \
+	((s) != NULL && (s)->storage_timeout_s ? (s)->storage_timeout_s : 30)
 
 #endif

@@ -218,6 +218,27 @@ tree_vm_by_uuid(const Haven__ClusterState *cs, const char *uuid)
 	return NULL;
 }
 
+const Haven__PoolHealth *
+tree_storage_lost(const Haven__ClusterState *cs, const Haven__Host *host,
+    const Haven__VmConfig *vc)
+{
+	const Haven__HostRuntime	*rt = host->runtime;
+	const Haven__VolumeConfig	*v;
+	long				 k;
+	size_t				 i, j;
+
+	for (i = 0; i < vc->n_volumes; i++) {
+		if ((k = tree_volume_find(cs, vc->volumes[i], NULL)) < 0)
+			continue;
+		v = cs->volumes[k];
+		for (j = 0; rt != NULL && j < rt->n_storage; j++)
+			if (!rt->storage[j]->reachable &&
+			    strcmp(rt->storage[j]->pool, v->pool) == 0)
+				return rt->storage[j];
+	}
+	return NULL;
+}
+
 void
 tree_event_log(Haven__ClusterState *cs, const Haven__Change *c,
     const char *subject, const char *fmt, ...)

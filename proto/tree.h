@@ -93,6 +93,11 @@ void		 tree_event_log(Haven__ClusterState *, const Haven__Change *,
 		     const char *subject, const char *fmt, ...)
 		     __attribute__((format(printf, 4, 5)));
 
+/* The first pool of vm's volumes that host reports unreachable (its
+ * storage health, issue 20), or NULL when it reaches all it has reported. */
+const Haven__PoolHealth *tree_storage_lost(const Haven__ClusterState *,
+		     const Haven__Host *, const Haven__VmConfig *);
+
 /* VM phases. valid: one the state may hold. occupies: the VM holds its
  * owner (its memory counts there, no second start elsewhere). final: a
  * worker that reports it has nothing more to do (stopped, saved, failed). */

@@ -89,6 +89,9 @@ struct iscsi_dev {
 	void			*open_arg;
 	struct ev_timer		*open_timer;
 	int			 login_done;
+	/* Where a login, a lost session or a failed command is logged:
+	 * warnings, or debug for a prober that reports them itself. */
+	enum log_level		 link_level;
 };
 
 static void	iscsi_dev_update_events(struct iscsi_dev *);
@@ -131,7 +134,7 @@ iscsi_dev_service(struct iscsi_dev *d, int revents)
 		return -1;
 	}
 	if (r < 0) {
-		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
+		log_scoped(d->link_level, "iscsi", d->dev.name,
 		    "session error: %s", iscsi_get_error(d->ctx));
 	}
 	iscsi_dev_update_events(d);
@@ -279,7 +282,7 @@ iscsi_task_cb(struct iscsi_context *ctx, int status, void *data, void *arg)
 		result = STORAGE_E_TIMEOUT;
 		break;
 	default:
-		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
+		log_scoped(d->link_level, "iscsi", d->dev.name,
 		    "command failed: %s", iscsi_get_error(ctx));
 		result = -EIO;
 		break;
@@ -710,7 +713,7 @@ iscsi_capacity_cb(struct iscsi_context *ctx, int status, void *data,
 
 	if (status != SCSI_STATUS_GOOD ||
 	    (rc = scsi_datain_unmarshall(task)) == NULL) {
-		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
+		log_scoped(d->link_level, "iscsi", d->dev.name,
 		    "READ CAPACITY failed: %s", iscsi_get_error(ctx));
 		result = STORAGE_E_SCSI;
 	} else if (rc->block_length != 512) {
@@ -739,7 +742,7 @@ iscsi_connect_cb(struct iscsi_context *ctx, int status, void *data,
 		return;
 	d->login_done = 1;
 	if (status != SCSI_STATUS_GOOD) {
-		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
+		log_scoped(d->link_level, "iscsi", d->dev.name,
 		    "login failed: %s", iscsi_get_error(ctx));
 		iscsi_open_finish(d, STORAGE_E_LOGIN);
 		return;
@@ -757,7 +760,7 @@ iscsi_open_timeout_cb(void *arg)
 {
 	struct iscsi_dev	*d = arg;
 
-	log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
+	log_scoped(d->link_level, "iscsi", d->dev.name,
 	    "no answer from portal %s", d->portal);
 	iscsi_open_finish(d, STORAGE_E_TIMEOUT);
 }
@@ -803,6 +806,7 @@ iscsi_open(struct event_base *base, const char *url,
 	d->open_cb = cb;
 	d->open_arg = arg;
 	d->queue_depth = opts->queue_depth ? opts->queue_depth : 16;
+	d->link_level = opts->quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN;
 	d->dev.impl = d;
 	d->dev.block_size = 512;
 	if (blockdev_init(&d->dev, &iscsi_ops, base, url) == -1)
@@ -844,7 +848,7 @@ iscsi_open(struct event_base *base, const char *url,
 	iscsi_set_timeout(d->ctx, opts->timeout_s ? opts->timeout_s : 10);
 	if (iscsi_full_connect_async(d->ctx, u->portal, d->lun,
 	    iscsi_connect_cb, d) != 0) {
-		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
+		log_scoped(d->link_level, "iscsi", d->dev.name,
 		    "cannot connect: %s", iscsi_get_error(d->ctx));
 		error = STORAGE_E_LOGIN;
 		goto fail;

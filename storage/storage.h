@@ -124,6 +124,9 @@ struct iscsi_options {
 	const char	*initiator;	/* IQN; NULL = a default */
 	unsigned	 queue_depth;	/* 0 = 16 */
 	int		 timeout_s;	/* per command and for login; 0 = 10 */
+	/* Login failures, lost sessions and failed commands at debug level
+	 * (storage/probe.c: its owner logs the verdict, not every probe). */
+	int		 quiet;
 };
 typedef void (*iscsi_open_cb)(int result, struct blockdev *, void *arg);
 typedef void (*iscsi_register_ask)(struct blockdev *, void *arg);
@@ -144,6 +147,54 @@ void		 iscsi_set_registration(struct blockdev *, uint64_t key,
 		     iscsi_register_ask, void *);
 void		 iscsi_register_answer(struct blockdev *, int granted);
 void		 iscsi_set_fenced_cb(struct blockdev *, iscsi_fenced_cb, void *);
+
+/* reach.c: a pool's reachability from this host, judged from probes. The
+ * timing (issue 20): a probe every REACH_PROBE_INTERVAL_MS, answered within
+ * REACH_PROBE_TIMEOUT_MS or failed; unreachable after REACH_DOWN_MS without
+ * an answer (so 5-7 s after a cut), reachable again after two answers in a
+ * row (1-2 s after it heals). A frozen SAN that answers again within 5 s is
+ * never reported; one of 8 s is, on every host alike, which moves nothing. */
+#define REACH_PROBE_INTERVAL_MS	1000
+#define REACH_PROBE_TIMEOUT_MS	2000
+#define REACH_DOWN_MS		5000
+#define REACH_DOWN_FAILURES	2
+#define REACH_UP_ANSWERS	2
+enum reach_state {
+	REACH_UNKNOWN,			/* no verdict yet (just started) */
+	REACH_REACHABLE,
+	REACH_UNREACHABLE,
+};
+struct reach {
+	enum reach_state state;
+	uint64_t	 since_us;	/* when the state began */
+	uint64_t	 last_answer_us;	/* or the start */
+	uint64_t	 failing_since_us;	/* first failed probe sent */
+	uint64_t	 row_since_us;	/* first answer of the row */
+	unsigned	 answers;	/* in a row */
+	unsigned	 failures;	/* in a row */
+};
+void		 reach_init(struct reach *, uint64_t now_us);
+/* 1 when the state changed (state and since_us are the new ones). */
+int		 reach_observe(struct reach *, int answered,
+		     uint64_t started_us, uint64_t now_us);
+
+/* probe.c: one pool's heartbeat: a READ of the first sector of one of its
+ * LUNs over an unregistered session (reads are allowed under Haven's Write
+ * Exclusive - Registrants Only reservation), kept open between probes and
+ * opened afresh after a failure. cb runs exactly once per probe_run, from
+ * the loop, within the timeout (plus a tick): 0, or the storage error
+ * (STORAGE_E_TIMEOUT when nothing answered in time). */
+struct probe;
+typedef void (*probe_cb)(int result, void *arg);
+struct probe	*probe_new(struct event_base *, const char *url,
+		     const char *initiator, unsigned timeout_ms, probe_cb,
+		     void *arg);
+/* -1 with EBUSY while the previous probe runs. */
+int		 probe_run(struct probe *);
+int		 probe_busy(const struct probe *);
+const char	*probe_url(const struct probe *);
+/* cb is not called after this, not even for a probe under way. */
+void		 probe_free(struct probe *);
 
 /* pr.c: SCSI-3 persistent reservations (DESIGN §4, fence_scsi model). */
 #define PR_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY	5

@@ -170,6 +170,9 @@ struct change_buf {
 	Haven__HostMaintenance	 host_maintenance;
 	Haven__HostFence	 host_fence;
 	Haven__HostBridges	 host_bridges;
+	Haven__HostStorage	 host_storage;
+	Haven__PoolHealth	 health[MAX_LIST];
+	Haven__PoolHealth	*healths[MAX_LIST];
 	char			*bridges[MAX_LIST];
 	Haven__Nic		 nic[MAX_LIST];
 	Haven__Nic		*nics[MAX_LIST];
@@ -286,6 +289,28 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->host_bridges.bridges = b->bridges;
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_BRIDGES;
 		c->host_bridges = &b->host_bridges;
+	} else if (strcmp(kind, "host_storage") == 0) {
+		/* pools=NAME:yes|no[:SINCE_US],...; since defaults to now. */
+		haven__host_storage__init(&b->host_storage);
+		b->host_storage.node_id = (uint32_t)arg_u64(r, a, "id");
+		n = split_list((char *)arg(a, "pools"), list, MAX_LIST);
+		for (i = 0; i < n; i++) {
+			char	*rest = list[i], *f;
+
+			haven__pool_health__init(&b->health[i]);
+			b->health[i].pool = strsep(&rest, ":");
+			f = strsep(&rest, ":");
+			b->health[i].reachable = f != NULL &&
+			    strcmp(f, "yes") == 0;
+			f = strsep(&rest, ":");
+			b->health[i].since_us = f != NULL ?
+			    strtoull(f, NULL, 10) : r->clock_us;
+			b->healths[i] = &b->health[i];
+		}
+		b->host_storage.pools = b->healths;
+		b->host_storage.n_pools = n;
+		c->kind_case = HAVEN__CHANGE__KIND_HOST_STORAGE;
+		c->host_storage = &b->host_storage;
 	} else if (strcmp(kind, "host_fence") == 0) {
 		haven__host_fence__init(&b->host_fence);
 		b->host_fence.node_id = (uint32_t)arg_u64(r, a, "id");
@@ -774,6 +799,17 @@ cmd_expect_host(struct run *r, char **tok, size_t ntok)
 				len += (size_t)snprintf(got + len, sizeof got -
 				    len, "%s%s", j ? "," : "",
 				    h->config->vm_bridges[j]);
+		} else if (strcmp(tok[i], "storage") == 0) {
+			size_t	 j, len = 0;
+
+			got[0] = '\0';
+			for (j = 0; j < h->runtime->n_storage &&
+			    len < sizeof got; j++)
+				len += (size_t)snprintf(got + len, sizeof got -
+				    len, "%s%s:%s", j ? "," : "",
+				    h->runtime->storage[j]->pool,
+				    h->runtime->storage[j]->reachable ? "yes" :
+				    "no");
 		} else {
 			mismatch(r, "unknown host field %s", tok[i]);
 			continue;

@@ -1,7 +1,8 @@
 /*
  * havenctl's pure parsing helpers (cli/parse.c): sizes, VM memory, VM
  * names, numbers, priorities, isolation responses, enum names, iSCSI
- * portals and target names, console text made valid UTF-8, and --nic.
+ * portals and target names, console text made valid UTF-8, --nic, and a
+ * pool's storage health as status says it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -339,6 +340,30 @@ test_nic(void **state)
 	assert_non_null(strstr(err, "all zeros"));
 }
 
+/* havenctl status's words for a host's pool (issue 20). */
+static void
+test_pool_health(void **state)
+{
+	const uint64_t	now = UINT64_C(1700000100000000);
+	char		buf[64];
+
+	(void)state;
+	cli_pool_health("san", 1, now - 5000000, now, buf, sizeof buf);
+	assert_string_equal(buf, "san: reachable");
+	cli_pool_health("san", 0, now - 42500000, now, buf, sizeof buf);
+	assert_string_equal(buf, "san: unreachable for 42 s");
+	cli_pool_health("san", 0, now - 119999999, now, buf, sizeof buf);
+	assert_string_equal(buf, "san: unreachable for 119 s");
+	cli_pool_health("san", 0, now - 185000000, now, buf, sizeof buf);
+	assert_string_equal(buf, "san: unreachable for 3 min");
+	cli_pool_health("tank", 0, now - UINT64_C(9000000000), now, buf,
+	    sizeof buf);
+	assert_string_equal(buf, "tank: unreachable for 2 h");
+	/* A clock behind the report's (another host's since): 0 s. */
+	cli_pool_health("san", 0, now + 3000000, now, buf, sizeof buf);
+	assert_string_equal(buf, "san: unreachable for 0 s");
+}
+
 int
 main(void)
 {
@@ -355,6 +380,7 @@ main(void)
 		cmocka_unit_test(test_iscsi_name),
 		cmocka_unit_test(test_utf8_clean),
 		cmocka_unit_test(test_nic),
+		cmocka_unit_test(test_pool_health),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
