@@ -45,6 +45,14 @@ bridges_check(uint32_t id, char *const *bridges, size_t n, char *err,
 	return CLUSTER_OK;
 }
 
+/* A refused string as the refusal may quote it: never its control
+ * characters (the sentence goes to the client, the log and events). */
+static const char *
+printable(const char *s)
+{
+	return tree_text_valid(s, 256) ? s : "(with control characters)";
+}
+
 static int
 apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
@@ -59,7 +67,7 @@ apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (!tree_name_valid(hc->name))
 		REFUSE(CLUSTER_E_INVALID, "host name '%.64s' is not a name "
 		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
-		    "digit first)", hc->name, TREE_NAME_MAX);
+		    "digit first)", printable(hc->name), TREE_NAME_MAX);
 	if (bridges_check(hc->node_id, hc->vm_bridges, hc->n_vm_bridges, err,
 	    errlen) != CLUSTER_OK)
 		return CLUSTER_E_INVALID;
@@ -321,15 +329,15 @@ apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (!tree_name_valid(pc->name))
 		REFUSE(CLUSTER_E_INVALID, "pool name '%.64s' is not a name "
 		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
-		    "digit first)", pc->name, TREE_NAME_MAX);
+		    "digit first)", printable(pc->name), TREE_NAME_MAX);
 	if (tree_empty(pc->portal) || tree_empty(pc->target))
 		REFUSE(CLUSTER_E_INVALID, "pool %s needs a portal and a target "
 		    "IQN", pc->name);
 	if (!tree_iscsi_name_valid(pc->target) ||
 	    !tree_text_valid(pc->portal, 255) || strchr(pc->portal, ' '))
 		REFUSE(CLUSTER_E_INVALID, "pool %s: '%.64s' at '%.64s' is not "
-		    "an iSCSI target name at a portal", pc->name, pc->target,
-		    pc->portal);
+		    "an iSCSI target name at a portal", pc->name,
+		    printable(pc->target), printable(pc->portal));
 	if (tree_pool_find(cs, pc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "pool %s exists already", pc->name);
 	if (!commit)
@@ -354,7 +362,7 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (!tree_name_valid(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "volume name '%.64s' is not a name "
 		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
-		    "digit first)", vc->name, TREE_NAME_MAX);
+		    "digit first)", printable(vc->name), TREE_NAME_MAX);
 	if (tree_pool_find(cs, vc->pool, NULL) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "pool %s does not exist", vc->pool);
 	if (tree_volume_find(cs, vc->name, &at) >= 0)
@@ -438,14 +446,14 @@ vm_create_strings(const Haven__VmConfig *vc, char *err, size_t errlen)
 	if (!tree_name_valid(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "VM name '%.64s' is not a name "
 		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
-		    "digit first)", vc->name, TREE_NAME_MAX);
+		    "digit first)", printable(vc->name), TREE_NAME_MAX);
 	if (!tree_empty(vc->uuid) && !uuid_valid(vc->uuid))
 		REFUSE(CLUSTER_E_INVALID, "VM %s: '%.40s' is not a UUID",
-		    vc->name, vc->uuid);
+		    vc->name, printable(vc->uuid));
 	if (!tree_empty(vc->anti_affinity) &&
 	    !tree_name_valid(vc->anti_affinity))
 		REFUSE(CLUSTER_E_INVALID, "VM %s: anti-affinity class '%.64s' "
-		    "is not a name", vc->name, vc->anti_affinity);
+		    "is not a name", vc->name, printable(vc->anti_affinity));
 	if ((!tree_empty(vc->kernel) && !tree_path_valid(vc->kernel)) ||
 	    (!tree_empty(vc->initrd) && !tree_path_valid(vc->initrd)))
 		REFUSE(CLUSTER_E_INVALID, "VM %s: the kernel and initrd must be "

@@ -84,6 +84,30 @@ if ctl h2 vm create web2 --memory 64M --volume web1-disk 2>"$TMP/err"; then
 	fail "a second VM was given the same volume"
 fi
 echo "second VM on the same volume: $(cat "$TMP/err")"
+# A raw client (no havenctl checks) with names that would be paths, and
+# worse: havend refuses each with a clear error and creates nothing.
+RAW=$(cd "$(dirname "$0")" && pwd)/raw-client
+raw() { "$LAB" exec h1 python3 "$RAW" /run/haven/havend.sock "$@" 2>&1 || true; }
+for args in "../../etc/haven-owned web1-disk" "web\\n1 web1-disk" \
+	"ok1 web1-disk --uuid ../../x" "ok1 web1-disk --kernel relative/vmlinuz" \
+	"ok1 web1-disk --kernel /boot/../etc/shadow"; do
+	# shellcheck disable=SC2086
+	out=$(raw $args)
+	[[ $out == "error 1: "* ]] || fail "havend took a raw vm create '$args': $out"
+	# one line: a refusal never echoes a control character back
+	(( $(wc -l <<<"$out") == 1 )) || fail "the refusal of '$args' spans lines: $out"
+	echo "raw vm create $args: $out"
+done
+out=$("$LAB" exec h1 setpriv --reuid 60402 --regid 60402 --clear-groups /usr/bin/python3 "$RAW" \
+	/run/haven/havend.sock web9 web1-disk 2>&1 || true)
+[[ $out == "error 3: "* ]] || fail "an unprivileged uid's raw vm create: $out"
+echo "raw vm create from uid 60402: $out"
+[[ $(ctl h1 --json vm list | jq 'length') == 1 ]] || fail "a refused VM is in the state: $(ctl h1 vm list)"
+for i in 1 2 3; do
+	if "$LAB" exec "h$i" sh -c 'ls /etc/haven-owned* /var/log/haven-owned* 2>/dev/null; find /var/log/haven /run/haven -name "*..*" 2>/dev/null' | grep -q .; then
+		fail "a refused name left a file on h$i"
+	fi
+done
 ctl h3 vm start web1
 wait_for 60 "web1 running" phase_is h1 web1 running
 owner=$(vm_field h1 web1 owner)
