@@ -78,6 +78,8 @@ cli_parse_memory_mib(const char *s, uint64_t *mib)
 }
 
 /* [a-zA-Z0-9][a-zA-Z0-9._-]{0,62}: the rule havend applies (proto/tree.c). */
+_Static_assert(CLI_VM_NAME_MAX == TREE_NAME_MAX, "one name rule");
+_Static_assert(CLI_ISCSI_NAME_MAX == TREE_ISCSI_NAME_MAX, "one IQN rule");
 int
 cli_vm_name_valid(const char *name)
 {

@@ -89,7 +89,7 @@ worker_outage_probe_ok(struct worker *w, uint64_t began)
 }
 
 static void
-outage_resumed(struct worker *w, uint64_t now)
+outage_resumed(struct worker *w)
 {
 	char	lost[16], back[16], text[256];
 
@@ -130,7 +130,7 @@ outage_paused_tick(struct worker *w, uint64_t now, uint64_t oldest)
 	if (w->io_error)
 		return;		/* failed again: the STOP resets cont_us */
 	if (oldest == 0 || oldest >= w->cont_us)
-		outage_resumed(w, now);
+		outage_resumed(w);
 	else if (age >= WORKER_STALL_PAUSE_MS * 1000ULL)
 		outage_pause(w, 0, NULL);
 }
