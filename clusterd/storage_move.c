@@ -331,7 +331,7 @@ storage_move_get(struct havend *h, const Haven__Vm *vm)
 
 /* A step of an order to fence this host off m's VM's volumes; the same
  * step and attempt go out again only after STORAGE_MOVE_RESEND_MS (a
- * configuration change may have dropped it). 0 sent, else the ms to wait. */
+ * configuration change may have dropped it). The ms until the next look. */
 static uint64_t
 storage_move_order_send(struct havend_storage_move *m,
     Haven__StorageFenceStep step, uint32_t by, uint32_t attempt)
@@ -371,7 +371,7 @@ storage_move_order_send(struct havend_storage_move *m,
 		    m->pool);
 	if (replica_propose(m->h->replica, c, &id, err, sizeof err) == -1)
 		log_warn("storage: VM %s: %s", m->vm, err);
-	return 0;
+	return STORAGE_MOVE_RESEND_MS;	/* not applied by then: again */
 }
 
 /*
