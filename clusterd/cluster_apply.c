@@ -1015,6 +1015,8 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(VM_ASSIGN, vm_assign, apply_vm_assign);
 	KIND(VM_MIGRATE, vm_migrate, moves_apply_migrate);
 	KIND(VM_LIVE, vm_live, moves_apply_live);
+	KIND(VM_STORAGE_FENCE, vm_storage_fence,
+	    cluster_apply_vm_storage_fence);
 	KIND(ROLE_GRANT, role_grant, apply_role_grant);
 	KIND(ROLE_REVOKE, role_revoke, apply_role_revoke);
 	KIND(SETTINGS_SET, settings_set, apply_settings_set);
@@ -1026,6 +1028,7 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	if (r == CLUSTER_OK && commit) {
 		cs->seq++;
 		paused_sync(cs);
+		cluster_storage_fence_sync(cs);
 	}
 	return r;
 }

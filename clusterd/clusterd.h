@@ -203,6 +203,15 @@ int		 cluster_apply_host_storage(Haven__ClusterState *,
 		     const Haven__Change *, int commit, char *err,
 		     size_t errlen);
 
+/* cluster_storage_fence.c: a VmStorageFence change (cluster_apply's;
+ * commit = 0 only checks), the coordinator's order to a member to fence
+ * the owner off a VM's volumes and the member's report; and, after every
+ * applied change, the orders whose VM has moved on dropped. */
+int		 cluster_apply_vm_storage_fence(Haven__ClusterState *,
+		     const Haven__Change *, int commit, char *err,
+		     size_t errlen);
+void		 cluster_storage_fence_sync(Haven__ClusterState *);
+
 /* cluster_file.c: the state file, one per member. */
 #define CLUSTER_FILE		"cluster.state"
 #define CLUSTER_FILE_TMP		"cluster.state.tmp"

@@ -513,7 +513,8 @@ havend_watchdog_cb(void *arg)
 }
 
 /* The coordinator (lowest node id of the quorate membership) turns desired
- * into decisions; everyone else waits. */
+ * into decisions; everyone else waits (but for a storage fence it was
+ * ordered to run, storage_fence.c). */
 void
 havend_reconcile(struct havend *h)
 {
@@ -526,6 +527,8 @@ havend_reconcile(struct havend *h)
 	uint32_t			 present[HAVEND_MAX_MEMBERS];
 	size_t				 npresent;
 
+	/* Any member's part: fencing the coordinator on its order. */
+	havend_storage_fences(h);
 	if (!replica_is_quorate(h->replica)) {
 		fencer_cancel_all(h->fencer);
 		havend_storage_moves_cancel(h);
@@ -823,6 +826,8 @@ main(int argc, char **argv)
 	    &h);
 	h.storage_timer = ev_timer_new(h.base, 0, 0, havend_storage_timer_cb,
 	    &h);
+	h.storage_fence_timer = ev_timer_new(h.base, 0, 0,
+	    havend_storage_fence_timer_cb, &h);
 	if (*h.config.vm_initiator != '\0')
 		snprintf(h.initiator, sizeof h.initiator, "%s",
 		    h.config.vm_initiator);
@@ -854,6 +859,7 @@ main(int argc, char **argv)
 	}
 	fencer_free(h.fencer);
 	havend_storage_moves_cancel(&h);
+	havend_storage_fences_cancel(&h);
 	health_free(h.health);
 	supervisor_free(h.supervisor);
 	membership_free(h.membership);

@@ -10,6 +10,8 @@
  *	fencing.c	fencing lost hosts, when this host coordinates (§4)
  *	storage_move.c	moving a VM whose host alone lost its storage
  *			(issue 20), when this host coordinates
+ *	storage_fence.c	fencing the coordinator off its VM's volumes on
+ *			its order, when this host reaches the pool it lost
  */
 #ifndef HAVEN_HAVEND_H
 #define HAVEN_HAVEND_H
@@ -37,6 +39,8 @@
 #define HAVEND_FENCE_RETRY_MS	15000
 /* VMs being fenced off a host that lost their storage, at once. */
 #define HAVEND_MAX_STORAGE_MOVES	64
+/* A VM's volumes fenced at most (the first ones: a VM has a few). */
+#define HAVEND_STORAGE_URLS	8
 /* SCHED_RR priority: below corosync's own (99), above every guest. */
 #define HAVEND_RT_PRIORITY	10
 /* A clean shutdown with [vm] shutdown = migrate waits this long at most
@@ -84,6 +88,10 @@ struct havend {
 	struct havend_storage_move *storage_moves[HAVEND_MAX_STORAGE_MOVES];
 	size_t			 nstorage_moves;
 	struct ev_timer		*storage_timer;
+	/* Orders to this host to fence the coordinator (storage_fence.c). */
+	struct havend_storage_fence *storage_fences[HAVEND_MAX_STORAGE_MOVES];
+	size_t			 nstorage_fences;
+	struct ev_timer		*storage_fence_timer;
 	char			 initiator[224];
 	/* When fencing of a host last failed here (retry after a while). */
 	struct {
@@ -115,6 +123,14 @@ void	havend_grace_cb(void *arg);
 void	havend_storage_moves(struct havend *h);
 void	havend_storage_moves_cancel(struct havend *h);
 void	havend_storage_timer_cb(void *arg);
+size_t	havend_storage_urls(struct havend *h, const Haven__Vm *vm, char **urls,
+    size_t max);
+
+/* storage_fence.c */
+void	havend_storage_fences(struct havend *h);
+void	havend_storage_fences_cancel(struct havend *h);
+void	havend_storage_fence_timer_cb(void *arg);
+int	havend_storage_fence_standing(struct havend *h, const Haven__Vm *vm);
 
 /* havend.c */
 void	havend_propose_for(struct havend *h, struct control_client *c,

@@ -535,10 +535,12 @@ havend_may_register(struct supervisor *s, const char *uuid, void *arg)
 				    replica_state(h->replica)->cs, uuid);
 
 	/* Not for a VM the cluster has given to another host meanwhile (its
-	 * storage was lost here, and this host fenced off its volumes). */
+	 * storage was lost here, and this host fenced off its volumes), nor
+	 * while a member fences this host off its volumes on order. */
 	return replica_is_quorate(h->replica) && me != NULL && vm != NULL &&
 	    (vm->runtime->owner == h->node_id ||
 	    moves_live_to(vm->runtime, h->node_id)) &&
+	    !havend_storage_fence_standing(h, vm) &&
 	    !fencer_racing(h->fencer) &&
 	    me->runtime->membership ==
 	    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER &&

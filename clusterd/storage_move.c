@@ -12,6 +12,25 @@
  * Why the fence first: the owner's worker is paused on its failed I/O and
  * may resume when its storage returns (worker/); with its key preempted it
  * cannot write, whatever its havend does, before the VM starts elsewhere.
+ * Killing the worker is not enough: writes queued in its sockets may still
+ * reach the target after the VM started elsewhere.
+ *
+ * When the owner is the coordinator itself, it cannot fence itself through
+ * the pool it lost. It orders a member that reaches the pool to do it, as
+ * a replicated change (VmStorageFence, cluster_storage_fence.c): the order
+ * names the member and an attempt number; that member runs the same fence
+ * level and reports fenced or failed for that attempt (storage_fence.c);
+ * once the state says fenced, the coordinator fails the VM as above. An
+ * order whose member left the membership, failed, or stayed silent past
+ * STORAGE_ORDER_TIMEOUT_MS is replaced by the next attempt, to another
+ * member where there is one; a report for any other attempt is stale. If
+ * the coordinator reaches the pool again before the fence is reported, an
+ * order that failed or went silent is called off (cancel) and the VM may
+ * resume in place; an order under way is left to finish (a preempt may be
+ * in flight, and one that landed is a fence: the VM then moves). Handing
+ * the coordinator's role to a member instead would mean a second rule for
+ * choosing it (today: the lowest node id of the quorate membership) that
+ * flips with every storage report; an order is one VM's business only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +41,7 @@
 #include "fence.h"
 #include "havend.h"
 #include "storage.h"
+#include "timeline.h"
 
 struct havend_storage_move {
 	struct havend		*h;
@@ -37,6 +57,13 @@ struct havend_storage_move {
 	uint64_t		 failed_ms;	/* when it failed (retry) */
 	uint64_t		 proposed_ms;	/* the VM's failure proposed */
 	char			 detail[256];	/* the fence's summary */
+	/* The coordinator's own VM: its orders (see the top). */
+	uint32_t		 order_proposed;	/* attempt proposed */
+	Haven__StorageFenceStep	 order_proposed_step;
+	uint64_t		 order_proposed_ms;
+	uint32_t		 seen_attempt;	/* the standing order as seen */
+	Haven__StorageFenceStep	 seen_step;
+	uint64_t		 seen_ms;	/* ... first, here */
 };
 
 /* A proposal of the VM's failure not applied by then goes out again (a
@@ -46,6 +73,11 @@ struct havend_storage_move {
  * another that does not only after this: longer than the others need to
  * see the pool back (reach.c: two answers, 1-2 s). */
 #define STORAGE_WITNESS_MS	15000
+/* An order to fence this host that has brought no report by then is given
+ * to another member: the fence level's own bound, plus time for its report
+ * to be sent again after a configuration change. */
+#define STORAGE_ORDER_TIMEOUT_MS \
+	(FENCE_STORAGE_TIMEOUT_MS + 2 * STORAGE_MOVE_RESEND_MS)
 
 static int
 storage_is_member(const uint32_t *members, size_t n, uint32_t id)
@@ -61,6 +93,7 @@ storage_is_member(const uint32_t *members, size_t n, uint32_t id)
 /*
  * A quorate member other than host that reaches pool, and has since before
  * host lost it (lost_since_us) or for STORAGE_WITNESS_MS at least; 0: none.
+ * Another than avoid (an order to it failed) where there is one.
  * The end of an outage of the whole SAN is seen by the hosts a second or
  * two apart: the first to see it back is no witness against the others,
  * whose reports follow (lab.san-freeze moved a VM before this rule).
@@ -68,11 +101,12 @@ storage_is_member(const uint32_t *members, size_t n, uint32_t id)
 static uint32_t
 storage_witness(const struct cluster *st, const uint32_t *members, size_t n,
     uint32_t host, const char *pool, uint64_t lost_since_us, uint64_t now,
-    uint64_t *qualifies_us)
+    uint32_t avoid, uint64_t *qualifies_us)
 {
 	const Haven__Host	*h;
 	const Haven__PoolHealth	*ph;
 	size_t			 i, j;
+	uint32_t		 avoided = 0;
 
 	for (i = 0; i < n; i++) {
 		if (members[i] == host ||
@@ -85,8 +119,12 @@ storage_witness(const struct cluster *st, const uint32_t *members, size_t n,
 			if (!ph->reachable || strcmp(ph->pool, pool) != 0)
 				continue;
 			if (ph->since_us <= lost_since_us || now >=
-			    ph->since_us + STORAGE_WITNESS_MS * UINT64_C(1000))
-				return members[i];
+			    ph->since_us + STORAGE_WITNESS_MS * UINT64_C(1000)) {
+				if (members[i] != avoid)
+					return members[i];
+				avoided = avoid;
+				continue;
+			}
 			/* Not yet: it will be then (the caller wakes). */
 			if (ph->since_us + STORAGE_WITNESS_MS * UINT64_C(1000) <
 			    *qualifies_us)
@@ -94,7 +132,7 @@ storage_witness(const struct cluster *st, const uint32_t *members, size_t n,
 				    STORAGE_WITNESS_MS * UINT64_C(1000);
 		}
 	}
-	return 0;
+	return avoided;
 }
 
 static void
@@ -118,9 +156,16 @@ storage_move_fail_vm(struct havend_storage_move *m, const char *detail)
 	haven__vm_transition__init(t);
 	/* The event keeps 160 bytes: the fence's own words are in the log. */
 	(void)detail;
-	snprintf(text, sizeof text, "host %u lost pool %.48s %llu s ago, host "
-	    "%u reaches it: fenced off its volumes, restarting elsewhere",
-	    m->host, m->pool, (unsigned long long)m->lost_for_s, m->witness);
+	if (m->host == m->h->node_id)
+		snprintf(text, sizeof text, "host %u (the coordinator) lost "
+		    "pool %.48s %llu s ago, host %u reaches it and fenced it "
+		    "off its volumes: restarting elsewhere", m->host, m->pool,
+		    (unsigned long long)m->lost_for_s, m->witness);
+	else
+		snprintf(text, sizeof text, "host %u lost pool %.48s %llu s "
+		    "ago, host %u reaches it: fenced off its volumes, "
+		    "restarting elsewhere", m->host, m->pool,
+		    (unsigned long long)m->lost_for_s, m->witness);
 	t->name = strdup(m->vm);
 	t->generation = m->generation;
 	t->phase = HAVEN__VM_PHASE__VM_PHASE_FAILED;
@@ -154,16 +199,15 @@ storage_move_fenced(int result, const char *detail, void *arg)
 	storage_move_fail_vm(m, detail);
 }
 
-/* Fence m->host off vm's volumes (their URLs, as havend_spawn makes them). */
-static int
-storage_move_start(struct havend *h, struct havend_storage_move *m,
-    const Haven__Vm *vm)
+/* The URLs of vm's volumes, as havend_spawn makes them (free each). */
+size_t
+havend_storage_urls(struct havend *h, const Haven__Vm *vm, char **urls,
+    size_t max)
 {
 	const struct cluster	*st = replica_state(h->replica);
-	char			*urls[8];
 	size_t			 i, n = 0;
 
-	for (i = 0; i < vm->config->n_volumes && n < 8; i++) {
+	for (i = 0; i < vm->config->n_volumes && n < max; i++) {
 		const Haven__VolumeConfig	*v = cluster_volume(st,
 						    vm->config->volumes[i]);
 		const Haven__PoolConfig		*p = v != NULL ?
@@ -173,6 +217,18 @@ storage_move_start(struct havend *h, struct havend_storage_move *m,
 		    p->portal, p->target, v->lun) != -1)
 			n++;
 	}
+	return n;
+}
+
+/* Fence m->host off vm's volumes. */
+static int
+storage_move_start(struct havend *h, struct havend_storage_move *m,
+    const Haven__Vm *vm)
+{
+	char			*urls[HAVEND_STORAGE_URLS];
+	size_t			 n;
+
+	n = havend_storage_urls(h, vm, urls, HAVEND_STORAGE_URLS);
 	fence_storage_free(m->fs);
 	m->finished = m->fenced = 0;
 	m->fs = n == 0 ? NULL : fence_storage_start(h->base, h->initiator,
@@ -197,7 +253,7 @@ storage_move_start(struct havend *h, struct havend_storage_move *m,
  * moment it will into *deadline_us. Fills m's host, witness, pool. */
 static int
 storage_move_due(struct havend *h, const Haven__Vm *vm,
-    const uint32_t *members, size_t n, uint64_t now,
+    const uint32_t *members, size_t n, uint64_t now, uint32_t avoid,
     struct havend_storage_move *m, uint64_t *deadline_us)
 {
 	const struct cluster	*st = replica_state(h->replica);
@@ -212,15 +268,12 @@ storage_move_due(struct havend *h, const Haven__Vm *vm,
 	    rt->phase != HAVEN__VM_PHASE__VM_PHASE_PAUSED &&
 	    rt->phase != HAVEN__VM_PHASE__VM_PHASE_STARTING) ||
 	    !storage_is_member(members, n, rt->owner) ||
-	    /* The coordinator cannot fence itself through a pool it lost
-	     * (havend.8 says so); its VMs wait for another coordinator. */
-	    rt->owner == h->node_id ||
 	    (owner = cluster_host(st, rt->owner)) == NULL ||
 	    (ph = tree_storage_lost(st->cs, owner, vm->config)) == NULL)
 		return 0;
 	/* Every member lost it: nowhere better; it waits (deliverable 3). */
 	if ((m->witness = storage_witness(st, members, n, rt->owner,
-	    ph->pool, ph->since_us, now, deadline_us)) == 0)
+	    ph->pool, ph->since_us, now, avoid, deadline_us)) == 0)
 		return 0;	/* *deadline_us: when a witness qualifies */
 	if (now < ph->since_us + timeout) {
 		*deadline_us = ph->since_us + timeout;
@@ -255,9 +308,195 @@ storage_moves_sweep(struct havend *h)
 	}
 }
 
+/* vm's move under way, or a new one (NULL: the table is full). */
+static struct havend_storage_move *
+storage_move_get(struct havend *h, const Haven__Vm *vm)
+{
+	struct havend_storage_move	*m;
+	size_t				 j;
+
+	for (j = 0; j < h->nstorage_moves; j++)
+		if (strcmp(h->storage_moves[j]->vm, vm->config->name) == 0)
+			return h->storage_moves[j];
+	if (h->nstorage_moves == HAVEND_MAX_STORAGE_MOVES)
+		return NULL;
+	m = xcalloc(1, sizeof *m);
+	m->h = h;
+	snprintf(m->vm, sizeof m->vm, "%s", vm->config->name);
+	m->generation = vm->runtime->generation;
+	m->host = vm->runtime->owner;
+	h->storage_moves[h->nstorage_moves++] = m;
+	return m;
+}
+
+/* A step of an order to fence this host off m's VM's volumes; the same
+ * step and attempt go out again only after STORAGE_MOVE_RESEND_MS (a
+ * configuration change may have dropped it). The ms until the next look. */
+static uint64_t
+storage_move_order_send(struct havend_storage_move *m,
+    Haven__StorageFenceStep step, uint32_t by, uint32_t attempt)
+{
+	Haven__Change		*c;
+	Haven__VmStorageFence	*f;
+	uint64_t		 id, now_ms = ev_now_ms();
+	char			 err[256];
+
+	if (m->order_proposed == attempt && m->order_proposed_step == step &&
+	    now_ms - m->order_proposed_ms < STORAGE_MOVE_RESEND_MS)
+		return STORAGE_MOVE_RESEND_MS - (now_ms - m->order_proposed_ms);
+	c = havend_change_new();
+	f = xcalloc(1, sizeof *f);
+	haven__vm_storage_fence__init(f);
+	f->name = xstrdup(m->vm);
+	f->generation = m->generation;
+	f->step = step;
+	f->host = m->host;
+	f->by = by;
+	f->attempt = attempt;
+	f->pool = xstrdup(m->pool);
+	f->detail = xstrdup("");
+	c->kind_case = HAVEN__CHANGE__KIND_VM_STORAGE_FENCE;
+	c->vm_storage_fence = f;
+	m->order_proposed = attempt;
+	m->order_proposed_step = step;
+	m->order_proposed_ms = now_ms;
+	if (step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER)
+		log_warn("storage: VM %s: this host lost pool %s %llu s ago "
+		    "while host %u reaches it; ordering host %u to fence this "
+		    "host off the VM's volumes (attempt %u)", m->vm, m->pool,
+		    (unsigned long long)m->lost_for_s, by, by, attempt);
+	else
+		log_warn("storage: VM %s: calling off storage fence order %u "
+		    "(this host reaches pool %s again)", m->vm, attempt,
+		    m->pool);
+	if (replica_propose(m->h->replica, c, &id, err, sizeof err) == -1)
+		log_warn("storage: VM %s: %s", m->vm, err);
+	return STORAGE_MOVE_RESEND_MS;	/* not applied by then: again */
+}
+
+/*
+ * An order reported fenced (whoever coordinated when it was given): the
+ * VM fails at its generation, whether or not its owner reaches the pool
+ * again -- its key is gone, and it cannot write there any more.
+ */
+static void
+storage_move_order_fenced(struct havend *h, const Haven__Vm *vm, uint64_t now,
+    uint64_t *next_us)
+{
+	const Haven__StorageFence	*f = vm->runtime->storage_fence;
+	const Haven__Host		*owner;
+	const Haven__PoolHealth		*ph;
+	struct havend_storage_move	*m;
+	uint64_t			 now_ms = ev_now_ms(), wait_ms;
+
+	if ((m = storage_move_get(h, vm)) == NULL)
+		return;
+	m->host = vm->runtime->owner;
+	m->witness = f->by;
+	snprintf(m->pool, sizeof m->pool, "%s", f->pool);
+	if ((owner = cluster_host(replica_state(h->replica), m->host)) != NULL &&
+	    (ph = tree_storage_lost(replica_state(h->replica)->cs, owner,
+	    vm->config)) != NULL && now > ph->since_us)
+		m->lost_for_s = (now - ph->since_us) / 1000000;
+	if (m->proposed_ms != 0 && now_ms - m->proposed_ms <
+	    STORAGE_MOVE_RESEND_MS) {
+		wait_ms = STORAGE_MOVE_RESEND_MS - (now_ms - m->proposed_ms);
+		if (now + wait_ms * 1000 < *next_us)
+			*next_us = now + wait_ms * 1000;
+		return;
+	}
+	if (m->proposed_ms == 0)
+		log_warn("storage: VM %s: host %u fenced host %u off its "
+		    "volumes (%s); restarting it elsewhere", m->vm, f->by,
+		    m->host, f->detail);
+	storage_move_fail_vm(m, f->detail);
+	if (now + STORAGE_MOVE_RESEND_MS * UINT64_C(1000) < *next_us)
+		*next_us = now + STORAGE_MOVE_RESEND_MS * UINT64_C(1000);
+}
+
+/*
+ * The coordinator's own VM (see the top): order a member that reaches the
+ * pool to fence this host once the move is due; replace an order whose
+ * member left, failed or stayed silent; call one off that failed or went
+ * silent once the move is no longer due. *next_us: when to look again.
+ */
+static void
+storage_move_own(struct havend *h, const Haven__Vm *vm,
+    const uint32_t *members, size_t n, uint64_t now, uint64_t *next_us)
+{
+	const Haven__StorageFence	*f = vm->runtime->storage_fence;
+	struct havend_storage_move	 due, *m;
+	uint64_t			 now_ms = ev_now_ms(), d = UINT64_MAX;
+	uint64_t			 wait_ms = 0;
+	int				 is_due;
+
+	if (f != NULL && f->generation != vm->runtime->generation)
+		f = NULL;	/* (the state drops those) */
+	memset(&due, 0, sizeof due);
+	is_due = storage_move_due(h, vm, members, n, now, f != NULL ? f->by :
+	    0, &due, &d);
+	if (d < *next_us)
+		*next_us = d;
+	if ((f == NULL && !is_due) || (m = storage_move_get(h, vm)) == NULL)
+		return;
+	if (f != NULL && (m->seen_attempt != f->attempt ||
+	    m->seen_step != f->step)) {
+		m->seen_attempt = f->attempt;
+		m->seen_step = f->step;
+		m->seen_ms = now_ms;
+	}
+	if (is_due) {
+		m->witness = due.witness;
+		m->lost_for_s = due.lost_for_s;
+		snprintf(m->pool, sizeof m->pool, "%s", due.pool);
+	} else
+		snprintf(m->pool, sizeof m->pool, "%s", f->pool);
+	if (f != NULL && f->step ==
+	    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER) {
+		/* Under way: left to finish, whether or not still due. */
+		if (storage_is_member(members, n, f->by) && now_ms -
+		    m->seen_ms < STORAGE_ORDER_TIMEOUT_MS) {
+			wait_ms = STORAGE_ORDER_TIMEOUT_MS - (now_ms -
+			    m->seen_ms);
+			goto wake;
+		}
+		if (m->order_proposed_step !=
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL &&
+		    m->order_proposed <= f->attempt)
+			log_warn("storage: VM %s: host %u, ordered to fence "
+			    "this host off its volumes, %s", m->vm, f->by,
+			    storage_is_member(members, n, f->by) ?
+			    "has not reported back" : "left the membership");
+	}
+	if (!is_due) {
+		/* The pool is back (or nobody reaches it): an order that
+		 * failed or went silent is called off; the VM may resume. */
+		if (f->step != HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL)
+			wait_ms = storage_move_order_send(m,
+			    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL,
+			    f->by, f->attempt);
+		goto wake;
+	}
+	/* The only member that reaches the pool failed a moment ago: it
+	 * tries again after a while, like any fence that failed. */
+	if (f != NULL && f->step ==
+	    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FAILED &&
+	    due.witness == f->by && now_ms - m->seen_ms < HAVEND_FENCE_RETRY_MS) {
+		wait_ms = HAVEND_FENCE_RETRY_MS - (now_ms - m->seen_ms);
+		goto wake;
+	}
+	wait_ms = storage_move_order_send(m,
+	    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER, due.witness,
+	    f != NULL ? f->attempt + 1 : 1);
+wake:
+	if (wait_ms > 0 && now + wait_ms * 1000 < *next_us)
+		*next_us = now + wait_ms * 1000;
+}
+
 /*
  * The coordinator's pass, from havend_reconcile: start fencing the owners
- * of the VMs that are due, and wake again when the next one will be.
+ * of the VMs that are due (ordering a member to, for its own), fail those
+ * fenced by order, and wake again when the next one will be.
  */
 void
 havend_storage_moves(struct havend *h)
@@ -273,9 +512,21 @@ havend_storage_moves(struct havend *h)
 	for (i = 0; i < st->cs->n_vms; i++) {
 		const Haven__Vm	*vm = st->cs->vms[i];
 
+		if (vm->runtime->storage_fence != NULL &&
+		    vm->runtime->storage_fence->generation ==
+		    vm->runtime->generation &&
+		    vm->runtime->storage_fence->step ==
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED) {
+			storage_move_order_fenced(h, vm, now, &next);
+			continue;
+		}
+		if (vm->runtime->owner == h->node_id) {
+			storage_move_own(h, vm, members, n, now, &next);
+			continue;
+		}
 		memset(&due, 0, sizeof due);
 		d = UINT64_MAX;
-		if (!storage_move_due(h, vm, members, n, now, &due, &d)) {
+		if (!storage_move_due(h, vm, members, n, now, 0, &due, &d)) {
 			if (d < next)
 				next = d;
 			continue;
@@ -319,7 +570,8 @@ havend_storage_moves(struct havend *h)
 		}
 	}
 	if (next != UINT64_MAX)
-		ev_timer_arm(h->storage_timer, (next - now) / 1000 + 1);
+		ev_timer_arm(h->storage_timer, next > now ?
+		    (next - now) / 1000 + 1 : 1);
 }
 
 /* Not the coordinator (any more): abandon every move under way. */

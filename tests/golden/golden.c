@@ -189,6 +189,7 @@ struct change_buf {
 	Haven__VmAssign		 vm_assign;
 	Haven__VmMigrate	 vm_migrate;
 	Haven__VmLive		 vm_live;
+	Haven__VmStorageFence	 vm_storage_fence;
 	Haven__RoleGrant	 role_grant;
 	Haven__RoleBinding	 binding;
 	Haven__RoleRevoke	 role_revoke;
@@ -427,6 +428,27 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->vm_live.detail = (char *)arg_str(a, "detail");
 		c->kind_case = HAVEN__CHANGE__KIND_VM_LIVE;
 		c->vm_live = &b->vm_live;
+	} else if (strcmp(kind, "vm_storage_fence") == 0) {
+		haven__vm_storage_fence__init(&b->vm_storage_fence);
+		b->vm_storage_fence.name = (char *)arg_str(a, "name");
+		b->vm_storage_fence.generation = arg_u64(r, a, "gen");
+		v = arg_str(a, "step");
+		b->vm_storage_fence.step = strcmp(v, "order") == 0 ?
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER :
+		    strcmp(v, "fenced") == 0 ?
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED :
+		    strcmp(v, "failed") == 0 ?
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FAILED :
+		    strcmp(v, "cancel") == 0 ?
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL :
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_UNSPECIFIED;
+		b->vm_storage_fence.host = (uint32_t)arg_u64(r, a, "host");
+		b->vm_storage_fence.by = (uint32_t)arg_u64(r, a, "by");
+		b->vm_storage_fence.attempt = (uint32_t)arg_u64(r, a, "attempt");
+		b->vm_storage_fence.pool = (char *)arg_str(a, "pool");
+		b->vm_storage_fence.detail = (char *)arg_str(a, "detail");
+		c->kind_case = HAVEN__CHANGE__KIND_VM_STORAGE_FENCE;
+		c->vm_storage_fence = &b->vm_storage_fence;
 	} else if (strcmp(kind, "vm_assign") == 0) {
 		haven__vm_assign__init(&b->vm_assign);
 		b->vm_assign.name = (char *)arg_str(a, "name");
@@ -716,6 +738,19 @@ cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 			    vm->runtime->paused_why);
 			while ((sp = strchr(got, ' ')) != NULL)
 				*sp = '_';
+		} else if (strcmp(tok[i], "storage_fence") == 0) {
+			/* BY/ATTEMPT/STEP, or - when no order stands */
+			const Haven__StorageFence *f =
+			    vm->runtime->storage_fence;
+			static const char *const steps[] = { "none", "order",
+			    "fenced", "failed", "cancel" };
+
+			if (f == NULL)
+				snprintf(got, sizeof got, "-");
+			else
+				snprintf(got, sizeof got, "%u/%u/%s", f->by,
+				    f->attempt, f->step < 5 ? steps[f->step] :
+				    "?");
 		} else if (strcmp(tok[i], "paused_since") == 0)
 			snprintf(got, sizeof got, "%llu", (unsigned long long)
 			    (vm->runtime->paused_since_us / 1000000));

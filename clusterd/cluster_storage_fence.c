@@ -1,0 +1,219 @@
+/*
+ * Applying a storage fence by order (issue 20) to the replicated state:
+ * cluster_apply's kind VM_STORAGE_FENCE, and the rule that an order holds
+ * only while its VM stays where it was ordered. The coordinator, having
+ * lost a pool of its own VM, orders a member that reaches it to fence it
+ * off the VM's volumes (clusterd/storage_move.c); that member reports back
+ * (clusterd/storage_fence.c). Checks everything before it touches anything.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "clusterd.h"
+
+#define REFUSE(code, ...)	return tree_fail(code, err, errlen, __VA_ARGS__)
+
+/* The phases an order holds in: the VM occupies its owner's storage. */
+static int
+storage_fence_phase(Haven__VmPhase p)
+{
+	return p == HAVEN__VM_PHASE__VM_PHASE_STARTING ||
+	    p == HAVEN__VM_PHASE__VM_PHASE_RUNNING ||
+	    p == HAVEN__VM_PHASE__VM_PHASE_PAUSED;
+}
+
+static const char *
+storage_fence_step_name(Haven__StorageFenceStep s)
+{
+	switch (s) {
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER:
+		return "order";
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED:
+		return "fenced";
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FAILED:
+		return "failed";
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL:
+		return "cancel";
+	default:
+		return "none";
+	}
+}
+
+/* The checks of every step: the VM at the change's generation, on host,
+ * in a phase an order holds in. */
+static int
+storage_fence_vm_check(const Haven__ClusterState *cs,
+    const Haven__VmStorageFence *f, Haven__Vm **vm, char *err, size_t errlen)
+{
+	const Haven__VmRuntime	*rt;
+	long			 i;
+
+	if (f->step < HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER ||
+	    f->step > HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL)
+		REFUSE(CLUSTER_E_INVALID, "vm_storage_fence needs step order, "
+		    "fenced, failed or cancel");
+	if ((i = tree_vm_find(cs, f->name, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", f->name);
+	rt = cs->vms[i]->runtime;
+	if (f->generation != rt->generation)
+		REFUSE(CLUSTER_E_STALE, "VM %s is at generation %llu, the storage "
+		    "fence is for %llu", f->name,
+		    (unsigned long long)rt->generation,
+		    (unsigned long long)f->generation);
+	if (f->host == 0 || rt->owner != f->host)
+		REFUSE(CLUSTER_E_STALE, "VM %s is on host %u, not host %u",
+		    f->name, rt->owner, f->host);
+	if (!storage_fence_phase(rt->phase))
+		REFUSE(CLUSTER_E_STALE, "VM %s is %s: no storage fence for it",
+		    f->name, tree_phase_name(rt->phase));
+	*vm = cs->vms[i];
+	return CLUSTER_OK;
+}
+
+/*
+ * An order, or a report on one. An order needs a member other than the
+ * owner, and an attempt one more than the standing order's (a resent or
+ * crossed order is stale); none after the owner was fenced. A report comes
+ * from the member ordered, for the standing attempt, once. A cancel ends
+ * an order that is not fenced; it stays in the state, marked off, so that
+ * attempts never repeat within a generation. The state cannot know who coordinates; the
+ * coordinator alone sends orders and cancels (storage_move.c).
+ */
+int
+cluster_apply_vm_storage_fence(Haven__ClusterState *cs, const Haven__Change *c,
+    int commit, char *err, size_t errlen)
+{
+	const Haven__VmStorageFence	*f = c->vm_storage_fence;
+	Haven__StorageFence		*sf;
+	Haven__Vm			*vm = NULL;
+	long				 hi;
+	char				 subject[64];
+	int				 r;
+
+	if ((r = storage_fence_vm_check(cs, f, &vm, err, errlen)) != CLUSTER_OK)
+		return r;
+	sf = vm->runtime->storage_fence;
+	switch (f->step) {
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER:
+		if (f->by == f->host)
+			REFUSE(CLUSTER_E_INVALID, "VM %s: host %u cannot fence "
+			    "itself off its volumes", f->name, f->host);
+		if ((hi = tree_host_find(cs, f->by, NULL)) < 0)
+			REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist",
+			    f->by);
+		if (cs->hosts[hi]->runtime->membership !=
+		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER)
+			REFUSE(CLUSTER_E_CONFLICT, "host %u is not a member",
+			    f->by);
+		if (sf != NULL && sf->step ==
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED)
+			REFUSE(CLUSTER_E_STALE, "VM %s: host %u is fenced off "
+			    "its volumes already", f->name, f->host);
+		if (f->attempt != (sf != NULL ? sf->attempt : 0) + 1)
+			REFUSE(CLUSTER_E_STALE, "VM %s: storage fence order %u "
+			    "stands, this is attempt %u", f->name, sf != NULL ?
+			    sf->attempt : 0, f->attempt);
+		break;
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED:
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FAILED:
+		if (sf == NULL || sf->attempt != f->attempt ||
+		    sf->by != f->by || sf->host != f->host)
+			REFUSE(CLUSTER_E_STALE, "VM %s: no storage fence order "
+			    "%u to host %u stands", f->name, f->attempt, f->by);
+		if (c->origin != f->by)
+			REFUSE(CLUSTER_E_INVALID, "VM %s: only host %u reports "
+			    "on its storage fence (this came from host %u)",
+			    f->name, f->by, c->origin);
+		if (sf->step != HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER)
+			REFUSE(CLUSTER_E_STALE, "VM %s: storage fence order %u "
+			    "was reported on already (%s)", f->name, f->attempt,
+			    storage_fence_step_name(sf->step));
+		break;
+	default:	/* cancel */
+		if (sf == NULL || sf->attempt != f->attempt)
+			REFUSE(CLUSTER_E_STALE, "VM %s: no storage fence order "
+			    "%u stands", f->name, f->attempt);
+		if (sf->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED)
+			REFUSE(CLUSTER_E_CONFLICT, "VM %s: host %u is fenced off "
+			    "its volumes; the VM moves", f->name, f->host);
+		if (sf->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL)
+			REFUSE(CLUSTER_E_STALE, "VM %s: storage fence order %u "
+			    "is off already", f->name, f->attempt);
+		break;
+	}
+	if (!commit)
+		return CLUSTER_OK;
+	snprintf(subject, sizeof subject, "vm %.48s", f->name);
+	switch (f->step) {
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER:
+		if (sf != NULL)
+			protobuf_c_message_free_unpacked(&sf->base, NULL);
+		sf = xcalloc(1, sizeof *sf);
+		haven__storage_fence__init(sf);
+		sf->generation = f->generation;
+		sf->host = f->host;
+		sf->by = f->by;
+		sf->attempt = f->attempt;
+		sf->pool = xstrdup(tree_empty(f->pool) ? "" : f->pool);
+		sf->step = f->step;
+		sf->detail = xstrdup("");
+		sf->ordered_us = c->timestamp_us;
+		vm->runtime->storage_fence = sf;
+		tree_event_log(cs, c, subject, "host %u lost pool %.48s: host %u "
+		    "ordered to fence it off the VM's volumes (attempt %u)",
+		    f->host, sf->pool, f->by, f->attempt);
+		break;
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED:
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FAILED:
+		sf->step = f->step;
+		/* Read from a state file, an empty string is protobuf-c's. */
+		if (sf->detail != protobuf_c_empty_string)
+			free(sf->detail);
+		sf->detail = xstrdup(tree_empty(f->detail) ? "" : f->detail);
+		tree_event_log(cs, c, subject, "host %u %s host %u off the VM's "
+		    "volumes%s%.120s", f->by, f->step ==
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED ?
+		    "fenced" : "could not fence", f->host,
+		    tree_empty(f->detail) ? "" : ": ",
+		    tree_empty(f->detail) ? "" : f->detail);
+		break;
+	default:
+		/* Kept, with its attempt: a report of it that comes late, or
+		 * an order crossing this cancel, is stale (the next order is
+		 * attempt + 1), never taken for a later order's. */
+		sf->step = f->step;
+		tree_event_log(cs, c, subject, "storage fence order %u off%s"
+		    "%.120s", f->attempt, tree_empty(f->detail) ? "" : ": ",
+		    tree_empty(f->detail) ? "" : f->detail);
+		break;
+	}
+	return CLUSTER_OK;
+}
+
+/*
+ * After every change: an order holds only while its VM is at the order's
+ * generation on the host it fences, in phase starting, running or paused.
+ * Once the VM failed, stopped, moved or was lost with its host, the order
+ * is moot and goes (deterministically, on every member alike).
+ */
+void
+cluster_storage_fence_sync(Haven__ClusterState *cs)
+{
+	Haven__VmRuntime	*rt;
+	size_t			 i;
+
+	for (i = 0; i < cs->n_vms; i++) {
+		rt = cs->vms[i]->runtime;
+		if (rt == NULL || rt->storage_fence == NULL)
+			continue;
+		if (rt->storage_fence->generation == rt->generation &&
+		    rt->storage_fence->host == rt->owner &&
+		    storage_fence_phase(rt->phase))
+			continue;
+		protobuf_c_message_free_unpacked(&rt->storage_fence->base,
+		    NULL);
+		rt->storage_fence = NULL;
+	}
+}
