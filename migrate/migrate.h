@@ -119,9 +119,10 @@ void		 state_explain(char *buf, size_t size, int error,
  * Save: first write ident's header with COMPLETE clear (FUA), so no crash
  * can leave an older complete header describing newer bytes; then read
  * QEMU's stream from pipe_fd until EOF into 1 MiB buffers written with up
- * to 8 in flight and a running CRC; then flush, write the complete header
- * (FUA), flush; then done(0, header). ident gives the UUID, generation and
- * config hash; the rest is filled in.
+ * to 8 in flight and a running CRC; once every stream write completed,
+ * write the complete header, then one flush (SYNCHRONIZE CACHE) for both;
+ * then done(0, header). ident gives the UUID, generation and config hash;
+ * the rest is filled in.
  *
  * On an error (MIGRATE_E_TOO_BIG when the stream outgrows the extent, a
  * storage error, -errno from the pipe, -ECANCELED after abort) the header
