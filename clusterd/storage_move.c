@@ -15,22 +15,27 @@
  * Killing the worker is not enough: writes queued in its sockets may still
  * reach the target after the VM started elsewhere.
  *
- * When the owner is the coordinator itself, it cannot fence itself through
- * the pool it lost. It orders a member that reaches the pool to do it, as
- * a replicated change (VmStorageFence, cluster_storage_fence.c): the order
- * names the member and an attempt number; that member runs the same fence
- * level and reports fenced or failed for that attempt (storage_fence.c);
- * once the state says fenced, the coordinator fails the VM as above. An
- * order whose member left the membership, failed, or stayed silent past
- * STORAGE_ORDER_TIMEOUT_MS is replaced by the next attempt, to another
- * member where there is one; a report for any other attempt is stale. If
- * the coordinator reaches the pool again before the fence is reported, an
- * order that failed or went silent is called off (cancel) and the VM may
- * resume in place; an order under way is left to finish (a preempt may be
- * in flight, and one that landed is a fence: the VM then moves). Handing
- * the coordinator's role to a member instead would mean a second rule for
- * choosing it (today: the lowest node id of the quorate membership) that
- * flips with every storage report; an order is one VM's business only.
+ * The fence is ordered through the replicated state (VmStorageFence,
+ * cluster_storage_fence.c), whoever the owner is: the order names a member
+ * that reaches the pool (the coordinator itself when it does) and an
+ * attempt number; that member runs the fence level and reports fenced or
+ * failed for that attempt (storage_fence.c); once the state says fenced,
+ * the coordinator fails the VM as above. While an order stands, the
+ * owner's havend grants its worker no new nexus (havend_may_register): a
+ * reconnect once its storage is back cannot undo the fence in the moment
+ * before the VM is recorded failed. The owner may be the coordinator: it
+ * cannot fence itself through the pool it lost, and the order goes to a
+ * member. An order whose member left the membership, failed, or stayed
+ * silent past STORAGE_ORDER_TIMEOUT_MS is replaced by the next attempt, to
+ * another member where there is one; a report for any other attempt is
+ * stale. If the owner reaches the pool again before the fence is
+ * reported, an order that failed or went silent is called off (cancel) and
+ * the VM may resume in place; an order under way is left to finish (a
+ * preempt may be in flight, and one that landed is a fence: the VM then
+ * moves). Handing the coordinator's role to a member instead would mean a
+ * second rule for choosing it (today: the lowest node id of the quorate
+ * membership) that flips with every storage report; an order is one VM's
+ * business only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,13 +56,8 @@ struct havend_storage_move {
 	uint32_t		 witness;	/* a member that reaches it */
 	char			 pool[64];
 	uint64_t		 lost_for_s;
-	struct fence_storage	*fs;
-	int			 finished;	/* the fence reported */
-	int			 fenced;	/* ... and succeeded */
-	uint64_t		 failed_ms;	/* when it failed (retry) */
 	uint64_t		 proposed_ms;	/* the VM's failure proposed */
-	char			 detail[256];	/* the fence's summary */
-	/* The coordinator's own VM: its orders (see the top). */
+	/* Its orders (see the top). */
 	uint32_t		 order_proposed;	/* attempt proposed */
 	Haven__StorageFenceStep	 order_proposed_step;
 	uint64_t		 order_proposed_ms;
@@ -73,7 +73,7 @@ struct havend_storage_move {
  * another that does not only after this: longer than the others need to
  * see the pool back (reach.c: two answers, 1-2 s). */
 #define STORAGE_WITNESS_MS	15000
-/* An order to fence this host that has brought no report by then is given
+/* An order to fence the owner that has brought no report by then is given
  * to another member: the fence level's own bound, plus time for its report
  * to be sent again after a configuration change. */
 #define STORAGE_ORDER_TIMEOUT_MS \
@@ -138,7 +138,6 @@ storage_witness(const struct cluster *st, const uint32_t *members, size_t n,
 static void
 storage_move_free(struct havend_storage_move *m)
 {
-	fence_storage_free(m->fs);
 	free(m);
 }
 
@@ -178,27 +177,6 @@ storage_move_fail_vm(struct havend_storage_move *m, const char *detail)
 	ev_timer_arm(m->h->storage_timer, STORAGE_MOVE_RESEND_MS);
 }
 
-static void
-storage_move_fenced(int result, const char *detail, void *arg)
-{
-	struct havend_storage_move	*m = arg;
-
-	m->finished = 1;
-	if (result != 0) {
-		m->failed_ms = ev_now_ms();
-		log_warn("storage: VM %s: fencing host %u off its volumes "
-		    "failed: %s; trying again in %d s", m->vm, m->host, detail,
-		    HAVEND_FENCE_RETRY_MS / 1000);
-		ev_timer_arm(m->h->storage_timer, HAVEND_FENCE_RETRY_MS);
-		return;
-	}
-	m->fenced = 1;
-	snprintf(m->detail, sizeof m->detail, "%s", detail);
-	log_warn("storage: VM %s: host %u fenced off its volumes (%s); "
-	    "restarting it elsewhere", m->vm, m->host, detail);
-	storage_move_fail_vm(m, detail);
-}
-
 /* The URLs of vm's volumes, as havend_spawn makes them (free each). */
 size_t
 havend_storage_urls(struct havend *h, const Haven__Vm *vm, char **urls,
@@ -218,35 +196,6 @@ havend_storage_urls(struct havend *h, const Haven__Vm *vm, char **urls,
 			n++;
 	}
 	return n;
-}
-
-/* Fence m->host off vm's volumes. */
-static int
-storage_move_start(struct havend *h, struct havend_storage_move *m,
-    const Haven__Vm *vm)
-{
-	char			*urls[HAVEND_STORAGE_URLS];
-	size_t			 n;
-
-	n = havend_storage_urls(h, vm, urls, HAVEND_STORAGE_URLS);
-	fence_storage_free(m->fs);
-	m->finished = m->fenced = 0;
-	m->fs = n == 0 ? NULL : fence_storage_start(h->base, h->initiator,
-	    pr_key(h->config.cluster_name, h->node_id),
-	    pr_key(h->config.cluster_name, m->host), (const char *const *)urls,
-	    n, storage_move_fenced, m);
-	while (n > 0)
-		free(urls[--n]);
-	if (m->fs == NULL) {
-		log_warn("storage: VM %s: cannot fence host %u off its volumes "
-		    "now: %s", m->vm, m->host, strerror(errno));
-		return -1;
-	}
-	log_warn("storage: VM %s: host %u lost pool %s %llu s ago while host "
-	    "%u reaches it; fencing host %u off the VM's volumes", m->vm,
-	    m->host, m->pool, (unsigned long long)m->lost_for_s, m->witness,
-	    m->host);
-	return 0;
 }
 
 /* Whether vm should leave its owner now (see the top); when not yet, the
@@ -329,7 +278,7 @@ storage_move_get(struct havend *h, const Haven__Vm *vm)
 	return m;
 }
 
-/* A step of an order to fence this host off m's VM's volumes; the same
+/* A step of an order to fence m's owner off its VM's volumes; the same
  * step and attempt go out again only after STORAGE_MOVE_RESEND_MS (a
  * configuration change may have dropped it). The ms until the next look. */
 static uint64_t
@@ -361,14 +310,15 @@ storage_move_order_send(struct havend_storage_move *m,
 	m->order_proposed_step = step;
 	m->order_proposed_ms = now_ms;
 	if (step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER)
-		log_warn("storage: VM %s: this host lost pool %s %llu s ago "
-		    "while host %u reaches it; ordering host %u to fence this "
-		    "host off the VM's volumes (attempt %u)", m->vm, m->pool,
-		    (unsigned long long)m->lost_for_s, by, by, attempt);
+		log_warn("storage: VM %s: host %u lost pool %s %llu s ago "
+		    "while host %u reaches it; ordering host %u to fence it "
+		    "off the VM's volumes (attempt %u)", m->vm, m->host,
+		    m->pool, (unsigned long long)m->lost_for_s, by, by,
+		    attempt);
 	else
 		log_warn("storage: VM %s: calling off storage fence order %u "
-		    "(this host reaches pool %s again)", m->vm, attempt,
-		    m->pool);
+		    "(host %u reaches pool %s again)", m->vm, attempt,
+		    m->host, m->pool);
 	if (replica_propose(m->h->replica, c, &id, err, sizeof err) == -1)
 		log_warn("storage: VM %s: %s", m->vm, err);
 	return STORAGE_MOVE_RESEND_MS;	/* not applied by then: again */
@@ -415,13 +365,14 @@ storage_move_order_fenced(struct havend *h, const Haven__Vm *vm, uint64_t now,
 }
 
 /*
- * The coordinator's own VM (see the top): order a member that reaches the
- * pool to fence this host once the move is due; replace an order whose
- * member left, failed or stayed silent; call one off that failed or went
- * silent once the move is no longer due. *next_us: when to look again.
+ * A VM whose owner lost its pool (see the top): order a member that
+ * reaches the pool to fence the owner once the move is due; replace an
+ * order whose member left, failed or stayed silent; call one off that
+ * failed or went silent once the move is no longer due. *next_us: when to
+ * look again.
  */
 static void
-storage_move_own(struct havend *h, const Haven__Vm *vm,
+storage_move_order(struct havend *h, const Haven__Vm *vm,
     const uint32_t *members, size_t n, uint64_t now, uint64_t *next_us)
 {
 	const Haven__StorageFence	*f = vm->runtime->storage_fence;
@@ -464,7 +415,7 @@ storage_move_own(struct havend *h, const Haven__Vm *vm,
 		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL &&
 		    m->order_proposed <= f->attempt)
 			log_warn("storage: VM %s: host %u, ordered to fence "
-			    "this host off its volumes, %s", m->vm, f->by,
+			    "host %u off its volumes, %s", m->vm, f->by, m->host,
 			    storage_is_member(members, n, f->by) ?
 			    "has not reported back" : "left the membership");
 	}
@@ -494,18 +445,17 @@ wake:
 }
 
 /*
- * The coordinator's pass, from havend_reconcile: start fencing the owners
- * of the VMs that are due (ordering a member to, for its own), fail those
- * fenced by order, and wake again when the next one will be.
+ * The coordinator's pass, from havend_reconcile: order the owners of the
+ * VMs that are due fenced, fail those fenced by order, and wake again when
+ * the next one will be.
  */
 void
 havend_storage_moves(struct havend *h)
 {
 	const struct cluster		*st = replica_state(h->replica);
 	const uint32_t			*members;
-	struct havend_storage_move	 due, *m;
-	uint64_t			 now = now_us(), next = UINT64_MAX, d;
-	size_t				 i, j, n;
+	uint64_t			 now = now_us(), next = UINT64_MAX;
+	size_t				 i, n;
 
 	storage_moves_sweep(h);
 	members = replica_members(h->replica, &n);
@@ -520,54 +470,7 @@ havend_storage_moves(struct havend *h)
 			storage_move_order_fenced(h, vm, now, &next);
 			continue;
 		}
-		if (vm->runtime->owner == h->node_id) {
-			storage_move_own(h, vm, members, n, now, &next);
-			continue;
-		}
-		memset(&due, 0, sizeof due);
-		d = UINT64_MAX;
-		if (!storage_move_due(h, vm, members, n, now, 0, &due, &d)) {
-			if (d < next)
-				next = d;
-			continue;
-		}
-		for (j = 0; j < h->nstorage_moves; j++)
-			if (strcmp(h->storage_moves[j]->vm,
-			    vm->config->name) == 0)
-				break;
-		if (j < h->nstorage_moves) {
-			m = h->storage_moves[j];
-			/* Fenced, its failure not in the state yet: again. */
-			if (m->fenced && ev_now_ms() - m->proposed_ms >=
-			    STORAGE_MOVE_RESEND_MS)
-				storage_move_fail_vm(m, m->detail);
-			/* Under way, done, or failed a moment ago. */
-			if (!m->finished || m->fenced)
-				continue;
-			if (ev_now_ms() - m->failed_ms < HAVEND_FENCE_RETRY_MS) {
-				d = (HAVEND_FENCE_RETRY_MS - (ev_now_ms() -
-				    m->failed_ms)) * UINT64_C(1000) + now;
-				if (d < next)
-					next = d;
-				continue;
-			}
-		} else if (h->nstorage_moves == HAVEND_MAX_STORAGE_MOVES) {
-			continue;
-		} else {
-			m = xcalloc(1, sizeof *m);
-			m->h = h;
-			snprintf(m->vm, sizeof m->vm, "%s", vm->config->name);
-			m->generation = vm->runtime->generation;
-			h->storage_moves[h->nstorage_moves++] = m;
-		}
-		m->host = due.host;
-		m->witness = due.witness;
-		m->lost_for_s = due.lost_for_s;
-		snprintf(m->pool, sizeof m->pool, "%s", due.pool);
-		if (storage_move_start(h, m, vm) == -1) {
-			m->finished = 1;
-			m->failed_ms = ev_now_ms();
-		}
+		storage_move_order(h, vm, members, n, now, &next);
 	}
 	if (next != UINT64_MAX)
 		ev_timer_arm(h->storage_timer, next > now ?
