@@ -28,6 +28,14 @@ storage_strerror(int error)
 		return "the storage target did not answer in time";
 	case STORAGE_E_LOGIN:
 		return "iSCSI login failed";
+	case STORAGE_E_AUTH:
+		return "the target refused the login (CHAP): run as root with "
+		    "the chap file (haven.conf [storage] chap_file, "
+		    CHAP_PATH " by default) holding this target's account";
+	case STORAGE_E_DENIED:
+		return "the target does not allow this host's initiator name "
+		    "(its ACL): use the host's one name ([vm] initiator or "
+		    "iqn.2026-11.io.haven:NODE)";
 	case STORAGE_E_SCSI:
 		return "SCSI command failed";
 	case STORAGE_E_LEASE_NEWER:
