@@ -31,6 +31,7 @@ static const char *const section_names[] = {
 	[SECTION_CLUSTER] = "cluster",
 	[SECTION_CONTROL] = "control",
 	[SECTION_VM] = "vm",
+	[SECTION_STORAGE] = "storage",
 };
 
 static const struct key_info {
@@ -59,6 +60,8 @@ static const struct key_info {
 	[KEY_VM_QEMU] = { SECTION_VM, "qemu" },
 	[KEY_VM_SHUTDOWN] = { SECTION_VM, "shutdown" },
 	[KEY_VM_LOG_MAX] = { SECTION_VM, "log_max_mb" },
+	[KEY_STORAGE_CHAP_FILE] = { SECTION_STORAGE, "chap_file" },
+	[KEY_STORAGE_KEY_FILE] = { SECTION_STORAGE, "key_secret_file" },
 };
 
 void
@@ -156,6 +159,19 @@ config_defaults(struct config *c)
 	config_copy(c->vm_log_dir, sizeof c->vm_log_dir, "/var/log/haven");
 	c->vm_adopt_timeout_s = 60;
 	c->vm_log_max_mb = 16;
+	config_copy(c->storage_chap_file, sizeof c->storage_chap_file,
+	    CONFIG_CHAP_FILE);
+	config_copy(c->storage_key_file, sizeof c->storage_key_file,
+	    CONFIG_KEY_SECRET_FILE);
+}
+
+void
+config_initiator(const struct config *c, char *buf, size_t size)
+{
+	if (*c->vm_initiator != '\0')
+		snprintf(buf, size, "%s", c->vm_initiator);
+	else
+		snprintf(buf, size, "iqn.2026-11.io.haven:%s", c->node_name);
 }
 
 void
@@ -368,6 +384,23 @@ fixed_key(struct parse *p, enum key k, const char *value)
 			config_copy(k == KEY_STATE_DIR ? c->state_dir : c->audit_log,
 			    sizeof c->state_dir, value);
 		break;
+	case KEY_STORAGE_CHAP_FILE:
+	case KEY_STORAGE_KEY_FILE:
+		/* Read (and their modes checked) by havend at start. */
+		if (!config_valid_path(value, sizeof c->storage_chap_file))
+			config_add_error(p, p->line, sn, key, "must be an "
+			    "absolute path of at most %zu characters",
+			    sizeof c->storage_chap_file - 1);
+		else if (k == KEY_STORAGE_CHAP_FILE) {
+			config_copy(c->storage_chap_file,
+			    sizeof c->storage_chap_file, value);
+			c->storage_chap_line = p->line;
+		} else {
+			config_copy(c->storage_key_file,
+			    sizeof c->storage_key_file, value);
+			c->storage_key_line = p->line;
+		}
+		break;
 	case KEY_CONTROL_SOCKET:
 		if (!config_valid_path(value, sizeof c->control_socket))
 			config_add_error(p, p->line, sn, key, "must be an absolute "
@@ -450,8 +483,8 @@ start_section(struct parse *p, const char *name)
 			break;
 	if (s == SECTION_FENCE) {
 		config_add_error(p, p->line, name, "", "unknown section; the sections "
-		    "are node, interfaces, watchdog, cluster, control and "
-		    "fence:NAME");
+		    "are node, interfaces, watchdog, cluster, control, vm, "
+		    "storage and fence:NAME");
 		return;
 	}
 	if (p->section_line[s] != 0) {
