@@ -114,9 +114,9 @@ target_open(struct cli *cli, const char *spec, int flags, struct target *t)
 			goto fail;
 		}
 		if (error == STORAGE_E_DENIED) {
-			cli_error(cli, "%s: the target does not allow initiator "
-			    "%s (its ACL lists each host's one name)", spec,
-			    opts.initiator);
+			cli_error(cli, "%s: the target does not admit initiator "
+			    "%s (no such target, or its ACL does not list this "
+			    "host's one name)", spec, opts.initiator);
 			goto fail;
 		}
 		if (error != 0) {

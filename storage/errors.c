@@ -33,8 +33,8 @@ storage_strerror(int error)
 		    "the chap file (haven.conf [storage] chap_file, "
 		    CHAP_PATH " by default) holding this target's account";
 	case STORAGE_E_DENIED:
-		return "the target does not allow this host's initiator name "
-		    "(its ACL): use the host's one name ([vm] initiator or "
+		return "no such target, or its ACL does not list this host's "
+		    "initiator name ([vm] initiator, else "
 		    "iqn.2026-11.io.haven:NODE)";
 	case STORAGE_E_SCSI:
 		return "SCSI command failed";

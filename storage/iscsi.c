@@ -733,7 +733,8 @@ iscsi_capacity_cb(struct iscsi_context *ctx, int status, void *data,
 /*
  * libiscsi 1.19 keeps the login's status class only in its message
  * ("Failed to log in to target. Status: Authentication failure(513)"):
- * 0x0201 is CHAP refused, 0x0202 the target's ACL (RFC 3720 §10.13.5).
+ * 0x0201 is CHAP refused; 0x0202 is the target's ACL, which tgt reports as
+ * 0x0203, target not found, hiding the target (RFC 3720 §10.13.5).
  */
 static int
 iscsi_login_error(const char *message)
@@ -744,7 +745,7 @@ iscsi_login_error(const char *message)
 	    strstr(message, "(513)") != NULL || strstr(message, "CHAP") != NULL)
 		return STORAGE_E_AUTH;
 	if (strstr(message, "Authorization failure") != NULL ||
-	    strstr(message, "(514)") != NULL)
+	    strstr(message, "(514)") != NULL || strstr(message, "(515)") != NULL)
 		return STORAGE_E_DENIED;
 	return STORAGE_E_LOGIN;
 }

@@ -43,7 +43,8 @@ enum storage_error {
 	STORAGE_E_LEASE_NEWER = -(STORAGE_ERROR_BASE + 9),
 	/* The target refused the login's CHAP credentials (none, or wrong). */
 	STORAGE_E_AUTH = -(STORAGE_ERROR_BASE + 10),
-	/* The target does not allow this initiator name (its ACL). */
+	/* The target does not admit this initiator name (its ACL), or there
+	 * is no such target: tgt answers both alike. */
 	STORAGE_E_DENIED = -(STORAGE_ERROR_BASE + 11),
 };
 

@@ -108,7 +108,7 @@ refused "$out" "the target refused the login (CHAP)" "wrong secret"
 "$LAB" exec h1 mv /etc/haven/chap.good /etc/haven/chap
 out=$(HAVEN_INITIATOR=iqn.2026-11.io.haven:intruder ctl h1 pr keys "$URL" 2>&1) &&
 	fail "a foreign initiator name logged in: $out"
-refused "$out" "the target does not allow initiator iqn.2026-11.io.haven:intruder" "foreign initiator"
+refused "$out" "the target does not admit initiator iqn.2026-11.io.haven:intruder" "foreign initiator"
 keys_json >/dev/null || fail "root's havenctl cannot log in after the chap file came back"
 
 step "havend refuses a chap file of mode 0644, and a malformed one, with one line"
