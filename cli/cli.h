@@ -131,6 +131,8 @@ int		 target_open(struct cli *, const char *spec, int flags,
 void		 target_close(struct target *);
 int		 target_is_iscsi(const char *spec);
 int		 target_parse_key(const char *, uint64_t *);
+/* Why the reservation key secret could not be read ("" if it was). */
+const char	*target_key_error(void);
 /* A key option (--key, --victim) as target_parse_key reads it, into *key
  * (left alone when the option is absent); -1 after a usage error. */
 int		 target_key_arg(struct cli *, const struct cmd_entry *,

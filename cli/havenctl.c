@@ -213,6 +213,13 @@ main(int argc, char **argv)
 	    -1) {
 		switch (c) {
 		case 'k':
+			if (target_parse_key(optarg, &cli.key) == -1 &&
+			    errno == EACCES) {
+				cli_error(&cli, "cannot derive the key %s: %s "
+				    "(keys derive from the cluster's secret; "
+				    "run as root)", optarg, target_key_error());
+				return CLI_EXIT_FAILURE;
+			}
 			if (target_parse_key(optarg, &cli.key) == -1 ||
 			    cli.key == 0) {
 				cli_error(&cli, "bad key '%s' (0xHEX or "

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "cli.h"
+#include "config.h"
 #include "storage.h"
 
 int
@@ -21,22 +22,74 @@ target_is_iscsi(const char *spec)
 	return strncmp(spec, "iscsi://", 8) == 0;
 }
 
-/* This host's initiator name: $HAVEN_INITIATOR, else one made from the
- * host name (each host must log in under its own name). */
+/*
+ * What this host logs in with, read once: its one initiator name
+ * ($HAVEN_INITIATOR, else haven.conf's as havend derives it, else one made
+ * from the host name), the chap file's accounts and the reservation key
+ * secret (haven.conf [storage]). Both files are root's: for any other uid
+ * they stay unread, the reason kept for the message when the target then
+ * refuses the login or a key cannot be derived.
+ */
+static struct {
+	int	 done;
+	char	 initiator[300];
+	char	 chap_error[320];
+	char	 key_error[320];
+} target_host;
+
+static void
+target_host_init(void)
+{
+	struct config	*c;
+	struct chap	*chap;
+	const char	*env = getenv("HAVEN_INITIATOR");
+	char		 host[256];
+	int		 parsed;
+
+	if (target_host.done)
+		return;
+	target_host.done = 1;
+	if ((c = malloc(sizeof *c)) == NULL)
+		abort();
+	/* Unreadable or broken: the defaults (a chap file at its default
+	 * path still counts). */
+	parsed = config_parse_file(CONFIG_PATH, c, NULL, 0, NULL) == 0;
+	if (!parsed)
+		config_defaults(c);
+	if (env != NULL && *env != '\0')
+		snprintf(target_host.initiator, sizeof target_host.initiator,
+		    "%s", env);
+	else if (parsed)
+		config_initiator(c, target_host.initiator,
+		    sizeof target_host.initiator);
+	else {
+		if (gethostname(host, sizeof host) == -1)
+			snprintf(host, sizeof host, "unknown");
+		host[sizeof host - 1] = '\0';
+		snprintf(target_host.initiator, sizeof target_host.initiator,
+		    "iqn.2026-11.io.haven:%s", host);
+	}
+	if (c->storage_chap_line != 0 || access(c->storage_chap_file, F_OK) ==
+	    0) {
+		if (chap_load(c->storage_chap_file, &chap,
+		    target_host.chap_error, sizeof target_host.chap_error) == 0)
+			chap_install(chap);
+	} else
+		snprintf(target_host.chap_error, sizeof target_host.chap_error,
+		    "%s: no such file", c->storage_chap_file);
+	if (c->storage_key_line != 0 || access(c->storage_key_file, F_OK) ==
+	    0)
+		(void)pr_key_load(c->storage_key_file, target_host.key_error,
+		    sizeof target_host.key_error);
+	config_wipe(c);
+	free(c);
+}
+
 static const char *
 target_initiator(void)
 {
-	static char	iqn[300];
-	char		host[256];
-	const char	*env = getenv("HAVEN_INITIATOR");
-
-	if (env != NULL && *env != '\0')
-		return env;
-	if (gethostname(host, sizeof host) == -1)
-		snprintf(host, sizeof host, "unknown");
-	host[sizeof host - 1] = '\0';
-	snprintf(iqn, sizeof iqn, "iqn.2026-11.org.haven:%s", host);
-	return iqn;
+	target_host_init();
+	return target_host.initiator;
 }
 
 /* Returns 0, or a CLI exit code after printing what went wrong. */
@@ -54,6 +107,18 @@ target_open(struct cli *cli, const char *spec, int flags, struct target *t)
 	}
 	if (target_is_iscsi(spec)) {
 		error = iscsi_open_sync(t->base, spec, &opts, &t->dev);
+		if (error == STORAGE_E_AUTH && *target_host.chap_error != '\0') {
+			cli_error(cli, "%s: the target refused the login (CHAP): "
+			    "run as root with the chap file readable (%s)",
+			    spec, target_host.chap_error);
+			goto fail;
+		}
+		if (error == STORAGE_E_DENIED) {
+			cli_error(cli, "%s: the target does not admit initiator "
+			    "%s (no such target, or its ACL does not list this "
+			    "host's one name)", spec, opts.initiator);
+			goto fail;
+		}
 		if (error != 0) {
 			cli_error(cli, "%s: %s", spec, storage_strerror(error));
 			goto fail;
@@ -109,6 +174,7 @@ target_parse_key(const char *s, uint64_t *key)
 	char		 cluster[64], *end;
 	unsigned long	 node;
 
+	errno = EINVAL;
 	if (strncmp(s, "0x", 2) == 0 || strncmp(s, "0X", 2) == 0) {
 		errno = 0;
 		*key = strtoull(s + 2, &end, 16);
@@ -124,8 +190,21 @@ target_parse_key(const char *s, uint64_t *key)
 		return -1;
 	memcpy(cluster, s, (size_t)(colon - s));
 	cluster[colon - s] = '\0';
+	/* Derived from the cluster's secret, which only root may read. */
+	target_host_init();
+	if (*target_host.key_error != '\0') {
+		errno = EACCES;
+		return -1;
+	}
 	*key = pr_key(cluster, (uint32_t)node);
 	return 0;
+}
+
+const char *
+target_key_error(void)
+{
+	target_host_init();
+	return target_host.key_error;
 }
 
 /* Open a target that must be an iSCSI LUN (reservations live there). */
@@ -150,6 +229,13 @@ target_key_arg(struct cli *cli, const struct cmd_entry *cmd,
 {
 	const char	*arg = args_get(args, option);
 
+	if (arg != NULL && target_parse_key(arg, key) == -1 && errno ==
+	    EACCES) {
+		cli_error(cli, "cannot derive the key %s: %s (keys derive from "
+		    "the cluster's secret; run as root)", arg,
+		    target_key_error());
+		return -1;
+	}
 	if (arg != NULL && (target_parse_key(arg, key) == -1 || *key == 0)) {
 		cli_usage_error(cli, cmd, "bad key '%s' (0xHEX or "
 		    "CLUSTER:NODE_ID)", arg);

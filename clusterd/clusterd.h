@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common.h"
 #include "config.h"
 
 struct event_base;
@@ -134,10 +135,6 @@ int		 membership_leave(struct membership *);
 int		 membership_join(struct membership *);
 void		 membership_restart(struct membership *, const char *why);
 void		 membership_free(struct membership *);
-
-/* sha256.c: SHA-256 (FIPS 180-4) of a buffer. */
-#define SHA256_SIZE	32
-void		 sha256(const uint8_t *, size_t, uint8_t[SHA256_SIZE]);
 
 /* cluster.c: the replicated cluster state (DESIGN §5). Changes are applied
  * in agreed order by every member; the same changes give the same state and

@@ -24,6 +24,7 @@
 #include "havend.h"
 #include "common.h"
 #include "fence.h"
+#include "storage.h"
 #include "timeline.h"
 
 static void	havend_pending_expire(struct havend *, int);
@@ -592,6 +593,14 @@ havend_check_config(const char *path, struct config *config, int quiet)
 			return 0;
 		}
 	}
+	/* The SAN's secrets (issue 15): a chap file others may read, or
+	 * one that does not parse, stops havend here, before it logs in. */
+	if (n == 0 && chap_setup(config->storage_chap_file,
+	    config->storage_chap_line != 0, config->storage_key_file,
+	    config->storage_key_line != 0, line, sizeof line) == -1) {
+		fprintf(stderr, "havend: %s\n", line);
+		return -1;
+	}
 	if (n == 0) {
 		if (!quiet)
 			printf("%s: ok (node %s, cluster %s, %zu fence "
@@ -828,12 +837,15 @@ main(int argc, char **argv)
 	    &h);
 	h.storage_fence_timer = ev_timer_new(h.base, 0, 0,
 	    havend_storage_fence_timer_cb, &h);
-	if (*h.config.vm_initiator != '\0')
-		snprintf(h.initiator, sizeof h.initiator, "%s",
-		    h.config.vm_initiator);
-	else
-		snprintf(h.initiator, sizeof h.initiator,
-		    "iqn.2026-11.io.haven:%s", h.config.node_name);
+	config_initiator(&h.config, h.initiator, sizeof h.initiator);
+	if (!pr_key_secret_installed())
+		log_warn("no %s: reservation keys derive from the cluster "
+		    "name alone, which anyone can compute; give every host "
+		    "the same root-only [storage] key_secret_file",
+		    h.config.storage_key_file);
+	log_info("iSCSI initiator %s, CHAP accounts for %zu pool%s",
+	    h.initiator, chap_count(chap_installed()),
+	    chap_count(chap_installed()) == 1 ? "" : "s");
 	if ((h.fencer = fencer_new(h.base, &h.config, h.initiator,
 	    havend_fenced, &h)) == NULL)
 		log_fatal("fencing: %s", strerror(errno));

@@ -180,6 +180,7 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	Haven__VmSpec		 spec = HAVEN__VM_SPEC__INIT;
 	Haven__VolumeRef	 refs[8], *prefs[8];
 	char			 urls[8][384], initiator[256];
+	const char		*chap_user, *chap_secret;
 	size_t			 i;
 
 	if (vc->n_volumes == 0 || vc->n_volumes > 8) {
@@ -205,14 +206,16 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 		refs[i].url = urls[i];
 		refs[i].reservation_key = pr_key(h->config.cluster_name,
 		    h->node_id);
+		/* The pool's CHAP account goes to the worker with its spec,
+		 * over the channel only (the worker cannot read the file). */
+		if (chap_find(chap_installed(), p->target, &chap_user,
+		    &chap_secret) == 0) {
+			refs[i].chap_user = (char *)chap_user;
+			refs[i].chap_secret = (char *)chap_secret;
+		}
 		prefs[i] = &refs[i];
 	}
-	if (*h->config.vm_initiator != '\0')
-		snprintf(initiator, sizeof initiator, "%s",
-		    h->config.vm_initiator);
-	else
-		snprintf(initiator, sizeof initiator, "iqn.2026-11.io.haven:%s",
-		    h->config.node_name);
+	config_initiator(&h->config, initiator, sizeof initiator);
 	spec.uuid = vc->uuid;
 	spec.name = vc->name;
 	spec.memory_mib = vc->memory_mib;

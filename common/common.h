@@ -175,6 +175,12 @@ void		 net_mac_format(const uint8_t[NET_MAC_BYTES],
 		     char[NET_MAC_STRLEN + 1]);
 const char	*net_mac_problem(const uint8_t[NET_MAC_BYTES]);	/* NULL: usable */
 
+/* sha256.c: SHA-256 (FIPS 180-4) of a buffer, and HMAC-SHA256 (RFC 2104). */
+#define SHA256_SIZE	32
+void		 sha256(const uint8_t *, size_t, uint8_t[SHA256_SIZE]);
+void		 sha256_hmac(const uint8_t *key, size_t keylen,
+		     const uint8_t *msg, size_t msglen, uint8_t[SHA256_SIZE]);
+
 /* ev.c */
 struct event_base *ev_base_new(void);
 int		 ev_on_signals(struct event_base *, const int *signals,

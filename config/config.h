@@ -14,6 +14,8 @@
 #define CONFIG_MAX_FENCES	8
 #define CONFIG_MAX_OPTIONS	32
 #define CONFIG_MAX_VM_BRIDGES	16
+#define CONFIG_CHAP_FILE	"/etc/haven/chap"
+#define CONFIG_KEY_SECRET_FILE	"/etc/corosync/authkey"
 enum config_fence_kind {
 	CONFIG_FENCE_STORAGE,	/* agent = storage: PR preempt (DESIGN §4) */
 	CONFIG_FENCE_AGENT,	/* agent = fence_*: a fence-agents program */
@@ -63,6 +65,13 @@ struct config {
 	unsigned		 vm_adopt_timeout_s;
 	char			 vm_initiator[224];	/* "": from node */
 	int			 vm_shutdown_migrate;	/* SIGTERM drains */
+	/* [storage]: the root-only files of the SAN's secrets (issue 15).
+	 * A default path that does not exist means none; a path given
+	 * (line != 0) must exist. */
+	char			 storage_chap_file[256];
+	unsigned		 storage_chap_line;
+	char			 storage_key_file[256];
+	unsigned		 storage_key_line;
 	size_t			 nfences;		/* sorted by level */
 	struct config_fence	 fences[CONFIG_MAX_FENCES];
 };
@@ -90,6 +99,9 @@ void		 config_error_format(const struct config_error *,
 /* The fence's option named key, or NULL. */
 const char	*config_fence_option(const struct config_fence *,
 		     const char *key);
+/* This host's one iSCSI initiator name: [vm] initiator, else
+ * iqn.2026-11.io.haven:NODE. */
+void		 config_initiator(const struct config *, char *, size_t);
 /* Zeroes the whole struct, secrets included (explicit_bzero). */
 void		 config_wipe(struct config *);
 

@@ -28,6 +28,14 @@ storage_strerror(int error)
 		return "the storage target did not answer in time";
 	case STORAGE_E_LOGIN:
 		return "iSCSI login failed";
+	case STORAGE_E_AUTH:
+		return "the target refused the login (CHAP): run as root with "
+		    "the chap file (haven.conf [storage] chap_file, "
+		    CHAP_PATH " by default) holding this target's account";
+	case STORAGE_E_DENIED:
+		return "no such target, or its ACL does not list this host's "
+		    "initiator name ([vm] initiator, else "
+		    "iqn.2026-11.io.haven:NODE)";
 	case STORAGE_E_SCSI:
 		return "SCSI command failed";
 	case STORAGE_E_LEASE_NEWER:

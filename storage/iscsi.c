@@ -730,6 +730,26 @@ iscsi_capacity_cb(struct iscsi_context *ctx, int status, void *data,
 	iscsi_open_finish(d, result);
 }
 
+/*
+ * libiscsi 1.19 keeps the login's status class only in its message
+ * ("Failed to log in to target. Status: Authentication failure(513)"):
+ * 0x0201 is CHAP refused; 0x0202 is the target's ACL, which tgt reports as
+ * 0x0203, target not found, hiding the target (RFC 3720 §10.13.5).
+ */
+static int
+iscsi_login_error(const char *message)
+{
+	if (message == NULL)
+		return STORAGE_E_LOGIN;
+	if (strstr(message, "Authentication failure") != NULL ||
+	    strstr(message, "(513)") != NULL || strstr(message, "CHAP") != NULL)
+		return STORAGE_E_AUTH;
+	if (strstr(message, "Authorization failure") != NULL ||
+	    strstr(message, "(514)") != NULL || strstr(message, "(515)") != NULL)
+		return STORAGE_E_DENIED;
+	return STORAGE_E_LOGIN;
+}
+
 static void
 iscsi_connect_cb(struct iscsi_context *ctx, int status, void *data,
     void *arg)
@@ -744,7 +764,7 @@ iscsi_connect_cb(struct iscsi_context *ctx, int status, void *data,
 	if (status != SCSI_STATUS_GOOD) {
 		log_scoped(d->link_level, "iscsi", d->dev.name,
 		    "login failed: %s", iscsi_get_error(ctx));
-		iscsi_open_finish(d, STORAGE_E_LOGIN);
+		iscsi_open_finish(d, iscsi_login_error(iscsi_get_error(ctx)));
 		return;
 	}
 	if (iscsi_readcapacity16_task(ctx, d->lun, iscsi_capacity_cb, d) ==
@@ -794,7 +814,7 @@ iscsi_open(struct event_base *base, const char *url,
 {
 	struct iscsi_dev	*d;
 	struct iscsi_url	*u = NULL;
-	const char		*initiator;
+	const char		*initiator, *chap_user, *chap_secret;
 	int			 error = 0;
 
 	if ((d = calloc(1, sizeof *d)) == NULL)
@@ -840,8 +860,19 @@ iscsi_open(struct event_base *base, const char *url,
 	iscsi_set_targetname(d->ctx, u->target);
 	iscsi_set_session_type(d->ctx, ISCSI_SESSION_NORMAL);
 	iscsi_set_header_digest(d->ctx, ISCSI_HEADER_DIGEST_NONE_CRC32C);
-	if (u->user[0] != '\0' && iscsi_set_initiator_username_pwd(d->ctx,
-	    u->user, u->passwd) != 0) {
+	/* CHAP: the caller's account, the URL's, or the installed one for
+	 * this target (chap.c); a target that wants none ignores it. */
+	chap_user = opts->chap_user;
+	chap_secret = opts->chap_secret;
+	if (chap_user == NULL && u->user[0] != '\0') {
+		chap_user = u->user;
+		chap_secret = u->passwd;
+	}
+	if (chap_user == NULL && chap_find(chap_installed(), u->target,
+	    &chap_user, &chap_secret) == -1)
+		chap_user = NULL;
+	if (chap_user != NULL && iscsi_set_initiator_username_pwd(d->ctx,
+	    chap_user, chap_secret != NULL ? chap_secret : "") != 0) {
 		error = -EINVAL;
 		goto fail;
 	}

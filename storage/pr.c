@@ -6,8 +6,12 @@
  * the 4-byte node id.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
@@ -45,13 +49,97 @@ struct pr_op {
 
 static void	pr_op_next(int result, struct scsi_task *, void *);
 
+/*
+ * Reservation keys (DESIGN §4): the low 32 bits are the node id (tests and
+ * operators read a key's host from its tail), the high 32 bits a tag. With
+ * the cluster's secret installed (pr_key_load: corosync's authkey, root-only
+ * and the same on every member) the tag is HMAC-SHA256(secret, "haven-pr"
+ * cluster node), different per node and not computable outside the cluster,
+ * so a key cannot be guessed to register, or preempt a host's key with
+ * (issue 15). Without it, the tag is the CRC-32 of the cluster name, as
+ * before, which anyone who knows the name can compute.
+ */
+static uint8_t	 pr_secret[SHA256_SIZE];
+static int	 pr_secret_set;
+
 uint64_t
 pr_key(const char *cluster_name, uint32_t node_id)
 {
-	uint32_t	h = (uint32_t)crc32(0, (const Bytef *)cluster_name,
-			    (uInt)strlen(cluster_name));
+	uint8_t		 msg[128], mac[SHA256_SIZE];
+	size_t		 n = strnlen(cluster_name, 64);
+	uint32_t	 h;
 
+	if (!pr_secret_set) {
+		h = (uint32_t)crc32(0, (const Bytef *)cluster_name, (uInt)n);
+		return (uint64_t)h << 32 | node_id;
+	}
+	memcpy(msg, "haven-pr", 9);
+	memcpy(msg + 9, cluster_name, n);
+	msg[9 + n] = '\0';
+	be32_put(msg + 10 + n, node_id);
+	sha256_hmac(pr_secret, sizeof pr_secret, msg, 14 + n, mac);
+	h = be32_get(mac);
+	explicit_bzero(mac, sizeof mac);
 	return (uint64_t)h << 32 | node_id;
+}
+
+int
+pr_key_secret_installed(void)
+{
+	return pr_secret_set;
+}
+
+/*
+ * The secret is the SHA-256 of the file (at least 16 bytes; corosync's
+ * authkey is 128 to 4096). Like a chap file it must be root's and private.
+ */
+int
+pr_key_load(const char *path, char *err, size_t errlen)
+{
+	uint8_t		 buf[8192];
+	struct stat	 st;
+	ssize_t		 n;
+	size_t		 len = 0;
+	int		 fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		snprintf(err, errlen, "%s: must be a regular file of root's, "
+		    "mode 0600 or 0400 (it is %04o)", path,
+		    (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	while (len < sizeof buf) {
+		n = read(fd, buf + len, sizeof buf - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len < 16) {
+		snprintf(err, errlen, "%s: shorter than 16 bytes", path);
+		goto out;
+	}
+	sha256(buf, len, pr_secret);
+	pr_secret_set = 1;
+	rc = 0;
+out:
+	explicit_bzero(buf, sizeof buf);
+	if (fd != -1)
+		close(fd);
+	return rc;
 }
 
 static struct scsi_task *

@@ -41,6 +41,11 @@ enum storage_error {
 	/* The volume's lease is held at a newer generation: another host
 	 * owns the VM now. */
 	STORAGE_E_LEASE_NEWER = -(STORAGE_ERROR_BASE + 9),
+	/* The target refused the login's CHAP credentials (none, or wrong). */
+	STORAGE_E_AUTH = -(STORAGE_ERROR_BASE + 10),
+	/* The target does not admit this initiator name (its ACL), or there
+	 * is no such target: tgt answers both alike. */
+	STORAGE_E_DENIED = -(STORAGE_ERROR_BASE + 11),
 };
 
 /* errors.c */
@@ -122,6 +127,10 @@ struct iscsi_context;
 struct scsi_task;
 struct iscsi_options {
 	const char	*initiator;	/* IQN; NULL = a default */
+	/* CHAP for this login; NULL: the URL's user%password, else the
+	 * account chap_install() holds for the URL's target, else none. */
+	const char	*chap_user;
+	const char	*chap_secret;
 	unsigned	 queue_depth;	/* 0 = 16 */
 	int		 timeout_s;	/* per command and for login; 0 = 10 */
 	/* Login failures, lost sessions and failed commands at debug level
@@ -147,6 +156,38 @@ void		 iscsi_set_registration(struct blockdev *, uint64_t key,
 		     iscsi_register_ask, void *);
 void		 iscsi_register_answer(struct blockdev *, int granted);
 void		 iscsi_set_fenced_cb(struct blockdev *, iscsi_fenced_cb, void *);
+
+/* chap.c: the host's CHAP accounts, "TARGET USER SECRET" per line of a
+ * root-only file, one per pool (issue 15). A process installs its accounts
+ * once; from then on every iscsi_open without credentials of its own logs
+ * in with the account of its URL's target. Errors are one line, "PATH:LINE:
+ * what", and never quote a secret. */
+#define CHAP_MAX_ACCOUNTS	64
+#define CHAP_TARGET_MAX		224
+#define CHAP_FIELD_MAX		256
+#define CHAP_SECRET_MIN		12	/* RFC 3720 §8.2.1 */
+#define CHAP_FILE_MAX		65536
+#define CHAP_PATH		"/etc/haven/chap"
+struct chap;
+int		 chap_parse(const char *text, size_t len, const char *name,
+		     struct chap **, char *err, size_t errlen);
+/* Refuses a file group or others may read or write, or not root's. */
+int		 chap_load(const char *path, struct chap **, char *err,
+		     size_t errlen);
+/* 0 with the target's account, -1 if it has none. */
+int		 chap_find(const struct chap *, const char *target,
+		     const char **user, const char **secret);
+size_t		 chap_count(const struct chap *);
+void		 chap_free(struct chap *);
+/* Takes ownership (frees the one installed before); NULL for none. */
+void		 chap_install(struct chap *);
+const struct chap *chap_installed(void);
+/* Both of a host's SAN secrets (haven.conf [storage]): the chap file
+ * installed and the reservation key secret loaded; a missing file is none
+ * unless required. -1 with one line in err, and nothing installed. */
+int		 chap_setup(const char *chap_file, int chap_required,
+		     const char *key_file, int key_required, char *err,
+		     size_t errlen);
 
 /* reach.c: a pool's reachability from this host, judged from probes. The
  * timing (issue 20): a probe every REACH_PROBE_INTERVAL_MS, answered within
@@ -209,6 +250,10 @@ struct pr_status {
 };
 typedef void (*pr_status_cb)(int result, const struct pr_status *, void *);
 uint64_t	 pr_key(const char *cluster_name, uint32_t node_id);
+/* Key tags from the cluster's secret from now on (see pr.c). */
+#define PR_KEY_SECRET_PATH	"/etc/corosync/authkey"
+int		 pr_key_load(const char *path, char *err, size_t errlen);
+int		 pr_key_secret_installed(void);
 void		 pr_read(struct blockdev *, pr_status_cb, void *);
 void		 pr_register(struct blockdev *, uint64_t old_key,
 		     uint64_t new_key, int ignore_existing, blockdev_cb, void *);

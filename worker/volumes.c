@@ -172,6 +172,10 @@ worker_open_next(struct worker *w)
 	if (strncmp(v->ref->url, "iscsi://", 8) == 0) {
 		opts.initiator = *w->spec->initiator ? w->spec->initiator :
 		    NULL;
+		if (v->ref->chap_user != NULL && *v->ref->chap_user != '\0') {
+			opts.chap_user = v->ref->chap_user;
+			opts.chap_secret = v->ref->chap_secret;
+		}
 		iscsi_open(w->base, v->ref->url, &opts, worker_iscsi_opened, v);
 		return;
 	}

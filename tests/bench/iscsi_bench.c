@@ -84,6 +84,7 @@ main(int argc, char **argv)
 	uint64_t		 key = 0;
 	double			 wsec, rsec, mib;
 	int			 i = 1, error;
+	char			 err[320];
 
 	if (argc > 2 && strcmp(argv[1], "--key") == 0) {
 		key = strtoull(argv[2], NULL, 16);
@@ -99,6 +100,12 @@ main(int argc, char **argv)
 	b.size = strtoull(argv[i + 2], NULL, 0) & ~(uint64_t)(BENCH_CHUNK - 1);
 	log_init("haven-iscsi-bench", LOG_LEVEL_WARN);
 	opts.initiator = getenv("HAVEN_INITIATOR");
+	/* The host's CHAP accounts, as havend logs in (issue 15). */
+	if (chap_setup(CHAP_PATH, 0, PR_KEY_SECRET_PATH, 0, err,
+	    sizeof err) == -1) {
+		fprintf(stderr, "haven-iscsi-bench: %s\n", err);
+		return 1;
+	}
 	base = event_base_new();
 	if ((error = iscsi_open_sync(base, argv[i], &opts, &b.dev)) != 0) {
 		fprintf(stderr, "haven-iscsi-bench: %s: %s\n", argv[i],

@@ -258,6 +258,28 @@ lun_stream_run(struct lun_stream *s, int pipe_fd, short pipe_events)
 		exit(1);
 }
 
+/* The target's CHAP account from the host's /etc/haven/chap ("TARGET USER
+ * SECRET" lines), read here without Haven's parser: this tool is the
+ * baseline with libiscsi alone. No file or no line: no CHAP. */
+static void
+lun_stream_chap(struct iscsi_context *ctx, const char *target)
+{
+	char	 line[1024], t[256], user[256], secret[256];
+	FILE	*f = fopen("/etc/haven/chap", "r");
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "%255s %255s %255s", t, user, secret) == 3 &&
+		    strcmp(t, target) == 0) {
+			iscsi_set_initiator_username_pwd(ctx, user, secret);
+			break;
+		}
+	explicit_bzero(line, sizeof line);
+	explicit_bzero(secret, sizeof secret);
+	fclose(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -297,6 +319,7 @@ main(int argc, char **argv)
 	iscsi_set_session_type(s.ctx, ISCSI_SESSION_NORMAL);
 	iscsi_set_header_digest(s.ctx, ISCSI_HEADER_DIGEST_NONE_CRC32C);
 	iscsi_set_timeout(s.ctx, 10);
+	lun_stream_chap(s.ctx, u->target);
 	if (iscsi_full_connect_sync(s.ctx, u->portal, u->lun) != 0)
 		lun_stream_fatal("login", iscsi_get_error(s.ctx));
 	iscsi_destroy_url(u);

@@ -28,8 +28,8 @@ wait_for() {
 	done
 	fail "timed out after ${limit}s waiting for $what"
 }
-h1() { HAVEN_INITIATOR=iqn.2026-11.lab.haven:h1 "$LAB" exec h1 "$@"; }
-h2() { HAVEN_INITIATOR=iqn.2026-11.lab.haven:h2 "$LAB" exec h2 "$@"; }
+h1() { HAVEN_INITIATOR=iqn.2026-11.io.haven:haven-h1 "$LAB" exec h1 "$@"; }
+h2() { HAVEN_INITIATOR=iqn.2026-11.io.haven:haven-h2 "$LAB" exec h2 "$@"; }
 acks() { h1 cat /var/lib/haven/serial.log | grep -c ' ack=' || true; }
 
 [[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root"; exit 77; }

@@ -4,7 +4,7 @@
 # key1 and key2 (the reservation keys of haven-h1 and haven-h2).
 
 # on HOST CMD... — run CMD inside a lab host, with that host's initiator name.
-on() { local h=$1; shift; HAVEN_INITIATOR=iqn.2026-11.lab.haven:$h "$LAB" exec "$h" "$@"; }
+on() { local h=$1; shift; HAVEN_INITIATOR=iqn.2026-11.io.haven:haven-$h "$LAB" exec "$h" "$@"; }
 
 # spec HOST NODE GENERATION — the VM as havend would describe it; UUID,
 # URL, MEM, DIRTY and DIRTY_RATE override the defaults.
@@ -16,7 +16,7 @@ spec() {
 { "uuid": "$uuid", "name": "vm1", "memory_mib": ${MEM:-128}, "vcpus": 1,
   "generation": $gen, "accel": "${ACCEL:-tcg}", "uid": $VM_UID, "gid": $VM_UID,
   "run_dir": "/run/haven/vm1", "host_name": "haven-$h", "node_id": $node,
-  "initiator": "iqn.2026-11.lab.haven:$h", "kernel": "$KERNEL",
+  "initiator": "iqn.2026-11.io.haven:haven-$h", "kernel": "$KERNEL",
   "kernel_append": "dirty=${DIRTY:-64} tick_ms=50 dirty_pages_per_tick=${DIRTY_RATE:-1024}",
   "config_hash": 42,
   "volumes": [ { "uuid": "vol-vm1", "url": "${URL:-$url}", "reservation_key": "$key" } ] }

@@ -232,31 +232,71 @@ test_reconnect_refused(void **state)
 	reconnect(0);
 }
 
-/* CHAP: refused without the secret, with a wrong one, admitted with it. */
+/* CHAP: refused without the secret or with a wrong one (STORAGE_E_AUTH, so
+ * havenctl can say so), admitted with it from the URL, the options or the
+ * installed chap file accounts (issue 15). */
 static void
 test_chap(void **state)
 {
 	struct event_base	*base = event_base_new();
 	struct iscsi_options	 opts = { .timeout_s = 3 };
 	struct blockdev		*dev = NULL;
+	struct chap		*chap;
 	const char		*plain = getenv("HAVEN_TEST_ISCSI_CHAP_URL");
 	const char		*creds = getenv("HAVEN_TEST_CHAP_CREDENTIALS");
-	char			 with[512], wrong[512];
+	const char		*lines = "iqn.2026-11.test.haven:chap havenuser "
+				    "havensecret1\n";
+	char			 with[512], wrong[512], err[256];
 	uint8_t			 buf[512];
 
 	assert_non_null(plain);
 	assert_non_null(creds);
 	assert_int_equal(iscsi_open_sync(base, plain, &opts, &dev),
-	    STORAGE_E_LOGIN);
+	    STORAGE_E_AUTH);
 	snprintf(wrong, sizeof wrong, "iscsi://havenuser%%wrongsecret1@%s",
 	    plain + 8);
 	assert_int_equal(iscsi_open_sync(base, wrong, &opts, &dev),
-	    STORAGE_E_LOGIN);
+	    STORAGE_E_AUTH);
+	opts.chap_user = "havenuser";
+	opts.chap_secret = "wrongsecret1";
+	assert_int_equal(iscsi_open_sync(base, plain, &opts, &dev),
+	    STORAGE_E_AUTH);
 	snprintf(with, sizeof with, "iscsi://%s@%s", creds, plain + 8);
+	opts.chap_user = opts.chap_secret = NULL;
 	assert_int_equal(iscsi_open_sync(base, with, &opts, &dev), 0);
 	/* The secret never shows in the device's name (it is logged). */
 	assert_null(strstr(dev->name, "havensecret1"));
 	assert_int_equal(blockdev_read_sync(dev, 0, buf, sizeof buf), 0);
+	blockdev_close(dev);
+	/* The installed accounts: the plain URL logs in. */
+	assert_int_equal(chap_parse(lines, strlen(lines), "chap", &chap, err,
+	    sizeof err), 0);
+	chap_install(chap);
+	assert_int_equal(iscsi_open_sync(base, plain, &opts, &dev), 0);
+	assert_int_equal(blockdev_read_sync(dev, 0, buf, sizeof buf), 0);
+	blockdev_close(dev);
+	/* A target that wants no CHAP ignores an account it is offered. */
+	chap_install(NULL);
+	event_base_free(base);
+}
+
+/* A target's ACL: the listed initiator name logs in, another is refused
+ * with STORAGE_E_DENIED (not the CHAP error). */
+static void
+test_acl(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct iscsi_options	 opts = { .timeout_s = 3,
+				     .initiator = "iqn.2026-11.test.haven:other" };
+	struct blockdev		*dev = NULL;
+	const char		*acl = getenv("HAVEN_TEST_ISCSI_ACL_URL");
+
+	(void)state;
+	assert_non_null(acl);
+	assert_int_equal(iscsi_open_sync(base, acl, &opts, &dev),
+	    STORAGE_E_DENIED);
+	opts.initiator = "iqn.2026-11.test.haven:allowed";
+	assert_int_equal(iscsi_open_sync(base, acl, &opts, &dev), 0);
 	blockdev_close(dev);
 	event_base_free(base);
 }
@@ -317,6 +357,7 @@ main(void)
 		cmocka_unit_test(test_reconnect_granted),
 		cmocka_unit_test(test_reconnect_refused),
 		cmocka_unit_test(test_chap),
+		cmocka_unit_test(test_acl),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_bad_portals),
 	};

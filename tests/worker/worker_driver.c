@@ -41,6 +41,7 @@
 
 #include "common.h"
 #include "proto.h"
+#include "storage.h"
 
 struct driver {
 	struct event_base	*base;
@@ -437,6 +438,35 @@ driver_u64(struct json_object *o, const char *key, uint64_t def)
 	return (uint64_t)json_object_get_int64(v);
 }
 
+/* The volume's CHAP account from the host's chap file, as havend hands it
+ * over (issue 15); none when there is no file. */
+static void
+driver_chap(Haven__VolumeRef *ref)
+{
+	static int	 loaded;
+	const char	*user, *secret, *target, *slash;
+	char		 err[320], name[256];
+
+	if (!loaded) {
+		loaded = 1;
+		if (chap_setup(CHAP_PATH, 0, PR_KEY_SECRET_PATH, 0, err,
+		    sizeof err) == -1)
+			fprintf(stderr, "driver: %s\n", err);
+	}
+	if (strncmp(ref->url, "iscsi://", 8) != 0 ||
+	    (target = strchr(ref->url + 8, '/')) == NULL)
+		return;
+	target++;
+	if ((slash = strchr(target, '/')) == NULL ||
+	    (size_t)(slash - target) >= sizeof name)
+		return;
+	snprintf(name, sizeof name, "%.*s", (int)(slash - target), target);
+	if (chap_find(chap_installed(), name, &user, &secret) == 0) {
+		ref->chap_user = (char *)user;
+		ref->chap_secret = (char *)secret;
+	}
+}
+
 /* The spec JSON, as havend would build it from the cluster state. */
 static int
 driver_send_spec(struct driver *d, const char *path, int serial_fd,
@@ -483,6 +513,7 @@ driver_send_spec(struct driver *d, const char *path, int serial_fd,
 			refs[n].url = driver_str(v, "url", "");
 			refs[n].reservation_key = driver_u64(v,
 			    "reservation_key", 0);
+			driver_chap(&refs[n]);
 			prefs[n] = &refs[n];
 			n++;
 		}

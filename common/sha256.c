@@ -1,12 +1,12 @@
 /*
  * SHA-256 (FIPS 180-4), small and self-contained: the digest members compare
- * on sync (cluster_digest). One call over a buffer in memory is all it needs.
+ * on sync (cluster_digest), and HMAC-SHA256 for reservation keys derived from
+ * the cluster's secret (storage/pr.c). One call over memory is all they need.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "common.h"
-#include "clusterd.h"
 
 struct sha256 {
 	uint32_t	 h[8];
@@ -80,4 +80,33 @@ sha256(const uint8_t *p, size_t n, uint8_t out[SHA256_SIZE])
 	sha256_block(&s, s.buf);
 	for (i = 0; i < 8; i++)
 		be32_put(out + 4 * i, s.h[i]);
+}
+
+/* HMAC-SHA256 (RFC 2104) over small messages (at most 1 KiB). */
+void
+sha256_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg,
+    size_t msglen, uint8_t out[SHA256_SIZE])
+{
+	uint8_t		 k[64], buf[64 + 1024], inner[SHA256_SIZE];
+	size_t		 i;
+
+	memset(k, 0, sizeof k);
+	if (keylen > sizeof k)
+		sha256(key, keylen, k);
+	else if (keylen > 0)
+		memcpy(k, key, keylen);
+	if (msglen > 1024)
+		msglen = 1024;
+	for (i = 0; i < 64; i++)
+		buf[i] = k[i] ^ 0x36;
+	if (msglen > 0)
+		memcpy(buf + 64, msg, msglen);
+	sha256(buf, 64 + msglen, inner);
+	for (i = 0; i < 64; i++)
+		buf[i] = k[i] ^ 0x5c;
+	memcpy(buf + 64, inner, SHA256_SIZE);
+	sha256(buf, 64 + SHA256_SIZE, out);
+	explicit_bzero(k, sizeof k);
+	explicit_bzero(buf, sizeof buf);
+	explicit_bzero(inner, sizeof inner);
 }
