@@ -30,9 +30,11 @@
 #include "common.h"
 #include "fence.h"
 #include "proto.h"
+#include "vmcg.h"
 
 #define SUPERVISE_READY_MS	60000	/* spec sent → volumes open */
 #define SUPERVISE_KILL_MS	10000	/* SIGTERM → SIGKILL */
+#define SUPERVISE_CG_LEFT	64
 #define SUPERVISE_LOGCAP_MS	1000	/* VM logs looked at (logcap.c) */
 
 struct vmworker {
@@ -69,14 +71,19 @@ struct supervisor {
 	struct ev_timer			*gone_timer;	/* says cb->gone */
 	struct ev_timer			*logcap_timer;	/* every second */
 	char				 worker_path[512];
+	/* Cgroups of gone workers not removed yet (a killed process still
+	 * in one until reaped): tried again every second. */
+	uint32_t			 cg_left[SUPERVISE_CG_LEFT];
+	size_t				 ncg_left;
 };
 
 static void	supervise_channel_cb(struct channel *, struct frame *, int,
 		    void *);
 static void	supervise_gone_cb(void *);
 
-/* Every second: each VM's serial console, QEMU and worker logs within
- * [vm] log_max_mb (logcap.c). */
+/* Every second: the cgroups of gone workers removed once empty (vmcg.c);
+ * each VM's serial console, QEMU and worker logs within [vm] log_max_mb
+ * (logcap.c). */
 static void
 supervise_logcap_cb(void *arg)
 {
@@ -88,6 +95,13 @@ supervise_logcap_cb(void *arg)
 	char			 path[512];
 	size_t			 i;
 
+	for (i = 0; i < s->ncg_left; ) {
+		if (vmcg_release(VMCG_ROOT, s->config->node_name,
+		    s->cg_left[i]) == 0)
+			s->cg_left[i] = s->cg_left[--s->ncg_left];
+		else
+			i++;
+	}
 	for (w = s->workers; w != NULL; w = w->next) {
 		for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
 			snprintf(path, sizeof path, "%s/%s%s",
@@ -215,6 +229,11 @@ static void
 supervise_remove(struct vmworker *w)
 {
 	struct vmworker	**p;
+
+	/* The worker is gone: so is everything it left in its cgroup. */
+	if (vmcg_release(VMCG_ROOT, w->sup->config->node_name, w->uid) == -1 &&
+	    w->sup->ncg_left < SUPERVISE_CG_LEFT)
+		w->sup->cg_left[w->sup->ncg_left++] = w->uid;
 
 	for (p = &w->sup->workers; *p != NULL; p = &(*p)->next) {
 		if (*p == w) {
@@ -542,6 +561,13 @@ again:
 			goto again;
 		}
 	}
+	/* Not while a process of its last VM is left (killed, not reaped
+	 * yet): it would share the new VM's uid. */
+	if (!vmcg_empty(VMCG_ROOT, s->config->node_name, uid) &&
+	    vmcg_release(VMCG_ROOT, s->config->node_name, uid) == -1) {
+		uid++;
+		goto again;
+	}
 	return uid;
 }
 
@@ -557,10 +583,12 @@ supervise_close_fds(int *fds, size_t n)
 
 /* In the child: the channel on fd 3, the worker's log on 1 and 2. */
 static void __attribute__((noreturn))
-supervise_exec(const struct supervisor *s, int channel, int log)
+supervise_exec(const struct supervisor *s, int channel, int log, uint32_t uid)
 {
 	/* Its own session: a signal to havend's group spares it. */
 	(void)setsid();
+	/* Its cgroup, before it runs anything: QEMU is born in it. */
+	(void)vmcg_join(VMCG_ROOT, s->config->node_name, uid);
 	if (dup2(channel, 3) == -1 || dup2(log, 1) == -1 || dup2(log, 2) == -1)
 		_exit(127);
 	/* Nothing else of havend's: a corosync IPC socket held open here
@@ -615,6 +643,10 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 		snprintf(w->listen, sizeof w->listen, "%s", listen);
 	w->incoming = action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING;
 	spec->uid = spec->gid = w->uid;
+	if (vmcg_prepare(VMCG_ROOT, s->config->node_name, w->uid, why,
+	    sizeof why) == -1)
+		log_vm(LOG_LEVEL_WARN, w->name, "no cgroup of its own (%s): "
+		    "a process its QEMU leaves behind outlives the VM", why);
 
 	/* The run directory is the worker's own: 0700, its uid. */
 	snprintf(run_dir, sizeof run_dir, "%s/%s", s->config->vm_run_dir,
@@ -653,7 +685,7 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 		goto fail;
 	}
 	if (pid == 0)
-		supervise_exec(s, sv[1], wlog);
+		supervise_exec(s, sv[1], wlog, w->uid);
 	close(sv[1]);
 	close(wlog);
 	w->pid = pid;

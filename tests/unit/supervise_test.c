@@ -33,6 +33,7 @@
 #include "clusterd.h"
 #include "common.h"
 #include "config.h"
+#include "vmcg.h"
 #include "proto.h"
 
 #define UUID	"5aaec77f-abed-4b1c-bedc-0cd256550928"
@@ -157,6 +158,8 @@ setup(void **state)
 	config_defaults(&f->config);
 	snprintf(f->config.vm_run_dir, sizeof f->config.vm_run_dir, "%s",
 	    f->dir);
+	snprintf(f->config.node_name, sizeof f->config.node_name,
+	    "unit-supervise-%ld", (long)getpid());
 	f->sup = supervisor_new(f->base, &f->config, &callbacks, f);
 	assert_non_null(f->sup);
 	*state = f;
@@ -168,8 +171,13 @@ teardown(void **state)
 {
 	struct fixture	*f = *state;
 	char		 path[160];
+	uint32_t	 i;
 
 	supervisor_free(f->sup);
+	/* The workers' cgroups (vmcg.c), where root could make them. */
+	for (i = 0; i < 4; i++)
+		(void)vmcg_release(VMCG_ROOT, f->config.node_name,
+		    f->config.vm_uid_base + i);
 	event_base_free(f->base);
 	if (f->peer != -1)
 		close(f->peer);

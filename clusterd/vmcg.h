@@ -1,0 +1,27 @@
+/*
+ * vmcg.c: each VM's processes in a cgroup of their own, named after its
+ * worker's uid under havend's cgroup ("haven.NODE.vm-UID"), in every
+ * hierarchy the host has (v2, or v1's freezer, pids and memory).
+ */
+#ifndef HAVEN_VMCG_H
+#define HAVEN_VMCG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMCG_ROOT	"/sys/fs/cgroup"
+
+/* Create it (pids.max bounded); -1 with err when the host has none. */
+int	vmcg_prepare(const char *root, const char *node, uint32_t uid,
+	    char *err, size_t errlen);
+/* The calling process joins it: in the worker's child before exec. */
+int	vmcg_join(const char *root, const char *node, uint32_t uid);
+/* SIGKILL every process in it; how many were signalled. */
+int	vmcg_kill(const char *root, const char *node, uint32_t uid);
+/* 1 when no process is in it (or it does not exist). */
+int	vmcg_empty(const char *root, const char *node, uint32_t uid);
+/* Kill what is left and remove it; -1 while a process is still in it
+ * (a killed one leaves once reaped; the next release removes it). */
+int	vmcg_release(const char *root, const char *node, uint32_t uid);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * Unit tests of vmcg.c on this machine's own cgroup hierarchies (root
+ * only; skipped otherwise): a process that joined a VM's cgroup and a
+ * child it detached (its own session, its parent gone, as a hostile QEMU
+ * would leave one) are both killed by vmcg_kill; the cgroup then reads
+ * empty and vmcg_release removes it; a cgroup that never existed is empty
+ * and releases cleanly.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vmcg.h"
+
+#define UID	4000000000U	/* no real worker's */
+
+static char	node[32];
+
+/* The VM's "worker": joins the cgroup, detaches a grandchild that sleeps
+ * in its own session, tells its pid through p, and sleeps itself. */
+static pid_t
+spawn_vm(int p[2])
+{
+	pid_t	pid, grandchild;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	if (vmcg_join(VMCG_ROOT, node, UID) == -1)
+		_exit(2);
+	if ((grandchild = fork()) == 0) {
+		(void)setsid();
+		for (;;)
+			pause();
+	}
+	if (write(p[1], &grandchild, sizeof grandchild) !=
+	    (ssize_t)sizeof grandchild)
+		_exit(3);
+	for (;;)
+		pause();
+}
+
+static void
+test_kill_and_release(void **state)
+{
+	char		 err[256];
+	pid_t		 worker, escapee = 0;
+	int		 p[2], status, i;
+
+	(void)state;
+	if (geteuid() != 0 || vmcg_prepare(VMCG_ROOT, node, UID, err,
+	    sizeof err) == -1) {
+		print_message("skipped: %s\n", geteuid() != 0 ? "not root" :
+		    err);
+		skip();
+	}
+	assert_true(vmcg_empty(VMCG_ROOT, node, UID));
+	assert_int_equal(pipe(p), 0);
+	worker = spawn_vm(p);
+	assert_int_equal(read(p[0], &escapee, sizeof escapee),
+	    (ssize_t)sizeof escapee);
+	assert_true(escapee > 0);
+	assert_false(vmcg_empty(VMCG_ROOT, node, UID));
+	/* Both, whatever session or parent: at least the two. */
+	assert_true(vmcg_kill(VMCG_ROOT, node, UID) >= 2);
+	assert_int_equal(waitpid(worker, &status, 0), worker);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* The escapee is not our child: it leaves the cgroup as it dies. */
+	for (i = 0; i < 200 && !vmcg_empty(VMCG_ROOT, node, UID); i++)
+		usleep(10000);
+	assert_true(vmcg_empty(VMCG_ROOT, node, UID));
+	assert_int_equal(vmcg_release(VMCG_ROOT, node, UID), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void
+test_absent(void **state)
+{
+	(void)state;
+	assert_true(vmcg_empty(VMCG_ROOT, node, UID + 1));
+	assert_int_equal(vmcg_release(VMCG_ROOT, node, UID + 1), 0);
+	assert_int_equal(vmcg_kill(VMCG_ROOT, node, UID + 1), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test(test_kill_and_release),
+		cmocka_unit_test(test_absent),
+	};
+
+	snprintf(node, sizeof node, "unit%ld", (long)getpid());
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
