@@ -52,6 +52,8 @@ struct vmworker {
 	uint64_t		 state_generation;
 	int			 ready;		/* volumes open, lease held */
 	int			 adopted;	/* came from a WorkerHello */
+	pid_t			 peer_pid;	/* adopted: SO_PEERCRED */
+	uid_t			 peer_uid;
 	int			 killing;
 	Haven__VmPhase		 phase;		/* last reported */
 	char			 detail[256];	/* its last sentence */
@@ -466,6 +468,21 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 		supervise_lost(w, "wrong hello");
 		return;
 	}
+	/* What it says of itself must be what the kernel says of the peer:
+	 * the pid havend will signal is the process at the other end (or
+	 * none: 0), and it runs under a worker uid, never root or another
+	 * account. */
+	if ((h->worker_pid != 0 && (pid_t)h->worker_pid != w->peer_pid) ||
+	    (uid_t)h->spec->uid != w->peer_uid ||
+	    w->peer_uid < w->sup->config->vm_uid_base) {
+		log_warn("worker at %s/%s says it is pid %u uid %u, but the "
+		    "peer is pid %ld uid %lu; not adopting it",
+		    w->sup->config->vm_run_dir, w->uuid, h->worker_pid,
+		    h->spec->uid, (long)w->peer_pid,
+		    (unsigned long)w->peer_uid);
+		supervise_lost(w, "a hello that does not match its peer");
+		return;
+	}
 	snprintf(w->name, sizeof w->name, "%s", h->spec->name);
 	w->generation = h->generation;
 	w->uid = h->spec->uid;
@@ -838,6 +855,8 @@ supervisor_adopt_all(struct supervisor *s)
 	struct vmworker		*w;
 	DIR			*dir;
 	size_t			 n = 0;
+	struct ucred		 cred;
+	socklen_t		 cl;
 	int			 fd;
 
 	if ((dir = opendir(s->config->vm_run_dir)) == NULL)
@@ -869,6 +888,11 @@ supervisor_adopt_all(struct supervisor *s)
 		memcpy(w->uuid, de->d_name, 36);
 		snprintf(w->name, sizeof w->name, "%.36s", de->d_name);
 		w->adopted = 1;
+		cl = sizeof cred;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+			w->peer_pid = cred.pid;
+			w->peer_uid = cred.uid;
+		}
 		w->phase = HAVEN__VM_PHASE__VM_PHASE_UNSPECIFIED;
 		w->uid = 0;
 		w->timer = ev_timer_new(s->base, 0, 0, supervise_timer, w);

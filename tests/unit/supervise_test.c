@@ -197,14 +197,16 @@ peer_cb(struct channel *c, struct frame *fr, int err, void *arg)
 }
 
 /* havend adopts the fake worker: it connects, the worker says hello
- * (running, generation 3, no pid to signal). */
+ * (running, generation 3, pid: none to signal, or another process). */
 static void
-adopt(struct fixture *f)
+say_hello(struct fixture *f, uint32_t pid)
 {
 	Haven__WorkerHello	 hello = HAVEN__WORKER_HELLO__INIT;
 	Haven__VmSpec		 spec = HAVEN__VM_SPEC__INIT;
 	struct channel		*c;
 
+	/* The fake worker is this process: its uid stands for a worker's. */
+	f->config.vm_uid_base = geteuid();
 	assert_int_equal(supervisor_adopt_all(f->sup), 1);
 	f->peer = accept(f->listener, NULL, NULL);
 	assert_true(f->peer >= 0);
@@ -213,15 +215,39 @@ adopt(struct fixture *f)
 	hello.spec = &spec;
 	hello.phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
 	hello.generation = 3;
-	hello.worker_pid = 0;
+	hello.worker_pid = pid;
+	spec.uid = geteuid();
 	c = channel_new(f->base, dup(f->peer), FRAME_DEFAULT_MAX, peer_cb, NULL);
 	assert_non_null(c);
 	assert_int_equal(channel_send_message(c, FRAME_WORKER_HELLO,
 	    &hello.base, NULL, 0), 0);
-	loop_until(f, &f->adopted);
+	if (pid == 0)
+		loop_until(f, &f->adopted);
+	else
+		loop_until(f, &f->reports);
 	channel_free(c);
+}
+
+static void
+adopt(struct fixture *f)
+{
+	say_hello(f, 0);
 	assert_int_equal(f->adopted, 1);
 	assert_non_null(supervisor_find(f->sup, UUID));
+}
+
+/* A hello that names another process than the peer (pid 1, say: what
+ * havend would signal) is not adopted; the VM is reported failed. */
+static void
+test_hello_not_its_peer(void **state)
+{
+	struct fixture	*f = *state;
+
+	say_hello(f, 1);
+	assert_int_equal(f->adopted, 0);
+	assert_int_equal(f->last_phase, HAVEN__VM_PHASE__VM_PHASE_FAILED);
+	close(f->peer);
+	f->peer = -1;
 }
 
 /* Stopped while its channel is open; the worker then exits. */
@@ -312,6 +338,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_hello_not_its_peer, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_gone_after_kill, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_gone_when_closed_before_kill,
