@@ -98,8 +98,12 @@ supervise_logcap_cb(void *arg)
 	size_t			 i;
 
 	for (i = 0; i < s->ncg_left; ) {
-		if (vmcg_release(VMCG_ROOT, s->config->node_name,
-		    s->cg_left[i]) == 0)
+		/* A uid handed out again is its new worker's: never kill. */
+		for (w = s->workers; w != NULL; w = w->next)
+			if (w->uid == s->cg_left[i])
+				break;
+		if (w != NULL || vmcg_release(VMCG_ROOT,
+		    s->config->node_name, s->cg_left[i]) == 0)
 			s->cg_left[i] = s->cg_left[--s->ncg_left];
 		else
 			i++;
@@ -570,6 +574,7 @@ supervise_uid(struct supervisor *s)
 {
 	struct vmworker	*w;
 	uint32_t	 uid = s->config->vm_uid_base;
+	size_t		 i;
 
 again:
 	for (w = s->workers; w != NULL; w = w->next) {
@@ -584,6 +589,13 @@ again:
 	    vmcg_release(VMCG_ROOT, s->config->node_name, uid) == -1) {
 		uid++;
 		goto again;
+	}
+	/* Its cgroup is the new worker's now: off the list to remove. */
+	for (i = 0; i < s->ncg_left; ) {
+		if (s->cg_left[i] == uid)
+			s->cg_left[i] = s->cg_left[--s->ncg_left];
+		else
+			i++;
 	}
 	return uid;
 }
