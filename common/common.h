@@ -181,6 +181,11 @@ void		 sha256(const uint8_t *, size_t, uint8_t[SHA256_SIZE]);
 void		 sha256_hmac(const uint8_t *key, size_t keylen,
 		     const uint8_t *msg, size_t msglen, uint8_t[SHA256_SIZE]);
 
+/* secret.c: a root-only secret file read whole (at most max bytes) into
+ * *out (malloc'd; explicit_bzero and free it); -1 with err otherwise. */
+int		 secret_file_read(const char *path, size_t max, uint8_t **out,
+		     size_t *len, char *err, size_t errlen);
+
 /* ev.c */
 struct event_base *ev_base_new(void);
 int		 ev_on_signals(struct event_base *, const int *signals,

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "storage.h"
 
 struct chap_account {
@@ -160,72 +161,22 @@ fail:
 	return -1;
 }
 
-/*
- * Read and parse a chap file. It must be a regular file owned by root (or
- * by us), neither readable nor writable by group or others: a secret any
- * local account can read opens the SAN to it (issue 15).
- */
+/* Read (a root-only secret file: secret_file_read) and parse a chap
+ * file. */
 int
 chap_load(const char *path, struct chap **out, char *err, size_t errlen)
 {
-	struct stat	 st;
-	char		*text = NULL;
-	ssize_t		 n;
-	size_t		 len = 0;
-	int		 fd, rc = -1;
+	uint8_t	*text;
+	size_t	 len;
+	int	 rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1 || fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-		    strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s: readable or writable by group or "
-		    "others (mode %04o); run chmod 600 %s", path,
-		    (unsigned)(st.st_mode & 07777), path);
-		goto out;
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		snprintf(err, errlen, "%s: belongs to uid %u; it must belong "
-		    "to root", path, (unsigned)st.st_uid);
-		goto out;
-	}
-	if (st.st_size > CHAP_FILE_MAX) {
-		snprintf(err, errlen, "%s: larger than %d bytes", path,
-		    CHAP_FILE_MAX);
-		goto out;
-	}
-	if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (len < (size_t)st.st_size) {
-		n = read(fd, text + len, (size_t)st.st_size - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "%s: cannot read: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	rc = chap_parse(text, len, path, out, err, errlen);
-out:
-	if (text != NULL) {
-		explicit_bzero(text, len);
-		free(text);
-	}
-	if (fd != -1)
-		close(fd);
+	if (secret_file_read(path, CHAP_FILE_MAX, &text, &len, err,
+	    errlen) == -1)
+		return -1;
+	rc = chap_parse((const char *)text, len, path, out, err, errlen);
+	explicit_bzero(text, len);
+	free(text);
 	return rc;
 }
 

@@ -93,52 +93,26 @@ pr_key_secret_installed(void)
  * The secret is the SHA-256 of the file (at least 16 bytes; corosync's
  * authkey is 128 to 4096). Like a chap file it must be root's and private.
  */
+#define PR_KEY_FILE_MAX	8192
 int
 pr_key_load(const char *path, char *err, size_t errlen)
 {
-	uint8_t		 buf[8192];
-	struct stat	 st;
-	ssize_t		 n;
-	size_t		 len = 0;
-	int		 fd, rc = -1;
+	uint8_t	*buf;
+	size_t	 len;
+	int	 rc = -1;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1 || fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-		    strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 ||
-	    (st.st_uid != 0 && st.st_uid != geteuid())) {
-		snprintf(err, errlen, "%s: must be a regular file of root's, "
-		    "mode 0600 or 0400 (it is %04o)", path,
-		    (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	while (len < sizeof buf) {
-		n = read(fd, buf + len, sizeof buf - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "%s: cannot read: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	if (secret_file_read(path, PR_KEY_FILE_MAX, &buf, &len, err,
+	    errlen) == -1)
+		return -1;
 	if (len < 16) {
 		snprintf(err, errlen, "%s: shorter than 16 bytes", path);
-		goto out;
+	} else {
+		sha256(buf, len, pr_secret);
+		pr_secret_set = 1;
+		rc = 0;
 	}
-	sha256(buf, len, pr_secret);
-	pr_secret_set = 1;
-	rc = 0;
-out:
-	explicit_bzero(buf, sizeof buf);
-	if (fd != -1)
-		close(fd);
+	explicit_bzero(buf, len);
+	free(buf);
 	return rc;
 }
 
