@@ -885,9 +885,8 @@ supervisor_adopt_all(struct supervisor *s)
 		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 			continue;
 		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-			/* Nobody there: a VM that ended while we were away.
-			 * Its sockets are ours to remove (the worker's filter
-			 * lets it remove no path). */
+			/* Nobody there: a VM that ended while we were away
+			 * (a worker killed outright removes nothing). */
 			close(fd);
 			supervise_clean_run_dir(s, de->d_name);
 			continue;
