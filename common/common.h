@@ -181,6 +181,11 @@ void		 sha256(const uint8_t *, size_t, uint8_t[SHA256_SIZE]);
 void		 sha256_hmac(const uint8_t *key, size_t keylen,
 		     const uint8_t *msg, size_t msglen, uint8_t[SHA256_SIZE]);
 
+/* secret.c: the SHA-256 of the cluster's secret file (root's, 0600 or
+ * 0400, at least 16 bytes); -1 with the operator's sentence in err. */
+int		 secret_file_hash(const char *path, uint8_t[SHA256_SIZE],
+		     char *err, size_t errlen);
+
 /* ev.c */
 struct event_base *ev_base_new(void);
 int		 ev_on_signals(struct event_base *, const int *signals,
