@@ -604,6 +604,9 @@ live_incoming_status(struct transfer *t, const char *s)
 	if (strcmp(s, "setup") != 0)
 		live_tls_forget(t);
 	if (strcmp(s, "completed") == 0) {
+		/* This QEMU may send the VM on later (live, or a quick save
+		 * into a pipe): no server credentials left set. */
+		live_tls_end(t);
 		snprintf(why, sizeof why, "live migration received in %" PRIu64
 		    " ms", (now_us() - t->live.start_us) / 1000);
 		t->ops->report(t->arg, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0,

@@ -222,10 +222,10 @@ live_tls_begin(struct transfer *t, int server)
 }
 
 /*
- * The source's move is over and its QEMU runs on: no TLS for what comes
- * next (a quick save into a pipe must stay plain; parameters outlive a
- * migration), and the object gone so the next live migration can make
- * its own.
+ * The move is over and this QEMU runs on (the source after a failure, the
+ * target once the stream is in): no TLS for what comes next (a quick save
+ * into a pipe must stay plain; parameters outlive a migration), and the
+ * object gone so the next live migration can make its own.
  */
 void
 live_tls_end(struct transfer *t)
