@@ -6,7 +6,8 @@
 # naming its boot (the test guest's marker=):
 #  1. the default (TLS with the move's key): the marker is nowhere in the
 #     capture, though the whole stream went through it; the VM moved live,
-#     same boot; no key is left in either worker's keys.psk.
+#     same boot; no key is left in either worker's keys.psk. Then back
+#     live over TLS: the target's QEMU, a source now, is keyed again.
 #  2. the control: both havends with the failpoint live-cleartext (the old
 #     stream in clear): the same capture holds the marker.
 #  3. a wrong key (the source's havend with the failpoint live-key-wrong):
@@ -34,10 +35,11 @@ lab_test_begin live-tls
 # capture_start NAME — tcpdump on the migration switch (the bridge
 # haven-migr in the lab's network namespace) into $TMP/NAME.pcap.
 capture_start() {
+	CAPTURE_LOG=$TMP/$1.tcpdump
 	ip netns exec haven-net tcpdump -i haven-migr -U -s 0 -w "$TMP/$1.pcap" tcp \
-		2>"$TMP/$1.tcpdump" &
+		2>"$CAPTURE_LOG" &
 	CAPTURE_PID=$!
-	listening() { grep -q "listening on" "$TMP/$1.tcpdump"; }
+	listening() { grep -q "listening on" "$CAPTURE_LOG"; }
 	wait_for 10 "tcpdump listening" listening
 }
 capture_stop() {
@@ -94,15 +96,18 @@ no_key_left h1 || fail "h1's worker left the key in keys.psk"
 no_key_left h2 || fail "h2's worker left the key in keys.psk"
 "$LAB" exec h1 grep -q "migrating live to host 2 .*over TLS" /var/log/havend.log ||
 	fail "h1's havend did not say the stream went over TLS"
+ctl h3 vm migrate sec1 --to haven-h1 | tee "$TMP/back.out"
+grep -q "moved from host 2 to host 1 (live migration): downtime" "$TMP/back.out" ||
+	fail "sec1 did not move back live over TLS"
 
 step "2. the control: both havends stream in clear (failpoint live-cleartext): the marker is in the capture"
 restart_havend h1 HAVEN_FAILPOINTS=live-cleartext
 restart_havend h2 HAVEN_FAILPOINTS=live-cleartext
 wait_for 30 "all three quorate" members_are h3 '[true,[1,2,3]]'
 capture_start clear
-ctl h3 vm migrate sec1 --to haven-h1 | tee "$TMP/clear.out"
+ctl h3 vm migrate sec1 --to haven-h2 | tee "$TMP/clear.out"
 capture_stop
-grep -q "moved from host 2 to host 1 (live migration): downtime" "$TMP/clear.out" || fail "sec1 did not move live in clear"
+grep -q "moved from host 1 to host 2 (live migration): downtime" "$TMP/clear.out" || fail "sec1 did not move live in clear"
 n=$(markers "$TMP/clear.pcap")
 echo "capture: $(stat -c %s "$TMP/clear.pcap") bytes, $n marker lines"
 (( n > 1000 )) || fail "the capture of a stream in clear holds $n marker lines: the capture proves nothing"
@@ -110,22 +115,23 @@ restart_havend h1
 restart_havend h2
 wait_for 30 "all three quorate" members_are h3 '[true,[1,2,3]]'
 
-step "3. a wrong key (h1's havend, failpoint live-key-wrong): the handshake refuses it; quick migration follows"
-restart_havend h1 HAVEN_FAILPOINTS=live-key-wrong
+step "3. a wrong key (h2's havend, failpoint live-key-wrong): the handshake refuses it; quick migration follows"
+restart_havend h2 HAVEN_FAILPOINTS=live-key-wrong
 wait_for 30 "all three quorate" members_are h3 '[true,[1,2,3]]'
 capture_start wrong
-ctl h3 vm migrate sec1 --to haven-h2 | tee "$TMP/wrong.out"
+ctl h3 vm migrate sec1 --to haven-h1 | tee "$TMP/wrong.out"
 capture_stop
-grep -E -q "live migration to host 2 failed on host 1: .*(TLS|handshake)" "$TMP/wrong.out" ||
+grep -E -q "live migration to host 1 failed on host 2: .*(TLS|handshake)" "$TMP/wrong.out" ||
 	fail "the refused handshake is not in the timeline"
-grep -q "moved from host 1 to host 2 (quick migration): downtime" "$TMP/wrong.out" ||
+grep -q "moved from host 2 to host 1 (quick migration): downtime" "$TMP/wrong.out" ||
 	fail "it did not fall back to quick migration"
 (( $(markers "$TMP/wrong.pcap") == 0 )) || fail "guest RAM on the migration network after a refused handshake"
-"$LAB" exec h2 grep -q "TLS handshake failed" /var/log/haven/sec1.qemu.log ||
+"$LAB" exec h1 grep -q "TLS handshake failed" /var/log/haven/sec1.qemu.log ||
 	fail "the target's QEMU did not refuse the handshake"
-wait_for 20 "sec1 ticking on h2" on_h2
-[[ $(boot_of h2 sec1) == "$boot" ]] || fail "boot id changed after the fallback"
-restart_havend h1
+on_h1() { [[ -n $(last_tick h1 sec1) ]]; }
+wait_for 20 "sec1 ticking on h1" on_h1
+[[ $(boot_of h1 sec1) == "$boot" ]] || fail "boot id changed after the fallback"
+restart_havend h2
 wait_for 30 "all three quorate" members_are h3 '[true,[1,2,3]]'
 
 step "the auditor saw no VM twice"
