@@ -404,6 +404,11 @@ int		 supervisor_start(struct supervisor *, Haven__VmSpec *,
 		     const char *listen, char *err, size_t errlen);
 int		 supervisor_command(struct supervisor *, const char *uuid,
 		     Haven__WorkerAction, uint32_t timeout_ms);
+/* A live migration's target, after supervisor_start: the token its
+ * worker accepts and the move's TLS key (NULL: in clear), which go with
+ * the INCOMING command and are forgotten then. */
+int		 supervisor_live_key(struct supervisor *, const char *uuid,
+		     const char *token, const uint8_t *key, size_t keylen);
 /* A command with its fields (live migration); state_generation is set. */
 int		 supervisor_send(struct supervisor *, const char *uuid,
 		     Haven__WorkerCommand *);

@@ -24,6 +24,7 @@
 #include "havend.h"
 #include "common.h"
 #include "fence.h"
+#include "migrate.h"
 #include "storage.h"
 #include "timeline.h"
 
@@ -843,6 +844,15 @@ main(int argc, char **argv)
 		    "name alone, which anyone can compute; give every host "
 		    "the same root-only [storage] key_secret_file",
 		    h.config.storage_key_file);
+	/* The same secret keys live migrations (migrate/live_key.c);
+	 * chap_setup above has checked the file. */
+	if (access(h.config.storage_key_file, F_OK) == 0 &&
+	    live_key_load(h.config.storage_key_file, errbuf, sizeof errbuf) == -1)
+		log_warn("%s", errbuf);
+	if (!live_key_installed())
+		log_warn("no cluster secret: VMs move by quick migration only "
+		    "(a live migration would cross the migration network in "
+		    "clear)");
 	log_info("iSCSI initiator %s, CHAP accounts for %zu pool%s",
 	    h.initiator, chap_count(chap_installed()),
 	    chap_count(chap_installed()) == 1 ? "" : "s");

@@ -1,22 +1,24 @@
 /*
  * This host's part in a VM's move (DESIGN §6): as a live migration's
- * source or target, the worker's steps proposed as VmLive changes, and the
- * progress of a save or restore. The move's phases themselves are applied
- * by migrate/.
+ * source or target, the worker's steps proposed as VmLive changes, the
+ * move's token and TLS key for this host's worker, and the progress of a
+ * save or restore. The move's phases themselves are applied by migrate/.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-
-#include "common.h"
-#include "havend.h"
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
+
+#include "common.h"
+#include "havend.h"
+#include "migrate.h"
 
 /* This host's address on its migration interface ([interfaces]
  * migration, else management): where a live migration's target listens. */
@@ -42,6 +44,31 @@ havend_migration_address(struct havend *h, char *buf, size_t len)
 	if (found == -1)
 		errno = EADDRNOTAVAIL;
 	return found;
+}
+
+/*
+ * The move's TLS key (migrate/live_key.c), which this havend derives for
+ * its own worker from the cluster's secret; the peer's havend derives the
+ * same one. 1 with key filled, 0 for a stream in clear (the failpoint
+ * live-cleartext, lab.live-tls's control), -1 with why when this host
+ * cannot key it: without the secret a live migration would put the guest's
+ * RAM on the migration network in clear, so the move falls back to quick
+ * migration over the SAN instead.
+ */
+static int
+havend_live_key(const Haven__Vm *vm, const char *token,
+    uint8_t key[LIVE_KEY_SIZE], char *why, size_t whylen)
+{
+	if (failpoint("live-cleartext"))
+		return 0;
+	if (live_key_derive(vm->config->uuid, vm->runtime->generation, token,
+	    key) == 0)
+		return 1;
+	snprintf(why, whylen, errno == ENOKEY ? "this host has no cluster "
+	    "secret ([storage] key_secret_file) to key the stream with: a "
+	    "live migration would cross the migration network in clear" :
+	    "the live migration's token is malformed");
+	return -1;
 }
 
 /* Propose a step of a live migration of vm (at its generation); once per
@@ -139,7 +166,12 @@ havend_live_target(struct havend *h, const Haven__Vm *vm)
 	struct vmworker			*w = supervisor_find(h->supervisor,
 					    vm->config->uuid);
 	const struct vmworker_live	*l;
+	uint8_t				 raw[LIVE_KEY_TOKEN / 2];
+	uint8_t				 key[LIVE_KEY_SIZE];
 	char				 addr[64], err[256];
+	char				 token[LIVE_KEY_TOKEN + 1];
+	size_t				 i;
+	int				 keyed;
 
 	if (w != NULL && vmworker_generation(w) != rt->generation + 1) {
 		supervisor_kill(h->supervisor, vm->config->uuid);
@@ -155,10 +187,31 @@ havend_live_target(struct havend *h, const Haven__Vm *vm)
 			    rt->generation, NULL, NULL, 0, err);
 			return;
 		}
+		/* The one-time token is ours to choose: the key derives
+		 * from it, and the worker accepts the sender showing it. */
+		if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+			havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
+			    rt->generation, NULL, NULL, 0, "no randomness for "
+			    "the live migration's token");
+			return;
+		}
+		for (i = 0; i < sizeof raw; i++)
+			snprintf(token + 2 * i, 3, "%02x", raw[i]);
+		if ((keyed = havend_live_key(vm, token, key, err,
+		    sizeof err)) == -1) {
+			havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
+			    rt->generation, NULL, NULL, 0, err);
+			return;
+		}
 		if (havend_spawn(h, vm, HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING,
 		    addr, err, sizeof err) == -1)
 			havend_live_step(h, vm, HAVEN__LIVE_STEP__LIVE_STEP_FAILED,
 			    rt->generation, NULL, NULL, 0, err);
+		else if (supervisor_live_key(h->supervisor, vm->config->uuid,
+		    token, keyed ? key : NULL, sizeof key) == -1)
+			log_warn("live migration of %s: the worker's key: %s",
+			    vm->config->name, strerror(errno));
+		explicit_bzero(key, sizeof key);
 		return;
 	}
 	l = vmworker_live(w);
@@ -194,11 +247,25 @@ havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w)
 	const struct vmworker_live	*l = vmworker_live(w);
 	Haven__WorkerCommand		 cmd = HAVEN__WORKER_COMMAND__INIT;
 	Haven__VmPhase			 wp = vmworker_phase(w);
+	uint8_t				 key[LIVE_KEY_SIZE];
+	char				 why[256];
+	int				 keyed;
 
 	if (vmworker_last_command(w) != HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE) {
 		if (tree_move(rt)->live_endpoint == NULL || *tree_move(rt)->live_endpoint == '\0')
 			return;		/* the target is not ready yet */
+		if ((keyed = havend_live_key(vm, tree_move(rt)->live_token, key,
+		    why, sizeof why)) == -1) {
+			havend_live_step(h, vm,
+			    HAVEN__LIVE_STEP__LIVE_STEP_FAILED, rt->generation,
+			    NULL, NULL, 0, why);
+			return;
+		}
 		cmd.action = HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE;
+		if (keyed) {
+			cmd.tls_key.data = key;
+			cmd.tls_key.len = sizeof key;
+		}
 		cmd.endpoint = tree_move(rt)->live_endpoint;
 		cmd.token = tree_move(rt)->live_token;
 		cmd.downtime_ms = CLUSTER_LIVE_DOWNTIME_MS(set);
@@ -208,8 +275,10 @@ havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w)
 		if (supervisor_send(h->supervisor, vm->config->uuid, &cmd) == 0)
 			log_vm(LOG_LEVEL_INFO, vm->config->name,
 			    "migrating live to host %u at %s (downtime limit "
-			    "%u ms)", tree_move(rt)->to, tree_move(rt)->live_endpoint,
-			    cmd.downtime_ms);
+			    "%u ms, %s)", tree_move(rt)->to,
+			    tree_move(rt)->live_endpoint, cmd.downtime_ms,
+			    keyed ? "over TLS" : "in clear");
+		explicit_bzero(key, sizeof key);
 		return;
 	}
 	if (l->stopped_at_us != 0 && tree_move(rt)->downtime_since_us == 0)

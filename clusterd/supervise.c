@@ -59,6 +59,9 @@ struct vmworker {
 	char			 detail[256];	/* its last sentence */
 	/* Live migration: what the worker said (struct vmworker_live). */
 	char			 listen[64];	/* INCOMING: the address */
+	char			 token[40];	/* INCOMING: the one-time token */
+	uint8_t			 tls_key[32];	/* INCOMING: until sent */
+	int			 tls_keyed;
 	int			 incoming;	/* a target, not switched yet */
 	struct vmworker_live	 live;
 	struct vmworker		*next;
@@ -250,6 +253,7 @@ supervise_remove(struct vmworker *w)
 	if (w->channel != NULL)
 		channel_free(w->channel);
 	ev_timer_free(w->timer);
+	explicit_bzero(w->tls_key, sizeof w->tls_key);
 	free(w);
 }
 
@@ -362,11 +366,19 @@ static int
 supervise_send(struct vmworker *w, Haven__WorkerCommand *cmd)
 {
 	Haven__WorkerAction	action = cmd->action;
+	int			rc;
 
 	cmd->state_generation = w->state_generation;
 	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING &&
-	    (cmd->endpoint == NULL || *cmd->endpoint == '\0'))
+	    (cmd->endpoint == NULL || *cmd->endpoint == '\0')) {
 		cmd->endpoint = w->listen;
+		if (*w->token != '\0')
+			cmd->token = w->token;
+		if (w->tls_keyed) {
+			cmd->tls_key.data = w->tls_key;
+			cmd->tls_key.len = sizeof w->tls_key;
+		}
+	}
 	if (w->channel == NULL)
 		return -1;
 	w->last_command = action;
@@ -383,8 +395,14 @@ supervise_send(struct vmworker *w, Haven__WorkerCommand *cmd)
 	/* From now on a RUNNING report means the save failed. */
 	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE)
 		w->phase = HAVEN__VM_PHASE__VM_PHASE_SAVING;
-	return channel_send_message(w->channel, FRAME_WORKER_COMMAND,
+	rc = channel_send_message(w->channel, FRAME_WORKER_COMMAND,
 	    &cmd->base, NULL, 0);
+	/* The key is the worker's now (the frame is encoded and queued). */
+	if (cmd->tls_key.data == w->tls_key) {
+		explicit_bzero(w->tls_key, sizeof w->tls_key);
+		w->tls_keyed = 0;
+	}
+	return rc;
 }
 
 static int
@@ -788,6 +806,29 @@ supervisor_send(struct supervisor *s, const char *uuid,
 	return supervise_send(w, cmd);
 }
 
+/* A live migration's target: the token its worker is to accept and the
+ * move's TLS key (NULL: in clear), sent with INCOMING once its volumes are
+ * open and forgotten then. */
+int
+supervisor_live_key(struct supervisor *s, const char *uuid, const char *token,
+    const uint8_t *key, size_t keylen)
+{
+	struct vmworker	*w = supervisor_find(s, uuid);
+
+	if (w == NULL || w->action !=
+	    HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING ||
+	    strlen(token) >= sizeof w->token ||
+	    (key != NULL && keylen != sizeof w->tls_key)) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(w->token, sizeof w->token, "%s", token);
+	w->tls_keyed = key != NULL;
+	if (key != NULL)
+		memcpy(w->tls_key, key, sizeof w->tls_key);
+	return 0;
+}
+
 /* Stop a worker whatever it does: SIGTERM (it kills its QEMU on the way
  * out), SIGKILL if it lingers. Its report is not wanted any more. */
 void
@@ -844,7 +885,7 @@ static void
 supervise_clean_run_dir(struct supervisor *s, const char *uuid)
 {
 	static const char *const socks[] = { "nbd.sock", "qmp.sock",
-	    "worker.sock" };
+	    "worker.sock", "keys.psk", "dh-params.pem" };
 	char	path[256];
 	size_t	i;
 

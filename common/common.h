@@ -185,6 +185,10 @@ void		 sha256_hmac(const uint8_t *key, size_t keylen,
  * *out (malloc'd; explicit_bzero and free it); -1 with err otherwise. */
 int		 secret_file_read(const char *path, size_t max, uint8_t **out,
 		     size_t *len, char *err, size_t errlen);
+/* The SHA-256 of the cluster's secret file (a root-only secret file of at
+ * least 16 bytes); -1 with the operator's sentence in err. */
+int		 secret_file_hash(const char *path, uint8_t[SHA256_SIZE],
+		     char *err, size_t errlen);
 
 /* ev.c */
 struct event_base *ev_base_new(void);

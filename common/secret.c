@@ -82,3 +82,31 @@ out:
 		close(fd);
 	return rc;
 }
+
+/* The cluster's secret (corosync's authkey by default), reduced to its
+ * SHA-256: keys only members may compute derive from it (reservation
+ * keys, storage/pr.c; a live migration's TLS key, migrate/live_key.c).
+ * Corosync's authkey is 128 to 4096 bytes. */
+#define SECRET_CLUSTER_MAX	8192
+
+int
+secret_file_hash(const char *path, uint8_t out[SHA256_SIZE], char *err,
+    size_t errlen)
+{
+	uint8_t	*buf;
+	size_t	 len;
+	int	 rc = -1;
+
+	if (secret_file_read(path, SECRET_CLUSTER_MAX, &buf, &len, err,
+	    errlen) == -1)
+		return -1;
+	if (len < 16) {
+		snprintf(err, errlen, "%s: shorter than 16 bytes", path);
+	} else {
+		sha256(buf, len, out);
+		rc = 0;
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+	return rc;
+}

@@ -3,7 +3,9 @@
  * the volumes without the lease, starts QEMU with -incoming defer -S and
  * listens on its migration address; the cluster carries its endpoint and a
  * one-time token to the source. The source's worker connects, presents the
- * token and hands the socket to QEMU (`migrate fd:`): pre-copy runs over
+ * token and hands the socket to QEMU (`migrate fd:`); both QEMUs speak TLS
+ * over it with the move's key (live_tls.c), so the guest's RAM never
+ * crosses the migration network in clear. Pre-copy runs over
  * the migration network under the downtime limit and bandwidth; if it has
  * not converged within its budget the worker cancels it and the VM runs on
  * (the cluster falls back to quick migration). The target reports the
@@ -42,7 +44,7 @@ live_init(struct transfer *t)
 {
 	size_t	i;
 
-	t->live.listen_fd = t->live.fd = -1;
+	t->live.listen_fd = t->live.fd = t->live.tls_fd = -1;
 	for (i = 0; i < LIVE_SENDERS; i++)
 		t->live.senders[i].fd = -1;
 }
@@ -97,12 +99,42 @@ live_close_all(struct transfer *t)
 
 /* --- the target ---------------------------------------------------------- */
 
+/* havend's token: LIVE_TOKEN hex digits (the key derives from it). */
+static int
+live_token_valid(const char *token)
+{
+	size_t	i;
+
+	if (token == NULL || strlen(token) != LIVE_TOKEN)
+		return 0;
+	for (i = 0; i < LIVE_TOKEN; i++)
+		if (hex_digit(token[i]) == -1)
+			return 0;
+	return 1;
+}
+
 void
-live_incoming(struct transfer *t, const char *address)
+live_incoming(struct transfer *t, const Haven__WorkerCommand *cmd)
 {
 	t->kind = TRANSFER_INCOMING;
 	t->start_us = now_us();
-	snprintf(t->live.endpoint, sizeof t->live.endpoint, "%s", address);
+	snprintf(t->live.endpoint, sizeof t->live.endpoint, "%s",
+	    cmd->endpoint);
+	t->live.token[0] = '\0';
+	if (cmd->token != NULL && *cmd->token != '\0') {
+		if (!live_token_valid(cmd->token)) {
+			t->ops->fail(t->arg, -EINVAL, "live migration: a "
+			    "malformed token");
+			return;
+		}
+		snprintf(t->live.token, sizeof t->live.token, "%s",
+		    cmd->token);
+	}
+	if (live_tls_key(t, cmd) == -1) {
+		t->ops->fail(t->arg, -EINVAL, "live migration: a malformed "
+		    "TLS key");
+		return;
+	}
 	t->ops->start_qemu(t->arg);
 }
 
@@ -128,10 +160,14 @@ live_listen(struct transfer *t)
 		errno = EINVAL;
 		return -1;
 	}
-	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-		return -1;
-	for (i = 0; i < sizeof raw; i++)
-		snprintf(t->live.token + 2 * i, 3, "%02x", raw[i]);
+	/* havend chose the token (the key derives from it); an older
+	 * havend's command has none: one of our own. */
+	if (t->live.token[0] == '\0') {
+		if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+			return -1;
+		for (i = 0; i < sizeof raw; i++)
+			snprintf(t->live.token + 2 * i, 3, "%02x", raw[i]);
+	}
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0)) == -1)
 		return -1;
@@ -157,6 +193,12 @@ live_token_read(evutil_socket_t fd, short events, void *arg)
 	size_t			 i;
 	int			 flags;
 
+	if (events & EV_TIMEOUT) {
+		log_warn("live migration: a sender showed no token within "
+		    "%d ms; closed", LIVE_TOKEN_MS);
+		live_sender_close(p);
+		return;
+	}
 	n = read(fd, p->got + p->n, sizeof p->got - p->n);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -195,6 +237,8 @@ live_accept(evutil_socket_t fd, short events, void *arg)
 {
 	struct transfer		*t = arg;
 	struct live_sender	*p = NULL;
+	struct timeval		 tv = { LIVE_TOKEN_MS / 1000,
+				    LIVE_TOKEN_MS % 1000 * 1000 };
 	size_t			 i;
 	int			 c;
 
@@ -220,7 +264,7 @@ live_accept(evutil_socket_t fd, short events, void *arg)
 	p->since_us = now_us();
 	if ((p->ev = event_new(t->base, c, EV_READ | EV_PERSIST,
 	    live_token_read, p)) == NULL ||
-	    event_add(p->ev, NULL) == -1)
+	    event_add(p->ev, &tv) == -1)
 		live_sender_close(p);
 }
 
@@ -229,6 +273,12 @@ void
 live_incoming_ready(struct transfer *t)
 {
 	transfer_migration_events(t);
+	/* Credentials and tls-creds before any migrate-incoming. */
+	if (live_tls_begin(t, 1) == -1) {
+		t->ops->fail(t->arg, -errno, "live migration: writing the "
+		    "TLS key");
+		return;
+	}
 	t->live.accept = event_new(t->base, t->live.listen_fd,
 	    EV_READ | EV_PERSIST, live_accept, t);
 	if (t->live.accept == NULL || event_add(t->live.accept, NULL) == -1) {
@@ -286,6 +336,7 @@ live_ended(struct transfer *t, int error, const char *why)
 	ev_timer_cancel(t->progress_timer);
 	ev_timer_cancel(t->live.switch_timer);
 	live_close(t);
+	live_tls_end(t);
 	transfer_end(t);
 	t->live.completed = 0;
 	t->ops->report(t->arg, HAVEN__VM_PHASE__VM_PHASE_RUNNING, error, why,
@@ -422,7 +473,9 @@ live_connected(evutil_socket_t fd, short events, void *arg)
 
 	event_free(t->live.io);
 	t->live.io = NULL;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
+	if (events & EV_TIMEOUT)
+		error = ETIMEDOUT;
+	else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
 		error = errno;
 	if (error == 0 && write(fd, t->live.token, LIVE_TOKEN) != LIVE_TOKEN)
 		error = errno != 0 ? errno : EIO;
@@ -453,6 +506,8 @@ void
 live_send(struct transfer *t, const Haven__WorkerCommand *cmd)
 {
 	struct sockaddr_in	 sin;
+	struct timeval		 tv = { LIVE_CONNECT_MS / 1000,
+				    LIVE_CONNECT_MS % 1000 * 1000 };
 	char			 host[64], why[160];
 	const char		*colon;
 	unsigned long		 port;
@@ -489,9 +544,19 @@ live_send(struct transfer *t, const Haven__WorkerCommand *cmd)
 	snprintf(t->live.endpoint, sizeof t->live.endpoint, "%s",
 	    cmd->endpoint);
 	snprintf(t->live.token, sizeof t->live.token, "%s", cmd->token);
-	snprintf(why, sizeof why, "sending to %s", cmd->endpoint);
+	snprintf(why, sizeof why, "sending to %s%s", cmd->endpoint,
+	    cmd->tls_key.len != 0 ? " over TLS" : " in clear");
 	t->ops->report(t->arg, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0, why, 0,
 	    0);
+	/* The credentials before the connect: QEMU has them by the time
+	 * the socket is handed over (QMP runs commands in order). */
+	if (live_tls_key(t, cmd) == -1 || live_tls_begin(t, 0) == -1) {
+		error = errno;
+		snprintf(why, sizeof why, "live migration: the TLS key: %s",
+		    strerror(error));
+		live_ended(t, -error, why);
+		return;
+	}
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0)) == -1 || (connect(fd, (struct sockaddr *)&sin, sizeof sin) ==
 	    -1 && errno != EINPROGRESS)) {
@@ -505,7 +570,7 @@ live_send(struct transfer *t, const Haven__WorkerCommand *cmd)
 	}
 	t->live.fd = fd;
 	if ((t->live.io = event_new(t->base, fd, EV_WRITE, live_connected,
-	    t)) == NULL || event_add(t->live.io, NULL) == -1)
+	    t)) == NULL || event_add(t->live.io, &tv) == -1)
 		live_ended(t, -ENOMEM, "live migration: event");
 }
 
@@ -534,7 +599,14 @@ live_incoming_status(struct transfer *t, const char *s)
 {
 	char	why[256];
 
+	/* Past the TLS handshake: keys.psk has served (GnuTLS reads it at
+	 * the handshake). */
+	if (strcmp(s, "setup") != 0)
+		live_tls_forget(t);
 	if (strcmp(s, "completed") == 0) {
+		/* This QEMU may send the VM on later (live, or a quick save
+		 * into a pipe): no server credentials left set. */
+		live_tls_end(t);
 		snprintf(why, sizeof why, "live migration received in %" PRIu64
 		    " ms", (now_us() - t->live.start_us) / 1000);
 		t->ops->report(t->arg, HAVEN__VM_PHASE__VM_PHASE_MIGRATING, 0,

@@ -35,6 +35,24 @@ enum migrate_error {
 const char	*migrate_strerror(int);
 
 /*
+ * live_key.c: a live migration's TLS pre-shared key, which each havend
+ * derives from the cluster's secret (secret_file_hash of [storage]
+ * key_secret_file) and the move's public identity: the VM's UUID, its
+ * generation before the move and the target's one-time token.
+ */
+#define LIVE_KEY_SIZE		32
+#define LIVE_KEY_TOKEN		32	/* hex digits */
+int		 live_key_load(const char *path, char *err, size_t errlen);
+int		 live_key_installed(void);
+/* -1: ENOKEY without the secret, EINVAL for a malformed token. */
+int		 live_key_derive(const char *vm_uuid, uint64_t generation,
+		     const char *token, uint8_t key[LIVE_KEY_SIZE]);
+/* The derivation itself, for tests. */
+void		 live_key_compute(const uint8_t secret[32],
+		     const char *vm_uuid, uint64_t generation,
+		     const char *token, uint8_t key[LIVE_KEY_SIZE]);
+
+/*
  * state.c
  *
  * The state extent holds one STATE_HEADER_SIZE header at offset 0 and

@@ -54,6 +54,7 @@ transfer_free(struct transfer *t)
 	if (t == NULL)
 		return;
 	live_close_all(t);
+	live_tls_close(t);
 	if (t->restore_fd != -1)
 		close(t->restore_fd);
 	ev_timer_free(t->progress_timer);

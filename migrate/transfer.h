@@ -114,13 +114,19 @@ void		 quick_save(struct transfer *);
 void		 quick_restore(struct transfer *, uint64_t generation);
 
 /* live.c: live migration, QEMU's pre-copy between two workers. */
-/* The target: listen on the migration address and receive. */
-void		 live_incoming(struct transfer *, const char *address);
+/* The target: listen on the command's address (endpoint) for a sender
+ * with its token, and receive (over TLS with its key). */
+void		 live_incoming(struct transfer *, const Haven__WorkerCommand *);
 /* The target's listener, bound before the seccomp filter (no bind after
  * it): 0, or -1 with errno. */
 int		 live_listen(struct transfer *);
-/* The source: connect to the command's endpoint and send. */
+/* The source: connect to the command's endpoint and send (over TLS with
+ * its key). */
 void		 live_send(struct transfer *, const Haven__WorkerCommand *);
+/* live_tls.c: before the seccomp filter, for every VM (any may become a
+ * live source): keys.psk, empty and held open, and dh-params.pem in the
+ * run directory. 0, or -1 with errno. */
+int		 live_tls_prepare(struct transfer *, const char *run_dir);
 /* The target, handed the VM: the lease, the disks again, the vCPUs. */
 void		 live_switch(struct transfer *);
 /* The source: the cluster called the move off; the VM runs here. */

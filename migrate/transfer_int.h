@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "migrate.h"
 #include "transfer.h"
 
 struct event;
@@ -26,6 +27,11 @@ struct state_save;
 /* A stream that sends nothing this long is dead (a cut link, a frozen
  * target): call it off without waiting out the converge budget. */
 #define LIVE_STALL_MS		10000
+/* The source's connect to the target (a target gone dark drops the SYN:
+ * the kernel alone would wait minutes), and a sender's token at the
+ * target: both come within milliseconds on a migration network. */
+#define LIVE_CONNECT_MS		10000
+#define LIVE_TOKEN_MS		5000
 
 /* The target: a connection that has not shown the token yet. A few at
  * once, so a stranger on the migration network who connects and says
@@ -62,6 +68,15 @@ struct live {
 	char			 why[200];	/* why it was cancelled */
 	uint64_t		 sent;		/* ram.transferred, last seen */
 	uint64_t		 sent_us;	/* when it last grew */
+	/* TLS (live_tls.c): the move's key until it is in keys.psk, held
+	 * open (tls_fd) since before the seccomp filter. */
+	char			 tls_dir[256];	/* the run directory */
+	int			 tls_fd;
+	uint8_t			 key[LIVE_KEY_SIZE];
+	int			 keyed;		/* key holds this move's */
+	int			 tls_written;	/* keys.psk holds it */
+	int			 tls_server;	/* the target's credentials */
+	int			 tls_object;	/* QEMU has the object */
 };
 
 struct transfer {
@@ -116,5 +131,12 @@ void		 live_event(struct transfer *, const char *,
 		     struct json_object *);
 void		 live_progress(struct transfer *);
 void		 live_switch_timeout(void *);
+
+/* live_tls.c */
+int		 live_tls_key(struct transfer *, const Haven__WorkerCommand *);
+int		 live_tls_begin(struct transfer *, int server);
+void		 live_tls_forget(struct transfer *);
+void		 live_tls_end(struct transfer *);
+void		 live_tls_close(struct transfer *);
 
 #endif

@@ -89,31 +89,15 @@ pr_key_secret_installed(void)
 	return pr_secret_set;
 }
 
-/*
- * The secret is the SHA-256 of the file (at least 16 bytes; corosync's
- * authkey is 128 to 4096). Like a chap file it must be root's and private.
- */
-#define PR_KEY_FILE_MAX	8192
+/* The secret is the SHA-256 of the cluster's secret file
+ * (secret_file_hash). */
 int
 pr_key_load(const char *path, char *err, size_t errlen)
 {
-	uint8_t	*buf;
-	size_t	 len;
-	int	 rc = -1;
-
-	if (secret_file_read(path, PR_KEY_FILE_MAX, &buf, &len, err,
-	    errlen) == -1)
+	if (secret_file_hash(path, pr_secret, err, errlen) == -1)
 		return -1;
-	if (len < 16) {
-		snprintf(err, errlen, "%s: shorter than 16 bytes", path);
-	} else {
-		sha256(buf, len, pr_secret);
-		pr_secret_set = 1;
-		rc = 0;
-	}
-	explicit_bzero(buf, len);
-	free(buf);
-	return rc;
+	pr_secret_set = 1;
+	return 0;
 }
 
 static struct scsi_task *

@@ -166,7 +166,7 @@ worker_command(struct worker *w, Haven__WorkerCommand *cmd)
 		if (!w->spec->incoming || w->qemu_pid > 0 || worker_busy(w) ||
 		    cmd->endpoint == NULL || *cmd->endpoint == '\0')
 			goto busy;
-		live_incoming(w->transfer, cmd->endpoint);
+		live_incoming(w->transfer, cmd);
 		break;
 	case HAVEN__WORKER_ACTION__WORKER_ACTION_MIGRATE:
 		if (w->qmp == NULL || worker_busy(w) ||

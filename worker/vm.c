@@ -82,6 +82,9 @@ worker_spawn(struct worker *w, int incoming)
 	if (transfer_kind(w->transfer) == TRANSFER_INCOMING &&
 	    live_listen(w->transfer) == -1)
 		return -errno;
+	/* No open after the filter either: a live migration's key file. */
+	if (live_tls_prepare(w->transfer, w->spec->run_dir) == -1)
+		return -errno;
 
 	memset(&c, 0, sizeof c);
 	c.binary = *w->spec->qemu_binary ? w->spec->qemu_binary : NULL;

@@ -25,7 +25,40 @@ struct guest_config {
 	uint32_t	journal_every;
 	int		journal;	/* -1 auto (on if a disk is found), 0 off, 1 on */
 	uint32_t	flood;		/* filler lines per tick (log caps) */
+	uint32_t	marker_kib;	/* RAM filled with a text marker */
 };
+
+/*
+ * marker=N: N KiB of RAM from 8 MiB (below the dirty region) hold the line
+ * "HAVEN-RAM-MARKER boot=<id>\n" over and over, written once at start: text
+ * a test can look for in a capture of the migration network (lab.live-tls:
+ * found when the stream is in clear, absent when it is encrypted).
+ */
+#define MARKER_BASE	(8u << 20)
+#define MARKER_MAX_KIB	(8u << 10)
+
+static uint32_t
+guest_marker(uint64_t boot_id, uint32_t kib, uint32_t mem_top)
+{
+	static const char prefix[] = "HAVEN-RAM-MARKER boot=";
+	static const char digits[] = "0123456789abcdef";
+	volatile char *p = (volatile char *)MARKER_BASE;
+	char line[sizeof prefix - 1 + 16 + 1];
+	uint32_t i, bytes;
+
+	if (kib > MARKER_MAX_KIB)
+		kib = MARKER_MAX_KIB;
+	if (mem_top < MARKER_BASE + (kib << 10))
+		kib = mem_top > MARKER_BASE ? (mem_top - MARKER_BASE) >> 10 : 0;
+	memcpy(line, prefix, sizeof prefix - 1);
+	for (i = 0; i < 16; i++)
+		line[sizeof prefix - 1 + i] = digits[(boot_id >> (60 - 4 * i)) & 0xf];
+	line[sizeof line - 1] = '\n';
+	bytes = kib << 10;
+	for (i = 0; i < bytes; i++)
+		p[i] = line[i % sizeof line];
+	return kib;
+}
 
 void	guest_main(uint32_t, const struct multiboot_info *);
 
@@ -106,6 +139,8 @@ guest_parse_cmdline(const char *cmdline, struct guest_config *config)
 				config->journal_every = number ? number : 1;
 			else if (guest_key_is(token, key_length, "flood"))
 				config->flood = number;
+			else if (guest_key_is(token, key_length, "marker"))
+				config->marker_kib = number;
 			else
 				ok = 0;
 			if (!ok)
@@ -164,7 +199,7 @@ guest_boot_id(void)
 void
 guest_main(uint32_t magic, const struct multiboot_info *info)
 {
-	struct guest_config config = { 100, 0, 256, 1, -1, 0 };
+	struct guest_config config = { 100, 0, 256, 1, -1, 0, 0 };
 	uint32_t mem_top = 0, sectors = 0, disk = 0, dirty_mib, since_journal = 0;
 	uint64_t boot_id, tick = 0, period, deadline, now, last;
 
@@ -210,6 +245,12 @@ guest_main(uint32_t magic, const struct multiboot_info *info)
 	serial_puts(" dirty_pages_per_tick=");
 	serial_put_dec(config.dirty_pages_per_tick);
 	serial_end_line();
+	if (config.marker_kib != 0) {
+		serial_begin_line();
+		serial_puts("marker kib=");
+		serial_put_dec(guest_marker(boot_id, config.marker_kib, mem_top));
+		serial_end_line();
+	}
 	if (disk)
 		journal_init(boot_id);
 
