@@ -601,10 +601,12 @@ again:
 			goto again;
 		}
 	}
-	/* Not while a process of its last VM is left (killed, not reaped
-	 * yet): it would share the new VM's uid. */
-	if (!vmcg_empty(VMCG_ROOT, s->config->node_name, uid) &&
-	    vmcg_release(VMCG_ROOT, s->config->node_name, uid) == -1) {
+	/* Not while a process is in its cgroup: one of a VM gone, killed
+	 * and not reaped yet (the list below removes it), or of a worker
+	 * left by the previous havend that has not said hello yet (its uid
+	 * is not known until then). Either would share the new VM's uid;
+	 * nothing is killed here. */
+	if (!vmcg_empty(VMCG_ROOT, s->config->node_name, uid)) {
 		uid++;
 		goto again;
 	}
