@@ -5,6 +5,7 @@
  * never travels in the replicated state, argv, events or logs.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common.h"
@@ -12,6 +13,8 @@
 
 static uint8_t	 live_secret[SHA256_SIZE];
 static int	 live_secret_set;
+
+static void	live_key_replay(const char *, uint8_t [LIVE_KEY_SIZE]);
 
 int
 live_key_load(const char *path, char *err, size_t errlen)
@@ -75,5 +78,34 @@ live_key_derive(const char *vm_uuid, uint64_t generation, const char *token,
 	 * TLS handshake must refuse the stream. */
 	if (failpoint("live-key-wrong"))
 		key[0] ^= 0x01;
+	if (failpoint("live-key-replay"))
+		live_key_replay(vm_uuid, key);
 	return 0;
+}
+
+/*
+ * lab.live-tls, failpoint live-key-replay: this havend hands its worker the
+ * key of the VM's previous move instead of this one's, as one that kept a
+ * key seen once (a worker's keys.psk, a core file) would present it again.
+ * The first move after the failpoint is set keeps its own key and is
+ * remembered; only under the failpoint is a key kept past its move.
+ */
+static void
+live_key_replay(const char *vm_uuid, uint8_t key[LIVE_KEY_SIZE])
+{
+	static char	 uuid[37];
+	static uint8_t	 last[LIVE_KEY_SIZE];
+	static int	 have;
+	uint8_t		 fresh[LIVE_KEY_SIZE];
+
+	memcpy(fresh, key, LIVE_KEY_SIZE);
+	if (have && strcmp(uuid, vm_uuid) == 0) {
+		memcpy(key, last, LIVE_KEY_SIZE);
+		log_info("failpoint live-key-replay: VM %s gets its previous "
+		    "move's key", vm_uuid);
+	}
+	memcpy(last, fresh, LIVE_KEY_SIZE);
+	snprintf(uuid, sizeof uuid, "%s", vm_uuid);
+	have = 1;
+	explicit_bzero(fresh, sizeof fresh);
 }

@@ -13,6 +13,9 @@
 #  3. a wrong key (the source's havend with the failpoint live-key-wrong):
 #     QEMU's TLS handshake refuses it, the move falls back to quick
 #     migration by itself and the VM runs on the target, same boot.
+#  4. a replayed key (the target's havend with the failpoint
+#     live-key-replay hands its worker the key of the VM's previous move,
+#     which was valid then): refused the same way; quick migration follows.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -132,6 +135,26 @@ on_h1() { [[ -n $(last_tick h1 sec1) ]]; }
 wait_for 20 "sec1 ticking on h1" on_h1
 [[ $(boot_of h1 sec1) == "$boot" ]] || fail "boot id changed after the fallback"
 restart_havend h2
+wait_for 30 "all three quorate" members_are h3 '[true,[1,2,3]]'
+
+step "4. a replayed key (h1's havend, failpoint live-key-replay): the previous move's key opens no other"
+restart_havend h1 HAVEN_FAILPOINTS=live-key-replay
+wait_for 30 "all three quorate" members_are h3 '[true,[1,2,3]]'
+# h1, the source, keeps this move's own key (and remembers it): a live move.
+ctl h3 vm migrate sec1 --to haven-h2 | tee "$TMP/replay1.out"
+grep -q "moved from host 1 to host 2 (live migration): downtime" "$TMP/replay1.out" ||
+	fail "the move before the replay did not go live"
+# h1, the target now, hands its worker the key of the move before.
+ctl h3 vm migrate sec1 --to haven-h1 | tee "$TMP/replay2.out"
+"$LAB" exec h1 grep -q "failpoint live-key-replay: VM $uuid gets its previous move's key" /var/log/havend.log ||
+	fail "h1's havend did not replay the key: the step proves nothing"
+grep -E -q "live migration to host 1 failed on host 2: .*(TLS|handshake)" "$TMP/replay2.out" ||
+	fail "the replayed key was not refused by the handshake"
+grep -q "moved from host 2 to host 1 (quick migration): downtime" "$TMP/replay2.out" ||
+	fail "it did not fall back to quick migration after the replayed key"
+wait_for 20 "sec1 ticking on h1" on_h1
+[[ $(boot_of h1 sec1) == "$boot" ]] || fail "boot id changed after the replay"
+restart_havend h1
 wait_for 30 "all three quorate" members_are h3 '[true,[1,2,3]]'
 
 step "the auditor saw no VM twice"
