@@ -25,6 +25,16 @@ is_secret_key(const char *key)
 	return strstr(key, "passw") != NULL || strstr(key, "secret") != NULL;
 }
 
+/* A tab, an escape or a DEL would reach the agent's stdin and the log. */
+static int
+has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
 static int
 valid_agent_option(const char *s)
 {
@@ -140,6 +150,9 @@ read_password_file(struct parse *p, const char *path, char *value,
 		config_add_error(p, p->line, section, "password_file",
 		    "the password in %s is longer than %zu characters", path,
 		    size - 1);
+	else if (has_control(buf))
+		config_add_error(p, p->line, section, "password_file",
+		    "the password in %s holds a control character", path);
 	else
 		memcpy(value, buf, len + 1);
 out:
@@ -221,6 +234,9 @@ config_fence_key(struct parse *p, const char *key, const char *value)
 		else if (strlen(value) >= sizeof o->value)
 			config_add_error(p, p->line, sn, key, "longer than %zu "
 			    "characters", sizeof o->value - 1);
+		else if (has_control(value))
+			config_add_error(p, p->line, sn, key, "holds a control "
+			    "character");
 		else
 			config_copy(o->value, sizeof o->value, value);
 		return;
@@ -238,6 +254,11 @@ config_fence_key(struct parse *p, const char *key, const char *value)
 	if (strlen(value) >= sizeof o->value) {
 		config_add_error(p, p->line, sn, key, "longer than %zu characters",
 		    sizeof o->value - 1);
+		return;
+	}
+	if (has_control(value)) {
+		config_add_error(p, p->line, sn, key, "holds a control character;"
+		    " the agent reads its options one per line from its stdin");
 		return;
 	}
 	if (is_secret_key(key))

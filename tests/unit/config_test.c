@@ -415,6 +415,8 @@ test_fences(void **state)
 	    "[fence:d]\n"					/* 20 */
 	    "[fence:bad name]\n"				/* 21 */
 	    "[fence:e]\nagent=fence_x\nIP=1\nagent=fence_y\n"	/* 22 */
+	    "[fence:f]\nagent=fence_x\nlevel=7\nip=1.2.3.4\x1b[2J\n"	/* 26 */
+	    "password=a\tb\n"					/* 30 */
 	    ), -1);
 	expect_error(8, "fence:a", "agent", "is required");
 	expect_error(11, "fence:b", "agent", "not a fence level");
@@ -425,7 +427,9 @@ test_fences(void **state)
 	expect_error(21, "fence:bad name", "", "[fence:NAME]");
 	expect_error(24, "fence:e", "IP", "not a fence agent option name");
 	expect_error(25, "fence:e", "agent", "given twice");
-	assert_int_equal(nerrs, 9);
+	expect_error(29, "fence:f", "ip", "control character");
+	expect_error(30, "fence:f", "password", "control character");
+	assert_int_equal(nerrs, 11);
 	/* Whole-file checks come after the parse but sort into place. */
 	for (size_t i = 1; i < nerrs; i++)
 		assert_true(errs[i - 1].line <= errs[i].line);
