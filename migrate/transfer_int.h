@@ -87,6 +87,7 @@ struct transfer {
 
 	enum transfer_kind		 kind;
 	uint64_t			 start_us;
+	uint64_t			 start_cpu_us;	/* the worker's CPU, at start */
 	struct ev_timer			*progress_timer;
 	uint64_t			 remaining;	/* progress: live, save, */
 	uint64_t			 total;		/* restore */

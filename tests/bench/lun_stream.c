@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
@@ -286,6 +287,7 @@ main(int argc, char **argv)
 	struct lun_stream	 s;
 	struct iscsi_url	*u;
 	struct scsi_task	*task;
+	struct rusage		 ru;
 	char			 go[8];
 	int			 put, i;
 
@@ -342,7 +344,10 @@ main(int argc, char **argv)
 		lun_stream_run(&s, 1, POLLOUT);
 		close(1);
 	}
-	fprintf(stderr, "{\"bytes\":%" PRIu64 "}\n", s.bytes);
+	(void)getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "{\"bytes\":%" PRIu64 ",\"cpu_ms\":%ld}\n", s.bytes,
+	    ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
+	    ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000);
 	iscsi_logout_sync(s.ctx);
 	iscsi_destroy_context(s.ctx);
 	return 0;
