@@ -2,7 +2,8 @@
  * havenctl vm create NAME --memory SIZE ...: add a VM to the cluster's
  * configuration (stopped; 'vm start' runs it), its NICs included (havend
  * chooses the MACs not given). Checked here so mistakes get a usage
- * message; havend checks everything again.
+ * message; havend checks everything again. The VM options are parsed here
+ * for vm set too (cli_vm_config_parse).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +13,12 @@
 #include "request.h"
 
 #define VM_MAX_VCPUS	1024
-#define VM_MAX_LIST	64	/* --volume, --prefer */
 
 /* --volume, repeated: the guest's disks in order, each once. */
 static int
-vm_create_volumes(struct cli *cli, struct args *args, Haven__VmConfig *config)
+vm_volumes(struct cli *cli, const struct cmd_entry *cmd, struct args *args,
+    Haven__VmConfig *config)
 {
-	const struct cmd_entry	*cmd = &cmd_vm_create_entry;
 	const char		*arg;
 	size_t			 i;
 	int			 n;
@@ -28,9 +28,9 @@ vm_create_volumes(struct cli *cli, struct args *args, Haven__VmConfig *config)
 			cli_usage_error(cli, cmd, "empty --volume");
 			return -1;
 		}
-		if (config->n_volumes == VM_MAX_LIST) {
+		if (config->n_volumes == CLI_VM_MAX_LIST) {
 			cli_usage_error(cli, cmd, "at most %d volumes",
-			    VM_MAX_LIST);
+			    CLI_VM_MAX_LIST);
 			return -1;
 		}
 		for (i = 0; i < config->n_volumes; i++) {
@@ -47,9 +47,9 @@ vm_create_volumes(struct cli *cli, struct args *args, Haven__VmConfig *config)
 
 /* --prefer, repeated: preferred node ids, most preferred first, each once. */
 static int
-vm_create_prefer(struct cli *cli, struct args *args, Haven__VmConfig *config)
+vm_prefer(struct cli *cli, const struct cmd_entry *cmd, struct args *args,
+    Haven__VmConfig *config)
 {
-	const struct cmd_entry	*cmd = &cmd_vm_create_entry;
 	const char		*arg;
 	uint64_t		 v;
 	size_t			 i;
@@ -61,9 +61,9 @@ vm_create_prefer(struct cli *cli, struct args *args, Haven__VmConfig *config)
 			    "id ('havenctl node list' shows them)", arg);
 			return -1;
 		}
-		if (config->n_preferred_owners == VM_MAX_LIST) {
+		if (config->n_preferred_owners == CLI_VM_MAX_LIST) {
 			cli_usage_error(cli, cmd, "at most %d preferred nodes",
-			    VM_MAX_LIST);
+			    CLI_VM_MAX_LIST);
 			return -1;
 		}
 		for (i = 0; i < config->n_preferred_owners; i++) {
@@ -78,20 +78,12 @@ vm_create_prefer(struct cli *cli, struct args *args, Haven__VmConfig *config)
 	return 0;
 }
 
-/* --nic, repeated: the guest's NICs in order, parsed into nics[] whose
- * strings point into text[]. */
-struct vm_create_nics {
-	char		 text[NIC_MAX][128];
-	char		 mac[NIC_MAX][NET_MAC_STRLEN + 1];
-	Haven__Nic	 nic[NIC_MAX];
-	Haven__Nic	*nics[NIC_MAX];
-};
-
+/* --nic, repeated: the guest's NICs in order, parsed into b->nics[] whose
+ * strings point into b->text[]. */
 static int
-vm_create_nics(struct cli *cli, struct args *args, struct vm_create_nics *b,
-    Haven__VmConfig *config)
+vm_nics(struct cli *cli, const struct cmd_entry *cmd, struct args *args,
+    struct cli_vm_args *b, Haven__VmConfig *config)
 {
-	const struct cmd_entry	*cmd = &cmd_vm_create_entry;
 	const char		*arg;
 	char			 err[256];
 	size_t			 i, n;
@@ -128,64 +120,62 @@ vm_create_nics(struct cli *cli, struct args *args, struct vm_create_nics *b,
 	return 0;
 }
 
-static int
-cmd_vm_create_exec(struct cli *cli, struct args *args)
+/*
+ * The VM options vm create and vm set share, those given, into config
+ * (whose arrays point into b); the caller sets defaults first. -1 after a
+ * usage message.
+ */
+int
+cli_vm_config_parse(struct cli *cli, const struct cmd_entry *cmd,
+    struct args *args, struct cli_vm_args *b, Haven__VmConfig *config)
 {
-	const struct cmd_entry	*cmd = &cmd_vm_create_entry;
-	Haven__VmCreateRequest	 req = HAVEN__VM_CREATE_REQUEST__INIT;
-	Haven__VmConfig		 config = HAVEN__VM_CONFIG__INIT;
-	struct vm_create_nics	 nics;
-	char			*volumes[VM_MAX_LIST], done[128];
-	uint32_t		 prefer[VM_MAX_LIST];
 	const char		*arg;
 	uint64_t		 v;
 	int			 isolation;
 
-	config.vcpus = 1;
-	config.max_restarts = 1;
-	config.priority = CLI_PRIORITY_MEDIUM;
-	config.volumes = volumes;
-	config.preferred_owners = prefer;
+	config->volumes = b->volumes;
+	config->preferred_owners = b->prefer;
 	if ((arg = args_get(args, "memory")) != NULL &&
-	    cli_parse_memory_mib(arg, &config.memory_mib) == -1) {
+	    cli_parse_memory_mib(arg, &config->memory_mib) == -1) {
 		cli_usage_error(cli, cmd, "bad --memory '%s': a size in whole "
 		    "MiB (512M, 4G), at least %d MiB", arg,
 		    CLI_VM_MIN_MEMORY_MIB);
-		return CLI_EXIT_USAGE;
+		return -1;
 	}
 	if ((arg = args_get(args, "vcpus")) != NULL) {
 		if (cli_parse_uint(arg, 1, VM_MAX_VCPUS, &v) == -1) {
 			cli_usage_error(cli, cmd, "bad --vcpus '%s': a number "
 			    "from 1 to %d", arg, VM_MAX_VCPUS);
-			return CLI_EXIT_USAGE;
+			return -1;
 		}
-		config.vcpus = (uint32_t)v;
+		config->vcpus = (uint32_t)v;
 	}
-	if (vm_create_volumes(cli, args, &config) == -1)
-		return CLI_EXIT_USAGE;
+	if (vm_volumes(cli, cmd, args, config) == -1)
+		return -1;
 	if ((arg = args_get(args, "priority")) != NULL &&
-	    cli_parse_priority(arg, &config.priority) == -1) {
+	    cli_parse_priority(arg, &config->priority) == -1) {
 		cli_usage_error(cli, cmd, "bad --priority '%s': high, medium "
 		    "or low", arg);
-		return CLI_EXIT_USAGE;
+		return -1;
 	}
-	if (vm_create_prefer(cli, args, &config) == -1)
-		return CLI_EXIT_USAGE;
+	if (vm_prefer(cli, cmd, args, config) == -1)
+		return -1;
 	if ((arg = args_get(args, "anti-affinity")) != NULL) {
 		if (*arg == '\0') {
 			cli_usage_error(cli, cmd, "empty --anti-affinity");
-			return CLI_EXIT_USAGE;
+			return -1;
 		}
-		config.anti_affinity = (char *)arg;
+		config->anti_affinity = (char *)arg;
 	}
-	config.failback = args_has(args, "failback") > 0;
+	if (args_has(args, "failback") > 0)
+		config->failback = 1;
 	if ((arg = args_get(args, "isolation")) != NULL) {
 		if (cli_parse_isolation(arg, &isolation) == -1) {
 			cli_usage_error(cli, cmd, "bad --isolation '%s': stop, "
 			    "save or leave-running", arg);
-			return CLI_EXIT_USAGE;
+			return -1;
 		}
-		config.isolation_response = (Haven__IsolationResponse)isolation;
+		config->isolation_response = (Haven__IsolationResponse)isolation;
 	}
 	if ((arg = args_get(args, "kernel")) != NULL) {
 		/* Read on whichever host runs the VM. */
@@ -193,44 +183,61 @@ cmd_vm_create_exec(struct cli *cli, struct args *args)
 			cli_usage_error(cli, cmd, "bad --kernel '%s': an "
 			    "absolute path, the same on every host that may "
 			    "run the VM", arg);
-			return CLI_EXIT_USAGE;
+			return -1;
 		}
-		config.kernel = (char *)arg;
+		config->kernel = (char *)arg;
 	}
 	if ((arg = args_get(args, "initrd")) != NULL) {
 		if (*arg != '/') {
 			cli_usage_error(cli, cmd, "bad --initrd '%s': an "
 			    "absolute path, the same on every host that may "
 			    "run the VM", arg);
-			return CLI_EXIT_USAGE;
+			return -1;
 		}
-		config.initrd = (char *)arg;
+		config->initrd = (char *)arg;
 	}
-	if (vm_create_nics(cli, args, &nics, &config) == -1)
-		return CLI_EXIT_USAGE;
+	if (vm_nics(cli, cmd, args, b, config) == -1)
+		return -1;
 	if ((arg = args_get(args, "append")) != NULL) {
 		if (*arg == '\0') {
 			cli_usage_error(cli, cmd, "empty --append");
-			return CLI_EXIT_USAGE;
+			return -1;
 		}
-		config.kernel_append = (char *)arg;
+		config->kernel_append = (char *)arg;
 	}
 	if ((arg = args_get(args, "stop-timeout")) != NULL) {
 		if (cli_parse_uint(arg, 1, 3600, &v) == -1) {
 			cli_usage_error(cli, cmd, "bad --stop-timeout '%s': "
 			    "seconds from 1 to 3600", arg);
-			return CLI_EXIT_USAGE;
+			return -1;
 		}
-		config.stop_timeout_s = (uint32_t)v;
+		config->stop_timeout_s = (uint32_t)v;
 	}
 	if ((arg = args_get(args, "max-restarts")) != NULL) {
 		if (cli_parse_uint(arg, 0, 100, &v) == -1) {
 			cli_usage_error(cli, cmd, "bad --max-restarts '%s': a "
 			    "number from 0 to 100", arg);
-			return CLI_EXIT_USAGE;
+			return -1;
 		}
-		config.max_restarts = (uint32_t)v;
+		config->max_restarts = (uint32_t)v;
 	}
+	return 0;
+}
+
+static int
+cmd_vm_create_exec(struct cli *cli, struct args *args)
+{
+	const struct cmd_entry	*cmd = &cmd_vm_create_entry;
+	Haven__VmCreateRequest	 req = HAVEN__VM_CREATE_REQUEST__INIT;
+	Haven__VmConfig		 config = HAVEN__VM_CONFIG__INIT;
+	struct cli_vm_args	 b;
+	char			 done[128];
+
+	config.vcpus = 1;
+	config.max_restarts = 1;
+	config.priority = CLI_PRIORITY_MEDIUM;
+	if (cli_vm_config_parse(cli, cmd, args, &b, &config) == -1)
+		return CLI_EXIT_USAGE;
 	config.name = (char *)args_positional(args, 0);
 	if (!cli_vm_name_valid(config.name)) {
 		cli_usage_error(cli, cmd, "bad VM name '%s': 1 to %d letters, "

@@ -4,11 +4,37 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
 #include "tree.h"
 #include "request.h"
+
+/* What vm set changed in the machine, for the VM's next start. */
+static void
+show_next_start(const Haven__VmConfig *c, const Haven__VmConfig *p)
+{
+	char	 buf[32];
+	size_t	 i;
+
+	cli_format_mib(p->memory_mib, buf, sizeof buf);
+	printf("at next start:    memory %s, vcpus %" PRIu32 ", volumes",
+	    buf, p->vcpus);
+	for (i = 0; i < p->n_volumes; i++)
+		printf(" %s", p->volumes[i]);
+	printf("%s, %zu NIC%s", p->n_volumes == 0 ? " -" : "", p->n_nics,
+	    p->n_nics == 1 ? "" : "s");
+	for (i = 0; i < p->n_nics; i++)
+		printf("%s%s/%s", i == 0 ? " (" : ", ", p->nics[i]->bridge,
+		    p->nics[i]->mac);
+	printf("%s", p->n_nics > 0 ? ")" : "");
+	if (strcmp(c->kernel, p->kernel) != 0 ||
+	    strcmp(c->kernel_append, p->kernel_append) != 0 ||
+	    strcmp(c->initrd, p->initrd) != 0)
+		printf(", kernel %s", *p->kernel != '\0' ? p->kernel : "-");
+	printf("\n");
+}
 
 static void
 show_vm(const Haven__Vm *vm)
@@ -88,6 +114,8 @@ show_vm(const Haven__Vm *vm)
 			printf("untagged");
 		printf(", %s\n", nic_model_name(nic->model));
 	}
+	if (vm->pending != NULL)
+		show_next_start(c, vm->pending);
 }
 
 static int

@@ -42,6 +42,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_volume_add_entry,
 	&cmd_volume_list_entry,
 	&cmd_vm_create_entry,
+	&cmd_vm_set_entry,
 	&cmd_vm_list_entry,
 	&cmd_vm_show_entry,
 	&cmd_vm_console_entry,

@@ -86,6 +86,51 @@ string_or_null(const char *s)
 }
 
 /* Every field of a VM, for vm list and vm show --json. */
+static struct json_object *
+nics_json(const Haven__VmConfig *c)
+{
+	struct json_object	*a = json_object_new_array();
+	size_t			 i;
+
+	for (i = 0; i < c->n_nics; i++) {
+		struct json_object	*nic = json_object_new_object();
+
+		json_object_object_add(nic, "bridge",
+		    json_object_new_string(c->nics[i]->bridge));
+		json_object_object_add(nic, "mac",
+		    json_object_new_string(c->nics[i]->mac));
+		/* 0: untagged */
+		json_object_object_add(nic, "vlan",
+		    json_object_new_int64(c->nics[i]->vlan));
+		json_object_object_add(nic, "model", json_object_new_string(
+		    nic_model_name(c->nics[i]->model)));
+		json_object_array_add(a, nic);
+	}
+	return a;
+}
+
+/* vm set's changes to the machine, waiting for the VM's next start. */
+static struct json_object *
+next_start_json(const Haven__VmConfig *p)
+{
+	struct json_object	*obj = json_object_new_object(), *a;
+	size_t			 i;
+
+	json_object_object_add(obj, "memory_mib",
+	    json_object_new_uint64(p->memory_mib));
+	json_object_object_add(obj, "vcpus", json_object_new_int64(p->vcpus));
+	a = json_object_new_array();
+	for (i = 0; i < p->n_volumes; i++)
+		json_object_array_add(a, json_object_new_string(p->volumes[i]));
+	json_object_object_add(obj, "volumes", a);
+	json_object_object_add(obj, "nics", nics_json(p));
+	json_object_object_add(obj, "kernel", string_or_null(p->kernel));
+	json_object_object_add(obj, "kernel_append",
+	    string_or_null(p->kernel_append));
+	json_object_object_add(obj, "initrd", string_or_null(p->initrd));
+	return obj;
+}
+
 struct json_object *
 request_vm_json(const Haven__Vm *vm)
 {
@@ -171,22 +216,9 @@ request_vm_json(const Haven__Vm *vm)
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(c->kernel_append));
 	json_object_object_add(obj, "initrd", string_or_null(c->initrd));
-	a = json_object_new_array();
-	for (i = 0; i < c->n_nics; i++) {
-		struct json_object	*nic = json_object_new_object();
-
-		json_object_object_add(nic, "bridge",
-		    json_object_new_string(c->nics[i]->bridge));
-		json_object_object_add(nic, "mac",
-		    json_object_new_string(c->nics[i]->mac));
-		/* 0: untagged */
-		json_object_object_add(nic, "vlan",
-		    json_object_new_int64(c->nics[i]->vlan));
-		json_object_object_add(nic, "model", json_object_new_string(
-		    nic_model_name(c->nics[i]->model)));
-		json_object_array_add(a, nic);
-	}
-	json_object_object_add(obj, "nics", a);
+	json_object_object_add(obj, "nics", nics_json(c));
+	json_object_object_add(obj, "next_start", vm->pending == NULL ? NULL :
+	    next_start_json(vm->pending));
 	return obj;
 }
 

@@ -218,6 +218,20 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 			    NULL) < 0)
 				BAD("VM %s uses missing volume %s",
 				    vm->config->name, vm->config->volumes[j]);
+		if (vm->pending == NULL)
+			continue;
+		/* vm set's configuration for the next start: the same VM. */
+		if (tree_empty(vm->pending->name) ||
+		    strcmp(vm->pending->name, vm->config->name) != 0 ||
+		    strcmp(vm->pending->uuid, vm->config->uuid) != 0 ||
+		    cluster_vm_strings(vm->pending, NULL, 0) != CLUSTER_OK)
+			BAD("VM %s's configuration for its next start is not "
+			    "valid", vm->config->name);
+		for (j = 0; j < vm->pending->n_volumes; j++)
+			if (tree_volume_find(cs, vm->pending->volumes[j],
+			    NULL) < 0)
+				BAD("VM %s's next start uses missing volume %s",
+				    vm->config->name, vm->pending->volumes[j]);
 	}
 	for (i = 0; i < cs->n_roles; i++) {
 		if (tree_empty(cs->roles[i]->principal))

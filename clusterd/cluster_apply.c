@@ -45,14 +45,6 @@ bridges_check(uint32_t id, char *const *bridges, size_t n, char *err,
 	return CLUSTER_OK;
 }
 
-/* A refused string as the refusal may quote it: never its control
- * characters (the sentence goes to the client, the log and events). */
-static const char *
-printable(const char *s)
-{
-	return tree_text_valid(s, 256) ? s : "(with control characters)";
-}
-
 static int
 apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
@@ -67,7 +59,7 @@ apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (!tree_name_valid(hc->name))
 		REFUSE(CLUSTER_E_INVALID, "host name '%.64s' is not a name "
 		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
-		    "digit first)", printable(hc->name), TREE_NAME_MAX);
+		    "digit first)", tree_printable(hc->name), TREE_NAME_MAX);
 	if (bridges_check(hc->node_id, hc->vm_bridges, hc->n_vm_bridges, err,
 	    errlen) != CLUSTER_OK)
 		return CLUSTER_E_INVALID;
@@ -329,7 +321,7 @@ apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (!tree_name_valid(pc->name))
 		REFUSE(CLUSTER_E_INVALID, "pool name '%.64s' is not a name "
 		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
-		    "digit first)", printable(pc->name), TREE_NAME_MAX);
+		    "digit first)", tree_printable(pc->name), TREE_NAME_MAX);
 	if (tree_empty(pc->portal) || tree_empty(pc->target))
 		REFUSE(CLUSTER_E_INVALID, "pool %s needs a portal and a target "
 		    "IQN", pc->name);
@@ -337,7 +329,7 @@ apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	    !tree_text_valid(pc->portal, 255) || strchr(pc->portal, ' '))
 		REFUSE(CLUSTER_E_INVALID, "pool %s: '%.64s' at '%.64s' is not "
 		    "an iSCSI target name at a portal", pc->name,
-		    printable(pc->target), printable(pc->portal));
+		    tree_printable(pc->target), tree_printable(pc->portal));
 	if (tree_pool_find(cs, pc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "pool %s exists already", pc->name);
 	if (!commit)
@@ -362,7 +354,7 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (!tree_name_valid(vc->name))
 		REFUSE(CLUSTER_E_INVALID, "volume name '%.64s' is not a name "
 		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
-		    "digit first)", printable(vc->name), TREE_NAME_MAX);
+		    "digit first)", tree_printable(vc->name), TREE_NAME_MAX);
 	if (tree_pool_find(cs, vc->pool, NULL) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "pool %s does not exist", vc->pool);
 	if (tree_volume_find(cs, vc->name, &at) >= 0)
@@ -378,185 +370,6 @@ apply_volume_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	    tree_xclone(&vc->base));
 	snprintf(subject, sizeof subject, "volume %.48s", vc->name);
 	tree_event_log(cs, c, subject, "added in pool %.48s", vc->pool);
-	return CLUSTER_OK;
-}
-
-/* Whether some host of the state offers bridge to guests. */
-static int
-bridge_anywhere(const Haven__ClusterState *cs, const char *bridge)
-{
-	const Haven__HostConfig	*hc;
-	size_t			 i, j;
-
-	for (i = 0; i < cs->n_hosts; i++) {
-		hc = cs->hosts[i]->config;
-		for (j = 0; j < hc->n_vm_bridges; j++)
-			if (strcmp(hc->vm_bridges[j], bridge) == 0)
-				return 1;
-	}
-	return 0;
-}
-
-/*
- * A new VM's NICs: each as proto/nic.c wants it, its MACs unique in the
- * cluster (havend chose the missing ones; an operator's may collide), and
- * one host at least that offers all its bridges, so that a typo is refused
- * here rather than found when the VM is placed.
- */
-static int
-vm_create_nics(const Haven__ClusterState *cs, const Haven__VmConfig *vc,
-    char *err, size_t errlen)
-{
-	const Haven__Vm	*other;
-	uint8_t		 mac[NET_MAC_BYTES];
-	size_t		 i, nic;
-
-	if (nic_config_check(vc, err, errlen) == -1)
-		return CLUSTER_E_INVALID;
-	for (i = 0; i < vc->n_nics; i++) {
-		(void)net_mac_parse(vc->nics[i]->mac, mac);
-		if ((other = nic_mac_user(cs, mac, &nic)) != NULL)
-			REFUSE(CLUSTER_E_CONFLICT, "VM %s: MAC %s is NIC %zu of "
-			    "VM %s already; give another mac=, or leave it out "
-			    "to have one chosen", vc->name, vc->nics[i]->mac,
-			    nic, other->config->name);
-	}
-	if (vc->n_nics == 0)
-		return CLUSTER_OK;
-	for (i = 0; i < cs->n_hosts; i++)
-		if (nic_bridges_offered(cs->hosts[i]->config, vc, NULL))
-			return CLUSTER_OK;
-	for (i = 0; i < vc->n_nics; i++)
-		if (!bridge_anywhere(cs, vc->nics[i]->bridge))
-			REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: no host offers bridge "
-			    "%s to guests; list it under [interfaces] vm in "
-			    "haven.conf of the hosts that have it ('havenctl "
-			    "node list' shows what each offers)", vc->name,
-			    vc->nics[i]->bridge);
-	REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: no host offers all of its NICs' "
-	    "bridges together; 'havenctl node list' shows what each offers",
-	    vc->name);
-}
-
-/* A new VM's names and strings: they become file names (logs, run
- * directories) and QEMU's arguments on every host that runs it. */
-static int
-vm_create_strings(const Haven__VmConfig *vc, char *err, size_t errlen)
-{
-	if (!tree_name_valid(vc->name))
-		REFUSE(CLUSTER_E_INVALID, "VM name '%.64s' is not a name "
-		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
-		    "digit first)", printable(vc->name), TREE_NAME_MAX);
-	if (!tree_empty(vc->uuid) && !uuid_valid(vc->uuid))
-		REFUSE(CLUSTER_E_INVALID, "VM %s: '%.40s' is not a UUID",
-		    vc->name, printable(vc->uuid));
-	if (!tree_empty(vc->anti_affinity) &&
-	    !tree_name_valid(vc->anti_affinity))
-		REFUSE(CLUSTER_E_INVALID, "VM %s: anti-affinity class '%.64s' "
-		    "is not a name", vc->name, printable(vc->anti_affinity));
-	if ((!tree_empty(vc->kernel) && !tree_path_valid(vc->kernel)) ||
-	    (!tree_empty(vc->initrd) && !tree_path_valid(vc->initrd)))
-		REFUSE(CLUSTER_E_INVALID, "VM %s: the kernel and initrd must be "
-		    "absolute paths without '..' or control characters",
-		    vc->name);
-	if (!tree_text_valid(vc->kernel_append, 4096))
-		REFUSE(CLUSTER_E_INVALID, "VM %s: the kernel command line has "
-		    "control characters or is over 4096 bytes", vc->name);
-	return CLUSTER_OK;
-}
-
-static int
-apply_vm_create(Haven__ClusterState *cs, const Haven__Change *c, int commit,
-    char *err, size_t errlen)
-{
-	const Haven__VmConfig	*vc = c->vm_create->config;
-	Haven__Vm		*vm;
-	size_t			 at, i, j;
-	char			 subject[64];
-	int			 r;
-
-	if (vc == NULL || tree_empty(vc->name))
-		REFUSE(CLUSTER_E_INVALID, "vm_create needs a name");
-	if ((r = vm_create_strings(vc, err, errlen)) != CLUSTER_OK)
-		return r;
-	if (vc->memory_mib == 0 || vc->vcpus == 0)
-		REFUSE(CLUSTER_E_INVALID, "VM %s needs memory and vcpus > 0",
-		    vc->name);
-	if (vc->isolation_response < 0 || vc->isolation_response >
-	    HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_SAVE)
-		REFUSE(CLUSTER_E_INVALID, "VM %s has an unknown isolation response",
-		    vc->name);
-	for (i = 0; i < vc->n_volumes; i++) {
-		if (tree_volume_find(cs, vc->volumes[i], NULL) < 0)
-			REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: volume %s does not "
-			    "exist", vc->name, vc->volumes[i]);
-		for (j = 0; j < i; j++)
-			if (strcmp(vc->volumes[i], vc->volumes[j]) == 0)
-				REFUSE(CLUSTER_E_INVALID, "VM %s lists volume %s "
-				    "twice", vc->name, vc->volumes[i]);
-		/* One VM per volume: the volume is the failover unit. */
-		for (j = 0; j < cs->n_vms; j++) {
-			const Haven__VmConfig	*o = cs->vms[j]->config;
-			size_t			 k;
-
-			for (k = 0; k < o->n_volumes; k++)
-				if (strcmp(o->volumes[k], vc->volumes[i]) == 0)
-					REFUSE(CLUSTER_E_CONFLICT, "volume %s "
-					    "belongs to VM %s", vc->volumes[i],
-					    o->name);
-		}
-	}
-	for (i = 0; i < vc->n_preferred_owners; i++) {
-		if (vc->preferred_owners[i] == 0)
-			REFUSE(CLUSTER_E_INVALID, "VM %s: preferred owner 0 is not "
-			    "a node id", vc->name);
-		for (j = 0; j < i; j++)
-			if (vc->preferred_owners[i] == vc->preferred_owners[j])
-				REFUSE(CLUSTER_E_INVALID, "VM %s lists preferred "
-				    "owner %u twice", vc->name,
-				    vc->preferred_owners[i]);
-	}
-	if (tree_vm_find(cs, vc->name, &at) >= 0)
-		REFUSE(CLUSTER_E_EXISTS, "VM %s exists already", vc->name);
-	if ((r = vm_create_nics(cs, vc, err, errlen)) != CLUSTER_OK)
-		return r;
-	if (!commit)
-		return CLUSTER_OK;
-	vm = xcalloc(1, sizeof *vm);
-	haven__vm__init(vm);
-	vm->config = tree_xclone(&vc->base);
-	vm->runtime = xcalloc(1, sizeof *vm->runtime);
-	haven__vm_runtime__init(vm->runtime);
-	vm->runtime->desired = HAVEN__DESIRED_STATE__DESIRED_STATE_STOPPED;
-	vm->runtime->phase = HAVEN__VM_PHASE__VM_PHASE_STOPPED;
-	tree_array_insert((void ***)&cs->vms, &cs->n_vms, at, vm);
-	snprintf(subject, sizeof subject, "vm %.48s", vc->name);
-	tree_event_log(cs, c, subject, "created");
-	return CLUSTER_OK;
-}
-
-static int
-apply_vm_delete(Haven__ClusterState *cs, const Haven__Change *c, int commit,
-    char *err, size_t errlen)
-{
-	const char	*name = c->vm_delete->name;
-	Haven__Vm	*vm;
-	long		 i;
-	char		 subject[64];
-
-	if ((i = tree_vm_find(cs, name, NULL)) < 0)
-		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", name);
-	vm = cs->vms[i];
-	if (vm->runtime->phase != HAVEN__VM_PHASE__VM_PHASE_STOPPED &&
-	    vm->runtime->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
-		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; stop it before deleting",
-		    name, tree_phase_name(vm->runtime->phase));
-	if (!commit)
-		return CLUSTER_OK;
-	snprintf(subject, sizeof subject, "vm %.48s", name);
-	tree_event_log(cs, c, subject, "deleted");
-	protobuf_c_message_free_unpacked(&vm->base, NULL);
-	tree_array_remove((void **)cs->vms, &cs->n_vms, (size_t)i);
 	return CLUSTER_OK;
 }
 
@@ -906,6 +719,7 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (a->phase == HAVEN__VM_PHASE__VM_PHASE_STARTING) {
 		rt->saved_state = 0;	/* a cold start: any saved state is moot */
 		moves_cold_start(rt);	/* and so is the move */
+		cluster_vm_cold_start(cs, c, cs->vms[i]);	/* and vm set's */
 	}
 	rt->owner = a->owner;
 	rt->phase = a->phase;
@@ -1008,8 +822,9 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(HOST_STORAGE, host_storage, cluster_apply_host_storage);
 	KIND(POOL_ADD, pool_add, apply_pool_add);
 	KIND(VOLUME_ADD, volume_add, apply_volume_add);
-	KIND(VM_CREATE, vm_create, apply_vm_create);
-	KIND(VM_DELETE, vm_delete, apply_vm_delete);
+	KIND(VM_CREATE, vm_create, cluster_apply_vm_create);
+	KIND(VM_DELETE, vm_delete, cluster_apply_vm_delete);
+	KIND(VM_SET, vm_set, cluster_apply_vm_set);
 	KIND(VM_SET_DESIRED, vm_set_desired, apply_vm_set_desired);
 	KIND(VM_TRANSITION, vm_transition, apply_vm_transition);
 	KIND(VM_ASSIGN, vm_assign, apply_vm_assign);

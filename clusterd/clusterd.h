@@ -194,6 +194,24 @@ int		 cluster_apply(struct cluster *, const Haven__Change *, int quorate,
 int		 cluster_check(const struct cluster *, const Haven__Change *,
 		     int quorate, char *err, size_t errlen);
 
+/* cluster_vm.c: the VmCreate, VmSet and VmDelete changes (cluster_apply's;
+ * commit = 0 only checks); a cold start's taking up of the configuration
+ * `vm set` left for it; and a VM's names and strings as a change or a
+ * loaded state must have them. */
+int		 cluster_apply_vm_create(Haven__ClusterState *,
+		     const Haven__Change *, int commit, char *err,
+		     size_t errlen);
+int		 cluster_apply_vm_set(Haven__ClusterState *,
+		     const Haven__Change *, int commit, char *err,
+		     size_t errlen);
+int		 cluster_apply_vm_delete(Haven__ClusterState *,
+		     const Haven__Change *, int commit, char *err,
+		     size_t errlen);
+void		 cluster_vm_cold_start(Haven__ClusterState *,
+		     const Haven__Change *, Haven__Vm *);
+int		 cluster_vm_strings(const Haven__VmConfig *, char *err,
+		     size_t errlen);
+
 /* cluster_storage.c: a HostStorage change (cluster_apply's; commit = 0
  * only checks), the host's own report of its pools' reachability. */
 int		 cluster_apply_host_storage(Haven__ClusterState *,

@@ -183,6 +183,20 @@ load_of(const struct pass *p, uint32_t id)
 	return NULL;
 }
 
+/* The configuration a VM is placed by: one that runs, or a restore, has
+ * the machine it runs or was saved with; a cold start takes what `vm set`
+ * left for it. */
+static const Haven__VmConfig *
+placed_config(const Haven__Vm *vm)
+{
+	const Haven__VmRuntime	*rt = vm->runtime;
+
+	if (tree_phase_occupies(rt->phase) ||
+	    rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED || rt->saved_state)
+		return vm->config;
+	return tree_vm_next_config(vm);
+}
+
 /* Whether host can take vm now: eligible, with room for its memory, the
  * bridges of its NICs, its pools reachable from there (as the host last
  * reported, issue 20), and (anti_affinity) no VM of its class there. */
@@ -191,15 +205,16 @@ host_fits(const struct pass *p, const Haven__Vm *vm, uint32_t host,
     int anti_affinity)
 {
 	const struct load	*l = load_of(p, host);
+	const Haven__VmConfig	*vc = placed_config(vm);
 	const Haven__Host	*h;
 
 	return l != NULL && l->eligible &&
 	    (h = cluster_host(p->st, host)) != NULL &&
 	    h->config->memory_mib >= l->used_mib &&
-	    h->config->memory_mib - l->used_mib >= vm->config->memory_mib &&
-	    nic_bridges_offered(h->config, vm->config, NULL) &&
-	    tree_storage_lost(p->st->cs, h, vm->config) == NULL &&
-	    (!anti_affinity || !class_on(p, vm->config->anti_affinity, host));
+	    h->config->memory_mib - l->used_mib >= vc->memory_mib &&
+	    nic_bridges_offered(h->config, vc, NULL) &&
+	    tree_storage_lost(p->st->cs, h, vc) == NULL &&
+	    (!anti_affinity || !class_on(p, vc->anti_affinity, host));
 }
 
 /*
@@ -211,7 +226,7 @@ static int
 bridges_missing(const struct pass *p, const Haven__Vm *vm, char *why,
     size_t len)
 {
-	const Haven__VmConfig	*vc = vm->config;
+	const Haven__VmConfig	*vc = placed_config(vm);
 	const Haven__Host	*h;
 	size_t			 i, j, k;
 
@@ -251,7 +266,7 @@ bridges_missing(const struct pass *p, const Haven__Vm *vm, char *why,
 static uint32_t
 place(const struct pass *p, const Haven__Vm *vm, uint32_t avoid)
 {
-	const Haven__VmConfig	*vc = vm->config;
+	const Haven__VmConfig	*vc = placed_config(vm);
 	struct load		*l, *best = NULL;
 	size_t			 i;
 
@@ -298,7 +313,7 @@ static void
 pass_place_on(struct pass *p, size_t i, uint32_t host)
 {
 	p->placed_on[i] = host;
-	load_of(p, host)->used_mib += p->order[i]->config->memory_mib;
+	load_of(p, host)->used_mib += placed_config(p->order[i])->memory_mib;
 }
 
 /* Hosts: corosync's membership against the state's (lost, joined), and

@@ -129,6 +129,169 @@ havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 	havend_propose_for(h, c, change);
 }
 
+/* vm set's fields: the option names havenctl sends in VmSetRequest.fields. */
+enum vm_set_field {
+	SET_MEMORY = 1 << 0, SET_VCPUS = 1 << 1, SET_VOLUME = 1 << 2,
+	SET_NIC = 1 << 3, SET_PRIORITY = 1 << 4, SET_PREFER = 1 << 5,
+	SET_ANTI_AFFINITY = 1 << 6, SET_FAILBACK = 1 << 7,
+	SET_ISOLATION = 1 << 8, SET_STOP_TIMEOUT = 1 << 9,
+	SET_MAX_RESTARTS = 1 << 10, SET_KERNEL = 1 << 11, SET_APPEND = 1 << 12,
+	SET_INITRD = 1 << 13,
+};
+
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} vm_set_fields[] = {
+	{ "memory", SET_MEMORY }, { "vcpus", SET_VCPUS },
+	{ "volume", SET_VOLUME }, { "nic", SET_NIC },
+	{ "priority", SET_PRIORITY }, { "prefer", SET_PREFER },
+	{ "anti-affinity", SET_ANTI_AFFINITY }, { "failback", SET_FAILBACK },
+	{ "isolation", SET_ISOLATION }, { "stop-timeout", SET_STOP_TIMEOUT },
+	{ "max-restarts", SET_MAX_RESTARTS }, { "kernel", SET_KERNEL },
+	{ "append", SET_APPEND }, { "initrd", SET_INITRD },
+};
+
+/* The request's fields as bits; -1 names one that is not a field. */
+static long
+vm_set_mask(const Haven__VmSetRequest *req, const char **bad)
+{
+	unsigned long	 mask = 0;
+	size_t		 i, j;
+
+	for (i = 0; i < req->n_fields; i++) {
+		for (j = 0; j < sizeof vm_set_fields / sizeof vm_set_fields[0];
+		    j++)
+			if (strcmp(req->fields[i], vm_set_fields[j].name) == 0)
+				break;
+		if (j == sizeof vm_set_fields / sizeof vm_set_fields[0]) {
+			*bad = req->fields[i];
+			return -1;
+		}
+		mask |= vm_set_fields[j].bit;
+	}
+	return (long)mask;
+}
+
+/* m (a shallow copy of the VM's next configuration) with the request's
+ * fields taken from given; its pointers are into both. */
+static void
+vm_set_merge(Haven__VmConfig *m, const Haven__VmConfig *given,
+    unsigned long mask)
+{
+#define TAKE(bit, field) do { if (mask & (bit)) m->field = given->field; } while (0)
+	TAKE(SET_MEMORY, memory_mib);
+	TAKE(SET_VCPUS, vcpus);
+	TAKE(SET_PRIORITY, priority);
+	TAKE(SET_ANTI_AFFINITY, anti_affinity);
+	TAKE(SET_FAILBACK, failback);
+	TAKE(SET_ISOLATION, isolation_response);
+	TAKE(SET_STOP_TIMEOUT, stop_timeout_s);
+	TAKE(SET_MAX_RESTARTS, max_restarts);
+	TAKE(SET_KERNEL, kernel);
+	TAKE(SET_APPEND, kernel_append);
+	TAKE(SET_INITRD, initrd);
+#undef TAKE
+	if (mask & SET_VOLUME) {
+		m->n_volumes = given->n_volumes;
+		m->volumes = given->volumes;
+	}
+	if (mask & SET_PREFER) {
+		m->n_preferred_owners = given->n_preferred_owners;
+		m->preferred_owners = given->preferred_owners;
+	}
+	if (mask & SET_NIC) {
+		m->n_nics = given->n_nics;
+		m->nics = given->nics;
+	}
+}
+
+/*
+ * vm set NAME: the VM's next configuration with the given fields changed,
+ * proposed whole (the apply step decides what takes effect now and what at
+ * the next start). A NIC given without a MAC keeps the MAC of the NIC it
+ * replaces (the same place in the list), so the guest's card stays the
+ * same card; one beyond the old list gets a new MAC like at create.
+ */
+static void
+havend_vm_set(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend		*h = arg;
+	Haven__VmSetRequest	*req = (Haven__VmSetRequest *)m;
+	const Haven__Vm		*vm;
+	const Haven__VmConfig	*base;
+	Haven__VmConfig		 merged;
+	Haven__VmSet		*vs = NULL;
+	Haven__Change		*change;
+	char			 macs[NIC_MAX][NET_MAC_STRLEN + 1];
+	char			*was[NIC_MAX], *given[NIC_MAX];
+	const char		*bad = NULL;
+	long			 mask;
+	size_t			 i;
+	int			 chosen;
+
+	if (req->config == NULL || *req->config->name == '\0') {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+		    "vm set needs a VM name");
+		return;
+	}
+	if ((mask = vm_set_mask(req, &bad)) <= 0) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+		    mask == 0 ? "vm set: nothing to change; give an option "
+		    "('havenctl vm set --help')" : "vm set: '%.32s' is not "
+		    "something vm set changes", bad != NULL &&
+		    tree_text_valid(bad, 32) ? bad : "?");
+		return;
+	}
+	if ((vm = tree_vm(replica_state(h->replica)->cs,
+	    req->config->name)) == NULL) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+		    "VM %s does not exist", req->config->name);
+		return;
+	}
+	for (i = 0; i < req->config->n_nics; i++) {
+		if (req->config->nics[i] == NULL || i >= NIC_MAX) {
+			control_reply_error(c,
+			    HAVEN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+			    "vm set: NIC %zu is empty or one too many", i);
+			return;
+		}
+	}
+	base = tree_vm_next_config(vm);
+	merged = *base;
+	vm_set_merge(&merged, req->config, (unsigned long)mask);
+	/* The MACs of the NICs replaced in place; the request keeps its own
+	 * strings (restored below, it frees them). */
+	for (i = 0; (mask & SET_NIC) && i < merged.n_nics; i++) {
+		given[i] = merged.nics[i]->mac;
+		if ((given[i] == NULL || *given[i] == '\0') &&
+		    i < base->n_nics)
+			merged.nics[i]->mac = base->nics[i]->mac;
+	}
+	memset(macs, 0, sizeof macs);
+	/* Only the request's own NICs are written to (never the state's). */
+	chosen = (mask & SET_NIC) ? havend_vm_macs(h, &merged, macs, was) : 0;
+	if (chosen == 0) {
+		vs = calloc(1, sizeof *vs);
+		haven__vm_set__init(vs);
+		vs->name = strdup(base->name);
+		vs->base_digest = tree_config_digest(base);
+		vs->config = (Haven__VmConfig *)havend_copy(&merged.base);
+	}
+	for (i = 0; (mask & SET_NIC) && i < merged.n_nics; i++)
+		merged.nics[i]->mac = given[i];
+	if (chosen == -1) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_INTERNAL,
+		    "cannot choose a MAC for VM %s that no VM has; give each "
+		    "NIC one with --nic ...,mac=", base->name);
+		return;
+	}
+	change = havend_change_new();
+	change->kind_case = HAVEN__CHANGE__KIND_VM_SET;
+	change->vm_set = vs;
+	havend_propose_for(h, c, change);
+}
+
 static void
 havend_vm_desired(struct control_client *c, ProtobufCMessage *m,
     struct havend *h, Haven__DesiredState desired)
@@ -484,6 +647,14 @@ havend_target_console(ProtobufCMessage *m)
 }
 
 static const char *
+havend_target_set(ProtobufCMessage *m)
+{
+	Haven__VmSetRequest	*req = (Haven__VmSetRequest *)m;
+
+	return req->config != NULL ? req->config->name : NULL;
+}
+
+static const char *
 havend_target_create(ProtobufCMessage *m)
 {
 	Haven__VmCreateRequest	*req = (Haven__VmCreateRequest *)m;
@@ -500,6 +671,7 @@ const struct control_route havend_routes[] = {
 	    havend_vm_create },
 	{ FRAME_VM_DELETE, REQUEST_ADMIN, 1, havend_target_name,
 	    havend_vm_delete },
+	{ FRAME_VM_SET, REQUEST_ADMIN, 1, havend_target_set, havend_vm_set },
 	{ FRAME_VM_START, REQUEST_VM, 1, havend_target_name, havend_vm_start },
 	{ FRAME_VM_STOP, REQUEST_VM, 1, havend_target_name, havend_vm_stop },
 	{ FRAME_ROLE_LIST, REQUEST_READ, 0, NULL, havend_role_list },

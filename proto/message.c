@@ -64,6 +64,7 @@ static const struct message_entry {
 	{ FRAME_DEBUG_LOG, "debug-log", &haven__debug_log_request__descriptor },
 	{ FRAME_DEBUG_LOG_REPLY, "debug-log-reply",
 	    &haven__debug_log_reply__descriptor },
+	{ FRAME_VM_SET, "vm-set", &haven__vm_set_request__descriptor },
 	{ FRAME_CHANGE, "change", &haven__change__descriptor },
 	{ FRAME_SYNC_STATE, "sync-state", &haven__sync_state__descriptor },
 	{ FRAME_SNAPSHOT, "snapshot", &haven__snapshot__descriptor },

@@ -137,24 +137,29 @@ nic_config_check(const Haven__VmConfig *vc, char *err, size_t errlen)
 	return 0;
 }
 
-/* The VM of the state that has a NIC with this MAC, and which NIC; NULL
- * when none has. */
+/* The VM of the state other than the one named except (may be NULL) that
+ * has a NIC with this MAC, in the configuration it runs with or in the one
+ * `vm set` left for its next start, and which NIC; NULL when none has. */
 const Haven__Vm *
 nic_mac_user(const Haven__ClusterState *cs, const uint8_t mac[NET_MAC_BYTES],
-    size_t *nic)
+    const char *except, size_t *nic)
 {
 	const Haven__VmConfig	*vc;
-	size_t			 i, j;
+	size_t			 i, j, k;
 
 	for (i = 0; i < cs->n_vms; i++) {
-		if ((vc = cs->vms[i]->config) == NULL)
-			continue;
-		for (j = 0; j < vc->n_nics; j++) {
-			if (vc->nics[j] != NULL &&
-			    nic_mac_same(vc->nics[j]->mac, mac)) {
-				if (nic != NULL)
-					*nic = j;
-				return cs->vms[i];
+		for (k = 0; k < 2; k++) {
+			vc = k == 0 ? cs->vms[i]->config : cs->vms[i]->pending;
+			if (vc == NULL || (except != NULL && vc->name != NULL &&
+			    strcmp(vc->name, except) == 0))
+				continue;
+			for (j = 0; j < vc->n_nics; j++) {
+				if (vc->nics[j] != NULL &&
+				    nic_mac_same(vc->nics[j]->mac, mac)) {
+					if (nic != NULL)
+						*nic = j;
+					return cs->vms[i];
+				}
 			}
 		}
 	}
@@ -208,7 +213,7 @@ nic_mac_fill(const Haven__ClusterState *cs, Haven__VmConfig *vc,
 			if (attempt == NIC_MAC_TRIES)
 				return -1;
 			nic_mac_derive(vc->uuid, i, attempt, mac);
-			taken = nic_mac_user(cs, mac, NULL) != NULL;
+			taken = nic_mac_user(cs, mac, vc->name, NULL) != NULL;
 			for (j = 0; j < vc->n_nics && !taken; j++)
 				taken = j != i && vc->nics[j]->mac != NULL &&
 				    nic_mac_same(vc->nics[j]->mac, mac);

@@ -75,6 +75,7 @@ enum frame_type {
 	FRAME_NODE_MAINTENANCE = 139,	/* haven.HostMaintenance */
 	FRAME_DEBUG_LOG = 140,		/* haven.DebugLogRequest */
 	FRAME_DEBUG_LOG_REPLY = 141,	/* haven.DebugLogReply */
+	FRAME_VM_SET = 142,		/* haven.VmSetRequest */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */
@@ -156,7 +157,7 @@ int		 nic_check(const char *vm, size_t, const Haven__Nic *,
 int		 nic_config_check(const Haven__VmConfig *, char *err,
 		     size_t errlen);
 const Haven__Vm	*nic_mac_user(const Haven__ClusterState *,
-		     const uint8_t[6], size_t *nic);
+		     const uint8_t[6], const char *except, size_t *nic);
 void		 nic_mac_derive(const char *uuid, size_t, unsigned attempt,
 		     uint8_t[6]);
 int		 nic_mac_fill(const Haven__ClusterState *, Haven__VmConfig *,

@@ -92,6 +92,36 @@ tree_text_valid(const char *s, size_t max)
 	return 1;
 }
 
+const char *
+tree_printable(const char *s)
+{
+	return tree_text_valid(s, 256) ? s : "(with control characters)";
+}
+
+uint64_t
+tree_config_digest(const Haven__VmConfig *vc)
+{
+	uint64_t	 hash = 14695981039346656037ULL;
+	uint8_t		*buf;
+	size_t		 i, len;
+
+	len = protobuf_c_message_get_packed_size(&vc->base);
+	buf = xmalloc(len > 0 ? len : 1);
+	(void)protobuf_c_message_pack(&vc->base, buf);
+	for (i = 0; i < len; i++) {
+		hash ^= buf[i];
+		hash *= 1099511628211ULL;
+	}
+	free(buf);
+	return hash;
+}
+
+const Haven__VmConfig *
+tree_vm_next_config(const Haven__Vm *vm)
+{
+	return vm->pending != NULL ? vm->pending : vm->config;
+}
+
 int
 tree_path_valid(const char *s)
 {

@@ -62,6 +62,17 @@ int		 tree_name_valid(const char *);
 int		 tree_text_valid(const char *, size_t max);
 int		 tree_path_valid(const char *);
 int		 tree_iscsi_name_valid(const char *);
+/* s as a refusal may quote it: never its control characters (the sentence
+ * goes to the client, the log and events). */
+const char	*tree_printable(const char *s);
+
+/* FNV-1a of a VM configuration's encoding: `vm set` names the configuration
+ * it changed with it, so that two changes made at once cannot undo each
+ * other's fields. */
+uint64_t	 tree_config_digest(const Haven__VmConfig *);
+/* The configuration a VM's next cold start uses: `vm set`'s pending one if
+ * there is one, else the one it runs with. */
+const Haven__VmConfig *tree_vm_next_config(const Haven__Vm *);
 
 /* Inserts item at index at of a malloc'ed pointer array / removes it. */
 void		 tree_array_insert(void ***array, size_t *n, size_t at,

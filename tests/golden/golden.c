@@ -184,6 +184,7 @@ struct change_buf {
 	Haven__VmCreate		 vm_create;
 	Haven__VmConfig		 vm_config;
 	Haven__VmDelete		 vm_delete;
+	Haven__VmSet		 vm_set;
 	Haven__VmSetDesired	 vm_set_desired;
 	Haven__VmTransition	 vm_transition;
 	Haven__VmAssign		 vm_assign;
@@ -371,6 +372,41 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->vm_create.config = vc;
 		c->kind_case = HAVEN__CHANGE__KIND_VM_CREATE;
 		c->vm_create = &b->vm_create;
+	} else if (strcmp(kind, "vm_set") == 0) {
+		/* vm set as havend proposes it: the VM's next configuration
+		 * with the given fields changed; base=0 stands for a change
+		 * made meanwhile. */
+		Haven__VmConfig		*vc = &b->vm_config;
+		const Haven__Vm		*vm = cluster_vm(r->st, arg_str(a, "name"));
+
+		haven__vm_set__init(&b->vm_set);
+		if (vm == NULL)
+			haven__vm_config__init(vc);
+		else
+			*vc = *tree_vm_next_config(vm);
+		vc->name = (char *)arg_str(a, "name");
+		if (arg(a, "memory"))
+			vc->memory_mib = arg_u64(r, a, "memory");
+		if (arg(a, "vcpus"))
+			vc->vcpus = (uint32_t)arg_u64(r, a, "vcpus");
+		if (arg(a, "priority"))
+			vc->priority = (uint32_t)arg_u64(r, a, "priority");
+		if (arg(a, "volumes")) {
+			vc->n_volumes = split_list((char *)arg(a, "volumes"),
+			    b->volumes, MAX_LIST);
+			vc->volumes = b->volumes;
+		}
+		if (arg(a, "nics"))
+			change_nics(r, a, b, vc);
+		if (arg(a, "uuid"))
+			vc->uuid = (char *)arg_str(a, "uuid");
+		b->vm_set.name = vc->name;
+		b->vm_set.config = vc;
+		b->vm_set.base_digest = vm == NULL || (arg(a, "base") &&
+		    arg_u64(r, a, "base") == 0) ? 0 :
+		    tree_config_digest(tree_vm_next_config(vm));
+		c->kind_case = HAVEN__CHANGE__KIND_VM_SET;
+		c->vm_set = &b->vm_set;
 	} else if (strcmp(kind, "vm_delete") == 0) {
 		haven__vm_delete__init(&b->vm_delete);
 		b->vm_delete.name = (char *)arg_str(a, "name");
@@ -754,7 +790,28 @@ cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 		} else if (strcmp(tok[i], "paused_since") == 0)
 			snprintf(got, sizeof got, "%llu", (unsigned long long)
 			    (vm->runtime->paused_since_us / 1000000));
-		else if (strcmp(tok[i], "desired") == 0)
+		else if (strcmp(tok[i], "memory") == 0)
+			snprintf(got, sizeof got, "%llu",
+			    (unsigned long long)vm->config->memory_mib);
+		else if (strcmp(tok[i], "priority") == 0)
+			snprintf(got, sizeof got, "%u", vm->config->priority);
+		else if (strcmp(tok[i], "volumes") == 0) {
+			size_t	 j, len = 0;
+
+			got[0] = '\0';
+			for (j = 0; j < vm->config->n_volumes &&
+			    len < sizeof got; j++)
+				len += (size_t)snprintf(got + len, sizeof got -
+				    len, "%s%s", j ? "," : "",
+				    vm->config->volumes[j]);
+		} else if (strcmp(tok[i], "pending") == 0) {
+			/* the memory vm set left for the next start, or - */
+			if (vm->pending == NULL)
+				snprintf(got, sizeof got, "-");
+			else
+				snprintf(got, sizeof got, "%llu",
+				    (unsigned long long)vm->pending->memory_mib);
+		} else if (strcmp(tok[i], "desired") == 0)
 			snprintf(got, sizeof got, "%s", vm->runtime->desired ==
 			    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ?
 			    "running" : "stopped");

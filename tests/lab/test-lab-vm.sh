@@ -7,7 +7,11 @@
 # the owner leaves the VM untouched (same QEMU pid, ticks go on) and adopts
 # it again, and when the adopted worker's QEMU dies the VM runs again;
 # `vm stop` then stops it for good, and every acknowledged
-# journal record is on the LUN.
+# journal record is on the LUN. A guest flooding its console stays within
+# the log cap. `vm set` of a running VM's memory and NICs waits for its next
+# start (its QEMU keeps 32 MiB, the priority changes at once), NIC 0 keeps
+# its MAC, bad changes are refused and change nothing, and the restart runs
+# the new machine under the same UUID.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -59,6 +63,7 @@ name = haven-lab
 management = mgmt0
 storage = stor0
 migration = migr0
+vm = haven-vm
 
 [watchdog]
 device = none
@@ -230,6 +235,60 @@ grep -q "noisy.serial over 1 MiB" <("$LAB" exec "$nh" cat /var/log/havend.log) |
 phase_is h1 noisy running || fail "noisy is $(vm_field h1 noisy phase)"
 ctl h1 vm stop noisy >/dev/null
 wait_for 30 "noisy stopped" phase_is h1 noisy stopped
+step "vm set: a running VM's machine changes at its next start, its placement at once"
+new_lun chg
+ctl h2 vm create chg --memory 32M --volume chg-disk --stop-timeout 3 --nic bridge=haven-vm \
+	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=off" >/dev/null
+ctl h2 vm start chg >/dev/null
+wait_for 60 "chg running" phase_is h1 chg running
+ch=h$(vm_field h1 chg owner)
+cuuid=$(vm_field h1 chg uuid)
+mac0=$(ctl h1 --json vm show chg | jq -r '.nics[0].mac')
+qemu_args() { tr '\0' ' ' <"/proc/$(qemu_pid "$ch" "$cuuid")/cmdline"; }
+qemu_args | grep -q -- "-m 32 " || fail "chg's QEMU does not run with 32 MiB: $(qemu_args)"
+ctl h1 vm set chg --memory 48M --priority high --nic bridge=haven-vm --nic bridge=haven-vm |
+	tee "$TMP/set.out"
+grep -q "changed VM chg" "$TMP/set.out" || fail "vm set did not say it changed chg"
+ctl h1 vm show chg | grep "at next start"
+show=$(ctl h1 --json vm show chg)
+[[ $(jq -r .memory_mib <<<"$show") == 32 ]] || fail "memory changed while chg runs: $show"
+[[ $(jq -r .next_start.memory_mib <<<"$show") == 48 ]] || fail "no 48 MiB for the next start: $show"
+[[ $(jq -r .priority <<<"$show") == 300 ]] || fail "the priority did not change at once: $show"
+[[ $(jq -r '.next_start.nics[0].mac' <<<"$show") == "$mac0" ]] ||
+	fail "NIC 0 replaced in place lost its MAC $mac0: $show"
+mac1=$(jq -r '.next_start.nics[1].mac' <<<"$show")
+[[ $mac1 == 0a:* && $mac1 != "$mac0" ]] || fail "the new NIC 1 got MAC '$mac1'"
+qemu_args | grep -q -- "-m 32 " || fail "chg's QEMU changed before its next start: $(qemu_args)"
+ctl h1 events | grep -q "at its next start: memory 32 -> 48 MiB, NICs" || fail "no event says what waits"
+# Refused, changing nothing: another VM's volume, a bridge no host has,
+# too little memory, a VM that does not exist, nothing to change.
+digest=$(ctl h1 --json vm show chg | jq -S 'del(.phase, .generation)')
+for bad in "--volume web1-disk" "--nic bridge=nope" "--memory 1M" "" ; do
+	# shellcheck disable=SC2086
+	if ctl h1 vm set chg $bad 2>"$TMP/err"; then fail "vm set chg $bad was taken"; fi
+	echo "vm set chg $bad: $(head -1 "$TMP/err")"
+done
+grep -q "nothing to change" "$TMP/err" || fail "an empty vm set did not say there is nothing to change"
+if ctl h1 vm set ghost --memory 48M 2>"$TMP/err"; then fail "vm set of a missing VM was taken"; fi
+grep -q "does not exist" "$TMP/err" || fail "vm set ghost: $(cat "$TMP/err")"
+[[ $(ctl h1 --json vm show chg | jq -S 'del(.phase, .generation)') == "$digest" ]] ||
+	fail "a refused vm set changed chg"
+ctl h1 vm stop chg >/dev/null
+wait_for 30 "chg stopped" phase_is h1 chg stopped
+ctl h1 vm start chg >/dev/null
+wait_for 60 "chg running again" phase_is h1 chg running
+ch=h$(vm_field h1 chg owner)
+qemu_args | grep -q -- "-m 48 " || fail "chg's QEMU after the restart: $(qemu_args)"
+qemu_args | grep -q "mac=$mac0" || fail "NIC 0's MAC $mac0 is not on the new QEMU: $(qemu_args)"
+qemu_args | grep -q "mac=$mac1" || fail "NIC 1's MAC $mac1 is not on the new QEMU: $(qemu_args)"
+show=$(ctl h1 --json vm show chg)
+[[ $(jq -r .memory_mib <<<"$show") == 48 && $(jq -r .next_start <<<"$show") == null ]] ||
+	fail "after the restart: $show"
+[[ $(jq -r .uuid <<<"$show") == "$cuuid" ]] || fail "vm set changed the UUID"
+echo "chg now runs on $ch with 48 MiB and NICs $mac0 $mac1, the same UUID"
+ctl h1 vm stop chg >/dev/null
+wait_for 30 "chg stopped" phase_is h1 chg stopped
+
 for i in 1 2 3; do
 	"$LAB" exec "h$i" sh -c 'kill -0 "$(cat /run/havend.pid)"' || fail "havend on h$i died"
 done

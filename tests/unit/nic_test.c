@@ -179,7 +179,7 @@ test_fill(void **state)
 	vm.config = &other.vc;
 	cs.vms = vms;
 	cs.n_vms = 1;
-	assert_ptr_equal(nic_mac_user(&cs, first, &nic), &vm);
+	assert_ptr_equal(nic_mac_user(&cs, first, NULL, &nic), &vm);
 	assert_int_equal(nic, 0);
 
 	/* NIC 2 is given what NIC 1 would get first. */
@@ -195,7 +195,7 @@ test_fill(void **state)
 	assert_string_not_equal(f.nic[1].mac, given);
 	assert_int_equal(nic_config_check(&f.vc, err, sizeof err), 0);
 	assert_int_equal(net_mac_parse(f.nic[0].mac, mac), 0);
-	assert_null(nic_mac_user(&cs, mac, NULL));
+	assert_null(nic_mac_user(&cs, mac, NULL, NULL));
 	assert_int_equal(mac[0], NIC_MAC_PREFIX);
 }
 
