@@ -188,6 +188,7 @@ extern const struct cmd_entry cmd_pool_list_entry;
 extern const struct cmd_entry cmd_volume_add_entry;
 extern const struct cmd_entry cmd_volume_list_entry;
 extern const struct cmd_entry cmd_vm_create_entry;
+extern const struct cmd_entry cmd_cluster_corosync_conf_entry;
 extern const struct cmd_entry cmd_vm_set_entry;
 extern const struct cmd_entry cmd_vm_list_entry;
 extern const struct cmd_entry cmd_vm_show_entry;

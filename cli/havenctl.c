@@ -55,6 +55,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_node_drain_entry,
 	&cmd_node_resume_entry,
 	&cmd_fence_history_entry,
+	&cmd_cluster_corosync_conf_entry,
 	&cmd_cluster_set_entry,
 	&cmd_cluster_show_entry,
 	&cmd_fence_agents_entry,

@@ -116,6 +116,9 @@ struct membership *membership_new(struct event_base *, const char *group,
  * queue is full. */
 int		 membership_send(struct membership *, const void *, size_t);
 uint32_t	 membership_node_id(const struct membership *);	/* 0: none */
+/* corosync's token timeout as it runs (over cmap, at once); -1 when
+ * corosync does not answer. */
+int		 membership_token_ms(unsigned *);
 int		 membership_is_connected(const struct membership *);
 int		 membership_is_quorate(const struct membership *);
 /* corosync's quorum (votequorum_getinfo) as of now. */

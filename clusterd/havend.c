@@ -735,6 +735,35 @@ usage(void)
 	    "  -d, --debug         log debug messages\n", CONFIG_PATH);
 }
 
+/*
+ * The fence timing (fence/timeline.h) rests on corosync's token: read the
+ * one corosync runs with, and use it where haven.conf's token_ms says
+ * otherwise (corosync's default token_coefficient stretches it with every
+ * host; havenctl cluster corosync-conf writes a corosync.conf that does
+ * not, config/corosync.h).
+ */
+static void
+havend_corosync_token(struct havend *h)
+{
+	unsigned	 token;
+
+	if (membership_token_ms(&token) == -1) {
+		log_info("corosync's token not read (corosync not up yet): "
+		    "timing by [cluster] token_ms = %u", h->config.token_ms);
+		return;
+	}
+	if (token == h->config.token_ms)
+		return;
+	log_warn("corosync runs with a token of %u ms, haven.conf's [cluster] "
+	    "token_ms is %u: fence and watchdog timing follow corosync; make "
+	    "them agree (havenctl cluster corosync-conf --token-ms %u writes "
+	    "a corosync.conf whose token does not grow with the hosts)",
+	    token, h->config.token_ms, h->config.token_ms);
+	h->config.token_ms = token;
+	if (h->config.watchdog_timeout_auto)
+		h->config.watchdog_timeout_s = config_watchdog_auto_s(token);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -800,6 +829,7 @@ main(int argc, char **argv)
 	if ((h.membership = membership_new(h.base, "haven",
 	    &havend_membership_callbacks, &h)) == NULL)
 		log_fatal("corosync client: %s", strerror(errno));
+	havend_corosync_token(&h);
 	mkdir(h.config.state_dir, 0700);
 	if ((h.replica = replica_new(h.membership, h.config.state_dir,
 	    &havend_replica_callbacks, &h, errbuf, sizeof errbuf)) == NULL)

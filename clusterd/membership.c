@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <corosync/cmap.h>
 #include <corosync/cpg.h>
 #include <corosync/votequorum.h>
 #include <event2/event.h>
@@ -572,4 +573,26 @@ membership_free(struct membership *m)
 	ev_timer_free(m->send_timer);
 	ev_timer_free(m->lost_timer);
 	free(m);
+}
+
+/*
+ * corosync's token timeout as it runs (runtime.config.totem.token: the
+ * configured token stretched by token_coefficient, if any), read once over
+ * cmap. -1 when corosync does not answer.
+ */
+int
+membership_token_ms(unsigned *ms)
+{
+	cmap_handle_t	 cmap;
+	uint32_t	 v;
+	cs_error_t	 e;
+
+	if (cmap_initialize(&cmap) != CS_OK)
+		return -1;
+	e = cmap_get_uint32(cmap, "runtime.config.totem.token", &v);
+	cmap_finalize(cmap);
+	if (e != CS_OK || v == 0)
+		return -1;
+	*ms = v;
+	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "corosync.h"
 #include "parse.h"
 
 #define CONFIG_FILE_MAX		(1024 * 1024)
@@ -148,7 +149,7 @@ config_defaults(struct config *c)
 	config_copy(c->cluster_name, sizeof c->cluster_name, "haven");
 	config_copy(c->watchdog_device, sizeof c->watchdog_device, "/dev/watchdog");
 	c->watchdog_timeout_s = 0;	/* auto: from token_ms, check_whole */
-	c->token_ms = 3000;
+	c->token_ms = COROSYNC_TOKEN_MS;
 	config_copy(c->state_dir, sizeof c->state_dir, "/var/lib/haven");
 	config_copy(c->control_socket, sizeof c->control_socket,
 	    "/run/haven/havend.sock");
@@ -584,6 +585,17 @@ read_line(char *out, int size, void *stream)
 	return out;
 }
 
+/*
+ * The watchdog must fire before a frozen host's VMs may start elsewhere
+ * (fence/timeline.h): no later than the survivors' earliest detection,
+ * twice the token, less half a second for the reset.
+ */
+unsigned
+config_watchdog_auto_s(unsigned token_ms)
+{
+	return token_ms * 2 >= 3000 ? (token_ms * 2 - 500) / 1000 : 2;
+}
+
 /* What needs the whole file: required keys, roles, fence levels. */
 static void
 check_whole(struct parse *p)
@@ -591,14 +603,10 @@ check_whole(struct parse *p)
 	struct config		*c = p->config;
 	size_t			 i;
 
-	/*
-	 * The watchdog must fire before a frozen host's VMs may start
-	 * elsewhere (fence/timeline.h): no later than the survivors' earliest
-	 * detection, twice the token, less half a second for the reset.
-	 */
-	if (c->watchdog_timeout_s == 0)
-		c->watchdog_timeout_s = c->token_ms * 2 >= 3000 ?
-		    (c->token_ms * 2 - 500) / 1000 : 2;
+	if (c->watchdog_timeout_s == 0) {
+		c->watchdog_timeout_auto = 1;
+		c->watchdog_timeout_s = config_watchdog_auto_s(c->token_ms);
+	}
 	if (p->seen_line[KEY_NODE_NAME] == 0)
 		config_add_error(p, p->section_line[SECTION_NODE], "node", "name",
 		    "is required: this host's name as the cluster knows it");

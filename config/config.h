@@ -51,6 +51,7 @@ struct config {
 	char			 watchdog_device[128];	/* "" for device = none */
 	unsigned		 watchdog_timeout_s;
 	unsigned		 token_ms;
+	int			 watchdog_timeout_auto;	/* from token_ms */
 	char			 state_dir[256];
 	char			 control_socket[108];
 	char			 audit_log[256];
@@ -109,6 +110,8 @@ void		 config_wipe(struct config *);
  * under sysfs_root ("/sys", or a fake tree in tests). */
 #define CONFIG_SYSFS		"/sys"
 int		 config_bridge_exists(const char *sysfs_root, const char *name);
+/* [watchdog] timeout_s when not given, for a corosync token of token_ms. */
+unsigned	 config_watchdog_auto_s(unsigned token_ms);
 /* [interfaces] vm bridges that are not bridges here, as errors (as
  * config_parse_file gives them); returns how many. */
 size_t		 config_check_bridges(const struct config *,

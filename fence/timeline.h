@@ -3,9 +3,12 @@
  * like sanlock's timeouts.h). The code uses these constants; change them
  * here and re-check the argument.
  *
- * Names: T = corosync token (haven.conf [cluster] token_ms; the lab uses
- * 1000 ms), n = hosts, D = detection = T + 650 ms * (n - 2) + consensus
- * (1.2 T). With T = 1000 and n = 3, D = 2.85 s; measured 3.4-3.8 s.
+ * Names: T = corosync token (haven.conf [cluster] token_ms, 1500 ms by
+ * default and in the lab; havend follows the one corosync runs with),
+ * D = detection = T + consensus (1.2 T) = 2.2 T at any number of hosts,
+ * since Haven's corosync.conf has no token_coefficient (config/corosync.h;
+ * corosync's default adds 650 ms per host beyond two). With T = 1500,
+ * D = 3.3 s.
  *
  *   t = 0      host H fails: power loss, cut off from the management
  *              network, or hung (SIGSTOP, a stuck kernel).

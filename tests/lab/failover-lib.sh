@@ -4,6 +4,8 @@
 # KERNEL, TMP and sources this after defining fail().
 
 HAVEND=$BUILD/clusterd/havend
+# lab up writes corosync.conf with this build's havenctl.
+export HAVEN_BUILD=${HAVEN_BUILD:-$BUILD}
 HAVENCTL=$BUILD/cli/havenctl
 AUDITOR=${HAVEN_AUDITOR:-$(dirname "${BASH_SOURCE[0]}")/auditor}
 
@@ -141,7 +143,7 @@ name = haven-h$i
 
 [cluster]
 name = haven-lab
-token_ms = 1000
+token_ms = 1500
 
 [interfaces]
 management = mgmt0

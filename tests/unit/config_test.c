@@ -190,9 +190,10 @@ test_defaults(void **state)
 	assert_string_equal(config.cluster_name, "haven");
 	assert_string_equal(config.if_migration, "eth0");
 	assert_string_equal(config.watchdog_device, "/dev/watchdog");
-	/* Below the earliest detection, 2 x 3000 ms, by half a second. */
-	assert_int_equal(config.watchdog_timeout_s, 5);
-	assert_int_equal(config.token_ms, 3000);
+	/* Below the earliest detection, 2 x 1500 ms, by half a second. */
+	assert_int_equal(config.watchdog_timeout_s, 2);
+	assert_int_equal(config.watchdog_timeout_auto, 1);
+	assert_int_equal(config.token_ms, 1500);
 	assert_string_equal(config.state_dir, "/var/lib/haven");
 	assert_string_equal(config.control_socket, "/run/haven/havend.sock");
 	assert_string_equal(config.audit_log, "/var/log/haven/audit.log");
