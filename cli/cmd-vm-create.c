@@ -231,6 +231,15 @@ cmd_vm_create_exec(struct cli *cli, struct args *args)
 		}
 		config.max_restarts = (uint32_t)v;
 	}
+	if ((arg = args_get(args, "storage-timeout-s")) != NULL) {
+		if (cli_parse_uint(arg, 1, 86400, &v) == -1) {
+			cli_usage_error(cli, cmd, "bad --storage-timeout-s '%s': "
+			    "seconds from 1 to 86400 (without it, the "
+			    "cluster's)", arg);
+			return CLI_EXIT_USAGE;
+		}
+		config.storage_timeout_s = (uint32_t)v;
+	}
 	config.name = (char *)args_positional(args, 0);
 	if (!cli_vm_name_valid(config.name)) {
 		cli_usage_error(cli, cmd, "bad VM name '%s': 1 to %d letters, "
@@ -275,6 +284,7 @@ const struct cmd_entry cmd_vm_create_entry = {
 			{ "nic", 0, ARGS_VALUE },
 			{ "stop-timeout", 0, ARGS_VALUE },
 			{ "max-restarts", 0, ARGS_VALUE },
+			{ "storage-timeout-s", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
 		.lower = 1, .upper = 1,
@@ -286,7 +296,7 @@ const struct cmd_entry cmd_vm_create_entry = {
 	    "         [--priority high|medium|low] [--prefer NODE_ID]...\n"
 	    "         [--anti-affinity CLASS] [--failback]\n"
 	    "         [--isolation stop|save|leave-running] [--stop-timeout S]\n"
-	    "         [--max-restarts N]\n"
+	    "         [--max-restarts N] [--storage-timeout-s S]\n"
 	    "         [--nic bridge=BRIDGE[,mac=MAC][,vlan=ID]"
 	    "[,model=virtio|e1000]]...\n"
 	    "         [--kernel PATH [--append STRING] [--initrd PATH]] [--json]",

@@ -36,6 +36,7 @@ havend_status(struct control_client *c, ProtobufCMessage *req, void *arg)
 	r.hosts = replica_state(h->replica)->cs->hosts;
 	r.n_hosts = replica_state(h->replica)->cs->n_hosts;
 	r.now_us = now_us();
+	r.settings = replica_state(h->replica)->cs->settings;
 	control_reply(c, FRAME_STATUS_REPLY, &r.base);
 }
 
