@@ -110,6 +110,9 @@ void		 cli_format_time(uint64_t us, char *, size_t);
 struct Haven__VmRuntime;
 void		 cli_format_paused(const struct Haven__VmRuntime *, char *,
 		     size_t);
+void		 cli_format_giveup(const struct Haven__VmRuntime *, char *,
+		     size_t);
+void		 cli_format_giveup_setting(uint32_t secs, char *, size_t);
 void		 cli_pool_health(const char *pool, int reachable,
 		     uint64_t since_us, uint64_t now_us, char *, size_t);
 int		 cli_portal_valid(const char *);

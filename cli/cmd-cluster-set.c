@@ -7,7 +7,9 @@
  * --drain-live-priority: the lowest priority a drain or failback moves
  * live (the others go by quick migration). --storage-timeout-s: how long a
  * VM's host may lose its pool, while another host reaches it, before the
- * VM is fenced there and restarted elsewhere.
+ * VM is fenced there and restarted elsewhere. --storage-giveup-s: how long
+ * a VM stays paused for storage that no host reaches before it is stopped
+ * (0 or never: for ever).
  */
 #include <stdio.h>
 #include <string.h>
@@ -83,6 +85,20 @@ cmd_cluster_set_exec(struct cli *cli, struct args *args)
 			}
 			s.storage_timeout_s = (uint32_t)v;
 			fields[req.n_fields++] = "storage_timeout_s";
+		} else if (strcmp(option, "storage-giveup-s") == 0) {
+			if (strcmp(arg, "never") == 0)
+				v = 0;
+			else if (cli_parse_uint(arg, 0,
+			    CLUSTER_STORAGE_SECS_MAX, &v) == -1) {
+				cli_usage_error(cli, cmd, "bad "
+				    "--storage-giveup-s '%s': seconds from 1 "
+				    "to %u, or 0 or never (VMs wait for their "
+				    "storage for ever)", arg,
+				    CLUSTER_STORAGE_SECS_MAX);
+				return CLI_EXIT_USAGE;
+			}
+			s.storage_giveup_s = (uint32_t)v;
+			fields[req.n_fields++] = "storage_giveup_s";
 		} else
 			continue;	/* --json */
 		if (req.n_fields == sizeof fields / sizeof fields[0]) {
@@ -114,6 +130,7 @@ const struct cmd_entry cmd_cluster_set_entry = {
 			{ "live-converge-s", 0, ARGS_VALUE },
 			{ "drain-live-priority", 0, ARGS_VALUE },
 			{ "storage-timeout-s", 0, ARGS_VALUE },
+			{ "storage-giveup-s", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
 		.too_many = "name at least one setting to change",
@@ -121,8 +138,8 @@ const struct cmd_entry cmd_cluster_set_entry = {
 	.usage = "[--host-failures-to-tolerate N] [--live-downtime-ms MS] "
 	    "[--live-bandwidth-mib MIB] [--live-converge-s S] "
 	    "[--drain-live-priority high|medium|low|N|none] "
-	    "[--storage-timeout-s S] [--json]",
+	    "[--storage-timeout-s S] [--storage-giveup-s S|never] [--json]",
 	.summary = "cluster-wide settings: admission control, live migration, "
-	    "storage timeout",
+	    "storage timeout and giveup",
 	.exec = cmd_cluster_set_exec,
 };

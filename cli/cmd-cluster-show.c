@@ -14,6 +14,7 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 	Haven__SettingsGetRequest	 req = HAVEN__SETTINGS_GET_REQUEST__INIT;
 	Haven__ClusterSettings		*r;
 	struct json_object		*o;
+	char				 line[256];
 	uint16_t			 type;
 	int				 fd, code = 0;
 
@@ -39,6 +40,9 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 		    NULL : json_object_new_int64(CLUSTER_DRAIN_LIVE_PRIORITY(r)));
 		json_object_object_add(o, "storage_timeout_s",
 		    json_object_new_int64(CLUSTER_STORAGE_TIMEOUT_S(r)));
+		/* 0: never */
+		json_object_object_add(o, "storage_giveup_s",
+		    json_object_new_int64(CLUSTER_STORAGE_GIVEUP_S(r)));
 		cli_json_print(cli, o);
 	} else {
 		if (r->host_failures_to_tolerate == 0)
@@ -63,6 +67,9 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 		printf("storage timeout: %u s (a VM whose host lost its pool "
 		    "that long, while another host reaches it, moves)\n",
 		    CLUSTER_STORAGE_TIMEOUT_S(r));
+		cli_format_giveup_setting(CLUSTER_STORAGE_GIVEUP_S(r), line,
+		    sizeof line);
+		printf("storage giveup: %s\n", line);
 	}
 	message_free(&r->base);
 	return CLI_EXIT_OK;

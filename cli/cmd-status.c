@@ -85,6 +85,7 @@ cmd_status_exec(struct cli *cli, struct args *args)
 	Haven__StatusRequest	 req = HAVEN__STATUS_REQUEST__INIT;
 	Haven__StatusReply	*r;
 	struct json_object	*obj, *members;
+	char			 line[256];
 	uint16_t		 type;
 	size_t			 i;
 	int			 fd;
@@ -112,6 +113,11 @@ cmd_status_exec(struct cli *cli, struct args *args)
 		json_object_object_add(obj, "version",
 		    json_object_new_string(r->version));
 		json_object_object_add(obj, "storage", status_storage_json(r));
+		/* The storage policy (issue 20); giveup 0: never. */
+		json_object_object_add(obj, "storage_timeout_s",
+		    json_object_new_int64(CLUSTER_STORAGE_TIMEOUT_S(r->settings)));
+		json_object_object_add(obj, "storage_giveup_s",
+		    json_object_new_int64(CLUSTER_STORAGE_GIVEUP_S(r->settings)));
 		cli_json_print(cli, obj);
 	} else {
 		printf("node %s (id %u), havend %s\n", r->node_name,
@@ -123,6 +129,11 @@ cmd_status_exec(struct cli *cli, struct args *args)
 			printf(" %u", r->members[i]);
 		printf("\n");
 		status_storage_text(r);
+		cli_format_giveup_setting(CLUSTER_STORAGE_GIVEUP_S(r->settings),
+		    line, sizeof line);
+		printf("storage policy: a VM moves after %u s when only its "
+		    "host lost its pool; giveup %s\n",
+		    CLUSTER_STORAGE_TIMEOUT_S(r->settings), line);
 	}
 	message_free(&r->base);
 	return CLI_EXIT_OK;

@@ -221,6 +221,15 @@ cli_vm_config_parse(struct cli *cli, const struct cmd_entry *cmd,
 		}
 		config->max_restarts = (uint32_t)v;
 	}
+	if ((arg = args_get(args, "storage-timeout-s")) != NULL) {
+		if (cli_parse_uint(arg, 1, 86400, &v) == -1) {
+			cli_usage_error(cli, cmd, "bad --storage-timeout-s '%s': "
+			    "seconds from 1 to 86400 (without it, the "
+			    "cluster's)", arg);
+			return -1;
+		}
+		config->storage_timeout_s = (uint32_t)v;
+	}
 	return 0;
 }
 
@@ -282,6 +291,7 @@ const struct cmd_entry cmd_vm_create_entry = {
 			{ "nic", 0, ARGS_VALUE },
 			{ "stop-timeout", 0, ARGS_VALUE },
 			{ "max-restarts", 0, ARGS_VALUE },
+			{ "storage-timeout-s", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
 		.lower = 1, .upper = 1,
@@ -293,7 +303,7 @@ const struct cmd_entry cmd_vm_create_entry = {
 	    "         [--priority high|medium|low] [--prefer NODE_ID]...\n"
 	    "         [--anti-affinity CLASS] [--failback]\n"
 	    "         [--isolation stop|save|leave-running] [--stop-timeout S]\n"
-	    "         [--max-restarts N]\n"
+	    "         [--max-restarts N] [--storage-timeout-s S]\n"
 	    "         [--nic bridge=BRIDGE[,mac=MAC][,vlan=ID]"
 	    "[,model=virtio|e1000]]...\n"
 	    "         [--kernel PATH [--append STRING] [--initrd PATH]] [--json]",

@@ -68,6 +68,10 @@ cmd_vm_list_exec(struct cli *cli, struct args *args)
 		cli_format_paused(rt, why, sizeof why);
 		if (*why != '\0')
 			printf("%*s  paused %s\n", width, "", why);
+		/* A VM given up for its storage says so until it may start. */
+		cli_format_giveup(rt, why, sizeof why);
+		if (*why != '\0')
+			printf("%*s  given up: %s\n", width, "", why);
 	}
 	message_free(&r->base);
 	return rc;

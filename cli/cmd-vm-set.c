@@ -15,7 +15,7 @@
 static const char *const vm_set_fields[] = {
 	"memory", "vcpus", "volume", "nic", "priority", "prefer",
 	"anti-affinity", "failback", "isolation", "stop-timeout",
-	"max-restarts", "kernel", "append", "initrd",
+	"max-restarts", "kernel", "append", "initrd", "storage-timeout-s",
 };
 #define VM_SET_NFIELDS	(sizeof vm_set_fields / sizeof vm_set_fields[0])
 
@@ -98,6 +98,7 @@ const struct cmd_entry cmd_vm_set_entry = {
 			{ "no-nics", 0, 0 },
 			{ "stop-timeout", 0, ARGS_VALUE },
 			{ "max-restarts", 0, ARGS_VALUE },
+			{ "storage-timeout-s", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
 		.lower = 1, .upper = 1,
@@ -114,7 +115,8 @@ const struct cmd_entry cmd_vm_set_entry = {
 	    "         [--max-restarts N] [--nic bridge=BRIDGE[,mac=MAC]"
 	    "[,vlan=ID][,model=M]]...\n"
 	    "         [--no-nics] [--kernel PATH] [--append STRING] "
-	    "[--initrd PATH] [--json]",
+	    "[--initrd PATH]\n"
+	    "         [--storage-timeout-s S] [--json]",
 	.summary = "change a VM's configuration (its machine: at its next "
 	    "start)",
 	.exec = cmd_vm_set_exec,

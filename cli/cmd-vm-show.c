@@ -96,6 +96,14 @@ show_vm(const Haven__Vm *vm)
 	    c->max_restarts);
 	printf("stop timeout:     %u s\n", c->stop_timeout_s ?
 	    c->stop_timeout_s : 30);
+	if (c->storage_timeout_s != 0)
+		printf("storage timeout:  %u s\n", c->storage_timeout_s);
+	else
+		printf("storage timeout:  the cluster's (havenctl cluster "
+		    "show)\n");
+	cli_format_giveup(rt, why, sizeof why);
+	if (*why != '\0')
+		printf("storage giveup:   %s\n", why);
 	if (c->kernel != NULL && *c->kernel != '\0')
 		printf("kernel:           %s%s%s\n", c->kernel,
 		    *c->kernel_append ? " " : "", c->kernel_append);

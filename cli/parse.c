@@ -388,6 +388,56 @@ cli_format_paused(const Haven__VmRuntime *rt, char *buf, size_t size)
 }
 
 /*
+ * A VM given up for its storage (storage_giveup_s, issue 20) whose old
+ * host is not yet fenced off its volumes: since when, and how the fence
+ * stands; "" for any other VM.
+ */
+void
+cli_format_giveup(const Haven__VmRuntime *rt, char *buf, size_t size)
+{
+	const Haven__StorageFence	*f = rt->storage_fence;
+	char				 when[32], how[200];
+
+	if (f == NULL || f->giveup_us == 0 || f->generation != rt->generation) {
+		snprintf(buf, size, "%s", "");
+		return;
+	}
+	cli_format_time(f->giveup_us, when, sizeof when);
+	switch (f->step) {
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER:
+		snprintf(how, sizeof how, "host %u is fencing it (attempt %u)",
+		    f->by, f->attempt);
+		break;
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FAILED:
+		snprintf(how, sizeof how, "host %u could not (attempt %u: "
+		    "%.100s); again shortly", f->by, f->attempt,
+		    f->detail != NULL ? f->detail : "");
+		break;
+	default:
+		snprintf(how, sizeof how, "no host reaches pool %s yet",
+		    f->pool);
+		break;
+	}
+	snprintf(buf, size, "at %s, its storage lost on host %u (pool %s); "
+	    "it starts again only once host %u is fenced off its volumes "
+	    "(by itself when the SAN answers): %s", when, f->host, f->pool,
+	    f->host, how);
+}
+
+/* The cluster's storage_giveup_s in words. */
+void
+cli_format_giveup_setting(uint32_t secs, char *buf, size_t size)
+{
+	if (secs == 0)
+		snprintf(buf, size, "never (a VM paused because no host "
+		    "reaches its storage waits for it, however long)");
+	else
+		snprintf(buf, size, "after %u s (a VM paused that long because "
+		    "no host reaches its storage is stopped; it stays stopped "
+		    "until 'vm start')", secs);
+}
+
+/*
  * An iSCSI portal as a pool records it: HOST[:PORT], HOST a DNS name or a
  * dotted IPv4 address, PORT 1 to 65535 (3260 when left out). IPv6 portals
  * are not accepted.

@@ -85,6 +85,33 @@ string_or_null(const char *s)
 	return s != NULL && *s != '\0' ? json_object_new_string(s) : NULL;
 }
 
+/* A VM given up for its storage and not yet free to start (issue 20):
+ * {"at", "host", "pool", "fence": "waiting|order|failed", "by",
+ * "attempt"}; null for any other VM. */
+static struct json_object *
+request_giveup_json(const Haven__VmRuntime *rt)
+{
+	const Haven__StorageFence	*f = rt->storage_fence;
+	struct json_object		*o;
+	char				 when[32];
+
+	if (f == NULL || f->giveup_us == 0 || f->generation != rt->generation)
+		return NULL;
+	o = json_object_new_object();
+	cli_format_time(f->giveup_us, when, sizeof when);
+	json_object_object_add(o, "at", json_object_new_string(when));
+	json_object_object_add(o, "host", json_object_new_int64(f->host));
+	json_object_object_add(o, "pool", json_object_new_string(f->pool));
+	json_object_object_add(o, "fence", json_object_new_string(f->step ==
+	    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER ? "order" :
+	    f->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FAILED ?
+	    "failed" : "waiting"));
+	json_object_object_add(o, "by", f->by != 0 ?
+	    json_object_new_int64(f->by) : NULL);
+	json_object_object_add(o, "attempt", json_object_new_int64(f->attempt));
+	return o;
+}
+
 /* Every field of a VM, for vm list and vm show --json. */
 static struct json_object *
 nics_json(const Haven__VmConfig *c)
@@ -212,6 +239,10 @@ request_vm_json(const Haven__Vm *vm)
 	    json_object_new_int64(c->max_restarts));
 	json_object_object_add(obj, "stop_timeout_s",
 	    json_object_new_int64(c->stop_timeout_s ? c->stop_timeout_s : 30));
+	/* null: the cluster's (cluster show) */
+	json_object_object_add(obj, "storage_timeout_s", c->storage_timeout_s ?
+	    json_object_new_int64(c->storage_timeout_s) : NULL);
+	json_object_object_add(obj, "storage_giveup", request_giveup_json(rt));
 	json_object_object_add(obj, "kernel", string_or_null(c->kernel));
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(c->kernel_append));

@@ -380,7 +380,7 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	const Haven__ClusterSettings	*s = c->settings_set->settings;
 	static const char *const	 known[] = { "host_failures_to_tolerate",
 	    "live_downtime_ms", "live_bandwidth_mib", "live_converge_s",
-	    "drain_live_priority", "storage_timeout_s" };
+	    "drain_live_priority", "storage_timeout_s", "storage_giveup_s" };
 	const size_t			 n_known = sizeof known / sizeof known[0];
 	size_t				 j, k;
 
@@ -397,6 +397,9 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	if (s->storage_timeout_s > 86400)
 		REFUSE(CLUSTER_E_INVALID, "the storage timeout is at most "
 		    "86400 s (0: 30 s)");
+	if (s->storage_giveup_s > CLUSTER_STORAGE_SECS_MAX)
+		REFUSE(CLUSTER_E_INVALID, "the storage giveup is at most %u s "
+		    "(0: never)", CLUSTER_STORAGE_SECS_MAX);
 	for (j = 0; j < c->settings_set->n_fields; j++) {
 		for (k = 0; k < n_known; k++)
 			if (strcmp(c->settings_set->fields[j], known[k]) == 0)
@@ -427,16 +430,20 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 			SETTING(live_converge_s);
 			SETTING(drain_live_priority);
 			SETTING(storage_timeout_s);
+			SETTING(storage_giveup_s);
 #undef SETTING
 		}
 	}
 	s = cs->settings;
 	tree_event_log(cs, c, "cluster", "host failures to tolerate: %u; live "
 	    "migration: downtime %u ms, bandwidth %u MiB/s, converge within "
-	    "%u s, drains move live from priority %u; storage timeout %u s",
-	    s->host_failures_to_tolerate, CLUSTER_LIVE_DOWNTIME_MS(s),
-	    s->live_bandwidth_mib, CLUSTER_LIVE_CONVERGE_S(s),
-	    CLUSTER_DRAIN_LIVE_PRIORITY(s), CLUSTER_STORAGE_TIMEOUT_S(s));
+	    "%u s, drains move live from priority %u; storage timeout %u s, "
+	    "giveup %s%.0u%s", s->host_failures_to_tolerate,
+	    CLUSTER_LIVE_DOWNTIME_MS(s), s->live_bandwidth_mib,
+	    CLUSTER_LIVE_CONVERGE_S(s), CLUSTER_DRAIN_LIVE_PRIORITY(s),
+	    CLUSTER_STORAGE_TIMEOUT_S(s), CLUSTER_STORAGE_GIVEUP_S(s) ? "" :
+	    "never", CLUSTER_STORAGE_GIVEUP_S(s),
+	    CLUSTER_STORAGE_GIVEUP_S(s) ? " s" : "");
 	return CLUSTER_OK;
 }
 
@@ -703,6 +710,11 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (tree_phase_occupies(rt->phase))
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s on host %u", a->name,
 		    tree_phase_name(rt->phase), rt->owner);
+	/* Given up while host X held its volumes: X's writes may still be
+	 * on their way to them until X is fenced off (issue 20). */
+	if (cluster_storage_giveup_pending(cs->vms[i]))
+		REFUSE(CLUSTER_E_CONFLICT, "VM %s starts once host %u is fenced "
+		    "off its volumes", a->name, rt->storage_fence->host);
 	if ((hi = tree_host_find(cs, a->owner, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", a->owner);
 	h = cs->hosts[hi];

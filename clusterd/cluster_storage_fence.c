@@ -1,10 +1,13 @@
 /*
  * Applying a storage fence by order (issue 20) to the replicated state:
  * cluster_apply's kind VM_STORAGE_FENCE, and the rule that an order holds
- * only while its VM stays where it was ordered. The coordinator, having
- * lost a pool of its own VM, orders a member that reaches it to fence it
- * off the VM's volumes (clusterd/storage_move.c); that member reports back
- * (clusterd/storage_fence.c). Checks everything before it touches anything.
+ * only while its VM stays where it was ordered. The coordinator orders a
+ * member that reaches a VM's pool to fence the VM's host off the VM's
+ * volumes (clusterd/storage_move.c); that member reports back
+ * (clusterd/storage_fence.c). The giveup (storage_giveup_s) stops a VM
+ * whose storage nobody reaches and keeps its host's key marked for such a
+ * fence: the VM starts again only after it. Checks everything before it
+ * touches anything.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +39,32 @@ storage_fence_step_name(Haven__StorageFenceStep s)
 		return "failed";
 	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL:
 		return "cancel";
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_GIVEUP:
+		return "giveup";
 	default:
 		return "none";
 	}
 }
 
+/* A giveup's mark at the VM's generation: its host is still to be fenced
+ * off the VM's volumes. */
+static int
+storage_fence_given_up(const Haven__VmRuntime *rt)
+{
+	return rt != NULL && rt->storage_fence != NULL &&
+	    rt->storage_fence->giveup_us != 0 &&
+	    rt->storage_fence->generation == rt->generation;
+}
+
+int
+cluster_storage_giveup_pending(const Haven__Vm *vm)
+{
+	return storage_fence_given_up(vm->runtime);
+}
+
 /* The checks of every step: the VM at the change's generation, on host,
- * in a phase an order holds in. */
+ * in a phase an order holds in; or, given up, host the one it left (in
+ * whatever phase). A giveup needs the VM paused and meant to run. */
 static int
 storage_fence_vm_check(const Haven__ClusterState *cs,
     const Haven__VmStorageFence *f, Haven__Vm **vm, char *err, size_t errlen)
@@ -51,9 +73,9 @@ storage_fence_vm_check(const Haven__ClusterState *cs,
 	long			 i;
 
 	if (f->step < HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER ||
-	    f->step > HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL)
+	    f->step > HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_GIVEUP)
 		REFUSE(CLUSTER_E_INVALID, "vm_storage_fence needs step order, "
-		    "fenced, failed or cancel");
+		    "fenced, failed, cancel or giveup");
 	if ((i = tree_vm_find(cs, f->name, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "VM %s does not exist", f->name);
 	rt = cs->vms[i]->runtime;
@@ -62,14 +84,74 @@ storage_fence_vm_check(const Haven__ClusterState *cs,
 		    "fence is for %llu", f->name,
 		    (unsigned long long)rt->generation,
 		    (unsigned long long)f->generation);
+	*vm = cs->vms[i];
+	if (storage_fence_given_up(rt)) {
+		if (f->host != rt->storage_fence->host)
+			REFUSE(CLUSTER_E_STALE, "VM %s was given up on host "
+			    "%u, not host %u", f->name,
+			    rt->storage_fence->host, f->host);
+		return CLUSTER_OK;
+	}
 	if (f->host == 0 || rt->owner != f->host)
 		REFUSE(CLUSTER_E_STALE, "VM %s is on host %u, not host %u",
 		    f->name, rt->owner, f->host);
 	if (!storage_fence_phase(rt->phase))
 		REFUSE(CLUSTER_E_STALE, "VM %s is %s: no storage fence for it",
 		    f->name, tree_phase_name(rt->phase));
-	*vm = cs->vms[i];
+	if (f->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_GIVEUP &&
+	    (rt->phase != HAVEN__VM_PHASE__VM_PHASE_PAUSED || rt->desired !=
+	    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING))
+		REFUSE(CLUSTER_E_STALE, "VM %s is %s%s: nothing to give up",
+		    f->name, tree_phase_name(rt->phase), rt->desired ==
+		    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ? "" :
+		    " and meant to stop");
 	return CLUSTER_OK;
+}
+
+/*
+ * The giveup: the VM, paused for its storage at its generation on host,
+ * is stopped (desired stopped, phase stopping: its host kills its worker,
+ * local.c) and the order slot marks host's key as still on its volumes.
+ * Its attempts go on from the standing order's (a late report of one is
+ * stale). The event says why and what to do.
+ */
+static void
+storage_fence_giveup(Haven__ClusterState *cs, const Haven__Change *c,
+    Haven__Vm *vm)
+{
+	const Haven__VmStorageFence	*f = c->vm_storage_fence;
+	Haven__VmRuntime		*rt = vm->runtime;
+	Haven__StorageFence		*sf = rt->storage_fence;
+	uint64_t			 paused_s = 0;
+	char				 subject[64];
+
+	if (sf == NULL) {
+		sf = xcalloc(1, sizeof *sf);
+		haven__storage_fence__init(sf);
+		rt->storage_fence = sf;
+	} else {
+		if (sf->pool != protobuf_c_empty_string)
+			free(sf->pool);
+		if (sf->detail != protobuf_c_empty_string)
+			free(sf->detail);
+	}
+	if (rt->paused_since_us != 0 && c->timestamp_us > rt->paused_since_us)
+		paused_s = (c->timestamp_us - rt->paused_since_us) / 1000000;
+	sf->generation = f->generation;
+	sf->host = f->host;
+	sf->by = 0;
+	sf->pool = xstrdup(tree_empty(f->pool) ? "" : f->pool);
+	sf->step = f->step;
+	sf->detail = xstrdup("");
+	sf->ordered_us = 0;
+	sf->giveup_us = c->timestamp_us != 0 ? c->timestamp_us : 1;
+	rt->desired = HAVEN__DESIRED_STATE__DESIRED_STATE_STOPPED;
+	rt->phase = HAVEN__VM_PHASE__VM_PHASE_STOPPING;
+	snprintf(subject, sizeof subject, "vm %.48s", f->name);
+	tree_event_log(cs, c, subject, "storage lost for %llu s (pool %.48s, "
+	    "host %u): stopped by storage_giveup_s; start it with 'havenctl "
+	    "vm start %.48s' when the SAN is back", (unsigned long long)paused_s,
+	    sf->pool, f->host, f->name);
 }
 
 /*
@@ -78,8 +160,11 @@ storage_fence_vm_check(const Haven__ClusterState *cs,
  * crossed order is stale); none after the owner was fenced. A report comes
  * from the member ordered, for the standing attempt, once. A cancel ends
  * an order that is not fenced; it stays in the state, marked off, so that
- * attempts never repeat within a generation. The state cannot know who coordinates; the
- * coordinator alone sends orders and cancels (storage_move.c).
+ * attempts never repeat within a generation. A giveup stops a paused VM
+ * meant to run, unless its host is being fenced (it moves then); its mark
+ * takes orders and reports as above but no cancel, and goes once fenced.
+ * The state cannot know who coordinates; the coordinator alone sends
+ * orders, cancels and giveups (storage_move.c).
  */
 int
 cluster_apply_vm_storage_fence(Haven__ClusterState *cs, const Haven__Change *c,
@@ -88,6 +173,7 @@ cluster_apply_vm_storage_fence(Haven__ClusterState *cs, const Haven__Change *c,
 	const Haven__VmStorageFence	*f = c->vm_storage_fence;
 	Haven__StorageFence		*sf;
 	Haven__Vm			*vm = NULL;
+	uint64_t			 giveup_us;
 	long				 hi;
 	char				 subject[64];
 	int				 r;
@@ -131,7 +217,22 @@ cluster_apply_vm_storage_fence(Haven__ClusterState *cs, const Haven__Change *c,
 			    "was reported on already (%s)", f->name, f->attempt,
 			    storage_fence_step_name(sf->step));
 		break;
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_GIVEUP:
+		if (sf != NULL && sf->giveup_us != 0)
+			REFUSE(CLUSTER_E_STALE, "VM %s was given up already",
+			    f->name);
+		if (sf != NULL && (sf->step ==
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER ||
+		    sf->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED))
+			REFUSE(CLUSTER_E_CONFLICT, "VM %s: host %u is being "
+			    "fenced off its volumes; it moves", f->name,
+			    f->host);
+		break;
 	default:	/* cancel */
+		if (sf != NULL && sf->giveup_us != 0)
+			REFUSE(CLUSTER_E_CONFLICT, "VM %s was given up on host "
+			    "%u: its key is to be fenced off the VM's volumes "
+			    "before it starts again", f->name, f->host);
 		if (sf == NULL || sf->attempt != f->attempt)
 			REFUSE(CLUSTER_E_STALE, "VM %s: no storage fence order "
 			    "%u stands", f->name, f->attempt);
@@ -148,10 +249,12 @@ cluster_apply_vm_storage_fence(Haven__ClusterState *cs, const Haven__Change *c,
 	snprintf(subject, sizeof subject, "vm %.48s", f->name);
 	switch (f->step) {
 	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER:
+		giveup_us = sf != NULL ? sf->giveup_us : 0;
 		if (sf != NULL)
 			protobuf_c_message_free_unpacked(&sf->base, NULL);
 		sf = xcalloc(1, sizeof *sf);
 		haven__storage_fence__init(sf);
+		sf->giveup_us = giveup_us;
 		sf->generation = f->generation;
 		sf->host = f->host;
 		sf->by = f->by;
@@ -178,6 +281,18 @@ cluster_apply_vm_storage_fence(Haven__ClusterState *cs, const Haven__Change *c,
 		    "fenced" : "could not fence", f->host,
 		    tree_empty(f->detail) ? "" : ": ",
 		    tree_empty(f->detail) ? "" : f->detail);
+		/* Given up, now fenced: nothing holds it back any more
+		 * (cluster_storage_fence_sync drops the mark). */
+		if (sf->giveup_us != 0 && f->step ==
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED)
+			tree_event_log(cs, c, subject, "host %u's key is off "
+			    "its volumes: it may start again%s", f->host,
+			    vm->runtime->desired ==
+			    HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ?
+			    " (meant to run: it starts now)" : "");
+		break;
+	case HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_GIVEUP:
+		storage_fence_giveup(cs, c, vm);
 		break;
 	default:
 		/* Kept, with its attempt: a report of it that comes late, or
@@ -196,7 +311,9 @@ cluster_apply_vm_storage_fence(Haven__ClusterState *cs, const Haven__Change *c,
  * After every change: an order holds only while its VM is at the order's
  * generation on the host it fences, in phase starting, running or paused.
  * Once the VM failed, stopped, moved or was lost with its host, the order
- * is moot and goes (deterministically, on every member alike).
+ * is moot and goes (deterministically, on every member alike). A giveup's
+ * mark holds at its generation, whatever the phase, until its host is
+ * fenced (the VM cannot leave that generation before: no start).
  */
 void
 cluster_storage_fence_sync(Haven__ClusterState *cs)
@@ -208,7 +325,11 @@ cluster_storage_fence_sync(Haven__ClusterState *cs)
 		rt = cs->vms[i]->runtime;
 		if (rt == NULL || rt->storage_fence == NULL)
 			continue;
-		if (rt->storage_fence->generation == rt->generation &&
+		if (storage_fence_given_up(rt) && rt->storage_fence->step !=
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED)
+			continue;
+		if (rt->storage_fence->giveup_us == 0 &&
+		    rt->storage_fence->generation == rt->generation &&
 		    rt->storage_fence->host == rt->owner &&
 		    storage_fence_phase(rt->phase))
 			continue;

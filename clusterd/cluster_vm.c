@@ -138,6 +138,9 @@ vm_config_check(const Haven__ClusterState *cs, const Haven__VmConfig *vc,
 	if (vc->memory_mib == 0 || vc->vcpus == 0)
 		REFUSE(CLUSTER_E_INVALID, "VM %s needs memory and vcpus > 0",
 		    vc->name);
+	if (vc->storage_timeout_s > 86400)
+		REFUSE(CLUSTER_E_INVALID, "VM %s: the storage timeout is at "
+		    "most 86400 s (0: the cluster's)", vc->name);
 	if (vc->isolation_response < 0 || vc->isolation_response >
 	    HAVEN__ISOLATION_RESPONSE__ISOLATION_RESPONSE_SAVE)
 		REFUSE(CLUSTER_E_INVALID, "VM %s has an unknown isolation response",
@@ -216,6 +219,13 @@ cluster_apply_vm_delete(Haven__ClusterState *cs, const Haven__Change *c,
 	    vm->runtime->phase != HAVEN__VM_PHASE__VM_PHASE_FAILED)
 		REFUSE(CLUSTER_E_CONFLICT, "VM %s is %s; stop it before deleting",
 		    name, tree_phase_name(vm->runtime->phase));
+	if (cluster_storage_giveup_pending(vm))
+		REFUSE(CLUSTER_E_CONFLICT, "VM %s was stopped while host %u held "
+		    "its volumes and its storage did not answer; it can be "
+		    "deleted once a host that reaches them has fenced host %u off "
+		    "them (by itself, when the SAN answers)", name,
+		    vm->runtime->storage_fence->host,
+		    vm->runtime->storage_fence->host);
 	if (!commit)
 		return CLUSTER_OK;
 	snprintf(subject, sizeof subject, "vm %.48s", name);
@@ -308,6 +318,8 @@ vm_config_diff(const Haven__VmConfig *a, const Haven__VmConfig *b,
 		    b->max_restarts);
 	if (a->stop_timeout_s != b->stop_timeout_s)
 		ADD(hot, hn, "stop timeout");
+	if (a->storage_timeout_s != b->storage_timeout_s)
+		ADD(hot, hn, "storage timeout");
 #undef ADD
 	return cn > 0;
 }

@@ -229,6 +229,20 @@ int		 cluster_apply_vm_storage_fence(Haven__ClusterState *,
 		     const Haven__Change *, int commit, char *err,
 		     size_t errlen);
 void		 cluster_storage_fence_sync(Haven__ClusterState *);
+/* Whether vm was given up (storage_giveup_s) and its old host is not yet
+ * fenced off its volumes: it does not start, nor is it deleted, before. */
+int		 cluster_storage_giveup_pending(const Haven__Vm *);
+
+/* cluster_storage_giveup.c: the storage policy's pure decisions (issue
+ * 20), from the state, the quorate membership and the time: a VM's
+ * storage timeout, and whether a VM paused for its storage is to be
+ * given up now (*deadline_us: when it will be, when not yet; *pool: the
+ * pool it waits for). */
+uint32_t	 cluster_storage_timeout_s(const Haven__ClusterState *,
+		     const Haven__VmConfig *);
+int		 cluster_storage_giveup_due(const Haven__ClusterState *,
+		     const Haven__Vm *, const uint32_t *members, size_t n,
+		     uint64_t now_us, uint64_t *deadline_us, const char **pool);
 
 /* cluster_file.c: the state file, one per member. */
 #define CLUSTER_FILE		"cluster.state"

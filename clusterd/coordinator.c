@@ -384,6 +384,10 @@ reconcile_placed(struct pass *p, size_t i)
 			    HAVEN__VM_PHASE__VM_PHASE_STOPPED, p->out);
 		return;
 	}
+	/* Given up while its storage was lost: not before its old host is
+	 * fenced off its volumes (storage_move.c orders that). */
+	if (cluster_storage_giveup_pending(vm))
+		return;
 	if (rt->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED)
 		to = plan_target(p->plan, vm);
 	if (to == 0)
@@ -457,6 +461,8 @@ reconcile_failed(struct pass *p, size_t i)
 		    HAVEN__VM_PHASE__VM_PHASE_STOPPED, p->out);
 		return;
 	}
+	if (cluster_storage_giveup_pending(vm))
+		return;		/* as in reconcile_placed */
 	if (rt->failures > (vm->config->max_restarts + 1) * p->st->cs->n_hosts)
 		return;
 	/* A saved state whose restore failed on its host is restored on

@@ -131,6 +131,7 @@ void	havend_storage_fences(struct havend *h);
 void	havend_storage_fences_cancel(struct havend *h);
 void	havend_storage_fence_timer_cb(void *arg);
 int	havend_storage_fence_standing(struct havend *h, const Haven__Vm *vm);
+int	havend_storage_given_up_here(struct havend *h, const Haven__Vm *vm);
 
 /* havend.c */
 void	havend_propose_for(struct havend *h, struct control_client *c,

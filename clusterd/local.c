@@ -334,6 +334,12 @@ havend_local_stopping(struct havend *h, const Haven__Vm *vm,
 		havend_transition(h, vm, wp, NULL);
 		return;
 	}
+	/* Given up while paused on storage that does not answer (issue 20):
+	 * no guest to power down; killed now (storage_move.c). */
+	if (havend_storage_given_up_here(h, vm)) {
+		supervisor_kill(h->supervisor, vm->config->uuid);
+		return;
+	}
 	if (vmworker_last_command(w) !=
 	    HAVEN__WORKER_ACTION__WORKER_ACTION_STOP &&
 	    supervisor_command(h->supervisor, vm->config->uuid,

@@ -36,6 +36,7 @@ havend_status(struct control_client *c, ProtobufCMessage *req, void *arg)
 	r.hosts = replica_state(h->replica)->cs->hosts;
 	r.n_hosts = replica_state(h->replica)->cs->n_hosts;
 	r.now_us = now_us();
+	r.settings = replica_state(h->replica)->cs->settings;
 	control_reply(c, FRAME_STATUS_REPLY, &r.base);
 }
 
@@ -136,7 +137,7 @@ enum vm_set_field {
 	SET_ANTI_AFFINITY = 1 << 6, SET_FAILBACK = 1 << 7,
 	SET_ISOLATION = 1 << 8, SET_STOP_TIMEOUT = 1 << 9,
 	SET_MAX_RESTARTS = 1 << 10, SET_KERNEL = 1 << 11, SET_APPEND = 1 << 12,
-	SET_INITRD = 1 << 13,
+	SET_INITRD = 1 << 13, SET_STORAGE_TIMEOUT = 1 << 14,
 };
 
 static const struct {
@@ -150,6 +151,7 @@ static const struct {
 	{ "isolation", SET_ISOLATION }, { "stop-timeout", SET_STOP_TIMEOUT },
 	{ "max-restarts", SET_MAX_RESTARTS }, { "kernel", SET_KERNEL },
 	{ "append", SET_APPEND }, { "initrd", SET_INITRD },
+	{ "storage-timeout-s", SET_STORAGE_TIMEOUT },
 };
 
 /* The request's fields as bits; -1 names one that is not a field. */
@@ -191,6 +193,7 @@ vm_set_merge(Haven__VmConfig *m, const Haven__VmConfig *given,
 	TAKE(SET_KERNEL, kernel);
 	TAKE(SET_APPEND, kernel_append);
 	TAKE(SET_INITRD, initrd);
+	TAKE(SET_STORAGE_TIMEOUT, storage_timeout_s);
 #undef TAKE
 	if (mask & SET_VOLUME) {
 		m->n_volumes = given->n_volumes;

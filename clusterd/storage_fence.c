@@ -1,10 +1,11 @@
 /*
- * This host's part when the coordinator lost a pool of its own VM that this
- * host reaches (issue 20): the coordinator orders us to fence it off the
- * VM's volumes (a VmStorageFence order in the VM's runtime, storage_move.c);
- * we run the storage fence level on those volumes (fence/level_storage.c)
- * and report fenced or failed for that order's attempt, again until the
- * state holds the report. An order that goes, or is replaced, is abandoned.
+ * This host's part when a VM's host lost a pool that this host reaches, or
+ * a VM was given up while its host held its volumes (issue 20): the
+ * coordinator orders us to fence that host off the VM's volumes (a
+ * VmStorageFence order in the VM's runtime, storage_move.c); we run the
+ * storage fence level on those volumes (fence/level_storage.c) and report
+ * fenced or failed for that order's attempt, again until the state holds
+ * the report. An order that goes, or is replaced, is abandoned.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ struct havend_storage_fence {
 	struct havend		*h;
 	char			 vm[64];
 	uint64_t		 generation;
-	uint32_t		 host;		/* the coordinator, fenced */
+	uint32_t		 host;		/* the VM's host, fenced */
 	uint32_t		 attempt;
 	struct fence_storage	*fs;
 	int			 done;		/* the fence reported */
@@ -124,9 +125,9 @@ storage_fence_start(struct havend *h, struct havend_storage_fence *o,
 		storage_fence_report(o);
 		return;
 	}
-	log_warn("storage: VM %s: the coordinator (host %u) lost its pool and "
-	    "orders this host to fence it off the VM's volumes (order %u)",
-	    o->vm, o->host, o->attempt);
+	log_warn("storage: VM %s: the coordinator orders this host to fence "
+	    "host %u off the VM's volumes (order %u)", o->vm, o->host,
+	    o->attempt);
 }
 
 /*
@@ -208,10 +209,10 @@ havend_storage_fence_timer_cb(void *arg)
 
 /*
  * Whether an order to fence this host off vm's volumes stands, under way
- * or done: this host then registers no new nexus for vm (its worker's
- * reconnect after the pool came back), lest it undo the fence before the
- * VM starts elsewhere. An order that failed or was called off does not
- * hold the VM back: it may resume in place.
+ * or done, or vm was given up here: this host then registers no new nexus
+ * for vm (its worker's reconnect after the pool came back), lest it undo
+ * the fence before the VM starts elsewhere. An order that failed or was
+ * called off does not hold the VM back: it may resume in place.
  */
 int
 havend_storage_fence_standing(struct havend *h, const Haven__Vm *vm)
@@ -220,6 +221,17 @@ havend_storage_fence_standing(struct havend *h, const Haven__Vm *vm)
 
 	return f != NULL && f->host == h->node_id &&
 	    f->generation == vm->runtime->generation &&
-	    (f->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER ||
+	    (f->giveup_us != 0 ||
+	    f->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER ||
 	    f->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FENCED);
+}
+
+/* Whether vm was given up on this host (storage_giveup_s): its worker is
+ * killed at once rather than powered down (local.c), the guest being
+ * paused on storage that does not answer. */
+int
+havend_storage_given_up_here(struct havend *h, const Haven__Vm *vm)
+{
+	return cluster_storage_giveup_pending(vm) &&
+	    vm->runtime->storage_fence->host == h->node_id;
 }

@@ -36,6 +36,19 @@
  * second rule for choosing it (today: the lowest node id of the quorate
  * membership) that flips with every storage report; an order is one VM's
  * business only.
+ *
+ * When no member reaches the pool, nothing moves: the VM stays paused and
+ * resumes by itself when its storage answers. After storage_giveup_s of
+ * that (cluster_storage_giveup.c decides when), the coordinator gives it
+ * up (VmStorageFence step giveup): the VM is stopped, its host kills its
+ * worker (local.c), and it stays stopped until `vm start`. Writes of the
+ * paused VM may still sit in its host's sockets and reach the target once
+ * it answers (a frozen tgtd reads them when it thaws; a cut link delivers
+ * them when it heals), so the giveup leaves the host's key marked in the
+ * state: the VM does not start again, anywhere, before a member that
+ * reaches the pool has fenced that host off its volumes, by order as
+ * above, which the coordinator gives as soon as such a member reports the
+ * pool reachable.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -64,6 +77,8 @@ struct havend_storage_move {
 	uint32_t		 seen_attempt;	/* the standing order as seen */
 	Haven__StorageFenceStep	 seen_step;
 	uint64_t		 seen_ms;	/* ... first, here */
+	int			 given_up;	/* its fence follows a giveup */
+	uint64_t		 giveup_proposed_ms;
 };
 
 /* A proposal of the VM's failure not applied by then goes out again (a
@@ -209,8 +224,8 @@ storage_move_due(struct havend *h, const Haven__Vm *vm,
 	const Haven__VmRuntime	*rt = vm->runtime;
 	const Haven__Host	*owner;
 	const Haven__PoolHealth	*ph;
-	uint64_t		 timeout = (uint64_t)CLUSTER_STORAGE_TIMEOUT_S(
-				    st->cs->settings) * 1000000;
+	uint64_t		 timeout = (uint64_t)cluster_storage_timeout_s(
+				    st->cs, vm->config) * 1000000;
 
 	if (rt->desired != HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ||
 	    (rt->phase != HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
@@ -235,7 +250,7 @@ storage_move_due(struct havend *h, const Haven__Vm *vm,
 }
 
 /* Drop the moves the state has left behind: the VM gone, moved on, or
- * back on storage. */
+ * back on storage; a VM given up is kept until its old host is fenced. */
 static void
 storage_moves_sweep(struct havend *h)
 {
@@ -248,7 +263,9 @@ storage_moves_sweep(struct havend *h)
 		m = h->storage_moves[i];
 		vm = cluster_vm(st, m->vm);
 		if (vm != NULL && vm->runtime->generation == m->generation &&
-		    vm->runtime->owner == m->host) {
+		    (vm->runtime->owner == m->host ||
+		    (cluster_storage_giveup_pending(vm) &&
+		    vm->runtime->storage_fence->host == m->host))) {
 			i++;
 			continue;
 		}
@@ -309,7 +326,13 @@ storage_move_order_send(struct havend_storage_move *m,
 	m->order_proposed = attempt;
 	m->order_proposed_step = step;
 	m->order_proposed_ms = now_ms;
-	if (step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER)
+	if (step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER &&
+	    m->given_up)
+		log_warn("storage: VM %s, given up while host %u held its "
+		    "volumes: host %u reaches pool %s; ordering it to fence "
+		    "host %u off them (attempt %u)", m->vm, m->host, by, m->pool,
+		    m->host, attempt);
+	else if (step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER)
 		log_warn("storage: VM %s: host %u lost pool %s %llu s ago "
 		    "while host %u reaches it; ordering host %u to fence it "
 		    "off the VM's volumes (attempt %u)", m->vm, m->host,
@@ -445,6 +468,151 @@ wake:
 }
 
 /*
+ * A quorate member other than host that reaches every pool of vm (pool
+ * among them, as it reported), for a given-up VM's fence; another than
+ * avoid (its order failed) where there is one; 0: none yet.
+ */
+static uint32_t
+storage_giveup_witness(const struct cluster *st, const uint32_t *members,
+    size_t n, uint32_t host, const Haven__Vm *vm, const char *pool,
+    uint32_t avoid)
+{
+	const Haven__Host	*h;
+	uint32_t		 avoided = 0;
+	size_t			 i, j;
+
+	for (i = 0; i < n; i++) {
+		if (members[i] == host ||
+		    (h = cluster_host(st, members[i])) == NULL ||
+		    h->runtime->membership !=
+		    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER ||
+		    tree_storage_lost(st->cs, h, vm->config) != NULL)
+			continue;
+		for (j = 0; j < h->runtime->n_storage; j++)
+			if (h->runtime->storage[j]->reachable &&
+			    strcmp(h->runtime->storage[j]->pool, pool) == 0)
+				break;
+		if (j == h->runtime->n_storage)
+			continue;
+		if (members[i] != avoid)
+			return members[i];
+		avoided = avoid;
+	}
+	return avoided;
+}
+
+/*
+ * A VM given up while host held its volumes (see the top): order a member
+ * that reaches its pool to fence host off them, as soon as there is one;
+ * replace an order whose member left, failed or stayed silent. No cancel:
+ * the fence is needed whatever happens to the storage.
+ */
+static void
+storage_giveup_fence(struct havend *h, const Haven__Vm *vm,
+    const uint32_t *members, size_t n, uint64_t now, uint64_t *next_us)
+{
+	const Haven__StorageFence	*f = vm->runtime->storage_fence;
+	struct havend_storage_move	*m;
+	uint64_t			 now_ms = ev_now_ms(), wait_ms = 0;
+	uint32_t			 by;
+
+	if ((m = storage_move_get(h, vm)) == NULL)
+		return;
+	m->host = f->host;
+	m->given_up = 1;
+	snprintf(m->pool, sizeof m->pool, "%s", f->pool);
+	if (m->seen_attempt != f->attempt || m->seen_step != f->step) {
+		m->seen_attempt = f->attempt;
+		m->seen_step = f->step;
+		m->seen_ms = now_ms;
+	}
+	if (f->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER) {
+		if (storage_is_member(members, n, f->by) && now_ms -
+		    m->seen_ms < STORAGE_ORDER_TIMEOUT_MS) {
+			wait_ms = STORAGE_ORDER_TIMEOUT_MS - (now_ms -
+			    m->seen_ms);
+			goto wake;
+		}
+		if (m->order_proposed <= f->attempt)
+			log_warn("storage: VM %s: host %u, ordered to fence "
+			    "host %u off its volumes, %s", m->vm, f->by,
+			    m->host, storage_is_member(members, n, f->by) ?
+			    "has not reported back" : "left the membership");
+	}
+	by = storage_giveup_witness(replica_state(h->replica), members, n,
+	    f->host, vm, f->pool, f->step ==
+	    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_GIVEUP ? 0 : f->by);
+	if (by == 0)
+		return;		/* nobody reaches it: a report wakes us */
+	if (f->step == HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FAILED &&
+	    by == f->by && now_ms - m->seen_ms < HAVEND_FENCE_RETRY_MS) {
+		wait_ms = HAVEND_FENCE_RETRY_MS - (now_ms - m->seen_ms);
+		goto wake;
+	}
+	wait_ms = storage_move_order_send(m,
+	    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_ORDER, by,
+	    f->attempt + 1);
+wake:
+	if (wait_ms > 0 && now + wait_ms * 1000 < *next_us)
+		*next_us = now + wait_ms * 1000;
+}
+
+/*
+ * A VM paused for its storage where no other member reaches it: given up
+ * once storage_giveup_s has passed (cluster_storage_giveup.c), the
+ * proposal sent again after STORAGE_MOVE_RESEND_MS until the state has it.
+ */
+static void
+storage_giveup(struct havend *h, const Haven__Vm *vm, const uint32_t *members,
+    size_t n, uint64_t now, uint64_t *next_us)
+{
+	const struct cluster		*st = replica_state(h->replica);
+	struct havend_storage_move	*m;
+	Haven__Change			*c;
+	Haven__VmStorageFence		*f;
+	const char			*pool = "";
+	uint64_t			 d = UINT64_MAX, id, now_ms = ev_now_ms();
+	char				 err[256];
+
+	if (!cluster_storage_giveup_due(st->cs, vm, members, n, now, &d,
+	    &pool)) {
+		if (d < *next_us)
+			*next_us = d;
+		return;
+	}
+	if ((m = storage_move_get(h, vm)) == NULL)
+		return;
+	if (m->giveup_proposed_ms != 0 && now_ms - m->giveup_proposed_ms <
+	    STORAGE_MOVE_RESEND_MS) {
+		d = now + (STORAGE_MOVE_RESEND_MS - (now_ms -
+		    m->giveup_proposed_ms)) * 1000;
+		if (d < *next_us)
+			*next_us = d;
+		return;
+	}
+	c = havend_change_new();
+	f = xcalloc(1, sizeof *f);
+	haven__vm_storage_fence__init(f);
+	f->name = xstrdup(m->vm);
+	f->generation = vm->runtime->generation;
+	f->step = HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_GIVEUP;
+	f->host = vm->runtime->owner;
+	f->pool = xstrdup(pool);
+	f->detail = xstrdup("");
+	c->kind_case = HAVEN__CHANGE__KIND_VM_STORAGE_FENCE;
+	c->vm_storage_fence = f;
+	m->giveup_proposed_ms = now_ms;
+	log_warn("storage: VM %s paused %llu s for its storage, which no other "
+	    "member reaches (pool %s): stopping it (storage_giveup_s %u s)",
+	    m->vm, (unsigned long long)((now - vm->runtime->paused_since_us) /
+	    1000000), pool, CLUSTER_STORAGE_GIVEUP_S(st->cs->settings));
+	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1)
+		log_warn("storage: VM %s: %s", m->vm, err);
+	if (now + STORAGE_MOVE_RESEND_MS * UINT64_C(1000) < *next_us)
+		*next_us = now + STORAGE_MOVE_RESEND_MS * UINT64_C(1000);
+}
+
+/*
  * The coordinator's pass, from havend_reconcile: order the owners of the
  * VMs that are due fenced, fail those fenced by order, and wake again when
  * the next one will be.
@@ -462,6 +630,10 @@ havend_storage_moves(struct havend *h)
 	for (i = 0; i < st->cs->n_vms; i++) {
 		const Haven__Vm	*vm = st->cs->vms[i];
 
+		if (cluster_storage_giveup_pending(vm)) {
+			storage_giveup_fence(h, vm, members, n, now, &next);
+			continue;
+		}
 		if (vm->runtime->storage_fence != NULL &&
 		    vm->runtime->storage_fence->generation ==
 		    vm->runtime->generation &&
@@ -471,6 +643,7 @@ havend_storage_moves(struct havend *h)
 			continue;
 		}
 		storage_move_order(h, vm, members, n, now, &next);
+		storage_giveup(h, vm, members, n, now, &next);
 	}
 	if (next != UINT64_MAX)
 		ev_timer_arm(h->storage_timer, next > now ?

@@ -177,5 +177,14 @@ int		 nic_bridges_offered(const Haven__HostConfig *,
 #define CLUSTER_DRAIN_LIVE_NONE	UINT32_MAX	/* no drain moves live */
 #define CLUSTER_STORAGE_TIMEOUT_S(s) \
 	((s) != NULL && (s)->storage_timeout_s ? (s)->storage_timeout_s : 30)
+/* How long a VM paused for its storage, which no member reaches, waits
+ * before it is stopped; 0: for ever (issue 20). */
+#define CLUSTER_STORAGE_GIVEUP_S(s) \
+	((s) != NULL ? (s)->storage_giveup_s : 0)
+#define CLUSTER_STORAGE_SECS_MAX	604800	/* a week: both settings' limit */
+/* The worker's sentence for a VM it paused because its storage stopped
+ * answering begins so (worker/outage.c); the storage giveup counts only
+ * such pauses (clusterd/cluster_storage_giveup.c). */
+#define VM_PAUSED_FOR_STORAGE	"storage lost at "
 
 #endif

@@ -17,7 +17,8 @@
  * is said to run again only when every request older than the cont has
  * come back with no new error; one that fails or hangs again pauses it
  * again, and the probe starts over. havend hears PAUSED (why, from when)
- * once, and RUNNING once, with the outage's length.
+ * once, and RUNNING once, with the outage's length. A VM that stays paused
+ * past the cluster's storage_giveup_s is stopped by havend (a kill).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -75,7 +76,9 @@ worker_outage_paused(struct worker *w)
 	char	at[16], text[256];
 
 	outage_clock(w->outage_since_us, at, sizeof at);
-	snprintf(text, sizeof text, "storage lost at %s UTC: %s; the VM "
+	/* The prefix tells havend's storage giveup that the pause is for
+	 * the storage (clusterd/cluster_storage_giveup.c). */
+	snprintf(text, sizeof text, VM_PAUSED_FOR_STORAGE "%s UTC: %s; the VM "
 	    "resumes here once the storage answers again", at, w->outage_why);
 	worker_report(w, HAVEN__VM_PHASE__VM_PHASE_PAUSED, 0, text);
 }

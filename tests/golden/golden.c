@@ -196,6 +196,7 @@ struct change_buf {
 	Haven__RoleRevoke	 role_revoke;
 	Haven__SettingsSet	 settings_set;
 	Haven__ClusterSettings	 settings;
+	char			*fields[4];
 	char			*volumes[MAX_LIST];
 	uint32_t		 preferred[MAX_LIST];
 	char			*patterns[MAX_LIST];
@@ -366,6 +367,8 @@ change_build(struct run *r, const char *kind, struct args *a,
 		vc->anti_affinity = (char *)arg_str(a, "anti");
 		vc->failback = arg_bool(a, "failback");
 		vc->max_restarts = (uint32_t)arg_u64(r, a, "max_restarts");
+		vc->storage_timeout_s = (uint32_t)arg_u64(r, a,
+		    "storage_timeout");
 		vc->kernel = (char *)arg_str(a, "kernel");
 		vc->initrd = (char *)arg_str(a, "initrd");
 		change_nics(r, a, b, vc);
@@ -477,6 +480,8 @@ change_build(struct run *r, const char *kind, struct args *a,
 		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_FAILED :
 		    strcmp(v, "cancel") == 0 ?
 		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_CANCEL :
+		    strcmp(v, "giveup") == 0 ?
+		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_GIVEUP :
 		    HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_UNSPECIFIED;
 		b->vm_storage_fence.host = (uint32_t)arg_u64(r, a, "host");
 		b->vm_storage_fence.by = (uint32_t)arg_u64(r, a, "by");
@@ -514,6 +519,20 @@ change_build(struct run *r, const char *kind, struct args *a,
 		haven__cluster_settings__init(&b->settings);
 		b->settings.host_failures_to_tolerate =
 		    (uint32_t)arg_u64(r, a, "failures_to_tolerate");
+		/* storage_timeout=/storage_giveup=: only those named change */
+		if (arg(a, "storage_timeout") != NULL) {
+			b->settings.storage_timeout_s =
+			    (uint32_t)arg_u64(r, a, "storage_timeout");
+			b->fields[b->settings_set.n_fields++] =
+			    (char *)"storage_timeout_s";
+		}
+		if (arg(a, "storage_giveup") != NULL) {
+			b->settings.storage_giveup_s =
+			    (uint32_t)arg_u64(r, a, "storage_giveup");
+			b->fields[b->settings_set.n_fields++] =
+			    (char *)"storage_giveup_s";
+		}
+		b->settings_set.fields = b->fields;
 		b->settings_set.settings = &b->settings;
 		c->kind_case = HAVEN__CHANGE__KIND_SETTINGS_SET;
 		c->settings_set = &b->settings_set;
@@ -779,14 +798,21 @@ cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 			const Haven__StorageFence *f =
 			    vm->runtime->storage_fence;
 			static const char *const steps[] = { "none", "order",
-			    "fenced", "failed", "cancel" };
+			    "fenced", "failed", "cancel", "giveup" };
 
 			if (f == NULL)
 				snprintf(got, sizeof got, "-");
 			else
 				snprintf(got, sizeof got, "%u/%u/%s", f->by,
-				    f->attempt, f->step < 5 ? steps[f->step] :
+				    f->attempt, f->step < 6 ? steps[f->step] :
 				    "?");
+		} else if (strcmp(tok[i], "giveup") == 0) {
+			/* the host a giveup left to be fenced, - when none */
+			if (cluster_storage_giveup_pending(vm))
+				snprintf(got, sizeof got, "%u",
+				    vm->runtime->storage_fence->host);
+			else
+				snprintf(got, sizeof got, "-");
 		} else if (strcmp(tok[i], "paused_since") == 0)
 			snprintf(got, sizeof got, "%llu", (unsigned long long)
 			    (vm->runtime->paused_since_us / 1000000));
