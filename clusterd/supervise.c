@@ -42,7 +42,7 @@ struct vmworker {
 	char			 uuid[37];
 	char			 name[64];
 	uint64_t		 generation;
-	uint32_t		 uid;		/* uid_base + slot */
+	uint32_t		 uid;		/* uid_base + 2 slot; QEMU's +1 */
 	pid_t			 pid;		/* 0 until known (adopted) */
 	int			 child;		/* ours: reaped by SIGCHLD */
 	struct channel		*channel;
@@ -496,7 +496,8 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 	 * account. */
 	if ((h->worker_pid != 0 && (pid_t)h->worker_pid != w->peer_pid) ||
 	    (uid_t)h->spec->uid != w->peer_uid ||
-	    w->peer_uid < w->sup->config->vm_uid_base) {
+	    w->peer_uid < w->sup->config->vm_uid_base ||
+	    (w->peer_uid - w->sup->config->vm_uid_base) % 2 != 0) {
 		log_warn("worker at %s/%s says it is pid %u uid %u, but the "
 		    "peer is pid %ld uid %lu; not adopting it",
 		    w->sup->config->vm_run_dir, w->uuid, h->worker_pid,
@@ -586,7 +587,8 @@ supervise_open_log(const char *dir, const char *name, const char *suffix,
 	return fd;
 }
 
-/* The lowest uid_base + n no worker of ours uses. */
+/* The lowest uid_base + 2n no worker of ours uses; its QEMU gets the uid
+ * after it (a pair per VM, so a QEMU uid is never a worker's). */
 static uint32_t
 supervise_uid(struct supervisor *s)
 {
@@ -597,7 +599,7 @@ supervise_uid(struct supervisor *s)
 again:
 	for (w = s->workers; w != NULL; w = w->next) {
 		if (w->uid == uid) {
-			uid++;
+			uid += 2;
 			goto again;
 		}
 	}
@@ -607,7 +609,7 @@ again:
 	 * is not known until then). Either would share the new VM's uid;
 	 * nothing is killed here. */
 	if (!vmcg_empty(VMCG_ROOT, s->config->node_name, uid)) {
-		uid++;
+		uid += 2;
 		goto again;
 	}
 	/* Its cgroup is the new worker's now: off the list to remove. */
@@ -692,16 +694,22 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 		snprintf(w->listen, sizeof w->listen, "%s", listen);
 	w->incoming = action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING;
 	spec->uid = spec->gid = w->uid;
+	spec->qemu_uid = spec->qemu_gid = w->uid + 1;
 	if (vmcg_prepare(VMCG_ROOT, s->config->node_name, w->uid, why,
 	    sizeof why) == -1)
 		log_vm(LOG_LEVEL_WARN, w->name, "no cgroup of its own (%s): "
 		    "a process its QEMU leaves behind outlives the VM", why);
 
-	/* The run directory is the worker's own: 0700, its uid. */
+	/* The run directory is the worker's: its uid, QEMU's group, 02750.
+	 * QEMU reads in it (its key file) and connects to the two sockets
+	 * the worker makes group-writable (QMP, NBD), but can neither
+	 * create, remove nor replace anything there (worker.sock). setgid:
+	 * what the worker creates there is in QEMU's group. */
 	snprintf(run_dir, sizeof run_dir, "%s/%s", s->config->vm_run_dir,
 	    spec->uuid);
 	if ((mkdir(run_dir, 0700) == -1 && errno != EEXIST) ||
-	    chown(run_dir, w->uid, w->uid) == -1 || chmod(run_dir, 0700) == -1) {
+	    chown(run_dir, w->uid, spec->qemu_gid) == -1 ||
+	    chmod(run_dir, 02750) == -1) {
 		snprintf(err, errlen, "%s: %s", run_dir, strerror(errno));
 		goto fail;
 	}
@@ -760,8 +768,8 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	ev_timer_arm(w->timer, SUPERVISE_READY_MS);
 	w->next = s->workers;
 	s->workers = w;
-	log_vm(LOG_LEVEL_INFO, w->name, "worker pid %ld (uid %u) "
-	    "to %s generation %llu", (long)pid, w->uid,
+	log_vm(LOG_LEVEL_INFO, w->name, "worker pid %ld (uid %u, QEMU's "
+	    "%u) to %s generation %llu", (long)pid, w->uid, w->uid + 1,
 	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE ? "restore" :
 	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING ?
 	    "receive a live migration" : "start",
