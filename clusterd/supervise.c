@@ -11,6 +11,12 @@
  * [vm] adopt_timeout_s and waits on <run_dir>/<uuid>/worker.sock; a new
  * havend connects there (supervisor_adopt_all) and gets a WorkerHello.
  * Workers are keyed by VM UUID, which is also their run directory's name.
+ *
+ * havend signals a worker only through a pidfd (pidfd_open, Linux 5.3),
+ * never by a pid read from a message: its own child's, opened before it
+ * can be reaped, or an adopted worker's, opened on the pid the kernel gave
+ * for the peer of worker.sock once that process is seen in the VM's
+ * cgroup.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +43,15 @@
 #define SUPERVISE_KILL_MS	10000	/* SIGTERM → SIGKILL */
 #define SUPERVISE_CG_LEFT	64
 #define SUPERVISE_LOGCAP_MS	1000	/* VM logs looked at (logcap.c) */
+/*
+ * A VM's cgroup holds at most its memory plus: QEMU's own (device models,
+ * I/O buffers, page tables: 1/16 of the guest's memory and 256 MiB), the
+ * worker's (the save pipeline's 8 MiB in flight, NBD), the pages of its
+ * logs; under TCG also QEMU 7.2's translation cache, up to 1 GiB. Past it
+ * the kernel reclaims, then kills in the cgroup (QEMU: the VM fails).
+ */
+#define SUPERVISE_MEM_OVERHEAD_MIB	256
+#define SUPERVISE_MEM_TCG_MIB		1024
 
 struct vmworker {
 	struct supervisor	*sup;
@@ -44,6 +60,7 @@ struct vmworker {
 	uint64_t		 generation;
 	uint32_t		 uid;		/* uid_base + 2 slot; QEMU's +1 */
 	pid_t			 pid;		/* 0 until known (adopted) */
+	int			 pidfd;		/* what havend signals; -1: none */
 	int			 child;		/* ours: reaped by SIGCHLD */
 	struct channel		*channel;
 	struct ev_timer		*timer;
@@ -234,6 +251,24 @@ vmworker_pid(const struct vmworker *w)
 	return w->pid;
 }
 
+/* A signal to the worker through its pidfd; none without one. */
+static void
+supervise_signal(struct vmworker *w, int signo)
+{
+	if (w->pidfd != -1 && pidfd_send_signal(w->pidfd, signo, NULL, 0) ==
+	    -1 && errno != ESRCH)
+		log_vm(LOG_LEVEL_WARN, w->name, "signal %d to its worker: %s",
+		    signo, strerror(errno));
+}
+
+static void
+supervise_close_pidfd(struct vmworker *w)
+{
+	if (w->pidfd != -1)
+		close(w->pidfd);
+	w->pidfd = -1;
+}
+
 static void
 supervise_remove(struct vmworker *w)
 {
@@ -253,6 +288,7 @@ supervise_remove(struct vmworker *w)
 	if (w->channel != NULL)
 		channel_free(w->channel);
 	ev_timer_free(w->timer);
+	supervise_close_pidfd(w);
 	explicit_bzero(w->tls_key, sizeof w->tls_key);
 	free(w);
 }
@@ -344,8 +380,7 @@ supervise_timer(void *arg)
 	struct vmworker	*w = arg;
 
 	if (w->killing) {
-		if (w->pid > 0)
-			(void)kill(w->pid, SIGKILL);
+		supervise_signal(w, SIGKILL);
 		return;
 	}
 	if (vmworker_adopting(w)) {
@@ -481,6 +516,38 @@ supervise_grant(struct vmworker *w, const Haven__RegisterRequest *req)
 	    NULL, 0);
 }
 
+/*
+ * The adopted worker's pidfd, on the pid the kernel gave for the peer of
+ * worker.sock: only once that process is seen in the VM's cgroup (the
+ * worker's uid names it; nothing leaves it) after the pidfd holds it, and
+ * still alive then, so that the pid was not reused in between. A host
+ * without cgroups gives the VM none: the peer's uid was checked already.
+ */
+static int
+supervise_adopt_pidfd(struct vmworker *w)
+{
+	int	fd, in;
+
+	if (w->peer_pid <= 0 || (fd = pidfd_open(w->peer_pid, 0)) == -1) {
+		log_warn("worker at %s/%s: no pidfd for pid %ld: %s",
+		    w->sup->config->vm_run_dir, w->uuid, (long)w->peer_pid,
+		    strerror(errno));
+		return -1;
+	}
+	in = vmcg_holds(VMCG_ROOT, w->sup->config->node_name, w->uid,
+	    w->peer_pid);
+	if (in == 0 || pidfd_send_signal(fd, 0, NULL, 0) == -1) {
+		log_warn("worker at %s/%s: pid %ld is not in cgroup "
+		    "haven.%s.vm-%u (or is gone); not adopting it",
+		    w->sup->config->vm_run_dir, w->uuid, (long)w->peer_pid,
+		    w->sup->config->node_name, w->uid);
+		close(fd);
+		return -1;
+	}
+	w->pidfd = fd;
+	return 0;
+}
+
 static void
 supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 {
@@ -506,9 +573,13 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 		supervise_lost(w, "a hello that does not match its peer");
 		return;
 	}
+	w->uid = h->spec->uid;
+	if (h->worker_pid != 0 && supervise_adopt_pidfd(w) == -1) {
+		supervise_lost(w, "a peer outside the VM's cgroup");
+		return;
+	}
 	snprintf(w->name, sizeof w->name, "%s", h->spec->name);
 	w->generation = h->generation;
-	w->uid = h->spec->uid;
 	w->pid = (pid_t)h->worker_pid;
 	w->phase = h->phase;
 	/* A move under way goes on where it stood (local_move.c). */
@@ -622,6 +693,18 @@ again:
 	return uid;
 }
 
+/* What a VM's cgroup may hold (SUPERVISE_MEM_*), in bytes. */
+static uint64_t
+supervise_memory_max(const Haven__VmSpec *spec)
+{
+	uint64_t	mib = spec->memory_mib + spec->memory_mib / 16 +
+			    SUPERVISE_MEM_OVERHEAD_MIB;
+
+	if (spec->accel != HAVEN__ACCEL__ACCEL_KVM)
+		mib += SUPERVISE_MEM_TCG_MIB;
+	return mib << 20;
+}
+
 static void
 supervise_close_fds(int *fds, size_t n)
 {
@@ -679,6 +762,7 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 		return -1;
 	}
 	w->sup = s;
+	w->pidfd = -1;
 	snprintf(w->uuid, sizeof w->uuid, "%s", spec->uuid);
 	snprintf(w->name, sizeof w->name, "%s", spec->name);
 	w->generation = spec->generation;
@@ -699,6 +783,10 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	    sizeof why) == -1)
 		log_vm(LOG_LEVEL_WARN, w->name, "no cgroup of its own (%s): "
 		    "a process its QEMU leaves behind outlives the VM", why);
+	else if (vmcg_limit_memory(VMCG_ROOT, s->config->node_name, w->uid,
+	    supervise_memory_max(spec)) == -1)
+		log_vm(LOG_LEVEL_WARN, w->name, "its cgroup's memory is not "
+		    "bounded: %s", strerror(errno));
 
 	/* The run directory is the worker's: its uid, QEMU's group, 02750.
 	 * QEMU reads in it (its key file) and connects to the two sockets
@@ -743,6 +831,10 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	}
 	if (pid == 0)
 		supervise_exec(s, sv[1], wlog, w->uid);
+	/* Not reaped before the loop runs: the pid is still our child's. */
+	if ((w->pidfd = pidfd_open(pid, 0)) == -1)
+		log_vm(LOG_LEVEL_WARN, w->name, "pidfd_open: %s (Linux 5.3 or "
+		    "later): havend cannot signal its worker", strerror(errno));
 	close(sv[1]);
 	close(wlog);
 	w->pid = pid;
@@ -754,7 +846,7 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	    channel_send_message(w->channel, FRAME_VM_SPEC, &spec->base, fds,
 	    nfds) == -1) {
 		snprintf(err, errlen, "sending the spec: %s", strerror(errno));
-		(void)kill(pid, SIGKILL);
+		supervise_signal(w, SIGKILL);
 		if (w->channel == NULL)
 			close(sv[0]);
 		supervise_close_fds(fds, nfds);
@@ -853,8 +945,7 @@ supervisor_kill(struct supervisor *s, const char *uuid)
 	    "%ld)", (long)w->pid);
 	(void)supervise_send_command(w,
 	    HAVEN__WORKER_ACTION__WORKER_ACTION_KILL, 0);
-	if (w->pid > 0)
-		(void)kill(w->pid, SIGTERM);
+	supervise_signal(w, SIGTERM);
 	ev_timer_arm(w->timer, SUPERVISE_KILL_MS);
 	if (!w->child && w->channel == NULL)
 		supervise_gone(w);
@@ -877,6 +968,7 @@ supervisor_reap(struct supervisor *s)
 				continue;
 			w->pid = 0;
 			w->child = 0;
+			supervise_close_pidfd(w);
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
 				log_vm(LOG_LEVEL_INFO, w->name,
 				    "worker exited (%s %d)", WIFSIGNALED(status)
@@ -947,6 +1039,7 @@ supervisor_adopt_all(struct supervisor *s)
 			break;
 		}
 		w->sup = s;
+		w->pidfd = -1;
 		memcpy(w->uuid, de->d_name, 36);
 		snprintf(w->name, sizeof w->name, "%.36s", de->d_name);
 		w->adopted = 1;
@@ -1007,6 +1100,7 @@ supervisor_free(struct supervisor *s)
 		if (w->channel != NULL)
 			channel_free(w->channel);
 		ev_timer_free(w->timer);
+		supervise_close_pidfd(w);
 		free(w);
 	}
 	if (s != NULL) {
