@@ -1,16 +1,24 @@
 #!/bin/bash
 # test-lab-vm-box.sh — a hostile QEMU changes nothing outside its own VM
 # (issue 15): on 1 lab host with real QEMU, every VM's QEMU is a [vm] qemu
-# wrapper that runs the real one after it
-#  - leaves a process behind in its own session (not its child, so no
-#    parent-death signal reaches it) and tries to move itself out of its
+# wrapper (vm-box/hostile-qemu) that runs the real one after it
+#  - leaves a process behind in its own session (not its child, its
+#    parent-death signal cleared) and tries to move itself out of its
 #    cgroup;
 #  - tries to connect to the other VM's QMP, NBD and worker sockets and
-#    asks havend (its control socket) to stop the other VM.
-# The leftover stays in the VM's cgroup (haven.NODE.vm-UID); when the VM
-# stops -- by `vm stop`, and when its worker is killed outright -- it is
+#    asks havend (its control socket) to stop the other VM (vm-box/attack.py);
+# and web1's also
+#  - removes its worker's worker.sock and binds its own there, which serves
+#    a forged WorkerHello to any havend that connects;
+#  - ptraces and SIGKILLs its worker;
+#  - writes its serial console without pause ([vm] log_max_mb = 1).
+# QEMU runs under a uid other than its worker's and every attempt on the
+# worker is refused; a restarted havend adopts the real worker; the logs
+# stay within their cap; the VM's cgroup bounds its memory. The leftover
+# stays in the VM's cgroup (haven.NODE.vm-UID, the worker's uid); when the
+# VM stops -- by `vm stop`, and when its worker is killed outright -- it is
 # gone and the cgroup removed; no other VM's socket answers, havend refuses
-# the stop, and the other VM runs on throughout.
+# the stop, the other VM runs on throughout, havend and corosync still run.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -53,6 +61,16 @@ escapee() { cat "$(ls -t "$BOX"/escapee.* | head -1)"; }
 cg_of() { sed -n 's/^[0-9]*:pids:\(.*\)/\1/p' "/proc/$1/cgroup"; }
 gone() { ! kill -0 "$1" 2>/dev/null || [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
 
+mem_limit() {
+	local m
+	m=$(sed -n 's/^[0-9]*:memory:\(.*\)/\1/p' "/proc/$1/cgroup")
+	if [[ -n $m ]]; then
+		cat "/sys/fs/cgroup/memory$m/memory.limit_in_bytes"
+	else
+		m=$(sed -n 's/^0::\(.*\)/\1/p' "/proc/$1/cgroup")
+		cat "/sys/fs/cgroup$m/memory.max"
+	fi
+}
 log_size() { "$LAB" exec h1 stat -c %s "/var/log/haven/$1" 2>/dev/null || echo 0; }
 # caps_held — every log of web1 within two caps plus a few seconds' output
 # (1 MiB cap, looked at every second; the flood is about 3 MiB/s).
@@ -80,6 +98,11 @@ for how in stop kill; do
 	[[ ! -e $BOX/escaped ]] || fail "QEMU moved itself out of its cgroup: $(cat "$BOX/escaped")"
 	dir=/sys/fs/cgroup/pids$cg
 	[[ -d $dir ]] || fail "no cgroup $dir"
+	# Its memory bound: 64 MiB + 1/16 + 256 MiB (+ 1 GiB under TCG).
+	lim=$(mem_limit "$pid")
+	echo "web1's cgroup: memory limit $lim"
+	[[ $lim == $(((64 + 4 + 256) << 20)) || $lim == $(((64 + 4 + 256 + 1024) << 20)) ]] ||
+		fail "web1's cgroup has memory limit $lim"
 	w=$(pgrep -U "$wuid" -x haven-worker | head -1)
 	[[ -n $w ]] || fail "no worker of uid $wuid"
 	uuid=$(vm_field h1 web1 uuid)
