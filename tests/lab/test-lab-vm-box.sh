@@ -98,11 +98,6 @@ for how in stop kill; do
 	[[ ! -e $BOX/escaped ]] || fail "QEMU moved itself out of its cgroup: $(cat "$BOX/escaped")"
 	dir=/sys/fs/cgroup/pids$cg
 	[[ -d $dir ]] || fail "no cgroup $dir"
-	# Its memory bound: 64 MiB + 1/16 + 256 MiB (+ 1 GiB under TCG).
-	lim=$(mem_limit "$pid")
-	echo "web1's cgroup: memory limit $lim"
-	[[ $lim == $(((64 + 4 + 256) << 20)) || $lim == $(((64 + 4 + 256 + 1024) << 20)) ]] ||
-		fail "web1's cgroup has memory limit $lim"
 	w=$(pgrep -U "$wuid" -x haven-worker | head -1)
 	[[ -n $w ]] || fail "no worker of uid $wuid"
 	uuid=$(vm_field h1 web1 uuid)
@@ -123,6 +118,12 @@ for how in stop kill; do
 	sock=$("$LAB" exec h1 stat -c '%u %F' "/run/haven/vm/$uuid/worker.sock") || fail "worker.sock is gone"
 	[[ $sock == "$wuid socket" ]] || fail "worker.sock is not the worker's: $sock"
 	phase_is h1 web1 running || fail "web1 is $(vm_field h1 web1 phase)"
+
+	step "web1's cgroup bounds its memory: 64 MiB + 1/16 + 256 MiB (+ 1 GiB under TCG)"
+	lim=$(mem_limit "$pid")
+	echo "web1's cgroup: memory limit $lim"
+	[[ $lim == $(((64 + 4 + 256) << 20)) || $lim == $(((64 + 4 + 256 + 1024) << 20)) ]] ||
+		fail "web1's cgroup has memory limit $lim"
 
 	step "web1's serial console, written without pause, stays within log_max_mb"
 	wait_for 30 "web1.serial rotated" "$LAB" exec h1 test -s /var/log/haven/web1.serial.1
