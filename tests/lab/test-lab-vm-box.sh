@@ -98,7 +98,7 @@ for how in stop kill; do
 	[[ ! -e $BOX/escaped ]] || fail "QEMU moved itself out of its cgroup: $(cat "$BOX/escaped")"
 	dir=/sys/fs/cgroup/pids$cg
 	[[ -d $dir ]] || fail "no cgroup $dir"
-	w=$(pgrep -U "$wuid" -x haven-worker | head -1)
+	w=$(pgrep -n -U "$wuid" -x haven-worker)
 	[[ -n $w ]] || fail "no worker of uid $wuid"
 	uuid=$(vm_field h1 web1 uuid)
 
