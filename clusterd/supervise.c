@@ -524,7 +524,7 @@ supervise_grant(struct vmworker *w, const Haven__RegisterRequest *req)
  * without cgroups gives the VM none: the peer's uid was checked already.
  */
 static int
-supervise_adopt_pidfd(struct vmworker *w)
+supervise_adopt_pidfd(struct vmworker *w, uint32_t uid)
 {
 	int	fd, in;
 
@@ -534,13 +534,13 @@ supervise_adopt_pidfd(struct vmworker *w)
 		    strerror(errno));
 		return -1;
 	}
-	in = vmcg_holds(VMCG_ROOT, w->sup->config->node_name, w->uid,
+	in = vmcg_holds(VMCG_ROOT, w->sup->config->node_name, uid,
 	    w->peer_pid);
 	if (in == 0 || pidfd_send_signal(fd, 0, NULL, 0) == -1) {
 		log_warn("worker at %s/%s: pid %ld is not in cgroup "
 		    "haven.%s.vm-%u (or is gone); not adopting it",
 		    w->sup->config->vm_run_dir, w->uuid, (long)w->peer_pid,
-		    w->sup->config->node_name, w->uid);
+		    w->sup->config->node_name, uid);
 		close(fd);
 		return -1;
 	}
@@ -573,11 +573,14 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 		supervise_lost(w, "a hello that does not match its peer");
 		return;
 	}
-	w->uid = h->spec->uid;
-	if (h->worker_pid != 0 && supervise_adopt_pidfd(w) == -1) {
+	/* Its uid, and so its cgroup (killed when it goes), only once it is
+	 * adopted. */
+	if (h->worker_pid != 0 && supervise_adopt_pidfd(w, h->spec->uid) ==
+	    -1) {
 		supervise_lost(w, "a peer outside the VM's cgroup");
 		return;
 	}
+	w->uid = h->spec->uid;
 	snprintf(w->name, sizeof w->name, "%s", h->spec->name);
 	w->generation = h->generation;
 	w->pid = (pid_t)h->worker_pid;
