@@ -11,6 +11,12 @@
  * [vm] adopt_timeout_s and waits on <run_dir>/<uuid>/worker.sock; a new
  * havend connects there (supervisor_adopt_all) and gets a WorkerHello.
  * Workers are keyed by VM UUID, which is also their run directory's name.
+ *
+ * havend signals a worker only through a pidfd (pidfd_open, Linux 5.3),
+ * never by a pid read from a message: its own child's, opened before it
+ * can be reaped, or an adopted worker's, opened on the pid the kernel gave
+ * for the peer of worker.sock once that process is seen in the VM's
+ * cgroup.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,14 +43,24 @@
 #define SUPERVISE_KILL_MS	10000	/* SIGTERM → SIGKILL */
 #define SUPERVISE_CG_LEFT	64
 #define SUPERVISE_LOGCAP_MS	1000	/* VM logs looked at (logcap.c) */
+/*
+ * A VM's cgroup holds at most its memory plus: QEMU's own (device models,
+ * I/O buffers, page tables: 1/16 of the guest's memory and 256 MiB), the
+ * worker's (the save pipeline's 8 MiB in flight, NBD), the pages of its
+ * logs; under TCG also QEMU 7.2's translation cache, up to 1 GiB. Past it
+ * the kernel reclaims, then kills in the cgroup (QEMU: the VM fails).
+ */
+#define SUPERVISE_MEM_OVERHEAD_MIB	256
+#define SUPERVISE_MEM_TCG_MIB		1024
 
 struct vmworker {
 	struct supervisor	*sup;
 	char			 uuid[37];
 	char			 name[64];
 	uint64_t		 generation;
-	uint32_t		 uid;		/* uid_base + slot */
+	uint32_t		 uid;		/* uid_base + 2 slot; QEMU's +1 */
 	pid_t			 pid;		/* 0 until known (adopted) */
+	int			 pidfd;		/* what havend signals; -1: none */
 	int			 child;		/* ours: reaped by SIGCHLD */
 	struct channel		*channel;
 	struct ev_timer		*timer;
@@ -234,6 +251,24 @@ vmworker_pid(const struct vmworker *w)
 	return w->pid;
 }
 
+/* A signal to the worker through its pidfd; none without one. */
+static void
+supervise_signal(struct vmworker *w, int signo)
+{
+	if (w->pidfd != -1 && pidfd_send_signal(w->pidfd, signo, NULL, 0) ==
+	    -1 && errno != ESRCH)
+		log_vm(LOG_LEVEL_WARN, w->name, "signal %d to its worker: %s",
+		    signo, strerror(errno));
+}
+
+static void
+supervise_close_pidfd(struct vmworker *w)
+{
+	if (w->pidfd != -1)
+		close(w->pidfd);
+	w->pidfd = -1;
+}
+
 static void
 supervise_remove(struct vmworker *w)
 {
@@ -253,6 +288,7 @@ supervise_remove(struct vmworker *w)
 	if (w->channel != NULL)
 		channel_free(w->channel);
 	ev_timer_free(w->timer);
+	supervise_close_pidfd(w);
 	explicit_bzero(w->tls_key, sizeof w->tls_key);
 	free(w);
 }
@@ -344,8 +380,7 @@ supervise_timer(void *arg)
 	struct vmworker	*w = arg;
 
 	if (w->killing) {
-		if (w->pid > 0)
-			(void)kill(w->pid, SIGKILL);
+		supervise_signal(w, SIGKILL);
 		return;
 	}
 	if (vmworker_adopting(w)) {
@@ -481,6 +516,38 @@ supervise_grant(struct vmworker *w, const Haven__RegisterRequest *req)
 	    NULL, 0);
 }
 
+/*
+ * The adopted worker's pidfd, on the pid the kernel gave for the peer of
+ * worker.sock: only once that process is seen in the VM's cgroup (the
+ * worker's uid names it; nothing leaves it) after the pidfd holds it, and
+ * still alive then, so that the pid was not reused in between. A host
+ * without cgroups gives the VM none: the peer's uid was checked already.
+ */
+static int
+supervise_adopt_pidfd(struct vmworker *w, uint32_t uid)
+{
+	int	fd, in;
+
+	if (w->peer_pid <= 0 || (fd = pidfd_open(w->peer_pid, 0)) == -1) {
+		log_warn("worker at %s/%s: no pidfd for pid %ld: %s",
+		    w->sup->config->vm_run_dir, w->uuid, (long)w->peer_pid,
+		    strerror(errno));
+		return -1;
+	}
+	in = vmcg_holds(VMCG_ROOT, w->sup->config->node_name, uid,
+	    w->peer_pid);
+	if (in == 0 || pidfd_send_signal(fd, 0, NULL, 0) == -1) {
+		log_warn("worker at %s/%s: pid %ld is not in cgroup "
+		    "haven.%s.vm-%u (or is gone); not adopting it",
+		    w->sup->config->vm_run_dir, w->uuid, (long)w->peer_pid,
+		    w->sup->config->node_name, uid);
+		close(fd);
+		return -1;
+	}
+	w->pidfd = fd;
+	return 0;
+}
+
 static void
 supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 {
@@ -496,7 +563,8 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 	 * account. */
 	if ((h->worker_pid != 0 && (pid_t)h->worker_pid != w->peer_pid) ||
 	    (uid_t)h->spec->uid != w->peer_uid ||
-	    w->peer_uid < w->sup->config->vm_uid_base) {
+	    w->peer_uid < w->sup->config->vm_uid_base ||
+	    (w->peer_uid - w->sup->config->vm_uid_base) % 2 != 0) {
 		log_warn("worker at %s/%s says it is pid %u uid %u, but the "
 		    "peer is pid %ld uid %lu; not adopting it",
 		    w->sup->config->vm_run_dir, w->uuid, h->worker_pid,
@@ -505,9 +573,16 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 		supervise_lost(w, "a hello that does not match its peer");
 		return;
 	}
+	/* Its uid, and so its cgroup (killed when it goes), only once it is
+	 * adopted. */
+	if (h->worker_pid != 0 && supervise_adopt_pidfd(w, h->spec->uid) ==
+	    -1) {
+		supervise_lost(w, "a peer outside the VM's cgroup");
+		return;
+	}
+	w->uid = h->spec->uid;
 	snprintf(w->name, sizeof w->name, "%s", h->spec->name);
 	w->generation = h->generation;
-	w->uid = h->spec->uid;
 	w->pid = (pid_t)h->worker_pid;
 	w->phase = h->phase;
 	/* A move under way goes on where it stood (local_move.c). */
@@ -586,7 +661,8 @@ supervise_open_log(const char *dir, const char *name, const char *suffix,
 	return fd;
 }
 
-/* The lowest uid_base + n no worker of ours uses. */
+/* The lowest uid_base + 2n no worker of ours uses; its QEMU gets the uid
+ * after it (a pair per VM, so a QEMU uid is never a worker's). */
 static uint32_t
 supervise_uid(struct supervisor *s)
 {
@@ -597,7 +673,7 @@ supervise_uid(struct supervisor *s)
 again:
 	for (w = s->workers; w != NULL; w = w->next) {
 		if (w->uid == uid) {
-			uid++;
+			uid += 2;
 			goto again;
 		}
 	}
@@ -607,7 +683,7 @@ again:
 	 * is not known until then). Either would share the new VM's uid;
 	 * nothing is killed here. */
 	if (!vmcg_empty(VMCG_ROOT, s->config->node_name, uid)) {
-		uid++;
+		uid += 2;
 		goto again;
 	}
 	/* Its cgroup is the new worker's now: off the list to remove. */
@@ -618,6 +694,18 @@ again:
 			i++;
 	}
 	return uid;
+}
+
+/* What a VM's cgroup may hold (SUPERVISE_MEM_*), in bytes. */
+static uint64_t
+supervise_memory_max(const Haven__VmSpec *spec)
+{
+	uint64_t	mib = spec->memory_mib + spec->memory_mib / 16 +
+			    SUPERVISE_MEM_OVERHEAD_MIB;
+
+	if (spec->accel != HAVEN__ACCEL__ACCEL_KVM)
+		mib += SUPERVISE_MEM_TCG_MIB;
+	return mib << 20;
 }
 
 static void
@@ -677,6 +765,7 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 		return -1;
 	}
 	w->sup = s;
+	w->pidfd = -1;
 	snprintf(w->uuid, sizeof w->uuid, "%s", spec->uuid);
 	snprintf(w->name, sizeof w->name, "%s", spec->name);
 	w->generation = spec->generation;
@@ -692,16 +781,26 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 		snprintf(w->listen, sizeof w->listen, "%s", listen);
 	w->incoming = action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING;
 	spec->uid = spec->gid = w->uid;
+	spec->qemu_uid = spec->qemu_gid = w->uid + 1;
 	if (vmcg_prepare(VMCG_ROOT, s->config->node_name, w->uid, why,
 	    sizeof why) == -1)
 		log_vm(LOG_LEVEL_WARN, w->name, "no cgroup of its own (%s): "
 		    "a process its QEMU leaves behind outlives the VM", why);
+	else if (vmcg_limit_memory(VMCG_ROOT, s->config->node_name, w->uid,
+	    supervise_memory_max(spec)) == -1)
+		log_vm(LOG_LEVEL_WARN, w->name, "its cgroup's memory is not "
+		    "bounded: %s", strerror(errno));
 
-	/* The run directory is the worker's own: 0700, its uid. */
+	/* The run directory is the worker's: its uid, QEMU's group, 02750.
+	 * QEMU reads in it (its key file) and connects to the two sockets
+	 * the worker makes group-writable (QMP, NBD), but can neither
+	 * create, remove nor replace anything there (worker.sock). setgid:
+	 * what the worker creates there is in QEMU's group. */
 	snprintf(run_dir, sizeof run_dir, "%s/%s", s->config->vm_run_dir,
 	    spec->uuid);
 	if ((mkdir(run_dir, 0700) == -1 && errno != EEXIST) ||
-	    chown(run_dir, w->uid, w->uid) == -1 || chmod(run_dir, 0700) == -1) {
+	    chown(run_dir, w->uid, spec->qemu_gid) == -1 ||
+	    chmod(run_dir, 02750) == -1) {
 		snprintf(err, errlen, "%s: %s", run_dir, strerror(errno));
 		goto fail;
 	}
@@ -735,6 +834,10 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	}
 	if (pid == 0)
 		supervise_exec(s, sv[1], wlog, w->uid);
+	/* Not reaped before the loop runs: the pid is still our child's. */
+	if ((w->pidfd = pidfd_open(pid, 0)) == -1)
+		log_vm(LOG_LEVEL_WARN, w->name, "pidfd_open: %s (Linux 5.3 or "
+		    "later): havend cannot signal its worker", strerror(errno));
 	close(sv[1]);
 	close(wlog);
 	w->pid = pid;
@@ -746,7 +849,7 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	    channel_send_message(w->channel, FRAME_VM_SPEC, &spec->base, fds,
 	    nfds) == -1) {
 		snprintf(err, errlen, "sending the spec: %s", strerror(errno));
-		(void)kill(pid, SIGKILL);
+		supervise_signal(w, SIGKILL);
 		if (w->channel == NULL)
 			close(sv[0]);
 		supervise_close_fds(fds, nfds);
@@ -760,8 +863,8 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	ev_timer_arm(w->timer, SUPERVISE_READY_MS);
 	w->next = s->workers;
 	s->workers = w;
-	log_vm(LOG_LEVEL_INFO, w->name, "worker pid %ld (uid %u) "
-	    "to %s generation %llu", (long)pid, w->uid,
+	log_vm(LOG_LEVEL_INFO, w->name, "worker pid %ld (uid %u, QEMU's "
+	    "%u) to %s generation %llu", (long)pid, w->uid, w->uid + 1,
 	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE ? "restore" :
 	    action == HAVEN__WORKER_ACTION__WORKER_ACTION_INCOMING ?
 	    "receive a live migration" : "start",
@@ -845,8 +948,7 @@ supervisor_kill(struct supervisor *s, const char *uuid)
 	    "%ld)", (long)w->pid);
 	(void)supervise_send_command(w,
 	    HAVEN__WORKER_ACTION__WORKER_ACTION_KILL, 0);
-	if (w->pid > 0)
-		(void)kill(w->pid, SIGTERM);
+	supervise_signal(w, SIGTERM);
 	ev_timer_arm(w->timer, SUPERVISE_KILL_MS);
 	if (!w->child && w->channel == NULL)
 		supervise_gone(w);
@@ -869,6 +971,7 @@ supervisor_reap(struct supervisor *s)
 				continue;
 			w->pid = 0;
 			w->child = 0;
+			supervise_close_pidfd(w);
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
 				log_vm(LOG_LEVEL_INFO, w->name,
 				    "worker exited (%s %d)", WIFSIGNALED(status)
@@ -939,6 +1042,7 @@ supervisor_adopt_all(struct supervisor *s)
 			break;
 		}
 		w->sup = s;
+		w->pidfd = -1;
 		memcpy(w->uuid, de->d_name, 36);
 		snprintf(w->name, sizeof w->name, "%.36s", de->d_name);
 		w->adopted = 1;
@@ -999,6 +1103,7 @@ supervisor_free(struct supervisor *s)
 		if (w->channel != NULL)
 			channel_free(w->channel);
 		ev_timer_free(w->timer);
+		supervise_close_pidfd(w);
 		free(w);
 	}
 	if (s != NULL) {

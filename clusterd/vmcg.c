@@ -6,6 +6,9 @@
  * QEMU forked, one that cleared its parent-death signal -- and removes it;
  * a worker uid is handed out again only when its cgroup is empty.
  *
+ * Its memory is bounded (vmcg_limit_memory: the VM's memory plus
+ * QEMU's and the worker's own, supervise.c says how much).
+ *
  * The cgroup is named after the worker's uid, under havend's own cgroup
  * in each hierarchy: with cgroup v2 (cgroup.controllers at the root) one
  * directory, killed at once through cgroup.kill where the kernel has it;
@@ -176,6 +179,47 @@ vmcg_prepare(const char *root, const char *node, uint32_t uid, char *err,
 	return 0;
 }
 
+/* Its memory bound: memory.max (v2) or memory.limit_in_bytes (v1's
+ * memory hierarchy). */
+int
+vmcg_limit_memory(const char *root, const char *node, uint32_t uid,
+    uint64_t bytes)
+{
+	struct vmcg_dirs	d;
+	char			value[32];
+	int			i;
+
+	vmcg_dirs(root, node, uid, &d);
+	snprintf(value, sizeof value, "%llu", (unsigned long long)bytes);
+	if (d.v2)
+		return vmcg_write(d.path[0], "memory.max", value);
+	for (i = 0; i < d.n; i++)
+		if (strstr(d.path[i], "/memory/") != NULL)
+			return vmcg_write(d.path[i], "memory.limit_in_bytes",
+			    value);
+	errno = ENOENT;
+	return -1;
+}
+
+uint64_t
+vmcg_memory_limit(const char *root, const char *node, uint32_t uid)
+{
+	struct vmcg_dirs	d;
+	char			buf[32];
+	int			i;
+
+	vmcg_dirs(root, node, uid, &d);
+	for (i = 0; i < d.n; i++) {
+		if ((d.v2 && vmcg_read(d.path[i], "memory.max", buf,
+		    sizeof buf) == 0) || (!d.v2 &&
+		    strstr(d.path[i], "/memory/") != NULL &&
+		    vmcg_read(d.path[i], "memory.limit_in_bytes", buf,
+		    sizeof buf) == 0))
+			return strtoull(buf, NULL, 10);
+	}
+	return 0;
+}
+
 /* In the worker's child, before exec: async-signal-safe calls only. */
 int
 vmcg_join(const char *root, const char *node, uint32_t uid)
@@ -266,6 +310,29 @@ vmcg_empty(const char *root, const char *node, uint32_t uid)
 			return 0;
 	}
 	return 1;
+}
+
+int
+vmcg_holds(const char *root, const char *node, uint32_t uid, pid_t pid)
+{
+	struct vmcg_dirs	d;
+	char			buf[8192], *p, *end;
+	long			listed;
+
+	vmcg_dirs(root, node, uid, &d);
+	if (d.n == 0 || vmcg_read(d.path[0], "cgroup.procs", buf,
+	    sizeof buf) == -1)
+		return -1;
+	for (p = buf; *p != '\0'; p = end) {
+		listed = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (listed == (long)pid)
+			return 1;
+		while (*end == '\n')
+			end++;
+	}
+	return 0;
 }
 
 /* Kill what is left, then remove the cgroup; -1 if something stayed. */

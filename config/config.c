@@ -211,7 +211,8 @@ vm_key(struct parse *p, enum key k, const char *value)
 		if (config_parse_unsigned(value, 1000, 4000000000U,
 		    &c->vm_uid_base) == -1)
 			config_add_error(p, p->line, sn, key, "'%.32s' is not a uid "
-			    "from 1000 up (VM n runs as uid_base + n)", value);
+			    "from 1000 up (VM n runs as uid_base + 2n, its QEMU as "
+			    "uid_base + 2n + 1)", value);
 		break;
 	case KEY_VM_RUN_DIR:
 	case KEY_VM_LOG_DIR:

@@ -63,8 +63,8 @@ live_tls_create(const char *dir, const char *name, mode_t mode)
 /*
  * Before the seccomp filter (no open after it): the key file, empty and
  * held open for the moves to come, and the DH parameters beside it, in the
- * run directory (0700, the VM's uid; QEMU runs under the same uid and
- * reads both).
+ * run directory (the worker's, group QEMU's and setgid: QEMU, under a uid
+ * of its own, reads both, 0640, and can write neither).
  */
 int
 live_tls_prepare(struct transfer *t, const char *run_dir)
@@ -77,7 +77,7 @@ live_tls_prepare(struct transfer *t, const char *run_dir)
 		return -1;
 	}
 	snprintf(t->live.tls_dir, sizeof t->live.tls_dir, "%s", run_dir);
-	if ((fd = live_tls_create(run_dir, "dh-params.pem", 0600)) == -1)
+	if ((fd = live_tls_create(run_dir, "dh-params.pem", 0640)) == -1)
 		return -1;
 	if (write(fd, live_tls_dh_params, len) != (ssize_t)len) {
 		close(fd);
@@ -85,7 +85,7 @@ live_tls_prepare(struct transfer *t, const char *run_dir)
 		return -1;
 	}
 	close(fd);
-	if ((t->live.tls_fd = live_tls_create(run_dir, "keys.psk", 0600)) ==
+	if ((t->live.tls_fd = live_tls_create(run_dir, "keys.psk", 0640)) ==
 	    -1)
 		return -1;
 	return 0;

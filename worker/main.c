@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,6 +179,12 @@ main(int argc, char **argv)
 
 	memset(&w, 0, sizeof w);
 	w.qemu_pid = -1;
+	w.qemu_uid = getuid();	/* a worker not started as root */
+	w.qemu_gid = getgid();
+	/* What it creates in its run directory (group QEMU's, setgid) is
+	 * QEMU's to read at most; the sockets QEMU connects to are made
+	 * group-writable one by one (vm.c). */
+	umask(027);
 	w.qmp_listen = -1;
 	w.adopt_listen = -1;
 	TAILQ_INIT(&w.calls);

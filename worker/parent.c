@@ -89,6 +89,27 @@ worker_report(struct worker *w, Haven__VmPhase phase, int error,
 	worker_report_ex(w, phase, error, detail, 0, 0);
 }
 
+/*
+ * From root to the spec's uid and gid, keeping QEMU's (issue 15) for its
+ * child to take (sandbox.c). A spec without QEMU ids (a test's driver)
+ * runs QEMU under the worker's, as a worker not started as root does.
+ */
+static int
+worker_drop(struct worker *w)
+{
+	const Haven__VmSpec	*spec = w->spec;
+
+	w->qemu_uid = spec->qemu_uid != 0 && spec->qemu_gid != 0 ?
+	    spec->qemu_uid : spec->uid;
+	w->qemu_gid = spec->qemu_uid != 0 && spec->qemu_gid != 0 ?
+	    spec->qemu_gid : spec->gid;
+	if (w->qemu_uid == spec->uid)
+		worker_log(w, LOG_LEVEL_WARN, "QEMU shares the worker's uid %u "
+		    "(the spec names none of its own)", spec->uid);
+	return sandbox_drop_qemu(spec->uid, spec->gid, w->qemu_uid,
+	    w->qemu_gid);
+}
+
 /* --- commands from havend ------------------------------------------------ */
 
 void
@@ -251,8 +272,7 @@ worker_parent_cb(struct channel *c, struct frame *f, int err, void *arg)
 			worker_fail(w, -ENODEV, detail);
 			return;
 		}
-		if (geteuid() == 0 &&
-		    sandbox_drop(w->spec->uid, w->spec->gid) == -1) {
+		if (geteuid() == 0 && worker_drop(w) == -1) {
 			worker_fail(w,
 			    -errno, "dropping privileges");
 			return;

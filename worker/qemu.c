@@ -1,10 +1,11 @@
 /*
  * QEMU for one VM: the command line built from the VM's spec, and the
- * spawn. QEMU runs already unprivileged (its worker dropped privileges
- * first; -runas dies under the sandbox in QEMU 7.2), under QEMU's own
- * seccomp sandbox, and never opens the disk, the LUN or a tap itself: it
- * sees the worker's NBD export over a private socket, and inherits the tap
- * of each NIC that havend opened.
+ * spawn. QEMU runs already unprivileged, under a uid and gid of its own
+ * that its child takes before exec (sandbox.c; -runas dies under the
+ * sandbox in QEMU 7.2), under QEMU's own seccomp sandbox, and never opens
+ * the disk, the LUN or a tap itself: it sees the worker's NBD export over
+ * a socket only its group may reach, and inherits the tap of each NIC
+ * that havend opened.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -178,15 +179,20 @@ qemu_argv(const struct qemu_config *c)
 /*
  * Start QEMU as a child of this (already unprivileged) process: stdin
  * /dev/null, stdout and stderr to QEMU's log, the serial log at fd 3, NIC
- * i's tap at QEMU_TAP_FD(i), nothing else inherited. Returns its pid, or -1.
+ * i's tap at QEMU_TAP_FD(i), nothing else inherited, under QEMU's uid and
+ * gid when they are not the worker's. The child waits for the worker to
+ * have given up QEMU's ids (sandbox_qemu_spawned) before it execs: until
+ * then QEMU could signal the worker. Returns its pid, or -1.
  */
 pid_t
 qemu_spawn(const struct qemu_config *c)
 {
 	char	**argv;
 	pid_t	  pid;
-	int	  devnull, taps[QEMU_MAX_NICS];
+	int	  devnull, taps[QEMU_MAX_NICS], go[2] = { -1, -1 };
+	int	  own = c->uid != 0 && c->uid != c->worker_uid;
 	size_t	  i;
+	char	  byte;
 
 	if ((argv = qemu_argv(c)) == NULL)
 		return -1;
@@ -194,9 +200,21 @@ qemu_spawn(const struct qemu_config *c)
 		qemu_argv_free(argv);
 		return -1;
 	}
+	if (own && pipe2(go, O_CLOEXEC) == -1) {
+		close(devnull);
+		qemu_argv_free(argv);
+		return -1;
+	}
 	pid = fork();
 	if (pid == 0) {
-		/* The child: only async-signal-safe calls until exec. */
+		/* The child: only async-signal-safe calls until exec. QEMU's
+		 * ids first, then the go (no number below is clobbered). */
+		if (own) {
+			close(go[1]);
+			if (sandbox_qemu_child(c->uid, c->gid) == -1 ||
+			    read(go[0], &byte, 1) != 1)
+				_exit(127);
+		}
 		if (dup2(devnull, 0) == -1 || dup2(c->log_fd, 1) == -1 ||
 		    dup2(c->log_fd, 2) == -1 ||
 		    dup2(c->serial_fd, QEMU_SERIAL_FD) == -1)
@@ -211,7 +229,8 @@ qemu_spawn(const struct qemu_config *c)
 			if (dup2(taps[i], QEMU_TAP_FD(i)) == -1)
 				_exit(127);
 		close_range(QEMU_TAP_FD(c->nnics), ~0U, 0);
-		/* The worker dies: QEMU must not outlive it. */
+		/* The worker dies: QEMU must not outlive it. After the ids:
+		 * a change of ids clears it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		signal(SIGPIPE, SIG_DFL);
 		execvp(argv[0], argv);
@@ -219,5 +238,15 @@ qemu_spawn(const struct qemu_config *c)
 	}
 	close(devnull);
 	qemu_argv_free(argv);
+	if (!own)
+		return pid;
+	close(go[0]);
+	if (pid == -1 || sandbox_qemu_spawned(c->worker_uid, c->worker_gid,
+	    c->uid) == -1 || write(go[1], "g", 1) != 1) {
+		/* No go: the child exits by itself (reaped on SIGCHLD). */
+		close(go[1]);
+		return -1;
+	}
+	close(go[1]);
 	return pid;
 }

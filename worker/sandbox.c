@@ -1,7 +1,8 @@
 /*
  * The per-VM worker's privilege budget (DESIGN §2): drop from root to the
- * VM's own uid and gid with no capabilities and no way back, then, once QEMU
- * has been spawned, confine the worker to a seccomp allowlist.
+ * VM's own uid and gid with no capabilities and no way back, hand QEMU a
+ * uid of its own, then, once QEMU has been spawned, confine the worker to a
+ * seccomp allowlist.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/fsuid.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -54,9 +56,10 @@ sandbox_capset_none(void)
 	return (int)syscall(SYS_capset, &hdr, data);
 }
 
-/* Check the drop took: no capabilities, every id ours, no way back. */
+/* Check the drop took: no capabilities, every id ours (the saved ones
+ * QEMU's), no way back. */
 static int
-sandbox_verify(uid_t uid, gid_t gid)
+sandbox_verify(uid_t uid, gid_t gid, uid_t saved_uid, gid_t saved_gid)
 {
 	struct __user_cap_data_struct	data[2];
 	uid_t				ruid, euid, suid;
@@ -75,8 +78,8 @@ sandbox_verify(uid_t uid, gid_t gid)
 	if (getresuid(&ruid, &euid, &suid) == -1 ||
 	    getresgid(&rgid, &egid, &sgid) == -1)
 		return sandbox_fail("verify: getresuid");
-	if (ruid != uid || euid != uid || suid != uid || rgid != gid ||
-	    egid != gid || sgid != gid) {
+	if (ruid != uid || euid != uid || suid != saved_uid || rgid != gid ||
+	    egid != gid || sgid != saved_gid) {
 		errno = EPERM;
 		return sandbox_fail("verify: ids do not match");
 	}
@@ -98,19 +101,25 @@ sandbox_verify(uid_t uid, gid_t gid)
  * uid change takes away; the uid change clears the permitted and effective
  * sets (keepcaps off), and an explicit capset clears them again in case a
  * securebit kept them. Refuses uid 0 and gid 0.
+ *
+ * QEMU's uid and gid (issue 15) stay as the saved ones: the only ids the
+ * worker may still take, without a capability, and only QEMU's child does
+ * (sandbox_qemu_child); the worker gives them up as soon as QEMU is forked
+ * (sandbox_qemu_spawned). No QEMU process exists before then to make use
+ * of a saved id that matches its own (kill and ptrace look at it).
  */
 int
-sandbox_drop(uid_t uid, gid_t gid)
+sandbox_drop_qemu(uid_t uid, gid_t gid, uid_t qemu_uid, gid_t qemu_gid)
 {
 	unsigned long	cap;
 
-	if (uid == 0 || gid == 0) {
+	if (uid == 0 || gid == 0 || qemu_uid == 0 || qemu_gid == 0) {
 		errno = EINVAL;
 		return sandbox_fail("refusing to drop to uid or gid 0");
 	}
 	if (setgroups(0, NULL) == -1)
 		return sandbox_fail("setgroups");
-	if (setresgid(gid, gid, gid) == -1)
+	if (setresgid(gid, gid, qemu_gid) == -1)
 		return sandbox_fail("setresgid");
 	/* Every capability the running kernel knows, even past our headers'
 	 * CAP_LAST_CAP: PR_CAPBSET_READ fails with EINVAL after the last. */
@@ -124,13 +133,65 @@ sandbox_drop(uid_t uid, gid_t gid)
 		return sandbox_fail("clearing ambient capabilities");
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == -1)
 		return sandbox_fail("clearing keepcaps");
-	if (setresuid(uid, uid, uid) == -1)
+	if (setresuid(uid, uid, qemu_uid) == -1)
 		return sandbox_fail("setresuid");
 	if (sandbox_no_new_privs() == -1)
 		return -1;
 	if (sandbox_capset_none() == -1)
 		return sandbox_fail("capset");
-	return sandbox_verify(uid, gid);
+	return sandbox_verify(uid, gid, qemu_uid, qemu_gid);
+}
+
+/* The drop with QEMU under the worker's own ids (tests, and the driver). */
+int
+sandbox_drop(uid_t uid, gid_t gid)
+{
+	return sandbox_drop_qemu(uid, gid, uid, gid);
+}
+
+/* In QEMU's child, before exec: QEMU's ids, the worker's saved ones, for
+ * good. Raw system calls: async-signal-safe. */
+int
+sandbox_qemu_child(uid_t qemu_uid, gid_t qemu_gid)
+{
+	if (syscall(SYS_setresgid, qemu_gid, qemu_gid, qemu_gid) == -1 ||
+	    syscall(SYS_setresuid, qemu_uid, qemu_uid, qemu_uid) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * In the worker once QEMU is forked (before QEMU's child may exec): give up
+ * QEMU's ids, except as the effective uid. kill(2) lets a process signal
+ * one whose real or saved uid is its own real or effective uid, ptrace
+ * wants all three of the target's: with real and saved uid the worker's,
+ * QEMU (all three its own) can neither signal nor trace the worker, while
+ * the worker, effective uid QEMU's, may signal and renice QEMU. Files go
+ * by the filesystem uid, which stays the worker's: its sockets and files
+ * are its own, and what it creates too.
+ */
+int
+sandbox_qemu_spawned(uid_t uid, gid_t gid, uid_t qemu_uid)
+{
+	uid_t	ruid, euid, suid;
+	gid_t	rgid, egid, sgid;
+
+	if (qemu_uid == uid)
+		return 0;
+	if (setresgid(gid, gid, gid) == -1)
+		return sandbox_fail("setresgid after QEMU's fork");
+	if (setresuid(uid, qemu_uid, uid) == -1)
+		return sandbox_fail("setresuid after QEMU's fork");
+	(void)setfsuid(uid);
+	if (getresuid(&ruid, &euid, &suid) == -1 ||
+	    getresgid(&rgid, &egid, &sgid) == -1)
+		return sandbox_fail("getresuid after QEMU's fork");
+	if (ruid != uid || euid != qemu_uid || suid != uid || rgid != gid ||
+	    egid != gid || sgid != gid || (uid_t)setfsuid((uid_t)-1) != uid) {
+		errno = EPERM;
+		return sandbox_fail("ids after QEMU's fork do not match");
+	}
+	return 0;
 }
 
 /* For QEMU's child before exec, and for a worker not started as root. */
@@ -248,8 +309,9 @@ sandbox_seccomp_worker(pid_t qemu)
 	    SCMP_SYS(socket), 1, sandbox_arg(0, SCMP_CMP_EQ, AF_NETLINK,
 	    0))) != 0)
 		goto fail;
-	/* Signals to QEMU's pid only (it shares our uid: kill(-1) would
-	 * reach every process of it), and to this process for abort(). */
+	/* Signals to QEMU's pid only (our effective uid is QEMU's: kill(-1)
+	 * would reach every process of it), and to this process for
+	 * abort(). */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
 	    sandbox_arg(0, SCMP_CMP_EQ, (scmp_datum_t)qemu, 0))) != 0 ||
 	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,13 +66,18 @@ worker_spawn(struct worker *w, int incoming)
 	unlink(nbd_path);
 	if ((w->nbd = nbd_server_new(w->base, nbd_path, &error)) == NULL)
 		return error;
+	/* QEMU connects (group QEMU's, run directory setgid); nothing
+	 * else of the worker's is writable by it. */
+	if (chmod(nbd_path, 0770) == -1)
+		return -errno;
 	for (i = 0; i < w->nvolumes; i++) {
 		snprintf(name, sizeof name, "disk%zu", i);
 		if (nbd_server_add_export(w->nbd, name, w->volumes[i].vhd, 0)
 		    == -1)
 			return -errno;
 	}
-	if ((w->qmp_listen = worker_listen(qmp_path)) == -1)
+	if ((w->qmp_listen = worker_listen(qmp_path)) == -1 ||
+	    chmod(qmp_path, 0770) == -1)
 		return -errno;
 	w->qmp_accept = event_new(w->base, w->qmp_listen, EV_READ | EV_PERSIST,
 	    worker_qmp_accept, w);
@@ -112,9 +118,14 @@ worker_spawn(struct worker *w, int incoming)
 	c.nnics = i;
 	c.incoming = incoming;
 	c.paused = transfer_kind(w->transfer) == TRANSFER_INCOMING;
+	c.uid = w->qemu_uid;
+	c.gid = w->qemu_gid;
+	c.worker_uid = getuid();
+	c.worker_gid = getgid();
 	if ((w->qemu_pid = qemu_spawn(&c)) == -1)
 		return -errno;
-	worker_log(w, LOG_LEVEL_INFO, "QEMU pid %ld", (long)w->qemu_pid);
+	worker_log(w, LOG_LEVEL_INFO, "QEMU pid %ld (uid %lu)",
+	    (long)w->qemu_pid, (unsigned long)c.uid);
 	/* Nothing is exec'd or forked from here on. */
 	if (sandbox_seccomp_worker(w->qemu_pid) == -1)
 		return -errno;

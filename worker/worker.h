@@ -77,6 +77,12 @@ struct qemu_config {
 	size_t		 nnics;
 	int		 incoming;	/* -incoming defer (restore) */
 	int		 paused;	/* -S: vCPUs wait for cont */
+	/* QEMU's ids, and the worker's (qemu_spawn switches when they
+	 * differ: sandbox_drop_qemu kept QEMU's as the saved ones). */
+	uid_t		 uid;
+	gid_t		 gid;
+	uid_t		 worker_uid;
+	gid_t		 worker_gid;
 };
 char		**qemu_argv(const struct qemu_config *);
 void		 qemu_argv_free(char **);
@@ -84,6 +90,9 @@ pid_t		 qemu_spawn(const struct qemu_config *);
 
 /* sandbox.c: dropping privileges (vmd's order). */
 int		 sandbox_drop(uid_t, gid_t);
+int		 sandbox_drop_qemu(uid_t, gid_t, uid_t qemu_uid, gid_t qemu_gid);
+int		 sandbox_qemu_child(uid_t qemu_uid, gid_t qemu_gid);
+int		 sandbox_qemu_spawned(uid_t, gid_t, uid_t qemu_uid);
 int		 sandbox_seccomp_worker(pid_t qemu);
 int		 sandbox_no_new_privs(void);
 

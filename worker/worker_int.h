@@ -84,6 +84,8 @@ struct worker {
 	struct event		*qmp_accept;
 	struct qmp		*qmp;
 	pid_t			 qemu_pid;
+	uid_t			 qemu_uid;	/* QEMU's ids (parent.c) */
+	gid_t			 qemu_gid;
 	Haven__VmPhase		 phase;
 
 	enum worker_op		 op;

@@ -128,6 +128,9 @@ qpid=$(qemu_pid "$oh" "$uuid")
 st=/proc/$qpid/status
 [[ $(awk '/^Uid:/ { print $2 }' "$st") -ge 61000 ]] || fail "QEMU runs as $(grep ^Uid: "$st")"
 [[ $(awk '/^Seccomp:/ { print $2 }' "$st") == 2 ]] || fail "QEMU is not under seccomp"
+wst=/proc/$(awk '/^PPid:/ { print $2 }' "$st")/status
+[[ $(awk '/^Uid:/ { print $2 }' "$wst") != $(awk '/^Uid:/ { print $2 }' "$st") ]] ||
+	fail "QEMU runs under its worker's uid: $(grep ^Uid: "$wst")"
 echo "QEMU pid $qpid, $(grep ^Uid: "$st" | tr -s '\t' ' ')"
 for i in 1 2 3; do
 	[[ h$i == "$oh" ]] && continue

@@ -20,6 +20,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +39,8 @@
 
 #define TEST_UID	64000
 #define TEST_GID	64001
+#define TEST_QEMU_UID	64002
+#define TEST_QEMU_GID	64003
 
 /* In children: report the failed line and exit 1 (cmocka stays in the
  * parent). */
@@ -479,6 +483,72 @@ body_drop_only(void)
 	return 0;
 }
 
+/*
+ * QEMU under its own uid (issue 15): the worker drops keeping QEMU's ids as
+ * its saved ones, its child takes them, the worker gives them up. Then
+ * "QEMU" can neither signal nor trace the worker, nor write a file of the
+ * worker's; the worker still signals it, and still owns what it creates.
+ */
+static int
+body_qemu_uid(void)
+{
+	int		go[2], back[2], status;
+	uid_t		r, e, s;
+	struct stat	st;
+	char		byte, path[] = "/tmp/haven-sandbox-qemu-uid.XXXXXX";
+	pid_t		qemu, me = getpid();
+	int		fd;
+
+	CHECK(sandbox_drop_qemu(TEST_UID, TEST_GID, TEST_QEMU_UID,
+	    TEST_QEMU_GID) == 0);
+	CHECK(getresuid(&r, &e, &s) == 0 && r == TEST_UID && e == TEST_UID &&
+	    s == TEST_QEMU_UID);
+	CHECK(pipe(go) == 0 && pipe(back) == 0);
+	CHECK((qemu = fork()) != -1);
+	if (qemu == 0) {
+		close(go[1]);
+		if (sandbox_qemu_child(TEST_QEMU_UID, TEST_QEMU_GID) == -1 ||
+		    read(go[0], &byte, 1) != 1)
+			_exit(10);
+		/* "QEMU": its ids, no way to the worker's. */
+		if (getresuid(&r, &e, &s) == -1 || r != TEST_QEMU_UID ||
+		    e != TEST_QEMU_UID || s != TEST_QEMU_UID)
+			_exit(11);
+		if (setresuid(TEST_UID, TEST_UID, TEST_UID) != -1)
+			_exit(12);
+		if (kill(me, 0) != -1 || errno != EPERM)
+			_exit(13);
+		if (syscall(SYS_ptrace, PTRACE_ATTACH, me, 0, 0) != -1)
+			_exit(15);
+		byte = 'k';
+		if (write(back[1], &byte, 1) != 1)
+			_exit(16);
+		pause();	/* the worker kills it */
+		_exit(17);
+	}
+	close(go[0]);
+	CHECK(sandbox_qemu_spawned(TEST_UID, TEST_GID, TEST_QEMU_UID) == 0);
+	CHECK(getresuid(&r, &e, &s) == 0 && r == TEST_UID &&
+	    e == TEST_QEMU_UID && s == TEST_UID);
+	/* The worker's files are still its own. */
+	CHECK((fd = mkstemp(path)) != -1);
+	CHECK(fstat(fd, &st) == 0 && st.st_uid == TEST_UID);
+	close(fd);
+	unlink(path);
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK(read(back[0], &byte, 1) == 1 && byte == 'k');
+	CHECK(kill(qemu, SIGKILL) == 0);
+	CHECK(waitpid(qemu, &status, 0) == qemu && WIFSIGNALED(status) &&
+	    WTERMSIG(status) == SIGKILL);
+	return 0;
+}
+
+static void
+test_qemu_uid(void **state)
+{
+	assert_exited_ok(run_child(body_qemu_uid));
+}
+
 static void
 test_refuses_root(void **state)
 {
@@ -530,6 +600,7 @@ main(void)
 		cmocka_unit_test(test_refuses_root),
 		cmocka_unit_test(test_no_new_privs),
 		cmocka_unit_test(test_drop),
+		cmocka_unit_test(test_qemu_uid),
 		cmocka_unit_test(test_worker_workload),
 		cmocka_unit_test(test_forbidden),
 	};

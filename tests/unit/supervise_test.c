@@ -8,6 +8,9 @@
  * listens on <run_dir>/<uuid>/worker.sock and says hello as a real one
  * does; lab.vm kills the QEMU of a really adopted worker.
  *
+ * A hello whose pid is its peer's is adopted only when that process is
+ * in the VM's cgroup (havend signals it through a pidfd then).
+ *
  * A VM's taps (clusterd/tap.c, replaced here by a stub): a NIC whose tap
  * cannot be made fails the start with tap.c's sentence, before any worker
  * is forked, and the taps already opened are closed (gone with them).
@@ -250,6 +253,25 @@ test_hello_not_its_peer(void **state)
 	f->peer = -1;
 }
 
+/* Its pid is its peer's own, but that process is not in the VM's cgroup
+ * (as root, where this machine has cgroups): no pidfd for it, not adopted,
+ * the VM reported failed. */
+static void
+test_hello_outside_cgroup(void **state)
+{
+	struct fixture	*f = *state;
+	char		 err[256];
+
+	if (geteuid() != 0 || vmcg_prepare(VMCG_ROOT, f->config.node_name,
+	    geteuid(), err, sizeof err) == -1)
+		skip();
+	say_hello(f, (uint32_t)getpid());
+	assert_int_equal(f->adopted, 0);
+	assert_int_equal(f->last_phase, HAVEN__VM_PHASE__VM_PHASE_FAILED);
+	close(f->peer);
+	f->peer = -1;
+}
+
 /* Stopped while its channel is open; the worker then exits. */
 static void
 test_gone_after_kill(void **state)
@@ -340,6 +362,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_hello_not_its_peer, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_hello_outside_cgroup,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_after_kill, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_gone_when_closed_before_kill,

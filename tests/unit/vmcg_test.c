@@ -4,7 +4,7 @@
  * child it detached (its own session, its parent gone, as a hostile QEMU
  * would leave one) are both killed by vmcg_kill; the cgroup then reads
  * empty and vmcg_release removes it; a cgroup that never existed is empty
- * and releases cleanly.
+ * and releases cleanly. Its memory bound reads back as set.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -67,12 +67,20 @@ test_kill_and_release(void **state)
 		skip();
 	}
 	assert_true(vmcg_empty(VMCG_ROOT, node, UID));
+	/* Its memory bound, where the host has a memory controller. */
+	if (vmcg_limit_memory(VMCG_ROOT, node, UID, 300ULL << 20) == 0)
+		assert_int_equal(vmcg_memory_limit(VMCG_ROOT, node, UID),
+		    300ULL << 20);
+	else
+		print_message("no memory controller: %s\n", strerror(errno));
 	assert_int_equal(pipe(p), 0);
 	worker = spawn_vm(p);
 	assert_int_equal(read(p[0], &escapee, sizeof escapee),
 	    (ssize_t)sizeof escapee);
 	assert_true(escapee > 0);
 	assert_false(vmcg_empty(VMCG_ROOT, node, UID));
+	assert_int_equal(vmcg_holds(VMCG_ROOT, node, UID, worker), 1);
+	assert_int_equal(vmcg_holds(VMCG_ROOT, node, UID, getpid()), 0);
 	/* Both, whatever session or parent: at least the two. */
 	assert_true(vmcg_kill(VMCG_ROOT, node, UID) >= 2);
 	assert_int_equal(waitpid(worker, &status, 0), worker);
@@ -93,6 +101,7 @@ test_absent(void **state)
 	assert_true(vmcg_empty(VMCG_ROOT, node, UID + 1));
 	assert_int_equal(vmcg_release(VMCG_ROOT, node, UID + 1), 0);
 	assert_int_equal(vmcg_kill(VMCG_ROOT, node, UID + 1), 0);
+	assert_int_equal(vmcg_holds(VMCG_ROOT, node, UID + 1, getpid()), -1);
 }
 
 int
