@@ -503,6 +503,42 @@ admission_check(const Haven__ClusterState *cs, const Haven__Vm *vm, char *err,
 	return CLUSTER_OK;
 }
 
+/*
+ * vm stop of a VM paused because its storage does not answer (issue 20):
+ * its guest cannot power down, and writes it made may still sit in its
+ * host's iSCSI sockets, to land when the storage answers. So it is stopped
+ * like a giveup: at once (its host kills the worker), with its host's key
+ * marked to be fenced off its volumes before it may start again.
+ */
+static void
+stop_storage_paused(Haven__ClusterState *cs, const Haven__Change *c,
+    Haven__Vm *vm)
+{
+	Haven__VmRuntime	*rt = vm->runtime;
+	const char		*pool = "";
+	char			 subject[64];
+	long			 k;
+
+	if (rt->phase != HAVEN__VM_PHASE__VM_PHASE_PAUSED || rt->owner == 0 ||
+	    rt->storage_fence != NULL || tree_empty(rt->paused_why) ||
+	    strncmp(rt->paused_why, VM_PAUSED_FOR_STORAGE,
+	    strlen(VM_PAUSED_FOR_STORAGE)) != 0)
+		return;
+	/* The pool a member must reach to fence the host (its first
+	 * volume's: the pool the worker paused on, as storage_move.c's
+	 * orders name it). */
+	if (vm->config->n_volumes > 0 && (k = tree_volume_find(cs,
+	    vm->config->volumes[0], NULL)) >= 0)
+		pool = cs->volumes[k]->pool;
+	cluster_storage_giveup_mark(rt, rt->generation, rt->owner, pool,
+	    c->timestamp_us);
+	rt->phase = HAVEN__VM_PHASE__VM_PHASE_STOPPING;
+	snprintf(subject, sizeof subject, "vm %.48s", vm->config->name);
+	tree_event_log(cs, c, subject, "stopped while paused for its storage: "
+	    "host %u's key stays on its volumes until a host that reaches them "
+	    "fences it; then it may start again", rt->owner);
+}
+
 static int
 apply_vm_set_desired(Haven__ClusterState *cs, const Haven__Change *c,
     int commit, char *err, size_t errlen)
@@ -528,6 +564,8 @@ apply_vm_set_desired(Haven__ClusterState *cs, const Haven__Change *c,
 	tree_event_log(cs, c, subject, "desired %s",
 	    desired == HAVEN__DESIRED_STATE__DESIRED_STATE_RUNNING ? "running" :
 	    "stopped");
+	if (desired == HAVEN__DESIRED_STATE__DESIRED_STATE_STOPPED)
+		stop_storage_paused(cs, c, cs->vms[i]);
 	return CLUSTER_OK;
 }
 

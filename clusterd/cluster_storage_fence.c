@@ -115,15 +115,17 @@ storage_fence_vm_check(const Haven__ClusterState *cs,
  * Its attempts go on from the standing order's (a late report of one is
  * stale). The event says why and what to do.
  */
-static void
-storage_fence_giveup(Haven__ClusterState *cs, const Haven__Change *c,
-    Haven__Vm *vm)
+/*
+ * The giveup's mark: host's key is still on vm's volumes at generation (a
+ * VM stopped while paused on storage that does not answer); the VM neither
+ * starts nor is deleted until a member that reaches pool has fenced host
+ * off them by order.
+ */
+void
+cluster_storage_giveup_mark(Haven__VmRuntime *rt, uint64_t generation,
+    uint32_t host, const char *pool, uint64_t timestamp_us)
 {
-	const Haven__VmStorageFence	*f = c->vm_storage_fence;
-	Haven__VmRuntime		*rt = vm->runtime;
-	Haven__StorageFence		*sf = rt->storage_fence;
-	uint64_t			 paused_s = 0;
-	char				 subject[64];
+	Haven__StorageFence	*sf = rt->storage_fence;
 
 	if (sf == NULL) {
 		sf = xcalloc(1, sizeof *sf);
@@ -135,23 +137,36 @@ storage_fence_giveup(Haven__ClusterState *cs, const Haven__Change *c,
 		if (sf->detail != protobuf_c_empty_string)
 			free(sf->detail);
 	}
-	if (rt->paused_since_us != 0 && c->timestamp_us > rt->paused_since_us)
-		paused_s = (c->timestamp_us - rt->paused_since_us) / 1000000;
-	sf->generation = f->generation;
-	sf->host = f->host;
+	sf->generation = generation;
+	sf->host = host;
 	sf->by = 0;
-	sf->pool = xstrdup(tree_empty(f->pool) ? "" : f->pool);
-	sf->step = f->step;
+	sf->pool = xstrdup(tree_empty(pool) ? "" : pool);
+	sf->step = HAVEN__STORAGE_FENCE_STEP__STORAGE_FENCE_STEP_GIVEUP;
 	sf->detail = xstrdup("");
 	sf->ordered_us = 0;
-	sf->giveup_us = c->timestamp_us != 0 ? c->timestamp_us : 1;
+	sf->giveup_us = timestamp_us != 0 ? timestamp_us : 1;
+}
+
+static void
+storage_fence_giveup(Haven__ClusterState *cs, const Haven__Change *c,
+    Haven__Vm *vm)
+{
+	const Haven__VmStorageFence	*f = c->vm_storage_fence;
+	Haven__VmRuntime		*rt = vm->runtime;
+	uint64_t			 paused_s = 0;
+	char				 subject[64];
+
+	if (rt->paused_since_us != 0 && c->timestamp_us > rt->paused_since_us)
+		paused_s = (c->timestamp_us - rt->paused_since_us) / 1000000;
+	cluster_storage_giveup_mark(rt, f->generation, f->host, f->pool,
+	    c->timestamp_us);
 	rt->desired = HAVEN__DESIRED_STATE__DESIRED_STATE_STOPPED;
 	rt->phase = HAVEN__VM_PHASE__VM_PHASE_STOPPING;
 	snprintf(subject, sizeof subject, "vm %.48s", f->name);
 	tree_event_log(cs, c, subject, "storage lost for %llu s (pool %.48s, "
 	    "host %u): stopped by storage_giveup_s; start it with 'havenctl "
 	    "vm start %.48s' when the SAN is back", (unsigned long long)paused_s,
-	    sf->pool, f->host, f->name);
+	    rt->storage_fence->pool, f->host, f->name);
 }
 
 /*

@@ -229,6 +229,10 @@ int		 cluster_apply_vm_storage_fence(Haven__ClusterState *,
 		     const Haven__Change *, int commit, char *err,
 		     size_t errlen);
 void		 cluster_storage_fence_sync(Haven__ClusterState *);
+/* The giveup's mark on a VM's runtime: host's key still on its volumes. */
+void		 cluster_storage_giveup_mark(Haven__VmRuntime *,
+		     uint64_t generation, uint32_t host, const char *pool,
+		     uint64_t timestamp_us);
 /* Whether vm was given up (storage_giveup_s) and its old host is not yet
  * fenced off its volumes: it does not start, nor is it deleted, before. */
 int		 cluster_storage_giveup_pending(const Haven__Vm *);

@@ -237,6 +237,17 @@ change_nics(struct run *r, struct args *a, struct change_buf *b,
 		mismatch(r, "no MAC left to choose");
 }
 
+static char *
+underscores_to_spaces(char *s)
+{
+	char	*p;
+
+	for (p = s; *p != '\0'; p++)
+		if (*p == '_')
+			*p = ' ';
+	return s;
+}
+
 static int
 change_build(struct run *r, const char *kind, struct args *a,
     struct change_buf *b)
@@ -433,7 +444,10 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->vm_transition.phase = phase_parse(arg_str(a, "phase"));
 		b->vm_transition.target = (uint32_t)arg_u64(r, a, "target");
 		b->vm_transition.state_refused = arg_bool(a, "refused");
-		b->vm_transition.detail = (char *)arg_str(a, "detail");
+		/* One token: underscores read as spaces, as the worker
+		 * writes it ("storage lost at ..."). */
+		b->vm_transition.detail = underscores_to_spaces(
+		    (char *)arg_str(a, "detail"));
 		c->kind_case = HAVEN__CHANGE__KIND_VM_TRANSITION;
 		c->vm_transition = &b->vm_transition;
 	} else if (strcmp(kind, "vm_migrate") == 0) {
