@@ -11,7 +11,9 @@
 # itself; web1 stays stopped (as documented) until `vm start web1`, and
 # boots afresh. No acknowledged journal record is lost; the auditor saw no
 # VM twice. Also checked: the settings in cluster show / status and a VM's
-# own storage timeout in vm show.
+# own storage timeout in vm show; and `vm stop` of a VM paused on a frozen
+# SAN stops it at once, like a giveup: it starts again only after its old
+# host was fenced off its volume.
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
 set -euo pipefail
 
@@ -142,6 +144,29 @@ o=$(vm_field h1 web1 owner)
 ticks_there() { [[ -n $(ticks "h$o" web1) ]]; }
 wait_for 30 "web1 ticking on h$o" ticks_there
 [[ $(boot_of "h$o" web1) != "$boot1" ]] || fail "web1 did not boot afresh"
+
+step "vm stop of web2 paused on a frozen SAN: stopped at once; its host fenced before it starts again"
+home[web2]=$(vm_field h1 web2 owner)
+"$LAB" pause san >/dev/null
+wait_for 20 "web2 paused for its storage" paused_for_storage web2
+t1=$(now)
+ctl h1 vm stop web2 >/dev/null
+wait_for 10 "web2 stopped, its QEMU gone" stopped_here web2
+echo "RESULT: web2 stopped $(since "$t1") s after vm stop, the SAN still frozen"
+[[ $(ctl h1 --json vm show web2 | jq -r .storage_giveup.host) == "${home[web2]}" ]] ||
+	fail "web2's old host h${home[web2]} is not marked to be fenced: $(ctl h1 --json vm show web2 | jq -c .storage_giveup)"
+ctl h1 events | grep -q "vm web2 .*stopped while paused for its storage" || fail "no event says why web2 waits"
+ctl h1 vm start web2 >/dev/null
+sleep 2
+[[ $(vm_field h1 web2 phase) == stopped ]] || fail "web2 started while its old host's writes may be pending"
+"$LAB" resume san >/dev/null
+wait_for 30 "h${home[web2]} fenced off web2's volume" no_giveup web2
+wait_for 30 "web2 running again" phase_is h1 web2 running
+keys=$(ctl h1 --json pr keys "$URL2")
+[[ $(jq -r --arg n "$(printf '%08x' "${home[web2]}")" '.keys | map(select(endswith($n))) | length' <<<"$keys") == 0 ||
+	$(vm_field h1 web2 owner) == "${home[web2]}" ]] ||
+	fail "h${home[web2]}'s key is still on web2's LUN while web2 runs elsewhere: $keys"
+wait_for 30 "web1 running after the freeze" phase_is h1 web1 running
 for vm in web1 web2; do ctl h1 vm stop "$vm" >/dev/null; done
 for vm in web1 web2; do wait_for 30 "$vm stopped" phase_is h1 "$vm" stopped; done
 journal_ok h1 web1 "$URL"
