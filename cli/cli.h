@@ -189,6 +189,8 @@ extern const struct cmd_entry cmd_pr_preempt_entry;
 extern const struct cmd_entry cmd_pool_add_entry;
 extern const struct cmd_entry cmd_pool_list_entry;
 extern const struct cmd_entry cmd_volume_add_entry;
+extern const struct cmd_entry cmd_volume_remove_entry;
+extern const struct cmd_entry cmd_pool_remove_entry;
 extern const struct cmd_entry cmd_volume_list_entry;
 extern const struct cmd_entry cmd_vm_create_entry;
 extern const struct cmd_entry cmd_cluster_corosync_conf_entry;

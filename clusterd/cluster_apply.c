@@ -872,6 +872,8 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(HOST_STORAGE, host_storage, cluster_apply_host_storage);
 	KIND(POOL_ADD, pool_add, apply_pool_add);
 	KIND(VOLUME_ADD, volume_add, apply_volume_add);
+	KIND(VOLUME_REMOVE, volume_remove, cluster_apply_volume_remove);
+	KIND(POOL_REMOVE, pool_remove, cluster_apply_pool_remove);
 	KIND(VM_CREATE, vm_create, cluster_apply_vm_create);
 	KIND(VM_DELETE, vm_delete, cluster_apply_vm_delete);
 	KIND(VM_SET, vm_set, cluster_apply_vm_set);
@@ -894,6 +896,7 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 		cs->seq++;
 		paused_sync(cs);
 		cluster_storage_fence_sync(cs);
+		cluster_vm_pending_sync(cs, c);
 	}
 	return r;
 }

@@ -6,7 +6,8 @@
  * handling read at once, and keeps what its QEMU is made of (memory, vCPUs,
  * volumes, NICs, kernel) as the VM's pending configuration, which becomes
  * its configuration at its next cold start (cluster_vm_cold_start): a
- * saved state or a move always meets the machine it was made from.
+ * saved state or a move always meets the machine it was made from. Also
+ * volume remove and pool remove, refused while in use.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,7 +416,8 @@ cluster_apply_vm_set(Haven__ClusterState *cs, const Haven__Change *c,
 	return CLUSTER_OK;
 }
 
-/* A cold start (cluster_apply's vm_assign, phase starting): the pending
+/* A cold start (cluster_apply's vm_assign, phase starting), or a VM that
+ * runs nowhere any more (cluster_vm_pending_sync): the pending
  * configuration `vm set` left while the VM ran becomes its configuration. */
 void
 cluster_vm_cold_start(Haven__ClusterState *cs, const Haven__Change *c,
@@ -430,6 +432,79 @@ cluster_vm_cold_start(Haven__ClusterState *cs, const Haven__Change *c,
 	vm->config = vm->pending;
 	vm->pending = NULL;
 	snprintf(subject, sizeof subject, "vm %.48s", vm->config->name);
-	tree_event_log(cs, c, subject, "starts with its changed configuration"
+	tree_event_log(cs, c, subject, "takes its changed configuration"
 	    "%s%s", *cold != '\0' ? ": " : "", cold);
+}
+
+/* After every applied change: a VM whose machine no longer runs anywhere
+ * (stopped, or failed without a saved state) takes its pending
+ * configuration, so what it no longer uses (a volume, a MAC) is free. */
+void
+cluster_vm_pending_sync(Haven__ClusterState *cs, const Haven__Change *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < cs->n_vms; i++)
+		if (cs->vms[i]->pending != NULL &&
+		    vm_idle(cs->vms[i]->runtime))
+			cluster_vm_cold_start(cs, c, cs->vms[i]);
+}
+
+/* --- volume remove, pool remove -------------------------------------------- */
+
+int
+cluster_apply_volume_remove(Haven__ClusterState *cs, const Haven__Change *c,
+    int commit, char *err, size_t errlen)
+{
+	const char	*name = c->volume_remove->name;
+	const Haven__Vm	*user;
+	long		 i;
+	char		 subject[64];
+
+	if ((i = tree_volume_find(cs, name, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "volume %.64s does not exist",
+		    tree_printable(name));
+	if ((user = volume_user(cs, name, "")) != NULL)
+		REFUSE(CLUSTER_E_CONFLICT, "volume %s is in use by VM %s; "
+		    "delete the VM, or move it to other volumes with 'havenctl "
+		    "vm set %s --volume ...' first", name, user->config->name,
+		    user->config->name);
+	if (!commit)
+		return CLUSTER_OK;
+	snprintf(subject, sizeof subject, "volume %.48s", name);
+	tree_event_log(cs, c, subject, "removed (its LUN is left as it is)");
+	protobuf_c_message_free_unpacked(&cs->volumes[i]->base, NULL);
+	tree_array_remove((void **)cs->volumes, &cs->n_volumes, (size_t)i);
+	return CLUSTER_OK;
+}
+
+int
+cluster_apply_pool_remove(Haven__ClusterState *cs, const Haven__Change *c,
+    int commit, char *err, size_t errlen)
+{
+	const char	*name = c->pool_remove->name;
+	size_t		 j, n = 0;
+	long		 i;
+	char		 subject[64], first[TREE_NAME_MAX + 1] = "";
+
+	if ((i = tree_pool_find(cs, name, NULL)) < 0)
+		REFUSE(CLUSTER_E_NOT_FOUND, "pool %.64s does not exist",
+		    tree_printable(name));
+	for (j = 0; j < cs->n_volumes; j++) {
+		if (strcmp(cs->volumes[j]->pool, name) != 0)
+			continue;
+		if (n++ == 0)
+			snprintf(first, sizeof first, "%s", cs->volumes[j]->name);
+	}
+	if (n > 0)
+		REFUSE(CLUSTER_E_CONFLICT, "pool %s holds %zu volume%s (%s%s); "
+		    "remove them first ('havenctl volume remove')", name, n,
+		    n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
+	if (!commit)
+		return CLUSTER_OK;
+	snprintf(subject, sizeof subject, "pool %.48s", name);
+	tree_event_log(cs, c, subject, "removed");
+	protobuf_c_message_free_unpacked(&cs->pools[i]->base, NULL);
+	tree_array_remove((void **)cs->pools, &cs->n_pools, (size_t)i);
+	return CLUSTER_OK;
 }

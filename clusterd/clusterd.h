@@ -212,7 +212,16 @@ int		 cluster_apply_vm_delete(Haven__ClusterState *,
 		     size_t errlen);
 void		 cluster_vm_cold_start(Haven__ClusterState *,
 		     const Haven__Change *, Haven__Vm *);
+void		 cluster_vm_pending_sync(Haven__ClusterState *,
+		     const Haven__Change *);
 int		 cluster_vm_strings(const Haven__VmConfig *, char *err,
+		     size_t errlen);
+/* VolumeRemove and PoolRemove: refused while in use, the user named. */
+int		 cluster_apply_volume_remove(Haven__ClusterState *,
+		     const Haven__Change *, int commit, char *err,
+		     size_t errlen);
+int		 cluster_apply_pool_remove(Haven__ClusterState *,
+		     const Haven__Change *, int commit, char *err,
 		     size_t errlen);
 
 /* cluster_storage.c: a HostStorage change (cluster_apply's; commit = 0

@@ -462,6 +462,8 @@ fn(struct control_client *c, ProtobufCMessage *m, void *arg)		\
 }
 HAVEND_CHANGE_ROUTE(havend_pool_add, POOL_ADD)
 HAVEND_CHANGE_ROUTE(havend_volume_add, VOLUME_ADD)
+HAVEND_CHANGE_ROUTE(havend_volume_remove, VOLUME_REMOVE)
+HAVEND_CHANGE_ROUTE(havend_pool_remove, POOL_REMOVE)
 HAVEND_CHANGE_ROUTE(havend_settings_set, SETTINGS_SET)
 HAVEND_CHANGE_ROUTE(havend_vm_migrate, VM_MIGRATE)
 HAVEND_CHANGE_ROUTE(havend_node_maintenance, HOST_MAINTENANCE)
@@ -683,6 +685,8 @@ const struct control_route havend_routes[] = {
 	{ FRAME_ROLE_REVOKE, REQUEST_ADMIN, 1, NULL, havend_role_revoke },
 	{ FRAME_POOL_ADD, REQUEST_ADMIN, 1, NULL, havend_pool_add },
 	{ FRAME_VOLUME_ADD, REQUEST_ADMIN, 1, NULL, havend_volume_add },
+	{ FRAME_VOLUME_REMOVE, REQUEST_ADMIN, 1, NULL, havend_volume_remove },
+	{ FRAME_POOL_REMOVE, REQUEST_ADMIN, 1, NULL, havend_pool_remove },
 	{ FRAME_STORAGE_LIST, REQUEST_READ, 0, NULL, havend_storage_list },
 	{ FRAME_VM_CONSOLE, REQUEST_VM, 0, havend_target_console,
 	    havend_vm_console },

@@ -76,6 +76,8 @@ enum frame_type {
 	FRAME_DEBUG_LOG = 140,		/* haven.DebugLogRequest */
 	FRAME_DEBUG_LOG_REPLY = 141,	/* haven.DebugLogReply */
 	FRAME_VM_SET = 142,		/* haven.VmSetRequest */
+	FRAME_VOLUME_REMOVE = 143,	/* haven.VolumeRemove (the change) */
+	FRAME_POOL_REMOVE = 144,	/* haven.PoolRemove */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */

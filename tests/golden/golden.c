@@ -180,6 +180,8 @@ struct change_buf {
 	Haven__PoolAdd		 pool_add;
 	Haven__PoolConfig	 pool_config;
 	Haven__VolumeAdd	 volume_add;
+	Haven__VolumeRemove	 volume_remove;
+	Haven__PoolRemove	 pool_remove;
 	Haven__VolumeConfig	 volume_config;
 	Haven__VmCreate		 vm_create;
 	Haven__VmConfig		 vm_config;
@@ -357,6 +359,16 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->volume_add.config = &b->volume_config;
 		c->kind_case = HAVEN__CHANGE__KIND_VOLUME_ADD;
 		c->volume_add = &b->volume_add;
+	} else if (strcmp(kind, "volume_remove") == 0) {
+		haven__volume_remove__init(&b->volume_remove);
+		b->volume_remove.name = (char *)arg_str(a, "name");
+		c->kind_case = HAVEN__CHANGE__KIND_VOLUME_REMOVE;
+		c->volume_remove = &b->volume_remove;
+	} else if (strcmp(kind, "pool_remove") == 0) {
+		haven__pool_remove__init(&b->pool_remove);
+		b->pool_remove.name = (char *)arg_str(a, "name");
+		c->kind_case = HAVEN__CHANGE__KIND_POOL_REMOVE;
+		c->pool_remove = &b->pool_remove;
 	} else if (strcmp(kind, "vm_create") == 0) {
 		Haven__VmConfig	*vc = &b->vm_config;
 
