@@ -131,7 +131,9 @@ struct iscsi_options {
 	 * account chap_install() holds for the URL's target, else none. */
 	const char	*chap_user;
 	const char	*chap_secret;
-	unsigned	 queue_depth;	/* 0 = 16 */
+	/* 0 = 64: as deep as a guest's NBD queue (64 per client) goes;
+	 * libiscsi still keeps within the target's command window. */
+	unsigned	 queue_depth;
 	int		 timeout_s;	/* per command and for login; 0 = 10 */
 	/* Login failures, lost sessions and failed commands at debug level
 	 * (storage/probe.c: its owner logs the verdict, not every probe). */
