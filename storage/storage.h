@@ -450,6 +450,10 @@ typedef void (*vhd_progress_cb)(uint64_t done, uint64_t total, void *arg);
 int		 vhd_copy_sync(struct blockdev *from, struct blockdev *to,
 		     vhd_progress_cb, void *arg);
 
+/* nbd_pool.c: nbd.c's request buffers, reused (not for other modules). */
+void		*nbd_buf_get(size_t len);
+void		 nbd_buf_put(void *, size_t len);
+
 /* nbd.c: an NBD server (fixed newstyle) exporting block devices to QEMU. */
 struct nbd_server;
 struct nbd_server *nbd_server_new(struct event_base *, const char *path,
