@@ -86,8 +86,9 @@ check() {
 		[[ $kind == issued ]] || continue
 		if [[ -n ${acked[$off]:-} ]]; then
 			cmds+=(-c "read -P $pat $off $len")
-		elif ! qemu-io -r -f raw -c "read -P $pat $off $len" "$raw" 2>&1 | grep -q '^read '; then
-			qemu-io -r -f raw -c "read -P 0 $off $len" "$raw" 2>&1 | grep -q '^read ' ||
+		elif ! qemu-io -r -f raw -c "read -P $pat $off $len" "$raw" >/dev/null 2>&1; then
+			# (qemu-io exits 1 when a pattern does not match)
+			qemu-io -r -f raw -c "read -P 0 $off $len" "$raw" >/dev/null 2>&1 ||
 				fail "unacknowledged write at $off ($len bytes) holds neither its data nor zeroes"
 		fi
 	done < <(cat "$DIR"/log.* 2>/dev/null)
