@@ -168,6 +168,8 @@ open_lun(struct event_base *base, const char *url, uint64_t key,
 	return volume_extent(*vol, VOLUME_EXTENT_STATE);
 }
 
+/* One function (about 160 lines): the baseline, the save and the restore
+ * run in order on one device and their timings feed one printout. */
 int
 main(int argc, char **argv)
 {
