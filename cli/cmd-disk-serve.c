@@ -76,6 +76,13 @@ cmd_disk_serve_exec(struct cli *cli, struct args *args)
 out:
 	ev_signals_free();
 	nbd_server_free(server);
+	/* A dynamic VHD's new blocks reach its block table on disk with a
+	 * flush (QEMU sends one when it stops); commit what a client left
+	 * unflushed rather than lose it. */
+	if (vhd != NULL && !read_only && (error = blockdev_flush_sync(vhd)) !=
+	    0)
+		cli_error(cli, "%s: flushing the disk image: %s", spec,
+		    storage_strerror(error));
 	/* Completions of requests still at the device, then close it. */
 	event_base_loop(t.base, 0);
 	if (vhd != NULL)

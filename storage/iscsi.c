@@ -825,7 +825,7 @@ iscsi_open(struct event_base *base, const char *url,
 	d->fd = -1;
 	d->open_cb = cb;
 	d->open_arg = arg;
-	d->queue_depth = opts->queue_depth ? opts->queue_depth : 16;
+	d->queue_depth = opts->queue_depth ? opts->queue_depth : 64;
 	d->link_level = opts->quiet ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN;
 	d->dev.impl = d;
 	d->dev.block_size = 512;

@@ -52,6 +52,7 @@
 #define NBD_TFLAG_SEND_FUA	0x8
 #define NBD_TFLAG_SEND_TRIM	0x20
 #define NBD_TFLAG_SEND_WRITE_ZEROES 0x40
+#define NBD_TFLAG_CAN_MULTI_CONN 0x100
 
 #define NBD_CMD_READ		0
 #define NBD_CMD_WRITE		1
@@ -81,6 +82,7 @@
 #define NBD_CLIENT_REQUESTS	64		/* in flight per client */
 #define NBD_CLIENT_BYTES	(64U << 20)	/* buffers + unsent output */
 #define NBD_READ_CHUNK		(256U << 10)
+#define NBD_DIRECT_MIN		(64U << 10)	/* payloads read in place */
 
 #define NBD_OPTION_HEADER	16
 #define NBD_REQUEST_HEADER	28
@@ -133,6 +135,7 @@ struct nbd_client {
 	uint32_t		 option;	/* option being read */
 	uint32_t		 option_len;
 	struct nbd_request	*pending;	/* WRITE waiting for data */
+	uint32_t		 got;		/* of its payload, in its buffer */
 	uint64_t		 discard_left;
 	uint64_t		 discard_cookie;
 	uint32_t		 discard_error;
@@ -192,9 +195,13 @@ nbd_error(int error)
 static uint16_t
 nbd_export_flags(const struct nbd_export *e)
 {
+	/* Every client of an export shares its one block device, and a
+	 * flush covers every write completed on any connection (the VHD's
+	 * commit and SYNCHRONIZE CACHE are the device's): multi-conn is
+	 * safe, and libnbd clients (nbdcopy) then open several. */
 	uint16_t	flags = NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH |
 	    NBD_TFLAG_SEND_FUA | NBD_TFLAG_SEND_TRIM |
-	    NBD_TFLAG_SEND_WRITE_ZEROES;
+	    NBD_TFLAG_SEND_WRITE_ZEROES | NBD_TFLAG_CAN_MULTI_CONN;
 
 	if (e->read_only)
 		flags |= NBD_TFLAG_READ_ONLY;
@@ -232,7 +239,7 @@ nbd_client_need(const struct nbd_client *c)
 	case NBD_STATE_REQUEST:
 		return NBD_REQUEST_HEADER;
 	case NBD_STATE_WRITE_DATA:
-		return c->pending->len;
+		return c->pending->len - c->got;
 	case NBD_STATE_DISCARD:
 		return 1;
 	default:
@@ -420,7 +427,7 @@ nbd_client_reply(struct nbd_client *c, uint64_t cookie, uint32_t error)
 static void
 nbd_free_data(const void *data, size_t len, void *arg)
 {
-	free((void *)data);
+	nbd_buf_put((void *)data, len);
 }
 
 static void
@@ -432,7 +439,7 @@ nbd_request_free(struct nbd_request *r)
 		TAILQ_REMOVE(&c->inflight, r, live);
 	c->requests--;
 	c->bytes -= r->buf != NULL ? r->len : 0;
-	free(r->buf);
+	nbd_buf_put(r->buf, r->len);
 	free(r);
 }
 
@@ -625,7 +632,7 @@ nbd_client_request(struct nbd_client *c)
 		return 0;
 	}
 	if (r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) {
-		if ((r->buf = malloc(r->len)) == NULL) {
+		if ((r->buf = nbd_buf_get(r->len)) == NULL) {
 			nbd_request_free(r);
 			return -1;
 		}
@@ -633,6 +640,7 @@ nbd_client_request(struct nbd_client *c)
 	}
 	if (r->type == NBD_CMD_WRITE) {
 		c->pending = r;
+		c->got = 0;
 		c->state = NBD_STATE_WRITE_DATA;
 		return 0;
 	}
@@ -679,7 +687,8 @@ nbd_client_step(struct nbd_client *c)
 	case NBD_STATE_REQUEST:
 		return nbd_client_request(c);
 	case NBD_STATE_WRITE_DATA:
-		evbuffer_remove(c->in, c->pending->buf, c->pending->len);
+		evbuffer_remove(c->in, c->pending->buf + c->got,
+		    c->pending->len - c->got);
 		nbd_request_submit(c, c->pending);
 		c->pending = NULL;
 		c->state = NBD_STATE_REQUEST;
@@ -732,6 +741,49 @@ nbd_client_pump(struct nbd_client *c)
 		event_del(c->write_event);
 }
 
+/*
+ * A large WRITE's payload goes from the socket straight into its buffer,
+ * after what the input buffer already holds of it: one copy fewer. 1 when
+ * it is complete (and submitted), 0 for more later, -1 at EOF or an error.
+ */
+static int
+nbd_client_read_payload(struct nbd_client *c)
+{
+	struct nbd_request	*r = c->pending;
+	ssize_t			 n;
+	int			 m;
+
+	if ((m = evbuffer_remove(c->in, r->buf + c->got, r->len - c->got)) > 0)
+		c->got += (uint32_t)m;
+	while (c->got < r->len) {
+		n = read(c->fd, r->buf + c->got, r->len - c->got);
+		if (n > 0) {
+			c->got += (uint32_t)n;
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		return -1;
+	}
+	nbd_request_submit(c, r);
+	c->pending = NULL;
+	c->state = NBD_STATE_REQUEST;
+	return 1;
+}
+
+static void
+nbd_client_hung_up(struct nbd_client *c)
+{
+	if (c->export != NULL)
+		log_nbd(c->requests > 0 || c->state != NBD_STATE_REQUEST ?
+		    LOG_LEVEL_WARN : LOG_LEVEL_INFO, c, "client %u hung up%s",
+		    c->id, c->requests > 0 ? " with requests in flight" : "");
+	else
+		log_scoped(LOG_LEVEL_INFO, "nbd", "-", "client %u hung up "
+		    "during the handshake", c->id);
+	nbd_client_drop(c);
+}
+
 static void
 nbd_client_read_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -740,6 +792,14 @@ nbd_client_read_cb(evutil_socket_t fd, short events, void *arg)
 	size_t			 want = nbd_client_need(c);
 	int			 n;
 
+	if (c->state == NBD_STATE_WRITE_DATA && want > have &&
+	    want - have >= NBD_DIRECT_MIN) {
+		if (nbd_client_read_payload(c) == -1)
+			nbd_client_hung_up(c);
+		else
+			nbd_client_pump(c);
+		return;
+	}
 	want = want > have ? want - have : 0;
 	if (want < NBD_READ_CHUNK)
 		want = NBD_READ_CHUNK;
@@ -747,15 +807,7 @@ nbd_client_read_cb(evutil_socket_t fd, short events, void *arg)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		if (c->export != NULL)
-			log_nbd(c->requests > 0 || c->state != NBD_STATE_REQUEST ?
-			    LOG_LEVEL_WARN : LOG_LEVEL_INFO, c, "client %u "
-			    "hung up%s", c->id, c->requests > 0 ?
-			    " with requests in flight" : "");
-		else
-			log_scoped(LOG_LEVEL_INFO, "nbd", "-", "client %u hung "
-			    "up during the handshake", c->id);
-		nbd_client_drop(c);
+		nbd_client_hung_up(c);
 		return;
 	}
 	nbd_client_pump(c);

@@ -131,7 +131,9 @@ struct iscsi_options {
 	 * account chap_install() holds for the URL's target, else none. */
 	const char	*chap_user;
 	const char	*chap_secret;
-	unsigned	 queue_depth;	/* 0 = 16 */
+	/* 0 = 64: as deep as a guest's NBD queue (64 per client) goes;
+	 * libiscsi still keeps within the target's command window. */
+	unsigned	 queue_depth;
 	int		 timeout_s;	/* per command and for login; 0 = 10 */
 	/* Login failures, lost sessions and failed commands at debug level
 	 * (storage/probe.c: its owner logs the verdict, not every probe). */
@@ -447,6 +449,10 @@ int		 vhd_check_sync(struct blockdev *backing, int repair,
 typedef void (*vhd_progress_cb)(uint64_t done, uint64_t total, void *arg);
 int		 vhd_copy_sync(struct blockdev *from, struct blockdev *to,
 		     vhd_progress_cb, void *arg);
+
+/* nbd_pool.c: nbd.c's request buffers, reused (not for other modules). */
+void		*nbd_buf_get(size_t len);
+void		 nbd_buf_put(void *, size_t len);
 
 /* nbd.c: an NBD server (fixed newstyle) exporting block devices to QEMU. */
 struct nbd_server;

@@ -1,8 +1,13 @@
 /*
  * Save and restore throughput of the state pipelines against a baseline
- * measured in the same run on the same file: plain sequential 1 MiB
- * pwrite+fdatasync and pread. A child process plays QEMU on the pipe.
- * Usage: state_bench [MiB] [path]  (default 1024 MiB in /tmp).
+ * measured in the same run on the same bytes. On a file: plain sequential
+ * 1 MiB pwrite+fdatasync and pread. On a Haven volume's LUN (an iscsi://
+ * URL, the state-extent line of tests/bench/storage): 1 MiB WRITE16 at
+ * queue depth 8 (the pipelines' own) + SYNCHRONIZE CACHE, and READ16, on
+ * the state extent through Haven's iSCSI layer, then the save and restore
+ * there. A child process plays QEMU on the pipe.
+ * Usage: state_bench [MiB] [path | iscsi://URL] [--key HEX] [--json]
+ * (default 1024 MiB in /tmp).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +27,8 @@
 #include "migrate.h"
 
 #define MiB	(UINT64_C(1) << 20)
+
+#define RAW_DEPTH	8
 
 static const char	*uuid = "0b7e1c2a-5d3f-4e8a-9c1b-2f3e4d5a6b7c";
 
@@ -85,6 +92,84 @@ on_done(int error, const struct state_header *h, void *arg)
 	r->error = error;
 }
 
+/* The baseline on a block device: 1 MiB requests, RAW_DEPTH in flight. */
+struct raw {
+	struct blockdev	*dev;
+	uint8_t		*buf;
+	uint64_t	 bytes, next, done;
+	int		 writing, error;
+};
+
+static void	raw_submit(struct raw *);
+
+static void
+raw_cb(int result, void *arg)
+{
+	struct raw	*r = arg;
+
+	if (result != 0 && r->error == 0)
+		r->error = result;
+	r->done += MiB;
+	raw_submit(r);
+}
+
+static void
+raw_submit(struct raw *r)
+{
+	while (r->error == 0 && r->next < r->bytes &&
+	    r->next - r->done < RAW_DEPTH * MiB) {
+		if (r->writing)
+			blockdev_write(r->dev, STATE_HEADER_SIZE + r->next,
+			    r->buf, MiB, 0, raw_cb, r);
+		else
+			blockdev_read(r->dev, STATE_HEADER_SIZE + r->next,
+			    r->buf, MiB, raw_cb, r);
+		r->next += MiB;
+	}
+}
+
+static double
+raw_run(struct raw *r, int writing)
+{
+	double	t0 = now();
+
+	r->writing = writing;
+	r->next = r->done = 0;
+	raw_submit(r);
+	while (r->error == 0 && r->done < r->bytes)
+		event_base_loop(r->dev->base, EVLOOP_ONCE);
+	if (writing && r->error == 0)
+		r->error = blockdev_flush_sync(r->dev);
+	return now() - t0;
+}
+
+/* The state extent of the Haven volume on an iSCSI LUN. */
+static struct blockdev *
+open_lun(struct event_base *base, const char *url, uint64_t key,
+    struct blockdev **lun, struct volume **vol)
+{
+	struct iscsi_options	opts = { .queue_depth = 16 };
+	char			err[320];
+	int			error;
+
+	opts.initiator = getenv("HAVEN_INITIATOR");
+	if (chap_setup(CHAP_PATH, 0, PR_KEY_SECRET_PATH, 0, err,
+	    sizeof err) == -1) {
+		fprintf(stderr, "state_bench: %s\n", err);
+		return NULL;
+	}
+	if ((error = iscsi_open_sync(base, url, &opts, lun)) != 0 ||
+	    (key != 0 && (error = pr_claim_sync(*lun, key)) != 0) ||
+	    (error = volume_open_sync(*lun, vol)) != 0) {
+		fprintf(stderr, "state_bench: %s: %s\n", url,
+		    storage_strerror(error));
+		return NULL;
+	}
+	return volume_extent(*vol, VOLUME_EXTENT_STATE);
+}
+
+/* One function (about 160 lines): the baseline, the save and the restore
+ * run in order on one device and their timings feed one printout. */
 int
 main(int argc, char **argv)
 {
@@ -92,41 +177,79 @@ main(int argc, char **argv)
 	struct state_header	 id;
 	struct state_expect	 expect = { uuid, 1, 1 };
 	struct result		 r;
-	struct blockdev		*dev;
-	uint64_t		 mib = argc > 1 ? strtoull(argv[1], NULL, 10) : 1024;
-	uint64_t		 bytes = mib * MiB, off;
-	const char		*path = argc > 2 ? argv[2] : "/tmp/haven-state-bench";
+	struct blockdev		*dev, *lun = NULL;
+	struct volume		*vol = NULL;
+	struct raw		 raw;
+	uint64_t		 mib = 1024, bytes, off, key = 0;
+	const char		*path = "/tmp/haven-state-bench";
 	double			 t0, raw_write, raw_read, save, restore;
 	uint8_t			*buf;
-	int			 fd, fds[2], status, error;
+	int			 fd = -1, fds[2], status, error, json = 0, i, npos = 0;
 	pid_t			 pid;
 
-	unlink(path);
-	if ((dev = file_create(base, path, bytes + STATE_HEADER_SIZE,
-	    &error)) == NULL) {
-		fprintf(stderr, "state_bench: %s: %s\n", path,
-		    storage_strerror(error));
-		return 1;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+			key = strtoull(argv[++i], NULL, 16);
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (npos++ == 0)
+			mib = strtoull(argv[i], NULL, 10);
+		else
+			path = argv[i];
 	}
-	if ((fd = open(path, O_RDWR)) == -1 ||
-	    posix_memalign((void **)&buf, 4096, MiB) != 0)
+	bytes = mib * MiB;
+	if (posix_memalign((void **)&buf, 4096, MiB) != 0)
 		return 1;
 	fill(buf, MiB, 1);
+	if (strncmp(path, "iscsi://", 8) == 0) {
+		log_init("state_bench", LOG_LEVEL_WARN);
+		if ((dev = open_lun(base, path, key, &lun, &vol)) == NULL)
+			return 1;
+		if (dev->size < bytes + STATE_HEADER_SIZE) {
+			fprintf(stderr, "state_bench: the state extent holds "
+			    "less than %llu MiB\n", (unsigned long long)mib);
+			return 1;
+		}
+		/* Baseline: the same bytes, as the pipelines write them. */
+		memset(&raw, 0, sizeof raw);
+		raw.dev = dev;
+		raw.buf = buf;
+		raw.bytes = bytes;
+		raw_run(&raw, 1);	/* the target's backing allocated */
+		raw_write = raw_run(&raw, 1);
+		raw_read = raw_run(&raw, 0);
+		if (raw.error != 0) {
+			fprintf(stderr, "state_bench: baseline: %s\n",
+			    storage_strerror(raw.error));
+			return 1;
+		}
+	} else {
+		unlink(path);
+		if ((dev = file_create(base, path, bytes + STATE_HEADER_SIZE,
+		    &error)) == NULL) {
+			fprintf(stderr, "state_bench: %s: %s\n", path,
+			    storage_strerror(error));
+			return 1;
+		}
+		if ((fd = open(path, O_RDWR)) == -1)
+			return 1;
 
-	/* Baseline: what the same file takes sequentially, same sizes. */
-	t0 = now();
-	for (off = 0; off < bytes; off += MiB)
-		if (pwrite(fd, buf, MiB, (off_t)(STATE_HEADER_SIZE + off)) !=
-		    (ssize_t)MiB)
-			return 1;
-	fdatasync(fd);
-	raw_write = now() - t0;
-	t0 = now();
-	for (off = 0; off < bytes; off += MiB)
-		if (pread(fd, buf, MiB, (off_t)(STATE_HEADER_SIZE + off)) !=
-		    (ssize_t)MiB)
-			return 1;
-	raw_read = now() - t0;
+		/* Baseline: what the same file takes sequentially, same
+		 * sizes. */
+		t0 = now();
+		for (off = 0; off < bytes; off += MiB)
+			if (pwrite(fd, buf, MiB, (off_t)(STATE_HEADER_SIZE +
+			    off)) != (ssize_t)MiB)
+				return 1;
+		fdatasync(fd);
+		raw_write = now() - t0;
+		t0 = now();
+		for (off = 0; off < bytes; off += MiB)
+			if (pread(fd, buf, MiB, (off_t)(STATE_HEADER_SIZE +
+			    off)) != (ssize_t)MiB)
+				return 1;
+		raw_read = now() - t0;
+	}
 
 	memset(&id, 0, sizeof id);
 	snprintf(id.vm_uuid, sizeof id.vm_uuid, "%s", uuid);
@@ -168,15 +291,30 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	printf("state_bench: %llu MiB on %s\n", (unsigned long long)mib, path);
-	printf("  raw write+fdatasync %7.0f MiB/s   save    %7.0f MiB/s   "
-	    "ratio %.2f\n", mib / raw_write, mib / save, raw_write / save);
-	printf("  raw read            %7.0f MiB/s   restore %7.0f MiB/s   "
-	    "ratio %.2f\n", mib / raw_read, mib / restore, raw_read / restore);
-	blockdev_close(dev);
-	close(fd);
+	if (json) {
+		printf("{\"mib\":%llu,\"raw_write_mib_s\":%.1f,"
+		    "\"save_mib_s\":%.1f,\"raw_read_mib_s\":%.1f,"
+		    "\"restore_mib_s\":%.1f}\n", (unsigned long long)mib,
+		    mib / raw_write, mib / save, mib / raw_read, mib / restore);
+	} else {
+		printf("state_bench: %llu MiB on %s\n",
+		    (unsigned long long)mib, path);
+		printf("  raw write+flush %7.0f MiB/s   save    %7.0f MiB/s   "
+		    "ratio %.2f\n", mib / raw_write, mib / save,
+		    raw_write / save);
+		printf("  raw read        %7.0f MiB/s   restore %7.0f MiB/s   "
+		    "ratio %.2f\n", mib / raw_read, mib / restore,
+		    raw_read / restore);
+	}
+	if (vol != NULL) {
+		volume_close(vol);
+		blockdev_close(lun);
+	} else {
+		blockdev_close(dev);
+		close(fd);
+		unlink(path);
+	}
 	free(buf);
-	unlink(path);
 	event_base_free(base);
 	return 0;
 }

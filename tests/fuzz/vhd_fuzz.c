@@ -101,6 +101,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			blockdev_read_sync(vhd, at, buf, 512);
 			if (buf[0] != 0xa5 || buf[511] != 0xa5)
 				abort();
+			/* And commits, with whatever the image's layout. */
+			blockdev_flush_sync(vhd);
 		}
 		blockdev_close(vhd);
 	}

@@ -303,6 +303,7 @@ test_haven_writes(void **state)
 		memcpy(ref + off, buf, len);
 		assert_int_equal(blockdev_write_sync(v, off, buf, len, 0), 0);
 	}
+	assert_int_equal(blockdev_flush_sync(v), 0);
 	assert_int_equal(vhd_get_info(v, &info), 0);
 	blockdev_close(v);
 	assert_int_equal(file_truncate(f, info.end_offset), 0);

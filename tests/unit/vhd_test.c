@@ -1,8 +1,9 @@
 /*
  * Unit tests of the VHD layer on real files: qemu-img's size rounding,
  * create and open, a seeded random differential test against a raw
- * reference, concurrent allocation, corrupt images refused without a byte
- * written, ENOSPC on a full backing, and check/repair.
+ * reference, concurrent allocation, group commit of new blocks, corrupt
+ * images refused without a byte written, ENOSPC on a full backing, and
+ * check/repair.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -183,6 +184,7 @@ test_create_open(void **state)
 	assert_int_equal(info.allocated_blocks, 1);
 	/* Data 4 KiB aligned: bitmap at 0x1e00, data 0x2000..0x202000. */
 	assert_int_equal(info.end_offset, 0x202000 + 512);
+	assert_int_equal(blockdev_flush_sync(v), 0);
 	blockdev_close(v);
 	/* Read-only open refuses writes. */
 	assert_int_equal(vhd_open_sync(f, 0, &v), 0);
@@ -414,6 +416,7 @@ test_concurrent_allocation(void **state)
 	assert_int_equal(blockdev_zero_sync(v, 7 * MiB, MiB), 0);
 	memset(ref + 7 * MiB, 0, MiB);
 	compare_all(v, ref, size);
+	assert_int_equal(blockdev_flush_sync(v), 0);
 	blockdev_close(v);
 	blockdev_close(f);
 	free(span);
@@ -445,6 +448,14 @@ test_stale_backing(void **state)
 	assert_int_equal(blockdev_read_sync(v, 0, back, 4 * MiB), 0);
 	for (i = 0; i < 4 * MiB; i++)
 		assert_int_equal(back[i], i >= MiB && i < MiB + 512 ? 0x33 : 0);
+	/* And once committed, as read back from the backing itself. */
+	assert_int_equal(blockdev_flush_sync(v), 0);
+	blockdev_close(v);
+	assert_int_equal(vhd_open_sync(f, 0, &v), 0);
+	memset(back, 0xee, 4 * MiB);
+	assert_int_equal(blockdev_read_sync(v, 0, back, 4 * MiB), 0);
+	for (i = 0; i < 4 * MiB; i++)
+		assert_int_equal(back[i], i >= MiB && i < MiB + 512 ? 0x33 : 0);
 	blockdev_close(v);
 	blockdev_close(f);
 	free(junk);
@@ -471,12 +482,137 @@ test_enospc(void **state)
 	assert_int_equal(blockdev_read_sync(v, 20 * MiB, back, 512), 0);
 	memset(buf, 0, sizeof buf);
 	assert_memory_equal(back, buf, 512);
+	assert_int_equal(blockdev_flush_sync(v), 0);
 	blockdev_close(v);
 	assert_int_equal(vhd_open_sync(f, 1, &v), 0);
 	assert_int_equal(blockdev_read_sync(v, 10 * MiB, back, 512), 0);
 	assert_int_equal(back[0], 0x42);
 	blockdev_close(v);
 	blockdev_close(f);
+}
+
+/* The blocks the BAT on disk maps, as a second reader sees them now. */
+static uint32_t
+on_disk_blocks(struct event_base *base)
+{
+	struct blockdev	*f, *v;
+	struct vhd_info	 info;
+	int		 error;
+
+	f = file_open(base, path, 0, &error);
+	assert_non_null(f);
+	assert_int_equal(vhd_open_sync(f, 0, &v), 0);
+	assert_int_equal(vhd_get_info(v, &info), 0);
+	blockdev_close(v);
+	blockdev_close(f);
+	return info.allocated_blocks;
+}
+
+static void
+run_for_ms(struct event_base *base, long ms)
+{
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+/*
+ * Group commit: a write into a new block completes before the BAT on disk
+ * maps it; reads see it and zeroes elsewhere; a flush (or a FUA write, or
+ * the commit timer) puts it in the BAT, with the unwritten sectors zeroed
+ * over stale backing bytes; writes into a block during its commit wait
+ * for its zeroes and land; the image checks clean throughout.
+ */
+static void
+test_group_commit(void **state)
+{
+	struct event_base	*base = *state;
+	struct blockdev		*f, *v;
+	struct vhd_check_report	 rep = { 0 };
+	struct pending		 p = { 0 };
+	uint64_t		 size = vhd_max_backing_size(VHD_TYPE_DYNAMIC,
+	    32 * MiB);
+	uint8_t			*junk, *ref, a[4096], b[4096], cs[8][512];
+	int			 error, i;
+
+	f = file_create(base, path, size, &error);
+	junk = malloc(size);
+	memset(junk, 0xee, size);
+	assert_int_equal(blockdev_write_sync(f, 0, junk, size, 0), 0);
+	free(junk);
+	assert_int_equal(vhd_create_sync(f, VHD_TYPE_DYNAMIC, 32 * MiB), 0);
+	assert_int_equal(vhd_open_sync(f, 1, &v), 0);
+	ref = calloc(1, v->size);
+
+	/* Two new blocks written: readable, not yet in the BAT on disk. */
+	memset(a, 0xa1, sizeof a);
+	memset(b, 0xb2, sizeof b);
+	assert_int_equal(blockdev_write_sync(v, MiB, a, 512, 0), 0);
+	assert_int_equal(blockdev_write_sync(v, 5 * MiB, b, 4096, 0), 0);
+	memcpy(ref + MiB, a, 512);
+	memcpy(ref + 5 * MiB, b, 4096);
+	compare_all(v, ref, v->size);
+	assert_int_equal(on_disk_blocks(base), 0);
+	assert_int_equal(vhd_check_sync(f, 0, &rep), 0);
+	assert_int_equal(rep.problems, 0);
+	assert_int_equal(blockdev_flush_sync(v), 0);
+	assert_int_equal(on_disk_blocks(base), 2);
+	assert_int_equal(vhd_check_sync(f, 0, &rep), 0);
+	assert_int_equal(rep.problems, 0);
+	compare_all(v, ref, v->size);
+
+	/* FUA into a new block: mapped on disk when it completes. */
+	assert_int_equal(blockdev_write_sync(v, 7 * MiB, a, 4096,
+	    BLOCKDEV_FUA), 0);
+	memcpy(ref + 7 * MiB, a, 4096);
+	assert_int_equal(on_disk_blocks(base), 3);
+
+	/* No flush at all: the timer commits within a second or so. */
+	assert_int_equal(blockdev_write_sync(v, 9 * MiB, b, 512, 0), 0);
+	memcpy(ref + 9 * MiB, b, 512);
+	assert_int_equal(on_disk_blocks(base), 3);
+	run_for_ms(base, 1500);
+	assert_int_equal(on_disk_blocks(base), 4);
+
+	/* A block's writes while a flush commits it: half written before,
+	 * then the flush and writes over both halves at once. */
+	memset(a, 0xa1, sizeof a);
+	assert_int_equal(blockdev_write_sync(v, 12 * MiB, a, 4096, 0), 0);
+	memcpy(ref + 12 * MiB, a, 4096);
+	p.submitting = 1;
+	p.count++;
+	blockdev_flush(v, pending_cb, &p);
+	p.submitting = 0;
+	for (i = 0; i < 8; i++) {
+		memset(cs[i], 0x40 + i, 512);
+		p.submitting = 1;
+		p.count++;
+		blockdev_write(v, 12 * MiB + (uint64_t)i * 131072 + 512, cs[i],
+		    512, i % 3 == 0 ? BLOCKDEV_FUA : 0, pending_cb, &p);
+		p.count++;
+		blockdev_write(v, 13 * MiB + (uint64_t)i * 4096, cs[i], 512, 0,
+		    pending_cb, &p);
+		p.submitting = 0;
+		memcpy(ref + 12 * MiB + (uint64_t)i * 131072 + 512, cs[i], 512);
+		memcpy(ref + 13 * MiB + (uint64_t)i * 4096, cs[i], 512);
+		/* Reads in between: a sector in flight may read either way,
+		 * the rest as the reference. */
+		assert_int_equal(blockdev_read_sync(v, 12 * MiB, a, 4096), 0);
+		assert_memory_equal(a, ref + 12 * MiB, 512);
+	}
+	pending_wait(base, &p);
+	compare_all(v, ref, v->size);
+	assert_int_equal(blockdev_flush_sync(v), 0);
+	assert_int_equal(on_disk_blocks(base), 5);
+	blockdev_close(v);
+	assert_int_equal(vhd_check_sync(f, 0, &rep), 0);
+	assert_int_equal(rep.problems, 0);
+	assert_int_equal(vhd_open_sync(f, 0, &v), 0);
+	compare_all(v, ref, v->size);
+	blockdev_close(v);
+	blockdev_close(f);
+	free(ref);
 }
 
 /* Open the file as a VHD, writable; returns the result and checks that
@@ -518,6 +654,7 @@ test_corrupt(void **state)
 	memset(buf, 0x11, sizeof buf);
 	assert_int_equal(blockdev_write_sync(v, 4 * MiB, buf, 512, 0), 0);
 	assert_int_equal(vhd_get_info(v, &info), 0);
+	assert_int_equal(blockdev_flush_sync(v), 0);
 	blockdev_close(v);
 	/* 5 BAT entries: BAT ends at 0x800, block at 0x1000-512. */
 	assert_int_equal(info.end_offset, 0x1000 + 2 * MiB + 512);
@@ -631,6 +768,7 @@ test_check_repair(void **state)
 	v = make_vhd(base, VHD_TYPE_DYNAMIC, 8 * MiB, 0, &f);
 	memset(buf, 0x11, sizeof buf);
 	assert_int_equal(blockdev_write_sync(v, 0, buf, 512, 0), 0);
+	assert_int_equal(blockdev_flush_sync(v), 0);
 	blockdev_close(v);
 	assert_int_equal(vhd_check_sync(f, 0, &rep), 0);
 	assert_int_equal(rep.problems, 0);
@@ -704,6 +842,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stale_backing, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_repair, setup,
 		    teardown),
