@@ -790,6 +790,11 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 	    supervise_memory_max(spec)) == -1)
 		log_vm(LOG_LEVEL_WARN, w->name, "its cgroup's memory is not "
 		    "bounded: %s", strerror(errno));
+	else if (vmcg_weight_cpu(VMCG_ROOT, s->config->node_name, w->uid,
+	    spec->vcpus) == -1)
+		log_vm(LOG_LEVEL_INFO, w->name, "its cgroup has no CPU weight "
+		    "(%s): it shares the host's CPUs like any process",
+		    strerror(errno));
 
 	/* The run directory is the worker's: its uid, QEMU's group, 02750.
 	 * QEMU reads in it (its key file) and connects to the two sockets

@@ -7,13 +7,14 @@
  * a worker uid is handed out again only when its cgroup is empty.
  *
  * Its memory is bounded (vmcg_limit_memory: the VM's memory plus
- * QEMU's and the worker's own, supervise.c says how much).
+ * QEMU's and the worker's own, supervise.c says how much), and its CPU
+ * weighted by its vCPUs (vmcg_weight_cpu).
  *
  * The cgroup is named after the worker's uid, under havend's own cgroup
  * in each hierarchy: with cgroup v2 (cgroup.controllers at the root) one
  * directory, killed at once through cgroup.kill where the kernel has it;
  * with v1 (this kind of machine mounts no unified hierarchy) one per
- * controller among freezer, pids and memory, killed by freezing it, then
+ * controller among freezer, pids, memory and cpu, killed by freezing it, then
  * SIGKILL to every process the kernel lists, then thawing (nothing forks
  * while frozen). The pids are the kernel's, never a message's.
  */
@@ -36,10 +37,10 @@
 #define VMCG_FREEZE_TRIES	100	/* x 10 ms */
 #define VMCG_KILL_ROUNDS	20
 
-static const char *const vmcg_v1[] = { "freezer", "pids", "memory" };
+static const char *const vmcg_v1[] = { "freezer", "pids", "memory", "cpu" };
 
 struct vmcg_dirs {
-	char	path[3][PATH_MAX];	/* v2: [0] only */
+	char	path[4][PATH_MAX];	/* v2: [0] only */
 	int	n;
 	int	v2;
 	int	freezer;		/* v1: [0] is the freezer */
@@ -197,6 +198,38 @@ vmcg_limit_memory(const char *root, const char *node, uint32_t uid,
 		if (strstr(d.path[i], "/memory/") != NULL)
 			return vmcg_write(d.path[i], "memory.limit_in_bytes",
 			    value);
+	errno = ENOENT;
+	return -1;
+}
+
+/*
+ * Its CPU weight, from its vCPUs: cpu.weight (v2, 100 a vCPU) or
+ * cpu.shares (v1, 1024 a vCPU, the default of one process group). A share
+ * of the host under contention, never a cap: a quick migration's save runs
+ * QEMU's migration thread and the worker's stream in the same cgroup, and
+ * a cap of its vCPUs would slow it.
+ */
+int
+vmcg_weight_cpu(const char *root, const char *node, uint32_t uid,
+    uint32_t vcpus)
+{
+	struct vmcg_dirs	d;
+	char			value[32];
+	int			i;
+
+	if (vcpus == 0)
+		vcpus = 1;
+	vmcg_dirs(root, node, uid, &d);
+	if (d.v2) {
+		snprintf(value, sizeof value, "%u", vcpus > 100 ? 10000 :
+		    vcpus * 100);
+		return vmcg_write(d.path[0], "cpu.weight", value);
+	}
+	snprintf(value, sizeof value, "%u", vcpus > 256 ? 262144 :
+	    vcpus * 1024);
+	for (i = 0; i < d.n; i++)
+		if (strstr(d.path[i], "/cpu/") != NULL)
+			return vmcg_write(d.path[i], "cpu.shares", value);
 	errno = ENOENT;
 	return -1;
 }

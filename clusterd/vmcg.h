@@ -21,6 +21,9 @@ int	vmcg_limit_memory(const char *root, const char *node, uint32_t uid,
 	    uint64_t bytes);
 /* Its memory bound in bytes; 0 when none can be read. */
 uint64_t vmcg_memory_limit(const char *root, const char *node, uint32_t uid);
+/* Its CPU weight under contention, from its vCPUs (never a cap). */
+int	vmcg_weight_cpu(const char *root, const char *node, uint32_t uid,
+	    uint32_t vcpus);
 /* The calling process joins it: in the worker's child before exec. */
 int	vmcg_join(const char *root, const char *node, uint32_t uid);
 /* SIGKILL every process in it; how many were signalled. */

@@ -71,6 +71,17 @@ mem_limit() {
 		cat "/sys/fs/cgroup$m/memory.max"
 	fi
 }
+# cpu_weight PID — its cgroup's CPU weight: v1 cpu.shares, v2 cpu.weight.
+cpu_weight() {
+	local m
+	m=$(sed -n 's/^[0-9]*:\(cpu,cpuacct\|cpuacct,cpu\|cpu\):\(.*\)/\2/p' "/proc/$1/cgroup")
+	if [[ -n $m ]]; then
+		cat "/sys/fs/cgroup/cpu$m/cpu.shares"
+	else
+		m=$(sed -n 's/^0::\(.*\)/\1/p' "/proc/$1/cgroup")
+		cat "/sys/fs/cgroup$m/cpu.weight" 2>/dev/null || echo none
+	fi
+}
 log_size() { "$LAB" exec h1 stat -c %s "/var/log/haven/$1" 2>/dev/null || echo 0; }
 # caps_held — every log of web1 within two caps plus a few seconds' output
 # (1 MiB cap, looked at every second; the flood is about 3 MiB/s).
@@ -124,6 +135,9 @@ for how in stop kill; do
 	echo "web1's cgroup: memory limit $lim"
 	[[ $lim == $(((64 + 4 + 256) << 20)) || $lim == $(((64 + 4 + 256 + 1024) << 20)) ]] ||
 		fail "web1's cgroup has memory limit $lim"
+	w=$(cpu_weight "$pid")
+	echo "web1's cgroup: CPU weight $w (1 vCPU)"
+	[[ $w == 1024 || $w == 100 ]] || fail "web1's cgroup has CPU weight $w, not one vCPU's"
 
 	step "web1's serial console, written without pause, stays within log_max_mb"
 	wait_for 30 "web1.serial rotated" "$LAB" exec h1 test -s /var/log/haven/web1.serial.1

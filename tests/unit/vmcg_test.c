@@ -52,6 +52,26 @@ spawn_vm(int p[2])
 		pause();
 }
 
+/* The VM cgroup's CPU weight as the kernel shows it (v2 cpu.weight, v1
+ * cpu.shares of the cpu hierarchy), found under this process's cgroups. */
+static long
+cpu_weight(const char *node)
+{
+	char	 cmd[512], buf[64];
+	FILE	*f;
+	long	 v = -1;
+
+	snprintf(cmd, sizeof cmd, "cat $(find %s -maxdepth 6 -path '*haven.%s.vm-%u/cpu.weight' "
+	    "-o -path '*/cpu*/*haven.%s.vm-%u/cpu.shares' 2>/dev/null | head -1)",
+	    VMCG_ROOT, node, (unsigned)UID, node, (unsigned)UID);
+	if ((f = popen(cmd, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof buf, f) != NULL)
+		v = strtol(buf, NULL, 10);
+	(void)pclose(f);
+	return v;
+}
+
 static void
 test_kill_and_release(void **state)
 {
@@ -73,6 +93,12 @@ test_kill_and_release(void **state)
 		    300ULL << 20);
 	else
 		print_message("no memory controller: %s\n", strerror(errno));
+	/* Its CPU weight, where the host has a cpu controller: 2 vCPUs. */
+	if (vmcg_weight_cpu(VMCG_ROOT, node, UID, 2) == 0)
+		assert_int_equal(cpu_weight(node), access(VMCG_ROOT
+		    "/cgroup.controllers", F_OK) == 0 ? 200 : 2048);
+	else
+		print_message("no cpu controller: %s\n", strerror(errno));
 	assert_int_equal(pipe(p), 0);
 	worker = spawn_vm(p);
 	assert_int_equal(read(p[0], &escapee, sizeof escapee),
