@@ -250,24 +250,21 @@ tap_bridge_pick(struct mnl_socket *nl, const Haven__Nic *nic, size_t index,
 	if (nic->vlan == 0 || br->vlan_filtering)
 		return 0;
 	/* Without filtering a VLAN set on the port would silently not be
-	 * kept: only a bridge of the VLAN's own isolates it. */
+	 * kept: only a bridge of the VLAN's own isolates it. The messages
+	 * fit an event's 160 characters for names of 8 and 11. */
 	snprintf(per_vlan, sizeof per_vlan, "%sv%u", nic->bridge, nic->vlan);
 	if (strlen(per_vlan) >= IFNAMSIZ) {
-		snprintf(err, errlen, "bridge %s does not filter VLANs, and its "
-		    "per-VLAN bridge for VLAN %u would be %s, longer than %d "
-		    "characters (NIC %zu): turn VLAN filtering on (ip link set "
-		    "%s type bridge vlan_filtering 1) or give the bridge a "
-		    "shorter name", nic->bridge, nic->vlan, per_vlan,
-		    IFNAMSIZ - 1, index, nic->bridge);
+		snprintf(err, errlen, "%s filters no VLANs and %s is over %d "
+		    "characters (NIC %zu): ip link set %s type bridge "
+		    "vlan_filtering 1, or a shorter bridge name", nic->bridge,
+		    per_vlan, IFNAMSIZ - 1, index, nic->bridge);
 		return -1;
 	}
 	if (tap_bridge_query(nl, per_vlan, br) == -1 || !br->is_bridge) {
-		snprintf(err, errlen, "bridge %s does not filter VLANs and this "
-		    "host has no bridge %s for VLAN %u (NIC %zu): turn VLAN "
-		    "filtering on (ip link set %s type bridge vlan_filtering 1) "
-		    "or create %s with VLAN %u of %s's uplink in it",
-		    nic->bridge, per_vlan, nic->vlan, index, nic->bridge,
-		    per_vlan, nic->vlan, nic->bridge);
+		snprintf(err, errlen, "%s filters no VLANs, no %s here (NIC "
+		    "%zu): ip link set %s type bridge vlan_filtering 1, or "
+		    "create %s with VLAN %u of the uplink", nic->bridge,
+		    per_vlan, index, nic->bridge, per_vlan, nic->vlan);
 		return -1;
 	}
 	br->vlan_filtering = 0;	/* the tap goes on it untagged */

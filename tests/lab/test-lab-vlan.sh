@@ -12,8 +12,10 @@
 # its own segment: when A cannot reach B, it is the VLAN, not routing. The
 # client asks through a /32 route on one VLAN's interface for the same
 # reason.
-#  0. bad input: a NIC on VLAN 30 (no haven-vmv30, no filtering) does not
-#     start; the message names both fixes.
+#  0. bad input: a NIC on VLAN 30 (no host filters VLANs, none offers
+#     haven-vmv30) is refused at create, naming both fixes, nothing created;
+#     with haven-vmv10 renamed away on h1, a VLAN 10 VM does not start there
+#     and its events name both fixes.
 #  1. A, B and C boot under Haven and answer the client on their VLANs.
 #  2. VM to VM (the guest's "reach" command, a TCP connect): A reaches C
 #     (same VLAN, another host) and not B (other VLAN); B reaches neither.
@@ -57,9 +59,10 @@ ask_on() {
 	return $rc
 }
 answers_on() { ask_on "$1" "$2" count >/dev/null 2>&1; }
-# guest NAME VLAN IP NODE — the Linux guest on haven-vm VLAN, at IP/16, on NODE
+# guest NAME VLAN IP NODE VOLUME — the Linux guest on haven-vm VLAN, at IP/16,
+# on NODE (its volume unused: a VM runs with one at least)
 guest() {
-	ctl h1 vm create "$1" --memory 256M --prefer "$4" --stop-timeout 3 \
+	ctl h1 vm create "$1" --memory 256M --volume "$5" --prefer "$4" --stop-timeout 3 \
 		--nic "bridge=haven-vm,vlan=$2" --kernel "$TMP/vmlinuz" --initrd "$TMP/initramfs.gz" \
 		--append "console=ttyS0 haven.ip=$3/16 haven.port=$NET_PORT tick_ms=100" >/dev/null
 }
@@ -77,23 +80,41 @@ ctl h1 --json node list | jq -c '[.nodes[] | .vm_bridges]'
 mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 
-step "0. a NIC on VLAN 30: no VLAN filtering, no haven-vmv30: it does not start, saying both fixes"
-ctl h1 vm create bad30 --memory 64M --prefer 1 --max-restarts 0 \
-	--nic bridge=haven-vm,vlan=30 --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
-ctl h1 vm start bad30 >/dev/null
-wait_for 30 "bad30's start to fail" event_says bad30 "has no bridge haven-vmv30 for VLAN 30"
-msg=$(vm_events bad30 | grep -F "haven-vmv30" | head -1)
+step "0. bad input: a VLAN no host carries is refused at create; a per-VLAN bridge gone from a host fails the start there"
+if out=$(ctl h1 vm create bad30 --memory 64M --prefer 1 --max-restarts 0 \
+	--nic bridge=haven-vm,vlan=30 --kernel "$TMP/guest.elf" 2>&1); then
+	fail "a NIC on VLAN 30 (no host filters VLANs or has haven-vmv30) was accepted: $out"
+fi
+echo "$out"
+grep -qF "no host carries VLAN 30 of bridge haven-vm" <<<"$out" || fail "the refusal does not name the VLAN: $out"
+grep -qF "vlan_filtering 1" <<<"$out" || fail "the refusal does not say how to turn VLAN filtering on"
+grep -qF "haven-vmv30" <<<"$out" || fail "the refusal does not name the per-VLAN bridge haven-vmv30"
+[[ $(ctl h1 --json vm list | jq '[.[] | select(.name == "bad30")] | length') == 0 ]] ||
+	fail "bad30 exists after its refusal"
+# haven-vmv10 renamed away on h1 after havend offered it: tap_open refuses
+# there with both fixes (the VM is not run off its VLAN).
+"$LAB" exec h1 ip link set haven-vmv10 down
+"$LAB" exec h1 ip link set haven-vmv10 name haven-away10
+ctl h1 vm create bad10 --memory 64M --volume web1-disk --prefer 1 --max-restarts 0 \
+	--nic bridge=haven-vm,vlan=10 --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
+ctl h1 vm start bad10 >/dev/null
+wait_for 30 "bad10's start on h1 to fail" event_says bad10 "no haven-vmv10 here (NIC 0)"
+msg=$(vm_events bad10 | grep -F "haven-vmv10" | head -1)
 echo "$msg"
 grep -qF "vlan_filtering 1" <<<"$msg" || fail "the message does not say how to turn VLAN filtering on"
-grep -qF "create haven-vmv30" <<<"$msg" || fail "the message does not say to create haven-vmv30"
-ctl h1 vm stop bad30 >/dev/null 2>&1 || true
-wait_for 30 "bad30 stopped" phase_is h1 bad30 stopped
-ctl h1 vm delete bad30 >/dev/null
+grep -qF "or create haven-vmv10" <<<"$msg" || fail "the message does not say to create haven-vmv10"
+ctl h1 vm stop bad10 >/dev/null 2>&1 || true
+wait_for 30 "bad10 stopped" phase_is h1 bad10 stopped
+ctl h1 vm delete bad10 >/dev/null
+"$LAB" exec h1 ip link set haven-away10 name haven-vmv10
+"$LAB" exec h1 ip link set haven-vmv10 up
 
 step "1. A (VLAN 10, $A) on h1, B (VLAN $VLAN_B, $B) on h2, C (VLAN 10, $C) on h3"
-guest vlan-a 10 "$A" 1
-guest vlan-b "$VLAN_B" "$B" 2
-guest vlan-c 10 "$C" 3
+new_lun vb
+new_lun vc
+guest vlan-a 10 "$A" 1 web1-disk
+guest vlan-b "$VLAN_B" "$B" 2 vb-disk
+guest vlan-c 10 "$C" 3 vc-disk
 ctl h1 --json vm show vlan-b | jq -c .nics
 t0=$(now)
 for v in a b c; do ctl h1 vm start "vlan-$v" >/dev/null; done
