@@ -95,7 +95,8 @@ grep -qF "haven-vmv30" <<<"$out" || fail "the refusal does not name the per-VLAN
 # there with both fixes (the VM is not run off its VLAN).
 "$LAB" exec h1 ip link set haven-vmv10 down
 "$LAB" exec h1 ip link set haven-vmv10 name haven-away10
-ctl h1 vm create bad10 --memory 64M --volume web1-disk --prefer 1 --max-restarts 0 \
+new_lun bad
+ctl h1 vm create bad10 --memory 64M --volume bad-disk --prefer 1 --max-restarts 0 \
 	--nic bridge=haven-vm,vlan=10 --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
 ctl h1 vm start bad10 >/dev/null
 wait_for 30 "bad10's start on h1 to fail" event_says bad10 "no haven-vmv10 here (NIC 0)"
