@@ -84,6 +84,11 @@ node_list_json(const Haven__NodeListReply *r)
 			    json_object_new_string(hc->vm_bridges[j]));
 		json_object_object_add(n, "vm_bridges", b);
 		b = json_object_new_array();
+		for (j = 0; j < hc->n_vlan_filtering; j++)
+			json_object_array_add(b,
+			    json_object_new_string(hc->vlan_filtering[j]));
+		json_object_object_add(n, "vlan_filtering", b);
+		b = json_object_new_array();
 		for (j = 0; j < rt->n_storage; j++) {
 			struct json_object	*p = json_object_new_object();
 

@@ -45,6 +45,62 @@ bridges_check(uint32_t id, char *const *bridges, size_t n, char *err,
 	return CLUSTER_OK;
 }
 
+/* Those of them that filter VLANs: sorted, each once, each offered. */
+static int
+filtering_check(uint32_t id, char *const *bridges, size_t n,
+    char *const *filtering, size_t nfiltering, char *err, size_t errlen)
+{
+	size_t	 i, j = 0;
+
+	for (i = 0; i < nfiltering; i++) {
+		if (filtering[i] == NULL || (i > 0 &&
+		    strcmp(filtering[i - 1], filtering[i]) >= 0))
+			REFUSE(CLUSTER_E_INVALID, "host %u: its VLAN-filtering "
+			    "bridges must be sorted, each once", id);
+		while (j < n && strcmp(bridges[j], filtering[i]) < 0)
+			j++;
+		if (j == n || strcmp(bridges[j], filtering[i]) != 0)
+			REFUSE(CLUSTER_E_INVALID, "host %u: '%.32s' filters VLANs "
+			    "but is not among its bridges", id, filtering[i]);
+	}
+	return CLUSTER_OK;
+}
+
+/* A list of strings, copied (NULL-terminated). */
+static char **
+strings_dup(char *const *list, size_t n)
+{
+	char	**copy = xcalloc(n + 1, sizeof *copy);
+	size_t	  i;
+
+	for (i = 0; i < n; i++)
+		copy[i] = xstrdup(list[i]);
+	return copy;
+}
+
+static void
+strings_free(char **list, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static int
+strings_same(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t	 i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return 0;
+	return 1;
+}
+
 static int
 apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
@@ -61,7 +117,9 @@ apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		    "(letters, digits, '.', '_', '-'; at most %d, a letter or "
 		    "digit first)", tree_printable(hc->name), TREE_NAME_MAX);
 	if (bridges_check(hc->node_id, hc->vm_bridges, hc->n_vm_bridges, err,
-	    errlen) != CLUSTER_OK)
+	    errlen) != CLUSTER_OK || filtering_check(hc->node_id,
+	    hc->vm_bridges, hc->n_vm_bridges, hc->vlan_filtering,
+	    hc->n_vlan_filtering, err, errlen) != CLUSTER_OK)
 		return CLUSTER_E_INVALID;
 	if (tree_host_find(cs, hc->node_id, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "host %u exists already", hc->node_id);
@@ -215,31 +273,35 @@ apply_host_bridges(Haven__ClusterState *cs, const Haven__Change *c,
 	if ((hi = tree_host_find(cs, b->node_id, NULL)) < 0)
 		REFUSE(CLUSTER_E_NOT_FOUND, "host %u does not exist", b->node_id);
 	if (bridges_check(b->node_id, b->bridges, b->n_bridges, err, errlen) !=
-	    CLUSTER_OK)
+	    CLUSTER_OK || filtering_check(b->node_id, b->bridges, b->n_bridges,
+	    b->vlan_filtering, b->n_vlan_filtering, err, errlen) != CLUSTER_OK)
 		return CLUSTER_E_INVALID;
 	hc = cs->hosts[hi]->config;
-	if (hc->n_vm_bridges == b->n_bridges) {
-		for (i = 0; i < b->n_bridges; i++)
-			if (strcmp(hc->vm_bridges[i], b->bridges[i]) != 0)
-				break;
-		if (i == b->n_bridges)
-			REFUSE(CLUSTER_E_STALE, "host %u offers these bridges "
-			    "already", b->node_id);
-	}
+	if (strings_same(hc->vm_bridges, hc->n_vm_bridges, b->bridges,
+	    b->n_bridges) && strings_same(hc->vlan_filtering,
+	    hc->n_vlan_filtering, b->vlan_filtering, b->n_vlan_filtering))
+		REFUSE(CLUSTER_E_STALE, "host %u offers these bridges already",
+		    b->node_id);
 	if (!commit)
 		return CLUSTER_OK;
-	for (i = 0; i < hc->n_vm_bridges; i++)
-		free(hc->vm_bridges[i]);
-	free(hc->vm_bridges);
-	hc->vm_bridges = xcalloc(b->n_bridges + 1, sizeof *hc->vm_bridges);
+	strings_free(hc->vm_bridges, hc->n_vm_bridges);
+	hc->vm_bridges = strings_dup(b->bridges, b->n_bridges);
+	hc->n_vm_bridges = b->n_bridges;
+	strings_free(hc->vlan_filtering, hc->n_vlan_filtering);
+	hc->vlan_filtering = strings_dup(b->vlan_filtering,
+	    b->n_vlan_filtering);
+	hc->n_vlan_filtering = b->n_vlan_filtering;
 	list[0] = '\0';
 	for (i = 0; i < b->n_bridges; i++) {
-		hc->vm_bridges[i] = xstrdup(b->bridges[i]);
 		if (len < sizeof list)
 			len += (size_t)snprintf(list + len, sizeof list - len,
 			    " %s", b->bridges[i]);
 	}
-	hc->n_vm_bridges = b->n_bridges;
+	for (i = 0; i < b->n_vlan_filtering; i++)
+		if (len < sizeof list)
+			len += (size_t)snprintf(list + len, sizeof list - len,
+			    "%s%s", i == 0 ? "; VLAN filtering on " : " ",
+			    b->vlan_filtering[i]);
 	snprintf(subject, sizeof subject, "host %u", b->node_id);
 	tree_event_log(cs, c, subject, "offers %s%s", b->n_bridges == 0 ?
 	    "no bridge to guests" : b->n_bridges == 1 ? "bridge" : "bridges",

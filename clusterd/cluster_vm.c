@@ -20,19 +20,25 @@
 #define REFUSE(code, ...)	return tree_fail(code, err, errlen, __VA_ARGS__)
 
 /* Whether some host of the state offers bridge to guests. */
+/* Whether some host can carry nic (1), only offers its bridge without
+ * its VLAN (2: neither filtering nor the per-VLAN bridge), or not even
+ * that (0). */
 static int
-bridge_anywhere(const Haven__ClusterState *cs, const char *bridge)
+nic_anywhere(const Haven__ClusterState *cs, const Haven__Nic *nic)
 {
 	const Haven__HostConfig	*hc;
 	size_t			 i, j;
+	int			 bridge = 0;
 
 	for (i = 0; i < cs->n_hosts; i++) {
 		hc = cs->hosts[i]->config;
+		if (nic_offered(hc, nic, NULL, 0))
+			return 1;
 		for (j = 0; j < hc->n_vm_bridges; j++)
-			if (strcmp(hc->vm_bridges[j], bridge) == 0)
-				return 1;
+			if (strcmp(hc->vm_bridges[j], nic->bridge) == 0)
+				bridge = 2;
 	}
-	return 0;
+	return bridge;
 }
 
 /*
@@ -62,15 +68,28 @@ vm_config_nics(const Haven__ClusterState *cs, const Haven__VmConfig *vc,
 	if (vc->n_nics == 0)
 		return CLUSTER_OK;
 	for (i = 0; i < cs->n_hosts; i++)
-		if (nic_bridges_offered(cs->hosts[i]->config, vc, NULL))
+		if (nic_bridges_offered(cs->hosts[i]->config, vc, NULL, 0))
 			return CLUSTER_OK;
 	for (i = 0; i < vc->n_nics; i++)
-		if (!bridge_anywhere(cs, vc->nics[i]->bridge))
+		switch (nic_anywhere(cs, vc->nics[i])) {
+		case 0:
 			REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: no host offers bridge "
 			    "%s to guests; list it under [interfaces] vm in "
 			    "haven.conf of the hosts that have it ('havenctl "
 			    "node list' shows what each offers)", vc->name,
 			    vc->nics[i]->bridge);
+		case 2:
+			REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: no host carries VLAN "
+			    "%u of bridge %s: none filters VLANs on it (ip link "
+			    "set %s type bridge vlan_filtering 1) nor offers its "
+			    "per-VLAN bridge %sv%u ([interfaces] vm); 'havenctl "
+			    "node list' shows what each offers", vc->name,
+			    vc->nics[i]->vlan, vc->nics[i]->bridge,
+			    vc->nics[i]->bridge, vc->nics[i]->bridge,
+			    vc->nics[i]->vlan);
+		default:
+			break;
+		}
 	REFUSE(CLUSTER_E_NOT_FOUND, "VM %s: no host offers all of its NICs' "
 	    "bridges together; 'havenctl node list' shows what each offers",
 	    vc->name);

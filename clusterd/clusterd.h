@@ -410,7 +410,8 @@ struct health	*health_new(struct event_base *, struct membership *,
 		     struct replica *, const char *initiator);
 void		 health_free(struct health *);
 
-/* tap.c: a guest NIC's tap on its bridge and VLAN, up (issue 13). The
+/* tap.c: a guest NIC's tap on its bridge and VLAN, up (issue 13): the
+ * VLAN by the bridge's filtering, else on the per-VLAN bridge BRvN. The
  * descriptor is the tap's only hold: close it and the tap is gone. -1 with
  * a sentence in err ("bridge X does not exist on this host"). */
 int		 tap_open(const Haven__Nic *, const char *vm_uuid, size_t index,

@@ -212,14 +212,15 @@ host_fits(const struct pass *p, const Haven__Vm *vm, uint32_t host,
 	    (h = cluster_host(p->st, host)) != NULL &&
 	    h->config->memory_mib >= l->used_mib &&
 	    h->config->memory_mib - l->used_mib >= vc->memory_mib &&
-	    nic_bridges_offered(h->config, vc, NULL) &&
+	    nic_bridges_offered(h->config, vc, NULL, 0) &&
 	    tree_storage_lost(p->st->cs, h, vc) == NULL &&
 	    (!anti_affinity || !class_on(p, vc->anti_affinity, host));
 }
 
 /*
- * When no eligible host offers every bridge of vm's NICs (whatever their
- * load), the sentence that says which is missing; 0 when some host does,
+ * When no eligible host offers every bridge of vm's NICs, and carries their
+ * VLANs (whatever their load), the sentence that says which is missing; 0
+ * when some host does,
  * and the VM only waits for room.
  */
 static int
@@ -227,35 +228,45 @@ bridges_missing(const struct pass *p, const Haven__Vm *vm, char *why,
     size_t len)
 {
 	const Haven__VmConfig	*vc = placed_config(vm);
+	const Haven__Nic	*nic;
 	const Haven__Host	*h;
-	size_t			 i, j, k;
+	char			 missing[NIC_BRIDGE_PER_VLAN_MAX];
+	size_t			 i, j;
+	int			 bridge;
 
 	if (vc->n_nics == 0)
 		return 0;
 	for (i = 0; i < p->nloads; i++)
 		if (p->loads[i].eligible && (h = cluster_host(p->st,
 		    p->loads[i].node_id)) != NULL &&
-		    nic_bridges_offered(h->config, vc, NULL))
+		    nic_bridges_offered(h->config, vc, NULL, 0))
 			return 0;
-	/* Name a bridge no eligible host has, else say they are apart. */
+	/* Name a NIC no eligible host carries (its bridge, or its VLAN
+	 * there), else say they are apart. */
 	for (i = 0; i < vc->n_nics; i++) {
+		nic = vc->nics[i];
+		bridge = 0;
 		for (j = 0; j < p->nloads; j++) {
 			if (!p->loads[j].eligible || (h = cluster_host(p->st,
 			    p->loads[j].node_id)) == NULL)
 				continue;
-			for (k = 0; k < h->config->n_vm_bridges; k++)
-				if (strcmp(h->config->vm_bridges[k],
-				    vc->nics[i]->bridge) == 0)
-					break;
-			if (k < h->config->n_vm_bridges)
+			if (nic_offered(h->config, nic, missing, sizeof missing))
 				break;
+			bridge |= strcmp(missing, nic->bridge) != 0;
 		}
-		if (j == p->nloads) {
+		if (j < p->nloads)
+			continue;
+		if (bridge)
+			snprintf(why, len, "no host that takes VMs carries VLAN "
+			    "%u of bridge %s (NIC %zu): none filters VLANs on it "
+			    "nor offers its per-VLAN bridge %sv%u; it starts once "
+			    "one does ([interfaces] vm in haven.conf)", nic->vlan,
+			    nic->bridge, i, nic->bridge, nic->vlan);
+		else
 			snprintf(why, len, "no host that takes VMs offers bridge "
 			    "%s (NIC %zu); it starts once one does ([interfaces] "
-			    "vm in haven.conf)", vc->nics[i]->bridge, i);
-			return 1;
-		}
+			    "vm in haven.conf)", nic->bridge, i);
+		return 1;
 	}
 	snprintf(why, len, "no host that takes VMs offers all of its NICs' "
 	    "bridges together; it starts once one does");

@@ -355,18 +355,53 @@ havend_leave_lost(struct havend *h, const char *how)
 
 /*
  * The bridges this host offers to guests: those of [interfaces] vm that are
- * bridges here (sorted, as the configuration keeps them). A missing one is
+ * bridges here (sorted, as the configuration keeps them), and into
+ * filtering (*nfiltering of them) those that filter VLANs. A missing one is
  * a warning at start and an error for --check-config.
  */
 static size_t
-havend_vm_bridges(const struct havend *h, char *out[CONFIG_MAX_VM_BRIDGES])
+havend_vm_bridges(const struct havend *h, char *out[CONFIG_MAX_VM_BRIDGES],
+    char *filtering[CONFIG_MAX_VM_BRIDGES], size_t *nfiltering)
 {
 	size_t	 i, n = 0;
 
-	for (i = 0; i < h->config.nif_vm; i++)
-		if (config_bridge_exists(CONFIG_SYSFS, h->config.if_vm[i]))
-			out[n++] = (char *)h->config.if_vm[i];
+	*nfiltering = 0;
+	for (i = 0; i < h->config.nif_vm; i++) {
+		if (!config_bridge_exists(CONFIG_SYSFS, h->config.if_vm[i]))
+			continue;
+		out[n++] = (char *)h->config.if_vm[i];
+		if (config_bridge_filters_vlans(CONFIG_SYSFS,
+		    h->config.if_vm[i]))
+			filtering[(*nfiltering)++] = (char *)h->config.if_vm[i];
+	}
 	return n;
+}
+
+/* A copy of list[0..n), NULL-terminated, for a change. */
+static char **
+havend_strings(char *const *list, size_t n)
+{
+	char	**copy = calloc(n + 1, sizeof *copy);
+	size_t	  i;
+
+	for (i = 0; copy != NULL && i < n; i++)
+		copy[i] = strdup(list[i]);
+	return copy;
+}
+
+/* Whether list[0..n) and have[0..nhave) name the same strings in order. */
+static int
+havend_same_strings(char *const *list, size_t n, char *const *have,
+    size_t nhave)
+{
+	size_t	 i;
+
+	if (n != nhave)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], have[i]) != 0)
+			return 0;
+	return 1;
 }
 
 /* This host in the state offers other bridges than it has: say so. */
@@ -374,27 +409,26 @@ static void
 havend_publish_bridges(struct havend *h, const Haven__Host *me)
 {
 	char			*bridges[CONFIG_MAX_VM_BRIDGES], err[256];
+	char			*filtering[CONFIG_MAX_VM_BRIDGES];
 	Haven__Change		*c;
 	Haven__HostBridges	*b;
-	size_t			 n, i;
+	size_t			 n, nfiltering;
 	uint64_t		 id;
 
-	n = havend_vm_bridges(h, bridges);
-	if (n == me->config->n_vm_bridges) {
-		for (i = 0; i < n; i++)
-			if (strcmp(bridges[i], me->config->vm_bridges[i]) != 0)
-				break;
-		if (i == n)
-			return;
-	}
+	n = havend_vm_bridges(h, bridges, filtering, &nfiltering);
+	if (havend_same_strings(bridges, n, me->config->vm_bridges,
+	    me->config->n_vm_bridges) && havend_same_strings(filtering,
+	    nfiltering, me->config->vlan_filtering,
+	    me->config->n_vlan_filtering))
+		return;
 	c = havend_change_new();
 	b = calloc(1, sizeof *b);
 	haven__host_bridges__init(b);
 	b->node_id = h->node_id;
-	b->bridges = calloc(n + 1, sizeof *b->bridges);
-	for (i = 0; i < n; i++)
-		b->bridges[i] = strdup(bridges[i]);
+	b->bridges = havend_strings(bridges, n);
 	b->n_bridges = n;
+	b->vlan_filtering = havend_strings(filtering, nfiltering);
+	b->n_vlan_filtering = nfiltering;
 	c->kind_case = HAVEN__CHANGE__KIND_HOST_BRIDGES;
 	c->host_bridges = b;
 	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1)
@@ -412,8 +446,9 @@ havend_synced(struct replica *r, void *arg)
 	Haven__Change		*c;
 	Haven__HostAdd		*add;
 	char			 err[256], *bridges[CONFIG_MAX_VM_BRIDGES];
+	char			*filtering[CONFIG_MAX_VM_BRIDGES];
 	uint64_t		 id;
-	size_t			 n, i;
+	size_t			 n, nfiltering;
 
 	h->node_id = membership_node_id(h->membership);
 	h->synced = 1;
@@ -437,12 +472,12 @@ havend_synced(struct replica *r, void *arg)
 		add->config->name = strdup(h->config.node_name);
 		add->config->memory_mib = havend_memory_mib();
 		add->config->vcpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-		n = havend_vm_bridges(h, bridges);
-		add->config->vm_bridges = calloc(n + 1,
-		    sizeof *add->config->vm_bridges);
-		for (i = 0; i < n; i++)
-			add->config->vm_bridges[i] = strdup(bridges[i]);
+		n = havend_vm_bridges(h, bridges, filtering, &nfiltering);
+		add->config->vm_bridges = havend_strings(bridges, n);
 		add->config->n_vm_bridges = n;
+		add->config->vlan_filtering = havend_strings(filtering,
+		    nfiltering);
+		add->config->n_vlan_filtering = nfiltering;
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_ADD;
 		c->host_add = add;
 		if (replica_propose(r, c, &id, err, sizeof err) == -1)

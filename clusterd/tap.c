@@ -1,6 +1,8 @@
 /*
  * A guest NIC's host side (issue 13): a tap on the NIC's bridge, in its
- * VLAN, up, whose descriptor havend passes to the VM's worker for QEMU. The
+ * VLAN (the bridge's VLAN filtering, else the per-VLAN bridge BRvN of a
+ * bridge that does not filter, as Proxmox VE's vmbr0v10), up, whose
+ * descriptor havend passes to the VM's worker for QEMU. The
  * tap is not persistent: it vanishes when the last descriptor closes, that
  * is when QEMU exits, so neither a stop, a move nor a havend restart (the
  * worker and QEMU go on, adopted) leaves one behind or needs to remove one.
@@ -216,15 +218,69 @@ tap_create(const char *uuid, size_t index, int vnet_hdr, char *name,
 	return -1;
 }
 
+/*
+ * Which bridge carries the NIC, into *br (and its name into name): BR
+ * itself, with the port's VLAN set by the caller, when BR filters VLANs or
+ * the NIC has none; else BR's per-VLAN bridge BRvN, on which the tap goes
+ * untagged (the operator's network config gives BRvN its uplink, a VLAN
+ * subinterface of BR's). -1 with the sentence in err.
+ */
+static int
+tap_bridge_pick(struct mnl_socket *nl, const Haven__Nic *nic, size_t index,
+    struct tap_bridge *br, char *name, size_t namelen, char *err,
+    size_t errlen)
+{
+	char	 per_vlan[64];
+
+	if (tap_bridge_query(nl, nic->bridge, br) == -1) {
+		if (errno == ENODEV)
+			snprintf(err, errlen, "bridge %s does not exist on "
+			    "this host (NIC %zu)", nic->bridge, index);
+		else
+			snprintf(err, errlen, "bridge %s: %s", nic->bridge,
+			    strerror(errno));
+		return -1;
+	}
+	if (!br->is_bridge) {
+		snprintf(err, errlen, "%s is not a bridge on this host "
+		    "(NIC %zu)", nic->bridge, index);
+		return -1;
+	}
+	snprintf(name, namelen, "%s", nic->bridge);
+	if (nic->vlan == 0 || br->vlan_filtering)
+		return 0;
+	/* Without filtering a VLAN set on the port would silently not be
+	 * kept: only a bridge of the VLAN's own isolates it. The messages
+	 * fit an event's 160 characters for names of 8 and 11. */
+	snprintf(per_vlan, sizeof per_vlan, "%sv%u", nic->bridge, nic->vlan);
+	if (strlen(per_vlan) >= IFNAMSIZ) {
+		snprintf(err, errlen, "%s filters no VLANs and %s is over %d "
+		    "characters (NIC %zu): ip link set %s type bridge "
+		    "vlan_filtering 1, or a shorter bridge name", nic->bridge,
+		    per_vlan, IFNAMSIZ - 1, index, nic->bridge);
+		return -1;
+	}
+	if (tap_bridge_query(nl, per_vlan, br) == -1 || !br->is_bridge) {
+		snprintf(err, errlen, "%s filters no VLANs, no %s here (NIC "
+		    "%zu): ip link set %s type bridge vlan_filtering 1, or "
+		    "create %s with VLAN %u of the uplink", nic->bridge,
+		    per_vlan, index, nic->bridge, per_vlan, nic->vlan);
+		return -1;
+	}
+	br->vlan_filtering = 0;	/* the tap goes on it untagged */
+	snprintf(name, namelen, "%s", per_vlan);
+	return 0;
+}
+
 int
 tap_open(const Haven__Nic *nic, const char *vm_uuid, size_t index,
     char *err, size_t errlen)
 {
 	struct mnl_socket	*nl;
 	struct tap_bridge	 br;
-	char			 name[IFNAMSIZ], vlan[32] = "";
+	char			 name[IFNAMSIZ], bridge[IFNAMSIZ], vlan[32] = "";
 	uint32_t		 ifindex;
-	int			 fd = -1, vnet_hdr;
+	int			 fd = -1, vnet_hdr, port_vlan;
 
 	if (nic->vlan != 0)
 		snprintf(vlan, sizeof vlan, ", VLAN %u", nic->vlan);
@@ -233,28 +289,10 @@ tap_open(const Haven__Nic *nic, const char *vm_uuid, size_t index,
 		snprintf(err, errlen, "netlink: %s", strerror(errno));
 		goto fail;
 	}
-	if (tap_bridge_query(nl, nic->bridge, &br) == -1) {
-		if (errno == ENODEV)
-			snprintf(err, errlen, "bridge %s does not exist on "
-			    "this host (NIC %zu)", nic->bridge, index);
-		else
-			snprintf(err, errlen, "bridge %s: %s", nic->bridge,
-			    strerror(errno));
+	if (tap_bridge_pick(nl, nic, index, &br, bridge, sizeof bridge, err,
+	    errlen) == -1)
 		goto fail;
-	}
-	if (!br.is_bridge) {
-		snprintf(err, errlen, "%s is not a bridge on this host "
-		    "(NIC %zu)", nic->bridge, index);
-		goto fail;
-	}
-	/* Without filtering a VLAN would be set and silently not kept. */
-	if (nic->vlan != 0 && !br.vlan_filtering) {
-		snprintf(err, errlen, "bridge %s does not filter VLANs, so NIC "
-		    "%zu cannot be put on VLAN %u (ip link set %s type bridge "
-		    "vlan_filtering 1)", nic->bridge, index, nic->vlan,
-		    nic->bridge);
-		goto fail;
-	}
+	port_vlan = nic->vlan != 0 && br.vlan_filtering;
 	/* virtio-net uses the offloads a vnet header brings; e1000 not. */
 	vnet_hdr = nic->model != HAVEN__NIC_MODEL__NIC_MODEL_E1000;
 	if ((fd = tap_create(vm_uuid, index, vnet_hdr, name, sizeof name)) ==
@@ -271,16 +309,16 @@ tap_open(const Haven__Nic *nic, const char *vm_uuid, size_t index,
 	/* Its VLAN before it is up: no frame of the guest's ever reaches
 	 * the bridge's default VLAN by mistake. */
 	if (tap_link_set(nl, ifindex, br.ifindex, br.mtu, 0) == -1) {
-		snprintf(err, errlen, "tap %s onto bridge %s: %s", name,
-		    nic->bridge, strerror(errno));
+		snprintf(err, errlen, "tap %s onto bridge %s: %s", name, bridge,
+		    strerror(errno));
 		goto fail;
 	}
-	if (nic->vlan != 0 && ((br.default_pvid != 0 &&
+	if (port_vlan && ((br.default_pvid != 0 &&
 	    br.default_pvid != nic->vlan && tap_port_vlan(nl, ifindex,
 	    RTM_DELLINK, br.default_pvid) == -1) || tap_port_vlan(nl, ifindex,
 	    RTM_SETLINK, (uint16_t)nic->vlan) == -1)) {
 		snprintf(err, errlen, "tap %s on bridge %s%s: %s", name,
-		    nic->bridge, vlan, strerror(errno));
+		    bridge, vlan, strerror(errno));
 		goto fail;
 	}
 	if (tap_link_set(nl, ifindex, 0, 0, 1) == -1) {
@@ -288,8 +326,9 @@ tap_open(const Haven__Nic *nic, const char *vm_uuid, size_t index,
 		goto fail;
 	}
 	mnl_socket_close(nl);
-	log_debug("NIC %zu of %s: tap %s on bridge %s%s", index, vm_uuid,
-	    name, nic->bridge, vlan);
+	log_debug("NIC %zu of %s: tap %s on bridge %s%s%s", index, vm_uuid,
+	    name, bridge, vlan, nic->vlan != 0 && !port_vlan ?
+	    " (the VLAN's own bridge)" : "");
 	return fd;
 fail:
 	if (fd != -1)

@@ -110,6 +110,8 @@ void		 config_wipe(struct config *);
  * under sysfs_root ("/sys", or a fake tree in tests). */
 #define CONFIG_SYSFS		"/sys"
 int		 config_bridge_exists(const char *sysfs_root, const char *name);
+int		 config_bridge_filters_vlans(const char *sysfs_root,
+		     const char *name);
 /* [watchdog] timeout_s when not given, for a corosync token of token_ms. */
 unsigned	 config_watchdog_auto_s(unsigned token_ms);
 /* [interfaces] vm bridges that are not bridges here, as errors (as

@@ -1,13 +1,32 @@
 /*
  * What haven.conf names that must exist on this host, checked against the
  * host itself rather than the file: the bridges [interfaces] vm offers to
- * guests. Looked up under a sysfs root so a test can point it at a fake
- * tree; havend --check-config reports them, havend offers only those found.
+ * guests, and which of them filter VLANs. Looked up under a sysfs root so a
+ * test can point it at a fake tree; havend --check-config reports them,
+ * havend offers only those found.
  */
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "config.h"
+
+/* A bridge that filters VLANs: ROOT/class/net/NAME/bridge/vlan_filtering
+ * says 1 (a kernel without CONFIG_BRIDGE_VLAN_FILTERING has no such file). */
+int
+config_bridge_filters_vlans(const char *sysfs_root, const char *name)
+{
+	char	 path[512], value[8] = "";
+	FILE	*f;
+
+	snprintf(path, sizeof path, "%s/class/net/%s/bridge/vlan_filtering",
+	    sysfs_root, name);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fgets(value, sizeof value, f) == NULL)
+		value[0] = '\0';
+	fclose(f);
+	return value[0] == '1';
+}
 
 /* A bridge: ROOT/class/net/NAME/bridge is a directory (a plain NIC, a
  * bond or a missing name has none). */

@@ -23,7 +23,7 @@ moves_apply_migrate(Haven__ClusterState *cs, const Haven__Change *c,
 	const Haven__VmMigrate	*m = c->vm_migrate;
 	Haven__VmRuntime	*rt;
 	const Haven__Host	*h;
-	const char		*missing = NULL;
+	char			 missing[NIC_BRIDGE_PER_VLAN_MAX];
 	long			 i, hi;
 	char			 subject[64];
 
@@ -51,7 +51,7 @@ moves_apply_migrate(Haven__ClusterState *cs, const Haven__Change *c,
 			    m->target, h->runtime->maintenance ?
 			    "in maintenance" : "not a member");
 		if (!nic_bridges_offered(h->config, cs->vms[i]->config,
-		    &missing))
+		    missing, sizeof missing))
 			REFUSE(CLUSTER_E_CONFLICT, "host %u does not offer bridge "
 			    "%s to guests, which a NIC of VM %s is on; pick "
 			    "another host, or list the bridge under "

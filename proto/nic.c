@@ -226,25 +226,55 @@ nic_mac_fill(const Haven__ClusterState *cs, Haven__VmConfig *vc,
 	return 0;
 }
 
+static int
+nic_in(char *const *list, size_t n, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 /*
- * Whether host offers every bridge vc's NICs are on. When it does not,
- * *missing (may be NULL) is the first bridge it lacks.
+ * Whether host can carry nic: it offers the NIC's bridge BR and, for a
+ * VLAN, BR filters VLANs there or the host offers BR's per-VLAN bridge
+ * BRvN (what clusterd/tap.c then uses). When it cannot, missing (may be
+ * NULL) is the bridge to offer: BR, or BRvN.
  */
 int
-nic_bridges_offered(const Haven__HostConfig *host, const Haven__VmConfig *vc,
-    const char **missing)
+nic_offered(const Haven__HostConfig *host, const Haven__Nic *nic,
+    char *missing, size_t missinglen)
 {
-	size_t	 i, j;
+	char	 per_vlan[NIC_BRIDGE_PER_VLAN_MAX];
 
-	for (i = 0; i < vc->n_nics; i++) {
-		for (j = 0; j < host->n_vm_bridges; j++)
-			if (strcmp(host->vm_bridges[j], vc->nics[i]->bridge) == 0)
-				break;
-		if (j == host->n_vm_bridges) {
-			if (missing != NULL)
-				*missing = vc->nics[i]->bridge;
-			return 0;
-		}
+	if (!nic_in(host->vm_bridges, host->n_vm_bridges, nic->bridge)) {
+		if (missing != NULL)
+			snprintf(missing, missinglen, "%s", nic->bridge);
+		return 0;
 	}
+	if (nic->vlan == 0 || nic_in(host->vlan_filtering,
+	    host->n_vlan_filtering, nic->bridge))
+		return 1;
+	snprintf(per_vlan, sizeof per_vlan, "%sv%u", nic->bridge, nic->vlan);
+	if (nic_in(host->vm_bridges, host->n_vm_bridges, per_vlan))
+		return 1;
+	if (missing != NULL)
+		snprintf(missing, missinglen, "%s", per_vlan);
+	return 0;
+}
+
+/* Whether host can carry every NIC of vc; missing as nic_offered's for
+ * the first it cannot. */
+int
+nic_bridges_offered(const Haven__HostConfig *host, const Haven__VmConfig *vc,
+    char *missing, size_t missinglen)
+{
+	size_t	 i;
+
+	for (i = 0; i < vc->n_nics; i++)
+		if (!nic_offered(host, vc->nics[i], missing, missinglen))
+			return 0;
 	return 1;
 }

@@ -164,8 +164,13 @@ void		 nic_mac_derive(const char *uuid, size_t, unsigned attempt,
 		     uint8_t[6]);
 int		 nic_mac_fill(const Haven__ClusterState *, Haven__VmConfig *,
 		     char macs[][18]);
+/* "BRvN": a bridge name (15) + "v" + a VLAN (4), when it fits IFNAMSIZ. */
+#define NIC_BRIDGE_PER_VLAN_MAX	24
+int		 nic_offered(const Haven__HostConfig *, const Haven__Nic *,
+		     char *missing, size_t missinglen);
 int		 nic_bridges_offered(const Haven__HostConfig *,
-		     const Haven__VmConfig *, const char **missing);
+		     const Haven__VmConfig *, char *missing,
+		     size_t missinglen);
 
 /* Cluster settings with their defaults (a Haven__ClusterSettings, may be
  * NULL): live migration, the lowest priority a drain moves live, and how

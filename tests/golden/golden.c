@@ -174,6 +174,7 @@ struct change_buf {
 	Haven__PoolHealth	 health[MAX_LIST];
 	Haven__PoolHealth	*healths[MAX_LIST];
 	char			*bridges[MAX_LIST];
+	char			*filtering[MAX_LIST];
 	Haven__Nic		 nic[MAX_LIST];
 	Haven__Nic		*nics[MAX_LIST];
 	char			 macs[MAX_LIST][18];
@@ -272,6 +273,9 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->host_config.n_vm_bridges = split_list((char *)arg(a,
 		    "bridges"), b->bridges, MAX_LIST);
 		b->host_config.vm_bridges = b->bridges;
+		b->host_config.n_vlan_filtering = split_list((char *)arg(a,
+		    "vlan_filtering"), b->filtering, MAX_LIST);
+		b->host_config.vlan_filtering = b->filtering;
 		b->host_add.config = &b->host_config;
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_ADD;
 		c->host_add = &b->host_add;
@@ -303,6 +307,9 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->host_bridges.n_bridges = split_list((char *)arg(a,
 		    "bridges"), b->bridges, MAX_LIST);
 		b->host_bridges.bridges = b->bridges;
+		b->host_bridges.n_vlan_filtering = split_list((char *)arg(a,
+		    "vlan_filtering"), b->filtering, MAX_LIST);
+		b->host_bridges.vlan_filtering = b->filtering;
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_BRIDGES;
 		c->host_bridges = &b->host_bridges;
 	} else if (strcmp(kind, "host_storage") == 0) {

@@ -149,7 +149,7 @@ token_ms = 1500
 management = mgmt0
 storage = stor0
 migration = migr0
-vm = haven-vm
+vm = haven-vm$(printf ' %s' $(cat "${HAVEN_LAB_DIR:-/run/haven-lab}/vm-vlan-bridges" 2>/dev/null))
 
 [watchdog]
 $(if [[ -n ${LAB_WATCHDOG:-} ]]; then

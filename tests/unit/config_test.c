@@ -302,6 +302,18 @@ mkdirs(const char *root, const char *sub)
 	assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
 }
 
+static void
+sysfs_write(const char *root, const char *sub, const char *text)
+{
+	char	 path[400];
+	FILE	*f;
+
+	snprintf(path, sizeof path, "%s/%s", root, sub);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+}
+
 /* The bridges checked against a fake /sys: br0 a bridge, eth3 a NIC that
  * is not one, br9 nowhere. */
 static void
@@ -316,6 +328,16 @@ test_bridges_on_host(void **state)
 	assert_true(config_bridge_exists(sysfs, "br0"));
 	assert_false(config_bridge_exists(sysfs, "eth3"));
 	assert_false(config_bridge_exists(sysfs, "br9"));
+	/* VLAN filtering: br1's file says 1, br0 has none (a kernel without
+	 * it), br2's says 0. */
+	mkdirs(sysfs, "class/net/br1/bridge");
+	mkdirs(sysfs, "class/net/br2/bridge");
+	sysfs_write(sysfs, "class/net/br1/bridge/vlan_filtering", "1\n");
+	sysfs_write(sysfs, "class/net/br2/bridge/vlan_filtering", "0\n");
+	assert_true(config_bridge_filters_vlans(sysfs, "br1"));
+	assert_false(config_bridge_filters_vlans(sysfs, "br0"));
+	assert_false(config_bridge_filters_vlans(sysfs, "br2"));
+	assert_false(config_bridge_filters_vlans(sysfs, "br9"));
 
 	assert_int_equal(parse("[node]\nname=h1\n[interfaces]\n"
 	    "management = eth0\nstorage = eth1\nvm = br0 br9 eth3\n"), 0);

@@ -205,23 +205,57 @@ test_bridges(void **state)
 	Haven__HostConfig	 h = HAVEN__HOST_CONFIG__INIT;
 	char			*offered[2] = { (char *)"br0", (char *)"br1" };
 	struct vm_fixture	 f;
-	const char		*missing = NULL;
+	char			 missing[NIC_BRIDGE_PER_VLAN_MAX];
 
 	(void)state;
 	fixture(&f, "web", 2, NULL);
 	f.nic[1].bridge = (char *)"br1";
-	assert_false(nic_bridges_offered(&h, &f.vc, &missing));
+	assert_false(nic_bridges_offered(&h, &f.vc, missing, sizeof missing));
 	assert_string_equal(missing, "br0");
 	h.vm_bridges = offered;
 	h.n_vm_bridges = 1;
-	assert_false(nic_bridges_offered(&h, &f.vc, &missing));
+	assert_false(nic_bridges_offered(&h, &f.vc, missing, sizeof missing));
 	assert_string_equal(missing, "br1");
 	h.n_vm_bridges = 2;
-	assert_true(nic_bridges_offered(&h, &f.vc, NULL));
+	assert_true(nic_bridges_offered(&h, &f.vc, NULL, 0));
 	/* A VM without NICs fits every host, bridges or not. */
 	fixture(&f, "plain", 0, NULL);
 	h.n_vm_bridges = 0;
-	assert_true(nic_bridges_offered(&h, &f.vc, NULL));
+	assert_true(nic_bridges_offered(&h, &f.vc, NULL, 0));
+}
+
+/* A NIC on VLAN 10 of br0: a host whose br0 filters VLANs, or that offers
+ * br0v10, carries it; a host with a plain br0 alone does not, and the
+ * bridge it lacks is br0v10. */
+static void
+test_bridges_vlan(void **state)
+{
+	Haven__HostConfig	 h = HAVEN__HOST_CONFIG__INIT;
+	char			*offered[2] = { (char *)"br0", (char *)"br0v10" };
+	char			*filtering[1] = { (char *)"br0" };
+	char			 missing[NIC_BRIDGE_PER_VLAN_MAX];
+	struct vm_fixture	 f;
+
+	(void)state;
+	fixture(&f, "web", 1, NULL);
+	f.nic[0].vlan = 10;
+	h.vm_bridges = offered;
+	h.n_vm_bridges = 1;
+	assert_false(nic_bridges_offered(&h, &f.vc, missing, sizeof missing));
+	assert_string_equal(missing, "br0v10");
+	h.vlan_filtering = filtering;
+	h.n_vlan_filtering = 1;
+	assert_true(nic_bridges_offered(&h, &f.vc, NULL, 0));
+	h.n_vlan_filtering = 0;
+	h.n_vm_bridges = 2;
+	assert_true(nic_bridges_offered(&h, &f.vc, NULL, 0));
+	/* VLAN 20 is neither. */
+	f.nic[0].vlan = 20;
+	assert_false(nic_bridges_offered(&h, &f.vc, missing, sizeof missing));
+	assert_string_equal(missing, "br0v20");
+	/* Untagged: br0 is enough. */
+	f.nic[0].vlan = 0;
+	assert_true(nic_bridges_offered(&h, &f.vc, NULL, 0));
 }
 
 int
@@ -234,6 +268,7 @@ main(void)
 		cmocka_unit_test(test_derive),
 		cmocka_unit_test(test_fill),
 		cmocka_unit_test(test_bridges),
+		cmocka_unit_test(test_bridges_vlan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

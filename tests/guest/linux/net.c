@@ -1,8 +1,10 @@
 /*
  * net.c: the guest's TCP service. Each line a client sends is echoed back, except the
  * commands "count" (the tick counter, which lives only in RAM: it goes on after a live or
- * quick migration and restarts after a cold boot), "boot" and "mac". Non-blocking, on the
- * service's poll loop; a client that does not read its answers is simply not read from.
+ * quick migration and restarts after a cold boot), "boot", "mac" and "reach A.B.C.D" (can
+ * this guest open a TCP connection to that address's service: the lab's VLAN test asks a
+ * guest about another). Non-blocking, on the service's poll loop; a client that does not
+ * read its answers is simply not read from.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +23,9 @@
 #define NET_OUT_MAX	(4 * NET_LINE_MAX)
 #define NET_REPLY_MAX	(NET_LINE_MAX + 64)	/* room one answer may need */
 #define NET_MAC_MAX	32
+/* "reach": how long the connect may take. The service's loop waits that long (the only
+ * wait in it): a test's command, asked once in a while, not a client's. */
+#define NET_REACH_MS	1500
 
 struct net_client {
 	int	fd;
@@ -116,6 +122,35 @@ net_report(void)
 	console_line("net if=%s mac=%s ipv4=%s port=%u", net.interface, mac, ipv4, net.port);
 }
 
+/* Whether a TCP connect to address, on the service's own port, completes within
+ * NET_REACH_MS: "yes", "no" or "bad-address". */
+static const char *
+net_reach(const char *address)
+{
+	struct sockaddr_in peer = { .sin_family = AF_INET };
+	struct pollfd pfd = { .events = POLLOUT };
+	socklen_t length = sizeof(int);
+	int error = -1, ready;
+
+	peer.sin_port = htons((uint16_t)net.port);
+	if (inet_pton(AF_INET, address, &peer.sin_addr) != 1)
+		return "bad-address";
+	pfd.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (pfd.fd == -1)
+		return "no";
+	if (connect(pfd.fd, (struct sockaddr *)&peer, sizeof peer) == 0)
+		error = 0;
+	else if (errno == EINPROGRESS) {
+		do
+			ready = poll(&pfd, 1, NET_REACH_MS);
+		while (ready == -1 && errno == EINTR);
+		if (ready == 1 && getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &error, &length) == -1)
+			error = -1;
+	}
+	close(pfd.fd);
+	return error == 0 ? "yes" : "no";
+}
+
 static void
 net_close(struct net_client *client)
 {
@@ -131,6 +166,7 @@ net_answer(struct net_client *client, const char *line, size_t length, int newli
     uint64_t tick)
 {
 	char *out = client->out + client->out_length, mac[NET_MAC_MAX];
+	char address[INET_ADDRSTRLEN];
 	size_t room = sizeof client->out - client->out_length, command = length;
 	int n = 0;
 
@@ -144,6 +180,10 @@ net_answer(struct net_client *client, const char *line, size_t length, int newli
 	else if (newline && command == 3 && memcmp(line, "mac", 3) == 0) {
 		net_mac(mac, sizeof mac);
 		n = snprintf(out, room, "mac=%s\n", mac);
+	} else if (newline && command > 6 && command - 6 < sizeof address &&
+	    memcmp(line, "reach ", 6) == 0) {
+		snprintf(address, sizeof address, "%.*s", (int)(command - 6), line + 6);
+		n = snprintf(out, room, "reach=%s\n", net_reach(address));
 	} else {
 		memcpy(out, line, length);
 		if (newline)
