@@ -55,7 +55,7 @@ spawn_vm(int p[2])
 /* The VM cgroup's CPU weight as the kernel shows it (v2 cpu.weight, v1
  * cpu.shares of the cpu hierarchy), found under this process's cgroups. */
 static long
-cpu_weight(const char *node)
+cpu_weight(void)
 {
 	char	 cmd[512], buf[64];
 	FILE	*f;
@@ -95,7 +95,7 @@ test_kill_and_release(void **state)
 		print_message("no memory controller: %s\n", strerror(errno));
 	/* Its CPU weight, where the host has a cpu controller: 2 vCPUs. */
 	if (vmcg_weight_cpu(VMCG_ROOT, node, UID, 2) == 0)
-		assert_int_equal(cpu_weight(node), access(VMCG_ROOT
+		assert_int_equal(cpu_weight(), access(VMCG_ROOT
 		    "/cgroup.controllers", F_OK) == 0 ? 200 : 2048);
 	else
 		print_message("no cpu controller: %s\n", strerror(errno));
