@@ -135,9 +135,9 @@ for how in stop kill; do
 	echo "web1's cgroup: memory limit $lim"
 	[[ $lim == $(((64 + 4 + 256) << 20)) || $lim == $(((64 + 4 + 256 + 1024) << 20)) ]] ||
 		fail "web1's cgroup has memory limit $lim"
-	w=$(cpu_weight "$pid")
-	echo "web1's cgroup: CPU weight $w (1 vCPU)"
-	[[ $w == 1024 || $w == 100 ]] || fail "web1's cgroup has CPU weight $w, not one vCPU's"
+	weight=$(cpu_weight "$pid")
+	echo "web1's cgroup: CPU weight $weight (1 vCPU)"
+	[[ $weight == 1024 || $weight == 100 ]] || fail "web1's cgroup has CPU weight $weight, not one vCPU's"
 
 	step "web1's serial console, written without pause, stays within log_max_mb"
 	wait_for 30 "web1.serial rotated" "$LAB" exec h1 test -s /var/log/haven/web1.serial.1
