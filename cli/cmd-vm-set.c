@@ -10,14 +10,7 @@
 
 #include "common.h"
 #include "request.h"
-
-/* The options whose names VmSetRequest.fields carries, as vm create's. */
-static const char *const vm_set_fields[] = {
-	"memory", "vcpus", "volume", "nic", "priority", "prefer",
-	"anti-affinity", "failback", "isolation", "stop-timeout",
-	"max-restarts", "kernel", "append", "initrd", "storage-timeout-s",
-};
-#define VM_SET_NFIELDS	(sizeof vm_set_fields / sizeof vm_set_fields[0])
+#include "tree.h"
 
 /* --no-X clears field X: a list (prefer, nic), a class, a flag. */
 static const struct {
@@ -36,7 +29,7 @@ cmd_vm_set_exec(struct cli *cli, struct args *args)
 	Haven__VmSetRequest	 req = HAVEN__VM_SET_REQUEST__INIT;
 	Haven__VmConfig		 config = HAVEN__VM_CONFIG__INIT;
 	struct cli_vm_args	 b;
-	char			*fields[VM_SET_NFIELDS], done[160];
+	char			*fields[TREE_VM_NFIELDS], done[160];
 	size_t			 i, j, n = 0;
 
 	config.name = (char *)args_positional(args, 0);
@@ -46,9 +39,10 @@ cmd_vm_set_exec(struct cli *cli, struct args *args)
 	}
 	if (cli_vm_config_parse(cli, cmd, args, &b, &config) == -1)
 		return CLI_EXIT_USAGE;
-	for (i = 0; i < VM_SET_NFIELDS; i++)
-		if (args_has(args, vm_set_fields[i]) > 0)
-			fields[n++] = (char *)vm_set_fields[i];
+	/* The fields are vm create's option names (proto/tree.h). */
+	for (i = 0; i < TREE_VM_NFIELDS; i++)
+		if (args_has(args, tree_vm_field_names[i]) > 0)
+			fields[n++] = (char *)tree_vm_field_names[i];
 	for (i = 0; i < VM_SET_NCLEARS; i++) {
 		if (args_has(args, vm_set_clears[i].option) == 0)
 			continue;

@@ -344,31 +344,26 @@ vm_config_diff(const Haven__VmConfig *a, const Haven__VmConfig *b,
 	return cn > 0;
 }
 
-/* Moves the fields QEMU's machine is made of from src to dst and back
- * (both are whole trees of their own, so each frees what it holds after). */
+/* Swaps the fields QEMU's machine is made of between a and b (both are
+ * whole trees of their own, so each frees what it holds after). */
 static void
 vm_config_swap_cold(Haven__VmConfig *a, Haven__VmConfig *b)
 {
-	Haven__VmConfig	 t = *a;
-
-	a->memory_mib = b->memory_mib;
-	a->vcpus = b->vcpus;
-	a->n_volumes = b->n_volumes;
-	a->volumes = b->volumes;
-	a->n_nics = b->n_nics;
-	a->nics = b->nics;
-	a->kernel = b->kernel;
-	a->kernel_append = b->kernel_append;
-	a->initrd = b->initrd;
-	b->memory_mib = t.memory_mib;
-	b->vcpus = t.vcpus;
-	b->n_volumes = t.n_volumes;
-	b->volumes = t.volumes;
-	b->n_nics = t.n_nics;
-	b->nics = t.nics;
-	b->kernel = t.kernel;
-	b->kernel_append = t.kernel_append;
-	b->initrd = t.initrd;
+#define SWAP(f) do {							\
+	__typeof__(a->f) t_ = a->f;					\
+	a->f = b->f;							\
+	b->f = t_;							\
+} while (0)
+	SWAP(memory_mib);
+	SWAP(vcpus);
+	SWAP(n_volumes);
+	SWAP(volumes);
+	SWAP(n_nics);
+	SWAP(nics);
+	SWAP(kernel);
+	SWAP(kernel_append);
+	SWAP(initrd);
+#undef SWAP
 }
 
 /* Whether the VM runs nowhere and no saved state waits for its machine:

@@ -130,47 +130,22 @@ havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 	havend_propose_for(h, c, change);
 }
 
-/* vm set's fields: the option names havenctl sends in VmSetRequest.fields. */
-enum vm_set_field {
-	SET_MEMORY = 1 << 0, SET_VCPUS = 1 << 1, SET_VOLUME = 1 << 2,
-	SET_NIC = 1 << 3, SET_PRIORITY = 1 << 4, SET_PREFER = 1 << 5,
-	SET_ANTI_AFFINITY = 1 << 6, SET_FAILBACK = 1 << 7,
-	SET_ISOLATION = 1 << 8, SET_STOP_TIMEOUT = 1 << 9,
-	SET_MAX_RESTARTS = 1 << 10, SET_KERNEL = 1 << 11, SET_APPEND = 1 << 12,
-	SET_INITRD = 1 << 13, SET_STORAGE_TIMEOUT = 1 << 14,
-};
-
-static const struct {
-	const char	*name;
-	unsigned	 bit;
-} vm_set_fields[] = {
-	{ "memory", SET_MEMORY }, { "vcpus", SET_VCPUS },
-	{ "volume", SET_VOLUME }, { "nic", SET_NIC },
-	{ "priority", SET_PRIORITY }, { "prefer", SET_PREFER },
-	{ "anti-affinity", SET_ANTI_AFFINITY }, { "failback", SET_FAILBACK },
-	{ "isolation", SET_ISOLATION }, { "stop-timeout", SET_STOP_TIMEOUT },
-	{ "max-restarts", SET_MAX_RESTARTS }, { "kernel", SET_KERNEL },
-	{ "append", SET_APPEND }, { "initrd", SET_INITRD },
-	{ "storage-timeout-s", SET_STORAGE_TIMEOUT },
-};
+#define SET(f)	(1UL << TREE_VM_##f)
 
 /* The request's fields as bits; -1 names one that is not a field. */
 static long
 vm_set_mask(const Haven__VmSetRequest *req, const char **bad)
 {
 	unsigned long	 mask = 0;
-	size_t		 i, j;
+	size_t		 i;
+	int		 f;
 
 	for (i = 0; i < req->n_fields; i++) {
-		for (j = 0; j < sizeof vm_set_fields / sizeof vm_set_fields[0];
-		    j++)
-			if (strcmp(req->fields[i], vm_set_fields[j].name) == 0)
-				break;
-		if (j == sizeof vm_set_fields / sizeof vm_set_fields[0]) {
+		if ((f = tree_vm_field_find(req->fields[i])) == -1) {
 			*bad = req->fields[i];
 			return -1;
 		}
-		mask |= vm_set_fields[j].bit;
+		mask |= 1UL << f;
 	}
 	return (long)mask;
 }
@@ -182,28 +157,28 @@ vm_set_merge(Haven__VmConfig *m, const Haven__VmConfig *given,
     unsigned long mask)
 {
 #define TAKE(bit, field) do { if (mask & (bit)) m->field = given->field; } while (0)
-	TAKE(SET_MEMORY, memory_mib);
-	TAKE(SET_VCPUS, vcpus);
-	TAKE(SET_PRIORITY, priority);
-	TAKE(SET_ANTI_AFFINITY, anti_affinity);
-	TAKE(SET_FAILBACK, failback);
-	TAKE(SET_ISOLATION, isolation_response);
-	TAKE(SET_STOP_TIMEOUT, stop_timeout_s);
-	TAKE(SET_MAX_RESTARTS, max_restarts);
-	TAKE(SET_KERNEL, kernel);
-	TAKE(SET_APPEND, kernel_append);
-	TAKE(SET_INITRD, initrd);
-	TAKE(SET_STORAGE_TIMEOUT, storage_timeout_s);
+	TAKE(SET(MEMORY), memory_mib);
+	TAKE(SET(VCPUS), vcpus);
+	TAKE(SET(PRIORITY), priority);
+	TAKE(SET(ANTI_AFFINITY), anti_affinity);
+	TAKE(SET(FAILBACK), failback);
+	TAKE(SET(ISOLATION), isolation_response);
+	TAKE(SET(STOP_TIMEOUT), stop_timeout_s);
+	TAKE(SET(MAX_RESTARTS), max_restarts);
+	TAKE(SET(KERNEL), kernel);
+	TAKE(SET(APPEND), kernel_append);
+	TAKE(SET(INITRD), initrd);
+	TAKE(SET(STORAGE_TIMEOUT), storage_timeout_s);
 #undef TAKE
-	if (mask & SET_VOLUME) {
+	if (mask & SET(VOLUME)) {
 		m->n_volumes = given->n_volumes;
 		m->volumes = given->volumes;
 	}
-	if (mask & SET_PREFER) {
+	if (mask & SET(PREFER)) {
 		m->n_preferred_owners = given->n_preferred_owners;
 		m->preferred_owners = given->preferred_owners;
 	}
-	if (mask & SET_NIC) {
+	if (mask & SET(NIC)) {
 		m->n_nics = given->n_nics;
 		m->nics = given->nics;
 	}
@@ -265,7 +240,7 @@ havend_vm_set(struct control_client *c, ProtobufCMessage *m, void *arg)
 	vm_set_merge(&merged, req->config, (unsigned long)mask);
 	/* The MACs of the NICs replaced in place; the request keeps its own
 	 * strings (restored below, it frees them). */
-	for (i = 0; (mask & SET_NIC) && i < merged.n_nics; i++) {
+	for (i = 0; (mask & SET(NIC)) && i < merged.n_nics; i++) {
 		given[i] = merged.nics[i]->mac;
 		if ((given[i] == NULL || *given[i] == '\0') &&
 		    i < base->n_nics)
@@ -273,7 +248,7 @@ havend_vm_set(struct control_client *c, ProtobufCMessage *m, void *arg)
 	}
 	memset(macs, 0, sizeof macs);
 	/* Only the request's own NICs are written to (never the state's). */
-	chosen = (mask & SET_NIC) ? havend_vm_macs(h, &merged, macs, was) : 0;
+	chosen = (mask & SET(NIC)) ? havend_vm_macs(h, &merged, macs, was) : 0;
 	if (chosen == 0) {
 		vs = calloc(1, sizeof *vs);
 		haven__vm_set__init(vs);
@@ -281,7 +256,7 @@ havend_vm_set(struct control_client *c, ProtobufCMessage *m, void *arg)
 		vs->base_digest = tree_config_digest(base);
 		vs->config = (Haven__VmConfig *)havend_copy(&merged.base);
 	}
-	for (i = 0; (mask & SET_NIC) && i < merged.n_nics; i++)
+	for (i = 0; (mask & SET(NIC)) && i < merged.n_nics; i++)
 		merged.nics[i]->mac = given[i];
 	if (chosen == -1) {
 		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_INTERNAL,

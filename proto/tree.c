@@ -116,6 +116,35 @@ tree_config_digest(const Haven__VmConfig *vc)
 	return hash;
 }
 
+const char *const tree_vm_field_names[TREE_VM_NFIELDS] = {
+	[TREE_VM_MEMORY] = "memory",
+	[TREE_VM_VCPUS] = "vcpus",
+	[TREE_VM_VOLUME] = "volume",
+	[TREE_VM_NIC] = "nic",
+	[TREE_VM_PRIORITY] = "priority",
+	[TREE_VM_PREFER] = "prefer",
+	[TREE_VM_ANTI_AFFINITY] = "anti-affinity",
+	[TREE_VM_FAILBACK] = "failback",
+	[TREE_VM_ISOLATION] = "isolation",
+	[TREE_VM_STOP_TIMEOUT] = "stop-timeout",
+	[TREE_VM_MAX_RESTARTS] = "max-restarts",
+	[TREE_VM_KERNEL] = "kernel",
+	[TREE_VM_APPEND] = "append",
+	[TREE_VM_INITRD] = "initrd",
+	[TREE_VM_STORAGE_TIMEOUT] = "storage-timeout-s",
+};
+
+int
+tree_vm_field_find(const char *name)
+{
+	int	 i;
+
+	for (i = 0; i < TREE_VM_NFIELDS; i++)
+		if (name != NULL && strcmp(name, tree_vm_field_names[i]) == 0)
+			return i;
+	return -1;
+}
+
 const Haven__VmConfig *
 tree_vm_next_config(const Haven__Vm *vm)
 {

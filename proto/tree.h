@@ -70,6 +70,20 @@ const char	*tree_printable(const char *s);
  * it changed with it, so that two changes made at once cannot undo each
  * other's fields. */
 uint64_t	 tree_config_digest(const Haven__VmConfig *);
+/* vm set's fields, as VmSetRequest.fields names them (havenctl's option
+ * names): one list for havenctl, which sends the ones given, and havend,
+ * which merges them (a bit each: 1 << the field). */
+enum tree_vm_field {
+	TREE_VM_MEMORY, TREE_VM_VCPUS, TREE_VM_VOLUME, TREE_VM_NIC,
+	TREE_VM_PRIORITY, TREE_VM_PREFER, TREE_VM_ANTI_AFFINITY,
+	TREE_VM_FAILBACK, TREE_VM_ISOLATION, TREE_VM_STOP_TIMEOUT,
+	TREE_VM_MAX_RESTARTS, TREE_VM_KERNEL, TREE_VM_APPEND, TREE_VM_INITRD,
+	TREE_VM_STORAGE_TIMEOUT,
+	TREE_VM_NFIELDS
+};
+extern const char *const tree_vm_field_names[TREE_VM_NFIELDS];
+/* The field of that name, or -1. */
+int		 tree_vm_field_find(const char *);
 /* The configuration a VM's next cold start uses: `vm set`'s pending one if
  * there is one, else the one it runs with. */
 const Haven__VmConfig *tree_vm_next_config(const Haven__Vm *);
