@@ -100,7 +100,17 @@ qemu_pid() {
 }
 ticks() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | tail -1; }
 # boot_of HOST VM / last_tick HOST VM — from the VM's console on HOST.
-boot_of() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/^HAVEN-GUEST boot=\([0-9a-f]*\) .*/\1/p' | tail -1; }
+# A VM's phase is running before its guest has printed its boot line, so
+# boot_of waits up to 10 s for one: an empty id would match nothing later.
+boot_of() {
+	local b i
+	for ((i = 0; i < 50; i++)); do
+		b=$(ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/^HAVEN-GUEST boot=\([0-9a-f]*\) .*/\1/p' | tail -1)
+		[[ -n $b ]] && break
+		sleep 0.2
+	done
+	echo "$b"
+}
 last_tick() { ctl "$1" vm console "$2" --tail 100000 2>/dev/null | sed -n 's/.* tick=\([0-9]*\).*/\1/p' | tail -1; }
 # new_lun NAME — a formatted LUN (512 MiB state extent) with a 64 MiB VHD,
 # as volume NAME-disk.

@@ -180,7 +180,8 @@ done
 
 step "web2 ran throughout; havend and corosync still run"
 phase_is h1 web2 running || fail "web2 is $(vm_field h1 web2 phase)"
-[[ $(boot_of h1 web2) == "$web2_boot" ]] || fail "web2 was restarted"
+b=$(boot_of h1 web2)
+[[ $b == "$web2_boot" ]] || fail "web2 was restarted: boot id '$b', was '$web2_boot'"
 "$LAB" exec h1 kill -0 "$havend_pid" || fail "havend ($havend_pid) is gone"
 kill -0 "$corosync_pid" || fail "corosync ($corosync_pid) is gone"
 echo "PASS"
