@@ -21,6 +21,8 @@
 
 #include <event2/event.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "havend.h"
 #include "common.h"
 #include "fence.h"
@@ -741,6 +743,8 @@ havend_shutdown_drain(struct havend *h)
 	ev_timer_arm(h->drain_timer, 500);
 	log_info("shutdown: draining this host first (%zu VMs; signal again "
 	    "to stop at once)", n);
+	(void)sd_notifyf(0, "STOPPING=1\nSTATUS=draining %zu VMs off this "
+	    "host before stopping", n);
 	return 1;
 }
 
@@ -757,6 +761,7 @@ havend_signal(int signo, void *arg)
 	if (signo == SIGTERM && havend_shutdown_drain(h))
 		return;
 	log_info("signal %d: stopping", signo);
+	(void)sd_notify(0, "STOPPING=1");
 	event_base_loopbreak(h->base);
 }
 
@@ -935,6 +940,10 @@ main(int argc, char **argv)
 		    n, n == 1 ? "" : "s");
 	log_info("node %s: serving %s", h.config.node_name,
 	    h.config.control_socket);
+	/* systemd (Type=notify): the control socket answers, the workers
+	 * left running are being adopted. Nothing when not a service. */
+	(void)sd_notifyf(0, "READY=1\nSTATUS=node %s: serving %s",
+	    h.config.node_name, h.config.control_socket);
 
 	event_base_dispatch(h.base);
 
