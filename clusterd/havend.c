@@ -23,6 +23,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "alert.h"
 #include "havend.h"
 #include "common.h"
 #include "fence.h"
@@ -249,6 +250,9 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 	Haven__OkReply		 ok = HAVEN__OK_REPLY__INIT;
 	size_t			 i;
 
+	if (result == CLUSTER_OK)
+		alert_applied(h->alert, replica_state(r)->cs, c, h->node_id,
+		    h->config.node_name);
 	if (c->origin == h->node_id) {
 		for (i = 0; i < h->npending; i++) {
 			if (h->pending[i].request_id == c->request_id)
@@ -628,7 +632,7 @@ havend_check_config(const char *path, struct config *config, int quiet)
 				    sizeof line);
 				log_warn("%s (not offered to guests)", line);
 			}
-			return 0;
+			n = 0;	/* on to the secrets: they are needed */
 		}
 	}
 	/* The SAN's secrets (issue 15): a chap file others may read, or
@@ -637,6 +641,13 @@ havend_check_config(const char *path, struct config *config, int quiet)
 	    config->storage_chap_line != 0, config->storage_key_file,
 	    config->storage_key_line != 0, line, sizeof line) == -1) {
 		fprintf(stderr, "havend: %s\n", line);
+		return -1;
+	}
+	if (n == 0 && *config->alert_program != '\0' &&
+	    access(config->alert_program, X_OK) == -1) {
+		fprintf(stderr, "havend: %s: [alert] program %s: %s; make it an "
+		    "executable file or remove the key\n", path,
+		    config->alert_program, strerror(errno));
 		return -1;
 	}
 	if (n == 0) {
@@ -926,6 +937,8 @@ main(int argc, char **argv)
 	log_info("iSCSI initiator %s, CHAP accounts for %zu pool%s",
 	    h.initiator, chap_count(chap_installed()),
 	    chap_count(chap_installed()) == 1 ? "" : "s");
+	if ((h.alert = alert_new(h.base, &h.config)) == NULL)
+		log_fatal("alerts: %s", strerror(errno));
 	if ((h.fencer = fencer_new(h.base, &h.config, h.initiator,
 	    havend_fenced, &h)) == NULL)
 		log_fatal("fencing: %s", strerror(errno));
@@ -954,6 +967,7 @@ main(int argc, char **argv)
 		watchdog_close(h.watchdog, 1);	/* a clean stop disarms */
 	}
 	fencer_free(h.fencer);
+	alert_free(h.alert);
 	havend_storage_moves_cancel(&h);
 	havend_storage_fences_cancel(&h);
 	health_free(h.health);

@@ -54,6 +54,8 @@ struct havend_pending {
 	uint64_t	since_ms;
 };
 
+struct alert;
+
 struct havend {
 	struct event_base	*base;
 	struct config		 config;
@@ -68,6 +70,7 @@ struct havend {
 	size_t			 npending;
 	size_t			 decisions_in_flight;
 	struct supervisor	*supervisor;
+	struct alert		*alert;		/* [alert] program */
 	/* Transitions this host proposed for its VMs, not yet applied. */
 	struct {
 		char		 uuid[37];

@@ -36,6 +36,20 @@ struct config_fence {
 	struct config_option	 options[CONFIG_MAX_OPTIONS];
 	/* password_file is read at parse time into option "password". */
 };
+/* [alert]: the events havend hands its alert program (clusterd/alert.c),
+ * one bit each in config.alert_events; names in config_alert_kind_name. */
+enum config_alert_kind {
+	CONFIG_ALERT_HOST_LOST,		/* "host-lost" */
+	CONFIG_ALERT_FENCED,		/* "fenced" */
+	CONFIG_ALERT_FENCE_FAILED,	/* "fence-failed" */
+	CONFIG_ALERT_VM_FAILED,		/* "vm-failed" */
+	CONFIG_ALERT_FAILOVER_DONE,	/* "failover-done" */
+	CONFIG_ALERT_NKINDS,
+};
+#define CONFIG_ALERT_ALL	((1u << CONFIG_ALERT_NKINDS) - 1)
+#define CONFIG_ALERT_TIMEOUT_S	30
+const char	*config_alert_kind_name(enum config_alert_kind);
+
 struct config {
 	char			 node_name[64];
 	char			 cluster_name[64];
@@ -73,6 +87,11 @@ struct config {
 	unsigned		 storage_chap_line;
 	char			 storage_key_file[256];
 	unsigned		 storage_key_line;
+	/* [alert]: a program run with each chosen event as JSON on its
+	 * stdin; "" for none. */
+	char			 alert_program[256];
+	unsigned		 alert_events;		/* CONFIG_ALERT_* bits */
+	unsigned		 alert_timeout_s;
 	size_t			 nfences;		/* sorted by level */
 	struct config_fence	 fences[CONFIG_MAX_FENCES];
 };

@@ -4,7 +4,9 @@
 # QEMUs throughout, and the guest's journal checked at the end (no
 # acknowledged write lost):
 #  1. lab kill the VM's owner → fenced (storage level) → the VM runs on a
-#     survivor; the event timeline shows lost, fenced, placed, running.
+#     survivor; the event timeline shows lost, fenced, placed, running; the
+#     hosts' [alert] program (one file for all) got host-lost, fenced and
+#     failover-done, once each, in that order, with the failover's duration.
 #  2. lab cut the owner's management NIC → the isolated host stops the VM by
 #     itself, its key is preempted from the LUN, a survivor runs the VM.
 #  3. lab pause the owner past the failover → its watchdog (the lab's
@@ -29,7 +31,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 lab_test_begin failover
 
 step "3 hosts, havend everywhere; web1 (journal on a LUN) prefers h3"
-lab_cluster 3
+# The alert program: every event it is given, one JSON line each.
+printf '#!/bin/sh\n{ cat; echo; } >>%s/alerts.jsonl\n' "$TMP" >"$TMP/alert"
+chmod 755 "$TMP/alert"
+lab_cluster 3 "
+[alert]
+program = $TMP/alert
+timeout_s = 5"
 mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 ctl h1 vm create web1 --memory 96M --volume web1-disk --prefer 3 --stop-timeout 3 \
@@ -52,6 +60,15 @@ ctl h1 events | grep -E 'host 3|vm web1' | tail -6
 ctl h1 --json events | jq -e -s 'map(select(.subject == "host 3" and (.text | test("^fenced by level storage")))) | length > 0' >/dev/null ||
 	fail "no 'fenced by level storage' event for host 3"
 [[ -n $(qemu_pid "h$owner" "$uuid") ]] || fail "no QEMU for web1 on h$owner"
+alerted() { [[ $(jq -s 'map(select(.kind == "failover-done")) | length' "$TMP/alerts.jsonl" 2>/dev/null) -ge 1 ]]; }
+wait_for 20 "the failover-done alert" alerted
+jq -c '{seq, kind, subject, reporter, duration_ms}' "$TMP/alerts.jsonl"
+kinds=$(jq -s -r 'sort_by(.seq) | map(.kind + ":" + .subject) | join(",")' "$TMP/alerts.jsonl")
+[[ $kinds == "host-lost:host 3,fenced:host 3,failover-done:vm web1" ]] ||
+	fail "the alerts were $kinds, not host-lost, fenced, failover-done once each"
+jq -s -e --arg o "haven-h$owner" 'map(select(.kind == "failover-done"))[0] |
+	.from_node_id == 3 and .duration_ms > 0 and .duration_ms < 30000 and .reporter == $o and .vm == "web1"' \
+	"$TMP/alerts.jsonl" >/dev/null || fail "the failover-done alert is not web1's from host 3, by its new owner"
 has_ticks_owner() { [[ -n $(ticks "h$owner" web1) ]]; }
 wait_for 30 "the guest ticking on h$owner" has_ticks_owner
 "$LAB" start haven-h3 >/dev/null
