@@ -24,6 +24,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "alert.h"
+#include "metrics.h"
 #include "havend.h"
 #include "common.h"
 #include "fence.h"
@@ -250,9 +251,11 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 	Haven__OkReply		 ok = HAVEN__OK_REPLY__INIT;
 	size_t			 i;
 
-	if (result == CLUSTER_OK)
+	if (result == CLUSTER_OK) {
 		alert_applied(h->alert, replica_state(r)->cs, c, h->node_id,
 		    h->config.node_name);
+		metrics_applied(h->metrics, replica_state(r)->cs, c);
+	}
 	if (c->origin == h->node_id) {
 		for (i = 0; i < h->npending; i++) {
 			if (h->pending[i].request_id == c->request_id)
@@ -776,6 +779,18 @@ havend_signal(int signo, void *arg)
 	event_base_loopbreak(h->base);
 }
 
+/* What the metrics show at a scrape (metrics.c). */
+static void
+havend_metrics_view(struct metrics_view *v, void *arg)
+{
+	struct havend	*h = arg;
+
+	v->node_name = h->config.node_name;
+	v->quorate = h->quorate;
+	v->nmembers = h->nmembers;
+	v->cs = h->replica != NULL ? replica_state(h->replica)->cs : NULL;
+}
+
 static void
 usage(void)
 {
@@ -939,6 +954,9 @@ main(int argc, char **argv)
 	    chap_count(chap_installed()) == 1 ? "" : "s");
 	if ((h.alert = alert_new(h.base, &h.config)) == NULL)
 		log_fatal("alerts: %s", strerror(errno));
+	if ((h.metrics = metrics_new(h.base, h.config.metrics_listen,
+	    havend_metrics_view, &h, errbuf, sizeof errbuf)) == NULL)
+		log_fatal("%s", errbuf);
 	if ((h.fencer = fencer_new(h.base, &h.config, h.initiator,
 	    havend_fenced, &h)) == NULL)
 		log_fatal("fencing: %s", strerror(errno));
@@ -968,6 +986,7 @@ main(int argc, char **argv)
 	}
 	fencer_free(h.fencer);
 	alert_free(h.alert);
+	metrics_free(h.metrics);
 	havend_storage_moves_cancel(&h);
 	havend_storage_fences_cancel(&h);
 	health_free(h.health);

@@ -55,6 +55,7 @@ struct havend_pending {
 };
 
 struct alert;
+struct metrics;
 
 struct havend {
 	struct event_base	*base;
@@ -71,6 +72,7 @@ struct havend {
 	size_t			 decisions_in_flight;
 	struct supervisor	*supervisor;
 	struct alert		*alert;		/* [alert] program */
+	struct metrics		*metrics;	/* [metrics] listen */
 	/* Transitions this host proposed for its VMs, not yet applied. */
 	struct {
 		char		 uuid[37];

@@ -34,6 +34,7 @@ static const char *const section_names[] = {
 	[SECTION_VM] = "vm",
 	[SECTION_STORAGE] = "storage",
 	[SECTION_ALERT] = "alert",
+	[SECTION_METRICS] = "metrics",
 };
 
 static const struct key_info {
@@ -67,6 +68,7 @@ static const struct key_info {
 	[KEY_ALERT_PROGRAM] = { SECTION_ALERT, "program" },
 	[KEY_ALERT_EVENTS] = { SECTION_ALERT, "events" },
 	[KEY_ALERT_TIMEOUT] = { SECTION_ALERT, "timeout_s" },
+	[KEY_METRICS_LISTEN] = { SECTION_METRICS, "listen" },
 };
 
 static const char *const alert_kind_names[CONFIG_ALERT_NKINDS] = {
@@ -180,6 +182,8 @@ config_defaults(struct config *c)
 	c->vm_log_max_mb = 16;
 	c->alert_events = CONFIG_ALERT_ALL;
 	c->alert_timeout_s = CONFIG_ALERT_TIMEOUT_S;
+	config_copy(c->metrics_listen, sizeof c->metrics_listen,
+	    CONFIG_METRICS_LISTEN);
 	config_copy(c->storage_chap_file, sizeof c->storage_chap_file,
 	    CONFIG_CHAP_FILE);
 	config_copy(c->storage_key_file, sizeof c->storage_key_file,
@@ -199,6 +203,41 @@ void
 config_wipe(struct config *c)
 {
 	explicit_bzero(c, sizeof *c);
+}
+
+/* "HOST:PORT" or "[V6]:PORT" split; -1 when it is neither. */
+int
+config_listen_parse(const char *s, char *host, size_t hostlen,
+    unsigned *port)
+{
+	const char	*colon;
+	char		*end;
+	unsigned long	 p;
+	size_t		 n;
+
+	if (*s == '[') {
+		if ((colon = strstr(s, "]:")) == NULL)
+			return -1;
+		n = (size_t)(colon - s - 1);
+		s++;
+		colon++;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL ||
+		    strchr(s, ':') != colon)
+			return -1;
+		n = (size_t)(colon - s);
+	}
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || errno != 0 || p == 0 ||
+	    p > 65535)
+		return -1;
+	*port = (unsigned)p;
+	return 0;
 }
 
 /* [alert] events = KIND [KIND...] | all. */
@@ -237,7 +276,7 @@ alert_events_key(struct parse *p, const char *value)
 	c->alert_events = bits;
 }
 
-/* The [alert] keys: what havend runs on chosen events. */
+/* The [alert] and [metrics] keys: what havend tells, and how. */
 static void
 alert_key(struct parse *p, enum key k, const char *value)
 {
@@ -263,6 +302,21 @@ alert_key(struct parse *p, enum key k, const char *value)
 			config_add_error(p, p->line, sn, key, "'%.32s' is not a "
 			    "number of seconds from 1 to 600", value);
 		break;
+	case KEY_METRICS_LISTEN: {
+		char		host[64];
+		unsigned	port;
+
+		if (strcmp(value, "none") == 0)
+			*c->metrics_listen = '\0';
+		else if (strlen(value) >= sizeof c->metrics_listen ||
+		    config_listen_parse(value, host, sizeof host, &port) == -1)
+			config_add_error(p, p->line, sn, key, "'%.64s' is not "
+			    "ADDRESS:PORT ([V6]:PORT for IPv6) or none", value);
+		else
+			config_copy(c->metrics_listen, sizeof c->metrics_listen,
+			    value);
+		break;
+	}
 	default:
 		break;
 	}
@@ -502,6 +556,7 @@ fixed_key(struct parse *p, enum key k, const char *value)
 	case KEY_ALERT_PROGRAM:
 	case KEY_ALERT_EVENTS:
 	case KEY_ALERT_TIMEOUT:
+	case KEY_METRICS_LISTEN:
 		alert_key(p, k, value);
 		break;
 	default:
@@ -578,7 +633,7 @@ start_section(struct parse *p, const char *name)
 	if (s == SECTION_FENCE) {
 		config_add_error(p, p->line, name, "", "unknown section; the sections "
 		    "are node, interfaces, watchdog, cluster, control, vm, "
-		    "storage, alert and fence:NAME");
+		    "storage, alert, metrics and fence:NAME");
 		return;
 	}
 	if (p->section_line[s] != 0) {

@@ -49,6 +49,11 @@ enum config_alert_kind {
 #define CONFIG_ALERT_ALL	((1u << CONFIG_ALERT_NKINDS) - 1)
 #define CONFIG_ALERT_TIMEOUT_S	30
 const char	*config_alert_kind_name(enum config_alert_kind);
+/* [metrics] listen's default: havend's Prometheus metrics on this host. */
+#define CONFIG_METRICS_LISTEN	"127.0.0.1:9731"
+/* "HOST:PORT" or "[V6]:PORT" split (the port 1..65535); -1 otherwise. */
+int		 config_listen_parse(const char *, char *host, size_t hostlen,
+		     unsigned *port);
 
 struct config {
 	char			 node_name[64];
@@ -92,6 +97,8 @@ struct config {
 	char			 alert_program[256];
 	unsigned		 alert_events;		/* CONFIG_ALERT_* bits */
 	unsigned		 alert_timeout_s;
+	/* [metrics] listen: where havend serves /metrics; "" for none. */
+	char			 metrics_listen[64];
 	size_t			 nfences;		/* sorted by level */
 	struct config_fence	 fences[CONFIG_MAX_FENCES];
 };

@@ -6,7 +6,8 @@
 #  1. lab kill the VM's owner → fenced (storage level) → the VM runs on a
 #     survivor; the event timeline shows lost, fenced, placed, running; the
 #     hosts' [alert] program (one file for all) got host-lost, fenced and
-#     failover-done, once each, in that order, with the failover's duration.
+#     failover-done, once each, in that order, with the failover's duration;
+#     h1's and h2's metrics (promtool-clean) count it, before 0, after 1.
 #  2. lab cut the owner's management NIC → the isolated host stops the VM by
 #     itself, its key is preempted from the LUN, a survivor runs the VM.
 #  3. lab pause the owner past the failover → its watchdog (the lab's
@@ -49,6 +50,21 @@ uuid=$(vm_field h1 web1 uuid)
 has_ticks() { [[ -n $(ticks h3 web1) ]]; }
 wait_for 30 "the guest ticking on h3" has_ticks
 
+# scrape HOST — its havend's Prometheus metrics ([metrics] listen's
+# default, in the host's own network namespace), checked by promtool.
+scrape() {
+	local m
+	m=$("$LAB" exec "$1" curl -sf --max-time 5 http://127.0.0.1:9731/metrics) ||
+		fail "no metrics from $1"
+	if command -v promtool >/dev/null; then
+		promtool check metrics <<<"$m" >&2 || fail "promtool finds problems in $1's metrics"
+	fi
+	echo "$m"
+}
+m=$(scrape h1)
+grep -qx 'haven_failover_duration_seconds_count 0' <<<"$m" || fail "h1 counts a failover already"
+grep -qx 'haven_vm_phase{vm="web1",phase="running"} 1' <<<"$m" || fail "h1's metrics lack web1 running"
+
 step "1. lab kill haven-h3 (the owner): web1 runs on a survivor"
 t0=$(now)
 "$LAB" kill haven-h3 >/dev/null
@@ -69,6 +85,16 @@ kinds=$(jq -s -r 'sort_by(.seq) | map(.kind + ":" + .subject) | join(",")' "$TMP
 jq -s -e --arg o "haven-h$owner" 'map(select(.kind == "failover-done"))[0] |
 	.from_node_id == 3 and .duration_ms > 0 and .duration_ms < 30000 and .reporter == $o and .vm == "web1"' \
 	"$TMP/alerts.jsonl" >/dev/null || fail "the failover-done alert is not web1's from host 3, by its new owner"
+# Every survivor counts the failover, with its duration.
+for h in h1 h2; do
+	m=$(scrape "$h")
+	grep -E '^haven_(failover_duration_seconds_(count|sum)|hosts_lost_total|fences_total)' <<<"$m" | sed "s/^/$h: /"
+	grep -qx 'haven_failover_duration_seconds_count 1' <<<"$m" || fail "$h does not count one failover"
+	grep -qx 'haven_hosts_lost_total 1' <<<"$m" || fail "$h does not count host 3 lost"
+	grep -qx 'haven_fences_total{level="storage",outcome="fenced"} 1' <<<"$m" ||
+		fail "$h does not count host 3 fenced by storage"
+	grep -qx "haven_vm_owner{vm=\"web1\"} $owner" <<<"$m" || fail "$h does not show web1 on node $owner"
+done
 has_ticks_owner() { [[ -n $(ticks "h$owner" web1) ]]; }
 wait_for 30 "the guest ticking on h$owner" has_ticks_owner
 "$LAB" start haven-h3 >/dev/null
