@@ -287,15 +287,17 @@ metrics_new(struct event_base *base, const char *listen, metrics_view_fn view,
 		free(m);
 		return NULL;
 	}
+	/* Metrics are not worth a VM: an address taken or missing is a
+	 * warning, and havend runs on without serving them. */
 	if ((m->http = evhttp_new(base)) == NULL ||
 	    evhttp_bind_socket(m->http, host, (ev_uint16_t)port) == -1) {
-		snprintf(err, errlen, "[metrics] listen %s: cannot listen "
-		    "there (%s); give a free address of this host, or none",
+		log_warn("metrics: cannot listen on %s (%s): not served; give "
+		    "[metrics] listen a free address of this host, or none",
 		    listen, strerror(errno));
 		if (m->http != NULL)
 			evhttp_free(m->http);
-		free(m);
-		return NULL;
+		m->http = NULL;
+		return m;
 	}
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_timeout(m->http, 10);

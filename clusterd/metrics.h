@@ -44,7 +44,8 @@ void		 metrics_count(struct metrics_counts *,
 void		 metrics_render(struct evbuffer *, const struct metrics_counts *,
 		     const struct metrics_view *);
 
-/* listen "" counts without serving. NULL with err on a bad address. */
+/* listen "" counts without serving, as does an address it cannot bind
+ * (a warning). NULL with err on a malformed address. */
 struct metrics	*metrics_new(struct event_base *, const char *listen,
 		     metrics_view_fn, void *arg, char *err, size_t errlen);
 /* Every applied change, on every member. */
