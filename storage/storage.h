@@ -327,6 +327,10 @@ void		 lease_claim(struct blockdev *extent,
 		     const struct lease_record *mine, lease_cb, void *);
 int		 lease_read_sync(struct blockdev *, struct lease_record *);
 int		 lease_claim_sync(struct blockdev *, const struct lease_record *);
+/* volume.c (it needs lease.c): clear the lease and the state header if the
+ * lease names vm_uuid or no VM; -EEXIST, with *was, if another VM. */
+int		 volume_wipe_sync(struct volume *, const char *vm_uuid,
+		     struct lease_record *was);
 
 /* vhd.c: VHD images, fixed and dynamic, on any block device. */
 enum vhd_type {
