@@ -33,6 +33,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_disk_import_entry,
 	&cmd_disk_export_entry,
 	&cmd_disk_serve_entry,
+	&cmd_disk_wipe_entry,
 	&cmd_pr_keys_entry,
 	&cmd_pr_register_entry,
 	&cmd_pr_reserve_entry,
