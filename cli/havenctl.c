@@ -45,6 +45,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_volume_list_entry,
 	&cmd_volume_remove_entry,
 	&cmd_vm_create_entry,
+	&cmd_vm_import_entry,
 	&cmd_vm_set_entry,
 	&cmd_vm_list_entry,
 	&cmd_vm_show_entry,
