@@ -35,16 +35,15 @@ worker_lease_claimed(int result, const struct lease_record *rec, void *arg)
 {
 	struct worker_volume	*v = arg;
 	struct worker		*w = v->w;
-	char			 why[400];
+	char			 why[240];
 
 	if (result == -EEXIST && rec != NULL) {
-		/* The volume served another VM (issue 16): say what to do. */
-		snprintf(why, sizeof why, "claiming the lease: volume %s "
-		    "belongs to VM %s; once that VM is deleted, 'havenctl vm "
-		    "delete --wipe' (or, if it was deleted without, 'havenctl "
-		    "disk wipe --vm %s %s' as root on a host that reaches the "
-		    "pool) frees it for this VM", v->ref->url, rec->vm_uuid,
-		    rec->vm_uuid, v->ref->url);
+		/* The volume served another VM (issue 16): say what to do,
+		 * short enough for an event (256 bytes with its prefixes). */
+		snprintf(why, sizeof why, "VM %s holds the volume's lease "
+		    "('havenctl vm delete --wipe' frees it; if deleted already, "
+		    "'havenctl disk wipe --vm' that UUID and the volume's URL)",
+		    rec->vm_uuid);
 		worker_fail(w, result, why);
 		return;
 	}
