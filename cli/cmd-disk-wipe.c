@@ -1,15 +1,16 @@
 /*
  * havenctl disk wipe --vm UUID TARGET: forget VM UUID on a Haven volume
  * (its lease and saved state; the VHD stays), for a volume whose VM was
- * deleted without --wipe. Refused when the lease names another VM.
+ * deleted without --wipe. Refused when the lease names another VM. On a
+ * LUN, claimed with this host's key (from havend) unless --key gives one.
  */
 #include <errno.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
 
-#include "cli.h"
 #include "common.h"
+#include "request.h"
 #include "storage.h"
 
 static int
@@ -28,6 +29,10 @@ cmd_disk_wipe_exec(struct cli *cli, struct args *args)
 		    "failure says it)");
 		return CLI_EXIT_USAGE;
 	}
+	/* A LUN a VM used is reserved: claim it as havend here would. */
+	if (target_is_iscsi(args_positional(args, 0)) &&
+	    (rc = vm_storage_host_key(cli)) != CLI_EXIT_OK)
+		return rc;
 	if ((rc = target_open(cli, args_positional(args, 0), TARGET_WRITABLE |
 	    TARGET_VOLUME, &t)) != 0)
 		return rc;

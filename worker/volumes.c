@@ -39,11 +39,11 @@ worker_lease_claimed(int result, const struct lease_record *rec, void *arg)
 
 	if (result == -EEXIST && rec != NULL) {
 		/* The volume served another VM (issue 16): say what to do,
-		 * short enough for an event (256 bytes with its prefixes). */
-		snprintf(why, sizeof why, "VM %s holds the volume's lease "
-		    "('havenctl vm delete --wipe' frees it; if deleted already, "
-		    "'havenctl disk wipe --vm' that UUID and the volume's URL)",
-		    rec->vm_uuid);
+		 * short enough for an event's detail (160 bytes with the
+		 * error's name). */
+		snprintf(why, sizeof why, "VM %s holds the volume's lease: "
+		    "'havenctl vm delete --wipe' it, or once deleted, "
+		    "'havenctl disk wipe --vm' it", rec->vm_uuid);
 		worker_fail(w, result, why);
 		return;
 	}

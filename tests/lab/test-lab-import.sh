@@ -108,7 +108,7 @@ ctl h1 vm start imp2 >/dev/null
 wait_for 60 "imp2 refused by imp1's lease" event_says "VM $uuid1 holds the volume's lease"
 ctl h1 events | grep -F "$uuid1 holds" | tail -1
 event_says "vm delete --wipe" || fail "the refusal does not name vm delete --wipe"
-event_says "havenctl disk wipe --vm" || fail "the refusal does not give the disk wipe command"
+event_says "'havenctl disk wipe --vm' it" || fail "the refusal does not give the disk wipe command"
 ctl h1 vm stop imp2 >/dev/null || true
 wait_for 60 "imp2 stopped or failed" bash -c \
 	"p=\$('$LAB' exec h1 '$HAVENCTL' --json vm show imp2 | jq -r .phase); [[ \$p == stopped || \$p == failed ]]"
