@@ -30,6 +30,7 @@ struct vm_import {
 	struct target		 t;
 	int			 formatted;	/* this run wrote the label */
 	int			 volume_added;
+	int			 vhd_written;	/* onto a volume it did not format */
 	int			 type;
 	uint64_t		 size;
 };
@@ -67,8 +68,11 @@ vm_import_undo(struct cli *cli, struct vm_import *im)
 			cli_error(cli, "left behind: volume %s in the cluster; "
 			    "remove it with 'havenctl volume remove %s'",
 			    im->volume, im->volume);
-		else
+		else {
 			message_free(&ok->base);
+			vm_import_step(cli, "undone: volume %s removed",
+			    im->volume);
+		}
 	}
 	if (im->formatted && im->t.dev != NULL) {
 		if (im->t.volume != NULL) {
@@ -78,11 +82,13 @@ vm_import_undo(struct cli *cli, struct vm_import *im)
 		}
 		if (blockdev_write_sync(im->t.dev, 0, zero, sizeof zero,
 		    BLOCKDEV_FUA) != 0 || blockdev_flush_sync(im->t.dev) != 0)
-			cli_error(cli, "left behind: a Haven label on %s (LUN "
-			    "%s); it is harmless, or erase it with 'havenctl "
-			    "disk format --force' before reusing the LUN",
-			    im->url, im->volume);
-	} else if (im->t.disk != NULL && im->type != 0)
+			cli_error(cli, "left behind: a Haven volume on %s; "
+			    "'havenctl disk format --force' or another vm "
+			    "import reuses the LUN", im->url);
+		else
+			vm_import_step(cli, "undone: the label written on %s "
+			    "erased", im->url);
+	} else if (im->vhd_written)
 		cli_error(cli, "left behind: a partial VHD on %s (the volume "
 		    "was already formatted, so it stays); 'havenctl disk "
 		    "create --force' or another import replaces it", im->url);
@@ -203,6 +209,7 @@ vm_import_disk(struct cli *cli, struct vm_import *im, struct blockdev *src)
 		return CLI_EXIT_FAILURE;
 	}
 	vm_import_step(cli, "copying %s onto the volume", im->from);
+	im->vhd_written = 1;
 	if ((error = vhd_create_sync(im->t.disk, im->type, src->size,
 	    VHD_SIZE_EXACT)) != 0 ||
 	    (error = vhd_open_sync(im->t.disk, 1, &dst)) != 0 ||

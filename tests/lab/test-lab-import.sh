@@ -3,7 +3,8 @@
 # Hyper-V makes them (qemu-img force_size: a size off every CHS boundary)
 # holding known patterns gives a VM whose volume holds the same disk, byte
 # for byte and at the same size, and the VM starts (the toy guest). An
-# import that fails midway (a LUN too small) leaves nothing behind. Plain
+# import that fails midway (a LUN too small; vm create refused) leaves
+# nothing behind. Plain
 # `vm delete` leaves the volume refused to a new VM, whose failure names
 # `vm delete --wipe` and `disk wipe --vm UUID URL`; that disk wipe frees it.
 # `vm delete --wipe` is refused while the VM runs, and once it is stopped
@@ -61,6 +62,20 @@ grep -q "too small" "$TMP/err" || fail "the refusal does not say the LUN is too 
 	fail "the failed import left VM bad1"
 if ctl h1 disk info "$tiny" >/dev/null 2>&1; then
 	fail "the failed import left a Haven volume on the tiny LUN"
+fi
+
+step "vm import refused at its last step (vm create): the volume and the label are undone"
+late=$("$LAB" lun add late 256M)
+if ctl h1 vm import bad2 --vhd "$TMP/src.vhd" --pool san --lun "${late##*/}" --memory 64M \
+	--volume nosuch 2>"$TMP/err"; then
+	fail "vm import with a volume that does not exist was taken"
+fi
+cat "$TMP/err"
+grep -q "creating VM bad2" "$TMP/err" || fail "the import did not get to vm create"
+[[ $(ctl h1 --json volume list | jq '[.[] | select(.name == "bad2")] | length') == 0 ]] ||
+	fail "the refused import left volume bad2 in the cluster"
+if ctl h1 disk info "$late" >/dev/null 2>&1; then
+	fail "the refused import left a Haven volume on its LUN"
 fi
 
 step "vm import imp1 (one command); the volume holds the source byte for byte"
