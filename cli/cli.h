@@ -136,6 +136,8 @@ int		 target_is_iscsi(const char *spec);
 int		 target_parse_key(const char *, uint64_t *);
 /* Why the reservation key secret could not be read ("" if it was). */
 const char	*target_key_error(void);
+/* haven.conf's cluster name (its default when unreadable). */
+const char	*target_cluster_name(void);
 /* A key option (--key, --victim) as target_parse_key reads it, into *key
  * (left alone when the option is absent); -1 after a usage error. */
 int		 target_key_arg(struct cli *, const struct cmd_entry *,
@@ -182,6 +184,7 @@ extern const struct cmd_entry cmd_disk_check_entry;
 extern const struct cmd_entry cmd_disk_import_entry;
 extern const struct cmd_entry cmd_disk_export_entry;
 extern const struct cmd_entry cmd_disk_serve_entry;
+extern const struct cmd_entry cmd_disk_wipe_entry;
 extern const struct cmd_entry cmd_pr_keys_entry;
 extern const struct cmd_entry cmd_pr_register_entry;
 extern const struct cmd_entry cmd_pr_reserve_entry;
@@ -193,6 +196,7 @@ extern const struct cmd_entry cmd_volume_remove_entry;
 extern const struct cmd_entry cmd_pool_remove_entry;
 extern const struct cmd_entry cmd_volume_list_entry;
 extern const struct cmd_entry cmd_vm_create_entry;
+extern const struct cmd_entry cmd_vm_import_entry;
 extern const struct cmd_entry cmd_cluster_corosync_conf_entry;
 extern const struct cmd_entry cmd_vm_set_entry;
 extern const struct cmd_entry cmd_vm_list_entry;

@@ -35,7 +35,18 @@ worker_lease_claimed(int result, const struct lease_record *rec, void *arg)
 {
 	struct worker_volume	*v = arg;
 	struct worker		*w = v->w;
+	char			 why[240];
 
+	if (result == -EEXIST && rec != NULL) {
+		/* The volume served another VM (issue 16): say what to do,
+		 * short enough for an event's detail (160 bytes with the
+		 * error's name). */
+		snprintf(why, sizeof why, "VM %s holds the volume's lease: "
+		    "'havenctl vm delete --wipe' it, or once deleted, "
+		    "'havenctl disk wipe --vm' it", rec->vm_uuid);
+		worker_fail(w, result, why);
+		return;
+	}
 	if (result != 0) {
 		worker_fail(w, result,
 		    "claiming the lease");
