@@ -9,7 +9,8 @@
 #  1. web1 (--firmware uefi) boots on h1 under OVMF: "efivar was=none"; vm
 #     show says uefi (text and --json).
 #  2. quick migration to h2: the same boot goes on there.
-#  3. h2 killed: web1 cold-boots on a survivor, from the variable store on
+#  2b. live migration to h3: the same boot goes on there.
+#  3. h3 killed: web1 cold-boots on a survivor, from the variable store on
 #     its volume: the new boot reads the first boot's id ("was=<boot 1>").
 #  4. vm set --firmware bios while it runs waits for the next start.
 # Exit 0 on pass; 77 (skip) when not root, no OVMF or the Linux guest cannot
@@ -85,9 +86,17 @@ ticking_h2() { [[ -n $(last_tick h2 web1) ]]; }
 wait_for 30 "web1 ticking on h2" ticking_h2
 [[ $(boot_of h2 web1) == "$boot1" ]] || fail "boot id changed: $boot1 -> $(boot_of h2 web1)"
 
-step "3. h2 killed: web1 cold-boots elsewhere and reads the variable from its volume"
-"$LAB" kill haven-h2 >/dev/null
-wait_for 60 "web1 running elsewhere" runs_elsewhere web1 2 h1
+step "2b. live migration to h3: the same boot goes on, the guest sets the variable again"
+ctl h1 vm migrate web1 --to haven-h3 | tee "$TMP/live.out"
+grep -q "moved from host 2 to host 3 (live migration)" "$TMP/live.out" || fail "web1 did not move live to h3"
+grep -q "quick migration" "$TMP/live.out" && fail "the live migration fell back to quick: $(cat "$TMP/live.out")"
+ticking_h3() { [[ -n $(last_tick h3 web1) ]]; }
+wait_for 30 "web1 ticking on h3" ticking_h3
+[[ $(boot_of h3 web1) == "$boot1" ]] || fail "boot id changed: $boot1 -> $(boot_of h3 web1)"
+
+step "3. h3 killed: web1 cold-boots elsewhere and reads the variable from its volume"
+"$LAB" kill haven-h3 >/dev/null
+wait_for 60 "web1 running elsewhere" runs_elsewhere web1 3 h1
 new=$(vm_field h1 web1 owner)
 second_boot() { local e; e=$(efivar "h$new" web1); [[ -n $e && $e != "was=none now=$boot1" ]]; }
 wait_for 120 "web1's efivar line on h$new" second_boot
