@@ -10,8 +10,9 @@
 #     show says uefi (text and --json).
 #  2. quick migration to h2: the same boot goes on there.
 #  2b. live migration to h3: the same boot goes on there.
-#  3. h3 killed: web1 cold-boots on a survivor, from the variable store on
-#     its volume: the new boot reads the first boot's id ("was=<boot 1>").
+#  3. h3 killed: web1 cold-boots on h2, from the variable store on its
+#     volume: the new boot reads the first boot's id ("was=<boot 1>").
+#  3b. stopped and started on h1: it reads the id h2's boot wrote.
 #  4. vm set --firmware bios while it runs waits for the next start.
 # Exit 0 on pass; 77 (skip) when not root, no OVMF or the Linux guest cannot
 # be built; 1 with a FAIL message otherwise.
@@ -86,7 +87,7 @@ ticking_h2() { [[ -n $(last_tick h2 web1) ]]; }
 wait_for 30 "web1 ticking on h2" ticking_h2
 [[ $(boot_of h2 web1) == "$boot1" ]] || fail "boot id changed: $boot1 -> $(boot_of h2 web1)"
 
-step "2b. live migration to h3: the same boot goes on, the guest sets the variable again"
+step "2b. live migration to h3: the same boot goes on"
 ctl h1 vm migrate web1 --to haven-h3 | tee "$TMP/live.out"
 grep -q "moved from host 2 to host 3 (live migration)" "$TMP/live.out" || fail "web1 did not move live to h3"
 grep -q "quick migration" "$TMP/live.out" && fail "the live migration fell back to quick: $(cat "$TMP/live.out")"
@@ -94,18 +95,34 @@ ticking_h3() { [[ -n $(last_tick h3 web1) ]]; }
 wait_for 30 "web1 ticking on h3" ticking_h3
 [[ $(boot_of h3 web1) == "$boot1" ]] || fail "boot id changed: $boot1 -> $(boot_of h3 web1)"
 
-step "3. h3 killed: web1 cold-boots elsewhere and reads the variable from its volume"
+step "3. h3 killed: web1 cold-boots on h2 (preferred now) and reads the variable from its volume"
+ctl h1 vm set web1 --prefer 2 >/dev/null
 "$LAB" kill haven-h3 >/dev/null
 wait_for 60 "web1 running elsewhere" runs_elsewhere web1 3 h1
-new=$(vm_field h1 web1 owner)
-second_boot() { local e; e=$(efivar "h$new" web1); [[ -n $e && $e != "was=none now=$boot1" ]]; }
-wait_for 120 "web1's efivar line on h$new" second_boot
-second=$(efivar "h$new" web1)
-boot2=$(boot_of "h$new" web1)
-echo "h$new: efivar $second"
-[[ $boot2 != "$boot1" ]] || fail "web1 was not cold-booted on h$new"
+[[ $(vm_field h1 web1 owner) == 2 ]] || fail "web1 restarted on node $(vm_field h1 web1 owner), not 2"
+second_boot() { local e; e=$(efivar h2 web1); [[ -n $e ]]; }
+wait_for 120 "web1's efivar line on h2" second_boot
+second=$(efivar h2 web1)
+boot2=$(boot_of h2 web1)
+echo "h2: efivar $second"
+[[ $boot2 != "$boot1" ]] || fail "web1 was not cold-booted on h2"
 [[ $second == "was=$boot1 now=$boot2" ]] ||
 	fail "the variable did not move with the volume: '$second', expected 'was=$boot1 now=$boot2'"
+
+step "3b. stopped, started on h1: the value h2's boot wrote is there"
+ctl h1 vm set web1 --prefer 1 >/dev/null
+ctl h1 vm stop web1 >/dev/null
+wait_for 30 "web1 stopped" phase_is h1 web1 stopped
+ctl h1 vm start web1 >/dev/null
+wait_for 60 "web1 running" phase_is h1 web1 running
+[[ $(vm_field h1 web1 owner) == 1 ]] || fail "web1 started on node $(vm_field h1 web1 owner), not 1"
+third_boot() { local e; e=$(efivar h1 web1); [[ -n $e && $e != "was=none now=$boot1" ]]; }
+wait_for 120 "web1's efivar line on h1" third_boot
+third=$(efivar h1 web1)
+boot3=$(boot_of h1 web1)
+echo "h1: efivar $third"
+[[ $third == "was=$boot2 now=$boot3" ]] ||
+	fail "h2's write did not reach the volume: '$third', expected 'was=$boot2 now=$boot3'"
 
 step "4. vm set --firmware bios while it runs: at its next start"
 ctl h1 vm set web1 --firmware bios >/dev/null
