@@ -3,9 +3,10 @@
  * spawn. QEMU runs already unprivileged, under a uid and gid of its own
  * that its child takes before exec (sandbox.c; -runas dies under the
  * sandbox in QEMU 7.2), under QEMU's own seccomp sandbox, and never opens
- * the disk, the LUN or a tap itself: it sees the worker's NBD export over
- * a socket only its group may reach, and inherits the tap of each NIC
- * that havend opened.
+ * the disk, the LUN, a tap or an ISO itself: it sees the worker's NBD
+ * exports (the disks, UEFI's variable store) over a socket only its group
+ * may reach, and inherits the tap of each NIC that havend opened and the
+ * cdrom's ISO that the worker opened.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -223,8 +224,7 @@ qemu_argv(const struct qemu_config *c)
  * Start QEMU as a child of this (already unprivileged) process: stdin
  * /dev/null, stdout and stderr to QEMU's log, the serial log at fd 3, NIC
  * i's tap at QEMU_TAP_FD(i), the cdrom at QEMU_CDROM_FD, nothing else
- * inherited, under QEMU's uid and
- * gid when they are not the worker's. The child waits for the worker to
+ * inherited, under QEMU's uid and gid when they are not the worker's. The child waits for the worker to
  * have given up QEMU's ids (sandbox_qemu_spawned) before it execs: until
  * then QEMU could signal the worker. Returns its pid, or -1.
  */
