@@ -12,6 +12,8 @@
 #  2. vm set --no-cdrom, stop, start: it boots from its disk alone.
 #  3. a cdrom that is not on the hosts: the start fails with the reason
 #     before QEMU runs; bad --cdrom/--boot input is refused by havenctl.
+#  4. the same install under UEFI (web2, OVMF): the empty disk falls
+#     through to the ISO's EFI GRUB, the installed disk boots by OVMF.
 # Exit 0 on pass; 77 (skip) when not root, without grub-mkrescue's BIOS
 # files, or when the Linux guest cannot be built; 1 with FAIL otherwise.
 set -euo pipefail
@@ -130,6 +132,24 @@ missing_said() { vm_events web1 | grep -qF "its cdrom $TMP/missing.iso cannot be
 wait_for 60 "the missing ISO named in web1's events" missing_said
 vm_events web1 | grep -F "missing.iso" | tail -1
 [[ -z $(qemu_pid h1 "$(vm_field h1 web1 uuid)") ]] || fail "QEMU runs without its cdrom"
+
+step "4. the same under UEFI: web2 installs from the ISO and boots its disk by OVMF"
+new_lun web2
+# GRUB's EFI loader needs more than 256 MiB for the guest's kernel.
+ctl h1 vm create web2 --memory 1024M --volume web2-disk --prefer 2 --stop-timeout 3 \
+	--firmware uefi --cdrom "$TMP/installer.iso" --boot disk,cdrom >/dev/null
+t0=$(now)
+ctl h1 vm start web2 >/dev/null
+wait_for 60 "web2 running" phase_is h1 web2 running
+owner=$(vm_field h1 web2 owner)
+uefi_installed() { (( $(says "h$owner" web2 "installer: installed /disk.img") >= 1 )); }
+wait_for 240 "web2's installer" uefi_installed
+echo "web2 installed under UEFI after $(since "$t0") s"
+uefi_from_disk() { (( $(says "h$owner" web2 "haven-init: booted from disk") >= 1 )); }
+wait_for 240 "web2 booting from its disk" uefi_from_disk
+echo "web2 booted from its disk under UEFI after $(since "$t0") s"
+uefi_efivar() { (( $(says "h$owner" web2 "efivar was=") >= 1 )); }
+wait_for 30 "web2's guest under UEFI (its efivar line)" uefi_efivar
 
 "$AUDITOR" check "$TMP/audit" || fail "the auditor saw a VM on two hosts at once"
 echo "PASS"
