@@ -155,6 +155,10 @@ next_start_json(const Haven__VmConfig *p)
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(p->kernel_append));
 	json_object_object_add(obj, "initrd", string_or_null(p->initrd));
+	json_object_object_add(obj, "firmware",
+	    json_object_new_string(boot_firmware_name(p->firmware)));
+	json_object_object_add(obj, "cdrom", string_or_null(p->cdrom));
+	json_object_object_add(obj, "boot_order", string_or_null(p->boot_order));
 	return obj;
 }
 
@@ -247,6 +251,10 @@ request_vm_json(const Haven__Vm *vm)
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(c->kernel_append));
 	json_object_object_add(obj, "initrd", string_or_null(c->initrd));
+	json_object_object_add(obj, "firmware",
+	    json_object_new_string(boot_firmware_name(c->firmware)));
+	json_object_object_add(obj, "cdrom", string_or_null(c->cdrom));
+	json_object_object_add(obj, "boot_order", string_or_null(c->boot_order));
 	json_object_object_add(obj, "nics", nics_json(c));
 	json_object_object_add(obj, "next_start", vm->pending == NULL ? NULL :
 	    next_start_json(vm->pending));

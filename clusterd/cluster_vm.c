@@ -118,6 +118,8 @@ cluster_vm_strings(const Haven__VmConfig *vc, char *err, size_t errlen)
 	if (!tree_text_valid(vc->kernel_append, 4096))
 		REFUSE(CLUSTER_E_INVALID, "VM %s: the kernel command line has "
 		    "control characters or is over 4096 bytes", vc->name);
+	if (boot_config_check(vc, err, errlen) == -1)
+		return CLUSTER_E_INVALID;
 	return CLUSTER_OK;
 }
 
@@ -320,6 +322,14 @@ vm_config_diff(const Haven__VmConfig *a, const Haven__VmConfig *b,
 	    strcmp(a->kernel_append, b->kernel_append) != 0 ||
 	    strcmp(a->initrd, b->initrd) != 0)
 		ADD(cold, cn, "kernel");
+	if (strcmp(boot_firmware_name(a->firmware),
+	    boot_firmware_name(b->firmware)) != 0)
+		ADD(cold, cn, "firmware %s -> %s", boot_firmware_name(a->firmware),
+		    boot_firmware_name(b->firmware));
+	if (strcmp(a->cdrom, b->cdrom) != 0)
+		ADD(cold, cn, "cdrom %s", *b->cdrom != '\0' ? b->cdrom : "none");
+	if (strcmp(a->boot_order, b->boot_order) != 0)
+		ADD(cold, cn, "boot order");
 	if (a->priority != b->priority)
 		ADD(hot, hn, "priority %u -> %u", a->priority, b->priority);
 	if (a->n_preferred_owners != b->n_preferred_owners ||
@@ -363,6 +373,9 @@ vm_config_swap_cold(Haven__VmConfig *a, Haven__VmConfig *b)
 	SWAP(kernel);
 	SWAP(kernel_append);
 	SWAP(initrd);
+	SWAP(firmware);
+	SWAP(cdrom);
+	SWAP(boot_order);
 #undef SWAP
 }
 

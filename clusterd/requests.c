@@ -169,6 +169,9 @@ vm_set_merge(Haven__VmConfig *m, const Haven__VmConfig *given,
 	TAKE(SET(APPEND), kernel_append);
 	TAKE(SET(INITRD), initrd);
 	TAKE(SET(STORAGE_TIMEOUT), storage_timeout_s);
+	TAKE(SET(FIRMWARE), firmware);
+	TAKE(SET(CDROM), cdrom);
+	TAKE(SET(BOOT), boot_order);
 #undef TAKE
 	if (mask & SET(VOLUME)) {
 		m->n_volumes = given->n_volumes;

@@ -299,9 +299,17 @@ int		 volume_format_sync(struct blockdev *,
 		     const struct volume_params *, struct volume **);
 int		 volume_open_sync(struct blockdev *, struct volume **);
 struct blockdev	*volume_extent(struct volume *, enum volume_extent_kind);
+/* The UEFI variable store's region (vars.c) in the first MiB. */
+struct blockdev	*volume_vars_region(struct volume *);
 void		 volume_get_info(const struct volume *, struct volume_info *);
 const char	*volume_extent_name(enum volume_extent_kind);
 void		 volume_close(struct volume *);
+
+/* vars.c: a VM's UEFI variable store in its volume's vars region. */
+typedef void (*vars_cb)(int result, struct blockdev *store, void *arg);
+void		 vars_open(struct blockdev *region, const void *template,
+		     size_t len, int may_create, vars_cb, void *);
+uint64_t	 vars_capacity(const struct blockdev *region);
 
 /* lease.c: the ownership record in a volume's lease extent (DESIGN §3). */
 struct lease_record {

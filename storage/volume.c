@@ -33,7 +33,9 @@
  * 120  extents: 3 x { kind u32, reserved u32, offset u64, size u64 }
  * 192  reserved (zero) ...
  * 508  CRC32 (zlib) of bytes 0..507
- * The rest of the first MiB is reserved; extents start at 1 MiB.
+ * The rest of the first MiB is reserved; extents start at 1 MiB. Its last
+ * 768 KiB, from VOLUME_VARS_OFFSET, hold the UEFI variable store (vars.c),
+ * which has its own header: volumes formatted before it came have none.
  */
 #define VOLUME_MAGIC		"HAVENVOL"
 #define VOLUME_VERSION		1
@@ -42,12 +44,14 @@
 #define VOLUME_LEASE_SIZE	(1ULL << 20)
 #define VOLUME_STATE_DEFAULT_MAX	(2ULL << 30)
 #define VOLUME_MIN_DISK		(4ULL << 20)
+#define VOLUME_VARS_OFFSET	(256ULL << 10)
 #define VOLUME_CLEAR_SIZE	65536	/* zeroed at the start of lease, state */
 
 struct volume {
 	struct blockdev		*dev;
 	struct volume_info	 info;
 	struct blockdev		*extents[VOLUME_EXTENT_COUNT];
+	struct blockdev		*vars;		/* the vars region */
 };
 
 /* An asynchronous open or format in progress. */
@@ -190,6 +194,11 @@ volume_new(struct blockdev *dev, const struct volume_info *info)
 			return NULL;
 		}
 	}
+	if ((v->vars = extent_open(dev, VOLUME_VARS_OFFSET, VOLUME_ALIGN -
+	    VOLUME_VARS_OFFSET, "vars")) == NULL) {
+		volume_close(v);
+		return NULL;
+	}
 	return v;
 }
 
@@ -205,6 +214,8 @@ volume_close(struct volume *v)
 		if (v->extents[i] != NULL)
 			blockdev_close(v->extents[i]);
 	}
+	if (v->vars != NULL)
+		blockdev_close(v->vars);
 	free(v);
 }
 
@@ -214,6 +225,12 @@ volume_extent(struct volume *v, enum volume_extent_kind kind)
 	if ((unsigned)kind >= VOLUME_EXTENT_COUNT)
 		return NULL;
 	return v->extents[kind];
+}
+
+struct blockdev *
+volume_vars_region(struct volume *v)
+{
+	return v->vars;
 }
 
 void

@@ -189,6 +189,7 @@ main(int argc, char **argv)
 	w.adopt_listen = -1;
 	TAILQ_INIT(&w.calls);
 	w.serial_fd = w.log_fd = -1;
+	w.cdrom_fd = -1;
 	log_init("haven-worker", LOG_LEVEL_INFO);
 	if (getenv("HAVEN_WORKER_DEBUG") != NULL)
 		log_set_level(LOG_LEVEL_DEBUG);

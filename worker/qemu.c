@@ -3,9 +3,10 @@
  * spawn. QEMU runs already unprivileged, under a uid and gid of its own
  * that its child takes before exec (sandbox.c; -runas dies under the
  * sandbox in QEMU 7.2), under QEMU's own seccomp sandbox, and never opens
- * the disk, the LUN or a tap itself: it sees the worker's NBD export over
- * a socket only its group may reach, and inherits the tap of each NIC
- * that havend opened.
+ * the disk, the LUN, a tap or an ISO itself: it sees the worker's NBD
+ * exports (the disks, UEFI's variable store) over a socket only its group
+ * may reach, and inherits the tap of each NIC that havend opened and the
+ * cdrom's ISO that the worker opened.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,18 @@ qemu_argv_add(struct qemu_argv *a, const char *fmt, ...)
 	va_end(ap);
 	a->v[a->n++] = s;
 	a->v[a->n] = NULL;
+}
+
+/* Appends ",bootindex=N" to the last argument (a -device). */
+static void
+qemu_argv_bootindex(struct qemu_argv *a, int index)
+{
+	char	*s;
+
+	if (asprintf(&s, "%s,bootindex=%d", a->v[a->n - 1], index) == -1)
+		abort();
+	free(a->v[a->n - 1]);
+	a->v[a->n - 1] = s;
 }
 
 void
@@ -98,7 +111,9 @@ qemu_argv(const struct qemu_config *c)
 	    (!qemu_safe(c->initrd) || c->kernel == NULL ||
 	    *c->kernel == '\0')) ||
 	    (c->name != NULL && strpbrk(c->name, ",\n") != NULL) ||
-	    !qemu_nics_valid(c)) {
+	    !qemu_nics_valid(c) ||
+	    (c->firmware_code != NULL && !qemu_safe(c->firmware_code)) ||
+	    (c->cdrom && (c->cdrom_fd < 0 || c->ndisks > 3))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -110,7 +125,13 @@ qemu_argv(const struct qemu_config *c)
 	qemu_argv_add(&a, "-uuid");
 	qemu_argv_add(&a, "%s", c->uuid);
 	qemu_argv_add(&a, "-machine");
-	qemu_argv_add(&a, "pc,accel=%s", c->kvm ? "kvm" : "tcg");
+	/* UEFI: OVMF's code and the VM's variable store as the two
+	 * pflash chips (the store is on its volume: it moves with it). */
+	if (c->firmware_code != NULL)
+		qemu_argv_add(&a, "pc,accel=%s,pflash0=fwcode,pflash1=fwvars",
+		    c->kvm ? "kvm" : "tcg");
+	else
+		qemu_argv_add(&a, "pc,accel=%s", c->kvm ? "kvm" : "tcg");
 	qemu_argv_add(&a, "-cpu");
 	qemu_argv_add(&a, "%s", c->kvm ? "host" : "max");
 	qemu_argv_add(&a, "-m");
@@ -144,6 +165,29 @@ qemu_argv(const struct qemu_config *c)
 		qemu_argv_add(&a, "-device");
 		qemu_argv_add(&a, "ide-hd,drive=disk%zu,bus=ide.%zu,unit=%zu,"
 		    "werror=stop,rerror=stop", i, i / 2, i % 2);
+		if (i == 0 && c->disk_bootindex > 0)
+			qemu_argv_bootindex(&a, c->disk_bootindex);
+	}
+	if (c->firmware_code != NULL) {
+		qemu_argv_add(&a, "-blockdev");
+		qemu_argv_add(&a, "driver=file,node-name=fwcode,filename=%s,"
+		    "read-only=on", c->firmware_code);
+		qemu_argv_add(&a, "-blockdev");
+		qemu_argv_add(&a, "driver=nbd,node-name=fwvars,"
+		    "server.type=unix,server.path=%s,export=vars,"
+		    "cache.direct=off", c->nbd_path);
+	}
+	/* The cdrom: the ISO the worker opened, never a path of QEMU's. */
+	if (c->cdrom) {
+		qemu_argv_add(&a, "-add-fd");
+		qemu_argv_add(&a, "fd=%d,set=2", QEMU_CDROM_FD);
+		qemu_argv_add(&a, "-blockdev");
+		qemu_argv_add(&a, "driver=file,node-name=cdrom,"
+		    "filename=/dev/fdset/2,read-only=on");
+		qemu_argv_add(&a, "-device");
+		qemu_argv_add(&a, "ide-cd,drive=cdrom,bus=ide.1,unit=1");
+		if (c->cdrom_bootindex > 0)
+			qemu_argv_bootindex(&a, c->cdrom_bootindex);
 	}
 	/* NICs: each on the tap the worker holds, at a fixed number in
 	 * QEMU (qemu_spawn puts it there), with the configured MAC. */
@@ -179,8 +223,8 @@ qemu_argv(const struct qemu_config *c)
 /*
  * Start QEMU as a child of this (already unprivileged) process: stdin
  * /dev/null, stdout and stderr to QEMU's log, the serial log at fd 3, NIC
- * i's tap at QEMU_TAP_FD(i), nothing else inherited, under QEMU's uid and
- * gid when they are not the worker's. The child waits for the worker to
+ * i's tap at QEMU_TAP_FD(i), the cdrom at QEMU_CDROM_FD, nothing else
+ * inherited, under QEMU's uid and gid when they are not the worker's. The child waits for the worker to
  * have given up QEMU's ids (sandbox_qemu_spawned) before it execs: until
  * then QEMU could signal the worker. Returns its pid, or -1.
  */
@@ -190,6 +234,7 @@ qemu_spawn(const struct qemu_config *c)
 	char	**argv;
 	pid_t	  pid;
 	int	  devnull, taps[QEMU_MAX_NICS], go[2] = { -1, -1 };
+	int	  cdrom = -1;
 	int	  own = c->uid != 0 && c->uid != c->worker_uid;
 	size_t	  i;
 	char	  byte;
@@ -219,6 +264,10 @@ qemu_spawn(const struct qemu_config *c)
 		    dup2(c->log_fd, 2) == -1 ||
 		    dup2(c->serial_fd, QEMU_SERIAL_FD) == -1)
 			_exit(127);
+		/* The cdrom above every target too, placed last. */
+		if (c->cdrom && (cdrom = fcntl(c->cdrom_fd, F_DUPFD_CLOEXEC,
+		    QEMU_CDROM_FD + 1)) == -1)
+			_exit(127);
 		/* Above every target first, so that placing one tap never
 		 * closes another that happens to sit at its number. */
 		for (i = 0; i < c->nnics; i++)
@@ -228,7 +277,10 @@ qemu_spawn(const struct qemu_config *c)
 		for (i = 0; i < c->nnics; i++)
 			if (dup2(taps[i], QEMU_TAP_FD(i)) == -1)
 				_exit(127);
-		close_range(QEMU_TAP_FD(c->nnics), ~0U, 0);
+		if (c->cdrom && dup2(cdrom, QEMU_CDROM_FD) == -1)
+			_exit(127);
+		close_range(QEMU_TAP_FD(c->nnics), QEMU_CDROM_FD - 1, 0);
+		close_range(QEMU_CDROM_FD + (c->cdrom ? 1 : 0), ~0U, 0);
 		/* The worker dies: QEMU must not outlive it. After the ids:
 		 * a change of ids clears it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -80,6 +80,8 @@ struct worker {
 	Haven__WorkerCommand	*queued;	/* arrived before ready */
 
 	struct nbd_server	*nbd;
+	struct blockdev		*vars;		/* UEFI's store (firmware.c) */
+	int			 cdrom_fd;	/* the ISO, read-only; -1 */
 	int			 qmp_listen;
 	struct event		*qmp_accept;
 	struct qmp		*qmp;
@@ -175,6 +177,8 @@ void		 worker_switch_volumes(struct worker *, transfer_done_cb,
 
 /* vm.c */
 int		 worker_spawn(struct worker *, int incoming);
+/* firmware.c */
+void		 worker_firmware_open(struct worker *);
 void		 worker_reply_ignore(struct qmp *, struct json_object *,
 		     const char *, const char *, void *);
 void		 worker_stop_timeout(void *);

@@ -155,6 +155,7 @@ main(void)
 	boot_id = service_boot_id();
 	console_open(boot_id);
 	service_parse_cmdline(&config);
+	efivar_boot(boot_id);
 	disk = journal_open(&config, boot_id) == 0;
 	dirty_mib = dirty_start(&config, boot_id);
 	if (sysinfo(&info) != 0)

@@ -33,6 +33,9 @@ void		 console_line(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* dirty.c */
 unsigned	 dirty_start(const struct service_config *, uint64_t);
 
+/* efivar.c */
+void		 efivar_boot(uint64_t);
+
 /* journal.c */
 int		 journal_open(const struct service_config *, uint64_t);
 const char	*journal_device(void);
