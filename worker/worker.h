@@ -53,6 +53,8 @@ void		 qmp_free(struct qmp *);
  * worker holds (tap_fd) and QEMU inherits as QEMU_TAP_FD(i). */
 #define QEMU_MAX_NICS		8
 #define QEMU_TAP_FD(i)		(4 + (int)(i))	/* after the serial log, 3 */
+/* QEMU's end of the worker's serial socket pair (console.c), after the taps. */
+#define QEMU_CONSOLE_FD		QEMU_TAP_FD(QEMU_MAX_NICS)
 struct qemu_nic {
 	const char	*mac;		/* "0a:1b:2c:3d:4e:5f" */
 	int		 e1000;		/* else virtio-net-pci */
@@ -70,6 +72,10 @@ struct qemu_config {
 	size_t		 ndisks;
 	int		 serial_fd;
 	int		 log_fd;
+	/* The serial port on console_fd (a socket, the log beside it) and
+	 * VNC for add_client; 0: the port writes only the log. */
+	int		 console;
+	int		 console_fd;
 	const char	*kernel;	/* optional -kernel, -append, -initrd */
 	const char	*append;
 	const char	*initrd;
