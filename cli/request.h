@@ -32,6 +32,8 @@ struct cli_vm_args {
 };
 int		 cli_vm_config_parse(struct cli *, const struct cmd_entry *,
 		     struct args *, struct cli_vm_args *, Haven__VmConfig *);
+int		 request_console(struct cli *, const char *name,
+		     Haven__ConsoleKind, int *sock);
 /* A node id, or the id of the host of that name (asks havend). */
 int		 request_node_id(struct cli *, const char *, uint32_t *);
 
