@@ -3,7 +3,8 @@
  * of a socket pair whose other end the worker holds. QEMU writes the serial
  * log itself (the chardev's logfile, on the fd set havend opened), so the
  * worker only drains the port, always, and copies it to the one attached
- * session; what the session types goes to QEMU. A second attach takes the
+ * session (up to 1 MiB behind, then it drops what the session misses);
+ * what the session types goes to QEMU. A second attach takes the
  * console over: the first session is told who took it and closed. VNC
  * viewers are handed to QEMU one socket at a time (getfd, add_client).
  */
@@ -22,6 +23,10 @@
 #include "worker_int.h"
 
 #define CONSOLE_BUF	4096
+/* What a session may fall behind the guest, at most; beyond it the guest's
+ * output is dropped for that session (the serial log keeps it), so that a
+ * stalled session never stalls the guest. */
+#define CONSOLE_OUT_MAX	(1024 * 1024)
 #define CONSOLE_CLOSED	"\r\n[haven: the VM's serial port closed]\r\n"
 
 struct console {
@@ -31,8 +36,12 @@ struct console {
 	struct event	*qemu_write;	/* armed while typed bytes wait */
 	int		 user_fd;	/* the attached session, -1: none */
 	struct event	*user_read;
+	struct event	*user_write;	/* armed while output waits */
 	uint8_t		 typed[CONSOLE_BUF];	/* session to QEMU, unsent */
 	size_t		 ntyped;
+	uint8_t		*out;		/* QEMU to the session, unsent */
+	size_t		 nout;
+	uint64_t	 dropped;	/* bytes a slow session missed */
 	char		 who[128];
 };
 
@@ -71,10 +80,13 @@ console_detach(struct console *c, const char *why)
 	worker_log(c->w, LOG_LEVEL_INFO, "serial console: %s detached (%s)",
 	    c->who, why);
 	event_free(c->user_read);
-	c->user_read = NULL;
+	event_free(c->user_write);
+	c->user_read = c->user_write = NULL;
 	close(c->user_fd);
 	c->user_fd = -1;
 	c->ntyped = 0;
+	c->nout = 0;
+	c->dropped = 0;
 	if (c->qemu_write != NULL)
 		event_del(c->qemu_write);
 }
@@ -130,6 +142,64 @@ console_user_cb(evutil_socket_t fd, short events, void *arg)
 	console_flush(c);
 }
 
+/* Output to the session, as much as its socket takes; the rest waits in
+ * out, up to CONSOLE_OUT_MAX. */
+static void
+console_send(struct console *c, const uint8_t *buf, size_t len)
+{
+	char	note[128];
+	ssize_t	n;
+	int	k;
+
+	if (c->nout == 0 && c->dropped > 0) {
+		k = snprintf(note, sizeof note, "\r\n[haven: %llu bytes of "
+		    "output dropped: this session read too slowly; the serial "
+		    "log has them]\r\n", (unsigned long long)c->dropped);
+		c->dropped = 0;
+		console_send(c, (const uint8_t *)note, (size_t)k);
+	}
+	while (c->nout == 0 && len > 0) {
+		n = send(c->user_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0)
+			return;		/* gone: its read sees the end */
+		buf += n;
+		len -= (size_t)n;
+	}
+	if (len == 0)
+		return;
+	if (c->nout + len > CONSOLE_OUT_MAX) {
+		c->dropped += len;
+		return;
+	}
+	if (c->out == NULL && (c->out = malloc(CONSOLE_OUT_MAX)) == NULL)
+		abort();
+	memcpy(c->out + c->nout, buf, len);
+	c->nout += len;
+	event_add(c->user_write, NULL);
+}
+
+static void
+console_user_write_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct console	*c = arg;
+	ssize_t		 n;
+
+	n = send(fd, c->out, c->nout, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0) {
+		memmove(c->out, c->out + n, c->nout - (size_t)n);
+		c->nout -= (size_t)n;
+	} else if (n == -1 && errno != EINTR && errno != EAGAIN)
+		c->nout = 0;		/* gone: its read sees the end */
+	if (c->nout > 0)
+		event_add(c->user_write, NULL);
+	else if (c->dropped > 0)
+		console_send(c, (const uint8_t *)"", 0);
+}
+
 /* What the guest wrote: drained whether or not anyone watches, so that
  * the guest never waits for a session; the log is QEMU's. */
 static void
@@ -152,7 +222,7 @@ console_qemu_read_cb(evutil_socket_t fd, short events, void *arg)
 		return;
 	}
 	if (c->user_fd != -1)
-		console_say(c->user_fd, buf, (size_t)n);
+		console_send(c, buf, (size_t)n);
 }
 
 /*
@@ -197,6 +267,7 @@ console_free(struct worker *w)
 	event_free(c->qemu_read);
 	event_free(c->qemu_write);
 	close(c->qemu_fd);
+	free(c->out);
 	free(c);
 	w->console = NULL;
 }
@@ -274,7 +345,9 @@ console_attach(struct worker *w, struct frame *f)
 	console_nonblock(fd);
 	c->user_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
 	    console_user_cb, c);
-	if (c->user_read == NULL)
+	c->user_write = event_new(w->base, fd, EV_WRITE, console_user_write_cb,
+	    c);
+	if (c->user_read == NULL || c->user_write == NULL)
 		abort();
 	event_add(c->user_read, NULL);
 	worker_log(w, LOG_LEVEL_INFO, "serial console: %s attached", who);
