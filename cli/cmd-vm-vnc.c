@@ -100,7 +100,7 @@ vnc_listen(struct cli *cli, const struct cmd_entry *cmd, const char *listen_at,
 		return fd;
 	}
 	if (cli_parse_listen(listen_at, &ss, &len, err, sizeof err) == -1) {
-		cli_usage_error(cli, cmd, "--listen %s", err);
+		cli_usage_error(cli, cmd, "%s", err);
 		return -2;
 	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
@@ -132,7 +132,10 @@ cmd_vm_vnc_exec(struct cli *cli, struct args *args)
 {
 	const struct cmd_entry	*cmd = &cmd_vm_vnc_entry;
 	const char		*name, *listen_at, *path;
+	struct sockaddr_storage	 ss;
 	struct sigaction	 sa;
+	socklen_t		 len;
+	char			 err[320];
 	int			 lfd, viewer, vm, rc;
 	pid_t			 pid;
 
@@ -149,14 +152,20 @@ cmd_vm_vnc_exec(struct cli *cli, struct args *args)
 	}
 	if (request_vm_name(cli, cmd, args, &name) == -1)
 		return CLI_EXIT_USAGE;
+	if (listen_at == NULL)
+		listen_at = "127.0.0.1:0";
+	if (path == NULL && cli_parse_listen(listen_at, &ss, &len, err,
+	    sizeof err) == -1) {
+		cli_usage_error(cli, cmd, "%s", err);
+		return CLI_EXIT_USAGE;
+	}
 	/* Ask once before listening: a refusal (role, host, state) is
 	 * said now, not to the first viewer. */
 	if ((rc = request_console(cli, name,
 	    HAVEN__CONSOLE_KIND__CONSOLE_KIND_VNC, &vm)) != CLI_EXIT_OK)
 		return rc;
 	close(vm);
-	if ((lfd = vnc_listen(cli, cmd, listen_at != NULL ? listen_at :
-	    "127.0.0.1:0", path)) < 0)
+	if ((lfd = vnc_listen(cli, cmd, listen_at, path)) < 0)
 		return lfd == -2 ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = vnc_on_signal;

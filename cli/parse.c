@@ -590,13 +590,14 @@ cli_parse_listen(const char *spec, struct sockaddr_storage *sa,
 	memset(sa, 0, sizeof *sa);
 	if (colon == NULL || colon == spec ||
 	    cli_parse_uint(colon + 1, 0, 65535, &port) == -1) {
-		snprintf(err, errlen, "'%s' is not HOST:PORT (127.0.0.1:5901; "
+		snprintf(err, errlen, "--listen '%s' is not HOST:PORT (127.0.0.1:5901; "
 		    "port 0 lets the kernel choose)", spec);
 		return -1;
 	}
 	hostlen = (size_t)(colon - spec);
 	if (hostlen >= sizeof host) {
-		snprintf(err, errlen, "'%s': the host is too long", spec);
+		snprintf(err, errlen, "--listen '%s': the host is too long",
+		    spec);
 		return -1;
 	}
 	memcpy(host, spec, hostlen);
@@ -620,7 +621,7 @@ cli_parse_listen(const char *spec, struct sockaddr_storage *sa,
 		return 0;
 	}
 	memset(sa, 0, sizeof *sa);
-	snprintf(err, errlen, "'%s': --listen takes a loopback address "
+	snprintf(err, errlen, "--listen '%s': a loopback address is needed "
 	    "(127.0.0.1:PORT, localhost:PORT or [::1]:PORT): the VM's display "
 	    "has no password, so it is served to this host only (reach it "
 	    "from elsewhere with 'ssh -L')", spec);

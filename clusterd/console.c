@@ -35,7 +35,7 @@ havend_vm_console_attach(struct control_client *c, ProtobufCMessage *m,
 	int			 sv[2];
 
 	what = req->kind == HAVEN__CONSOLE_KIND__CONSOLE_KIND_VNC ?
-	    "vm vnc" : "vm console --attach";
+	    "vnc" : "console";
 	if (vm == NULL) {
 		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
 		    "no VM named '%s'; 'havenctl vm list' shows them", req->name);
@@ -49,9 +49,10 @@ havend_vm_console_attach(struct control_client *c, ProtobufCMessage *m,
 		if (owner != NULL)
 			control_reply_error(c,
 			    HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "VM %s runs "
-			    "on %s (node %u): run 'havenctl %s %s' on that host",
-			    req->name, owner->config->name,
-			    owner->config->node_id, what, req->name);
+			    "on %s (node %u): run 'havenctl vm %s %s%s' on that "
+			    "host", req->name, owner->config->name,
+			    owner->config->node_id, what, req->name,
+			    *what == 'c' ? " --attach" : "");
 		else
 			control_reply_error(c,
 			    HAVEN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "VM %s is %s "
@@ -83,7 +84,8 @@ havend_vm_console_attach(struct control_client *c, ProtobufCMessage *m,
 		    "again in a moment", req->name);
 		goto done;
 	}
-	log_vm(LOG_LEVEL_INFO, vm->config->name, "%s for %s", what, whom);
+	log_vm(LOG_LEVEL_INFO, vm->config->name, "%s session for %s", what,
+	    whom);
 	r.owner = h->node_id;
 	control_reply_fds(c, FRAME_VM_CONSOLE_ATTACHED, &r.base, &sv[0], 1);
 done:
