@@ -85,7 +85,7 @@ vnc_listen(struct cli *cli, const struct cmd_entry *cmd, const char *listen_at,
 			return -1;
 		mask = umask(077);
 		if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
-		    listen(fd, 8) == -1) {
+		    chmod(path, 0600) == -1 || listen(fd, 8) == -1) {
 			umask(mask);
 			cli_error(cli, "--socket %s: %s%s", path,
 			    strerror(errno), errno == EADDRINUSE ? " (remove "

@@ -60,7 +60,7 @@ expect_rc() { local want=$1 words=$2 rc=0 out; shift 2
 	grep -qF -- "$words" <<<"$out" || fail "'$*' does not say '$words': $out"
 	echo "  exit $rc: $(head -1 <<<"$out")"; }
 serial_has() { ctl "$owner" vm console web1 --tail 0 2>/dev/null | grep -qF -- "$1"; }
-log_size() { "$LAB" exec "h$owner" stat -c %s "/var/log/haven/$1" 2>/dev/null || echo 0; }
+log_size() { "$LAB" exec "$owner" stat -c %s "/var/log/haven/$1" 2>/dev/null || echo 0; }
 # qemu_listens — a listening socket of web1's QEMU, TCP or Unix (none is
 # the point: viewers reach VNC only through havenctl and havend).
 qemu_listens() { "$LAB" exec "h$owner" ss -Hlp 2>/dev/null | grep -F "pid=$qpid," || true; }
@@ -115,6 +115,7 @@ python3 "$CONSOLE_CLIENT" type "flood 9000" "$LAB" exec "$owner" "$HAVENCTL" vm 
 echo "RESULT: 9000 lines of 150 bytes typed for and read back through the console in $(since "$t0") s (the guest's UART under TCG)"
 wait_for 10 "web1.serial rotated" "$LAB" exec "$owner" test -s /var/log/haven/web1.serial.1
 echo "web1.serial $(log_size web1.serial) bytes, web1.serial.1 $(log_size web1.serial.1) (cap 1 MiB, 1.35 MB flooded)"
+(( $(log_size web1.serial.1) >= 1 << 20 )) || fail "web1.serial.1 holds less than the cap"
 (( $(log_size web1.serial) <= 4 << 20 && $(log_size web1.serial.1) <= 4 << 20 )) ||
 	fail "the serial log is over its cap"
 t1=$(ticks "$owner" web1)
