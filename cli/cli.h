@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct json_object;
 struct event_base;
@@ -98,6 +99,11 @@ int		 cli_vm_name_valid(const char *);
 int		 cli_parse_nic(char *, struct Haven__Nic *, char mac[18],
 		     char *err, size_t errlen);
 int		 cli_parse_priority(const char *, uint32_t *);
+#define CLI_CONSOLE_ESCAPE	0x1d	/* Ctrl-] leaves vm console --attach */
+struct sockaddr_storage;
+int		 cli_parse_listen(const char *, struct sockaddr_storage *,
+		     socklen_t *, char *err, size_t errlen);
+size_t		 cli_console_escape(const uint8_t *, size_t);
 const char	*cli_priority_name(uint32_t, char *, size_t);
 int		 cli_parse_isolation(const char *, int *);
 const char	*cli_isolation_name(int);
@@ -158,6 +164,9 @@ struct ProtobufCMessage *client_request(struct cli *, int fd, uint16_t type,
 struct ProtobufCMessage *client_request_code(struct cli *, int fd,
 		     uint16_t type, const struct ProtobufCMessage *,
 		     uint16_t *reply_type, int *error_code);
+struct ProtobufCMessage *client_request_fd(struct cli *, int fd,
+		     uint16_t type, const struct ProtobufCMessage *,
+		     uint16_t *reply_type, int *error_code, int *passed);
 int		 client_error_exit(uint16_t reply_type, int error_code);
 struct ProtobufCMessage *client_call(struct cli *, uint16_t type,
 		     const struct ProtobufCMessage *, uint16_t want, int *exit_code);
@@ -202,6 +211,7 @@ extern const struct cmd_entry cmd_vm_set_entry;
 extern const struct cmd_entry cmd_vm_list_entry;
 extern const struct cmd_entry cmd_vm_show_entry;
 extern const struct cmd_entry cmd_vm_console_entry;
+extern const struct cmd_entry cmd_vm_vnc_entry;
 extern const struct cmd_entry cmd_vm_start_entry;
 extern const struct cmd_entry cmd_vm_stop_entry;
 extern const struct cmd_entry cmd_vm_delete_entry;

@@ -50,6 +50,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_vm_list_entry,
 	&cmd_vm_show_entry,
 	&cmd_vm_console_entry,
+	&cmd_vm_vnc_entry,
 	&cmd_vm_migrate_entry,
 	&cmd_vm_start_entry,
 	&cmd_vm_stop_entry,

@@ -296,3 +296,40 @@ request_node_id(struct cli *cli, const char *arg, uint32_t *id)
 		    "them", arg);
 	return found ? 0 : -1;
 }
+
+/*
+ * An interactive console of VM name (vm console --attach, vm vnc): its
+ * socket, which havend sends beside its reply, in *sock. Returns
+ * CLI_EXIT_OK, or the exit code after havend's message.
+ */
+int
+request_console(struct cli *cli, const char *name, Haven__ConsoleKind kind,
+    int *sock)
+{
+	Haven__ConsoleAttach	 req = HAVEN__CONSOLE_ATTACH__INIT;
+	ProtobufCMessage	*r;
+	uint16_t		 type;
+	int			 fd, code = 0, rc = CLI_EXIT_FAILURE;
+
+	*sock = -1;
+	if ((fd = client_connect(cli)) == -1)
+		return CLI_EXIT_FAILURE;
+	req.name = (char *)name;
+	req.kind = kind;
+	r = client_request_fd(cli, fd, FRAME_VM_CONSOLE_ATTACH, &req.base,
+	    &type, &code, sock);
+	close(fd);
+	if (r == NULL)
+		return client_error_exit(type, code);
+	if (type != FRAME_VM_CONSOLE_ATTACHED || *sock == -1) {
+		cli_error(cli, "havend sent an unexpected reply (type %u%s); "
+		    "are havenctl and havend the same version?", type,
+		    *sock == -1 ? ", no socket" : "");
+		if (*sock != -1)
+			close(*sock);
+		*sock = -1;
+	} else
+		rc = CLI_EXIT_OK;
+	message_free(r);
+	return rc;
+}

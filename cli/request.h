@@ -38,6 +38,8 @@ int		 cli_vm_config_parse(struct cli *, const struct cmd_entry *,
 int		 vm_storage_url(struct cli *, const char *volume, char *url,
 		     size_t, char *pool, size_t);
 int		 vm_storage_host_key(struct cli *);
+int		 request_console(struct cli *, const char *name,
+		     Haven__ConsoleKind, int *sock);
 /* A node id, or the id of the host of that name (asks havend). */
 int		 request_node_id(struct cli *, const char *, uint32_t *);
 

@@ -677,6 +677,8 @@ const struct control_route havend_routes[] = {
 	{ FRAME_NODE_MAINTENANCE, REQUEST_ADMIN, 1, NULL,
 	    havend_node_maintenance },
 	{ FRAME_DEBUG_LOG, REQUEST_ADMIN, 0, NULL, havend_debug_log },
+	{ FRAME_VM_CONSOLE_ATTACH, REQUEST_VM, 1, havend_target_console_attach,
+	    havend_vm_console_attach },
 };
 const size_t havend_nroutes = sizeof havend_routes / sizeof havend_routes[0];
 

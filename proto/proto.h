@@ -78,6 +78,10 @@ enum frame_type {
 	FRAME_VM_SET = 142,		/* haven.VmSetRequest */
 	FRAME_VOLUME_REMOVE = 143,	/* haven.VolumeRemove (the change) */
 	FRAME_POOL_REMOVE = 144,	/* haven.PoolRemove */
+	FRAME_VM_CONSOLE_ATTACH = 145,	/* haven.ConsoleAttach */
+	FRAME_VM_CONSOLE_ATTACHED = 146, /* haven.ConsoleAttached + 1 fd */
+	FRAME_WORKER_CONSOLE = 147,	/* haven.ConsoleAttach + 1 fd, havend
+					 * to the VM's worker */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */

@@ -230,6 +230,7 @@ main(int argc, char **argv)
 	}
 	if (w.qmp != NULL)
 		qmp_free(w.qmp);	/* no reply runs now */
+	console_free(&w);
 	worker_calls_free(&w);
 	if (w.nbd != NULL)
 		nbd_server_free(w.nbd);

@@ -148,13 +148,25 @@ qemu_argv(const struct qemu_config *c)
 	qemu_argv_add(&a, "socket,id=qmp,path=%s,server=off", c->qmp_path);
 	qemu_argv_add(&a, "-mon");
 	qemu_argv_add(&a, "chardev=qmp,mode=control");
-	/* Serial: the log the worker holds, passed as an fd set. */
+	/* Serial: the log the worker holds, passed as an fd set; with a
+	 * console, the port is the worker's socket pair (console.c) and QEMU
+	 * writes the log beside it. VNC: no listener at all, the worker hands
+	 * each viewer's socket over QMP (add_client). */
 	qemu_argv_add(&a, "-add-fd");
 	qemu_argv_add(&a, "fd=%d,set=1", QEMU_SERIAL_FD);
 	qemu_argv_add(&a, "-chardev");
-	qemu_argv_add(&a, "file,id=serial0,path=/dev/fdset/1,append=on");
+	if (c->console)
+		qemu_argv_add(&a, "socket,id=serial0,fd=%d,"
+		    "logfile=/dev/fdset/1,logappend=on", QEMU_CONSOLE_FD);
+	else
+		qemu_argv_add(&a, "file,id=serial0,path=/dev/fdset/1,"
+		    "append=on");
 	qemu_argv_add(&a, "-serial");
 	qemu_argv_add(&a, "chardev:serial0");
+	if (c->console) {
+		qemu_argv_add(&a, "-vnc");
+		qemu_argv_add(&a, "none");
+	}
 	/* Disks: the worker's NBD exports; a refused write (fenced) stops
 	 * the VM instead of failing the guest's I/O. */
 	for (i = 0; i < c->ndisks; i++) {
@@ -223,8 +235,9 @@ qemu_argv(const struct qemu_config *c)
 /*
  * Start QEMU as a child of this (already unprivileged) process: stdin
  * /dev/null, stdout and stderr to QEMU's log, the serial log at fd 3, NIC
- * i's tap at QEMU_TAP_FD(i), the cdrom at QEMU_CDROM_FD, nothing else
- * inherited, under QEMU's uid and gid when they are not the worker's. The child waits for the worker to
+ * i's tap at QEMU_TAP_FD(i), the cdrom at QEMU_CDROM_FD, the console's
+ * socket at QEMU_CONSOLE_FD, nothing else inherited, under QEMU's uid and
+ * gid when they are not the worker's. The child waits for the worker to
  * have given up QEMU's ids (sandbox_qemu_spawned) before it execs: until
  * then QEMU could signal the worker. Returns its pid, or -1.
  */
@@ -234,7 +247,7 @@ qemu_spawn(const struct qemu_config *c)
 	char	**argv;
 	pid_t	  pid;
 	int	  devnull, taps[QEMU_MAX_NICS], go[2] = { -1, -1 };
-	int	  cdrom = -1;
+	int	  cdrom = -1, console = -1;
 	int	  own = c->uid != 0 && c->uid != c->worker_uid;
 	size_t	  i;
 	char	  byte;
@@ -266,21 +279,32 @@ qemu_spawn(const struct qemu_config *c)
 			_exit(127);
 		/* The cdrom above every target too, placed last. */
 		if (c->cdrom && (cdrom = fcntl(c->cdrom_fd, F_DUPFD_CLOEXEC,
-		    QEMU_CDROM_FD + 1)) == -1)
+		    QEMU_CONSOLE_FD + 1)) == -1)
 			_exit(127);
 		/* Above every target first, so that placing one tap never
 		 * closes another that happens to sit at its number. */
 		for (i = 0; i < c->nnics; i++)
 			if ((taps[i] = fcntl(c->nics[i].tap_fd, F_DUPFD_CLOEXEC,
-			    QEMU_TAP_FD(QEMU_MAX_NICS))) == -1)
+			    QEMU_CONSOLE_FD + 1)) == -1)
 				_exit(127);
+		if (c->console && (console = fcntl(c->console_fd,
+		    F_DUPFD_CLOEXEC, QEMU_CONSOLE_FD + 1)) == -1)
+			_exit(127);
 		for (i = 0; i < c->nnics; i++)
 			if (dup2(taps[i], QEMU_TAP_FD(i)) == -1)
 				_exit(127);
 		if (c->cdrom && dup2(cdrom, QEMU_CDROM_FD) == -1)
 			_exit(127);
-		close_range(QEMU_TAP_FD(c->nnics), QEMU_CDROM_FD - 1, 0);
-		close_range(QEMU_CDROM_FD + (c->cdrom ? 1 : 0), ~0U, 0);
+		if (c->console && dup2(console, QEMU_CONSOLE_FD) == -1)
+			_exit(127);
+		if (QEMU_TAP_FD(c->nnics) < QEMU_CDROM_FD)
+			close_range(QEMU_TAP_FD(c->nnics), QEMU_CDROM_FD - 1,
+			    0);
+		if (!c->cdrom)
+			close(QEMU_CDROM_FD);
+		if (!c->console)
+			close(QEMU_CONSOLE_FD);
+		close_range(QEMU_CONSOLE_FD + 1, ~0U, 0);
 		/* The worker dies: QEMU must not outlive it. After the ids:
 		 * a change of ids clears it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -108,6 +108,10 @@ worker_spawn(struct worker *w, int incoming)
 	c.ndisks = w->nvolumes;
 	c.serial_fd = w->serial_fd;
 	c.log_fd = w->log_fd;
+	/* The serial port on a socket pair for havenctl's console. */
+	if ((c.console_fd = console_socket(w)) == -1)
+		return -errno;
+	c.console = 1;
 	c.kernel = w->spec->kernel;
 	c.append = w->spec->kernel_append;
 	c.initrd = w->spec->initrd;
@@ -137,8 +141,11 @@ worker_spawn(struct worker *w, int incoming)
 	c.gid = w->qemu_gid;
 	c.worker_uid = getuid();
 	c.worker_gid = getgid();
-	if ((w->qemu_pid = qemu_spawn(&c)) == -1)
-		return -errno;
+	w->qemu_pid = qemu_spawn(&c);
+	error = errno;
+	close(c.console_fd);	/* QEMU's now */
+	if (w->qemu_pid == -1)
+		return -error;
 	worker_log(w, LOG_LEVEL_INFO, "QEMU pid %ld (uid %lu)",
 	    (long)w->qemu_pid, (unsigned long)c.uid);
 	/* Nothing is exec'd or forked from here on. */

@@ -54,6 +54,9 @@ void		 qmp_free(struct qmp *);
 #define QEMU_MAX_NICS		8
 #define QEMU_TAP_FD(i)		(4 + (int)(i))	/* after the serial log, 3 */
 #define QEMU_CDROM_FD		QEMU_TAP_FD(QEMU_MAX_NICS)
+/* QEMU's end of the worker's serial socket pair (console.c), after the
+ * cdrom's number. */
+#define QEMU_CONSOLE_FD		(QEMU_CDROM_FD + 1)
 struct qemu_nic {
 	const char	*mac;		/* "0a:1b:2c:3d:4e:5f" */
 	int		 e1000;		/* else virtio-net-pci */
@@ -71,6 +74,10 @@ struct qemu_config {
 	size_t		 ndisks;
 	int		 serial_fd;
 	int		 log_fd;
+	/* The serial port on console_fd (a socket, the log beside it) and
+	 * VNC for add_client; 0: the port writes only the log. */
+	int		 console;
+	int		 console_fd;
 	const char	*kernel;	/* optional -kernel, -append, -initrd */
 	const char	*append;
 	const char	*initrd;

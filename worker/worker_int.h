@@ -1,5 +1,6 @@
 /*
- * Inside haven-worker (main.c, parent.c, adopt.c, volumes.c, vm.c, move.c):
+ * Inside haven-worker (main.c, parent.c, adopt.c, volumes.c, vm.c, move.c,
+ * console.c):
  * struct worker, the one per-VM process's state, and what its files call in
  * each other. worker.h is the public header of the QMP client, the QEMU
  * command line and the sandbox.
@@ -20,6 +21,7 @@
 
 struct blockdev;
 struct channel;
+struct console;
 struct ev_timer;
 struct event;
 struct event_base;
@@ -85,6 +87,7 @@ struct worker {
 	int			 qmp_listen;
 	struct event		*qmp_accept;
 	struct qmp		*qmp;
+	struct console		*console;	/* the serial port (console.c) */
 	pid_t			 qemu_pid;
 	uid_t			 qemu_uid;	/* QEMU's ids (parent.c) */
 	gid_t			 qemu_gid;
@@ -135,6 +138,11 @@ struct worker {
 /* A line about this worker's VM: "vm UUID: ...". */
 #define worker_log(w, level, ...)					\
 	log_vm(level, (w)->spec != NULL ? (w)->spec->uuid : "", __VA_ARGS__)
+
+/* console.c */
+int		 console_socket(struct worker *);
+void		 console_attach(struct worker *, struct frame *);
+void		 console_free(struct worker *);
 
 /* outage.c */
 void		 worker_outage_tick(void *);

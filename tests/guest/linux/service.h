@@ -29,6 +29,8 @@ struct service_config {
 /* console.c */
 void		 console_open(uint64_t);
 void		 console_line(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 console_poll_fd(struct pollfd *);
+void		 console_read(void);
 
 /* dirty.c */
 unsigned	 dirty_start(const struct service_config *, uint64_t);
