@@ -12,6 +12,7 @@
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -304,6 +305,129 @@ check_migration(struct validate_report *rep, const struct config *c)
 	    c->if_migration);
 }
 
+/* Guest bridges enslave none of the host's own NICs (DESIGN §1). */
+static void
+check_guest_bridges(struct validate_report *rep, const struct config *c)
+{
+	struct config_error	 err;
+	const char		*own[3] = { c->if_management, c->if_storage,
+				    c->if_migration };
+	char			 path[512], list[256] = "";
+	size_t			 i, j, len = 0;
+	struct stat		 st;
+
+	if (c->nif_vm == 0) {
+		validate_add(rep, "guest-bridges", VALIDATE_WARN, "no "
+		    "[interfaces] vm bridges: this host's VMs have no "
+		    "network; list the bridges it offers to guests");
+		return;
+	}
+	if (config_check_bridges(c, CONFIG_SYSFS, &err, 1) > 0) {
+		validate_add(rep, "guest-bridges", VALIDATE_FAIL, "%s",
+		    err.message);
+		return;
+	}
+	for (i = 0; i < c->nif_vm; i++) {
+		for (j = 0; j < 3; j++) {
+			if (own[j][0] == '\0')
+				continue;
+			snprintf(path, sizeof path, "%s/class/net/%s/brif/%s",
+			    CONFIG_SYSFS, c->if_vm[i], own[j]);
+			if (stat(path, &st) == -1)
+				continue;
+			validate_add(rep, "guest-bridges", VALIDATE_FAIL, "guest "
+			    "bridge %s enslaves %s, the %s NIC: guests would "
+			    "share the host's own network; give the bridge "
+			    "another uplink (ip link set %s nomaster)",
+			    c->if_vm[i], own[j], j == 0 ? "management" :
+			    j == 1 ? "storage" : "migration", own[j]);
+			return;
+		}
+		if (len < sizeof list)
+			len += (size_t)snprintf(list + len, sizeof list - len,
+			    "%s%s", i ? ", " : "", c->if_vm[i]);
+	}
+	validate_add(rep, "guest-bridges", VALIDATE_PASS, "%s: none enslaves "
+	    "a management, storage or migration NIC", list);
+}
+
+/* The NIC that holds the local IPv4 address addr (host order), or "". */
+static void
+validate_nic_of(uint32_t addr, char *name, size_t len)
+{
+	struct ifaddrs		*ifa, *p;
+	struct sockaddr_in	*sin;
+
+	name[0] = '\0';
+	if (getifaddrs(&ifa) == -1)
+		return;
+	for (p = ifa; p != NULL; p = p->ifa_next) {
+		if (p->ifa_addr == NULL || p->ifa_addr->sa_family != AF_INET)
+			continue;
+		sin = (struct sockaddr_in *)(void *)p->ifa_addr;
+		if (ntohl(sin->sin_addr.s_addr) == addr) {
+			snprintf(name, len, "%s", p->ifa_name);
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+}
+
+/*
+ * The route to a pool's portal leaves through the storage NIC: the kernel's
+ * choice of source address for it, found by connecting a UDP socket (a
+ * route lookup; nothing is sent).
+ */
+static void
+check_portal_route(struct validate_report *rep, const struct config *c,
+    const char *pool, const char *portal)
+{
+	struct addrinfo		 hints, *ai = NULL;
+	struct sockaddr_in	 src;
+	socklen_t		 slen = sizeof src;
+	char			 host[256], name[96], nic[IF_NAMESIZE] = "";
+	char			 a[INET_ADDRSTRLEN];
+	const char		*colon;
+	int			 fd = -1, gai;
+
+	snprintf(name, sizeof name, "portal-route:%s", pool);
+	snprintf(host, sizeof host, "%s", portal);
+	if ((colon = strrchr(host, ':')) != NULL && strchr(host, ':') == colon)
+		host[colon - host] = '\0';
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_DGRAM;
+	if ((gai = getaddrinfo(host, "3260", &hints, &ai)) != 0) {
+		validate_add(rep, name, VALIDATE_WARN, "portal %s: %s (an IPv4 "
+		    "portal is checked; this one is not)", portal,
+		    gai_strerror(gai));
+		return;
+	}
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&src, &slen) == -1) {
+		validate_add(rep, name, VALIDATE_FAIL, "no route to portal %s "
+		    "(%s): give %s an address on the SAN's subnet", portal,
+		    strerror(errno), c->if_storage);
+		goto out;
+	}
+	validate_nic_of(ntohl(src.sin_addr.s_addr), nic, sizeof nic);
+	inet_ntop(AF_INET, &src.sin_addr, a, sizeof a);
+	if (strcmp(nic, c->if_storage) != 0)
+		validate_add(rep, name, VALIDATE_FAIL, "portal %s is reached "
+		    "from %s on %s, not through the storage NIC %s: fix the "
+		    "routes (ip route get %s) so iSCSI leaves through %s",
+		    portal, a, nic[0] != '\0' ? nic : "another NIC",
+		    c->if_storage, host, c->if_storage);
+	else
+		validate_add(rep, name, VALIDATE_PASS, "portal %s is reached "
+		    "through %s (from %s)", portal, nic, a);
+out:
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(ai);
+}
+
 /* Never opened: opening a watchdog arms it. */
 static void
 check_watchdog(struct validate_report *rep, const struct config *c)
@@ -464,12 +588,73 @@ validate_node_name(const struct validate_state *st, uint32_t id, char *buf,
 	return buf;
 }
 
+/* corosync binds only management addresses: this node's ringN_addr in
+ * its nodelist are addresses of the management NIC (DESIGN §1). */
+static void
+check_corosync_addresses(struct validate_report *rep, const struct config *c,
+    cmap_handle_t h)
+{
+	struct addrinfo	 hints, *ai;
+	char		 key[CMAP_KEYNAME_MAXLEN + 1], nic[IF_NAMESIZE];
+	char		 list[256] = "", *addr;
+	uint32_t	 pos, ring, a;
+	size_t		 len = 0, n = 0;
+
+	if (cmap_get_uint32(h, "nodelist.local_node_pos", &pos) != CS_OK) {
+		validate_add(rep, "corosync-addresses", VALIDATE_WARN, "this "
+		    "host is not in corosync's nodelist (nodelist.local_node_"
+		    "pos): check corosync.conf");
+		return;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_INET;
+	for (ring = 0; ring < 8; ring++) {
+		snprintf(key, sizeof key, "nodelist.node.%" PRIu32 ".ring%"
+		    PRIu32 "_addr", pos, ring);
+		if (cmap_get_string(h, key, &addr) != CS_OK)
+			continue;
+		n++;
+		if (getaddrinfo(addr, NULL, &hints, &ai) != 0) {
+			validate_add(rep, "corosync-addresses", VALIDATE_WARN,
+			    "link %" PRIu32 " address %s is not an IPv4 "
+			    "address this check reads", ring, addr);
+			free(addr);
+			return;
+		}
+		a = ntohl(((struct sockaddr_in *)(void *)
+		    ai->ai_addr)->sin_addr.s_addr);
+		freeaddrinfo(ai);
+		validate_nic_of(a, nic, sizeof nic);
+		if (strcmp(nic, c->if_management) != 0) {
+			validate_add(rep, "corosync-addresses", VALIDATE_FAIL,
+			    "link %" PRIu32 " binds %s, %s: corosync must "
+			    "bind only the management NIC %s's addresses; fix "
+			    "ring%" PRIu32 "_addr in corosync.conf", ring, addr,
+			    nic[0] != '\0' ? nic : "not an address of this "
+			    "host", c->if_management, ring);
+			free(addr);
+			return;
+		}
+		if (len < sizeof list)
+			len += (size_t)snprintf(list + len, sizeof list - len,
+			    "%s%s", len ? ", " : "", addr);
+		free(addr);
+	}
+	if (n == 0)
+		validate_add(rep, "corosync-addresses", VALIDATE_WARN, "no "
+		    "ringN_addr for this host in corosync's nodelist");
+	else
+		validate_add(rep, "corosync-addresses", VALIDATE_PASS, "binds "
+		    "%s, on the management NIC %s", list, c->if_management);
+}
+
 /*
  * corosync's links: knet's stats.knet.nodeN.linkM.connected in cmap's
  * stats map, for every other node (this node's own entry is its loopback).
  */
 static void
-check_corosync(struct validate_report *rep, const struct validate_state *st)
+check_corosync(struct validate_report *rep, const struct config *c,
+    const struct validate_state *st)
 {
 	cmap_handle_t		 h, stats;
 	cmap_iter_handle_t	 it;
@@ -487,6 +672,7 @@ check_corosync(struct validate_report *rep, const struct validate_state *st)
 		return;
 	}
 	(void)cmap_get_uint32(h, "runtime.votequorum.this_node_id", &self);
+	check_corosync_addresses(rep, c, h);
 	cmap_finalize(h);
 	if (cmap_initialize_map(&stats, CMAP_MAP_STATS) != CS_OK) {
 		validate_add(rep, "corosync-links", VALIDATE_WARN, "corosync's "
@@ -659,6 +845,7 @@ check_pools(struct validate_report *rep, const struct config *c,
 	}
 	for (i = 0; i < st->storage->n_pools; i++) {
 		p = st->storage->pools[i];
+		check_portal_route(rep, c, p->name, p->portal);
 		snprintf(name, sizeof name, "chap:%s", p->name);
 		if (chap == NULL)
 			validate_add(rep, name, VALIDATE_WARN, "%s: any "
@@ -693,9 +880,10 @@ check_pools(struct validate_report *rep, const struct config *c,
 }
 
 /* One agent's status run of the fence check. */
+/* One agent's status run of the fence check; its line in the report is
+ * taken when it starts, so the lines keep the levels' and hosts' order. */
 struct validate_fence_run {
-	struct validate_report	*rep;
-	char			 name[96];
+	struct validate_check	*line;
 	char			 victim[64];
 	int			*pending;
 };
@@ -705,11 +893,12 @@ validate_fence_done(int result, const char *detail, void *arg)
 {
 	struct validate_fence_run	*run = arg;
 
-	validate_add(run->rep, run->name, result == FENCE_AGENT_OK ?
-	    VALIDATE_PASS : VALIDATE_FAIL, "%s's BMC %s: %s", run->victim,
-	    result == FENCE_AGENT_OK ? "answers" : "does not answer "
-	    "(check the address, credentials and that the BMC's network is "
-	    "reachable from here)", detail);
+	run->line->result = result == FENCE_AGENT_OK ? VALIDATE_PASS :
+	    VALIDATE_FAIL;
+	snprintf(run->line->detail, sizeof run->line->detail, "%s's BMC %s: "
+	    "%s", run->victim, result == FENCE_AGENT_OK ? "answers" : "does "
+	    "not answer (check the address, credentials and that the BMC's "
+	    "network is reachable from here)", detail);
 	(*run->pending)--;
 	free(run);
 }
@@ -767,20 +956,22 @@ check_fence(struct validate_report *rep, const struct config *c,
 				continue;
 			if ((run = calloc(1, sizeof *run)) == NULL)
 				abort();
-			run->rep = rep;
 			run->pending = &pending;
-			snprintf(run->name, sizeof run->name, "fence:%s/%s",
-			    f->name, hc->name);
 			snprintf(run->victim, sizeof run->victim, "%s",
 			    hc->name);
+			snprintf(name, sizeof name, "fence:%s/%s", f->name,
+			    hc->name);
+			validate_add(rep, name, VALIDATE_FAIL, "%s status "
+			    "did not finish", f->agent);
+			run->line = &rep->checks[rep->n - 1];
 			if (fence_agent_start(base, f->agent, "status", keys,
 			    values, f->noptions, hc->name, hc->node_id,
 			    VALIDATE_FENCE_TIMEOUT_MS, validate_fence_done,
 			    run) == NULL) {
-				validate_add(rep, run->name, VALIDATE_FAIL,
-				    "%s cannot be run: %s (install "
-				    "fence-agents, or fix the section)",
-				    f->agent, strerror(errno));
+				snprintf(run->line->detail,
+				    sizeof run->line->detail, "%s cannot be "
+				    "run: %s (install fence-agents, or fix the "
+				    "section)", f->agent, strerror(errno));
 				free(run);
 				continue;
 			}
@@ -878,6 +1069,7 @@ cmd_validate_exec(struct cli *cli, struct args *args)
 	check_management(rep, c, &mgmt);
 	check_storage(rep, c, &mgmt, &stor);
 	check_migration(rep, c);
+	check_guest_bridges(rep, c);
 	check_watchdog(rep, c);
 	check_clock(rep);
 	check_kvm(rep, c);
@@ -898,7 +1090,7 @@ cmd_validate_exec(struct cli *cli, struct args *args)
 			check_pools(rep, c, &st, chap, chap_error);
 		check_fence(rep, c, &st);
 	}
-	check_corosync(rep, &st);
+	check_corosync(rep, c, &st);
 	if (lun != NULL)
 		check_pr(rep, c, "reservations", lun);
 	validate_print(cli, rep);

@@ -56,7 +56,8 @@ for h in h1 h2 h3; do
 done
 ctl h1 validate
 validate_on h1
-for c in config interfaces management-network storage-network migration-network havend corosync-links chap:san reservations:san fence:ipmi/haven-h2 fence:ipmi/haven-h3; do
+for c in config interfaces management-network storage-network migration-network guest-bridges havend corosync-links \
+	corosync-addresses portal-route:san chap:san reservations:san fence:ipmi/haven-h2 fence:ipmi/haven-h3; do
 	expect "$c" pass
 done
 expect watchdog warn
@@ -98,6 +99,22 @@ expect storage-network fail
 [[ $(detail_of storage-network) == *"default route"* ]] || fail "storage-network: $(detail_of storage-network)"
 validate_on h1
 [[ $RC == 0 ]] || fail "validate after the fixes: exit $RC, failed: $(failed)"
+
+step "the watchdog: present and fitting, too long, missing (never opened: a FIFO stands in)"
+mkfifo "$TMP/watchdog.fifo"
+wd_conf() { "$LAB" exec h1 sh -c "sed 's|^device = none|device = $1\\ntimeout_s = $2|' /etc/haven/haven.conf >/etc/haven/wd.conf"; }
+wd_conf "$TMP/watchdog.fifo" 2
+validate_on h1 -c /etc/haven/wd.conf
+expect watchdog pass
+wd_conf "$TMP/watchdog.fifo" 30
+validate_on h1 -c /etc/haven/wd.conf
+expect watchdog warn
+[[ $(detail_of watchdog) == *"failover waits 27300 ms"* ]] || fail "watchdog: $(detail_of watchdog)"
+wd_conf /dev/haven-no-watchdog 2
+validate_on h1 -c /etc/haven/wd.conf
+[[ $RC == 3 ]] || fail "a missing watchdog: exit $RC, expected 3"
+expect watchdog fail
+echo "watchdog: $(detail_of watchdog)"
 
 step "a fence level whose BMC nobody answers at: fails, naming the level and host"
 "$LAB" exec h1 sh -c 'umask 077; { cat /etc/haven/haven.conf; printf "%s\n" "" "[fence:deadbmc]" \
