@@ -41,7 +41,9 @@
 
 #define VALIDATE_MAX_ERRORS	8
 #define VALIDATE_MAX_ADDRS	16
-#define VALIDATE_FENCE_TIMEOUT_MS	30000	/* one agent's status */
+/* One agent's monitor: it asks the BMC for the power state and succeeds
+ * whether on or off (status would fail for a host powered off). */
+#define VALIDATE_FENCE_TIMEOUT_MS	30000
 #define VALIDATE_ISCSI_TIMEOUT_S	10
 #define VALIDATE_QEMU_OUTPUT_MAX	(64 * 1024)
 
@@ -880,7 +882,7 @@ check_pools(struct validate_report *rep, const struct config *c,
 }
 
 /* One agent's status run of the fence check. */
-/* One agent's status run of the fence check; its line in the report is
+/* One agent's monitor run of the fence check; its line in the report is
  * taken when it starts, so the lines keep the levels' and hosts' order. */
 struct validate_fence_run {
 	struct validate_check	*line;
@@ -961,10 +963,10 @@ check_fence(struct validate_report *rep, const struct config *c,
 			    hc->name);
 			snprintf(name, sizeof name, "fence:%s/%s", f->name,
 			    hc->name);
-			validate_add(rep, name, VALIDATE_FAIL, "%s status "
+			validate_add(rep, name, VALIDATE_FAIL, "%s monitor "
 			    "did not finish", f->agent);
 			run->line = &rep->checks[rep->n - 1];
-			if (fence_agent_start(base, f->agent, "status", keys,
+			if (fence_agent_start(base, f->agent, "monitor", keys,
 			    values, f->noptions, hc->name, hc->node_id,
 			    VALIDATE_FENCE_TIMEOUT_MS, validate_fence_done,
 			    run) == NULL) {

@@ -4,9 +4,11 @@
 # fails, the reservation round leaves no scratch key on the LUN, and each
 # of the real checks is seen passing. Then it fails, naming the check, when
 # the storage NIC is the management NIC, when the storage NIC has an
-# address in the management subnet or a default route, and when a fence
-# level's BMC address is one nobody answers at. Without havend it warns and
-# skips what needs the cluster's state. (A LUN without reservations: tgt
+# address in the management subnet or a default route, when the watchdog
+# is missing (and warns when its timeout is long for the token), when a
+# fence level's BMC address is one nobody answers at, and when a host's
+# corosync link is cut. Without havend it warns and skips what needs the
+# cluster's state. (A LUN without reservations: tgt
 # cannot turn them off per LUN, so that case is tests/unit/validate_test.c's,
 # against stand-ins.)
 # Exit 0 on pass; 77 (skip) when not root; 1 with a FAIL message otherwise.
@@ -129,5 +131,13 @@ expect fence:deadbmc/haven-h3 fail
 expect fence:ipmi/haven-h2 pass
 [[ $(failed) == "fence:deadbmc/haven-h2 fence:deadbmc/haven-h3" ]] || fail "more than the dead BMC failed: $(failed)"
 echo "fence:deadbmc/haven-h2: $(detail_of fence:deadbmc/haven-h2)"
+
+step "h3's management link cut: corosync-links fails on h1, naming the link and host"
+links_fail() { validate_on h1; [[ $(result_of corosync-links) == fail ]]; }
+"$LAB" cut haven-h3 mgmt >/dev/null
+t=$(now)
+wait_for 30 "validate on h1 to see h3's link down" links_fail
+echo "RESULT: corosync-links failed $(since "$t") s after the cut: $(detail_of corosync-links)"
+[[ $(detail_of corosync-links) == *"link 0 to haven-h3"* ]] || fail "corosync-links: $(detail_of corosync-links)"
 
 echo "PASS: test-lab-validate.sh"
