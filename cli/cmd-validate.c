@@ -669,8 +669,9 @@ check_corosync(struct validate_report *rep, const struct config *c,
 
 	if (cmap_initialize(&h) != CS_OK) {
 		validate_add(rep, "corosync-links", VALIDATE_FAIL, "corosync "
-		    "does not answer on this host: start it (systemctl start "
-		    "corosync)");
+		    "does not answer on this host%s: start it (systemctl start "
+		    "corosync)", geteuid() != 0 ? " (it answers root only: "
+		    "run validate as root)" : "");
 		return;
 	}
 	(void)cmap_get_uint32(h, "runtime.votequorum.this_node_id", &self);

@@ -49,6 +49,8 @@ lanplus = 1
 cipher = 3"
 
 step "validate passes on every host"
+pr_state() { ctl h1 --json pr keys "$URL" | jq -c '[(.keys | sort), .holder]'; }
+before=$(pr_state)
 for h in h1 h2 h3; do
 	t=$(now)
 	validate_on "$h"
@@ -64,8 +66,8 @@ for c in config interfaces management-network storage-network migration-network 
 done
 expect watchdog warn
 [[ $(detail_of reservations:san) == *"preempt and unregister work"* ]] || fail "reservations: $(detail_of reservations:san)"
-keys=$(ctl h1 --json pr keys "$URL" | jq -r '.keys[]')
-grep -qi '^0x68766c6' <<<"$keys" && fail "a scratch key is left on the LUN: $keys"
+[[ $(pr_state) == "$before" ]] || fail "the LUN's keys or holder changed: $before, now $(pr_state)"
+[[ $before == *'"0x'* ]] || fail "no key registered on the LUN before: $before"
 # A LUN named with --lun, without havend's help.
 validate_on h2 --lun "$URL"
 expect reservations pass
