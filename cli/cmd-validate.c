@@ -1,10 +1,11 @@
 /*
  * havenctl validate: the cluster validation wizard (DESIGN §1), run on one
- * host. Checks this host from its haven.conf (NICs and their roles, the
- * watchdog, the clock, KVM, QEMU, corosync's links) and, with the state
- * the local havend gives (hosts, pools, volumes), each pool's reservations
- * and CHAP and each fence level against every other host. One verdict per
- * check: pass, warn or fail, and what to do; exit 3 when any failed.
+ * host. Checks this host from its haven.conf (NICs and their roles, guest
+ * bridges, the watchdog, the clock, KVM, QEMU, corosync's addresses and
+ * links) and, with the state the local havend gives (hosts, pools,
+ * volumes), each pool's portal route, CHAP and reservations and each fence
+ * level against every other host. One verdict per check: pass, warn or
+ * fail, and what to do; exit 3 when any failed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
