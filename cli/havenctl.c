@@ -66,6 +66,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_fence_agents_entry,
 	&cmd_fence_metadata_entry,
 	&cmd_fence_validate_entry,
+	&cmd_validate_entry,
 	&cmd_debug_log_entry,
 };
 #define CMD_COUNT	(sizeof cmd_table / sizeof cmd_table[0])
