@@ -313,33 +313,13 @@ cli_phase_name(int v)
 const char *
 cli_membership_name(int v)
 {
-	switch (v) {
-	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_UNSPECIFIED:
-		return "never-seen";
-	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER:
-		return "member";
-	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST:
-		return "lost";
-	default:
-		return "unknown";
-	}
+	return tree_membership_name(v);
 }
 
 const char *
 cli_fence_name(int v)
 {
-	switch (v) {
-	case HAVEN__FENCE_STATUS__FENCE_STATUS_NONE:
-		return "none";
-	case HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING:
-		return "pending";
-	case HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED:
-		return "fenced";
-	case HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED:
-		return "failed";
-	default:
-		return "unknown";
-	}
+	return tree_fence_name(v);
 }
 
 /* "512 MiB", "4 GiB", "1536 MiB": whole units, as typed on the command line. */

@@ -105,19 +105,6 @@ metrics_head(struct evbuffer *b, const char *name, const char *type,
 	    name, type);
 }
 
-static const char *
-metrics_membership(Haven__HostMembership m)
-{
-	switch (m) {
-	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER:
-		return "member";
-	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST:
-		return "lost";
-	default:
-		return "absent";
-	}
-}
-
 void
 metrics_render(struct evbuffer *b, const struct metrics_counts *m,
     const struct metrics_view *v)
@@ -152,7 +139,7 @@ metrics_render(struct evbuffer *b, const struct metrics_counts *m,
 			metrics_label(b, h->config->name);
 			evbuffer_add_printf(b, "\",node_id=\"%u\",state=\"%s\"} 1\n",
 			    h->config->node_id,
-			    metrics_membership(h->runtime->membership));
+			    tree_membership_name(h->runtime->membership));
 		}
 		metrics_head(b, "haven_host_maintenance", "gauge",
 		    "1 while a host is in maintenance (drained).");

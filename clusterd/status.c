@@ -19,34 +19,6 @@
 #include "metrics.h"
 #include "tree.h"
 
-static const char *
-status_membership(Haven__HostMembership m)
-{
-	switch (m) {
-	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER:
-		return "member";
-	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST:
-		return "lost";
-	default:
-		return "absent";
-	}
-}
-
-static const char *
-status_fence(Haven__FenceStatus f)
-{
-	switch (f) {
-	case HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING:
-		return "pending";
-	case HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED:
-		return "fenced";
-	case HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED:
-		return "failed";
-	default:
-		return "none";
-	}
-}
-
 #define STATUS_EVENTS	60	/* the newest events the page gets */
 
 void
@@ -76,11 +48,11 @@ status_json(struct evbuffer *b, const struct metrics_view *v)
 		json_object_object_add(x, "name",
 		    json_object_new_string(h->config->name));
 		json_object_object_add(x, "membership", json_object_new_string(
-		    status_membership(h->runtime->membership)));
+		    tree_membership_name(h->runtime->membership)));
 		json_object_object_add(x, "maintenance",
 		    json_object_new_boolean(h->runtime->maintenance));
 		json_object_object_add(x, "fence",
-		    json_object_new_string(status_fence(h->runtime->fence)));
+		    json_object_new_string(tree_fence_name(h->runtime->fence)));
 		p = json_object_new_array();
 		for (j = 0; j < h->runtime->n_storage; j++) {
 			struct json_object	*ps = json_object_new_object();

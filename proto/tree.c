@@ -437,3 +437,36 @@ tree_move_upgrade(Haven__ClusterState *cs)
 	}
 	return n;
 }
+
+/* The names havenctl, the metrics and the status page give them. */
+const char *
+tree_membership_name(int v)
+{
+	switch (v) {
+	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_UNSPECIFIED:
+		return "never-seen";
+	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER:
+		return "member";
+	case HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST:
+		return "lost";
+	default:
+		return "unknown";
+	}
+}
+
+const char *
+tree_fence_name(int v)
+{
+	switch (v) {
+	case HAVEN__FENCE_STATUS__FENCE_STATUS_NONE:
+		return "none";
+	case HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING:
+		return "pending";
+	case HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED:
+		return "fenced";
+	case HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED:
+		return "failed";
+	default:
+		return "unknown";
+	}
+}

@@ -132,6 +132,8 @@ int		 tree_phase_occupies(Haven__VmPhase);
 int		 tree_phase_final(Haven__VmPhase);
 /* "stopped", "running"...; "invalid" out of range. */
 const char	*tree_phase_name(Haven__VmPhase);
+const char	*tree_membership_name(int);	/* HostMembership */
+const char	*tree_fence_name(int);		/* FenceStatus */
 
 /* A VM's move (cluster.proto's Move): tree_move reads it (all zero when
  * absent); tree_move_mut gives it for writing, made on first use. */
