@@ -152,6 +152,12 @@ alert_classify(struct alert_track *t, const Haven__ClusterState *cs,
 		    c->host_fence->status !=
 		    HAVEN__FENCE_STATUS__FENCE_STATUS_FAILED)
 			break;
+		if (c->host_fence->status ==
+		    HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED)
+			for (i = 0; i < t->n; i++)
+				if (t->vms[i].from == id &&
+				    t->vms[i].fenced_at_us == 0)
+					t->vms[i].fenced_at_us = c->timestamp_us;
 		snprintf(subject, sizeof subject, "host %u", id);
 		if ((e = alert_add(out, &n, max, c->host_fence->status ==
 		    HAVEN__FENCE_STATUS__FENCE_STATUS_FENCED ?
@@ -193,6 +199,14 @@ alert_classify(struct alert_track *t, const Haven__ClusterState *cs,
 				e->from = r->from;
 				e->duration_ms = c->timestamp_us > r->lost_at_us ?
 				    (c->timestamp_us - r->lost_at_us) / 1000 : 0;
+				if (r->fenced_at_us >= r->lost_at_us &&
+				    r->fenced_at_us != 0 &&
+				    c->timestamp_us >= r->fenced_at_us) {
+					e->fence_ms = (r->fenced_at_us -
+					    r->lost_at_us) / 1000;
+					e->restart_ms = e->duration_ms - e->fence_ms;
+				} else
+					e->restart_ms = e->duration_ms;
 			}
 			track_forget(t, vm->config->name);
 			break;
@@ -251,6 +265,10 @@ alert_json(const struct alert_event *e, const char *cluster,
 		    json_object_new_int64(e->from));
 		json_object_object_add(o, "duration_ms",
 		    json_object_new_uint64(e->duration_ms));
+		json_object_object_add(o, "fence_ms",
+		    json_object_new_uint64(e->fence_ms));
+		json_object_object_add(o, "restart_ms",
+		    json_object_new_uint64(e->restart_ms));
 	}
 	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);

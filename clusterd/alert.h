@@ -31,6 +31,9 @@ struct alert_event {
 	char			 level[64];	/* fenced: by which level */
 	uint32_t		 from;		/* failover-done: the lost host */
 	uint64_t		 duration_ms;	/* failover-done: since lost */
+	/* failover-done, in its phases: lost to fenced, fenced to
+	 * running (0 and the whole when no fence came first). */
+	uint64_t		 fence_ms, restart_ms;
 };
 
 /* The VMs a lost host left, until they run elsewhere: the same on every
@@ -38,6 +41,7 @@ struct alert_event {
 struct alert_recovering {
 	char		 name[64];
 	uint64_t	 lost_at_us;
+	uint64_t	 fenced_at_us;	/* 0: not yet */
 	uint32_t	 from;
 };
 struct alert_track {

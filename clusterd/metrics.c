@@ -41,7 +41,7 @@ static const double metrics_buckets[METRICS_BUCKETS] = {
 void
 metrics_count(struct metrics_counts *m, const struct alert_event *e)
 {
-	size_t	i;
+	size_t	i, p;
 	double	s;
 
 	switch (e->kind) {
@@ -69,12 +69,15 @@ metrics_count(struct metrics_counts *m, const struct alert_event *e)
 		m->vm_failures++;
 		break;
 	case CONFIG_ALERT_FAILOVER_DONE:
-		s = (double)e->duration_ms / 1000;
 		m->failovers++;
-		m->failover_sum_s += s;
-		for (i = 0; i < METRICS_BUCKETS; i++)
-			if (s <= metrics_buckets[i])
-				m->failover_buckets[i]++;
+		for (p = 0; p < 3; p++) {
+			s = (double)(p == 0 ? e->duration_ms : p == 1 ?
+			    e->fence_ms : e->restart_ms) / 1000;
+			m->failover_sum_s[p] += s;
+			for (i = 0; i < METRICS_BUCKETS; i++)
+				if (s <= metrics_buckets[i])
+					m->failover_buckets[p][i]++;
+		}
 		break;
 	default:
 		break;
@@ -103,6 +106,30 @@ metrics_head(struct evbuffer *b, const char *name, const char *type,
 {
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
 	    name, type);
+}
+
+/* One histogram's series (its head when help is given), with a phase
+ * label when phase is. */
+static void
+metrics_histogram(struct evbuffer *b, const char *name, const char *help,
+    const char *phase, const uint64_t *buckets, double sum, uint64_t count)
+{
+	char	label[48] = "";
+	size_t	i;
+
+	if (help != NULL)
+		metrics_head(b, name, "histogram", help);
+	if (phase != NULL)
+		snprintf(label, sizeof label, "phase=\"%s\",", phase);
+	for (i = 0; i < METRICS_BUCKETS; i++)
+		evbuffer_add_printf(b, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n",
+		    name, label, metrics_buckets[i], buckets[i]);
+	evbuffer_add_printf(b, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name,
+	    label, count);
+	if (phase != NULL)
+		snprintf(label, sizeof label, "{phase=\"%s\"}", phase);
+	evbuffer_add_printf(b, "%s_sum%s %.3f\n%s_count%s %" PRIu64 "\n", name,
+	    label, sum, name, label, count);
 }
 
 void
@@ -207,19 +234,17 @@ metrics_render(struct evbuffer *b, const struct metrics_counts *m,
 	    "VM failures where they ran, since this havend started.");
 	evbuffer_add_printf(b, "haven_vm_failures_total %" PRIu64 "\n",
 	    m->vm_failures);
-	metrics_head(b, "haven_failover_duration_seconds", "histogram",
+	metrics_histogram(b, "haven_failover_duration_seconds",
 	    "Failovers, from the cluster marking a host lost to its VM "
-	    "running elsewhere, since this havend started.");
-	for (i = 0; i < METRICS_BUCKETS; i++)
-		evbuffer_add_printf(b, "haven_failover_duration_seconds_bucket"
-		    "{le=\"%g\"} %" PRIu64 "\n", metrics_buckets[i],
-		    m->failover_buckets[i]);
-	evbuffer_add_printf(b, "haven_failover_duration_seconds_bucket"
-	    "{le=\"+Inf\"} %" PRIu64 "\n", m->failovers);
-	evbuffer_add_printf(b, "haven_failover_duration_seconds_sum %.3f\n",
-	    m->failover_sum_s);
-	evbuffer_add_printf(b, "haven_failover_duration_seconds_count %" PRIu64
-	    "\n", m->failovers);
+	    "running elsewhere, since this havend started.", NULL,
+	    m->failover_buckets[0], m->failover_sum_s[0], m->failovers);
+	metrics_head(b, "haven_failover_phase_seconds", "histogram",
+	    "The failovers' timeline in phases: fence (the host marked lost "
+	    "to fenced) and restart (fenced to the VM running).");
+	metrics_histogram(b, "haven_failover_phase_seconds", NULL, "fence",
+	    m->failover_buckets[1], m->failover_sum_s[1], m->failovers);
+	metrics_histogram(b, "haven_failover_phase_seconds", NULL, "restart",
+	    m->failover_buckets[2], m->failover_sum_s[2], m->failovers);
 }
 
 struct metrics {

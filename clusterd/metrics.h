@@ -21,8 +21,10 @@ struct metrics_counts {
 	uint64_t	 hosts_lost;
 	uint64_t	 vm_failures;
 	uint64_t	 failovers;
-	double		 failover_sum_s;
-	uint64_t	 failover_buckets[METRICS_BUCKETS];
+	/* The whole failover and its phases: [0] host lost to the VM
+	 * running, [1] lost to fenced, [2] fenced to running. */
+	double		 failover_sum_s[3];
+	uint64_t	 failover_buckets[3][METRICS_BUCKETS];
 	struct {
 		char		 level[64];
 		uint64_t	 fenced, failed;

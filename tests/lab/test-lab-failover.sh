@@ -78,7 +78,7 @@ ctl h1 --json events | jq -e -s 'map(select(.subject == "host 3" and (.text | te
 [[ -n $(qemu_pid "h$owner" "$uuid") ]] || fail "no QEMU for web1 on h$owner"
 alerted() { [[ $(jq -s 'map(select(.kind == "failover-done")) | length' "$TMP/alerts.jsonl" 2>/dev/null) -ge 1 ]]; }
 wait_for 20 "the failover-done alert" alerted
-jq -c '{seq, kind, subject, reporter, duration_ms}' "$TMP/alerts.jsonl"
+jq -c '{seq, kind, subject, reporter, duration_ms, fence_ms, restart_ms}' "$TMP/alerts.jsonl"
 kinds=$(jq -s -r 'sort_by(.seq) | map(.kind + ":" + .subject) | join(",")' "$TMP/alerts.jsonl")
 [[ $kinds == "host-lost:host 3,fenced:host 3,failover-done:vm web1" ]] ||
 	fail "the alerts were $kinds, not host-lost, fenced, failover-done once each"
@@ -88,8 +88,10 @@ jq -s -e --arg o "haven-h$owner" 'map(select(.kind == "failover-done"))[0] |
 # Every survivor counts the failover, with its duration.
 for h in h1 h2; do
 	m=$(scrape "$h")
-	grep -E '^haven_(failover_duration_seconds_(count|sum)|hosts_lost_total|fences_total)' <<<"$m" | sed "s/^/$h: /"
+	grep -E '^haven_(failover_(duration|phase)_seconds_(count|sum)|hosts_lost_total|fences_total)' <<<"$m" | sed "s/^/$h: /"
 	grep -qx 'haven_failover_duration_seconds_count 1' <<<"$m" || fail "$h does not count one failover"
+	grep -qx 'haven_failover_phase_seconds_count{phase="fence"} 1' <<<"$m" ||
+		fail "$h does not count the failover's fence phase"
 	grep -qx 'haven_hosts_lost_total 1' <<<"$m" || fail "$h does not count host 3 lost"
 	grep -qx 'haven_fences_total{level="storage",outcome="fenced"} 1' <<<"$m" ||
 		fail "$h does not count host 3 fenced by storage"

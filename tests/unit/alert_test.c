@@ -120,7 +120,8 @@ test_failover_events(void **state)
 	assert_int_equal(out[0].seq, 10);
 	assert_int_equal(t.n, 1);
 
-	/* A pending fence is nothing; fenced is. */
+	/* A pending fence is nothing; fenced is, 200 ms after the loss. */
+	c.timestamp_us = 1000200000;
 	fence.node_id = 3;
 	fence.status = HAVEN__FENCE_STATUS__FENCE_STATUS_PENDING;
 	c.kind_case = HAVEN__CHANGE__KIND_HOST_FENCE;
@@ -158,6 +159,8 @@ test_failover_events(void **state)
 	assert_string_equal(out[0].host, "h2");
 	assert_int_equal(out[0].from, 3);
 	assert_int_equal(out[0].duration_ms, 4500);
+	assert_int_equal(out[0].fence_ms, 200);
+	assert_int_equal(out[0].restart_ms, 4300);
 	assert_int_equal(out[0].origin, 2);
 	assert_int_equal(t.n, 0);
 	assert_int_equal(alert_classify(&t, &f.cs, &c, out, 4), 0);

@@ -67,8 +67,12 @@ test_counts_and_text(void **state)
 	metrics_count(&m, &e);
 	e.kind = CONFIG_ALERT_FAILOVER_DONE;
 	e.duration_ms = 4500;
+	e.fence_ms = 200;
+	e.restart_ms = 4300;
 	metrics_count(&m, &e);
 	e.duration_ms = 700;
+	e.fence_ms = 300;
+	e.restart_ms = 400;
 	metrics_count(&m, &e);
 
 	hc.node_id = 2;
@@ -121,6 +125,15 @@ test_counts_and_text(void **state)
 	    "{le=\"+Inf\"} 2\n"));
 	assert_non_null(strstr(s, "haven_failover_duration_seconds_sum 5.200\n"));
 	assert_non_null(strstr(s, "haven_failover_duration_seconds_count 2\n"));
+	/* Its phases: both fences within 1 s, one restart within 1 s. */
+	assert_non_null(strstr(s, "haven_failover_phase_seconds_bucket"
+	    "{phase=\"fence\",le=\"1\"} 2\n"));
+	assert_non_null(strstr(s, "haven_failover_phase_seconds_bucket"
+	    "{phase=\"restart\",le=\"1\"} 1\n"));
+	assert_non_null(strstr(s, "haven_failover_phase_seconds_sum"
+	    "{phase=\"restart\"} 4.700\n"));
+	assert_non_null(strstr(s, "haven_failover_phase_seconds_count"
+	    "{phase=\"fence\"} 2\n"));
 	free(s);
 
 	/* No state yet: the gauges of havend alone. */
