@@ -84,6 +84,83 @@ metrics_count(struct metrics_counts *m, const struct alert_event *e)
 	}
 }
 
+/* A move's downtime, seconds. */
+static const double metrics_downtime_buckets[METRICS_BUCKETS] = {
+	0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30,
+};
+
+static const char *
+metrics_change_vm(const Haven__Change *c)
+{
+	switch (c->kind_case) {
+	case HAVEN__CHANGE__KIND_VM_TRANSITION:
+		return c->vm_transition->name;
+	case HAVEN__CHANGE__KIND_VM_LIVE:
+		return c->vm_live->name;
+	case HAVEN__CHANGE__KIND_VM_ASSIGN:
+		return c->vm_assign->name;
+	case HAVEN__CHANGE__KIND_VM_MIGRATE:
+		return c->vm_migrate->name;
+	default:
+		return NULL;
+	}
+}
+
+void
+metrics_move(struct metrics_moves *t, struct metrics_counts *m,
+    const Haven__ClusterState *cs, const Haven__Change *c)
+{
+	const Haven__Vm		*vm;
+	const Haven__Move	*mv;
+	const char		*name;
+	size_t			 i, j;
+	double			 s;
+	int			 k;
+
+	if ((name = metrics_change_vm(c)) == NULL ||
+	    (vm = tree_vm(cs, name)) == NULL)
+		return;
+	mv = vm->runtime->move;
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->vms[i].name, name) == 0)
+			break;
+	if (mv != NULL && mv->to != 0) {
+		if (i == t->n) {
+			if (t->n == METRICS_MOVES)
+				return;
+			t->n++;
+			memset(&t->vms[i], 0, sizeof t->vms[i]);
+			snprintf(t->vms[i].name, sizeof t->vms[i].name, "%s",
+			    name);
+		}
+		t->vms[i].to = mv->to;
+		t->vms[i].quick = mv->quick;
+		if (mv->downtime_since_us != 0)
+			t->vms[i].since_us = mv->downtime_since_us;
+		return;
+	}
+	if (i == t->n)
+		return;
+	/* The move is over: where is the VM? */
+	k = t->vms[i].quick ? 1 : 0;
+	if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING &&
+	    vm->runtime->owner == t->vms[i].to) {
+		m->moves_done[k]++;
+		if (t->vms[i].since_us != 0 &&
+		    c->timestamp_us >= t->vms[i].since_us) {
+			s = (double)(c->timestamp_us - t->vms[i].since_us) / 1e6;
+			m->downtime_sum_s[k] += s;
+			for (j = 0; j < METRICS_BUCKETS; j++)
+				if (s <= metrics_downtime_buckets[j])
+					m->downtime_buckets[k][j]++;
+		}
+	} else if (vm->runtime->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING)
+		m->moves_abandoned[k]++;
+	else
+		m->moves_failed[k]++;
+	t->vms[i] = t->vms[--t->n];
+}
+
 /* A label value: backslash, double quote and newline escaped. */
 static void
 metrics_label(struct evbuffer *b, const char *s)
@@ -112,7 +189,8 @@ metrics_head(struct evbuffer *b, const char *name, const char *type,
  * label when phase is. */
 static void
 metrics_histogram(struct evbuffer *b, const char *name, const char *help,
-    const char *phase, const uint64_t *buckets, double sum, uint64_t count)
+    const char *label_name, const char *phase, const double *bounds,
+    const uint64_t *buckets, double sum, uint64_t count)
 {
 	char	label[48] = "";
 	size_t	i;
@@ -120,14 +198,14 @@ metrics_histogram(struct evbuffer *b, const char *name, const char *help,
 	if (help != NULL)
 		metrics_head(b, name, "histogram", help);
 	if (phase != NULL)
-		snprintf(label, sizeof label, "phase=\"%s\",", phase);
+		snprintf(label, sizeof label, "%s=\"%s\",", label_name, phase);
 	for (i = 0; i < METRICS_BUCKETS; i++)
 		evbuffer_add_printf(b, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n",
-		    name, label, metrics_buckets[i], buckets[i]);
+		    name, label, bounds[i], buckets[i]);
 	evbuffer_add_printf(b, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name,
 	    label, count);
 	if (phase != NULL)
-		snprintf(label, sizeof label, "{phase=\"%s\"}", phase);
+		snprintf(label, sizeof label, "{%s=\"%s\"}", label_name, phase);
 	evbuffer_add_printf(b, "%s_sum%s %.3f\n%s_count%s %" PRIu64 "\n", name,
 	    label, sum, name, label, count);
 }
@@ -236,21 +314,48 @@ metrics_render(struct evbuffer *b, const struct metrics_counts *m,
 	    m->vm_failures);
 	metrics_histogram(b, "haven_failover_duration_seconds",
 	    "Failovers, from the cluster marking a host lost to its VM "
-	    "running elsewhere, since this havend started.", NULL,
-	    m->failover_buckets[0], m->failover_sum_s[0], m->failovers);
+	    "running elsewhere, since this havend started.", NULL, NULL,
+	    metrics_buckets, m->failover_buckets[0], m->failover_sum_s[0],
+	    m->failovers);
 	metrics_head(b, "haven_failover_phase_seconds", "histogram",
 	    "The failovers' timeline in phases: fence (the host marked lost "
 	    "to fenced) and restart (fenced to the VM running).");
-	metrics_histogram(b, "haven_failover_phase_seconds", NULL, "fence",
-	    m->failover_buckets[1], m->failover_sum_s[1], m->failovers);
-	metrics_histogram(b, "haven_failover_phase_seconds", NULL, "restart",
-	    m->failover_buckets[2], m->failover_sum_s[2], m->failovers);
+	metrics_histogram(b, "haven_failover_phase_seconds", NULL, "phase",
+	    "fence", metrics_buckets, m->failover_buckets[1],
+	    m->failover_sum_s[1], m->failovers);
+	metrics_histogram(b, "haven_failover_phase_seconds", NULL, "phase",
+	    "restart", metrics_buckets, m->failover_buckets[2],
+	    m->failover_sum_s[2], m->failovers);
+	metrics_head(b, "haven_migrations_total", "counter",
+	    "Planned moves (vm migrate, drain, failback) that ended, by kind "
+	    "and outcome, since this havend started.");
+	for (i = 0; i < 2; i++) {
+		const char	*kind = i ? "quick" : "live";
+
+		evbuffer_add_printf(b, "haven_migrations_total{kind=\"%s\","
+		    "outcome=\"done\"} %" PRIu64 "\n", kind, m->moves_done[i]);
+		evbuffer_add_printf(b, "haven_migrations_total{kind=\"%s\","
+		    "outcome=\"abandoned\"} %" PRIu64 "\n", kind,
+		    m->moves_abandoned[i]);
+		evbuffer_add_printf(b, "haven_migrations_total{kind=\"%s\","
+		    "outcome=\"failed\"} %" PRIu64 "\n", kind,
+		    m->moves_failed[i]);
+	}
+	metrics_head(b, "haven_migration_downtime_seconds", "histogram",
+	    "The guest's downtime in the moves done: from its vCPUs stopping "
+	    "(live) or its save beginning (quick) to running on the target.");
+	for (i = 0; i < 2; i++)
+		metrics_histogram(b, "haven_migration_downtime_seconds", NULL,
+		    "kind", i ? "quick" : "live", metrics_downtime_buckets,
+		    m->downtime_buckets[i], m->downtime_sum_s[i],
+		    m->moves_done[i]);
 }
 
 struct metrics {
 	struct evhttp		*http;
 	struct metrics_counts	 counts;
 	struct alert_track	 track;
+	struct metrics_moves	 moves;
 	metrics_view_fn		 view;
 	void			*arg;
 };
@@ -391,6 +496,7 @@ metrics_applied(struct metrics *m, const Haven__ClusterState *cs,
 	n = alert_classify(&m->track, cs, c, ev, ALERT_EVENTS_PER_CHANGE);
 	for (i = 0; i < n; i++)
 		metrics_count(&m->counts, &ev[i]);
+	metrics_move(&m->moves, &m->counts, cs, c);
 }
 
 void

@@ -15,6 +15,7 @@ struct event_base;
 
 #define METRICS_BUCKETS		10	/* the failover histogram's, +Inf aside */
 #define METRICS_LEVELS		8	/* fence levels counted apart */
+#define METRICS_MOVES		256	/* moves under way followed at once */
 
 /* What happened, counted from the applied changes. */
 struct metrics_counts {
@@ -30,7 +31,27 @@ struct metrics_counts {
 		uint64_t	 fenced, failed;
 	}		 fences[METRICS_LEVELS];
 	size_t		 nfences;
+	/* Planned moves by kind (0 live, 1 quick) that ended: done (on
+	 * their target), abandoned (running on where they were) or failed;
+	 * the done ones' downtime. */
+	uint64_t	 moves_done[2], moves_abandoned[2], moves_failed[2];
+	double		 downtime_sum_s[2];
+	uint64_t	 downtime_buckets[2][METRICS_BUCKETS];
 };
+
+/* The moves under way, as the applied changes show them. */
+struct metrics_moves {
+	struct {
+		char		 name[64];
+		uint32_t	 to;
+		int		 quick;
+		uint64_t	 since_us;	/* the guest stopped; 0: not yet */
+	}		 vms[METRICS_MOVES];
+	size_t		 n;
+};
+/* A change applied (cs after it): follows its VM's move, counts its end. */
+void		 metrics_move(struct metrics_moves *, struct metrics_counts *,
+		     const Haven__ClusterState *, const Haven__Change *);
 
 /* What is, at a scrape: havend fills it. */
 struct metrics_view {

@@ -54,6 +54,13 @@ t2=$(ctl h2 vm console web1 --tail 100000 | sed -n 's/.* tick=\([0-9]*\).*/\1/p'
 grep -q "dirty FAIL" <(ctl h2 vm console web1 --tail 100000) && fail "dirty RAM corrupted"
 echo "boot $boot: tick $tick on h1 -> $t2 on h2"
 ctl h2 --json vm migrate web1 --to haven-h3 --quick | jq -c '{from, to, downtime_ms}'
+# Every member counts both moves, with their downtime (havend's metrics).
+m=$("$LAB" exec h1 curl -sf --max-time 5 http://127.0.0.1:9731/metrics) || fail "no metrics from h1"
+grep -E '^haven_migration(s_total|_downtime_seconds_(sum|count))\{kind="quick"' <<<"$m"
+grep -qx 'haven_migrations_total{kind="quick",outcome="done"} 2' <<<"$m" ||
+	fail "h1's metrics do not count the two quick moves"
+grep -qx 'haven_migration_downtime_seconds_count{kind="quick"} 2' <<<"$m" ||
+	fail "h1's metrics lack the two moves' downtime"
 
 step "2. the target killed during the restore: the saved state is restored elsewhere"
 src=$(vm_field h1 web1 owner)

@@ -229,6 +229,92 @@ test_status_json(void **state)
 	assert_non_null(strstr(status_page, "fetch('/api/status'"));
 }
 
+/* A quick move followed through its changes to its end on the target,
+ * with its downtime; a live one that ends where it began. */
+static void
+test_moves(void **state)
+{
+	struct metrics_moves	 t = { .n = 0 };
+	struct metrics_counts	 m;
+	struct metrics_view	 v = { .node_name = "h1" };
+	Haven__ClusterState	 cs = HAVEN__CLUSTER_STATE__INIT;
+	Haven__Vm		 vm = HAVEN__VM__INIT, *vmp = &vm;
+	Haven__VmConfig		 vc = HAVEN__VM_CONFIG__INIT;
+	Haven__VmRuntime	 vr = HAVEN__VM_RUNTIME__INIT;
+	Haven__Move		 mv = HAVEN__MOVE__INIT;
+	Haven__Change		 c = HAVEN__CHANGE__INIT;
+	Haven__VmTransition	 tr = HAVEN__VM_TRANSITION__INIT;
+	Haven__VmMigrate	 mg = HAVEN__VM_MIGRATE__INIT;
+	struct evbuffer		*b = evbuffer_new();
+	char			*s;
+	size_t			 n;
+
+	memset(&m, 0, sizeof m);
+	vc.name = "web1";
+	vm.config = &vc;
+	vm.runtime = &vr;
+	cs.vms = &vmp;
+	cs.n_vms = 1;
+	vr.owner = 1;
+	vr.phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
+	mg.name = "web1";
+	tr.name = "web1";
+	/* vm migrate --quick to 2 */
+	mv.to = 2;
+	mv.quick = 1;
+	vr.move = &mv;
+	c.kind_case = HAVEN__CHANGE__KIND_VM_MIGRATE;
+	c.vm_migrate = &mg;
+	c.timestamp_us = 10000000;
+	metrics_move(&t, &m, &cs, &c);
+	assert_int_equal(t.n, 1);
+	/* saving: the guest stops */
+	vr.phase = HAVEN__VM_PHASE__VM_PHASE_SAVING;
+	mv.downtime_since_us = 10100000;
+	c.kind_case = HAVEN__CHANGE__KIND_VM_TRANSITION;
+	c.vm_transition = &tr;
+	metrics_move(&t, &m, &cs, &c);
+	/* restored on 2, 400 ms later: the move is over */
+	vr.move = NULL;
+	vr.owner = 2;
+	vr.phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
+	c.timestamp_us = 10500000;
+	metrics_move(&t, &m, &cs, &c);
+	assert_int_equal(t.n, 0);
+	assert_int_equal(m.moves_done[1], 1);
+	/* A change of another kind or without a move: nothing. */
+	metrics_move(&t, &m, &cs, &c);
+	assert_int_equal(m.moves_done[1], 1);
+	/* A live move to 3 that ends running on 2 again. */
+	mv.to = 3;
+	mv.quick = 0;
+	mv.downtime_since_us = 0;
+	vr.move = &mv;
+	metrics_move(&t, &m, &cs, &c);
+	vr.move = NULL;
+	metrics_move(&t, &m, &cs, &c);
+	assert_int_equal(m.moves_abandoned[0], 1);
+	assert_int_equal(m.moves_done[0], 0);
+
+	metrics_render(b, &m, &v);
+	n = evbuffer_get_length(b);
+	s = malloc(n + 1);
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	assert_non_null(strstr(s, "haven_migrations_total{kind=\"quick\","
+	    "outcome=\"done\"} 1\n"));
+	assert_non_null(strstr(s, "haven_migrations_total{kind=\"live\","
+	    "outcome=\"abandoned\"} 1\n"));
+	assert_non_null(strstr(s, "haven_migration_downtime_seconds_bucket"
+	    "{kind=\"quick\",le=\"0.3\"} 0\n"));
+	assert_non_null(strstr(s, "haven_migration_downtime_seconds_bucket"
+	    "{kind=\"quick\",le=\"0.5\"} 1\n"));
+	assert_non_null(strstr(s, "haven_migration_downtime_seconds_sum"
+	    "{kind=\"quick\"} 0.400\n"));
+	free(s);
+	evbuffer_free(b);
+}
+
 static void
 test_listen(void **state)
 {
@@ -287,6 +373,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counts_and_text),
 		cmocka_unit_test(test_status_json),
+		cmocka_unit_test(test_moves),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_config),
 	};
