@@ -240,6 +240,22 @@ config_listen_parse(const char *s, char *host, size_t hostlen,
 	return 0;
 }
 
+/* The next blank-separated word of *s into out (cut to fit); 0 at the end. */
+static int
+config_word(const char **s, char *out, size_t size)
+{
+	size_t	len;
+
+	while (isspace((unsigned char)**s))
+		(*s)++;
+	if (**s == '\0')
+		return 0;
+	len = strcspn(*s, " \t\r\n\v\f");
+	snprintf(out, size, "%.*s", (int)len, *s);
+	*s += len;
+	return 1;
+}
+
 /* [alert] events = KIND [KIND...] | all. */
 static void
 alert_events_key(struct parse *p, const char *value)
@@ -247,17 +263,9 @@ alert_events_key(struct parse *p, const char *value)
 	struct config	*c = p->config;
 	const char	*s = value;
 	char		 name[32];
-	size_t		 len;
 	unsigned	 k, bits = 0;
 
-	while (*s != '\0') {
-		if (isspace((unsigned char)*s)) {
-			s++;
-			continue;
-		}
-		len = strcspn(s, " \t");
-		snprintf(name, sizeof name, "%.*s", (int)len, s);
-		s += len;
+	while (config_word(&s, name, sizeof name)) {
 		if (strcmp(name, "all") == 0) {
 			bits |= CONFIG_ALERT_ALL;
 			continue;
@@ -414,17 +422,10 @@ vm_bridges_key(struct parse *p, const char *value)
 	struct config	*c = p->config;
 	const char	*sn = p->section_name, *s = value;
 	char		 name[64];
-	size_t		 len, i;
+	size_t		 i;
 
 	c->if_vm_line = p->line;
-	while (*s != '\0') {
-		if (isspace((unsigned char)*s)) {
-			s++;
-			continue;
-		}
-		len = strcspn(s, " \t");
-		snprintf(name, sizeof name, "%.*s", (int)len, s);
-		s += len;
+	while (config_word(&s, name, sizeof name)) {
 		if (!net_ifname_valid(name)) {
 			config_add_error(p, p->line, sn, "vm", "'%.32s' is not a "
 			    "bridge name (1 to 15 characters, no '/', ':' or "
