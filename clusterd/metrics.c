@@ -210,9 +210,9 @@ metrics_histogram(struct evbuffer *b, const char *name, const char *help,
 	    label, sum, name, label, count);
 }
 
-void
-metrics_render(struct evbuffer *b, const struct metrics_counts *m,
-    const struct metrics_view *v)
+/* What is: read from the state at each scrape. */
+static void
+metrics_render_state(struct evbuffer *b, const struct metrics_view *v)
 {
 	const Haven__ClusterState	*cs = v->cs;
 	const Haven__Host		*h;
@@ -291,6 +291,14 @@ metrics_render(struct evbuffer *b, const struct metrics_counts *m,
 			evbuffer_add_printf(b, "\"} %u\n", vm->runtime->owner);
 		}
 	}
+}
+
+/* What happened since havend started: counted from the changes. */
+static void
+metrics_render_counts(struct evbuffer *b, const struct metrics_counts *m)
+{
+	size_t	i;
+
 	metrics_head(b, "haven_hosts_lost_total", "counter",
 	    "Hosts the cluster marked lost, since this havend started.");
 	evbuffer_add_printf(b, "haven_hosts_lost_total %" PRIu64 "\n",
@@ -349,6 +357,14 @@ metrics_render(struct evbuffer *b, const struct metrics_counts *m,
 		    "kind", i ? "quick" : "live", metrics_downtime_buckets,
 		    m->downtime_buckets[i], m->downtime_sum_s[i],
 		    m->moves_done[i]);
+}
+
+void
+metrics_render(struct evbuffer *b, const struct metrics_counts *m,
+    const struct metrics_view *v)
+{
+	metrics_render_state(b, v);
+	metrics_render_counts(b, m);
 }
 
 struct metrics {
