@@ -830,6 +830,38 @@ havend_corosync_token(struct havend *h)
 		h->config.watchdog_timeout_s = config_watchdog_auto_s(token);
 }
 
+/* The watchdog, armed now and petted while this host is healthy; or the
+ * warning of what its absence costs. */
+static void
+havend_watchdog_open(struct havend *h)
+{
+	char	errbuf[256];
+
+	if (*h->config.watchdog_device != '\0') {
+		if ((h->watchdog = watchdog_open(h->config.watchdog_device,
+		    h->config.watchdog_timeout_s, errbuf, sizeof errbuf)) == NULL)
+			log_fatal("watchdog: %s", errbuf);
+		h->watchdog_timer = ev_timer_new(h->base, FENCE_WATCHDOG_PET_MS, 1,
+		    havend_watchdog_cb, h);
+		ev_timer_arm(h->watchdog_timer, FENCE_WATCHDOG_PET_MS);
+		log_info("watchdog %s armed (%u s), petted every %d ms while "
+		    "healthy", h->config.watchdog_device,
+		    watchdog_timeout_s(h->watchdog), FENCE_WATCHDOG_PET_MS);
+		if (watchdog_timeout_s(h->watchdog) > h->config.watchdog_timeout_s)
+			log_warn("the watchdog took %u s instead of [watchdog] "
+			    "timeout_s = %u: set timeout_s = %u on every host, "
+			    "or the others may start this host's VMs before it "
+			    "resets", watchdog_timeout_s(h->watchdog),
+			    h->config.watchdog_timeout_s,
+			    watchdog_timeout_s(h->watchdog));
+	} else {
+		log_warn("no watchdog ([watchdog] device = none): if this host "
+		    "freezes past failover and resumes, its VMs run for a few "
+		    "milliseconds beside their new copies before they see "
+		    "themselves fenced");
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -905,29 +937,7 @@ main(int argc, char **argv)
 	if (ev_on_signals(h.base, signals, 3, havend_signal, &h) == -1)
 		log_fatal("signals: %s", strerror(errno));
 	h.grace_timer = ev_timer_new(h.base, 0, 0, havend_grace_cb, &h);
-	if (*h.config.watchdog_device != '\0') {
-		if ((h.watchdog = watchdog_open(h.config.watchdog_device,
-		    h.config.watchdog_timeout_s, errbuf, sizeof errbuf)) == NULL)
-			log_fatal("watchdog: %s", errbuf);
-		h.watchdog_timer = ev_timer_new(h.base, FENCE_WATCHDOG_PET_MS, 1,
-		    havend_watchdog_cb, &h);
-		ev_timer_arm(h.watchdog_timer, FENCE_WATCHDOG_PET_MS);
-		log_info("watchdog %s armed (%u s), petted every %d ms while "
-		    "healthy", h.config.watchdog_device,
-		    watchdog_timeout_s(h.watchdog), FENCE_WATCHDOG_PET_MS);
-		if (watchdog_timeout_s(h.watchdog) > h.config.watchdog_timeout_s)
-			log_warn("the watchdog took %u s instead of [watchdog] "
-			    "timeout_s = %u: set timeout_s = %u on every host, "
-			    "or the others may start this host's VMs before it "
-			    "resets", watchdog_timeout_s(h.watchdog),
-			    h.config.watchdog_timeout_s,
-			    watchdog_timeout_s(h.watchdog));
-	} else {
-		log_warn("no watchdog ([watchdog] device = none): if this host "
-		    "freezes past failover and resumes, its VMs run for a few "
-		    "milliseconds beside their new copies before they see "
-		    "themselves fenced");
-	}
+	havend_watchdog_open(&h);
 	h.fence_retry_timer = ev_timer_new(h.base, 0, 0, havend_fence_retry_cb,
 	    &h);
 	h.storage_timer = ev_timer_new(h.base, 0, 0, havend_storage_timer_cb,
