@@ -862,6 +862,13 @@ havend_watchdog_open(struct havend *h)
 	}
 }
 
+/*
+ * Longer than most: havend's start, one part after another in the order
+ * they need each other (configuration, control socket, corosync, state,
+ * watchdog, secrets, fencing, health, workers, alerts and metrics), and its
+ * stop in reverse. Each part is one call; split, it would only move the
+ * list elsewhere.
+ */
 int
 main(int argc, char **argv)
 {
