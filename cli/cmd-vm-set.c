@@ -3,7 +3,7 @@
  * UUID. Only the options given change (vm create's, plus --no-... to clear
  * a list or a flag); havend merges them into the VM's configuration. While
  * the VM runs, what its QEMU is made of (memory, vCPUs, volumes, NICs,
- * kernel) takes effect at its next start, and the answer says so.
+ * kernel, disk bus) takes effect at its next start, and the answer says so.
  */
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +93,7 @@ const struct cmd_entry cmd_vm_set_entry = {
 			{ "stop-timeout", 0, ARGS_VALUE },
 			{ "max-restarts", 0, ARGS_VALUE },
 			{ "storage-timeout-s", 0, ARGS_VALUE },
+			{ "disk-bus", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
 		.lower = 1, .upper = 1,
@@ -110,7 +111,8 @@ const struct cmd_entry cmd_vm_set_entry = {
 	    "[,vlan=ID][,model=M]]...\n"
 	    "         [--no-nics] [--kernel PATH] [--append STRING] "
 	    "[--initrd PATH]\n"
-	    "         [--storage-timeout-s S] [--json]",
+	    "         [--storage-timeout-s S] [--disk-bus virtio|scsi|ide] "
+	    "[--json]",
 	.summary = "change a VM's configuration (its machine: at its next "
 	    "start)",
 	.exec = cmd_vm_set_exec,

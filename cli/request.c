@@ -155,6 +155,8 @@ next_start_json(const Haven__VmConfig *p)
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(p->kernel_append));
 	json_object_object_add(obj, "initrd", string_or_null(p->initrd));
+	json_object_object_add(obj, "disk_bus",
+	    json_object_new_string(machine_disk_bus_name(p->disk_bus)));
 	return obj;
 }
 
@@ -248,6 +250,13 @@ request_vm_json(const Haven__Vm *vm)
 	    string_or_null(c->kernel_append));
 	json_object_object_add(obj, "initrd", string_or_null(c->initrd));
 	json_object_object_add(obj, "nics", nics_json(c));
+	/* The machine (issue 16); null: "pc", and host/max until its next
+	 * cold start. */
+	json_object_object_add(obj, "disk_bus",
+	    json_object_new_string(machine_disk_bus_name(c->disk_bus)));
+	json_object_object_add(obj, "machine_type",
+	    string_or_null(c->machine_type));
+	json_object_object_add(obj, "cpu_model", string_or_null(c->cpu_model));
 	json_object_object_add(obj, "next_start", vm->pending == NULL ? NULL :
 	    next_start_json(vm->pending));
 	return obj;

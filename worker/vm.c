@@ -107,6 +107,9 @@ worker_spawn(struct worker *w, int incoming)
 	c.kernel = w->spec->kernel;
 	c.append = w->spec->kernel_append;
 	c.initrd = w->spec->initrd;
+	c.disk_bus = w->spec->disk_bus;
+	c.machine = w->spec->machine_type;
+	c.cpu_model = w->spec->cpu_model;
 	/* Every NIC has its tap: worker_nics_missing refused the spec else. */
 	for (i = 0; i < w->spec->n_nics && i < w->ntaps; i++) {
 		nics[i].mac = w->spec->nics[i]->mac;
