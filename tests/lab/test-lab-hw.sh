@@ -44,7 +44,7 @@ QEMU_REAL=$(command -v qemu-system-x86_64)
 NEW_TYPE=pc-i440fx-7.2
 OLD_TYPE=pc-i440fx-7.1
 MODEL=Westmere-v1
-"$QEMU_REAL" -machine help | grep -q "^$NEW_TYPE " ||
+"$QEMU_REAL" -machine help | grep "^$NEW_TYPE " >/dev/null ||
 	{ echo "SKIP: this QEMU has no $NEW_TYPE to take away"; exit 77; }
 
 # The wrapper: which host it runs on from that host's haven.conf (QEMU's
@@ -129,7 +129,8 @@ jq -e --arg m "$MODEL" '.nodes[] | select(.name == "haven-h2") | .cpu_models | i
 jq -e '.nodes[] | select(.name == "haven-h1") | .cpu_models | index("host") | not' <<<"$nodes" >/dev/null ||
 	fail "a TCG host offers CPU model host"
 echo "h1: QEMU $(jq -r '.nodes[0].qemu_version' <<<"$nodes"), $(jq '.nodes[0].machine_types | length' <<<"$nodes") machine types, $(jq '.nodes[0].cpu_models | length' <<<"$nodes") CPU models"
-ctl h1 cluster show | grep -q "cpu model: $MODEL" || fail "cluster show: $(ctl h1 cluster show)"
+ctl h1 cluster show >"$TMP/cluster.out"
+grep -q "cpu model: $MODEL" "$TMP/cluster.out" || fail "cluster show: $(cat "$TMP/cluster.out")"
 
 step "2. lin1: virtio by default, the machine type pinned, the cluster's CPU model"
 lun lin1
@@ -141,13 +142,15 @@ ctl h1 vm start lin1 >/dev/null
 wait_for 120 "lin1 running on host 1" phase_is h1 lin1 running
 [[ $(vm_field h1 lin1 cpu_model) == "$MODEL" ]] || fail "lin1's CPU model: $(vm_field h1 lin1 cpu_model)"
 wait_for 120 "lin1's guest to journal" bash -c "'$LAB' exec h1 '$HAVENCTL' vm console lin1 --tail 100000 | grep -aq ' ack='"
-ctl h1 vm console lin1 --tail 100000 | grep -aq "start .* journal=on disk=/dev/vda" ||
-	fail "lin1's guest does not journal on /dev/vda: $(ctl h1 vm console lin1 --tail 100000 | grep -a start | tail -1)"
+ctl h1 vm console lin1 --tail 100000 >"$TMP/lin1.console"
+grep -aq "start .* journal=on disk=/dev/vda" "$TMP/lin1.console" ||
+	fail "lin1's guest does not journal on /dev/vda: $(grep -a start "$TMP/lin1.console" | tail -1)"
 line=$(cmdline_of h1 lin1)
 for want in "-machine $NEW_TYPE,accel=tcg" "-cpu $MODEL " "virtio-blk-pci,drive=disk0" "discard=unmap"; do
 	[[ $line == *"$want"* ]] || fail "lin1's QEMU has no '$want': $line"
 done
-ctl h1 vm show lin1 | grep -E "^(disk bus|machine type|cpu model):"
+ctl h1 vm show lin1 >"$TMP/show.out"
+grep -E "^(disk bus|machine type|cpu model):" "$TMP/show.out"
 
 step "3. moves to a host whose QEMU cannot run lin1 are refused, lin1 runs on"
 refused lin1 haven-h3 "haven-h3's QEMU has no machine type $NEW_TYPE"
@@ -165,8 +168,9 @@ ctl h1 vm start lin2 >/dev/null
 wait_for 120 "lin2 running on host 1" phase_is h1 lin2 running
 [[ $(vm_field h1 lin2 cpu_model) == max ]] || fail "lin2's CPU model: $(vm_field h1 lin2 cpu_model)"
 wait_for 120 "lin2's guest to journal" bash -c "'$LAB' exec h1 '$HAVENCTL' vm console lin2 --tail 100000 | grep -aq ' ack='"
-ctl h1 vm console lin2 --tail 100000 | grep -aq "start .* journal=on disk=/dev/sda" ||
-	fail "lin2's guest does not journal on /dev/sda"
+ctl h1 vm console lin2 --tail 100000 >"$TMP/lin2.console"
+grep -aq "start .* journal=on disk=/dev/sda" "$TMP/lin2.console" ||
+	fail "lin2's guest does not journal on /dev/sda: $(grep -a start "$TMP/lin2.console" | tail -1)"
 line=$(cmdline_of h1 lin2)
 for want in "virtio-scsi-pci,id=scsi0" "scsi-hd,drive=disk0" "-cpu max "; do
 	[[ $line == *"$want"* ]] || fail "lin2's QEMU has no '$want': $line"
