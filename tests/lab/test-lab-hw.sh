@@ -53,7 +53,7 @@ MODEL=Westmere-v1
 cat >"$TMP/qemu-wrap" <<EOF
 #!/bin/bash
 real=$QEMU_REAL
-host=\$(sed -n 's/^name = //p' /etc/haven/haven.conf 2>/dev/null)
+host=\$(sed -n 's/^name = //p' /etc/haven/haven.conf 2>/dev/null | head -1)  # [node] comes first
 if [[ \$host == haven-h3 && \$* == "-machine help" ]]; then
 	"\$real" -machine help | grep -v "^$NEW_TYPE " | sed "s/alias of $NEW_TYPE/alias of $OLD_TYPE/"
 	exit 0
@@ -120,13 +120,13 @@ step "1. each host publishes what its QEMU offers"
 wait_for 20 "every host's QEMU in the state" bash -c \
 	"[[ \$('$LAB' exec h1 '$HAVENCTL' --json node list | jq '[.nodes[] | select((.machine_types | length) > 0)] | length') == 3 ]]"
 nodes=$(ctl h1 --json node list)
-jq -e --arg t "$NEW_TYPE" '.nodes[] | select(.name == "haven-h1") | .machine_types | index($t)' <<<"$nodes" >/dev/null ||
+jq -e --arg t "$NEW_TYPE" '.nodes[] | select(.name == "haven-h1") | .machine_types | any(.[]; . == $t)' <<<"$nodes" >/dev/null ||
 	fail "haven-h1 does not offer $NEW_TYPE"
-jq -e --arg t "$NEW_TYPE" '.nodes[] | select(.name == "haven-h3") | .machine_types | index($t) | not' <<<"$nodes" >/dev/null ||
+jq -e --arg t "$NEW_TYPE" '.nodes[] | select(.name == "haven-h3") | .machine_types | any(.[]; . == $t) | not' <<<"$nodes" >/dev/null ||
 	fail "haven-h3's older QEMU offers $NEW_TYPE"
-jq -e --arg m "$MODEL" '.nodes[] | select(.name == "haven-h2") | .cpu_models | index($m) | not' <<<"$nodes" >/dev/null ||
+jq -e --arg m "$MODEL" '.nodes[] | select(.name == "haven-h2") | .cpu_models | any(.[]; . == $m) | not' <<<"$nodes" >/dev/null ||
 	fail "haven-h2 offers $MODEL"
-jq -e '.nodes[] | select(.name == "haven-h1") | .cpu_models | index("host") | not' <<<"$nodes" >/dev/null ||
+jq -e '.nodes[] | select(.name == "haven-h1") | .cpu_models | any(.[]; . == "host") | not' <<<"$nodes" >/dev/null ||
 	fail "a TCG host offers CPU model host"
 echo "h1: QEMU $(jq -r '.nodes[0].qemu_version' <<<"$nodes"), $(jq '.nodes[0].machine_types | length' <<<"$nodes") machine types, $(jq '.nodes[0].cpu_models | length' <<<"$nodes") CPU models"
 ctl h1 cluster show >"$TMP/cluster.out"
