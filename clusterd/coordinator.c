@@ -514,7 +514,9 @@ reconcile_failed(struct pass *p, size_t i)
 	in_place = (l = load_of(p, rt->owner)) != NULL &&
 	    cluster_host(p->st, rt->owner) != NULL && l->eligible &&
 	    tree_storage_lost(p->st->cs, cluster_host(p->st, rt->owner),
-	    vm->config) == NULL;
+	    vm->config) == NULL &&
+	    machine_host_runs(p->st->cs, cluster_host(p->st, rt->owner)->config,
+	    vm, vm->config, NULL, 0);
 	if (!rt->saved_state && in_place &&
 	    rt->restarts < vm->config->max_restarts)
 		to = rt->owner;
