@@ -21,6 +21,10 @@
 
 #include <event2/event.h>
 
+#include <systemd/sd-daemon.h>
+
+#include "alert.h"
+#include "metrics.h"
 #include "havend.h"
 #include "common.h"
 #include "fence.h"
@@ -247,6 +251,11 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 	Haven__OkReply		 ok = HAVEN__OK_REPLY__INIT;
 	size_t			 i;
 
+	if (result == CLUSTER_OK) {
+		alert_applied(h->alert, replica_state(r)->cs, c, h->node_id,
+		    h->config.node_name);
+		metrics_applied(h->metrics, replica_state(r)->cs, c);
+	}
 	if (c->origin == h->node_id) {
 		for (i = 0; i < h->npending; i++) {
 			if (h->pending[i].request_id == c->request_id)
@@ -635,7 +644,7 @@ havend_check_config(const char *path, struct config *config, int quiet)
 				    sizeof line);
 				log_warn("%s (not offered to guests)", line);
 			}
-			return 0;
+			n = 0;	/* on to the secrets: they are needed */
 		}
 	}
 	/* The SAN's secrets (issue 15): a chap file others may read, or
@@ -644,6 +653,13 @@ havend_check_config(const char *path, struct config *config, int quiet)
 	    config->storage_chap_line != 0, config->storage_key_file,
 	    config->storage_key_line != 0, line, sizeof line) == -1) {
 		fprintf(stderr, "havend: %s\n", line);
+		return -1;
+	}
+	if (n == 0 && *config->alert_program != '\0' &&
+	    access(config->alert_program, X_OK) == -1) {
+		fprintf(stderr, "havend: %s: [alert] program %s: %s; make it an "
+		    "executable file or remove the key\n", path,
+		    config->alert_program, strerror(errno));
 		return -1;
 	}
 	if (n == 0) {
@@ -750,6 +766,8 @@ havend_shutdown_drain(struct havend *h)
 	ev_timer_arm(h->drain_timer, 500);
 	log_info("shutdown: draining this host first (%zu VMs; signal again "
 	    "to stop at once)", n);
+	(void)sd_notifyf(0, "STOPPING=1\nSTATUS=draining %zu VMs off this "
+	    "host before stopping", n);
 	return 1;
 }
 
@@ -766,7 +784,20 @@ havend_signal(int signo, void *arg)
 	if (signo == SIGTERM && havend_shutdown_drain(h))
 		return;
 	log_info("signal %d: stopping", signo);
+	(void)sd_notify(0, "STOPPING=1");
 	event_base_loopbreak(h->base);
+}
+
+/* What the metrics show at a scrape (metrics.c). */
+static void
+havend_metrics_view(struct metrics_view *v, void *arg)
+{
+	struct havend	*h = arg;
+
+	v->node_name = h->config.node_name;
+	v->quorate = h->quorate;
+	v->nmembers = h->nmembers;
+	v->cs = h->replica != NULL ? replica_state(h->replica)->cs : NULL;
 }
 
 static void
@@ -931,6 +962,11 @@ main(int argc, char **argv)
 	log_info("iSCSI initiator %s, CHAP accounts for %zu pool%s",
 	    h.initiator, chap_count(chap_installed()),
 	    chap_count(chap_installed()) == 1 ? "" : "s");
+	if ((h.alert = alert_new(h.base, &h.config)) == NULL)
+		log_fatal("alerts: %s", strerror(errno));
+	if ((h.metrics = metrics_new(h.base, h.config.metrics_listen,
+	    havend_metrics_view, &h, errbuf, sizeof errbuf)) == NULL)
+		log_fatal("%s", errbuf);
 	if ((h.fencer = fencer_new(h.base, &h.config, h.initiator,
 	    havend_fenced, &h)) == NULL)
 		log_fatal("fencing: %s", strerror(errno));
@@ -945,6 +981,10 @@ main(int argc, char **argv)
 		    n, n == 1 ? "" : "s");
 	log_info("node %s: serving %s", h.config.node_name,
 	    h.config.control_socket);
+	/* systemd (Type=notify): the control socket answers, the workers
+	 * left running are being adopted. Nothing when not a service. */
+	(void)sd_notifyf(0, "READY=1\nSTATUS=node %s: serving %s",
+	    h.config.node_name, h.config.control_socket);
 
 	event_base_dispatch(h.base);
 
@@ -955,6 +995,8 @@ main(int argc, char **argv)
 		watchdog_close(h.watchdog, 1);	/* a clean stop disarms */
 	}
 	fencer_free(h.fencer);
+	alert_free(h.alert);
+	metrics_free(h.metrics);
 	havend_storage_moves_cancel(&h);
 	havend_storage_fences_cancel(&h);
 	health_free(h.health);

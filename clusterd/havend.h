@@ -54,6 +54,9 @@ struct havend_pending {
 	uint64_t	since_ms;
 };
 
+struct alert;
+struct metrics;
+
 /* What this host's QEMU offers (qemu_probe.c), asked once at start. */
 struct havend_qemu {
 	char			 version[32];
@@ -76,6 +79,8 @@ struct havend {
 	size_t			 npending;
 	size_t			 decisions_in_flight;
 	struct supervisor	*supervisor;
+	struct alert		*alert;		/* [alert] program */
+	struct metrics		*metrics;	/* [metrics] listen */
 	/* Transitions this host proposed for its VMs, not yet applied. */
 	struct {
 		char		 uuid[37];

@@ -38,6 +38,7 @@ enum log_level	 log_get_level(void);
 int		 log_level_parse(const char *, enum log_level *);
 const char	*log_level_name(enum log_level);
 void		 log_set_sink(int fd);
+int		 log_fd_is_journal(int fd);
 void		 log_vwrite(enum log_level, const char *scope, const char *fmt,
 		     va_list) __attribute__((format(printf, 3, 0)));
 void		 log_write(enum log_level, const char *scope, const char *fmt,

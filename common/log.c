@@ -2,15 +2,25 @@
  * Logging for every Haven process: lines at or above the chosen level go to
  * stderr (or another sink), and every line, debug included, goes into an
  * in-memory ring that can be dumped after an incident (sanlock's model).
+ * When stderr is the systemd journal (a service: $JOURNAL_STREAM names it)
+ * lines go to the journal instead, with their priority and the VM or host
+ * they concern as fields (HAVEN_VM=web1): `journalctl -u havend -p warning`,
+ * `journalctl HAVEN_VM=web1`.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-journal.h>
 
 #include "common.h"
 
@@ -25,6 +35,7 @@ static struct {
 	const char	*program;
 	enum log_level	 level;
 	int		 sink;
+	int		 journal;	/* the sink is the journal's stream */
 	struct log_slot	 ring[LOG_RING_LINES];
 	size_t		 next;		/* slot the next line goes to */
 	size_t		 count;		/* lines held, at most LOG_RING_LINES */
@@ -43,11 +54,31 @@ static const char *log_level_names[] = {
 	[LOG_LEVEL_FATAL] = "fatal",
 };
 
+/*
+ * Is fd the stream systemd connected to the journal? $JOURNAL_STREAM holds
+ * its "device:inode" (systemd.exec(5)); a descriptor redirected since, to a
+ * file or another program, is not.
+ */
+int
+log_fd_is_journal(int fd)
+{
+	const char	*env = getenv("JOURNAL_STREAM");
+	struct stat	 st;
+	uintmax_t	 dev, ino;
+	char		 end;
+
+	if (env == NULL || sscanf(env, "%ju:%ju%c", &dev, &ino, &end) != 2 ||
+	    fstat(fd, &st) == -1)
+		return 0;
+	return (uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
+}
+
 void
 log_init(const char *program, enum log_level level)
 {
 	log_state.program = program;
 	log_state.level = level;
+	log_state.journal = log_fd_is_journal(log_state.sink);
 }
 
 void
@@ -66,6 +97,7 @@ void
 log_set_sink(int fd)
 {
 	log_state.sink = fd;
+	log_state.journal = fd >= 0 && log_fd_is_journal(fd);
 }
 
 const char *
@@ -131,6 +163,38 @@ log_emit(int fd, const struct log_slot *s)
 		return;
 }
 
+static const int log_priorities[] = {
+	[LOG_LEVEL_DEBUG] = LOG_DEBUG,
+	[LOG_LEVEL_INFO] = LOG_INFO,
+	[LOG_LEVEL_WARN] = LOG_WARNING,
+	[LOG_LEVEL_ERROR] = LOG_ERR,
+	[LOG_LEVEL_FATAL] = LOG_CRIT,
+};
+
+/*
+ * A line to the journal: its priority, and the scope ("vm web1", "host 2")
+ * as fields of its own, HAVEN_VM=web1 for a VM's. -1 when the journal did
+ * not take it (the caller writes it to the stream instead).
+ */
+static int
+log_journal(const struct log_slot *s, const char *scope)
+{
+	const char	*vm = "", *sep;
+	size_t		 kind = 0;
+
+	if (scope != NULL && (sep = strchr(scope, ' ')) != NULL) {
+		kind = (size_t)(sep - scope);
+		if (kind == 2 && strncmp(scope, "vm", 2) == 0)
+			vm = sep + 1;
+	}
+	return sd_journal_send("MESSAGE=%s", s->text,
+	    "PRIORITY=%d", log_priorities[s->level],
+	    "SYSLOG_IDENTIFIER=%s", log_state.program,
+	    "HAVEN_SCOPE=%s", scope != NULL ? scope : "",
+	    "HAVEN_VM=%s", vm,
+	    NULL) < 0 ? -1 : 0;
+}
+
 void
 log_vwrite(enum log_level level, const char *scope, const char *fmt,
     va_list ap)
@@ -153,7 +217,8 @@ log_vwrite(enum log_level level, const char *scope, const char *fmt,
 	log_state.next = (log_state.next + 1) % LOG_RING_LINES;
 	if (log_state.count < LOG_RING_LINES)
 		log_state.count++;
-	if (level >= log_state.level && log_state.sink >= 0)
+	if (level >= log_state.level && log_state.sink >= 0 &&
+	    (!log_state.journal || log_journal(s, scope) == -1))
 		log_emit(log_state.sink, s);
 	pthread_mutex_unlock(&log_state.lock);
 	errno = saved_errno;

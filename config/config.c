@@ -33,6 +33,8 @@ static const char *const section_names[] = {
 	[SECTION_CONTROL] = "control",
 	[SECTION_VM] = "vm",
 	[SECTION_STORAGE] = "storage",
+	[SECTION_ALERT] = "alert",
+	[SECTION_METRICS] = "metrics",
 };
 
 static const struct key_info {
@@ -63,7 +65,25 @@ static const struct key_info {
 	[KEY_VM_LOG_MAX] = { SECTION_VM, "log_max_mb" },
 	[KEY_STORAGE_CHAP_FILE] = { SECTION_STORAGE, "chap_file" },
 	[KEY_STORAGE_KEY_FILE] = { SECTION_STORAGE, "key_secret_file" },
+	[KEY_ALERT_PROGRAM] = { SECTION_ALERT, "program" },
+	[KEY_ALERT_EVENTS] = { SECTION_ALERT, "events" },
+	[KEY_ALERT_TIMEOUT] = { SECTION_ALERT, "timeout_s" },
+	[KEY_METRICS_LISTEN] = { SECTION_METRICS, "listen" },
 };
+
+static const char *const alert_kind_names[CONFIG_ALERT_NKINDS] = {
+	[CONFIG_ALERT_HOST_LOST] = "host-lost",
+	[CONFIG_ALERT_FENCED] = "fenced",
+	[CONFIG_ALERT_FENCE_FAILED] = "fence-failed",
+	[CONFIG_ALERT_VM_FAILED] = "vm-failed",
+	[CONFIG_ALERT_FAILOVER_DONE] = "failover-done",
+};
+
+const char *
+config_alert_kind_name(enum config_alert_kind k)
+{
+	return (unsigned)k < CONFIG_ALERT_NKINDS ? alert_kind_names[k] : "?";
+}
 
 void
 config_copy(char *dst, size_t size, const char *src)
@@ -160,6 +180,10 @@ config_defaults(struct config *c)
 	config_copy(c->vm_log_dir, sizeof c->vm_log_dir, "/var/log/haven");
 	c->vm_adopt_timeout_s = 60;
 	c->vm_log_max_mb = 16;
+	c->alert_events = CONFIG_ALERT_ALL;
+	c->alert_timeout_s = CONFIG_ALERT_TIMEOUT_S;
+	config_copy(c->metrics_listen, sizeof c->metrics_listen,
+	    CONFIG_METRICS_LISTEN);
 	config_copy(c->storage_chap_file, sizeof c->storage_chap_file,
 	    CONFIG_CHAP_FILE);
 	config_copy(c->storage_key_file, sizeof c->storage_key_file,
@@ -179,6 +203,123 @@ void
 config_wipe(struct config *c)
 {
 	explicit_bzero(c, sizeof *c);
+}
+
+/* "HOST:PORT" or "[V6]:PORT" split; -1 when it is neither. */
+int
+config_listen_parse(const char *s, char *host, size_t hostlen,
+    unsigned *port)
+{
+	const char	*colon;
+	char		*end;
+	unsigned long	 p;
+	size_t		 n;
+
+	if (*s == '[') {
+		if ((colon = strstr(s, "]:")) == NULL)
+			return -1;
+		n = (size_t)(colon - s - 1);
+		s++;
+		colon++;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL ||
+		    strchr(s, ':') != colon)
+			return -1;
+		n = (size_t)(colon - s);
+	}
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || errno != 0 || p == 0 ||
+	    p > 65535)
+		return -1;
+	*port = (unsigned)p;
+	return 0;
+}
+
+/* [alert] events = KIND [KIND...] | all. */
+static void
+alert_events_key(struct parse *p, const char *value)
+{
+	struct config	*c = p->config;
+	const char	*s = value;
+	char		 name[32];
+	size_t		 len;
+	unsigned	 k, bits = 0;
+
+	while (*s != '\0') {
+		if (isspace((unsigned char)*s)) {
+			s++;
+			continue;
+		}
+		len = strcspn(s, " \t");
+		snprintf(name, sizeof name, "%.*s", (int)len, s);
+		s += len;
+		if (strcmp(name, "all") == 0) {
+			bits |= CONFIG_ALERT_ALL;
+			continue;
+		}
+		for (k = 0; k < CONFIG_ALERT_NKINDS; k++)
+			if (strcmp(name, alert_kind_names[k]) == 0)
+				break;
+		if (k == CONFIG_ALERT_NKINDS) {
+			config_add_error(p, p->line, p->section_name, "events",
+			    "'%.31s' is not an event: host-lost, fenced, "
+			    "fence-failed, vm-failed, failover-done or all", name);
+			continue;
+		}
+		bits |= 1u << k;
+	}
+	c->alert_events = bits;
+}
+
+/* The [alert] and [metrics] keys: what havend tells, and how. */
+static void
+alert_key(struct parse *p, enum key k, const char *value)
+{
+	struct config	*c = p->config;
+	const char	*sn = p->section_name, *key = keys[k].name;
+
+	switch (k) {
+	case KEY_ALERT_PROGRAM:
+		if (!config_valid_path(value, sizeof c->alert_program))
+			config_add_error(p, p->line, sn, key, "must be an absolute "
+			    "path of at most %zu characters",
+			    sizeof c->alert_program - 1);
+		else
+			config_copy(c->alert_program, sizeof c->alert_program,
+			    value);
+		break;
+	case KEY_ALERT_EVENTS:
+		alert_events_key(p, value);
+		break;
+	case KEY_ALERT_TIMEOUT:
+		if (config_parse_unsigned(value, 1, 600,
+		    &c->alert_timeout_s) == -1)
+			config_add_error(p, p->line, sn, key, "'%.32s' is not a "
+			    "number of seconds from 1 to 600", value);
+		break;
+	case KEY_METRICS_LISTEN: {
+		char		host[64];
+		unsigned	port;
+
+		if (strcmp(value, "none") == 0)
+			*c->metrics_listen = '\0';
+		else if (strlen(value) >= sizeof c->metrics_listen ||
+		    config_listen_parse(value, host, sizeof host, &port) == -1)
+			config_add_error(p, p->line, sn, key, "'%.64s' is not "
+			    "ADDRESS:PORT ([V6]:PORT for IPv6) or none", value);
+		else
+			config_copy(c->metrics_listen, sizeof c->metrics_listen,
+			    value);
+		break;
+	}
+	default:
+		break;
+	}
 }
 
 /* The [vm] keys: how this host runs its VMs' workers. */
@@ -412,6 +553,12 @@ fixed_key(struct parse *p, enum key k, const char *value)
 			config_copy(c->control_socket, sizeof c->control_socket,
 			    value);
 		break;
+	case KEY_ALERT_PROGRAM:
+	case KEY_ALERT_EVENTS:
+	case KEY_ALERT_TIMEOUT:
+	case KEY_METRICS_LISTEN:
+		alert_key(p, k, value);
+		break;
 	default:
 		vm_key(p, k, value);
 		break;
@@ -486,7 +633,7 @@ start_section(struct parse *p, const char *name)
 	if (s == SECTION_FENCE) {
 		config_add_error(p, p->line, name, "", "unknown section; the sections "
 		    "are node, interfaces, watchdog, cluster, control, vm, "
-		    "storage and fence:NAME");
+		    "storage, alert, metrics and fence:NAME");
 		return;
 	}
 	if (p->section_line[s] != 0) {

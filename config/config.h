@@ -36,6 +36,25 @@ struct config_fence {
 	struct config_option	 options[CONFIG_MAX_OPTIONS];
 	/* password_file is read at parse time into option "password". */
 };
+/* [alert]: the events havend hands its alert program (clusterd/alert.c),
+ * one bit each in config.alert_events; names in config_alert_kind_name. */
+enum config_alert_kind {
+	CONFIG_ALERT_HOST_LOST,		/* "host-lost" */
+	CONFIG_ALERT_FENCED,		/* "fenced" */
+	CONFIG_ALERT_FENCE_FAILED,	/* "fence-failed" */
+	CONFIG_ALERT_VM_FAILED,		/* "vm-failed" */
+	CONFIG_ALERT_FAILOVER_DONE,	/* "failover-done" */
+	CONFIG_ALERT_NKINDS,
+};
+#define CONFIG_ALERT_ALL	((1u << CONFIG_ALERT_NKINDS) - 1)
+#define CONFIG_ALERT_TIMEOUT_S	30
+const char	*config_alert_kind_name(enum config_alert_kind);
+/* [metrics] listen's default: havend's Prometheus metrics on this host. */
+#define CONFIG_METRICS_LISTEN	"127.0.0.1:9731"
+/* "HOST:PORT" or "[V6]:PORT" split (the port 1..65535); -1 otherwise. */
+int		 config_listen_parse(const char *, char *host, size_t hostlen,
+		     unsigned *port);
+
 struct config {
 	char			 node_name[64];
 	char			 cluster_name[64];
@@ -73,6 +92,13 @@ struct config {
 	unsigned		 storage_chap_line;
 	char			 storage_key_file[256];
 	unsigned		 storage_key_line;
+	/* [alert]: a program run with each chosen event as JSON on its
+	 * stdin; "" for none. */
+	char			 alert_program[256];
+	unsigned		 alert_events;		/* CONFIG_ALERT_* bits */
+	unsigned		 alert_timeout_s;
+	/* [metrics] listen: where havend serves /metrics; "" for none. */
+	char			 metrics_listen[64];
 	size_t			 nfences;		/* sorted by level */
 	struct config_fence	 fences[CONFIG_MAX_FENCES];
 };

@@ -846,6 +846,26 @@ fail:
 }
 
 struct fence_agent_run *
+fence_agent_start_program(struct event_base *base, const char *label,
+    const char *path, const char *input, unsigned timeout_ms,
+    fence_agent_cb cb, void *arg)
+{
+	char	*copy;
+
+	if (path == NULL || *path != '/' || label == NULL || *label == '\0' ||
+	    input == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (access(path, X_OK) == -1)
+		return NULL;
+	if ((copy = strdup(input)) == NULL)
+		return NULL;
+	return agent_spawn(base, label, "run", path, NULL, NULL, copy,
+	    strlen(copy), NULL, 0, timeout_ms, cb, arg);
+}
+
+struct fence_agent_run *
 fence_agent_start_child(struct event_base *base, const char *label,
     int (*child)(void *), void *child_arg, unsigned timeout_ms,
     fence_agent_cb cb, void *arg)

@@ -101,6 +101,12 @@ struct fence_agent_run *fence_agent_start(struct event_base *,
 		     const char *const *keys, const char *const *values,
 		     size_t n, const char *victim_name, uint32_t victim_node,
 		     unsigned timeout_ms, fence_agent_cb, void *arg);
+/* The same contract for any program (an absolute path, run with no
+ * arguments, argv[0] label) with input as its stdin: havend's [alert]
+ * program (clusterd/alert.c). */
+struct fence_agent_run *fence_agent_start_program(struct event_base *,
+		     const char *label, const char *path, const char *input,
+		     unsigned timeout_ms, fence_agent_cb, void *arg);
 /* The same contract for a function run in a forked child (no exec) whose
  * return value is its exit status: for blocking library calls (the
  * pacemaker level). Its last stdout line is the detail on success, its last

@@ -3,10 +3,13 @@
 # LUN, and the helpers to watch where it runs. The caller sets LAB, BUILD,
 # KERNEL, TMP and sources this after defining fail().
 
-HAVEND=$BUILD/clusterd/havend
+# The build's programs, or installed ones (the package's test):
+# HAVEN_HAVEND and HAVEN_HAVENCTL; havend finds its worker beside itself
+# or in /usr/libexec/haven.
+HAVEND=${HAVEN_HAVEND:-$BUILD/clusterd/havend}
 # lab up writes corosync.conf with this build's havenctl.
 export HAVEN_BUILD=${HAVEN_BUILD:-$BUILD}
-HAVENCTL=$BUILD/cli/havenctl
+HAVENCTL=${HAVEN_HAVENCTL:-$BUILD/cli/havenctl}
 AUDITOR=${HAVEN_AUDITOR:-$(dirname "${BASH_SOURCE[0]}")/auditor}
 
 # lab_test_begin NAME — the common start of a lab test that sources this:

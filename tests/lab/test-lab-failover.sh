@@ -4,7 +4,10 @@
 # QEMUs throughout, and the guest's journal checked at the end (no
 # acknowledged write lost):
 #  1. lab kill the VM's owner → fenced (storage level) → the VM runs on a
-#     survivor; the event timeline shows lost, fenced, placed, running.
+#     survivor; the event timeline shows lost, fenced, placed, running; the
+#     hosts' [alert] program (one file for all) got host-lost, fenced and
+#     failover-done, once each, in that order, with the failover's duration;
+#     h1's and h2's metrics (promtool-clean) count it, before 0, after 1.
 #  2. lab cut the owner's management NIC → the isolated host stops the VM by
 #     itself, its key is preempted from the LUN, a survivor runs the VM.
 #  3. lab pause the owner past the failover → its watchdog (the lab's
@@ -29,7 +32,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 lab_test_begin failover
 
 step "3 hosts, havend everywhere; web1 (journal on a LUN) prefers h3"
-lab_cluster 3
+# The alert program: every event it is given, one JSON line each.
+printf '#!/bin/sh\n{ cat; echo; } >>%s/alerts.jsonl\n' "$TMP" >"$TMP/alert"
+chmod 755 "$TMP/alert"
+lab_cluster 3 "
+[alert]
+program = $TMP/alert
+timeout_s = 5"
 mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 ctl h1 vm create web1 --memory 96M --volume web1-disk --prefer 3 --stop-timeout 3 \
@@ -40,6 +49,21 @@ wait_for 60 "web1 running" phase_is h1 web1 running
 uuid=$(vm_field h1 web1 uuid)
 has_ticks() { [[ -n $(ticks h3 web1) ]]; }
 wait_for 30 "the guest ticking on h3" has_ticks
+
+# scrape HOST — its havend's Prometheus metrics ([metrics] listen's
+# default, in the host's own network namespace), checked by promtool.
+scrape() {
+	local m
+	m=$("$LAB" exec "$1" curl -sf --max-time 5 http://127.0.0.1:9731/metrics) ||
+		fail "no metrics from $1"
+	if command -v promtool >/dev/null; then
+		promtool check metrics <<<"$m" >&2 || fail "promtool finds problems in $1's metrics"
+	fi
+	echo "$m"
+}
+m=$(scrape h1)
+grep -qx 'haven_failover_duration_seconds_count 0' <<<"$m" || fail "h1 counts a failover already"
+grep -qx 'haven_vm_phase{vm="web1",phase="running"} 1' <<<"$m" || fail "h1's metrics lack web1 running"
 
 step "1. lab kill haven-h3 (the owner): web1 runs on a survivor"
 t0=$(now)
@@ -52,6 +76,25 @@ ctl h1 events | grep -E 'host 3|vm web1' | tail -6
 ctl h1 --json events | jq -e -s 'map(select(.subject == "host 3" and (.text | test("^fenced by level storage")))) | length > 0' >/dev/null ||
 	fail "no 'fenced by level storage' event for host 3"
 [[ -n $(qemu_pid "h$owner" "$uuid") ]] || fail "no QEMU for web1 on h$owner"
+alerted() { [[ $(jq -s 'map(select(.kind == "failover-done")) | length' "$TMP/alerts.jsonl" 2>/dev/null) -ge 1 ]]; }
+wait_for 20 "the failover-done alert" alerted
+jq -c '{seq, kind, subject, reporter, duration_ms}' "$TMP/alerts.jsonl"
+kinds=$(jq -s -r 'sort_by(.seq) | map(.kind + ":" + .subject) | join(",")' "$TMP/alerts.jsonl")
+[[ $kinds == "host-lost:host 3,fenced:host 3,failover-done:vm web1" ]] ||
+	fail "the alerts were $kinds, not host-lost, fenced, failover-done once each"
+jq -s -e --arg o "haven-h$owner" 'map(select(.kind == "failover-done"))[0] |
+	.from_node_id == 3 and .duration_ms > 0 and .duration_ms < 30000 and .reporter == $o and .vm == "web1"' \
+	"$TMP/alerts.jsonl" >/dev/null || fail "the failover-done alert is not web1's from host 3, by its new owner"
+# Every survivor counts the failover, with its duration.
+for h in h1 h2; do
+	m=$(scrape "$h")
+	grep -E '^haven_(failover_duration_seconds_(count|sum)|hosts_lost_total|fences_total)' <<<"$m" | sed "s/^/$h: /"
+	grep -qx 'haven_failover_duration_seconds_count 1' <<<"$m" || fail "$h does not count one failover"
+	grep -qx 'haven_hosts_lost_total 1' <<<"$m" || fail "$h does not count host 3 lost"
+	grep -qx 'haven_fences_total{level="storage",outcome="fenced"} 1' <<<"$m" ||
+		fail "$h does not count host 3 fenced by storage"
+	grep -qx "haven_vm_owner{vm=\"web1\"} $owner" <<<"$m" || fail "$h does not show web1 on node $owner"
+done
 has_ticks_owner() { [[ -n $(ticks "h$owner" web1) ]]; }
 wait_for 30 "the guest ticking on h$owner" has_ticks_owner
 "$LAB" start haven-h3 >/dev/null

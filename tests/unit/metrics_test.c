@@ -1,0 +1,196 @@
+/*
+ * Unit tests of havend's metrics (clusterd/metrics.c): the counts from
+ * alert events (fences by level, the failover histogram), the text
+ * rendered for a state (label values escaped), and [metrics] listen. The
+ * lab's failover test scrapes a running havend and runs promtool on it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+
+#include "alert.h"
+#include "common.h"
+#include "config.h"
+#include "metrics.h"
+#include "proto.h"
+
+static char *
+render(const struct metrics_counts *m, const struct metrics_view *v)
+{
+	struct evbuffer	*b = evbuffer_new();
+	size_t		 n;
+	char		*s;
+
+	metrics_render(b, m, v);
+	n = evbuffer_get_length(b);
+	s = malloc(n + 1);
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	evbuffer_free(b);
+	return s;
+}
+
+static void
+test_counts_and_text(void **state)
+{
+	struct metrics_counts	 m;
+	struct metrics_view	 v = { .node_name = "h\"1", .quorate = 1,
+	    .nmembers = 3 };
+	struct alert_event	 e;
+	Haven__ClusterState	 cs = HAVEN__CLUSTER_STATE__INIT;
+	Haven__Host		 host = HAVEN__HOST__INIT, *hp = &host;
+	Haven__HostConfig	 hc = HAVEN__HOST_CONFIG__INIT;
+	Haven__HostRuntime	 hr = HAVEN__HOST_RUNTIME__INIT;
+	Haven__PoolHealth	 ph = HAVEN__POOL_HEALTH__INIT, *php = &ph;
+	Haven__Vm		 vm = HAVEN__VM__INIT, *vmp = &vm;
+	Haven__VmConfig		 vc = HAVEN__VM_CONFIG__INIT;
+	Haven__VmRuntime	 vr = HAVEN__VM_RUNTIME__INIT;
+	char			*s;
+
+	memset(&m, 0, sizeof m);
+	memset(&e, 0, sizeof e);
+	e.kind = CONFIG_ALERT_HOST_LOST;
+	metrics_count(&m, &e);
+	e.kind = CONFIG_ALERT_FENCED;
+	snprintf(e.level, sizeof e.level, "storage");
+	metrics_count(&m, &e);
+	e.kind = CONFIG_ALERT_FENCE_FAILED;
+	snprintf(e.level, sizeof e.level, "ipmi");
+	metrics_count(&m, &e);
+	e.kind = CONFIG_ALERT_FAILOVER_DONE;
+	e.duration_ms = 4500;
+	metrics_count(&m, &e);
+	e.duration_ms = 700;
+	metrics_count(&m, &e);
+
+	hc.node_id = 2;
+	hc.name = "h2";
+	hr.membership = HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_LOST;
+	ph.pool = "san";
+	ph.reachable = 1;
+	hr.storage = &php;
+	hr.n_storage = 1;
+	host.config = &hc;
+	host.runtime = &hr;
+	cs.hosts = &hp;
+	cs.n_hosts = 1;
+	vc.name = "web\\1";
+	vr.owner = 3;
+	vr.phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
+	vm.config = &vc;
+	vm.runtime = &vr;
+	cs.vms = &vmp;
+	cs.n_vms = 1;
+	cs.seq = 42;
+	v.cs = &cs;
+
+	s = render(&m, &v);
+	assert_non_null(strstr(s, "haven_up{node=\"h\\\"1\"} 1\n"));
+	assert_non_null(strstr(s, "haven_quorate 1\n"));
+	assert_non_null(strstr(s, "haven_members 3\n"));
+	assert_non_null(strstr(s, "# TYPE haven_state_changes_total counter\n"
+	    "haven_state_changes_total 42\n"));
+	assert_non_null(strstr(s, "haven_host_member{host=\"h2\",node_id=\"2\","
+	    "state=\"lost\"} 1\n"));
+	assert_non_null(strstr(s, "haven_pool_reachable{host=\"h2\","
+	    "pool=\"san\"} 1\n"));
+	assert_non_null(strstr(s, "haven_vm_phase{vm=\"web\\\\1\","
+	    "phase=\"running\"} 1\n"));
+	assert_non_null(strstr(s, "haven_vm_owner{vm=\"web\\\\1\"} 3\n"));
+	assert_non_null(strstr(s, "haven_hosts_lost_total 1\n"));
+	assert_non_null(strstr(s, "haven_fences_total{level=\"storage\","
+	    "outcome=\"fenced\"} 1\n"));
+	assert_non_null(strstr(s, "haven_fences_total{level=\"ipmi\","
+	    "outcome=\"failed\"} 1\n"));
+	/* 0.7 s and 4.5 s: one in le=1, both from le=5 on. */
+	assert_non_null(strstr(s, "haven_failover_duration_seconds_bucket"
+	    "{le=\"1\"} 1\n"));
+	assert_non_null(strstr(s, "haven_failover_duration_seconds_bucket"
+	    "{le=\"3\"} 1\n"));
+	assert_non_null(strstr(s, "haven_failover_duration_seconds_bucket"
+	    "{le=\"5\"} 2\n"));
+	assert_non_null(strstr(s, "haven_failover_duration_seconds_bucket"
+	    "{le=\"+Inf\"} 2\n"));
+	assert_non_null(strstr(s, "haven_failover_duration_seconds_sum 5.200\n"));
+	assert_non_null(strstr(s, "haven_failover_duration_seconds_count 2\n"));
+	free(s);
+
+	/* No state yet: the gauges of havend alone. */
+	v.cs = NULL;
+	s = render(&m, &v);
+	assert_null(strstr(s, "haven_vm_phase{"));
+	assert_non_null(strstr(s, "haven_state_changes_total 0\n"));
+	free(s);
+}
+
+static void
+test_listen(void **state)
+{
+	char		host[64];
+	unsigned	port;
+
+	assert_int_equal(config_listen_parse("127.0.0.1:9731", host,
+	    sizeof host, &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 9731);
+	assert_int_equal(config_listen_parse("[::1]:80", host, sizeof host,
+	    &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 80);
+	assert_int_equal(config_listen_parse("10.0.0.1", host, sizeof host,
+	    &port), -1);
+	assert_int_equal(config_listen_parse("10.0.0.1:0", host, sizeof host,
+	    &port), -1);
+	assert_int_equal(config_listen_parse("10.0.0.1:65536", host,
+	    sizeof host, &port), -1);
+	assert_int_equal(config_listen_parse(":80", host, sizeof host, &port),
+	    -1);
+	assert_int_equal(config_listen_parse("::1:80", host, sizeof host,
+	    &port), -1);
+	assert_int_equal(config_listen_parse("h:8x", host, sizeof host,
+	    &port), -1);
+}
+
+static void
+test_config(void **state)
+{
+	struct config		c;
+	struct config_error	errs[4];
+	size_t			n;
+	const char		*base = "[node]\nname = h1\n[interfaces]\n"
+	    "management = eth0\nstorage = eth1\n";
+	char			text[256];
+
+	assert_int_equal(config_parse_string(base, &c, errs, 4, &n), 0);
+	assert_string_equal(c.metrics_listen, CONFIG_METRICS_LISTEN);
+	snprintf(text, sizeof text, "%s[metrics]\nlisten = none\n", base);
+	assert_int_equal(config_parse_string(text, &c, errs, 4, &n), 0);
+	assert_string_equal(c.metrics_listen, "");
+	snprintf(text, sizeof text, "%s[metrics]\nlisten = 10.0.0.5:9100\n",
+	    base);
+	assert_int_equal(config_parse_string(text, &c, errs, 4, &n), 0);
+	assert_string_equal(c.metrics_listen, "10.0.0.5:9100");
+	snprintf(text, sizeof text, "%s[metrics]\nlisten = 9100\n", base);
+	assert_int_equal(config_parse_string(text, &c, errs, 4, &n), -1);
+	assert_non_null(strstr(errs[0].message, "ADDRESS:PORT"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counts_and_text),
+		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_config),
+	};
+
+	log_init("metrics_test", LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
