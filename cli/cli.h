@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct json_object;
 struct event_base;
@@ -98,6 +99,11 @@ int		 cli_vm_name_valid(const char *);
 int		 cli_parse_nic(char *, struct Haven__Nic *, char mac[18],
 		     char *err, size_t errlen);
 int		 cli_parse_priority(const char *, uint32_t *);
+#define CLI_CONSOLE_ESCAPE	0x1d	/* Ctrl-] leaves vm console --attach */
+struct sockaddr_storage;
+int		 cli_parse_listen(const char *, struct sockaddr_storage *,
+		     socklen_t *, char *err, size_t errlen);
+size_t		 cli_console_escape(const uint8_t *, size_t);
 const char	*cli_priority_name(uint32_t, char *, size_t);
 int		 cli_parse_isolation(const char *, int *);
 const char	*cli_isolation_name(int);
@@ -136,6 +142,8 @@ int		 target_is_iscsi(const char *spec);
 int		 target_parse_key(const char *, uint64_t *);
 /* Why the reservation key secret could not be read ("" if it was). */
 const char	*target_key_error(void);
+/* haven.conf's cluster name (its default when unreadable). */
+const char	*target_cluster_name(void);
 /* A key option (--key, --victim) as target_parse_key reads it, into *key
  * (left alone when the option is absent); -1 after a usage error. */
 int		 target_key_arg(struct cli *, const struct cmd_entry *,
@@ -147,6 +155,58 @@ int		 target_type_arg(struct cli *, const struct cmd_entry *,
 int		 target_open_lun(struct cli *, const char *spec, struct target *);
 int		 cli_pr_error(struct cli *, const char *what, int error);
 
+/* validate.c: havenctl validate's logic that needs no host
+ * (tests/unit/validate_test.c); cmd-validate.c runs the checks. */
+enum validate_result {
+	VALIDATE_PASS,
+	VALIDATE_WARN,		/* works, but not as a cluster should */
+	VALIDATE_FAIL,		/* failover or fencing would not work */
+};
+#define VALIDATE_MAX_CHECKS	96
+struct validate_check {
+	char			 name[64];	/* "storage-network" */
+	enum validate_result	 result;
+	char			 detail[640];	/* why, and what to do */
+};
+struct validate_report {
+	size_t			 n;
+	struct validate_check	 checks[VALIDATE_MAX_CHECKS];
+};
+const char	*validate_result_name(enum validate_result);
+void		 validate_add(struct validate_report *, const char *name,
+		     enum validate_result, const char *, ...)
+		     __attribute__((format(printf, 4, 5)));
+enum validate_result validate_verdict(const struct validate_report *);
+struct validate_net {
+	uint32_t	 addr;		/* host byte order */
+	unsigned	 prefix;
+};
+int		 validate_net_contains(const struct validate_net *, uint32_t);
+int		 validate_nets_overlap(const struct validate_net *,
+		     const struct validate_net *);
+void		 validate_net_format(const struct validate_net *, char *,
+		     size_t);
+/* /proc/net/route and /proc/net/ipv6_route as text: 1 when iface has a
+ * default route, 0 when not, -1 when the text cannot be read. */
+int		 validate_route_default(const char *, const char *iface);
+int		 validate_route6_default(const char *, const char *iface);
+/* Scratch reservation keys: the low 32 bits 0, which no node's key has. */
+#define VALIDATE_KEY_A	UINT64_C(0x68766c6400000000)	/* "hvld" */
+#define VALIDATE_KEY_B	UINT64_C(0x68766c6500000000)
+struct pr_status;
+/* Two sessions to one LUN (lun a, lun b); each call returns 0 or a
+ * storage error (pr.c's *_sync). */
+struct validate_pr_ops {
+	int		 (*read)(void *lun, struct pr_status *);
+	int		 (*register_key)(void *lun, uint64_t old_key,
+			     uint64_t new_key, int ignore_existing);
+	int		 (*preempt)(void *lun, uint64_t key, uint64_t victim,
+			     int type);
+	const char	*(*strerror)(int);
+};
+enum validate_result validate_pr(const struct validate_pr_ops *, void *a,
+		     void *b, char *detail, size_t);
+
 /* client.c: requests to the local havend. */
 struct ProtobufCMessage;
 const char	*client_socket_path(void);
@@ -156,6 +216,9 @@ struct ProtobufCMessage *client_request(struct cli *, int fd, uint16_t type,
 struct ProtobufCMessage *client_request_code(struct cli *, int fd,
 		     uint16_t type, const struct ProtobufCMessage *,
 		     uint16_t *reply_type, int *error_code);
+struct ProtobufCMessage *client_request_fd(struct cli *, int fd,
+		     uint16_t type, const struct ProtobufCMessage *,
+		     uint16_t *reply_type, int *error_code, int *passed);
 int		 client_error_exit(uint16_t reply_type, int error_code);
 struct ProtobufCMessage *client_call(struct cli *, uint16_t type,
 		     const struct ProtobufCMessage *, uint16_t want, int *exit_code);
@@ -182,6 +245,7 @@ extern const struct cmd_entry cmd_disk_check_entry;
 extern const struct cmd_entry cmd_disk_import_entry;
 extern const struct cmd_entry cmd_disk_export_entry;
 extern const struct cmd_entry cmd_disk_serve_entry;
+extern const struct cmd_entry cmd_disk_wipe_entry;
 extern const struct cmd_entry cmd_pr_keys_entry;
 extern const struct cmd_entry cmd_pr_register_entry;
 extern const struct cmd_entry cmd_pr_reserve_entry;
@@ -193,11 +257,13 @@ extern const struct cmd_entry cmd_volume_remove_entry;
 extern const struct cmd_entry cmd_pool_remove_entry;
 extern const struct cmd_entry cmd_volume_list_entry;
 extern const struct cmd_entry cmd_vm_create_entry;
+extern const struct cmd_entry cmd_vm_import_entry;
 extern const struct cmd_entry cmd_cluster_corosync_conf_entry;
 extern const struct cmd_entry cmd_vm_set_entry;
 extern const struct cmd_entry cmd_vm_list_entry;
 extern const struct cmd_entry cmd_vm_show_entry;
 extern const struct cmd_entry cmd_vm_console_entry;
+extern const struct cmd_entry cmd_vm_vnc_entry;
 extern const struct cmd_entry cmd_vm_start_entry;
 extern const struct cmd_entry cmd_vm_stop_entry;
 extern const struct cmd_entry cmd_vm_delete_entry;
@@ -205,5 +271,6 @@ extern const struct cmd_entry cmd_node_list_entry;
 extern const struct cmd_entry cmd_fence_agents_entry;
 extern const struct cmd_entry cmd_fence_metadata_entry;
 extern const struct cmd_entry cmd_fence_validate_entry;
+extern const struct cmd_entry cmd_validate_entry;
 
 #endif

@@ -67,6 +67,20 @@ ProtobufCMessage *
 client_request_code(struct cli *cli, int fd, uint16_t type,
     const ProtobufCMessage *req, uint16_t *reply_type, int *error_code)
 {
+	return client_request_fd(cli, fd, type, req, reply_type, error_code,
+	    NULL);
+}
+
+/*
+ * client_request_code, and the first descriptor that came beside the
+ * reply in *passed (-1: none; the caller closes it). passed may be NULL:
+ * any descriptor is closed.
+ */
+ProtobufCMessage *
+client_request_fd(struct cli *cli, int fd, uint16_t type,
+    const ProtobufCMessage *req, uint16_t *reply_type, int *error_code,
+    int *passed)
+{
 	struct frame_reader	*r = NULL;
 	struct frame		 f;
 	ProtobufCMessage	*m = NULL;
@@ -78,6 +92,8 @@ client_request_code(struct cli *cli, int fd, uint16_t type,
 	*reply_type = 0;
 	if (error_code != NULL)
 		*error_code = 0;
+	if (passed != NULL)
+		*passed = -1;
 	if ((buf = message_pack(req, &len)) == NULL)
 		return NULL;
 	rc = frame_send(fd, type, buf, len, NULL, 0);
@@ -117,6 +133,10 @@ client_request_code(struct cli *cli, int fd, uint16_t type,
 			*error_code = (int)((Haven__Error *)m)->code;
 		message_free(m);
 		m = NULL;
+	}
+	if (m != NULL && passed != NULL && f.nfds > 0) {
+		*passed = f.fds[0];
+		f.fds[0] = -1;
 	}
 	frame_release(&f);
 done:

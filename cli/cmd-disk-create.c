@@ -1,7 +1,8 @@
 /*
  * havenctl disk create: write a new, empty VHD (dynamic by default) onto a
- * Haven volume's disk extent. Refuses a disk that already holds a VHD
- * unless --force is given.
+ * Haven volume's disk extent, its size rounded up to a CHS geometry as
+ * qemu-img does, or exact with --exact (qemu-img's force_size). Refuses a
+ * disk that already holds a VHD unless --force is given.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ cmd_disk_create_exec(struct cli *cli, struct args *args)
 {
 	const struct cmd_entry	*cmd = &cmd_disk_create_entry;
 	int			 type = VHD_TYPE_DYNAMIC;
+	enum vhd_size_rule	 rule = VHD_SIZE_ROUNDED;
 	struct blockdev		*old = NULL;
 	struct vhd_info		 info;
 	struct json_object	*obj;
@@ -37,7 +39,9 @@ cmd_disk_create_exec(struct cli *cli, struct args *args)
 		cli_usage_error(cli, cmd, "expected one TARGET and --size");
 		return CLI_EXIT_USAGE;
 	}
-	if (vhd_max_backing_size(type, size) == 0) {
+	if (args_has(args, "exact"))
+		rule = VHD_SIZE_EXACT;
+	if (vhd_max_backing_size(type, size, rule) == 0) {
 		cli_error(cli, "a VHD holds at most 2040 GiB");
 		return CLI_EXIT_USAGE;
 	}
@@ -53,7 +57,7 @@ cmd_disk_create_exec(struct cli *cli, struct args *args)
 			goto out;
 		}
 	}
-	if ((error = vhd_create_sync(t.disk, type, size)) != 0) {
+	if ((error = vhd_create_sync(t.disk, type, size, rule)) != 0) {
 		if (error == -ENOSPC)
 			cli_error(cli, "%s: the volume's disk extent (%llu "
 			    "bytes) is too small for that VHD", t.spec,
@@ -98,13 +102,14 @@ const struct cmd_entry cmd_disk_create_entry = {
 			{ "size", 's', ARGS_VALUE },
 			{ "type", 't', ARGS_VALUE },
 			{ "force", 'f', 0 },
+			{ "exact", 0, 0 },
 			{ NULL, 0, 0 },
 		},
 		.lower = 1, .upper = 1,
 		.too_few = "expected one TARGET and --size",
 	},
-	.usage = "TARGET --size SIZE [--type fixed|dynamic] [--force]",
+	.usage = "TARGET --size SIZE [--type fixed|dynamic] [--exact] [--force]",
 	.summary = "create an empty VHD on a volume's disk (size rounded up "
-	    "as qemu-img does)",
+	    "as qemu-img does, or --exact)",
 	.exec = cmd_disk_create_exec,
 };

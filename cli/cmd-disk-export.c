@@ -54,14 +54,16 @@ cmd_disk_export_exec(struct cli *cli, struct args *args)
 			goto out;
 		}
 	}
-	file = file_create(t.base, to, vhd_max_backing_size(type, src->size),
+	file = file_create(t.base, to, vhd_max_backing_size(type, src->size,
+	    VHD_SIZE_EXACT),
 	    &error);
 	if (file == NULL) {
 		cli_error(cli, "%s: %s", to, storage_strerror(error));
 		goto out;
 	}
 	created = 1;
-	if ((error = vhd_create_sync(file, type, src->size)) != 0 ||
+	if ((error = vhd_create_sync(file, type, src->size,
+	    VHD_SIZE_EXACT)) != 0 ||
 	    (error = vhd_open_sync(file, 1, &dst)) != 0 ||
 	    (error = vhd_copy_sync(src, dst, cmd_disk_export_progress,
 	    cli)) != 0) {

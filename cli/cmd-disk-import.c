@@ -56,7 +56,8 @@ cmd_disk_import_exec(struct cli *cli, struct args *args)
 			goto out;
 		}
 	}
-	if ((error = vhd_create_sync(t.disk, type, src->size)) != 0 ||
+	if ((error = vhd_create_sync(t.disk, type, src->size,
+	    VHD_SIZE_EXACT)) != 0 ||
 	    (error = vhd_open_sync(t.disk, 1, &dst)) != 0) {
 		cli_error(cli, "%s: %s", t.spec, error == -ENOSPC ?
 		    "the volume's disk extent is too small for this VHD" :

@@ -1,6 +1,8 @@
 /*
  * havenctl disk info: the VHD on a Haven volume's disk (and the volume
- * around it), or on a bare .vhd file.
+ * around it), or on a bare .vhd file. The virtual size is what Haven and
+ * QEMU 7.2 read; where Hyper-V and newer QEMU read another (current_size
+ * against CHS geometry, platform.md §1.3), it says so.
  */
 #include <stdio.h>
 
@@ -19,7 +21,8 @@ cmd_disk_info_exec(struct cli *cli, struct args *args)
 	struct target		 t;
 	const char		*type;
 	char			 human[40], uuid[40];
-	int			 error, rc, i;
+	uint64_t		 other;
+	int			 error, rc, i, agrees;
 
 	if ((rc = target_open(cli, args_positional(args, 0), 0, &t)) != 0)
 		return rc;
@@ -32,6 +35,7 @@ cmd_disk_info_exec(struct cli *cli, struct args *args)
 	}
 	vhd_get_info(vhd, &info);
 	blockdev_close(vhd);
+	agrees = vhd_size_agrees(&info, &other);
 	type = info.type == VHD_TYPE_FIXED ? "fixed" : "dynamic";
 	for (i = 0; i < 16; i++)
 		snprintf(uuid + i * 2, 3, "%02x", info.uuid[i]);
@@ -57,6 +61,10 @@ cmd_disk_info_exec(struct cli *cli, struct args *args)
 		    json_object_new_uint64(info.virtual_size));
 		json_object_object_add(obj, "current_size",
 		    json_object_new_uint64(info.current_size));
+		json_object_object_add(obj, "size_from", json_object_new_string(
+		    info.virtual_size == other ? "current_size" : "geometry"));
+		json_object_object_add(obj, "readers_agree",
+		    json_object_new_boolean(agrees));
 		json_object_object_add(obj, "geometry", json_object_new_string(
 		    (snprintf(human, sizeof human, "%u/%u/%u", info.cylinders,
 		    info.heads, info.sectors_per_track), human)));
@@ -83,8 +91,13 @@ cmd_disk_info_exec(struct cli *cli, struct args *args)
 		}
 		cli_format_size(info.virtual_size, human, sizeof human);
 		printf("type:         %s VHD\n", type);
-		printf("virtual size: %s (%llu bytes)\n", human,
-		    (unsigned long long)info.virtual_size);
+		printf("virtual size: %s (%llu bytes, from %s)\n", human,
+		    (unsigned long long)info.virtual_size,
+		    info.virtual_size == other ? "current_size" : "geometry");
+		if (!agrees)
+			printf("note:         Hyper-V and QEMU 10 read %llu bytes "
+			    "(current_size); Haven and QEMU 7.2 read the "
+			    "geometry's size\n", (unsigned long long)other);
 		printf("geometry:     %u/%u/%u (C/H/S), creator '%s'\n",
 		    info.cylinders, info.heads, info.sectors_per_track,
 		    info.creator);

@@ -1,14 +1,18 @@
 /*
  * havenctl vm console NAME [--follow] [--tail BYTES]: what a VM wrote to its
- * serial console, read from its serial log on the host that runs it. A
- * read-only view: nothing typed here reaches the guest.
+ * serial console, read from its serial log on the host that runs it, a
+ * read-only view. With --attach: the serial port itself, read and write,
+ * the terminal raw until Ctrl-] (or the end of input) and restored on
+ * every way out.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,6 +84,163 @@ console_json(struct cli *cli, const char *name, const struct console_text *t)
 	return cli_json_print(cli, o);
 }
 
+/* The terminal as it was before --attach made it raw; restored by every
+ * way out (return, exit, the signals that end a session). */
+static struct {
+	int		saved;
+	struct termios	termios;
+} console_tty;
+static volatile sig_atomic_t console_signal;
+
+static void
+console_tty_restore(void)
+{
+	if (console_tty.saved) {
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &console_tty.termios);
+		console_tty.saved = 0;
+	}
+}
+
+static void
+console_on_signal(int signo)
+{
+	console_signal = signo;
+}
+
+static int
+console_tty_raw(struct cli *cli)
+{
+	struct termios	raw;
+
+	if (!isatty(STDIN_FILENO))
+		return 0;
+	if (tcgetattr(STDIN_FILENO, &console_tty.termios) == -1) {
+		cli_error(cli, "tcgetattr: %s", strerror(errno));
+		return -1;
+	}
+	console_tty.saved = 1;
+	atexit(console_tty_restore);
+	raw = console_tty.termios;
+	cfmakeraw(&raw);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == -1) {
+		cli_error(cli, "tcsetattr: %s", strerror(errno));
+		console_tty.saved = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+console_write_all(int fd, const uint8_t *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Between this terminal and the VM's serial port until Ctrl-], the end of
+ * input, the port closing (the VM stopped, or another session took it
+ * over: the worker says which before it closes) or a signal.
+ */
+static int
+console_attach(struct cli *cli, const char *name)
+{
+	struct sigaction	 sa;
+	struct pollfd		 pfd[2];
+	uint8_t			 buf[4096];
+	const char		*why = NULL;
+	size_t			 keep;
+	ssize_t			 n;
+	int			 sock, rc, i;
+	static const int	 signals[] = { SIGINT, SIGTERM, SIGHUP,
+				     SIGQUIT };
+
+	if ((rc = request_console(cli, name,
+	    HAVEN__CONSOLE_KIND__CONSOLE_KIND_SERIAL, &sock)) != CLI_EXIT_OK)
+		return rc;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = console_on_signal;
+	for (i = 0; i < (int)(sizeof signals / sizeof signals[0]); i++)
+		sigaction(signals[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (console_tty_raw(cli) == -1) {
+		close(sock);
+		return CLI_EXIT_FAILURE;
+	}
+	if (!cli->quiet)
+		fprintf(stderr, "havenctl: connected to %s's serial console; "
+		    "Ctrl-] leaves\r\n", name);
+	rc = CLI_EXIT_OK;
+	pfd[0].fd = STDIN_FILENO;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = sock;
+	pfd[1].events = POLLIN;
+	while (why == NULL) {
+		if (console_signal != 0) {
+			why = strsignal(console_signal);
+			rc = CLI_EXIT_FAILURE;
+			break;
+		}
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			why = strerror(errno);
+			rc = CLI_EXIT_FAILURE;
+			break;
+		}
+		if (pfd[1].revents != 0) {
+			n = read(sock, buf, sizeof buf);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				why = "the console closed (the VM stopped, or "
+				    "another session took it over)";
+				rc = CLI_EXIT_FAILURE;
+				break;
+			}
+			if (console_write_all(STDOUT_FILENO, buf, (size_t)n)
+			    == -1) {
+				why = "cannot write to the terminal";
+				rc = CLI_EXIT_FAILURE;
+				break;
+			}
+		}
+		if (pfd[0].revents != 0) {
+			n = read(STDIN_FILENO, buf, sizeof buf);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				why = "end of input";
+				break;
+			}
+			keep = cli_console_escape(buf, (size_t)n);
+			if (console_write_all(sock, buf, keep) == -1) {
+				why = "the console closed";
+				rc = CLI_EXIT_FAILURE;
+				break;
+			}
+			if (keep < (size_t)n)
+				why = "Ctrl-]";
+		}
+	}
+	close(sock);
+	console_tty_restore();
+	if (!cli->quiet)
+		fprintf(stderr, "\nhavenctl: left %s's serial console: %s\n",
+		    name, why);
+	return rc;
+}
+
 static int
 cmd_vm_console_exec(struct cli *cli, struct args *args)
 {
@@ -95,6 +256,17 @@ cmd_vm_console_exec(struct cli *cli, struct args *args)
 	int			 rc = CLI_EXIT_FAILURE;
 
 	follow = args_has(args, "follow");
+	if (args_has(args, "attach")) {
+		if (follow || args_get(args, "tail") != NULL || cli->json) {
+			cli_usage_error(cli, cmd, "--attach is the console "
+			    "itself: it goes with neither --follow, --tail "
+			    "nor --json");
+			return CLI_EXIT_USAGE;
+		}
+		if (request_vm_name(cli, cmd, args, &arg) == -1)
+			return CLI_EXIT_USAGE;
+		return console_attach(cli, arg);
+	}
 	if ((arg = args_get(args, "tail")) != NULL &&
 	    (cli_parse_size(arg, &tail) == -1 || tail > INT64_MAX)) {
 		cli_usage_error(cli, cmd, "bad --tail '%s': a number of bytes "
@@ -179,6 +351,7 @@ const struct cmd_entry cmd_vm_console_entry = {
 	.args = {
 		.options = (const struct args_option[]) {
 			{ "follow", 'f', 0 },
+			{ "attach", 'a', 0 },
 			{ "tail", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
@@ -186,8 +359,8 @@ const struct cmd_entry cmd_vm_console_entry = {
 		.too_few = "a VM name is required",
 		.too_many = "one VM name expected",
 	},
-	.usage = "NAME [--follow] [--tail BYTES] [--json]",
-	.summary = "a VM's serial console, read-only (no input); --follow "
-	    "for more",
+	.usage = "NAME [--follow] [--tail BYTES] [--json] | NAME --attach",
+	.summary = "a VM's serial console: its log (--follow for more), or "
+	    "the port itself with --attach (Ctrl-] leaves)",
 	.exec = cmd_vm_console_exec,
 };

@@ -125,6 +125,44 @@ vm_nics(struct cli *cli, const struct cmd_entry *cmd, struct args *args,
  * (whose arrays point into b); the caller sets defaults first. -1 after a
  * usage message.
  */
+
+/* --firmware, --cdrom, --boot: how the VM boots (proto/boot.c). */
+static int
+vm_boot(struct cli *cli, const struct cmd_entry *cmd, struct args *args,
+    Haven__VmConfig *config)
+{
+	enum boot_device	 order[BOOT_NDEVICES];
+	const char		*arg;
+
+	if ((arg = args_get(args, "firmware")) != NULL) {
+		if (*arg == '\0' || !boot_firmware_valid(arg)) {
+			cli_usage_error(cli, cmd, "bad --firmware '%s': bios or "
+			    "uefi", arg);
+			return -1;
+		}
+		config->firmware = (char *)arg;
+	}
+	if ((arg = args_get(args, "cdrom")) != NULL) {
+		/* Read on whichever host runs the VM. */
+		if (*arg != '/') {
+			cli_usage_error(cli, cmd, "bad --cdrom '%s': an "
+			    "absolute path to an ISO, the same on every host "
+			    "that may run the VM", arg);
+			return -1;
+		}
+		config->cdrom = (char *)arg;
+	}
+	if ((arg = args_get(args, "boot")) != NULL) {
+		if (*arg == '\0' || boot_order_parse(arg, order) == -1) {
+			cli_usage_error(cli, cmd, "bad --boot '%s': disk and "
+			    "cdrom in the order they are tried, each at most "
+			    "once (e.g. disk,cdrom)", arg);
+			return -1;
+		}
+		config->boot_order = (char *)arg;
+	}
+	return 0;
+}
 int
 cli_vm_config_parse(struct cli *cli, const struct cmd_entry *cmd,
     struct args *args, struct cli_vm_args *b, Haven__VmConfig *config)
@@ -236,6 +274,8 @@ cli_vm_config_parse(struct cli *cli, const struct cmd_entry *cmd,
 		}
 		config->storage_timeout_s = (uint32_t)v;
 	}
+	if (vm_boot(cli, cmd, args, config) == -1)
+		return -1;
 	return 0;
 }
 
@@ -308,6 +348,9 @@ const struct cmd_entry cmd_vm_create_entry = {
 			{ "max-restarts", 0, ARGS_VALUE },
 			{ "storage-timeout-s", 0, ARGS_VALUE },
 			{ "disk-bus", 0, ARGS_VALUE },
+			{ "firmware", 0, ARGS_VALUE },
+			{ "cdrom", 0, ARGS_VALUE },
+			{ "boot", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
 		.lower = 1, .upper = 1,
@@ -323,7 +366,9 @@ const struct cmd_entry cmd_vm_create_entry = {
 	    "         [--disk-bus virtio|scsi|ide]\n"
 	    "         [--nic bridge=BRIDGE[,mac=MAC][,vlan=ID]"
 	    "[,model=virtio|e1000]]...\n"
-	    "         [--kernel PATH [--append STRING] [--initrd PATH]] [--json]",
+	    "         [--kernel PATH [--append STRING] [--initrd PATH]]\n"
+	    "         [--firmware bios|uefi] [--cdrom ISO] [--boot disk,cdrom]"
+	    " [--json]",
 	.summary = "add a VM to the cluster (stopped; 'vm start' runs it)",
 	.exec = cmd_vm_create_exec,
 };

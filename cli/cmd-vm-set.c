@@ -3,7 +3,8 @@
  * UUID. Only the options given change (vm create's, plus --no-... to clear
  * a list or a flag); havend merges them into the VM's configuration. While
  * the VM runs, what its QEMU is made of (memory, vCPUs, volumes, NICs,
- * kernel, disk bus) takes effect at its next start, and the answer says so.
+ * kernel, disk bus, firmware, cdrom, boot order) takes effect at its next
+ * start, and the answer says so.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,7 @@ static const struct {
 } vm_set_clears[] = {
 	{ "no-prefer", "prefer" }, { "no-nics", "nic" },
 	{ "no-anti-affinity", "anti-affinity" }, { "no-failback", "failback" },
+	{ "no-cdrom", "cdrom" },
 };
 #define VM_SET_NCLEARS	(sizeof vm_set_clears / sizeof vm_set_clears[0])
 
@@ -94,6 +96,10 @@ const struct cmd_entry cmd_vm_set_entry = {
 			{ "max-restarts", 0, ARGS_VALUE },
 			{ "storage-timeout-s", 0, ARGS_VALUE },
 			{ "disk-bus", 0, ARGS_VALUE },
+			{ "firmware", 0, ARGS_VALUE },
+			{ "cdrom", 0, ARGS_VALUE },
+			{ "no-cdrom", 0, 0 },
+			{ "boot", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
 		.lower = 1, .upper = 1,
@@ -111,8 +117,9 @@ const struct cmd_entry cmd_vm_set_entry = {
 	    "[,vlan=ID][,model=M]]...\n"
 	    "         [--no-nics] [--kernel PATH] [--append STRING] "
 	    "[--initrd PATH]\n"
-	    "         [--storage-timeout-s S] [--disk-bus virtio|scsi|ide] "
-	    "[--json]",
+	    "         [--storage-timeout-s S] [--firmware bios|uefi]\n"
+	    "         [--cdrom ISO | --no-cdrom] [--boot disk,cdrom]\n"
+	    "         [--disk-bus virtio|scsi|ide] [--json]",
 	.summary = "change a VM's configuration (its machine: at its next "
 	    "start)",
 	.exec = cmd_vm_set_exec,

@@ -35,6 +35,14 @@ show_next_start(const Haven__VmConfig *c, const Haven__VmConfig *p)
 		printf(", kernel %s", *p->kernel != '\0' ? p->kernel : "-");
 	if (c->disk_bus != p->disk_bus)
 		printf(", disk bus %s", machine_disk_bus_name(p->disk_bus));
+	if (strcmp(boot_firmware_name(c->firmware),
+	    boot_firmware_name(p->firmware)) != 0)
+		printf(", firmware %s", boot_firmware_name(p->firmware));
+	if (strcmp(c->cdrom, p->cdrom) != 0)
+		printf(", cdrom %s", *p->cdrom != '\0' ? p->cdrom : "-");
+	if (strcmp(c->boot_order, p->boot_order) != 0)
+		printf(", boot %s", *p->boot_order != '\0' ? p->boot_order :
+		    "-");
 	printf("\n");
 }
 
@@ -117,6 +125,11 @@ show_vm(const Haven__Vm *vm)
 		    *c->kernel_append ? " " : "", c->kernel_append);
 	if (c->initrd != NULL && *c->initrd != '\0')
 		printf("initrd:           %s\n", c->initrd);
+	printf("firmware:         %s\n", boot_firmware_name(c->firmware));
+	if (c->cdrom != NULL && *c->cdrom != '\0')
+		printf("cdrom:            %s\n", c->cdrom);
+	if (c->boot_order != NULL && *c->boot_order != '\0')
+		printf("boot order:       %s\n", c->boot_order);
 	if (c->n_nics == 0)
 		printf("nics:             -\n");
 	for (i = 0; i < c->n_nics; i++) {

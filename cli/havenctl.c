@@ -33,6 +33,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_disk_import_entry,
 	&cmd_disk_export_entry,
 	&cmd_disk_serve_entry,
+	&cmd_disk_wipe_entry,
 	&cmd_pr_keys_entry,
 	&cmd_pr_register_entry,
 	&cmd_pr_reserve_entry,
@@ -44,10 +45,12 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_volume_list_entry,
 	&cmd_volume_remove_entry,
 	&cmd_vm_create_entry,
+	&cmd_vm_import_entry,
 	&cmd_vm_set_entry,
 	&cmd_vm_list_entry,
 	&cmd_vm_show_entry,
 	&cmd_vm_console_entry,
+	&cmd_vm_vnc_entry,
 	&cmd_vm_migrate_entry,
 	&cmd_vm_start_entry,
 	&cmd_vm_stop_entry,
@@ -63,6 +66,7 @@ static const struct cmd_entry *cmd_table[] = {
 	&cmd_fence_agents_entry,
 	&cmd_fence_metadata_entry,
 	&cmd_fence_validate_entry,
+	&cmd_validate_entry,
 	&cmd_debug_log_entry,
 };
 #define CMD_COUNT	(sizeof cmd_table / sizeof cmd_table[0])

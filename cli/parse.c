@@ -1,16 +1,19 @@
 /*
  * Pure helpers for havenctl's command lines and output: sizes, VM names,
  * priorities, isolation responses, a VM's NICs, iSCSI portals and names,
- * the names of cluster enums and console text. No I/O, so tests/unit/cli_parse_test.c
+ * the names of cluster enums and console text, vm vnc's --listen and the
+ * console's escape byte. No I/O, so tests/unit/cli_parse_test.c
  * links this file alone.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "cli.h"
@@ -566,4 +569,70 @@ cli_pool_health(const char *pool, int reachable, uint64_t since_us,
 	else
 		snprintf(buf, len, "%s: unreachable for %llu h", pool,
 		    (unsigned long long)(s / 3600));
+}
+
+/*
+ * vm vnc --listen: "HOST:PORT" with HOST a loopback address (127.0.0.0/8,
+ * "localhost", "[::1]") and PORT 0-65535 (0: the kernel picks one). Fills
+ * *sa (an IPv4 or IPv6 address) and *len; -1 with the reason in err.
+ */
+int
+cli_parse_listen(const char *spec, struct sockaddr_storage *sa,
+    socklen_t *len, char *err, size_t errlen)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)sa;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)sa;
+	const char		*colon = strrchr(spec, ':');
+	char			 host[64];
+	uint64_t		 port;
+	size_t			 hostlen;
+
+	memset(sa, 0, sizeof *sa);
+	if (colon == NULL || colon == spec ||
+	    cli_parse_uint(colon + 1, 0, 65535, &port) == -1) {
+		snprintf(err, errlen, "--listen '%s' is not HOST:PORT (127.0.0.1:5901; "
+		    "port 0 lets the kernel choose)", spec);
+		return -1;
+	}
+	hostlen = (size_t)(colon - spec);
+	if (hostlen >= sizeof host) {
+		snprintf(err, errlen, "--listen '%s': the host is too long",
+		    spec);
+		return -1;
+	}
+	memcpy(host, spec, hostlen);
+	host[hostlen] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof host, "127.0.0.1");
+	if (host[0] == '[' && hostlen > 2 && host[hostlen - 1] == ']') {
+		host[hostlen - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &sin6->sin6_addr) == 1 &&
+		    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)) {
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons((uint16_t)port);
+			*len = sizeof *sin6;
+			return 0;
+		}
+	} else if (inet_pton(AF_INET, host, &sin->sin_addr) == 1 &&
+	    (ntohl(sin->sin_addr.s_addr) >> 24) == 127) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof *sin;
+		return 0;
+	}
+	memset(sa, 0, sizeof *sa);
+	snprintf(err, errlen, "--listen '%s': a loopback address is needed "
+	    "(127.0.0.1:PORT, localhost:PORT or [::1]:PORT): the VM's display "
+	    "has no password, so it is served to this host only (reach it "
+	    "from elsewhere with 'ssh -L')", spec);
+	return -1;
+}
+
+/* Where the console's escape byte (Ctrl-]) is in buf, or len if not. */
+size_t
+cli_console_escape(const uint8_t *buf, size_t len)
+{
+	const uint8_t	*p = memchr(buf, CLI_CONSOLE_ESCAPE, len);
+
+	return p != NULL ? (size_t)(p - buf) : len;
 }

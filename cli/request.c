@@ -157,6 +157,10 @@ next_start_json(const Haven__VmConfig *p)
 	json_object_object_add(obj, "initrd", string_or_null(p->initrd));
 	json_object_object_add(obj, "disk_bus",
 	    json_object_new_string(machine_disk_bus_name(p->disk_bus)));
+	json_object_object_add(obj, "firmware",
+	    json_object_new_string(boot_firmware_name(p->firmware)));
+	json_object_object_add(obj, "cdrom", string_or_null(p->cdrom));
+	json_object_object_add(obj, "boot_order", string_or_null(p->boot_order));
 	return obj;
 }
 
@@ -249,6 +253,10 @@ request_vm_json(const Haven__Vm *vm)
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(c->kernel_append));
 	json_object_object_add(obj, "initrd", string_or_null(c->initrd));
+	json_object_object_add(obj, "firmware",
+	    json_object_new_string(boot_firmware_name(c->firmware)));
+	json_object_object_add(obj, "cdrom", string_or_null(c->cdrom));
+	json_object_object_add(obj, "boot_order", string_or_null(c->boot_order));
 	json_object_object_add(obj, "nics", nics_json(c));
 	/* The machine (issue 16); null: "pc", and host/max until its next
 	 * cold start. */
@@ -296,4 +304,41 @@ request_node_id(struct cli *cli, const char *arg, uint32_t *id)
 		cli_error(cli, "no host named '%s'; 'havenctl node list' shows "
 		    "them", arg);
 	return found ? 0 : -1;
+}
+
+/*
+ * An interactive console of VM name (vm console --attach, vm vnc): its
+ * socket, which havend sends beside its reply, in *sock. Returns
+ * CLI_EXIT_OK, or the exit code after havend's message.
+ */
+int
+request_console(struct cli *cli, const char *name, Haven__ConsoleKind kind,
+    int *sock)
+{
+	Haven__ConsoleAttach	 req = HAVEN__CONSOLE_ATTACH__INIT;
+	ProtobufCMessage	*r;
+	uint16_t		 type;
+	int			 fd, code = 0, rc = CLI_EXIT_FAILURE;
+
+	*sock = -1;
+	if ((fd = client_connect(cli)) == -1)
+		return CLI_EXIT_FAILURE;
+	req.name = (char *)name;
+	req.kind = kind;
+	r = client_request_fd(cli, fd, FRAME_VM_CONSOLE_ATTACH, &req.base,
+	    &type, &code, sock);
+	close(fd);
+	if (r == NULL)
+		return client_error_exit(type, code);
+	if (type != FRAME_VM_CONSOLE_ATTACHED || *sock == -1) {
+		cli_error(cli, "havend sent an unexpected reply (type %u%s); "
+		    "are havenctl and havend the same version?", type,
+		    *sock == -1 ? ", no socket" : "");
+		if (*sock != -1)
+			close(*sock);
+		*sock = -1;
+	} else
+		rc = CLI_EXIT_OK;
+	message_free(r);
+	return rc;
 }

@@ -32,6 +32,14 @@ struct cli_vm_args {
 };
 int		 cli_vm_config_parse(struct cli *, const struct cmd_entry *,
 		     struct args *, struct cli_vm_args *, Haven__VmConfig *);
+/* vm-storage.c: a volume's iscsi:// URL (and pool) from havend; this
+ * host's reservation key into cli->key unless --key gave one. 0 or an exit
+ * code after the message. */
+int		 vm_storage_url(struct cli *, const char *volume, char *url,
+		     size_t, char *pool, size_t);
+int		 vm_storage_host_key(struct cli *);
+int		 request_console(struct cli *, const char *name,
+		     Haven__ConsoleKind, int *sock);
 /* A node id, or the id of the host of that name (asks havend). */
 int		 request_node_id(struct cli *, const char *, uint32_t *);
 

@@ -35,6 +35,7 @@ static struct {
 	char	 initiator[300];
 	char	 chap_error[320];
 	char	 key_error[320];
+	char	 cluster[64];	/* haven.conf's cluster name, for its keys */
 } target_host;
 
 static void
@@ -56,6 +57,8 @@ target_host_init(void)
 	parsed = config_parse_file(CONFIG_PATH, c, NULL, 0, NULL) == 0;
 	if (!parsed)
 		config_defaults(c);
+	snprintf(target_host.cluster, sizeof target_host.cluster, "%s",
+	    c->cluster_name);
 	if (env != NULL && *env != '\0')
 		snprintf(target_host.initiator, sizeof target_host.initiator,
 		    "%s", env);
@@ -198,6 +201,13 @@ target_parse_key(const char *s, uint64_t *key)
 	}
 	*key = pr_key(cluster, (uint32_t)node);
 	return 0;
+}
+
+const char *
+target_cluster_name(void)
+{
+	target_host_init();
+	return target_host.cluster;
 }
 
 const char *

@@ -204,6 +204,9 @@ cluster_validate(const Haven__ClusterState *cs, char *err, size_t errlen)
 		    !tree_text_valid(vm->config->kernel_append, 4096))
 			BAD("VM %zu's name, UUID, kernel, initrd or command line "
 			    "is not valid", i);
+		if (boot_config_check(vm->config, NULL, 0) == -1)
+			BAD("VM %s's firmware, cdrom or boot order is not valid",
+			    vm->config->name);
 		if (i > 0 && strcmp(cs->vms[i - 1]->config->name,
 		    vm->config->name) >= 0)
 			BAD("VMs are not sorted or repeat %s", vm->config->name);

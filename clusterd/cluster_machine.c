@@ -183,6 +183,12 @@ cluster_machine_vm_check(const Haven__ClusterState *cs,
 	if (machine_volumes_check(vc->name, vc->n_volumes, vc->disk_bus, err,
 	    errlen) == -1)
 		return CLUSTER_E_INVALID;
+	if (machine_disk_bus_ide(vc->disk_bus) && !tree_empty(vc->cdrom) &&
+	    vc->n_volumes >= VM_IDE_MAX_VOLUMES)
+		REFUSE(CLUSTER_E_INVALID, "VM %s has %zu volumes on the IDE bus "
+		    "and a cdrom, which takes IDE's fourth place; at most %d "
+		    "volumes with it, or use --disk-bus virtio or scsi",
+		    vc->name, vc->n_volumes, VM_IDE_MAX_VOLUMES - 1);
 	if ((!tree_empty(vc->machine_type) &&
 	    !machine_name_valid(vc->machine_type)) ||
 	    (!tree_empty(vc->cpu_model) && !machine_name_valid(vc->cpu_model)))

@@ -119,6 +119,8 @@ cluster_vm_strings(const Haven__VmConfig *vc, char *err, size_t errlen)
 	if (!tree_text_valid(vc->kernel_append, 4096))
 		REFUSE(CLUSTER_E_INVALID, "VM %s: the kernel command line has "
 		    "control characters or is over 4096 bytes", vc->name);
+	if (boot_config_check(vc, err, errlen) == -1)
+		return CLUSTER_E_INVALID;
 	return CLUSTER_OK;
 }
 
@@ -329,6 +331,14 @@ vm_config_diff(const Haven__VmConfig *a, const Haven__VmConfig *b,
 		    machine_disk_bus_name(b->disk_bus));
 	if (strcmp(a->machine_type, b->machine_type) != 0)
 		ADD(cold, cn, "machine type");
+	if (strcmp(boot_firmware_name(a->firmware),
+	    boot_firmware_name(b->firmware)) != 0)
+		ADD(cold, cn, "firmware %s -> %s", boot_firmware_name(a->firmware),
+		    boot_firmware_name(b->firmware));
+	if (strcmp(a->cdrom, b->cdrom) != 0)
+		ADD(cold, cn, "cdrom %s", *b->cdrom != '\0' ? b->cdrom : "none");
+	if (strcmp(a->boot_order, b->boot_order) != 0)
+		ADD(cold, cn, "boot order");
 	if (a->priority != b->priority)
 		ADD(hot, hn, "priority %u -> %u", a->priority, b->priority);
 	if (a->n_preferred_owners != b->n_preferred_owners ||
@@ -375,6 +385,9 @@ vm_config_swap_cold(Haven__VmConfig *a, Haven__VmConfig *b)
 	SWAP(disk_bus);
 	SWAP(machine_type);
 	SWAP(cpu_model);
+	SWAP(firmware);
+	SWAP(cdrom);
+	SWAP(boot_order);
 #undef SWAP
 }
 

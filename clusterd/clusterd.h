@@ -74,6 +74,9 @@ struct control_server *control_new(struct event_base *, const char *path,
 void		 control_free(struct control_server *);
 int		 control_reply(struct control_client *, uint16_t type,
 		     const struct ProtobufCMessage *);
+int		 control_reply_fds(struct control_client *, uint16_t type,
+		     const struct ProtobufCMessage *, const int *fds,
+		     size_t nfds);
 int		 control_reply_error(struct control_client *, int code,
 		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const struct identity *control_client_identity(const struct control_client *);
@@ -476,6 +479,11 @@ int		 supervisor_live_key(struct supervisor *, const char *uuid,
 /* A command with its fields (live migration); state_generation is set. */
 int		 supervisor_send(struct supervisor *, const char *uuid,
 		     Haven__WorkerCommand *);
+struct Haven__ConsoleAttach;
+/* A console session's socket (a dup goes; the caller keeps fd) to the
+ * VM's worker: FRAME_WORKER_CONSOLE. -1 with ENOENT without a worker. */
+int		 supervisor_console(struct supervisor *, const char *uuid,
+		     const struct Haven__ConsoleAttach *, int fd);
 void		 supervisor_kill(struct supervisor *, const char *uuid);
 void		 supervisor_forget(struct supervisor *, const char *uuid);
 void		 supervisor_reap(struct supervisor *);

@@ -234,6 +234,19 @@ control_reply(struct control_client *c, uint16_t type,
 	return channel_send_message(c->channel, type, m, NULL, 0);
 }
 
+/* A reply with descriptors beside it (the channel sends dups: the caller
+ * keeps fds). */
+int
+control_reply_fds(struct control_client *c, uint16_t type,
+    const ProtobufCMessage *m, const int *fds, size_t nfds)
+{
+	if (c->audit_route != NULL) {
+		control_audit(c, c->audit_route, c->audit_target, "ok");
+		c->audit_route = NULL;
+	}
+	return channel_send_message(c->channel, type, m, fds, nfds);
+}
+
 int
 control_reply_error(struct control_client *c, int code, const char *fmt, ...)
 {

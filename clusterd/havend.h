@@ -5,6 +5,7 @@
  *	havend.c	main, corosync and replica callbacks, proposals,
  *			the coordinator's reconcile, shutdown
  *	requests.c	the control socket's requests and who may send them
+ *	console.c	interactive consoles (serial, VNC) of this host's VMs
  *	local.c		this host's VMs against their workers (DESIGN §6)
  *	local_move.c	this host's part in a VM's move, live or quick
  *	fencing.c	fencing lost hosts, when this host coordinates (§4)
@@ -177,6 +178,11 @@ void	havend_live_target(struct havend *h, const Haven__Vm *vm);
 void	havend_live_source(struct havend *h, const Haven__Vm *vm, struct vmworker *w);
 int	havend_live_called_off(struct havend *h, const Haven__Vm *vm,
     struct vmworker *w, Haven__VmPhase wp);
+
+/* console.c */
+void		 havend_vm_console_attach(struct control_client *,
+		     ProtobufCMessage *, void *);
+const char	*havend_target_console_attach(ProtobufCMessage *);
 
 /* requests.c */
 extern const struct control_route havend_routes[];

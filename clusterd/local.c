@@ -4,6 +4,7 @@
  * its worker, and what the worker did is reported back as a transition.
  * Workers of VMs that are not this host's are stopped: never twice.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,12 @@ havend_config_hash(const Haven__VmConfig *vc)
 		len += (size_t)snprintf(buf + len, sizeof buf - len,
 		    "/%s/%.63s/%.63s", machine_disk_bus_name(vc->disk_bus),
 		    vc->machine_type, vc->cpu_model);
+	/* The firmware and a cdrom are devices of the machine too (only
+	 * when there, so BIOS VMs keep their hash). */
+	if (boot_firmware_uefi(vc->firmware) && len < sizeof buf)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "/uefi");
+	if (!tree_empty(vc->cdrom) && len < sizeof buf)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "/cdrom");
 	for (p = buf; *p != '\0'; p++) {
 		hash ^= (uint8_t)*p;
 		hash *= 1099511628211ULL;
@@ -196,6 +203,21 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	if (machine_volumes_check(vc->name, vc->n_volumes, vc->disk_bus, err,
 	    errlen) == -1)
 		return -1;
+	/* What this host must have to boot it: said before QEMU starts. */
+	if (boot_firmware_uefi(vc->firmware) && (access(BOOT_OVMF_CODE,
+	    R_OK) == -1 || access(BOOT_OVMF_VARS, R_OK) == -1)) {
+		snprintf(err, errlen, "VM %s has UEFI firmware and this host "
+		    "has no OVMF (%s, %s): apt-get install ovmf", vc->name,
+		    BOOT_OVMF_CODE, BOOT_OVMF_VARS);
+		return -1;
+	}
+	if (!tree_empty(vc->cdrom) && access(vc->cdrom, R_OK) == -1) {
+		snprintf(err, errlen, "VM %s: its cdrom %s cannot be read on "
+		    "this host (%s); put the ISO at the same path on every "
+		    "host, or remove it (vm set --cdrom none)", vc->name,
+		    vc->cdrom, strerror(errno));
+		return -1;
+	}
 	for (i = 0; i < vc->n_volumes; i++) {
 		const Haven__VolumeConfig	*v = cluster_volume(st,
 						    vc->volumes[i]);
@@ -249,6 +271,12 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	spec.kernel = vc->kernel;
 	spec.kernel_append = vc->kernel_append;
 	spec.initrd = vc->initrd;
+	if (boot_firmware_uefi(vc->firmware)) {
+		spec.firmware_code = (char *)BOOT_OVMF_CODE;
+		spec.firmware_vars = (char *)BOOT_OVMF_VARS;
+	}
+	spec.cdrom = vc->cdrom;
+	spec.boot_order = vc->boot_order;
 	/* supervisor_start opens a tap per NIC on its bridge and VLAN
 	 * (tap.c) and passes them after the two logs, in NIC order; a
 	 * worker short of one refuses to run the VM off the network. */

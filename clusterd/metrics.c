@@ -1,8 +1,9 @@
 /*
- * havend's metrics: Prometheus' text format (exposition format 0.0.4) at
- * http://[metrics] listen/metrics, served by libevent's evhttp on havend's
- * loop. Read-only; the address decides who may read (localhost by default,
- * or the management network).
+ * havend's HTTP listener ([metrics] listen), served by libevent's evhttp on
+ * havend's loop, read-only: Prometheus' text format (exposition format
+ * 0.0.4) at /metrics, for whoever the address lets reach it (localhost by
+ * default, or the management network), and the status page (status.c) at
+ * / and /api/status for loopback clients.
  *
  * What the state holds -- membership, each host's pools, each VM's phase
  * and owner, the fence history -- is read from it at each scrape. What
@@ -13,6 +14,8 @@
  * start at zero with havend, as Prometheus expects of a counter.
  */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -240,16 +243,57 @@ struct metrics {
 	void			*arg;
 };
 
+/* The client's address is a loopback one (127.0.0.0/8, ::1). */
+static int
+metrics_peer_loopback(struct evhttp_request *req)
+{
+	struct evhttp_connection	*conn;
+	const struct sockaddr		*sa;
+	const struct sockaddr_in	*in;
+	const struct sockaddr_in6	*in6;
+
+	if ((conn = evhttp_request_get_connection(req)) == NULL ||
+	    (sa = evhttp_connection_get_addr(conn)) == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		in = (const struct sockaddr_in *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		in6 = (const struct sockaddr_in6 *)sa;
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+		    in6->sin6_addr.s6_addr[12] == 127);
+	}
+	return 0;
+}
+
+/*
+ * /metrics for whoever reaches the listener; / (the status page) and
+ * /api/status (what it shows) for loopback clients only.
+ */
 static void
 metrics_request(struct evhttp_request *req, void *arg)
 {
 	struct metrics		*m = arg;
 	struct metrics_view	 v;
 	struct evbuffer		*b;
-	const char		*path = evhttp_request_get_uri(req);
+	const char		*path = evhttp_request_get_uri(req), *type;
+	int			 page;
 
-	if (strcmp(path, "/metrics") != 0) {
-		evhttp_send_error(req, HTTP_NOTFOUND, "see /metrics");
+	if (strcmp(path, "/metrics") == 0)
+		page = 0;
+	else if (strcmp(path, "/") == 0)
+		page = 1;
+	else if (strcmp(path, "/api/status") == 0)
+		page = 2;
+	else {
+		evhttp_send_error(req, HTTP_NOTFOUND, "see /metrics or /");
+		return;
+	}
+	if (page != 0 && !metrics_peer_loopback(req)) {
+		evhttp_send_error(req, 403, "the status page answers this "
+		    "host only: ssh -L 9731:127.0.0.1:9731 to it");
 		return;
 	}
 	if ((b = evbuffer_new()) == NULL) {
@@ -258,9 +302,24 @@ metrics_request(struct evhttp_request *req, void *arg)
 	}
 	memset(&v, 0, sizeof v);
 	m->view(&v, m->arg);
-	metrics_render(b, &m->counts, &v);
+	switch (page) {
+	case 0:
+		metrics_render(b, &m->counts, &v);
+		type = "text/plain; version=0.0.4; charset=utf-8";
+		break;
+	case 1:
+		evbuffer_add(b, status_page, strlen(status_page));
+		type = "text/html; charset=utf-8";
+		break;
+	default:
+		status_json(b, &v);
+		type = "application/json";
+		break;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	    "Content-Type", type);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
 	evhttp_send_reply(req, HTTP_OK, "OK", b);
 	evbuffer_free(b);
 }

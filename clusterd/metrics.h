@@ -53,4 +53,8 @@ void		 metrics_applied(struct metrics *,
 		     const Haven__ClusterState *, const Haven__Change *);
 void		 metrics_free(struct metrics *);
 
+/* status.c: the status page, and the JSON it polls. */
+extern const char status_page[];
+void		 status_json(struct evbuffer *, const struct metrics_view *);
+
 #endif

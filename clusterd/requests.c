@@ -184,6 +184,9 @@ vm_set_merge(Haven__VmConfig *m, const Haven__VmConfig *given,
 	TAKE(SET(INITRD), initrd);
 	TAKE(SET(STORAGE_TIMEOUT), storage_timeout_s);
 	TAKE(SET(DISK_BUS), disk_bus);
+	TAKE(SET(FIRMWARE), firmware);
+	TAKE(SET(CDROM), cdrom);
+	TAKE(SET(BOOT), boot_order);
 #undef TAKE
 	if (mask & SET(VOLUME)) {
 		m->n_volumes = given->n_volumes;
@@ -689,6 +692,8 @@ const struct control_route havend_routes[] = {
 	{ FRAME_NODE_MAINTENANCE, REQUEST_ADMIN, 1, NULL,
 	    havend_node_maintenance },
 	{ FRAME_DEBUG_LOG, REQUEST_ADMIN, 0, NULL, havend_debug_log },
+	{ FRAME_VM_CONSOLE_ATTACH, REQUEST_VM, 1, havend_target_console_attach,
+	    havend_vm_console_attach },
 };
 const size_t havend_nroutes = sizeof havend_routes / sizeof havend_routes[0];
 

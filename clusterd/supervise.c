@@ -916,6 +916,20 @@ supervisor_send(struct supervisor *s, const char *uuid,
 	return supervise_send(w, cmd);
 }
 
+int
+supervisor_console(struct supervisor *s, const char *uuid,
+    const struct Haven__ConsoleAttach *m, int fd)
+{
+	struct vmworker	*w = supervisor_find(s, uuid);
+
+	if (w == NULL || w->channel == NULL || !w->ready) {
+		errno = ENOENT;
+		return -1;
+	}
+	return channel_send_message(w->channel, FRAME_WORKER_CONSOLE,
+	    &m->base, &fd, 1);
+}
+
 /* A live migration's target: the token its worker is to accept and the
  * move's TLS key (NULL: in clear), sent with INCOMING once its volumes are
  * open and forgotten then. */

@@ -78,6 +78,10 @@ enum frame_type {
 	FRAME_VM_SET = 142,		/* haven.VmSetRequest */
 	FRAME_VOLUME_REMOVE = 143,	/* haven.VolumeRemove (the change) */
 	FRAME_POOL_REMOVE = 144,	/* haven.PoolRemove */
+	FRAME_VM_CONSOLE_ATTACH = 145,	/* haven.ConsoleAttach */
+	FRAME_VM_CONSOLE_ATTACHED = 146, /* haven.ConsoleAttached + 1 fd */
+	FRAME_WORKER_CONSOLE = 147,	/* haven.ConsoleAttach + 1 fd, havend
+					 * to the VM's worker */
 
 	FRAME_VM_SPEC = 200,		/* haven.VmSpec (+ fds) */
 	FRAME_WORKER_EVENT = 201,	/* haven.WorkerEvent */
@@ -144,6 +148,19 @@ int		 channel_send_message(struct channel *, uint16_t type,
 int		 channel_send_error(struct channel *, Haven__ErrorCode,
 		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t		 channel_pending(const struct channel *);
+
+/* boot.c: how a VM boots (VmConfig.firmware, cdrom, boot_order). */
+/* Debian's ovmf package: the 4 MiB flash pair (code read-only, vars the
+ * template each UEFI VM's store on its volume starts from). */
+#define BOOT_OVMF_CODE	"/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define BOOT_OVMF_VARS	"/usr/share/OVMF/OVMF_VARS_4M.fd"
+enum boot_device { BOOT_DISK, BOOT_CDROM, BOOT_NDEVICES };
+int		 boot_firmware_valid(const char *);
+int		 boot_firmware_uefi(const char *);
+const char	*boot_firmware_name(const char *);	/* "bios", "uefi" */
+int		 boot_order_parse(const char *, enum boot_device[BOOT_NDEVICES]);
+int		 boot_config_check(const Haven__VmConfig *, char *err,
+		     size_t errlen);
 
 /* nic.c: a VM's NICs (VmConfig.nics): the rules apply checks, the MACs
  * havend chooses, the bridges a host must offer. -1 refusals carry a

@@ -299,9 +299,17 @@ int		 volume_format_sync(struct blockdev *,
 		     const struct volume_params *, struct volume **);
 int		 volume_open_sync(struct blockdev *, struct volume **);
 struct blockdev	*volume_extent(struct volume *, enum volume_extent_kind);
+/* The UEFI variable store's region (vars.c) in the first MiB. */
+struct blockdev	*volume_vars_region(struct volume *);
 void		 volume_get_info(const struct volume *, struct volume_info *);
 const char	*volume_extent_name(enum volume_extent_kind);
 void		 volume_close(struct volume *);
+
+/* vars.c: a VM's UEFI variable store in its volume's vars region. */
+typedef void (*vars_cb)(int result, struct blockdev *store, void *arg);
+void		 vars_open(struct blockdev *region, const void *template,
+		     size_t len, int may_create, vars_cb, void *);
+uint64_t	 vars_capacity(const struct blockdev *region);
 
 /* lease.c: the ownership record in a volume's lease extent (DESIGN §3). */
 struct lease_record {
@@ -327,6 +335,10 @@ void		 lease_claim(struct blockdev *extent,
 		     const struct lease_record *mine, lease_cb, void *);
 int		 lease_read_sync(struct blockdev *, struct lease_record *);
 int		 lease_claim_sync(struct blockdev *, const struct lease_record *);
+/* volume.c (it needs lease.c): clear the lease and the state header if the
+ * lease names vm_uuid or no VM; -EEXIST, with *was, if another VM. */
+int		 volume_wipe_sync(struct volume *, const char *vm_uuid,
+		     struct lease_record *was);
 
 /* vhd.c: VHD images, fixed and dynamic, on any block device. */
 enum vhd_type {
@@ -347,19 +359,36 @@ struct vhd_info {
 	uint32_t	 allocated_blocks;
 	uint64_t	 end_offset;	/* bytes of the backing in use */
 };
+/*
+ * How a new VHD's size is chosen. ROUNDED: up to the next CHS geometry, as
+ * qemu-img does by default. EXACT: the size itself (in whole sectors), as
+ * qemu-img's force_size and Hyper-V keep it; used by import and export so
+ * that an image keeps its size byte for byte (platform.md §1.3).
+ */
+enum vhd_size_rule {
+	VHD_SIZE_ROUNDED,
+	VHD_SIZE_EXACT,
+};
 uint64_t	 vhd_round_size(uint64_t requested, uint16_t *cylinders,
 		     uint8_t *heads, uint8_t *sectors_per_track);
+uint64_t	 vhd_exact_size(uint64_t requested, uint16_t *cylinders,
+		     uint8_t *heads, uint8_t *sectors_per_track);
+/* Whether every reader (QEMU 7.2 by its creator rule, newer QEMU and
+ * Hyper-V by current_size) sees the same size; else what the others see. */
+int		 vhd_size_agrees(const struct vhd_info *, uint64_t *other);
 typedef void (*vhd_open_cb)(int result, struct blockdev *vhd, void *arg);
 void		 vhd_create(struct blockdev *backing, enum vhd_type,
-		     uint64_t size, blockdev_cb, void *);
+		     uint64_t size, enum vhd_size_rule, blockdev_cb, void *);
 void		 vhd_open(struct blockdev *backing, int writable, vhd_open_cb,
 		     void *);
-int		 vhd_create_sync(struct blockdev *, enum vhd_type, uint64_t);
+int		 vhd_create_sync(struct blockdev *, enum vhd_type, uint64_t,
+		     enum vhd_size_rule);
 int		 vhd_open_sync(struct blockdev *, int writable,
 		     struct blockdev **);
 int		 vhd_get_info(struct blockdev *vhd, struct vhd_info *);
-/* The most backing bytes a VHD of this (rounded) size can ever use. */
-uint64_t	 vhd_max_backing_size(enum vhd_type, uint64_t size);
+/* The most backing bytes a VHD of this size can ever use. */
+uint64_t	 vhd_max_backing_size(enum vhd_type, uint64_t size,
+		     enum vhd_size_rule);
 
 /* vhd.c and vhd_format.c: shared with vhd_check.c, not for other modules. */
 #define VHD_HEADER_OFFSET	512

@@ -1173,11 +1173,12 @@ vhd_sync_open_cb(int result, struct blockdev *dev, void *arg)
 }
 
 int
-vhd_create_sync(struct blockdev *backing, enum vhd_type type, uint64_t size)
+vhd_create_sync(struct blockdev *backing, enum vhd_type type, uint64_t size,
+    enum vhd_size_rule rule)
 {
 	struct vhd_sync	s = { 0, 0, NULL };
 
-	vhd_create(backing, type, size, vhd_sync_cb, &s);
+	vhd_create(backing, type, size, rule, vhd_sync_cb, &s);
 	if (storage_wait(backing->base, &s.done) == -1)
 		return -EIO;
 	return s.result;

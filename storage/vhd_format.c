@@ -97,6 +97,42 @@ vhd_round_size(uint64_t requested, uint16_t *cylinders, uint8_t *heads,
 	return (uint64_t)c * h * s * VHD_SECTOR;
 }
 
+/*
+ * The exact size in whole sectors. Its geometry is the rounded one when the
+ * size falls on it (an image qemu-img made without force_size keeps its
+ * footer); otherwise the maximal geometry, which QEMU 7.2 reads as "use
+ * current_size" whatever the creator, as newer QEMU and Hyper-V always do:
+ * every reader then agrees on the exact size. The spec's CHS of a size below
+ * it (Hyper-V's choice, with its creator "win ") would make QEMU 7.2 read
+ * our creator's image short. Returns 0 as vhd_round_size does.
+ */
+uint64_t
+vhd_exact_size(uint64_t requested, uint16_t *cylinders, uint8_t *heads,
+    uint8_t *sectors_per_track)
+{
+	uint64_t	size;
+
+	if ((size = vhd_round_size(requested, cylinders, heads,
+	    sectors_per_track)) == 0)
+		return 0;
+	requested = vhd_round_up(requested, VHD_SECTOR);
+	if (size == requested)
+		return size;
+	*cylinders = 65535;
+	*heads = 16;
+	*sectors_per_track = 255;
+	return requested;
+}
+
+static uint64_t
+vhd_size_for(uint64_t requested, enum vhd_size_rule rule, uint16_t *c,
+    uint8_t *h, uint8_t *s)
+{
+	if (rule == VHD_SIZE_EXACT)
+		return vhd_exact_size(requested, c, h, s);
+	return vhd_round_size(requested, c, h, s);
+}
+
 /* QEMU 7.2's rule for the virtual size (§1.3): these creators and the
  * maximal geometry mean current_size, everything else C*H*S. */
 static uint64_t
@@ -115,6 +151,15 @@ vhd_virtual_size(const struct vhd_info *info)
 	if (chs == VHD_CHS_MAX)
 		return info->current_size / VHD_SECTOR * VHD_SECTOR;
 	return chs * VHD_SECTOR;
+}
+
+int
+vhd_size_agrees(const struct vhd_info *info, uint64_t *other)
+{
+	uint64_t	by_current = info->current_size / VHD_SECTOR * VHD_SECTOR;
+
+	*other = by_current;
+	return info->virtual_size == by_current;
 }
 
 /*
@@ -378,14 +423,14 @@ vhd_create_fail_cb(int result, void *arg)
 }
 
 /*
- * Write a new, empty VHD of at least size bytes (rounded as qemu-img does)
- * over the start of backing. Dynamic: footer copy at 0, header at 512, BAT
+ * Write a new, empty VHD of at least size bytes (rounded as qemu-img does,
+ * or exact: enum vhd_size_rule) over the start of backing. Dynamic: footer copy at 0, header at 512, BAT
  * at 1536, footer at the end of the BAT. Fixed: zeroed data and the footer
  * at the virtual size (plus a copy at the end of a larger backing).
  */
 void
 vhd_create(struct blockdev *backing, enum vhd_type type, uint64_t size,
-    blockdev_cb cb, void *arg)
+    enum vhd_size_rule rule, blockdev_cb cb, void *arg)
 {
 	struct vhd_creator	*cr;
 	uint64_t		 vsize, bat_bytes, total;
@@ -399,7 +444,7 @@ vhd_create(struct blockdev *backing, enum vhd_type type, uint64_t size,
 	cr->backing = backing;
 	cr->cb = cb;
 	cr->arg = arg;
-	vsize = vhd_round_size(size, &c, &h, &s);
+	vsize = vhd_size_for(size, rule, &c, &h, &s);
 	if (vsize == 0 || (type != VHD_TYPE_FIXED && type != VHD_TYPE_DYNAMIC)) {
 		error = -EINVAL;
 		goto fail;
@@ -449,13 +494,14 @@ fail:
 
 
 uint64_t
-vhd_max_backing_size(enum vhd_type type, uint64_t size)
+vhd_max_backing_size(enum vhd_type type, uint64_t size,
+    enum vhd_size_rule rule)
 {
 	uint64_t	vsize, entries;
 	uint16_t	c;
 	uint8_t		h, s;
 
-	if ((vsize = vhd_round_size(size, &c, &h, &s)) == 0)
+	if ((vsize = vhd_size_for(size, rule, &c, &h, &s)) == 0)
 		return 0;
 	if (type == VHD_TYPE_FIXED)
 		return vsize + VHD_FOOTER_SIZE;

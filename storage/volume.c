@@ -2,13 +2,15 @@
  * A Haven volume: a LUN (or a file, in tests) with Haven's label in its
  * first sector and three extents: the lease, the saved VM state and the
  * disk (a VHD). Opening validates magic, version, CRC and every bound, and
- * never writes; formatting refuses to overwrite an existing volume.
+ * never writes; formatting refuses to overwrite an existing volume; a wipe
+ * forgets the VM that used it (its lease and saved state).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +33,9 @@
  * 120  extents: 3 x { kind u32, reserved u32, offset u64, size u64 }
  * 192  reserved (zero) ...
  * 508  CRC32 (zlib) of bytes 0..507
- * The rest of the first MiB is reserved; extents start at 1 MiB.
+ * The rest of the first MiB is reserved; extents start at 1 MiB. Its last
+ * 768 KiB, from VOLUME_VARS_OFFSET, hold the UEFI variable store (vars.c),
+ * which has its own header: volumes formatted before it came have none.
  */
 #define VOLUME_MAGIC		"HAVENVOL"
 #define VOLUME_VERSION		1
@@ -40,12 +44,14 @@
 #define VOLUME_LEASE_SIZE	(1ULL << 20)
 #define VOLUME_STATE_DEFAULT_MAX	(2ULL << 30)
 #define VOLUME_MIN_DISK		(4ULL << 20)
+#define VOLUME_VARS_OFFSET	(256ULL << 10)
 #define VOLUME_CLEAR_SIZE	65536	/* zeroed at the start of lease, state */
 
 struct volume {
 	struct blockdev		*dev;
 	struct volume_info	 info;
 	struct blockdev		*extents[VOLUME_EXTENT_COUNT];
+	struct blockdev		*vars;		/* the vars region */
 };
 
 /* An asynchronous open or format in progress. */
@@ -188,6 +194,11 @@ volume_new(struct blockdev *dev, const struct volume_info *info)
 			return NULL;
 		}
 	}
+	if ((v->vars = extent_open(dev, VOLUME_VARS_OFFSET, VOLUME_ALIGN -
+	    VOLUME_VARS_OFFSET, "vars")) == NULL) {
+		volume_close(v);
+		return NULL;
+	}
 	return v;
 }
 
@@ -203,6 +214,8 @@ volume_close(struct volume *v)
 		if (v->extents[i] != NULL)
 			blockdev_close(v->extents[i]);
 	}
+	if (v->vars != NULL)
+		blockdev_close(v->vars);
 	free(v);
 }
 
@@ -212,6 +225,12 @@ volume_extent(struct volume *v, enum volume_extent_kind kind)
 	if ((unsigned)kind >= VOLUME_EXTENT_COUNT)
 		return NULL;
 	return v->extents[kind];
+}
+
+struct blockdev *
+volume_vars_region(struct volume *v)
+{
+	return v->vars;
 }
 
 void
@@ -420,4 +439,46 @@ volume_format_sync(struct blockdev *dev, const struct volume_params *params,
 		return -EIO;
 	*out = s.volume;
 	return s.result;
+}
+
+/*
+ * Wipe: forget the VM that used the volume, so that another may (`vm delete
+ * --wipe`, `disk wipe`). Only when the lease names vm_uuid or no VM (else
+ * -EEXIST and *was names the holder; a damaged lease is STORAGE_E_CORRUPT):
+ * the start of the state extent (its header: any saved state is gone), then
+ * the start of the lease extent, both zeroed as volume_format leaves them,
+ * with FUA and a flush. The disk extent (the guest's VHD) is left alone.
+ *
+ * Reading, then writing, is not atomic between hosts, and need not be: a
+ * claim by any other VM is refused while the lease names vm_uuid, and the
+ * callers wipe only once the cluster has deleted that VM (no host will run
+ * it again). The state goes first: interrupted, the lease still refuses a
+ * new VM and a second wipe finishes the job.
+ */
+int
+volume_wipe_sync(struct volume *v, const char *vm_uuid,
+    struct lease_record *was)
+{
+	struct blockdev		*lease = v->extents[VOLUME_EXTENT_LEASE];
+	struct blockdev		*state = v->extents[VOLUME_EXTENT_STATE];
+	struct lease_record	 record;
+	uint8_t			*zero;
+	int			 error;
+
+	if (was == NULL)
+		was = &record;
+	if ((error = lease_read_sync(lease, was)) != 0)
+		return error;
+	if (was->generation != 0 && strcasecmp(was->vm_uuid, vm_uuid) != 0)
+		return -EEXIST;
+	if ((zero = calloc(1, VOLUME_CLEAR_SIZE)) == NULL)
+		return -ENOMEM;
+	if ((error = blockdev_write_sync(state, 0, zero, VOLUME_CLEAR_SIZE,
+	    BLOCKDEV_FUA)) == 0 &&
+	    (error = blockdev_flush_sync(state)) == 0 &&
+	    (error = blockdev_write_sync(lease, 0, zero, VOLUME_CLEAR_SIZE,
+	    BLOCKDEV_FUA)) == 0)
+		error = blockdev_flush_sync(lease);
+	free(zero);
+	return error;
 }

@@ -190,6 +190,7 @@ main(int argc, char **argv)
 	w.adopt_listen = -1;
 	TAILQ_INIT(&w.calls);
 	w.serial_fd = w.log_fd = -1;
+	w.cdrom_fd = -1;
 	log_init("haven-worker", LOG_LEVEL_INFO);
 	if (getenv("HAVEN_WORKER_DEBUG") != NULL)
 		log_set_level(LOG_LEVEL_DEBUG);
@@ -230,6 +231,7 @@ main(int argc, char **argv)
 	}
 	if (w.qmp != NULL)
 		qmp_free(w.qmp);	/* no reply runs now */
+	console_free(&w);
 	worker_calls_free(&w);
 	if (w.nbd != NULL)
 		nbd_server_free(w.nbd);

@@ -296,6 +296,11 @@ worker_parent_cb(struct channel *c, struct frame *f, int err, void *arg)
 		if (w->queued != (Haven__WorkerCommand *)m)
 			message_free(m);
 		return;
+	case FRAME_WORKER_CONSOLE:
+		if (w->spec == NULL)
+			return;		/* its socket closes with the frame */
+		console_attach(w, f);
+		return;
 	case FRAME_REGISTER_GRANT:
 		if ((m = message_decode(f)) == NULL)
 			break;

@@ -3,9 +3,11 @@
  * spawn. QEMU runs already unprivileged, under a uid and gid of its own
  * that its child takes before exec (sandbox.c; -runas dies under the
  * sandbox in QEMU 7.2), under QEMU's own seccomp sandbox, and never opens
- * the disk, the LUN or a tap itself: it sees the worker's NBD export over
- * a socket only its group may reach, and inherits the tap of each NIC
- * that havend opened.
+ * the disk, the LUN, a tap or an ISO itself: it sees the worker's NBD
+ * exports (the disks, on the VM's bus: IDE, virtio-blk or virtio-scsi;
+ * UEFI's variable store) over a socket only its group may reach, and
+ * inherits the tap of each NIC that havend opened and the cdrom's ISO that
+ * the worker opened.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +50,18 @@ qemu_argv_add(struct qemu_argv *a, const char *fmt, ...)
 	va_end(ap);
 	a->v[a->n++] = s;
 	a->v[a->n] = NULL;
+}
+
+/* Appends ",bootindex=N" to the last argument (a -device). */
+static void
+qemu_argv_bootindex(struct qemu_argv *a, int index)
+{
+	char	*s;
+
+	if (asprintf(&s, "%s,bootindex=%d", a->v[a->n - 1], index) == -1)
+		abort();
+	free(a->v[a->n - 1]);
+	a->v[a->n - 1] = s;
 }
 
 void
@@ -145,6 +159,8 @@ qemu_disks(struct qemu_argv *a, const struct qemu_config *c)
 			    i % 2);
 			break;
 		}
+		if (i == 0 && c->disk_bootindex > 0)
+			qemu_argv_bootindex(a, c->disk_bootindex);
 	}
 }
 
@@ -164,7 +180,10 @@ qemu_argv(const struct qemu_config *c)
 	    !qemu_nics_valid(c) ||
 	    (c->machine != NULL && *c->machine != '\0' &&
 	    !qemu_safe(c->machine)) ||
-	    machine_volumes_check("", c->ndisks, c->disk_bus, NULL, 0) == -1) {
+	    machine_volumes_check("", c->ndisks, c->disk_bus, NULL, 0) == -1 ||
+	    (c->firmware_code != NULL && !qemu_safe(c->firmware_code)) ||
+	    (c->cdrom && (c->cdrom_fd < 0 || (machine_disk_bus_ide(c->disk_bus) &&
+	    c->ndisks > 3)))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -176,8 +195,11 @@ qemu_argv(const struct qemu_config *c)
 	qemu_argv_add(&a, "-uuid");
 	qemu_argv_add(&a, "%s", c->uuid);
 	qemu_argv_add(&a, "-machine");
-	qemu_argv_add(&a, "%s,accel=%s", c->machine != NULL &&
-	    *c->machine != '\0' ? c->machine : "pc", c->kvm ? "kvm" : "tcg");
+	/* UEFI: OVMF's code and the VM's variable store as the two
+	 * pflash chips (the store is on its volume: it moves with it). */
+	qemu_argv_add(&a, "%s,accel=%s%s", c->machine != NULL &&
+	    *c->machine != '\0' ? c->machine : "pc", c->kvm ? "kvm" : "tcg",
+	    c->firmware_code != NULL ? ",pflash0=fwcode,pflash1=fwvars" : "");
 	qemu_argv_add(&a, "-cpu");
 	if (qemu_cpu(&a, c) == -1) {
 		qemu_argv_free(a.v);
@@ -198,14 +220,48 @@ qemu_argv(const struct qemu_config *c)
 	qemu_argv_add(&a, "socket,id=qmp,path=%s,server=off", c->qmp_path);
 	qemu_argv_add(&a, "-mon");
 	qemu_argv_add(&a, "chardev=qmp,mode=control");
-	/* Serial: the log the worker holds, passed as an fd set. */
+	/* Serial: the log the worker holds, passed as an fd set; with a
+	 * console, the port is the worker's socket pair (console.c) and QEMU
+	 * writes the log beside it. VNC: no listener at all, the worker hands
+	 * each viewer's socket over QMP (add_client). */
 	qemu_argv_add(&a, "-add-fd");
 	qemu_argv_add(&a, "fd=%d,set=1", QEMU_SERIAL_FD);
 	qemu_argv_add(&a, "-chardev");
-	qemu_argv_add(&a, "file,id=serial0,path=/dev/fdset/1,append=on");
+	if (c->console)
+		qemu_argv_add(&a, "socket,id=serial0,fd=%d,"
+		    "logfile=/dev/fdset/1,logappend=on", QEMU_CONSOLE_FD);
+	else
+		qemu_argv_add(&a, "file,id=serial0,path=/dev/fdset/1,"
+		    "append=on");
 	qemu_argv_add(&a, "-serial");
 	qemu_argv_add(&a, "chardev:serial0");
+	if (c->console) {
+		qemu_argv_add(&a, "-vnc");
+		qemu_argv_add(&a, "none");
+	}
 	qemu_disks(&a, c);
+	if (c->firmware_code != NULL) {
+		qemu_argv_add(&a, "-blockdev");
+		qemu_argv_add(&a, "driver=file,node-name=fwcode,filename=%s,"
+		    "read-only=on", c->firmware_code);
+		qemu_argv_add(&a, "-blockdev");
+		qemu_argv_add(&a, "driver=nbd,node-name=fwvars,"
+		    "server.type=unix,server.path=%s,export=vars,"
+		    "cache.direct=off", c->nbd_path);
+	}
+	/* The cdrom: the ISO the worker opened, never a path of QEMU's. On
+	 * IDE, after the disks (with IDE disks: at most 3 of them). */
+	if (c->cdrom) {
+		qemu_argv_add(&a, "-add-fd");
+		qemu_argv_add(&a, "fd=%d,set=2", QEMU_CDROM_FD);
+		qemu_argv_add(&a, "-blockdev");
+		qemu_argv_add(&a, "driver=file,node-name=cdrom,"
+		    "filename=/dev/fdset/2,read-only=on");
+		qemu_argv_add(&a, "-device");
+		qemu_argv_add(&a, "ide-cd,drive=cdrom,bus=ide.1,unit=1");
+		if (c->cdrom_bootindex > 0)
+			qemu_argv_bootindex(&a, c->cdrom_bootindex);
+	}
 	/* NICs: each on the tap the worker holds, at a fixed number in
 	 * QEMU (qemu_spawn puts it there), with the configured MAC. */
 	for (i = 0; i < c->nnics; i++) {
@@ -240,7 +296,8 @@ qemu_argv(const struct qemu_config *c)
 /*
  * Start QEMU as a child of this (already unprivileged) process: stdin
  * /dev/null, stdout and stderr to QEMU's log, the serial log at fd 3, NIC
- * i's tap at QEMU_TAP_FD(i), nothing else inherited, under QEMU's uid and
+ * i's tap at QEMU_TAP_FD(i), the cdrom at QEMU_CDROM_FD, the console's
+ * socket at QEMU_CONSOLE_FD, nothing else inherited, under QEMU's uid and
  * gid when they are not the worker's. The child waits for the worker to
  * have given up QEMU's ids (sandbox_qemu_spawned) before it execs: until
  * then QEMU could signal the worker. Returns its pid, or -1.
@@ -251,6 +308,7 @@ qemu_spawn(const struct qemu_config *c)
 	char	**argv;
 	pid_t	  pid;
 	int	  devnull, taps[QEMU_MAX_NICS], go[2] = { -1, -1 };
+	int	  cdrom = -1, console = -1;
 	int	  own = c->uid != 0 && c->uid != c->worker_uid;
 	size_t	  i;
 	char	  byte;
@@ -280,16 +338,34 @@ qemu_spawn(const struct qemu_config *c)
 		    dup2(c->log_fd, 2) == -1 ||
 		    dup2(c->serial_fd, QEMU_SERIAL_FD) == -1)
 			_exit(127);
+		/* The cdrom above every target too, placed last. */
+		if (c->cdrom && (cdrom = fcntl(c->cdrom_fd, F_DUPFD_CLOEXEC,
+		    QEMU_CONSOLE_FD + 1)) == -1)
+			_exit(127);
 		/* Above every target first, so that placing one tap never
 		 * closes another that happens to sit at its number. */
 		for (i = 0; i < c->nnics; i++)
 			if ((taps[i] = fcntl(c->nics[i].tap_fd, F_DUPFD_CLOEXEC,
-			    QEMU_TAP_FD(QEMU_MAX_NICS))) == -1)
+			    QEMU_CONSOLE_FD + 1)) == -1)
 				_exit(127);
+		if (c->console && (console = fcntl(c->console_fd,
+		    F_DUPFD_CLOEXEC, QEMU_CONSOLE_FD + 1)) == -1)
+			_exit(127);
 		for (i = 0; i < c->nnics; i++)
 			if (dup2(taps[i], QEMU_TAP_FD(i)) == -1)
 				_exit(127);
-		close_range(QEMU_TAP_FD(c->nnics), ~0U, 0);
+		if (c->cdrom && dup2(cdrom, QEMU_CDROM_FD) == -1)
+			_exit(127);
+		if (c->console && dup2(console, QEMU_CONSOLE_FD) == -1)
+			_exit(127);
+		if (QEMU_TAP_FD(c->nnics) < QEMU_CDROM_FD)
+			close_range(QEMU_TAP_FD(c->nnics), QEMU_CDROM_FD - 1,
+			    0);
+		if (!c->cdrom)
+			close(QEMU_CDROM_FD);
+		if (!c->console)
+			close(QEMU_CONSOLE_FD);
+		close_range(QEMU_CONSOLE_FD + 1, ~0U, 0);
 		/* The worker dies: QEMU must not outlive it. After the ids:
 		 * a change of ids clears it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -50,7 +50,7 @@ worker_qmp_accept(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
-/* Export the (open) VHDs, listen for QMP, spawn QEMU, and from then on run
+/* Export the (open) VHDs and UEFI's store, listen for QMP, spawn QEMU, and from then on run
  * under the seccomp allowlist. */
 int
 worker_spawn(struct worker *w, int incoming)
@@ -58,8 +58,9 @@ worker_spawn(struct worker *w, int incoming)
 	struct qemu_config	c;
 	struct qemu_nic		nics[QEMU_MAX_NICS];
 	char			qmp_path[256], nbd_path[256], name[16];
+	enum boot_device	order[BOOT_NDEVICES];
 	size_t			i;
-	int			error;
+	int			error, n;
 
 	snprintf(qmp_path, sizeof qmp_path, "%s/qmp.sock", w->spec->run_dir);
 	snprintf(nbd_path, sizeof nbd_path, "%s/nbd.sock", w->spec->run_dir);
@@ -76,6 +77,9 @@ worker_spawn(struct worker *w, int incoming)
 		    == -1)
 			return -errno;
 	}
+	if (w->vars != NULL &&
+	    nbd_server_add_export(w->nbd, "vars", w->vars, 0) == -1)
+		return -errno;
 	if ((w->qmp_listen = worker_listen(qmp_path)) == -1 ||
 	    chmod(qmp_path, 0770) == -1)
 		return -errno;
@@ -104,12 +108,27 @@ worker_spawn(struct worker *w, int incoming)
 	c.ndisks = w->nvolumes;
 	c.serial_fd = w->serial_fd;
 	c.log_fd = w->log_fd;
+	/* The serial port on a socket pair for havenctl's console. */
+	if ((c.console_fd = console_socket(w)) == -1)
+		return -errno;
+	c.console = 1;
 	c.kernel = w->spec->kernel;
 	c.append = w->spec->kernel_append;
 	c.initrd = w->spec->initrd;
 	c.disk_bus = w->spec->disk_bus;
 	c.machine = w->spec->machine_type;
 	c.cpu_model = w->spec->cpu_model;
+	if (w->vars != NULL)
+		c.firmware_code = w->spec->firmware_code;
+	c.cdrom = w->cdrom_fd != -1;
+	c.cdrom_fd = w->cdrom_fd;
+	n = boot_order_parse(w->spec->boot_order, order);
+	for (i = 0; n > 0 && i < (size_t)n; i++) {
+		if (order[i] == BOOT_DISK)
+			c.disk_bootindex = (int)i + 1;
+		else if (order[i] == BOOT_CDROM)
+			c.cdrom_bootindex = (int)i + 1;
+	}
 	/* Every NIC has its tap: worker_nics_missing refused the spec else. */
 	for (i = 0; i < w->spec->n_nics && i < w->ntaps; i++) {
 		nics[i].mac = w->spec->nics[i]->mac;
@@ -125,8 +144,11 @@ worker_spawn(struct worker *w, int incoming)
 	c.gid = w->qemu_gid;
 	c.worker_uid = getuid();
 	c.worker_gid = getgid();
-	if ((w->qemu_pid = qemu_spawn(&c)) == -1)
-		return -errno;
+	w->qemu_pid = qemu_spawn(&c);
+	error = errno;
+	close(c.console_fd);	/* QEMU's now */
+	if (w->qemu_pid == -1)
+		return -error;
 	worker_log(w, LOG_LEVEL_INFO, "QEMU pid %ld (uid %lu)",
 	    (long)w->qemu_pid, (unsigned long)c.uid);
 	/* Nothing is exec'd or forked from here on. */

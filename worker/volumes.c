@@ -35,7 +35,18 @@ worker_lease_claimed(int result, const struct lease_record *rec, void *arg)
 {
 	struct worker_volume	*v = arg;
 	struct worker		*w = v->w;
+	char			 why[240];
 
+	if (result == -EEXIST && rec != NULL) {
+		/* The volume served another VM (issue 16): say what to do,
+		 * short enough for an event's detail (160 bytes with the
+		 * error's name). */
+		snprintf(why, sizeof why, "VM %s holds the volume's lease: "
+		    "'havenctl vm delete --wipe' it, or once deleted, "
+		    "'havenctl disk wipe --vm' it", rec->vm_uuid);
+		worker_fail(w, result, why);
+		return;
+	}
 	if (result != 0) {
 		worker_fail(w, result,
 		    "claiming the lease");
@@ -228,14 +239,12 @@ worker_lease_timer(void *arg)
 /* --- the disk images ---------------------------------------------------- */
 
 /* Open each volume's VHD (asynchronously, one after the other), then
- * spawn QEMU: cold (start) or waiting for the stream (restore). */
+ * the firmware's store and the cdrom (firmware.c), which spawns QEMU: cold
+ * (start) or waiting for the stream (restore). */
 static void
 worker_vhd_opened(int result, struct blockdev *vhd, void *arg)
 {
 	struct worker	*w = arg;
-	int		 incoming = transfer_kind(w->transfer) ==
-			    TRANSFER_RESTORE || transfer_kind(w->transfer) ==
-			    TRANSFER_INCOMING;
 
 	if (w->exiting) {		/* stopped while it opened */
 		if (result == 0)
@@ -252,10 +261,7 @@ worker_vhd_opened(int result, struct blockdev *vhd, void *arg)
 		worker_open_vhds(w);
 		return;
 	}
-	if ((result = worker_spawn(w, incoming)) != 0) {
-		worker_fail(w, result,
-		    "starting QEMU");
-	}
+	worker_firmware_open(w);
 }
 
 void

@@ -53,6 +53,10 @@ void		 qmp_free(struct qmp *);
  * worker holds (tap_fd) and QEMU inherits as QEMU_TAP_FD(i). */
 #define QEMU_MAX_NICS		8
 #define QEMU_TAP_FD(i)		(4 + (int)(i))	/* after the serial log, 3 */
+#define QEMU_CDROM_FD		QEMU_TAP_FD(QEMU_MAX_NICS)
+/* QEMU's end of the worker's serial socket pair (console.c), after the
+ * cdrom's number. */
+#define QEMU_CONSOLE_FD		(QEMU_CDROM_FD + 1)
 struct qemu_nic {
 	const char	*mac;		/* "0a:1b:2c:3d:4e:5f" */
 	int		 e1000;		/* else virtio-net-pci */
@@ -70,9 +74,23 @@ struct qemu_config {
 	size_t		 ndisks;
 	int		 serial_fd;
 	int		 log_fd;
+	/* The serial port on console_fd (a socket, the log beside it) and
+	 * VNC for add_client; 0: the port writes only the log. */
+	int		 console;
+	int		 console_fd;
 	const char	*kernel;	/* optional -kernel, -append, -initrd */
 	const char	*append;
 	const char	*initrd;
+	/* UEFI: OVMF's code (read-only, by path: a host file anyone may
+	 * read) and its variable store, the NBD export "vars"; NULL: BIOS. */
+	const char	*firmware_code;
+	/* The cdrom's ISO, read-only, inherited at QEMU_CDROM_FD (-add-fd);
+	 * on the last IDE slot (ide.1 unit 1). */
+	int		 cdrom;
+	int		 cdrom_fd;
+	/* bootindex of disk0 and of the cdrom; 0: none (QEMU's order). */
+	int		 disk_bootindex;
+	int		 cdrom_bootindex;
 	const struct qemu_nic *nics;	/* in the guest's order */
 	size_t		 nnics;
 	int		 incoming;	/* -incoming defer (restore) */

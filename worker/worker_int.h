@@ -1,5 +1,6 @@
 /*
- * Inside haven-worker (main.c, parent.c, adopt.c, volumes.c, vm.c, move.c):
+ * Inside haven-worker (main.c, parent.c, adopt.c, volumes.c, vm.c, move.c,
+ * console.c):
  * struct worker, the one per-VM process's state, and what its files call in
  * each other. worker.h is the public header of the QMP client, the QEMU
  * command line and the sandbox.
@@ -20,6 +21,7 @@
 
 struct blockdev;
 struct channel;
+struct console;
 struct ev_timer;
 struct event;
 struct event_base;
@@ -80,9 +82,12 @@ struct worker {
 	Haven__WorkerCommand	*queued;	/* arrived before ready */
 
 	struct nbd_server	*nbd;
+	struct blockdev		*vars;		/* UEFI's store (firmware.c) */
+	int			 cdrom_fd;	/* the ISO, read-only; -1 */
 	int			 qmp_listen;
 	struct event		*qmp_accept;
 	struct qmp		*qmp;
+	struct console		*console;	/* the serial port (console.c) */
 	pid_t			 qemu_pid;
 	uid_t			 qemu_uid;	/* QEMU's ids (parent.c) */
 	gid_t			 qemu_gid;
@@ -134,6 +139,11 @@ struct worker {
 #define worker_log(w, level, ...)					\
 	log_vm(level, (w)->spec != NULL ? (w)->spec->uuid : "", __VA_ARGS__)
 
+/* console.c */
+int		 console_socket(struct worker *);
+void		 console_attach(struct worker *, struct frame *);
+void		 console_free(struct worker *);
+
 /* outage.c */
 void		 worker_outage_tick(void *);
 void		 worker_outage_io_error(struct worker *);
@@ -175,6 +185,8 @@ void		 worker_switch_volumes(struct worker *, transfer_done_cb,
 
 /* vm.c */
 int		 worker_spawn(struct worker *, int incoming);
+/* firmware.c */
+void		 worker_firmware_open(struct worker *);
 void		 worker_reply_ignore(struct qmp *, struct json_object *,
 		     const char *, const char *, void *);
 void		 worker_stop_timeout(void *);

@@ -430,6 +430,9 @@ change_build(struct run *r, const char *kind, struct args *a,
 		    &vc->disk_bus) == -1)
 			vc->disk_bus = 99;	/* refused by apply */
 		vc->machine_type = (char *)arg_str(a, "machine");
+		vc->firmware = (char *)arg_str(a, "firmware");
+		vc->cdrom = (char *)arg_str(a, "cdrom");
+		vc->boot_order = (char *)arg_str(a, "boot");
 		change_nics(r, a, b, vc);
 		b->vm_create.config = vc;
 		c->kind_case = HAVEN__CHANGE__KIND_VM_CREATE;
@@ -466,6 +469,12 @@ change_build(struct run *r, const char *kind, struct args *a,
 			vc->disk_bus = 99;
 		if (arg(a, "uuid"))
 			vc->uuid = (char *)arg_str(a, "uuid");
+		if (arg(a, "firmware"))
+			vc->firmware = (char *)arg_str(a, "firmware");
+		if (arg(a, "cdrom"))
+			vc->cdrom = (char *)arg_str(a, "cdrom");
+		if (arg(a, "boot"))
+			vc->boot_order = (char *)arg_str(a, "boot");
 		b->vm_set.name = vc->name;
 		b->vm_set.config = vc;
 		b->vm_set.base_digest = vm == NULL || (arg(a, "base") &&

@@ -162,6 +162,9 @@ round_trip(struct event_base *base, const char *subformat, const char *size,
 	    out, NULL };
 	const char		*qcompare[] = { "qemu-img", "compare", "-f",
 	    "vpc", "-F", "raw", out, raw, NULL };
+	/* Against the original itself (the size is checked by info). */
+	const char		*qsame[] = { "qemu-img", "compare", "-f",
+	    "vpc", "-F", "vpc", src, out, NULL };
 	const char		*qwrite2[] = { "qemu-io", "-f", "vpc", "-c",
 	    "write -P 0x99 16k 8k", out, NULL };
 	const char		*qconvert2[] = { "qemu-img", "convert", "-f",
@@ -180,6 +183,8 @@ round_trip(struct event_base *base, const char *subformat, const char *size,
 	snprintf(opt, sizeof opt, "subformat=%s", subformat);
 	assert_int_equal(run(NULL, qcreate), 0);
 	vsize = qemu_virtual_size(src);
+	if (strstr(subformat, "force_size") != NULL)
+		assert_int_equal(vsize, strtoull(size, NULL, 10));
 	/* A pattern across the last sector, wherever that is. */
 	snprintf(at, sizeof at, "write -P 0xcd %" PRIu64 " 1k", vsize - 1024);
 	assert_int_equal(run(NULL, qwrite), 0);
@@ -191,13 +196,14 @@ round_trip(struct event_base *base, const char *subformat, const char *size,
 	assert_int_equal(vhd_open_sync(sf, 0, &sv), 0);
 	assert_int_equal(sv->size, vsize);
 	compare_raw(sv, raw);
-	need = vhd_max_backing_size(import_type, sv->size);
+	need = vhd_max_backing_size(import_type, sv->size, VHD_SIZE_EXACT);
 	vf = file_create(base, vol, need + 2 * MiB, &error);
 	assert_non_null(vf);
 	ext = extent_open(vf, MiB, need, "disk");
-	assert_int_equal(vhd_create_sync(ext, import_type, sv->size), 0);
+	assert_int_equal(vhd_create_sync(ext, import_type, sv->size,
+	    VHD_SIZE_EXACT), 0);
 	assert_int_equal(vhd_open_sync(ext, 1, &dv), 0);
-	assert_int_equal(dv->size, vsize);	/* rounding is idempotent */
+	assert_int_equal(dv->size, vsize);	/* the exact size, kept */
 	assert_int_equal(vhd_copy_sync(sv, dv, NULL, NULL), 0);
 	blockdev_close(sv);
 	blockdev_close(sf);
@@ -207,9 +213,10 @@ round_trip(struct event_base *base, const char *subformat, const char *size,
 
 	/* Export: a new file, big enough, then cut to the end of data. */
 	of = file_create(base, out, vhd_max_backing_size(export_type,
-	    dv->size), &error);
+	    dv->size, VHD_SIZE_EXACT), &error);
 	assert_non_null(of);
-	assert_int_equal(vhd_create_sync(of, export_type, dv->size), 0);
+	assert_int_equal(vhd_create_sync(of, export_type, dv->size,
+	    VHD_SIZE_EXACT), 0);
 	assert_int_equal(vhd_open_sync(of, 1, &ov), 0);
 	assert_int_equal(vhd_copy_sync(dv, ov, NULL, NULL), 0);
 	assert_int_equal(vhd_get_info(ov, &info), 0);
@@ -222,6 +229,7 @@ round_trip(struct event_base *base, const char *subformat, const char *size,
 	assert_true(qemu_check(qcheck));
 	assert_int_equal(qemu_virtual_size(out), vsize);
 	assert_int_equal(run(NULL, qcompare), 0);
+	assert_int_equal(run(NULL, qsame), 0);
 
 	/* QEMU writes into Haven's image; Haven reads what QEMU sees. */
 	assert_int_equal(run(NULL, qwrite2), 0);
@@ -258,6 +266,26 @@ test_fixed_sizes(void **state)
 	round_trip(*state, "fixed", "1G", VHD_TYPE_FIXED, VHD_TYPE_FIXED);
 }
 
+/*
+ * Images made as Hyper-V makes them, at a size off every CHS boundary
+ * (qemu-img's force_size: creator "qem2", exact current_size). Import and
+ * export once rounded them up to the next geometry; they must keep their
+ * size byte for byte, fixed and dynamic, and across a type change.
+ */
+static void
+test_force_size(void **state)
+{
+	NEED_QEMU();
+	round_trip(*state, "dynamic,force_size=on", "9999872",
+	    VHD_TYPE_DYNAMIC, VHD_TYPE_DYNAMIC);
+	round_trip(*state, "fixed,force_size=on", "9999872",
+	    VHD_TYPE_FIXED, VHD_TYPE_FIXED);
+	round_trip(*state, "dynamic,force_size=on", "123456512",
+	    VHD_TYPE_FIXED, VHD_TYPE_DYNAMIC);
+	round_trip(*state, "fixed,force_size=on", "1073741824",
+	    VHD_TYPE_DYNAMIC, VHD_TYPE_FIXED);
+}
+
 static void
 test_convert_types(void **state)
 {
@@ -290,8 +318,10 @@ test_haven_writes(void **state)
 	file_in(img, sizeof img, "haven.vhd");
 	file_in(raw, sizeof raw, "haven.raw");
 	f = file_create(base, img, vhd_max_backing_size(VHD_TYPE_DYNAMIC,
-	    100 * MiB), &error);
-	assert_int_equal(vhd_create_sync(f, VHD_TYPE_DYNAMIC, 100 * MiB), 0);
+	    100 * MiB,
+	    VHD_SIZE_ROUNDED), &error);
+	assert_int_equal(vhd_create_sync(f, VHD_TYPE_DYNAMIC, 100 * MiB,
+	    VHD_SIZE_ROUNDED), 0);
 	assert_int_equal(vhd_open_sync(f, 1, &v), 0);
 	ref = calloc(1, v->size);
 	buf = malloc(3 * MiB);
@@ -332,6 +362,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dynamic_sizes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fixed_sizes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_force_size, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_convert_types, setup,
 		    teardown),

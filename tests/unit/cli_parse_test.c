@@ -1,8 +1,9 @@
 /*
  * havenctl's pure parsing helpers (cli/parse.c): sizes, VM memory, VM
  * names, numbers, priorities, isolation responses, enum names, iSCSI
- * portals and target names, console text made valid UTF-8, --nic, and a
- * pool's storage health as status says it.
+ * portals and target names, console text made valid UTF-8, --nic, a
+ * pool's storage health as status says it, vm vnc's --listen and the
+ * console's escape byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <cmocka.h>
 
@@ -364,6 +367,61 @@ test_pool_health(void **state)
 	assert_string_equal(buf, "san: unreachable for 0 s");
 }
 
+/* vm vnc --listen: loopback only, HOST:PORT (issue 16). */
+static void
+test_listen(void **state)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t		 len;
+	char			 err[320];
+	static const char *const bad[] = { "", ":5900", "127.0.0.1",
+	    "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:59x",
+	    "0.0.0.0:5900", "10.0.0.1:5900", "[::]:5900", "::1:5900",
+	    "[::1:5900", "example.org:5900", "[]:1", "128.0.0.1:1",
+	    "127.0.0.1.5:1", "[::ffff:127.0.0.1]:1" };
+	size_t			 i;
+
+	(void)state;
+	assert_int_equal(cli_parse_listen("127.0.0.1:5901", &ss, &len, err,
+	    sizeof err), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(len, sizeof *sin);
+	assert_int_equal(ntohs(sin->sin_port), 5901);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), 0x7f000001);
+	assert_int_equal(cli_parse_listen("127.8.9.10:0", &ss, &len, err,
+	    sizeof err), 0);
+	assert_int_equal(ntohs(sin->sin_port), 0);
+	assert_int_equal(cli_parse_listen("localhost:65535", &ss, &len, err,
+	    sizeof err), 0);
+	assert_int_equal(ntohs(sin->sin_port), 65535);
+	assert_int_equal(cli_parse_listen("[::1]:5902", &ss, &len, err,
+	    sizeof err), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	assert_int_equal(len, sizeof *sin6);
+	assert_int_equal(ntohs(sin6->sin6_port), 5902);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		assert_int_equal(cli_parse_listen(bad[i], &ss, &len, err,
+		    sizeof err), -1);
+		assert_true(err[0] != '\0');
+	}
+	assert_non_null(strstr(err, "loopback"));
+}
+
+/* vm console --attach: where Ctrl-] cuts what was typed. */
+static void
+test_console_escape(void **state)
+{
+	(void)state;
+	assert_int_equal(cli_console_escape((const uint8_t *)"ls\r", 3), 3);
+	assert_int_equal(cli_console_escape((const uint8_t *)"ab\x1d" "cd",
+	    5), 2);
+	assert_int_equal(cli_console_escape((const uint8_t *)"\x1d", 1), 0);
+	assert_int_equal(cli_console_escape((const uint8_t *)"", 0), 0);
+}
+
 int
 main(void)
 {
@@ -381,6 +439,8 @@ main(void)
 		cmocka_unit_test(test_utf8_clean),
 		cmocka_unit_test(test_nic),
 		cmocka_unit_test(test_pool_health),
+		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_console_escape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 #include <event2/buffer.h>
+#include <json-c/json.h>
 
 #include "alert.h"
 #include "common.h"
@@ -130,6 +131,91 @@ test_counts_and_text(void **state)
 	free(s);
 }
 
+/* What the status page polls: hosts, VMs with their owner's name and move,
+ * the newest events; and the page itself asks for it. */
+static void
+test_status_json(void **state)
+{
+	struct metrics_view	 v = { .node_name = "h1", .quorate = 1,
+	    .nmembers = 2 };
+	Haven__ClusterState	 cs = HAVEN__CLUSTER_STATE__INIT;
+	Haven__Host		 host = HAVEN__HOST__INIT, *hp = &host;
+	Haven__HostConfig	 hc = HAVEN__HOST_CONFIG__INIT;
+	Haven__HostRuntime	 hr = HAVEN__HOST_RUNTIME__INIT;
+	Haven__Vm		 vm = HAVEN__VM__INIT, *vmp = &vm;
+	Haven__VmConfig		 vc = HAVEN__VM_CONFIG__INIT;
+	Haven__VmRuntime	 vr = HAVEN__VM_RUNTIME__INIT;
+	Haven__Move		 mv = HAVEN__MOVE__INIT;
+	Haven__Event		 ev[80], *evp[80];
+	struct evbuffer		*b = evbuffer_new();
+	struct json_object	*o, *a, *x;
+	char			*s, subj[80][16];
+	size_t			 i, n;
+
+	hc.node_id = 2;
+	hc.name = "h2";
+	hr.membership = HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER;
+	host.config = &hc;
+	host.runtime = &hr;
+	cs.hosts = &hp;
+	cs.n_hosts = 1;
+	vc.name = "web1";
+	vc.memory_mib = 96;
+	vr.owner = 2;
+	vr.phase = HAVEN__VM_PHASE__VM_PHASE_RUNNING;
+	mv.to = 3;
+	mv.total_bytes = 100;
+	mv.remaining_bytes = 25;
+	vr.move = &mv;
+	vm.config = &vc;
+	vm.runtime = &vr;
+	cs.vms = &vmp;
+	cs.n_vms = 1;
+	for (i = 0; i < 80; i++) {
+		haven__event__init(&ev[i]);
+		snprintf(subj[i], sizeof subj[i], "vm e%zu", i);
+		ev[i].seq = i + 1;
+		ev[i].subject = subj[i];
+		ev[i].text = "x";
+		evp[i] = &ev[i];
+	}
+	cs.events = evp;
+	cs.n_events = 80;
+	cs.seq = 80;
+	v.cs = &cs;
+	status_json(b, &v);
+	n = evbuffer_get_length(b);
+	s = malloc(n + 1);
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	assert_non_null(o = json_tokener_parse(s));
+	assert_true(json_object_get_boolean(json_object_object_get(o,
+	    "quorate")));
+	a = json_object_object_get(o, "hosts");
+	assert_int_equal(json_object_array_length(a), 1);
+	x = json_object_array_get_idx(a, 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(x,
+	    "membership")), "member");
+	a = json_object_object_get(o, "vms");
+	x = json_object_array_get_idx(a, 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(x,
+	    "owner_name")), "h2");
+	assert_string_equal(json_object_get_string(json_object_object_get(x,
+	    "phase")), "running");
+	x = json_object_object_get(x, "move");
+	assert_int_equal(json_object_get_int64(json_object_object_get(x,
+	    "to")), 3);
+	/* The newest 60 events, oldest first. */
+	a = json_object_object_get(o, "events");
+	assert_int_equal(json_object_array_length(a), 60);
+	assert_int_equal(json_object_get_int64(json_object_object_get(
+	    json_object_array_get_idx(a, 0), "seq")), 21);
+	json_object_put(o);
+	free(s);
+	evbuffer_free(b);
+	assert_non_null(strstr(status_page, "fetch('/api/status'"));
+}
+
 static void
 test_listen(void **state)
 {
@@ -187,6 +273,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counts_and_text),
+		cmocka_unit_test(test_status_json),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_config),
 	};

@@ -604,10 +604,12 @@ crash_one(struct event_base *base, uint64_t seed)
 	size_t		 i, j;
 
 	/* Room for every block of the smaller size, heads included. */
-	backing = vhd_max_backing_size(VHD_TYPE_DYNAMIC, DISK_SIZE) +
+	backing = vhd_max_backing_size(VHD_TYPE_DYNAMIC, DISK_SIZE,
+	    VHD_SIZE_ROUNDED) +
 	    DISK_SIZE / (64 * 1024) * 8192;
 	sim_init(&sim, base, backing, seed);
-	assert_int_equal(vhd_create_sync(&sim.dev, VHD_TYPE_DYNAMIC, DISK_SIZE),
+	assert_int_equal(vhd_create_sync(&sim.dev, VHD_TYPE_DYNAMIC, DISK_SIZE,
+	    VHD_SIZE_ROUNDED),
 	    0);
 	assert_int_equal(blockdev_flush_sync(&sim.dev), 0);
 	sim.meta_end = bs == 2 * MiB ? 4096 : reblock(&sim, bs);

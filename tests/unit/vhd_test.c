@@ -123,6 +123,29 @@ test_round_size(void **state)
 	assert_int_equal(vhd_round_size((2040ULL << 30) + 512, &c, &h, &s), 0);
 }
 
+/* Exact sizes: a size on a geometry keeps it; any other gets the maximal
+ * geometry, which every reader takes as "use current_size". */
+static void
+test_exact_size(void **state)
+{
+	uint16_t	c;
+	uint8_t		h, s;
+
+	(void)state;
+	assert_int_equal(vhd_exact_size(1073995776ULL, &c, &h, &s),
+	    1073995776ULL);
+	assert_int_equal(c, 2081);
+	assert_int_equal(h, 16);
+	assert_int_equal(s, 63);
+	assert_int_equal(vhd_exact_size(1ULL << 30, &c, &h, &s), 1ULL << 30);
+	assert_int_equal((uint64_t)c * h * s, 65535ULL * 16 * 255);
+	assert_int_equal(vhd_exact_size(9999873, &c, &h, &s), 10000384);
+	assert_int_equal(c, 65535);
+	assert_int_equal(vhd_exact_size(0, &c, &h, &s), 0);
+	assert_int_equal(vhd_exact_size((2040ULL << 30) + 512, &c, &h, &s),
+	    0);
+}
+
 /* A file holding a new VHD; returns the open VHD device. */
 static struct blockdev *
 make_vhd(struct event_base *base, enum vhd_type type, uint64_t size,
@@ -132,10 +155,12 @@ make_vhd(struct event_base *base, enum vhd_type type, uint64_t size,
 	int		 error;
 
 	if (backing_size == 0)
-		backing_size = vhd_max_backing_size(type, size);
+		backing_size = vhd_max_backing_size(type, size,
+		    VHD_SIZE_ROUNDED);
 	*file = file_create(base, path, backing_size, &error);
 	assert_non_null(*file);
-	assert_int_equal(vhd_create_sync(*file, type, size), 0);
+	assert_int_equal(vhd_create_sync(*file, type, size,
+	    VHD_SIZE_ROUNDED), 0);
 	assert_int_equal(vhd_open_sync(*file, 1, &vhd), 0);
 	return vhd;
 }
@@ -198,16 +223,19 @@ test_create_open(void **state)
 	/* Fixed inside a larger extent: found by its copy at the end. */
 	f = file_create(base, path, 64 * MiB, &error);
 	e = extent_open(f, MiB, 32 * MiB, "disk");
-	assert_int_equal(vhd_create_sync(e, VHD_TYPE_FIXED, 8 * MiB), 0);
+	assert_int_equal(vhd_create_sync(e, VHD_TYPE_FIXED, 8 * MiB,
+	    VHD_SIZE_ROUNDED), 0);
 	assert_int_equal(vhd_open_sync(e, 1, &v), 0);
 	assert_int_equal(vhd_get_info(v, &info), 0);
 	assert_int_equal(info.type, VHD_TYPE_FIXED);
 	assert_true(v->size >= 8 * MiB);
 	blockdev_close(v);
 	/* Too small a backing: refused. */
-	assert_int_equal(vhd_create_sync(e, VHD_TYPE_FIXED, 32 * MiB),
+	assert_int_equal(vhd_create_sync(e, VHD_TYPE_FIXED, 32 * MiB,
+	    VHD_SIZE_ROUNDED),
 	    -ENOSPC);
-	assert_int_equal(vhd_create_sync(e, VHD_TYPE_DYNAMIC, 3ULL << 40),
+	assert_int_equal(vhd_create_sync(e, VHD_TYPE_DYNAMIC, 3ULL << 40,
+	    VHD_SIZE_ROUNDED),
 	    -EINVAL);
 	blockdev_close(e);
 	blockdev_close(f);
@@ -432,7 +460,7 @@ test_stale_backing(void **state)
 	struct blockdev		*f, *v;
 	uint8_t			*junk, *back, buf[512];
 	uint64_t		 size = vhd_max_backing_size(VHD_TYPE_DYNAMIC,
-	    8 * MiB);
+	    8 * MiB, VHD_SIZE_ROUNDED);
 	size_t			 i;
 	int			 error;
 
@@ -440,7 +468,8 @@ test_stale_backing(void **state)
 	junk = malloc(size);
 	memset(junk, 0xee, size);
 	assert_int_equal(blockdev_write_sync(f, 0, junk, size, 0), 0);
-	assert_int_equal(vhd_create_sync(f, VHD_TYPE_DYNAMIC, 8 * MiB), 0);
+	assert_int_equal(vhd_create_sync(f, VHD_TYPE_DYNAMIC, 8 * MiB,
+	    VHD_SIZE_ROUNDED), 0);
 	assert_int_equal(vhd_open_sync(f, 1, &v), 0);
 	memset(buf, 0x33, sizeof buf);
 	assert_int_equal(blockdev_write_sync(v, MiB, buf, 512, 0), 0);
@@ -532,7 +561,7 @@ test_group_commit(void **state)
 	struct vhd_check_report	 rep = { 0 };
 	struct pending		 p = { 0 };
 	uint64_t		 size = vhd_max_backing_size(VHD_TYPE_DYNAMIC,
-	    32 * MiB);
+	    32 * MiB, VHD_SIZE_ROUNDED);
 	uint8_t			*junk, *ref, a[4096], b[4096], cs[8][512];
 	int			 error, i;
 
@@ -541,7 +570,8 @@ test_group_commit(void **state)
 	memset(junk, 0xee, size);
 	assert_int_equal(blockdev_write_sync(f, 0, junk, size, 0), 0);
 	free(junk);
-	assert_int_equal(vhd_create_sync(f, VHD_TYPE_DYNAMIC, 32 * MiB), 0);
+	assert_int_equal(vhd_create_sync(f, VHD_TYPE_DYNAMIC, 32 * MiB,
+	    VHD_SIZE_ROUNDED), 0);
 	assert_int_equal(vhd_open_sync(f, 1, &v), 0);
 	ref = calloc(1, v->size);
 
@@ -831,6 +861,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_size),
+		cmocka_unit_test(test_exact_size),
 		cmocka_unit_test_setup_teardown(test_create_open, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_differential_fixed, setup,

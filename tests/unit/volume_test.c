@@ -188,6 +188,63 @@ test_blank_and_tiny(void **state)
 	blockdev_close(dev);
 }
 
+/*
+ * vm delete --wipe: a lease naming another VM refuses the wipe and nothing
+ * changes; the VM's own wipe clears its lease and state header, keeps the
+ * disk, and lets a new VM (another UUID) claim the volume.
+ */
+static void
+test_wipe(void **state)
+{
+	static const char	 old_vm[] = "11111111-2222-4333-8444-555555555555";
+	static const char	 new_vm[] = "66666666-7777-4888-8999-aaaaaaaaaaaa";
+	struct event_base	*base = *state;
+	struct volume_params	 params = { .cluster_name = "lab" };
+	struct lease_record	 mine, was;
+	struct volume		*v;
+	struct blockdev		*dev = fresh(base, 256 << 20), *lease, *st, *disk;
+	uint8_t			 buf[512];
+
+	assert_int_equal(volume_format_sync(dev, &params, &v), 0);
+	lease = volume_extent(v, VOLUME_EXTENT_LEASE);
+	st = volume_extent(v, VOLUME_EXTENT_STATE);
+	disk = volume_extent(v, VOLUME_EXTENT_DISK);
+	/* Never used: a wipe is a no-op that succeeds. */
+	assert_int_equal(volume_wipe_sync(v, old_vm, NULL), 0);
+	memset(&mine, 0, sizeof mine);
+	snprintf(mine.vm_uuid, sizeof mine.vm_uuid, "%s", old_vm);
+	snprintf(mine.owner, sizeof mine.owner, "h1");
+	mine.node_id = 1;
+	mine.generation = 7;
+	assert_int_equal(lease_claim_sync(lease, &mine), 0);
+	memset(buf, 0x5a, sizeof buf);
+	assert_int_equal(blockdev_write_sync(st, 0, buf, sizeof buf, 0), 0);
+	assert_int_equal(blockdev_write_sync(disk, 0, buf, sizeof buf, 0), 0);
+
+	/* Today's refusal: a new VM cannot claim it. */
+	snprintf(mine.vm_uuid, sizeof mine.vm_uuid, "%s", new_vm);
+	mine.generation = 1;
+	assert_int_equal(lease_claim_sync(lease, &mine), -EEXIST);
+	/* Another VM's wipe is refused and names the holder. */
+	assert_int_equal(volume_wipe_sync(v, new_vm, &was), -EEXIST);
+	assert_string_equal(was.vm_uuid, old_vm);
+	assert_int_equal(blockdev_read_sync(st, 0, buf, sizeof buf), 0);
+	assert_int_equal(buf[0], 0x5a);
+
+	/* The old VM's wipe (its UUID in any case) clears lease and state. */
+	assert_int_equal(volume_wipe_sync(v, "11111111-2222-4333-8444-"
+	    "555555555555", &was), 0);
+	assert_int_equal(lease_read_sync(lease, &was), 0);
+	assert_int_equal(was.generation, 0);
+	assert_int_equal(blockdev_read_sync(st, 0, buf, sizeof buf), 0);
+	assert_int_equal(buf[0], 0);
+	assert_int_equal(blockdev_read_sync(disk, 0, buf, sizeof buf), 0);
+	assert_int_equal(buf[0], 0x5a);		/* the guest's data stays */
+	assert_int_equal(lease_claim_sync(lease, &mine), 0);
+	volume_close(v);
+	blockdev_close(dev);
+}
+
 int
 main(void)
 {
@@ -200,6 +257,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_blank_and_tiny, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_wipe, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,6 +155,7 @@ main(void)
 	boot_id = service_boot_id();
 	console_open(boot_id);
 	service_parse_cmdline(&config);
+	efivar_boot(boot_id);
 	disk = journal_open(&config, boot_id) == 0;
 	dirty_mib = dirty_start(&config, boot_id);
 	if (sysinfo(&info) != 0)
@@ -189,9 +190,12 @@ main(void)
 			}
 			continue;
 		}
-		count = net_poll_fds(fds, SERVICE_POLL_FDS);
+		count = net_poll_fds(fds, SERVICE_POLL_FDS - 1);
+		console_poll_fd(&fds[count]);
 		timeout_ms = (int)((deadline - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
-		ready = poll(fds, (nfds_t)count, timeout_ms);
+		ready = poll(fds, (nfds_t)count + 1, timeout_ms);
+		if (ready > 0 && fds[count].revents != 0)
+			console_read();
 		if (ready > 0)
 			net_dispatch(fds, count, tick);
 		else if (ready == -1 && errno != EINTR)

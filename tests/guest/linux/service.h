@@ -29,9 +29,14 @@ struct service_config {
 /* console.c */
 void		 console_open(uint64_t);
 void		 console_line(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 console_poll_fd(struct pollfd *);
+void		 console_read(void);
 
 /* dirty.c */
 unsigned	 dirty_start(const struct service_config *, uint64_t);
+
+/* efivar.c */
+void		 efivar_boot(uint64_t);
 
 /* journal.c */
 int		 journal_open(const struct service_config *, uint64_t);
