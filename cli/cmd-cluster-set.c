@@ -9,7 +9,8 @@
  * VM's host may lose its pool, while another host reaches it, before the
  * VM is fenced there and restarted elsewhere. --storage-giveup-s: how long
  * a VM stays paused for storage that no host reaches before it is stopped
- * (0 or never: for ever).
+ * (0 or never: for ever). --cpu-model: the CPU model VMs start with (at
+ * their next cold start; the same on every host, so VMs move between them).
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +23,7 @@ cmd_cluster_set_exec(struct cli *cli, struct args *args)
 	const struct cmd_entry	*cmd = &cmd_cluster_set_entry;
 	Haven__SettingsSet	 req = HAVEN__SETTINGS_SET__INIT;
 	Haven__ClusterSettings	 s = HAVEN__CLUSTER_SETTINGS__INIT;
-	char			*fields[8];
+	char			*fields[9];
 	const char		*option, *arg;
 	uint64_t		 v;
 	uint32_t		 prio;
@@ -99,6 +100,16 @@ cmd_cluster_set_exec(struct cli *cli, struct args *args)
 			}
 			s.storage_giveup_s = (uint32_t)v;
 			fields[req.n_fields++] = "storage_giveup_s";
+		} else if (strcmp(option, "cpu-model") == 0) {
+			if (!machine_name_valid(arg)) {
+				cli_usage_error(cli, cmd, "bad --cpu-model '%s': "
+				    "a model of 'qemu-system-x86_64 -cpu help' "
+				    "(the default: %s)", arg,
+				    MACHINE_CPU_MODEL_DEFAULT);
+				return CLI_EXIT_USAGE;
+			}
+			s.cpu_model = (char *)arg;
+			fields[req.n_fields++] = "cpu_model";
 		} else
 			continue;	/* --json */
 		if (req.n_fields == sizeof fields / sizeof fields[0]) {
@@ -131,6 +142,7 @@ const struct cmd_entry cmd_cluster_set_entry = {
 			{ "drain-live-priority", 0, ARGS_VALUE },
 			{ "storage-timeout-s", 0, ARGS_VALUE },
 			{ "storage-giveup-s", 0, ARGS_VALUE },
+			{ "cpu-model", 0, ARGS_VALUE },
 			{ NULL, 0, 0 },
 		},
 		.too_many = "name at least one setting to change",
@@ -138,8 +150,9 @@ const struct cmd_entry cmd_cluster_set_entry = {
 	.usage = "[--host-failures-to-tolerate N] [--live-downtime-ms MS] "
 	    "[--live-bandwidth-mib MIB] [--live-converge-s S] "
 	    "[--drain-live-priority high|medium|low|N|none] "
-	    "[--storage-timeout-s S] [--storage-giveup-s S|never] [--json]",
+	    "[--storage-timeout-s S] [--storage-giveup-s S|never] "
+	    "[--cpu-model MODEL] [--json]",
 	.summary = "cluster-wide settings: admission control, live migration, "
-	    "storage timeout and giveup",
+	    "storage timeout and giveup, CPU model",
 	.exec = cmd_cluster_set_exec,
 };

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "request.h"
+#include "tree.h"
 
 static int
 cmd_cluster_show_exec(struct cli *cli, struct args *args)
@@ -43,6 +44,8 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 		/* 0: never */
 		json_object_object_add(o, "storage_giveup_s",
 		    json_object_new_int64(CLUSTER_STORAGE_GIVEUP_S(r)));
+		json_object_object_add(o, "cpu_model",
+		    json_object_new_string(machine_cpu_model(r)));
 		cli_json_print(cli, o);
 	} else {
 		if (r->host_failures_to_tolerate == 0)
@@ -70,6 +73,9 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 		cli_format_giveup_setting(CLUSTER_STORAGE_GIVEUP_S(r), line,
 		    sizeof line);
 		printf("storage giveup: %s\n", line);
+		printf("cpu model: %s%s (VMs take it at their next cold "
+		    "start)\n", machine_cpu_model(r), tree_empty(r->cpu_model) ?
+		    ", Haven's default" : "");
 	}
 	message_free(&r->base);
 	return CLI_EXIT_OK;

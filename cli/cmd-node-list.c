@@ -88,6 +88,19 @@ node_list_json(const Haven__NodeListReply *r)
 			json_object_array_add(b,
 			    json_object_new_string(hc->vlan_filtering[j]));
 		json_object_object_add(n, "vlan_filtering", b);
+		/* What its QEMU offers (issue 16); empty: not reported. */
+		json_object_object_add(n, "qemu_version",
+		    json_object_new_string(hc->qemu_version));
+		b = json_object_new_array();
+		for (j = 0; j < hc->n_machine_types; j++)
+			json_object_array_add(b,
+			    json_object_new_string(hc->machine_types[j]));
+		json_object_object_add(n, "machine_types", b);
+		b = json_object_new_array();
+		for (j = 0; j < hc->n_cpu_models; j++)
+			json_object_array_add(b,
+			    json_object_new_string(hc->cpu_models[j]));
+		json_object_object_add(n, "cpu_models", b);
 		b = json_object_new_array();
 		for (j = 0; j < rt->n_storage; j++) {
 			struct json_object	*p = json_object_new_object();

@@ -28,9 +28,9 @@ vm_volumes(struct cli *cli, const struct cmd_entry *cmd, struct args *args,
 			cli_usage_error(cli, cmd, "empty --volume");
 			return -1;
 		}
-		if (config->n_volumes == CLI_VM_MAX_LIST) {
+		if (config->n_volumes == VM_MAX_VOLUMES) {
 			cli_usage_error(cli, cmd, "at most %d volumes",
-			    CLI_VM_MAX_LIST);
+			    VM_MAX_VOLUMES);
 			return -1;
 		}
 		for (i = 0; i < config->n_volumes; i++) {
@@ -236,6 +236,12 @@ cli_vm_config_parse(struct cli *cli, const struct cmd_entry *cmd,
 	}
 	if (vm_nics(cli, cmd, args, b, config) == -1)
 		return -1;
+	if ((arg = args_get(args, "disk-bus")) != NULL &&
+	    machine_disk_bus_parse(arg, &config->disk_bus) == -1) {
+		cli_usage_error(cli, cmd, "bad --disk-bus '%s': virtio, scsi or "
+		    "ide", arg);
+		return -1;
+	}
 	if ((arg = args_get(args, "append")) != NULL) {
 		if (*arg == '\0') {
 			cli_usage_error(cli, cmd, "empty --append");
@@ -280,7 +286,7 @@ cmd_vm_create_exec(struct cli *cli, struct args *args)
 	Haven__VmCreateRequest	 req = HAVEN__VM_CREATE_REQUEST__INIT;
 	Haven__VmConfig		 config = HAVEN__VM_CONFIG__INIT;
 	struct cli_vm_args	 b;
-	char			 done[128];
+	char			 done[128], err[160];
 
 	config.vcpus = 1;
 	config.max_restarts = 1;
@@ -308,6 +314,15 @@ cmd_vm_create_exec(struct cli *cli, struct args *args)
 		    "and needs --kernel");
 		return CLI_EXIT_USAGE;
 	}
+	/* A new VM's disks are on virtio unless told otherwise (0 is IDE:
+	 * what a VM created before the option has). */
+	if (config.disk_bus == HAVEN__DISK_BUS__DISK_BUS_UNSPECIFIED)
+		config.disk_bus = HAVEN__DISK_BUS__DISK_BUS_VIRTIO;
+	if (machine_volumes_check(config.name, config.n_volumes,
+	    config.disk_bus, err, sizeof err) == -1) {
+		cli_usage_error(cli, cmd, "%s", err);
+		return CLI_EXIT_USAGE;
+	}
 	req.config = &config;
 	snprintf(done, sizeof done, "created VM %s", config.name);
 	return request_ok(cli, FRAME_VM_CREATE, &req.base, done);
@@ -332,6 +347,7 @@ const struct cmd_entry cmd_vm_create_entry = {
 			{ "stop-timeout", 0, ARGS_VALUE },
 			{ "max-restarts", 0, ARGS_VALUE },
 			{ "storage-timeout-s", 0, ARGS_VALUE },
+			{ "disk-bus", 0, ARGS_VALUE },
 			{ "firmware", 0, ARGS_VALUE },
 			{ "cdrom", 0, ARGS_VALUE },
 			{ "boot", 0, ARGS_VALUE },
@@ -347,6 +363,7 @@ const struct cmd_entry cmd_vm_create_entry = {
 	    "         [--anti-affinity CLASS] [--failback]\n"
 	    "         [--isolation stop|save|leave-running] [--stop-timeout S]\n"
 	    "         [--max-restarts N] [--storage-timeout-s S]\n"
+	    "         [--disk-bus virtio|scsi|ide]\n"
 	    "         [--nic bridge=BRIDGE[,mac=MAC][,vlan=ID]"
 	    "[,model=virtio|e1000]]...\n"
 	    "         [--kernel PATH [--append STRING] [--initrd PATH]]\n"

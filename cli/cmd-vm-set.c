@@ -3,7 +3,8 @@
  * UUID. Only the options given change (vm create's, plus --no-... to clear
  * a list or a flag); havend merges them into the VM's configuration. While
  * the VM runs, what its QEMU is made of (memory, vCPUs, volumes, NICs,
- * kernel, firmware, cdrom, boot order) takes effect at its next start, and the answer says so.
+ * kernel, disk bus, firmware, cdrom, boot order) takes effect at its next
+ * start, and the answer says so.
  */
 #include <stdio.h>
 #include <string.h>
@@ -94,6 +95,7 @@ const struct cmd_entry cmd_vm_set_entry = {
 			{ "stop-timeout", 0, ARGS_VALUE },
 			{ "max-restarts", 0, ARGS_VALUE },
 			{ "storage-timeout-s", 0, ARGS_VALUE },
+			{ "disk-bus", 0, ARGS_VALUE },
 			{ "firmware", 0, ARGS_VALUE },
 			{ "cdrom", 0, ARGS_VALUE },
 			{ "no-cdrom", 0, 0 },
@@ -116,7 +118,8 @@ const struct cmd_entry cmd_vm_set_entry = {
 	    "         [--no-nics] [--kernel PATH] [--append STRING] "
 	    "[--initrd PATH]\n"
 	    "         [--storage-timeout-s S] [--firmware bios|uefi]\n"
-	    "         [--cdrom ISO | --no-cdrom] [--boot disk,cdrom] [--json]",
+	    "         [--cdrom ISO | --no-cdrom] [--boot disk,cdrom]\n"
+	    "         [--disk-bus virtio|scsi|ide] [--json]",
 	.summary = "change a VM's configuration (its machine: at its next "
 	    "start)",
 	.exec = cmd_vm_set_exec,

@@ -33,6 +33,8 @@ show_next_start(const Haven__VmConfig *c, const Haven__VmConfig *p)
 	    strcmp(c->kernel_append, p->kernel_append) != 0 ||
 	    strcmp(c->initrd, p->initrd) != 0)
 		printf(", kernel %s", *p->kernel != '\0' ? p->kernel : "-");
+	if (c->disk_bus != p->disk_bus)
+		printf(", disk bus %s", machine_disk_bus_name(p->disk_bus));
 	if (strcmp(boot_firmware_name(c->firmware),
 	    boot_firmware_name(p->firmware)) != 0)
 		printf(", firmware %s", boot_firmware_name(p->firmware));
@@ -88,6 +90,12 @@ show_vm(const Haven__Vm *vm)
 	else
 		printf("priority:         %s (%" PRIu32 ")\n", prio,
 		    c->priority);
+	printf("disk bus:         %s%s\n", machine_disk_bus_name(c->disk_bus),
+	    c->disk_bus == 0 ? " (created before the choice)" : "");
+	printf("machine type:     %s\n", !tree_empty(c->machine_type) ?
+	    c->machine_type : "pc (not pinned: created before)");
+	printf("cpu model:        %s\n", !tree_empty(c->cpu_model) ?
+	    c->cpu_model : "the cluster's at its next cold start");
 	printf("volumes:         ");
 	for (i = 0; i < c->n_volumes; i++)
 		printf(" %s", c->volumes[i]);

@@ -155,6 +155,8 @@ next_start_json(const Haven__VmConfig *p)
 	json_object_object_add(obj, "kernel_append",
 	    string_or_null(p->kernel_append));
 	json_object_object_add(obj, "initrd", string_or_null(p->initrd));
+	json_object_object_add(obj, "disk_bus",
+	    json_object_new_string(machine_disk_bus_name(p->disk_bus)));
 	json_object_object_add(obj, "firmware",
 	    json_object_new_string(boot_firmware_name(p->firmware)));
 	json_object_object_add(obj, "cdrom", string_or_null(p->cdrom));
@@ -256,6 +258,13 @@ request_vm_json(const Haven__Vm *vm)
 	json_object_object_add(obj, "cdrom", string_or_null(c->cdrom));
 	json_object_object_add(obj, "boot_order", string_or_null(c->boot_order));
 	json_object_object_add(obj, "nics", nics_json(c));
+	/* The machine (issue 16); null: "pc", and host/max until its next
+	 * cold start. */
+	json_object_object_add(obj, "disk_bus",
+	    json_object_new_string(machine_disk_bus_name(c->disk_bus)));
+	json_object_object_add(obj, "machine_type",
+	    string_or_null(c->machine_type));
+	json_object_object_add(obj, "cpu_model", string_or_null(c->cpu_model));
 	json_object_object_add(obj, "next_start", vm->pending == NULL ? NULL :
 	    next_start_json(vm->pending));
 	return obj;

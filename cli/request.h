@@ -21,7 +21,7 @@ struct json_object *request_vm_json(const Haven__Vm *);
 /* cmd-vm-create.c: the VM options vm create and vm set share (--memory,
  * --volume, --nic, ...), the given ones into a VmConfig whose arrays point
  * into a cli_vm_args; -1 after a usage message. */
-#define CLI_VM_MAX_LIST	64	/* --volume, --prefer */
+#define CLI_VM_MAX_LIST	64	/* --prefer; --volume: VM_MAX_VOLUMES */
 struct cli_vm_args {
 	char		*volumes[CLI_VM_MAX_LIST];
 	uint32_t	 prefer[CLI_VM_MAX_LIST];

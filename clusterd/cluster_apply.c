@@ -119,7 +119,8 @@ apply_host_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 	if (bridges_check(hc->node_id, hc->vm_bridges, hc->n_vm_bridges, err,
 	    errlen) != CLUSTER_OK || filtering_check(hc->node_id,
 	    hc->vm_bridges, hc->n_vm_bridges, hc->vlan_filtering,
-	    hc->n_vlan_filtering, err, errlen) != CLUSTER_OK)
+	    hc->n_vlan_filtering, err, errlen) != CLUSTER_OK ||
+	    cluster_machine_host_check(hc, err, errlen) != CLUSTER_OK)
 		return CLUSTER_E_INVALID;
 	if (tree_host_find(cs, hc->node_id, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "host %u exists already", hc->node_id);
@@ -442,9 +443,11 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	const Haven__ClusterSettings	*s = c->settings_set->settings;
 	static const char *const	 known[] = { "host_failures_to_tolerate",
 	    "live_downtime_ms", "live_bandwidth_mib", "live_converge_s",
-	    "drain_live_priority", "storage_timeout_s", "storage_giveup_s" };
+	    "drain_live_priority", "storage_timeout_s", "storage_giveup_s",
+	    "cpu_model" };
 	const size_t			 n_known = sizeof known / sizeof known[0];
 	size_t				 j, k;
+	int				 r;
 
 	if (s == NULL)
 		REFUSE(CLUSTER_E_INVALID, "settings_set needs settings");
@@ -462,6 +465,9 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	if (s->storage_giveup_s > CLUSTER_STORAGE_SECS_MAX)
 		REFUSE(CLUSTER_E_INVALID, "the storage giveup is at most %u s "
 		    "(0: never)", CLUSTER_STORAGE_SECS_MAX);
+	if ((r = cluster_machine_settings_check(cs, s->cpu_model, err,
+	    errlen)) != CLUSTER_OK)
+		return r;
 	for (j = 0; j < c->settings_set->n_fields; j++) {
 		for (k = 0; k < n_known; k++)
 			if (strcmp(c->settings_set->fields[j], known[k]) == 0)
@@ -494,18 +500,22 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 			SETTING(storage_timeout_s);
 			SETTING(storage_giveup_s);
 #undef SETTING
+			if (strcmp(f, "cpu_model") == 0) {
+				cluster_machine_set_string(
+				    &cs->settings->cpu_model, s->cpu_model);
+			}
 		}
 	}
 	s = cs->settings;
 	tree_event_log(cs, c, "cluster", "host failures to tolerate: %u; live "
 	    "migration: downtime %u ms, bandwidth %u MiB/s, converge within "
 	    "%u s, drains move live from priority %u; storage timeout %u s, "
-	    "giveup %s%.0u%s", s->host_failures_to_tolerate,
+	    "giveup %s%.0u%s; CPU model %s", s->host_failures_to_tolerate,
 	    CLUSTER_LIVE_DOWNTIME_MS(s), s->live_bandwidth_mib,
 	    CLUSTER_LIVE_CONVERGE_S(s), CLUSTER_DRAIN_LIVE_PRIORITY(s),
 	    CLUSTER_STORAGE_TIMEOUT_S(s), CLUSTER_STORAGE_GIVEUP_S(s) ? "" :
 	    "never", CLUSTER_STORAGE_GIVEUP_S(s),
-	    CLUSTER_STORAGE_GIVEUP_S(s) ? " s" : "");
+	    CLUSTER_STORAGE_GIVEUP_S(s) ? " s" : "", machine_cpu_model(s));
 	return CLUSTER_OK;
 }
 
@@ -832,6 +842,7 @@ apply_vm_assign(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		rt->saved_state = 0;	/* a cold start: any saved state is moot */
 		moves_cold_start(rt);	/* and so is the move */
 		cluster_vm_cold_start(cs, c, cs->vms[i]);	/* and vm set's */
+		cluster_machine_cold_start(cs, cs->vms[i]);	/* its CPU */
 	}
 	rt->owner = a->owner;
 	rt->phase = a->phase;
@@ -932,6 +943,7 @@ apply(Haven__ClusterState *cs, const Haven__Change *c, int quorate, int commit,
 	KIND(HOST_FENCE, host_fence, apply_host_fence);
 	KIND(HOST_BRIDGES, host_bridges, apply_host_bridges);
 	KIND(HOST_STORAGE, host_storage, cluster_apply_host_storage);
+	KIND(HOST_QEMU, host_qemu, cluster_apply_host_qemu);
 	KIND(POOL_ADD, pool_add, apply_pool_add);
 	KIND(VOLUME_ADD, volume_add, apply_volume_add);
 	KIND(VOLUME_REMOVE, volume_remove, cluster_apply_volume_remove);

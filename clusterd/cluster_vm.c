@@ -4,9 +4,10 @@
  * configuration is checked whole, the same way for a new VM and a changed
  * one. While a VM runs, `vm set` changes what placement and failure
  * handling read at once, and keeps what its QEMU is made of (memory, vCPUs,
- * volumes, NICs, kernel) as the VM's pending configuration, which becomes
- * its configuration at its next cold start (cluster_vm_cold_start): a
- * saved state or a move always meets the machine it was made from. Also
+ * volumes, NICs, kernel, disk bus) as the VM's pending configuration,
+ * which becomes its configuration at its next cold start
+ * (cluster_vm_cold_start): a saved state or a move always meets the
+ * machine it was made from. Also
  * volume remove and pool remove, refused while in use.
  */
 #include <stdio.h>
@@ -160,6 +161,8 @@ vm_config_check(const Haven__ClusterState *cs, const Haven__VmConfig *vc,
 	if (vc->memory_mib == 0 || vc->vcpus == 0)
 		REFUSE(CLUSTER_E_INVALID, "VM %s needs memory and vcpus > 0",
 		    vc->name);
+	if ((r = cluster_machine_vm_check(cs, vc, err, errlen)) != CLUSTER_OK)
+		return r;
 	if (vc->storage_timeout_s > 86400)
 		REFUSE(CLUSTER_E_INVALID, "VM %s: the storage timeout is at "
 		    "most 86400 s (0: the cluster's)", vc->name);
@@ -322,6 +325,12 @@ vm_config_diff(const Haven__VmConfig *a, const Haven__VmConfig *b,
 	    strcmp(a->kernel_append, b->kernel_append) != 0 ||
 	    strcmp(a->initrd, b->initrd) != 0)
 		ADD(cold, cn, "kernel");
+	if (a->disk_bus != b->disk_bus)
+		ADD(cold, cn, "disk bus %s -> %s",
+		    machine_disk_bus_name(a->disk_bus),
+		    machine_disk_bus_name(b->disk_bus));
+	if (strcmp(a->machine_type, b->machine_type) != 0)
+		ADD(cold, cn, "machine type");
 	if (strcmp(boot_firmware_name(a->firmware),
 	    boot_firmware_name(b->firmware)) != 0)
 		ADD(cold, cn, "firmware %s -> %s", boot_firmware_name(a->firmware),
@@ -373,6 +382,9 @@ vm_config_swap_cold(Haven__VmConfig *a, Haven__VmConfig *b)
 	SWAP(kernel);
 	SWAP(kernel_append);
 	SWAP(initrd);
+	SWAP(disk_bus);
+	SWAP(machine_type);
+	SWAP(cpu_model);
 	SWAP(firmware);
 	SWAP(cdrom);
 	SWAP(boot_order);

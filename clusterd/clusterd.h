@@ -219,6 +219,21 @@ void		 cluster_vm_pending_sync(Haven__ClusterState *,
 		     const Haven__Change *);
 int		 cluster_vm_strings(const Haven__VmConfig *, char *err,
 		     size_t errlen);
+/* cluster_machine.c: a VM's machine (issue 16): a host's QEMU report
+ * (HostQemu; its lists in HostAdd checked the same way), a VM's machine
+ * against the hosts, the cluster's CPU model, a cold start's CPU model. */
+int		 cluster_machine_host_check(const Haven__HostConfig *,
+		     char *err, size_t errlen);
+int		 cluster_apply_host_qemu(Haven__ClusterState *,
+		     const Haven__Change *, int commit, char *err,
+		     size_t errlen);
+int		 cluster_machine_vm_check(const Haven__ClusterState *,
+		     const Haven__VmConfig *, char *err, size_t errlen);
+int		 cluster_machine_settings_check(const Haven__ClusterState *,
+		     const char *cpu, char *err, size_t errlen);
+void		 cluster_machine_cold_start(Haven__ClusterState *,
+		     Haven__Vm *);
+void		 cluster_machine_set_string(char **field, const char *);
 /* VolumeRemove and PoolRemove: refused while in use, the user named. */
 int		 cluster_apply_volume_remove(Haven__ClusterState *,
 		     const Haven__Change *, int commit, char *err,

@@ -213,6 +213,7 @@ host_fits(const struct pass *p, const Haven__Vm *vm, uint32_t host,
 	    h->config->memory_mib >= l->used_mib &&
 	    h->config->memory_mib - l->used_mib >= vc->memory_mib &&
 	    nic_bridges_offered(h->config, vc, NULL, 0) &&
+	    machine_host_runs(p->st->cs, h->config, vm, vc, NULL, 0) &&
 	    tree_storage_lost(p->st->cs, h, vc) == NULL &&
 	    (!anti_affinity || !class_on(p, vc->anti_affinity, host));
 }
@@ -270,6 +271,36 @@ bridges_missing(const struct pass *p, const Haven__Vm *vm, char *why,
 	}
 	snprintf(why, len, "no host that takes VMs offers all of its NICs' "
 	    "bridges together; it starts once one does");
+	return 1;
+}
+
+/*
+ * When no eligible host's QEMU offers vm's machine type and CPU model
+ * (issue 16), the sentence that says why for the first of them; 0 when
+ * some host does, and the VM only waits for room.
+ */
+static int
+machine_missing(const struct pass *p, const Haven__Vm *vm, char *why,
+    size_t len)
+{
+	const Haven__VmConfig	*vc = placed_config(vm);
+	const Haven__Host	*h;
+	char			 first[160] = "";
+	size_t			 i;
+
+	for (i = 0; i < p->nloads; i++) {
+		if (!p->loads[i].eligible || (h = cluster_host(p->st,
+		    p->loads[i].node_id)) == NULL)
+			continue;
+		if (machine_host_runs(p->st->cs, h->config, vm, vc, why, len))
+			return 0;
+		if (*first == '\0')
+			snprintf(first, sizeof first, "%s", why);
+	}
+	if (*first == '\0')
+		return 0;
+	snprintf(why, len, "no host that takes VMs can run its machine (%s); "
+	    "it starts once one can", first);
 	return 1;
 }
 
@@ -407,7 +438,8 @@ reconcile_placed(struct pass *p, size_t i)
 		/* Nowhere to go: level-triggered retry, once it fits. A VM
 		 * whose bridges no host offers says so, once: failed, with
 		 * the bridge named, until a host offers it. */
-		if (bridges_missing(p, vm, why, sizeof why))
+		if (bridges_missing(p, vm, why, sizeof why) ||
+		    machine_missing(p, vm, why, sizeof why))
 			decide_transition(p->st, p->origin, vm,
 			    HAVEN__VM_PHASE__VM_PHASE_FAILED, p->out)->detail =
 			    xstrdup(why);
@@ -482,7 +514,9 @@ reconcile_failed(struct pass *p, size_t i)
 	in_place = (l = load_of(p, rt->owner)) != NULL &&
 	    cluster_host(p->st, rt->owner) != NULL && l->eligible &&
 	    tree_storage_lost(p->st->cs, cluster_host(p->st, rt->owner),
-	    vm->config) == NULL;
+	    vm->config) == NULL &&
+	    machine_host_runs(p->st->cs, cluster_host(p->st, rt->owner)->config,
+	    vm, vm->config, NULL, 0);
 	if (!rt->saved_state && in_place &&
 	    rt->restarts < vm->config->max_restarts)
 		to = rt->owner;

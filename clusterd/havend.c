@@ -487,6 +487,13 @@ havend_synced(struct replica *r, void *arg)
 		add->config->vlan_filtering = havend_strings(filtering,
 		    nfiltering);
 		add->config->n_vlan_filtering = nfiltering;
+		add->config->machine_types = havend_strings(
+		    h->qemu.machines.names, h->qemu.machines.n);
+		add->config->n_machine_types = h->qemu.machines.n;
+		add->config->cpu_models = havend_strings(h->qemu.cpus.names,
+		    h->qemu.cpus.n);
+		add->config->n_cpu_models = h->qemu.cpus.n;
+		add->config->qemu_version = strdup(h->qemu.version);
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_ADD;
 		c->host_add = add;
 		if (replica_propose(r, c, &id, err, sizeof err) == -1)
@@ -495,8 +502,10 @@ havend_synced(struct replica *r, void *arg)
 			log_info("adding this host (%s, node %u) to the cluster",
 			    h->config.node_name, h->node_id);
 	} else if (replica_is_quorate(r) && (me = cluster_host(replica_state(r),
-	    h->node_id)) != NULL)
+	    h->node_id)) != NULL) {
 		havend_publish_bridges(h, me);
+		havend_qemu_publish(h, me);
+	}
 	havend_reconcile(h);
 	havend_local(h);
 }
@@ -916,6 +925,7 @@ main(int argc, char **argv)
 	if (check)
 		return 0;
 
+	havend_qemu_probe(&h);
 	tzset();
 	havend_realtime();
 	if ((h.base = ev_base_new()) == NULL)

@@ -58,6 +58,14 @@ struct havend_pending {
 struct alert;
 struct metrics;
 
+/* What this host's QEMU offers (qemu_probe.c), asked once at start. */
+struct havend_qemu {
+	char			 version[32];
+	char			 pc[MACHINE_NAME_MAX + 1];	/* "pc-i440fx-7.2" */
+	struct machine_list	 machines;
+	struct machine_list	 cpus;
+};
+
 struct havend {
 	struct event_base	*base;
 	struct config		 config;
@@ -114,6 +122,7 @@ struct havend {
 	int			 draining;	/* SIGTERM with shutdown = migrate */
 	uint64_t		 drain_started_ms;
 	struct ev_timer		*drain_timer;
+	struct havend_qemu	 qemu;
 };
 
 /* fencing.c */
@@ -138,6 +147,10 @@ void	havend_storage_fences_cancel(struct havend *h);
 void	havend_storage_fence_timer_cb(void *arg);
 int	havend_storage_fence_standing(struct havend *h, const Haven__Vm *vm);
 int	havend_storage_given_up_here(struct havend *h, const Haven__Vm *vm);
+
+/* qemu_probe.c */
+void	havend_qemu_probe(struct havend *h);
+void	havend_qemu_publish(struct havend *h, const Haven__Host *me);
 
 /* havend.c */
 void	havend_propose_for(struct havend *h, struct control_client *c,

@@ -154,7 +154,7 @@ havend_transition(struct havend *h, const Haven__Vm *vm, Haven__VmPhase phase,
 static uint64_t
 havend_config_hash(const Haven__VmConfig *vc)
 {
-	char		 buf[128 + NIC_MAX * 32];
+	char		 buf[128 + NIC_MAX * 32 + 160];
 	uint64_t	 hash = 14695981039346656037ULL;	/* FNV-1a */
 	const char	*p;
 	size_t		 i, len;
@@ -164,6 +164,12 @@ havend_config_hash(const Haven__VmConfig *vc)
 	for (i = 0; i < vc->n_nics && i < NIC_MAX && len < sizeof buf; i++)
 		len += (size_t)snprintf(buf + len, sizeof buf - len, "/%s/%s",
 		    nic_model_name(vc->nics[i]->model), vc->nics[i]->mac);
+	/* The machine (issue 16): a VM created before it hashes as before. */
+	if (len < sizeof buf && (vc->disk_bus != 0 ||
+	    !tree_empty(vc->machine_type) || !tree_empty(vc->cpu_model)))
+		len += (size_t)snprintf(buf + len, sizeof buf - len,
+		    "/%s/%.63s/%.63s", machine_disk_bus_name(vc->disk_bus),
+		    vc->machine_type, vc->cpu_model);
 	/* The firmware and a cdrom are devices of the machine too (only
 	 * when there, so BIOS VMs keep their hash). */
 	if (boot_firmware_uefi(vc->firmware) && len < sizeof buf)
@@ -185,16 +191,18 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	const struct cluster	*st = replica_state(h->replica);
 	const Haven__VmConfig	*vc = vm->config;
 	Haven__VmSpec		 spec = HAVEN__VM_SPEC__INIT;
-	Haven__VolumeRef	 refs[8], *prefs[8];
-	char			 urls[8][384], initiator[256];
+	Haven__VolumeRef	 refs[VM_MAX_VOLUMES], *prefs[VM_MAX_VOLUMES];
+	char			 urls[VM_MAX_VOLUMES][384], initiator[256];
 	const char		*chap_user, *chap_secret;
 	size_t			 i;
 
-	if (vc->n_volumes == 0 || vc->n_volumes > 8) {
-		snprintf(err, errlen, "a VM needs 1 to 8 volumes to run (it has "
-		    "%zu)", vc->n_volumes);
+	if (vc->n_volumes == 0) {
+		snprintf(err, errlen, "a VM needs a volume to run");
 		return -1;
 	}
+	if (machine_volumes_check(vc->name, vc->n_volumes, vc->disk_bus, err,
+	    errlen) == -1)
+		return -1;
 	/* What this host must have to boot it: said before QEMU starts. */
 	if (boot_firmware_uefi(vc->firmware) && (access(BOOT_OVMF_CODE,
 	    R_OK) == -1 || access(BOOT_OVMF_VARS, R_OK) == -1)) {
@@ -274,6 +282,9 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	 * worker short of one refuses to run the VM off the network. */
 	spec.nics = vc->nics;
 	spec.n_nics = vc->n_nics;
+	spec.disk_bus = vc->disk_bus;
+	spec.machine_type = vc->machine_type;
+	spec.cpu_model = vc->cpu_model;
 	spec.config_hash = havend_config_hash(vc);
 	spec.qemu_binary = h->config.vm_qemu;
 	spec.adopt_timeout_ms = h->config.vm_adopt_timeout_s * 1000;

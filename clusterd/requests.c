@@ -74,7 +74,7 @@ havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 	Haven__VmConfig		*config = req->config;
 	Haven__Change		*change;
 	Haven__VmCreate		*vc = NULL;
-	char			 uuid[UUID_STRLEN + 1], *given;
+	char			 uuid[UUID_STRLEN + 1], *given, *machine, *cpu;
 	char			 macs[NIC_MAX][NET_MAC_STRLEN + 1];
 	char			*was[NIC_MAX];
 	uint8_t			 u[UUID_BYTES];
@@ -107,6 +107,18 @@ havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 		uuid_format(u, uuid);
 		config->uuid = uuid;
 	}
+	/* The machine (issue 16): a new VM's disks on virtio unless asked
+	 * otherwise (0 stays IDE for the VMs from before); its machine type
+	 * pinned to what this host's QEMU runs for "pc", so that a QEMU of
+	 * another version elsewhere runs the same machine or refuses it; its
+	 * CPU model is the cluster's, taken at each cold start. */
+	if (config->disk_bus == HAVEN__DISK_BUS__DISK_BUS_UNSPECIFIED)
+		config->disk_bus = HAVEN__DISK_BUS__DISK_BUS_VIRTIO;
+	machine = config->machine_type;
+	if (tree_empty(machine))
+		config->machine_type = h->qemu.pc;
+	cpu = config->cpu_model;
+	config->cpu_model = (char *)"";
 	memset(macs, 0, sizeof macs);
 	chosen = havend_vm_macs(h, config, macs, was);
 	if (chosen == 0) {
@@ -116,6 +128,8 @@ havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 	}
 	/* The request frees what it had. */
 	config->uuid = given;
+	config->machine_type = machine;
+	config->cpu_model = cpu;
 	for (i = 0; i < config->n_nics && i < NIC_MAX; i++)
 		config->nics[i]->mac = was[i];
 	if (chosen == -1) {
@@ -169,6 +183,7 @@ vm_set_merge(Haven__VmConfig *m, const Haven__VmConfig *given,
 	TAKE(SET(APPEND), kernel_append);
 	TAKE(SET(INITRD), initrd);
 	TAKE(SET(STORAGE_TIMEOUT), storage_timeout_s);
+	TAKE(SET(DISK_BUS), disk_bus);
 	TAKE(SET(FIRMWARE), firmware);
 	TAKE(SET(CDROM), cdrom);
 	TAKE(SET(BOOT), boot_order);

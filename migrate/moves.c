@@ -23,7 +23,7 @@ moves_apply_migrate(Haven__ClusterState *cs, const Haven__Change *c,
 	const Haven__VmMigrate	*m = c->vm_migrate;
 	Haven__VmRuntime	*rt;
 	const Haven__Host	*h;
-	char			 missing[NIC_BRIDGE_PER_VLAN_MAX];
+	char			 missing[NIC_BRIDGE_PER_VLAN_MAX], why[160];
 	long			 i, hi;
 	char			 subject[64];
 
@@ -57,6 +57,11 @@ moves_apply_migrate(Haven__ClusterState *cs, const Haven__Change *c,
 			    "another host, or list the bridge under "
 			    "[interfaces] vm in its haven.conf", m->target,
 			    missing, m->name);
+		if (!machine_host_runs(cs, h->config, cs->vms[i],
+		    cs->vms[i]->config, why, sizeof why))
+			REFUSE(CLUSTER_E_CONFLICT, "VM %s cannot move to host "
+			    "%u: %s; pick another host, or give it that QEMU",
+			    m->name, m->target, why);
 	}
 	if (!commit)
 		return CLUSTER_OK;

@@ -189,6 +189,42 @@ int		 nic_bridges_offered(const Haven__HostConfig *,
 		     const Haven__VmConfig *, char *missing,
 		     size_t missinglen);
 
+/* machine.c: a VM's machine (issue 16): its disks' bus and how many it may
+ * have (one limit for havenctl, havend and the worker), the machine type
+ * and CPU model it needs, whether a host's QEMU offers them, and QEMU's
+ * own lists of both. -1 refusals carry a sentence in err/why. */
+#define VM_MAX_VOLUMES		8	/* every bus; NBD exports disk0..7 */
+#define VM_IDE_MAX_VOLUMES	4	/* PIIX: two controllers of two */
+/* x86-64-v2 with AES (QEMU 8's x86-64-v2-AES), a model QEMU 4.1 on offers,
+ * that TCG runs without a missing feature and KVM on any Intel or AMD CPU
+ * since 2010. */
+#define MACHINE_CPU_MODEL_DEFAULT	"Westmere-v1"
+#define MACHINE_NAME_MAX	63
+#define MACHINE_LIST_MAX	256
+struct machine_list {
+	char	*names[MACHINE_LIST_MAX];
+	size_t	 n;
+};
+const char	*machine_disk_bus_name(int);	/* "ide", "virtio", "scsi" */
+int		 machine_disk_bus_parse(const char *, Haven__DiskBus *);
+int		 machine_disk_bus_ide(int);
+int		 machine_volumes_check(const char *vm, size_t, int bus,
+		     char *err, size_t errlen);
+const char	*machine_cpu_model(const Haven__ClusterSettings *);
+int		 machine_name_valid(const char *);
+int		 machine_host_offers(const Haven__HostConfig *,
+		     const char *machine, const char *cpu, char *why,
+		     size_t len);
+const char	*machine_vm_cpu(const Haven__ClusterState *, const Haven__Vm *);
+int		 machine_host_runs(const Haven__ClusterState *,
+		     const Haven__HostConfig *, const Haven__Vm *,
+		     const Haven__VmConfig *, char *why, size_t len);
+int		 machine_parse_machines(const char *, struct machine_list *,
+		     char *pc, size_t pclen);
+int		 machine_parse_cpus(const char *, int kvm,
+		     struct machine_list *);
+void		 machine_list_free(struct machine_list *);
+
 /* Cluster settings with their defaults (a Haven__ClusterSettings, may be
  * NULL): live migration, the lowest priority a drain moves live, and how
  * long a host may lose a VM's pool before the VM moves. */

@@ -132,6 +132,7 @@ const char *const tree_vm_field_names[TREE_VM_NFIELDS] = {
 	[TREE_VM_APPEND] = "append",
 	[TREE_VM_INITRD] = "initrd",
 	[TREE_VM_STORAGE_TIMEOUT] = "storage-timeout-s",
+	[TREE_VM_DISK_BUS] = "disk-bus",
 	[TREE_VM_FIRMWARE] = "firmware",
 	[TREE_VM_CDROM] = "cdrom",
 	[TREE_VM_BOOT] = "boot",

@@ -89,7 +89,8 @@ worker_take_spec(struct worker *w, struct frame *f)
 	/* The two logs, then at most one tap per NIC. */
 	if (f->nfds < 2 || spec->n_nics > QEMU_MAX_NICS ||
 	    f->nfds > 2 + spec->n_nics || spec->n_volumes == 0 ||
-	    spec->n_volumes > WORKER_MAX_VOLUMES || *spec->uuid == '\0' ||
+	    machine_volumes_check(spec->name, spec->n_volumes,
+	    spec->disk_bus, NULL, 0) == -1 || *spec->uuid == '\0' ||
 	    *spec->run_dir == '\0' || spec->memory_mib == 0) {
 		message_free(&spec->base);
 		return -EINVAL;

@@ -4,9 +4,10 @@
  * that its child takes before exec (sandbox.c; -runas dies under the
  * sandbox in QEMU 7.2), under QEMU's own seccomp sandbox, and never opens
  * the disk, the LUN, a tap or an ISO itself: it sees the worker's NBD
- * exports (the disks, UEFI's variable store) over a socket only its group
- * may reach, and inherits the tap of each NIC that havend opened and the
- * cdrom's ISO that the worker opened.
+ * exports (the disks, on the VM's bus: IDE, virtio-blk or virtio-scsi;
+ * UEFI's variable store) over a socket only its group may reach, and
+ * inherits the tap of each NIC that havend opened and the cdrom's ISO that
+ * the worker opened.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 
 #include "worker.h"
 #include "common.h"
+#include "proto.h"
 
 /* The serial log's descriptor number inside QEMU (passed with -add-fd). */
 #define QEMU_SERIAL_FD	3
@@ -98,6 +100,70 @@ qemu_nics_valid(const struct qemu_config *c)
 	return 1;
 }
 
+/* The -cpu value: the model, which KVM must give whole (enforce: a host CPU
+ * short of a feature refuses to start rather than run a VM that could not
+ * move back); TCG warns of a feature it lacks and runs on. */
+static int
+qemu_cpu(struct qemu_argv *a, const struct qemu_config *c)
+{
+	const char	*m = c->cpu_model;
+
+	if (m == NULL || *m == '\0') {
+		qemu_argv_add(a, "%s", c->kvm ? "host" : "max");
+		return 0;
+	}
+	if (!qemu_safe(m) || (strcmp(m, "host") == 0 && !c->kvm))
+		return -1;
+	if (c->kvm && strcmp(m, "host") != 0 && strcmp(m, "max") != 0)
+		qemu_argv_add(a, "%s,enforce", m);
+	else
+		qemu_argv_add(a, "%s", m);
+	return 0;
+}
+
+/*
+ * Disks: the worker's NBD exports, disk i as export disk<i>, on the VM's
+ * bus; a refused write (fenced) stops the VM instead of failing the guest's
+ * I/O. The guest's discards reach the NBD server (discard=unmap), which
+ * takes them as the hint TRIM is; a flush goes through as before.
+ */
+static void
+qemu_disks(struct qemu_argv *a, const struct qemu_config *c)
+{
+	size_t	 i;
+
+	if (c->disk_bus == HAVEN__DISK_BUS__DISK_BUS_SCSI && c->ndisks > 0) {
+		qemu_argv_add(a, "-device");
+		qemu_argv_add(a, "virtio-scsi-pci,id=scsi0");
+	}
+	for (i = 0; i < c->ndisks; i++) {
+		qemu_argv_add(a, "-blockdev");
+		qemu_argv_add(a, "driver=nbd,node-name=disk%zu,"
+		    "server.type=unix,server.path=%s,export=disk%zu,"
+		    "cache.direct=off,discard=unmap", i, c->nbd_path, i);
+		qemu_argv_add(a, "-device");
+		switch (c->disk_bus) {
+		case HAVEN__DISK_BUS__DISK_BUS_VIRTIO:
+			qemu_argv_add(a, "virtio-blk-pci,drive=disk%zu,"
+			    "id=vd%zu,discard=on,werror=stop,rerror=stop", i,
+			    i);
+			break;
+		case HAVEN__DISK_BUS__DISK_BUS_SCSI:
+			qemu_argv_add(a, "scsi-hd,drive=disk%zu,id=sd%zu,"
+			    "bus=scsi0.0,channel=0,scsi-id=%zu,lun=0,"
+			    "werror=stop,rerror=stop", i, i, i);
+			break;
+		default:
+			qemu_argv_add(a, "ide-hd,drive=disk%zu,bus=ide.%zu,"
+			    "unit=%zu,werror=stop,rerror=stop", i, i / 2,
+			    i % 2);
+			break;
+		}
+		if (i == 0 && c->disk_bootindex > 0)
+			qemu_argv_bootindex(a, c->disk_bootindex);
+	}
+}
+
 /* The command line, NULL-terminated; free with qemu_argv_free(). */
 char **
 qemu_argv(const struct qemu_config *c)
@@ -112,8 +178,12 @@ qemu_argv(const struct qemu_config *c)
 	    *c->kernel == '\0')) ||
 	    (c->name != NULL && strpbrk(c->name, ",\n") != NULL) ||
 	    !qemu_nics_valid(c) ||
+	    (c->machine != NULL && *c->machine != '\0' &&
+	    !qemu_safe(c->machine)) ||
+	    machine_volumes_check("", c->ndisks, c->disk_bus, NULL, 0) == -1 ||
 	    (c->firmware_code != NULL && !qemu_safe(c->firmware_code)) ||
-	    (c->cdrom && (c->cdrom_fd < 0 || c->ndisks > 3))) {
+	    (c->cdrom && (c->cdrom_fd < 0 || (machine_disk_bus_ide(c->disk_bus) &&
+	    c->ndisks > 3)))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -127,13 +197,15 @@ qemu_argv(const struct qemu_config *c)
 	qemu_argv_add(&a, "-machine");
 	/* UEFI: OVMF's code and the VM's variable store as the two
 	 * pflash chips (the store is on its volume: it moves with it). */
-	if (c->firmware_code != NULL)
-		qemu_argv_add(&a, "pc,accel=%s,pflash0=fwcode,pflash1=fwvars",
-		    c->kvm ? "kvm" : "tcg");
-	else
-		qemu_argv_add(&a, "pc,accel=%s", c->kvm ? "kvm" : "tcg");
+	qemu_argv_add(&a, "%s,accel=%s%s", c->machine != NULL &&
+	    *c->machine != '\0' ? c->machine : "pc", c->kvm ? "kvm" : "tcg",
+	    c->firmware_code != NULL ? ",pflash0=fwcode,pflash1=fwvars" : "");
 	qemu_argv_add(&a, "-cpu");
-	qemu_argv_add(&a, "%s", c->kvm ? "host" : "max");
+	if (qemu_cpu(&a, c) == -1) {
+		qemu_argv_free(a.v);
+		errno = EINVAL;
+		return NULL;
+	}
 	qemu_argv_add(&a, "-m");
 	qemu_argv_add(&a, "%" PRIu64, c->memory_mib);
 	qemu_argv_add(&a, "-smp");
@@ -167,19 +239,7 @@ qemu_argv(const struct qemu_config *c)
 		qemu_argv_add(&a, "-vnc");
 		qemu_argv_add(&a, "none");
 	}
-	/* Disks: the worker's NBD exports; a refused write (fenced) stops
-	 * the VM instead of failing the guest's I/O. */
-	for (i = 0; i < c->ndisks; i++) {
-		qemu_argv_add(&a, "-blockdev");
-		qemu_argv_add(&a, "driver=nbd,node-name=disk%zu,"
-		    "server.type=unix,server.path=%s,export=disk%zu,"
-		    "cache.direct=off", i, c->nbd_path, i);
-		qemu_argv_add(&a, "-device");
-		qemu_argv_add(&a, "ide-hd,drive=disk%zu,bus=ide.%zu,unit=%zu,"
-		    "werror=stop,rerror=stop", i, i / 2, i % 2);
-		if (i == 0 && c->disk_bootindex > 0)
-			qemu_argv_bootindex(&a, c->disk_bootindex);
-	}
+	qemu_disks(&a, c);
 	if (c->firmware_code != NULL) {
 		qemu_argv_add(&a, "-blockdev");
 		qemu_argv_add(&a, "driver=file,node-name=fwcode,filename=%s,"
@@ -189,7 +249,8 @@ qemu_argv(const struct qemu_config *c)
 		    "server.type=unix,server.path=%s,export=vars,"
 		    "cache.direct=off", c->nbd_path);
 	}
-	/* The cdrom: the ISO the worker opened, never a path of QEMU's. */
+	/* The cdrom: the ISO the worker opened, never a path of QEMU's. On
+	 * IDE, after the disks (with IDE disks: at most 3 of them). */
 	if (c->cdrom) {
 		qemu_argv_add(&a, "-add-fd");
 		qemu_argv_add(&a, "fd=%d,set=2", QEMU_CDROM_FD);

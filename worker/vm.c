@@ -115,6 +115,9 @@ worker_spawn(struct worker *w, int incoming)
 	c.kernel = w->spec->kernel;
 	c.append = w->spec->kernel_append;
 	c.initrd = w->spec->initrd;
+	c.disk_bus = w->spec->disk_bus;
+	c.machine = w->spec->machine_type;
+	c.cpu_model = w->spec->cpu_model;
 	if (w->vars != NULL)
 		c.firmware_code = w->spec->firmware_code;
 	c.cdrom = w->cdrom_fd != -1;

@@ -95,6 +95,12 @@ struct qemu_config {
 	size_t		 nnics;
 	int		 incoming;	/* -incoming defer (restore) */
 	int		 paused;	/* -S: vCPUs wait for cont */
+	/* The machine (issue 16): the disks' bus (a Haven__DiskBus; 0 is
+	 * IDE), the versioned machine type (NULL or "": pc), the CPU model
+	 * (NULL or "": host under KVM, max under TCG). */
+	int		 disk_bus;
+	const char	*machine;
+	const char	*cpu_model;
 	/* QEMU's ids, and the worker's (qemu_spawn switches when they
 	 * differ: sandbox_drop_qemu kept QEMU's as the saved ones). */
 	uid_t		 uid;

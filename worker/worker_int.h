@@ -31,7 +31,7 @@ struct qmp;
 struct volume;
 
 #define WORKER_PARENT_FD	3
-#define WORKER_MAX_VOLUMES	4
+#define WORKER_MAX_VOLUMES	VM_MAX_VOLUMES	/* proto.h: one limit */
 #define WORKER_LEASE_CHECK_MS	1000
 #define WORKER_STOP_TIMEOUT_MS	30000
 /* Storage outages (outage.c): how often the VM's requests are looked at,

@@ -171,6 +171,9 @@ struct change_buf {
 	Haven__HostFence	 host_fence;
 	Haven__HostBridges	 host_bridges;
 	Haven__HostStorage	 host_storage;
+	Haven__HostQemu		 host_qemu;
+	char			*machines[MAX_LIST];
+	char			*cpus[MAX_LIST];
 	Haven__PoolHealth	 health[MAX_LIST];
 	Haven__PoolHealth	*healths[MAX_LIST];
 	char			*bridges[MAX_LIST];
@@ -276,6 +279,12 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->host_config.n_vlan_filtering = split_list((char *)arg(a,
 		    "vlan_filtering"), b->filtering, MAX_LIST);
 		b->host_config.vlan_filtering = b->filtering;
+		b->host_config.n_machine_types = split_list((char *)arg(a,
+		    "machines"), b->machines, MAX_LIST);
+		b->host_config.machine_types = b->machines;
+		b->host_config.n_cpu_models = split_list((char *)arg(a,
+		    "cpus"), b->cpus, MAX_LIST);
+		b->host_config.cpu_models = b->cpus;
 		b->host_add.config = &b->host_config;
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_ADD;
 		c->host_add = &b->host_add;
@@ -312,6 +321,19 @@ change_build(struct run *r, const char *kind, struct args *a,
 		b->host_bridges.vlan_filtering = b->filtering;
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_BRIDGES;
 		c->host_bridges = &b->host_bridges;
+	} else if (strcmp(kind, "host_qemu") == 0) {
+		/* What its QEMU offers: machines=a,b cpus=x,y version=V. */
+		haven__host_qemu__init(&b->host_qemu);
+		b->host_qemu.node_id = (uint32_t)arg_u64(r, a, "id");
+		b->host_qemu.n_machine_types = split_list((char *)arg(a,
+		    "machines"), b->machines, MAX_LIST);
+		b->host_qemu.machine_types = b->machines;
+		b->host_qemu.n_cpu_models = split_list((char *)arg(a, "cpus"),
+		    b->cpus, MAX_LIST);
+		b->host_qemu.cpu_models = b->cpus;
+		b->host_qemu.qemu_version = (char *)arg_str(a, "version");
+		c->kind_case = HAVEN__CHANGE__KIND_HOST_QEMU;
+		c->host_qemu = &b->host_qemu;
 	} else if (strcmp(kind, "host_storage") == 0) {
 		/* pools=NAME:yes|no[:SINCE_US],...; since defaults to now. */
 		haven__host_storage__init(&b->host_storage);
@@ -401,6 +423,13 @@ change_build(struct run *r, const char *kind, struct args *a,
 		    "storage_timeout");
 		vc->kernel = (char *)arg_str(a, "kernel");
 		vc->initrd = (char *)arg_str(a, "initrd");
+		/* disk_bus=ide|virtio|scsi (none: 0, a VM from before);
+		 * machine=TYPE as havend pins it. */
+		if (arg(a, "disk_bus") != NULL &&
+		    machine_disk_bus_parse(arg(a, "disk_bus"),
+		    &vc->disk_bus) == -1)
+			vc->disk_bus = 99;	/* refused by apply */
+		vc->machine_type = (char *)arg_str(a, "machine");
 		vc->firmware = (char *)arg_str(a, "firmware");
 		vc->cdrom = (char *)arg_str(a, "cdrom");
 		vc->boot_order = (char *)arg_str(a, "boot");
@@ -434,6 +463,10 @@ change_build(struct run *r, const char *kind, struct args *a,
 		}
 		if (arg(a, "nics"))
 			change_nics(r, a, b, vc);
+		if (arg(a, "disk_bus") != NULL &&
+		    machine_disk_bus_parse(arg(a, "disk_bus"),
+		    &vc->disk_bus) == -1)
+			vc->disk_bus = 99;
 		if (arg(a, "uuid"))
 			vc->uuid = (char *)arg_str(a, "uuid");
 		if (arg(a, "firmware"))
@@ -573,6 +606,11 @@ change_build(struct run *r, const char *kind, struct args *a,
 			    (uint32_t)arg_u64(r, a, "storage_giveup");
 			b->fields[b->settings_set.n_fields++] =
 			    (char *)"storage_giveup_s";
+		}
+		if (arg(a, "cpu_model") != NULL) {
+			b->settings.cpu_model = (char *)arg_str(a, "cpu_model");
+			b->fields[b->settings_set.n_fields++] =
+			    (char *)"cpu_model";
 		}
 		b->settings_set.fields = b->fields;
 		b->settings_set.settings = &b->settings;
@@ -872,6 +910,13 @@ cmd_expect_vm(struct run *r, char **tok, size_t ntok)
 				len += (size_t)snprintf(got + len, sizeof got -
 				    len, "%s%s", j ? "," : "",
 				    vm->config->volumes[j]);
+		} else if (strcmp(tok[i], "disk_bus") == 0) {
+			snprintf(got, sizeof got, "%s",
+			    machine_disk_bus_name(vm->config->disk_bus));
+		} else if (strcmp(tok[i], "machine") == 0) {
+			snprintf(got, sizeof got, "%s", vm->config->machine_type);
+		} else if (strcmp(tok[i], "cpu") == 0) {
+			snprintf(got, sizeof got, "%s", vm->config->cpu_model);
 		} else if (strcmp(tok[i], "pending") == 0) {
 			/* the memory vm set left for the next start, or - */
 			if (vm->pending == NULL)

@@ -42,7 +42,7 @@ timeout_s = 5"
 mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 ctl h1 vm create web1 --memory 96M --volume web1-disk --prefer 3 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
 ctl h2 vm start web1 >/dev/null
 wait_for 60 "web1 running" phase_is h1 web1 running
 [[ $(vm_field h1 web1 owner) == 3 ]] || fail "web1 is not on its preferred host 3"

@@ -57,7 +57,7 @@ url2=$("$LAB" lun list | awk '$2 == "web2"' | grep -o 'iscsi://[^ ]*')
 
 step "web2 on the last volume; its owner killed: fenced on every volume, web2 runs elsewhere"
 ctl h1 vm create web2 --memory 64M --volume web2-disk --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100"
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100"
 ctl h1 vm start web2 >/dev/null
 wait_for 60 "web2 running" phase_is h1 web2 running
 owner=$(vm_field h1 web2 owner)

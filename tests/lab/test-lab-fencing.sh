@@ -48,7 +48,7 @@ ctl h1 fence validate
 mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 ctl h1 vm create web1 --memory 64M --volume web1-disk --prefer 5 --prefer 4 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
 ctl h1 vm start web1 >/dev/null
 wait_for 60 "web1 running" phase_is h1 web1 running
 uuid=$(vm_field h1 web1 uuid)

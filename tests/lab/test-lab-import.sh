@@ -83,7 +83,7 @@ url=$("$LAB" lun add imp 1G)
 lun=${url##*/}
 t0=$(now)
 ctl h1 vm import imp1 --vhd "$TMP/src.vhd" --pool san --lun "$lun" --memory 64M \
-	--stop-timeout 3 --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" # --disk-bus ide after the merge
+	--stop-timeout 3 --disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
 echo "import took $(since "$t0") s"
 info=$(ctl h1 --json disk info "$url")
 [[ $(jq .virtual_size <<<"$info") == "$SIZE" ]] || fail "the volume's VHD is not $SIZE bytes: $info"
@@ -118,7 +118,7 @@ has_patterns "$TMP/after.vhd" || fail "the patterns are not on the volume after 
 step "plain vm delete: a new VM on the volume is refused, saying what to do"
 ctl h1 vm delete imp1 >/dev/null
 ctl h1 vm create imp2 --memory 64M --volume imp1 --stop-timeout 3 --max-restarts 0 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null # --disk-bus ide after the merge
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
 ctl h1 vm start imp2 >/dev/null
 wait_for 60 "imp2 refused by imp1's lease" event_says "VM $uuid1 holds the volume's lease"
 ctl h1 events | grep -F "$uuid1 holds" | tail -1
@@ -139,7 +139,7 @@ wait_for 30 "imp2 stopped" phase_is h1 imp2 stopped
 step "vm delete --wipe frees the volume for the next VM; the data stays"
 ctl h1 vm delete --wipe imp2
 ctl h1 vm create imp3 --memory 64M --volume imp1 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null # --disk-bus ide after the merge
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
 ctl h1 vm start imp3 >/dev/null
 wait_for 60 "imp3 running on the wiped volume" phase_is h1 imp3 running
 owner=$(vm_field h1 imp3 owner)

@@ -71,7 +71,7 @@ lab_cluster 3
 mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 ctl h1 vm create sec1 --memory 128M --volume web1-disk --prefer 1 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on marker=4096" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on marker=4096" >/dev/null
 ctl h1 vm start sec1 >/dev/null
 wait_for 60 "sec1 running" phase_is h1 sec1 running
 marked() { ctl h1 vm console sec1 --tail 1000 2>/dev/null | grep -q "marker kib=4096"; }

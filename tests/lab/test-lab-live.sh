@@ -52,9 +52,9 @@ mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 new_lun live1
 ctl h1 vm create live1 --memory 128M --volume live1-disk --prefer 1 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
 ctl h1 vm create web1 --memory 320M --volume web1-disk --prefer 2 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on dirty=256 dirty_pages_per_tick=4096" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on dirty=256 dirty_pages_per_tick=4096" >/dev/null
 ctl h1 vm start live1 >/dev/null
 ctl h1 vm start web1 >/dev/null
 wait_for 60 "live1 running" phase_is h1 live1 running
@@ -175,7 +175,7 @@ step "7. the handover stuck (the target's havend frozen after it got ready): cal
 # the last pass began: it asks the cluster to call the migration off.
 new_lun stuck
 ctl h1 vm create stuck --memory 192M --volume stuck-disk --prefer 1 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 dirty=128 dirty_pages_per_tick=4096" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 dirty=128 dirty_pages_per_tick=4096" >/dev/null
 ctl h1 vm start stuck >/dev/null
 wait_for 60 "stuck running" phase_is h1 stuck running
 stuck_dirty() { ctl h1 vm console stuck --tail 100000 2>/dev/null | grep -q 'dirty pass=1 ok'; }

@@ -33,7 +33,7 @@ STATE_SIZE=512M lab_cluster 3
 mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 ctl h1 vm create web1 --memory 320M --volume web1-disk --prefer 1 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on dirty=256 dirty_pages_per_tick=4096"
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on dirty=256 dirty_pages_per_tick=4096"
 ctl h1 vm start web1 >/dev/null
 wait_for 60 "web1 running" phase_is h1 web1 running
 has_ticks() { [[ -n $(last_tick h1 web1) ]]; }
@@ -115,7 +115,7 @@ prio=(high high medium low)
 for i in 1 2 3 4; do
 	new_lun "d$i"
 	ctl h1 vm create "d$i" --memory 64M --volume "d$i-disk" --prefer 3 --priority "${prio[$((i - 1))]}" \
-		--stop-timeout 3 --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
+		--stop-timeout 3 --disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
 	ctl h1 vm start "d$i" >/dev/null
 done
 all_on_3() { [[ $(ctl h1 --json vm list | jq '[.[] | select(.name | startswith("d")) | select(.phase == "running" and .owner == 3)] | length') == 4 ]]; }
@@ -139,7 +139,7 @@ step "4b. a drain that cannot finish says which VM has nowhere to go"
 for i in 1 2 3; do
 	new_lun "x$i"
 	ctl h1 vm create "x$i" --memory 64M --volume "x$i-disk" --prefer "$i" --anti-affinity xs \
-		--stop-timeout 3 --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
+		--stop-timeout 3 --disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
 	ctl h1 vm start "x$i" >/dev/null
 done
 x_spread() { [[ $(ctl h1 --json vm list | jq -r '[.[] | select(.name | startswith("x")) | select(.phase == "running") | .owner] | sort | join(",")') == "1,2,3" ]]; }

@@ -74,7 +74,7 @@ mkdir -p "$TMP/audit"
 step "0. bad input: clear errors, nothing changed"
 new_lun bad
 if out=$(ctl h1 vm create bad1 --memory 64M --volume bad-disk --nic bridge=haven-nope \
-	--kernel "$TMP/guest.elf" 2>&1); then
+	--disk-bus ide --kernel "$TMP/guest.elf" 2>&1); then
 	fail "a NIC on a bridge no host offers was accepted: $out"
 fi
 echo "$out"
@@ -87,7 +87,7 @@ grep -q "no host offers bridge haven-nope" <<<"$out" || fail "the refusal does n
 "$LAB" exec h3 ip link set haven-vm down
 "$LAB" exec h3 ip link set haven-vm name haven-vm-away
 ctl h1 vm create bad2 --memory 64M --volume bad-disk --prefer 3 --max-restarts 0 \
-	--nic bridge=haven-vm --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
+	--nic bridge=haven-vm --disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
 ctl h1 vm start bad2 >/dev/null
 wait_for 30 "bad2's start on h3 to fail" event_says bad2 "bridge haven-vm does not exist on this host (NIC 0)"
 vm_events bad2 | grep -F "does not exist" | head -1

@@ -63,7 +63,7 @@ step "a 1-host lab on the installed havend, havenctl and haven-worker"
 lab_cluster 1
 "$LAB" exec h1 grep -q "VM workers run /usr/libexec/haven/haven-worker" /var/log/havend.log ||
 	fail "havend does not run the installed worker: $("$LAB" exec h1 grep 'VM workers run' /var/log/havend.log)"
-ctl h1 vm create web1 --memory 64M --volume web1-disk --kernel "$TMP/guest.elf" \
+ctl h1 vm create web1 --memory 64M --volume web1-disk --disk-bus ide --kernel "$TMP/guest.elf" \
 	--append "tick_ms=100" >/dev/null
 ctl h1 vm start web1 >/dev/null
 wait_for 60 "web1 running" phase_is h1 web1 running

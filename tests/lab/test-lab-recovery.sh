@@ -52,7 +52,7 @@ mkdir -p "$TMP/audit"
 
 step "1. QEMU dies: restarted in place, then on another host"
 ctl h1 vm create web1 --memory 64M --volume web1-disk --prefer 2 --max-restarts 1 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
 ctl h1 vm start web1 >/dev/null
 wait_for 60 "web1 running" phase_is h1 web1 running
 uuid=$(vm_field h1 web1 uuid)
@@ -78,7 +78,7 @@ ctl h1 --key haven-lab:1 disk format --cluster haven-lab --state-size 128M "$url
 ctl h1 --key haven-lab:1 disk create "$url2" --size 64M >/dev/null
 ctl h1 volume add web2-disk --pool san --lun "${url2##*/}" >/dev/null
 ctl h1 vm create web2 --memory 64M --volume web2-disk --prefer 3 --failback --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on"
 ctl h1 vm start web2 >/dev/null
 on_h3() { [[ $(ctl h1 --json vm show web2 | jq -r '[.phase,.owner]|join(" ")') == "running 3" ]]; }
 wait_for 60 "web2 running on h3" on_h3

@@ -31,7 +31,7 @@ lab_cluster 3
 mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 ctl h1 vm create web1 --memory 64M --volume web1-disk --prefer 1 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
 ctl h1 vm start web1 >/dev/null
 wait_for 60 "web1 running" phase_is h1 web1 running
 [[ $(vm_field h1 web1 owner) == 1 ]] || fail "web1 is not on h1"

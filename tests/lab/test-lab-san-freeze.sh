@@ -35,7 +35,7 @@ mkdir -p "$TMP/audit"
 declare -A owner boot
 for vm in web1 web2; do
 	ctl h1 vm create "$vm" --memory 64M --volume "$vm-disk" --stop-timeout 3 \
-		--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
+		--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
 	ctl h1 vm start "$vm" >/dev/null
 done
 for vm in web1 web2; do

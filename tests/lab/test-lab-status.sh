@@ -42,7 +42,7 @@ mgmt=$("$LAB" exec h1 ip -4 -o addr show mgmt0 | awk '{ split($4, a, "/"); print
 start_havend h1
 wait_for 30 "h1 quorate again" members_are h1 '[true,[1,2,3]]'
 ctl h1 vm create web1 --memory 64M --volume web1-disk --prefer 3 --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
 ctl h1 vm start web1 >/dev/null
 wait_for 60 "web1 running" phase_is h1 web1 running
 [[ $(vm_field h1 web1 owner) == 3 ]] || fail "web1 is not on haven-h3"

@@ -48,9 +48,9 @@ declare -A home uuid
 home[web1]=2
 home[web2]=3
 ctl h1 vm create web1 --memory 64M --volume web1-disk --stop-timeout 3 --prefer 2 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
 ctl h1 vm create web2 --memory 64M --volume web2-disk --stop-timeout 3 --prefer 3 \
-	--storage-timeout-s 90 --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
+	--storage-timeout-s 90 --disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
 [[ $(vm_field h1 web2 storage_timeout_s) == 90 ]] || fail "vm show does not give web2's storage timeout"
 ctl h1 vm show web1 | grep -q "storage timeout:  the cluster's" || fail "vm show web1: no storage timeout line"
 for vm in web1 web2; do

@@ -42,7 +42,7 @@ mkdir -p "$TMP/audit"
 "$AUDITOR" start "$TMP/audit"
 wait_for 30 "h1 to h3 members, quorate" members_are h2 '[true,[1,2,3]]'
 ctl h1 vm create web1 --memory 64M --volume web1-disk --stop-timeout 3 --prefer 1 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
 ctl h1 vm start web1 >/dev/null
 wait_for 60 "web1 running" phase_is h2 web1 running
 [[ $(vm_field h2 web1 owner) == 1 ]] || fail "web1 runs on $(vm_field h2 web1 owner), not h1"

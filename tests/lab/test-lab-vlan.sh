@@ -82,7 +82,7 @@ mkdir -p "$TMP/audit"
 
 step "0. bad input: a VLAN no host carries is refused at create; a per-VLAN bridge gone from a host fails the start there"
 if out=$(ctl h1 vm create bad30 --memory 64M --prefer 1 --max-restarts 0 \
-	--nic bridge=haven-vm,vlan=30 --kernel "$TMP/guest.elf" 2>&1); then
+	--nic bridge=haven-vm,vlan=30 --disk-bus ide --kernel "$TMP/guest.elf" 2>&1); then
 	fail "a NIC on VLAN 30 (no host filters VLANs or has haven-vmv30) was accepted: $out"
 fi
 echo "$out"
@@ -97,7 +97,7 @@ grep -qF "haven-vmv30" <<<"$out" || fail "the refusal does not name the per-VLAN
 "$LAB" exec h1 ip link set haven-vmv10 name haven-away10
 new_lun bad
 ctl h1 vm create bad10 --memory 64M --volume bad-disk --prefer 1 --max-restarts 0 \
-	--nic bridge=haven-vm,vlan=10 --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
+	--nic bridge=haven-vm,vlan=10 --disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
 ctl h1 vm start bad10 >/dev/null
 wait_for 30 "bad10's start on h1 to fail" event_says bad10 "no haven-vmv10 here (NIC 0)"
 msg=$(vm_events bad10 | grep -F "haven-vmv10" | head -1)

@@ -50,7 +50,7 @@ corosync_pid=$(cat /run/haven-lab/pids/h1.corosync.pid)
 new_lun web2
 for vm in web1 web2; do
 	ctl h1 vm create "$vm" --memory 64M --volume "$vm-disk" --stop-timeout 3 \
-		--kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
+		--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100" >/dev/null
 done
 ctl h1 vm start web2 >/dev/null
 wait_for 60 "web2 running" phase_is h1 web2 running

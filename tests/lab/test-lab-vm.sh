@@ -83,7 +83,7 @@ ctl h2 pool add san --portal 10.77.2.2:3260 --target iqn.2026-11.lab.haven:san
 ctl h2 volume add web1-disk --pool san --lun "$lun" --size 1G
 ctl h1 pool list
 ctl h1 volume list
-ctl h2 vm create web1 --memory 128M --volume web1-disk --stop-timeout 3 --kernel "$TMP/guest.elf" \
+ctl h2 vm create web1 --memory 128M --volume web1-disk --stop-timeout 3 --disk-bus ide --kernel "$TMP/guest.elf" \
 	--append "tick_ms=100 journal=on dirty=16"
 if ctl h2 vm create web2 --memory 64M --volume web1-disk 2>"$TMP/err"; then
 	fail "a second VM was given the same volume"
@@ -218,7 +218,7 @@ ctl h1 events | grep 'vm web1' | tail -3
 step "a guest writing its console without pause: its logs stay within [vm] log_max_mb = 1"
 new_lun noisy
 ctl h2 vm create noisy --memory 32M --volume noisy-disk --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=1 flood=40 journal=off" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=1 flood=40 journal=off" >/dev/null
 ctl h2 vm start noisy >/dev/null
 wait_for 60 "noisy running" phase_is h1 noisy running
 nh=h$(vm_field h1 noisy owner)
@@ -241,7 +241,7 @@ wait_for 30 "noisy stopped" phase_is h1 noisy stopped
 step "vm set: a running VM's machine changes at its next start, its placement at once"
 new_lun chg
 ctl h2 vm create chg --memory 32M --volume chg-disk --stop-timeout 3 --nic bridge=haven-vm \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=off" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=off" >/dev/null
 ctl h2 vm start chg >/dev/null
 wait_for 60 "chg running" phase_is h1 chg running
 ch=h$(vm_field h1 chg owner)

@@ -1,8 +1,9 @@
 /*
  * worker/qemu.c's command line: what a VM without NICs has always had,
  * NICs on the taps the worker holds (-netdev tap,fd= at QEMU_TAP_FD(i) and
- * the device with the configured MAC), -initrd with its kernel, and every
- * spec it must refuse rather than start QEMU wrongly.
+ * the device with the configured MAC), -initrd with its kernel, the disks on
+ * each bus with discard passed through, the machine type and CPU model
+ * (issue 16), and every spec it must refuse rather than start QEMU wrongly.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "proto.h"
 #include "worker.h"
 
 static struct qemu_config
@@ -152,6 +154,113 @@ test_refused(void **state)
 	assert_null(qemu_argv(&c));
 }
 
+/* A VM from before the bus was chosen (0) keeps IDE, two disks a channel. */
+static void
+test_disks_ide(void **state)
+{
+	struct qemu_config	 c = base_config();
+	const char		*line;
+
+	(void)state;
+	c.ndisks = 3;
+	assert_non_null(line = joined(&c));
+	assert_non_null(strstr(line, "-blockdev driver=nbd,node-name=disk0,"
+	    "server.type=unix,server.path=/run/haven/vm/x/nbd.sock,"
+	    "export=disk0,cache.direct=off,discard=unmap -device ide-hd,"
+	    "drive=disk0,bus=ide.0,unit=0,werror=stop,rerror=stop"));
+	assert_non_null(strstr(line, "ide-hd,drive=disk2,bus=ide.1,unit=0,"));
+	assert_null(strstr(line, "virtio-blk"));
+	c.disk_bus = HAVEN__DISK_BUS__DISK_BUS_IDE;
+	assert_non_null(line = joined(&c));
+	assert_non_null(strstr(line, "ide-hd,drive=disk1,bus=ide.0,unit=1,"));
+	/* IDE has four places; more is refused, not half started. */
+	c.ndisks = VM_IDE_MAX_VOLUMES + 1;
+	assert_null(qemu_argv(&c));
+	assert_int_equal(errno, EINVAL);
+}
+
+static void
+test_disks_virtio(void **state)
+{
+	struct qemu_config	 c = base_config();
+	const char		*line;
+
+	(void)state;
+	c.disk_bus = HAVEN__DISK_BUS__DISK_BUS_VIRTIO;
+	c.ndisks = VM_MAX_VOLUMES;
+	assert_non_null(line = joined(&c));
+	assert_non_null(strstr(line, "export=disk0,cache.direct=off,"
+	    "discard=unmap -device virtio-blk-pci,drive=disk0,id=vd0,"
+	    "discard=on,werror=stop,rerror=stop"));
+	assert_non_null(strstr(line, "virtio-blk-pci,drive=disk7,id=vd7,"));
+	assert_null(strstr(line, "ide-hd"));
+	assert_null(strstr(line, "virtio-scsi"));
+	c.ndisks = VM_MAX_VOLUMES + 1;
+	assert_null(qemu_argv(&c));
+}
+
+static void
+test_disks_scsi(void **state)
+{
+	struct qemu_config	 c = base_config();
+	const char		*line, *ctl;
+
+	(void)state;
+	c.disk_bus = HAVEN__DISK_BUS__DISK_BUS_SCSI;
+	c.ndisks = 2;
+	assert_non_null(line = joined(&c));
+	/* One controller, before its disks. */
+	assert_non_null(ctl = strstr(line, "-device virtio-scsi-pci,id=scsi0"));
+	assert_null(strstr(ctl + 9, "virtio-scsi-pci"));
+	assert_true(ctl < strstr(line, "scsi-hd"));
+	assert_non_null(strstr(line, "discard=unmap -device scsi-hd,"
+	    "drive=disk0,id=sd0,bus=scsi0.0,channel=0,scsi-id=0,lun=0,"
+	    "werror=stop,rerror=stop"));
+	assert_non_null(strstr(line, "scsi-hd,drive=disk1,id=sd1,bus=scsi0.0,"
+	    "channel=0,scsi-id=1,lun=0,"));
+	c.disk_bus = 7;
+	assert_null(qemu_argv(&c));
+}
+
+static void
+test_machine_cpu(void **state)
+{
+	struct qemu_config	 c = base_config();
+	const char		*line;
+
+	(void)state;
+	/* Unpinned (a VM from before): pc, host under KVM, max under TCG. */
+	assert_non_null(line = joined(&c));
+	assert_non_null(strstr(line, "-machine pc,accel=tcg -cpu max "));
+	c.kvm = 1;
+	assert_non_null(line = joined(&c));
+	assert_non_null(strstr(line, "-machine pc,accel=kvm -cpu host "));
+	/* Pinned: the versioned type; KVM must give the model whole. */
+	c.machine = "pc-i440fx-7.2";
+	c.cpu_model = "Westmere-v1";
+	assert_non_null(line = joined(&c));
+	assert_non_null(strstr(line, "-machine pc-i440fx-7.2,accel=kvm "
+	    "-cpu Westmere-v1,enforce "));
+	c.kvm = 0;
+	assert_non_null(line = joined(&c));
+	assert_non_null(strstr(line, "-machine pc-i440fx-7.2,accel=tcg "
+	    "-cpu Westmere-v1 "));
+	c.cpu_model = "max";
+	assert_non_null(line = joined(&c));
+	assert_non_null(strstr(line, "-cpu max "));
+	/* host is KVM's only: under TCG, refused rather than run as max. */
+	c.cpu_model = "host";
+	assert_null(qemu_argv(&c));
+	c.kvm = 1;
+	assert_non_null(line = joined(&c));
+	assert_non_null(strstr(line, "-cpu host "));
+	c.cpu_model = "Westmere,+vmx";
+	assert_null(qemu_argv(&c));
+	c.cpu_model = "Westmere-v1";
+	c.machine = "pc,accel=tcg";
+	assert_null(qemu_argv(&c));
+}
+
 int
 main(void)
 {
@@ -160,6 +269,10 @@ main(void)
 		cmocka_unit_test(test_nics),
 		cmocka_unit_test(test_initrd),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_disks_ide),
+		cmocka_unit_test(test_disks_virtio),
+		cmocka_unit_test(test_disks_scsi),
+		cmocka_unit_test(test_machine_cpu),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

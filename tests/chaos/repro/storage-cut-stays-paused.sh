@@ -27,7 +27,7 @@ lab_test_begin storage-cut
 step "3 hosts; web1 (journal on its LUN) running"
 lab_cluster 3
 ctl h1 vm create web1 --memory 64M --volume web1-disk --stop-timeout 3 \
-	--kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
+	--disk-bus ide --kernel "$TMP/guest.elf" --append "tick_ms=100 journal=on" >/dev/null
 ctl h1 vm start web1 >/dev/null
 wait_for 60 "web1 running" phase_is h1 web1 running
 owner=$(vm_field h1 web1 owner)
