@@ -7,7 +7,10 @@
  * QEMU could not run a VM's machine. A QEMU that does not answer within a
  * few seconds leaves the lists empty: the host is then not checked.
  */
+#include <sys/types.h>
+
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +27,7 @@
 
 #define QEMU_PROBE_TIMEOUT_MS	5000
 #define QEMU_PROBE_MAX		(256 * 1024)
+#define QEMU_PROBE_ID		65534	/* nobody, nogroup */
 
 /* argv[0] with argument `arg`, its stdout into a malloc'ed string; NULL
  * when it cannot run, fails or takes too long. Runs before the loop. */
@@ -49,6 +53,12 @@ qemu_probe_run(const char *binary, const char *opt, const char *arg)
 		devnull = open("/dev/null", O_RDWR);
 		if (devnull == -1 || dup2(devnull, 0) == -1 ||
 		    dup2(p[1], 1) == -1 || dup2(devnull, 2) == -1)
+			_exit(127);
+		/* A QEMU that only lists what it offers needs no privilege:
+		 * never run [vm] qemu as root (nobody, no groups). */
+		if (geteuid() == 0 && (setgroups(0, NULL) == -1 ||
+		    setresgid(QEMU_PROBE_ID, QEMU_PROBE_ID, QEMU_PROBE_ID) == -1 ||
+		    setresuid(QEMU_PROBE_ID, QEMU_PROBE_ID, QEMU_PROBE_ID) == -1))
 			_exit(127);
 		execlp(binary, binary, opt, arg, (char *)NULL);
 		_exit(127);
