@@ -925,7 +925,6 @@ main(int argc, char **argv)
 	if (check)
 		return 0;
 
-	havend_qemu_probe(&h);
 	tzset();
 	havend_realtime();
 	if ((h.base = ev_base_new()) == NULL)
@@ -996,6 +995,10 @@ main(int argc, char **argv)
 	if ((n = supervisor_adopt_all(h.supervisor)) > 0)
 		log_info("adopting %zu running VM%s left by the previous havend",
 		    n, n == 1 ? "" : "s");
+	/* What this host's QEMU offers: a second or two of children, after
+	 * the watchdog is armed and corosync joined, before the loop needs
+	 * it (a start, a HostQemu proposal). */
+	havend_qemu_probe(&h);
 	log_info("node %s: serving %s", h.config.node_name,
 	    h.config.control_socket);
 	/* systemd (Type=notify): the control socket answers, the workers

@@ -82,10 +82,19 @@ standins_stop() {
 }
 # watchdog_fired HOST — its stand-in reset it.
 watchdog_fired() { grep -q "watchdog expired" "$TMP/watchdog-$1.log" 2>/dev/null; }
+# start_havend HOST — havend on HOST, and up to 15 s for its loop to run
+# (its control socket answers): it probes QEMU first, and until it runs,
+# the others may still count the havend it replaces as a member.
 start_havend() {
+	local i
 	[[ -z ${LAB_WATCHDOG:-} ]] || standin_start "${1#haven-}"
 	"$LAB" exec "$1" setsid -f sh -c 'echo $$ >/run/havend.pid; exec "$@" >>/var/log/havend.log 2>&1' \
 		havend "$HAVEND" </dev/null
+	for ((i = 0; i < 150; i++)); do
+		"$LAB" exec "$1" "$HAVENCTL" status >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 0
 }
 vm_field() { ctl "$1" --json vm show "$2" 2>/dev/null | jq -r ".$3 // empty"; }
 phase_is() { [[ $(vm_field "$1" "$2" phase) == "$3" ]]; }
