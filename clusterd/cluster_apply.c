@@ -67,8 +67,8 @@ filtering_check(uint32_t id, char *const *bridges, size_t n,
 }
 
 /* A list of strings, copied (NULL-terminated). */
-static char **
-strings_dup(char *const *list, size_t n)
+char **
+cluster_strings_dup(char *const *list, size_t n)
 {
 	char	**copy = xcalloc(n + 1, sizeof *copy);
 	size_t	  i;
@@ -78,8 +78,8 @@ strings_dup(char *const *list, size_t n)
 	return copy;
 }
 
-static void
-strings_free(char **list, size_t n)
+void
+cluster_strings_free(char **list, size_t n)
 {
 	size_t	 i;
 
@@ -88,8 +88,8 @@ strings_free(char **list, size_t n)
 	free(list);
 }
 
-static int
-strings_same(char *const *a, size_t na, char *const *b, size_t nb)
+int
+cluster_strings_same(char *const *a, size_t na, char *const *b, size_t nb)
 {
 	size_t	 i;
 
@@ -278,18 +278,18 @@ apply_host_bridges(Haven__ClusterState *cs, const Haven__Change *c,
 	    b->vlan_filtering, b->n_vlan_filtering, err, errlen) != CLUSTER_OK)
 		return CLUSTER_E_INVALID;
 	hc = cs->hosts[hi]->config;
-	if (strings_same(hc->vm_bridges, hc->n_vm_bridges, b->bridges,
-	    b->n_bridges) && strings_same(hc->vlan_filtering,
+	if (cluster_strings_same(hc->vm_bridges, hc->n_vm_bridges, b->bridges,
+	    b->n_bridges) && cluster_strings_same(hc->vlan_filtering,
 	    hc->n_vlan_filtering, b->vlan_filtering, b->n_vlan_filtering))
 		REFUSE(CLUSTER_E_STALE, "host %u offers these bridges already",
 		    b->node_id);
 	if (!commit)
 		return CLUSTER_OK;
-	strings_free(hc->vm_bridges, hc->n_vm_bridges);
-	hc->vm_bridges = strings_dup(b->bridges, b->n_bridges);
+	cluster_strings_free(hc->vm_bridges, hc->n_vm_bridges);
+	hc->vm_bridges = cluster_strings_dup(b->bridges, b->n_bridges);
 	hc->n_vm_bridges = b->n_bridges;
-	strings_free(hc->vlan_filtering, hc->n_vlan_filtering);
-	hc->vlan_filtering = strings_dup(b->vlan_filtering,
+	cluster_strings_free(hc->vlan_filtering, hc->n_vlan_filtering);
+	hc->vlan_filtering = cluster_strings_dup(b->vlan_filtering,
 	    b->n_vlan_filtering);
 	hc->n_vlan_filtering = b->n_vlan_filtering;
 	list[0] = '\0';

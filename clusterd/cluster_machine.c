@@ -65,43 +65,6 @@ cluster_machine_set_string(char **field, const char *s)
 	*field = xstrdup(s);
 }
 
-static char **
-machine_strings_dup(char *const *list, size_t n)
-{
-	char	**out;
-	size_t	  i;
-
-	if (n == 0)
-		return NULL;
-	out = xcalloc(n, sizeof *out);
-	for (i = 0; i < n; i++)
-		out[i] = xstrdup(list[i]);
-	return out;
-}
-
-static void
-machine_strings_free(char **list, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-}
-
-static int
-machine_strings_same(char *const *a, size_t na, char *const *b, size_t nb)
-{
-	size_t	 i;
-
-	if (na != nb)
-		return 0;
-	for (i = 0; i < na; i++)
-		if (strcmp(a[i], b[i]) != 0)
-			return 0;
-	return 1;
-}
-
 int
 cluster_apply_host_qemu(Haven__ClusterState *cs, const Haven__Change *c,
     int commit, char *err, size_t errlen)
@@ -124,21 +87,21 @@ cluster_apply_host_qemu(Haven__ClusterState *cs, const Haven__Change *c,
 	if ((r = cluster_machine_host_check(&probe, err, errlen)) != CLUSTER_OK)
 		return r;
 	hc = cs->hosts[hi]->config;
-	if (machine_strings_same(hc->machine_types, hc->n_machine_types,
+	if (cluster_strings_same(hc->machine_types, hc->n_machine_types,
 	    q->machine_types, q->n_machine_types) &&
-	    machine_strings_same(hc->cpu_models, hc->n_cpu_models,
+	    cluster_strings_same(hc->cpu_models, hc->n_cpu_models,
 	    q->cpu_models, q->n_cpu_models) &&
 	    strcmp(hc->qemu_version, q->qemu_version) == 0)
 		REFUSE(CLUSTER_E_STALE, "host %u reported this QEMU already",
 		    q->node_id);
 	if (!commit)
 		return CLUSTER_OK;
-	machine_strings_free(hc->machine_types, hc->n_machine_types);
-	hc->machine_types = machine_strings_dup(q->machine_types,
+	cluster_strings_free(hc->machine_types, hc->n_machine_types);
+	hc->machine_types = cluster_strings_dup(q->machine_types,
 	    q->n_machine_types);
 	hc->n_machine_types = q->n_machine_types;
-	machine_strings_free(hc->cpu_models, hc->n_cpu_models);
-	hc->cpu_models = machine_strings_dup(q->cpu_models, q->n_cpu_models);
+	cluster_strings_free(hc->cpu_models, hc->n_cpu_models);
+	hc->cpu_models = cluster_strings_dup(q->cpu_models, q->n_cpu_models);
 	hc->n_cpu_models = q->n_cpu_models;
 	cluster_machine_set_string(&hc->qemu_version, q->qemu_version);
 	snprintf(subject, sizeof subject, "host %u", q->node_id);

@@ -194,6 +194,12 @@ const char	*cluster_result_name(int);
 /* Applies one change. CLUSTER_OK: applied, seq advanced. Anything else: the
  * state is untouched and err (may be NULL) holds a sentence saying why. A
  * non-quorate member refuses every change. */
+/* A host's lists of strings (bridges, machine types, CPU models): copied,
+ * freed, compared in order. */
+char		**cluster_strings_dup(char *const *, size_t);
+void		 cluster_strings_free(char **, size_t);
+int		 cluster_strings_same(char *const *, size_t, char *const *,
+		     size_t);
 int		 cluster_apply(struct cluster *, const Haven__Change *, int quorate,
 		     char *err, size_t errlen);
 /* Whether a change would apply, without applying it. */
