@@ -103,7 +103,9 @@ uint32_t	 plan_target(struct plan *, const Haven__Vm *);
 /* A running VM, meant to run, on a member host: whether a planned move of
  * it (an operator's migrate, a drain of its host, a failback to its home or
  * a preferred host) starts now, to *to, and *live or by quick migration. 1
- * counts the move against its host's limit. */
+ * counts the move against its host's limit. A move to a named host waits
+ * while that host is out of the membership but not lost (its havend
+ * restarting). */
 int		 plan_move(struct plan *, const Haven__Vm *, uint32_t *to,
 		     int *live);
 /* A VM migrating live: whether to call it off (its target left the

@@ -80,6 +80,23 @@ plan_failback_target(const struct plan *p, const Haven__Vm *vm)
 	return 0;
 }
 
+/* An operator's move to a named host that is briefly out of the membership
+ * (its havend restarting: still a member in the state, in no maintenance):
+ * the move waits for it rather than go where placement says. A target
+ * marked lost or put in maintenance meanwhile is not waited for. */
+static int
+plan_target_back_soon(const struct plan *p, const Haven__VmRuntime *rt)
+{
+	uint32_t		 to = tree_move(rt)->to;
+	const Haven__Host	*h;
+
+	if (to == 0 || to == rt->owner || p->hosts->member(p->hosts->arg, to))
+		return 0;
+	return (h = tree_host(p->cs, to)) != NULL &&
+	    !h->runtime->maintenance && h->runtime->membership ==
+	    HAVEN__HOST_MEMBERSHIP__HOST_MEMBERSHIP_MEMBER;
+}
+
 /* A drained VM whose host resumed with failback, and takes VMs again. */
 static int
 plan_going_home(const struct plan *p, const Haven__VmRuntime *rt)
@@ -136,6 +153,8 @@ plan_move(struct plan *p, const Haven__Vm *vm, uint32_t *to, int *live)
 	if ((hi = tree_host_find(p->cs, rt->owner, NULL)) < 0 ||
 	    p->moving[hi] >= PLAN_MOVES_PER_HOST)
 		return 0;
+	if (plan_target_back_soon(p, rt))
+		return 0;	/* level-triggered: planned again once back */
 	if ((*to = plan_target(p, vm)) == 0)
 		return 0;	/* nowhere to go: stay */
 	p->moving[hi]++;
