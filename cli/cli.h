@@ -206,6 +206,11 @@ struct validate_pr_ops {
 };
 enum validate_result validate_pr(const struct validate_pr_ops *, void *a,
 		     void *b, char *detail, size_t);
+/* Every host's QEMU machine types (the node list's HostConfig) against
+ * the others': fail per host that lacks one another offers. */
+struct Haven__Host;
+void		 validate_machine_types(struct validate_report *,
+		     struct Haven__Host *const *, size_t);
 
 /* client.c: requests to the local havend. */
 struct ProtobufCMessage;

@@ -508,9 +508,9 @@ check_kvm(struct validate_report *rep, const struct config *c)
 }
 
 /*
- * Machine types. The cluster state does not yet carry each host's list,
- * so this compares nothing: it reads this host's and says so. When
- * HostConfig has them, compare here (and only here).
+ * Machine types without havend: this host's QEMU answers `-machine help`.
+ * With havend, validate_machine_types compares every host's list as the
+ * hosts published them.
  */
 static void
 check_machine_types(struct validate_report *rep, const struct config *c)
@@ -565,10 +565,9 @@ check_machine_types(struct validate_report *rep, const struct config *c)
 		return;
 	}
 	validate_add(rep, "machine-types", VALIDATE_WARN, "this host's QEMU "
-	    "offers %zu machine types (default %s); comparing them with the "
-	    "other hosts' needs their lists in the cluster state, which this "
-	    "version does not carry: run validate on every host and compare",
-	    count, deflt[0] != '\0' ? deflt : "none");
+	    "offers %zu machine types (default %s); the other hosts' were not "
+	    "compared: start havend", count, deflt[0] != '\0' ? deflt :
+	    "none");
 }
 
 /* The name of node id in the state, or "node N". */
@@ -1074,7 +1073,6 @@ cmd_validate_exec(struct cli *cli, struct args *args)
 	check_watchdog(rep, c);
 	check_clock(rep);
 	check_kvm(rep, c);
-	check_machine_types(rep, c);
 
 	if (c->storage_chap_line != 0 || access(c->storage_chap_file, F_OK) ==
 	    0) {
@@ -1087,10 +1085,13 @@ cmd_validate_exec(struct cli *cli, struct args *args)
 		snprintf(chap_error, sizeof chap_error, "%s: no such file",
 		    c->storage_chap_file);
 	if (validate_havend(cli, rep, &st) == 0) {
+		validate_machine_types(rep, st.nodes->hosts,
+		    st.nodes->n_hosts);
 		if (lun == NULL)
 			check_pools(rep, c, &st, chap, chap_error);
 		check_fence(rep, c, &st);
-	}
+	} else
+		check_machine_types(rep, c);
 	check_corosync(rep, c, &st);
 	if (lun != NULL)
 		check_pr(rep, c, "reservations", lun);

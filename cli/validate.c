@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "proto.h"
 #include "storage.h"
 
 const char *
@@ -277,4 +278,86 @@ out:
 	if (b_registered)
 		(void)ops->register_key(b, VALIDATE_KEY_B, 0, 0);
 	return r;
+}
+
+/* Whether list (n strings) holds s. */
+static int
+validate_list_has(char *const *list, size_t n, const char *s)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The machine types every host's QEMU offers, as each havend published
+ * them (HostConfig, probed at its start): a VM is pinned to the versioned
+ * type of the host that created it, so a host whose QEMU lacks a type
+ * another host offers cannot take the VMs pinned to it. Fails naming each
+ * such host and up to three of the types it lacks.
+ */
+void
+validate_machine_types(struct validate_report *rep,
+    struct Haven__Host *const *hosts, size_t n)
+{
+	const Haven__HostConfig	*hc, *oc;
+	char			 lacks[200], versions[200] = "";
+	size_t			 i, j, k, missing, published = 0, types = 0;
+	int			 failed = 0;
+
+	for (i = 0; i < n; i++) {
+		if ((hc = hosts[i]->config) == NULL)
+			continue;
+		if (hc->n_machine_types == 0) {
+			validate_add(rep, "machine-types", VALIDATE_WARN, "%s has "
+			    "not published its QEMU's machine types (its havend "
+			    "is older, or its QEMU probe failed: see its "
+			    "journal); it was not compared", hc->name);
+			continue;
+		}
+		published++;
+		if (hc->n_machine_types > types)
+			types = hc->n_machine_types;
+		if (strstr(versions, hc->qemu_version) == NULL &&
+		    strlen(versions) + strlen(hc->qemu_version) + 3 <
+		    sizeof versions)
+			snprintf(versions + strlen(versions), sizeof versions -
+			    strlen(versions), "%s%s", versions[0] != '\0' ?
+			    ", " : "", hc->qemu_version);
+		/* What the others offer that this one lacks. */
+		missing = 0;
+		lacks[0] = '\0';
+		for (j = 0; j < n; j++) {
+			if (j == i || (oc = hosts[j]->config) == NULL)
+				continue;
+			for (k = 0; k < oc->n_machine_types; k++) {
+				const char	*t = oc->machine_types[k];
+
+				if (validate_list_has(hc->machine_types,
+				    hc->n_machine_types, t) ||
+				    strstr(lacks, t) != NULL)
+					continue;
+				if (++missing <= 3)
+					snprintf(lacks + strlen(lacks),
+					    sizeof lacks - strlen(lacks),
+					    "%s%s", missing > 1 ? ", " : "", t);
+			}
+		}
+		if (missing == 0)
+			continue;
+		failed = 1;
+		validate_add(rep, "machine-types", VALIDATE_FAIL, "%s's QEMU %s "
+		    "lacks %zu machine type%s other hosts offer (%s%s): VMs "
+		    "pinned to %s cannot run there; install the same QEMU "
+		    "version on every host", hc->name, hc->qemu_version,
+		    missing, missing == 1 ? "" : "s", lacks, missing > 3 ?
+		    ", ..." : "", missing == 1 ? "it" : "them");
+	}
+	if (!failed && published > 0)
+		validate_add(rep, "machine-types", VALIDATE_PASS, "%zu host%s "
+		    "offer the same %zu machine types (QEMU %s)", published,
+		    published == 1 ? "" : "s", types, versions);
 }

@@ -5,7 +5,8 @@
 # through a wrapper ([vm] qemu) that, on haven-h3, is an older QEMU (no
 # machine type pc-i440fx-7.2: left out of -machine help, refused if asked
 # for) and, on haven-h2, a QEMU without the CPU model Westmere-v1.
-#  1. each havend publishes what its QEMU offers (node list --json).
+#  1. each havend publishes what its QEMU offers (node list --json), and
+#     validate fails haven-h3's machine types, naming the one it lacks.
 #  2. lin1, created without --disk-bus: virtio, machine type pinned to
 #     pc-i440fx-7.2, the cluster's CPU model (Westmere-v1) at its start; the
 #     guest journals on /dev/vda; QEMU runs virtio-blk with discard.
@@ -131,6 +132,14 @@ jq -e '.nodes[] | select(.name == "haven-h1") | .cpu_models | any(.[]; . == "hos
 echo "h1: QEMU $(jq -r '.nodes[0].qemu_version' <<<"$nodes"), $(jq '.nodes[0].machine_types | length' <<<"$nodes") machine types, $(jq '.nodes[0].cpu_models | length' <<<"$nodes") CPU models"
 ctl h1 cluster show >"$TMP/cluster.out"
 grep -q "cpu model: $MODEL" "$TMP/cluster.out" || fail "cluster show: $(cat "$TMP/cluster.out")"
+# validate compares the lists: haven-h3 lacks the type, and is named.
+out=$(ctl h1 --json validate || true)
+checks=$(jq -r '[.checks[] | select(.check == "machine-types") | "\(.result): \(.detail)"] | join(" | ")' <<<"$out")
+echo "validate: $checks"
+grep -q "^fail: haven-h3's QEMU .* lacks .*$NEW_TYPE" <<<"$checks" ||
+	fail "validate did not fail haven-h3's machine types: $checks"
+[[ $(jq '[.checks[] | select(.check == "machine-types" and .result == "fail")] | length' <<<"$out") == 1 ]] ||
+	fail "validate failed more than haven-h3's machine types: $checks"
 
 step "2. lin1: virtio by default, the machine type pinned, the cluster's CPU model"
 lun lin1

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "proto.h"
 #include "storage.h"
 
 static void
@@ -314,6 +315,72 @@ test_pr_unsupported(void **state)
 	assert_true(l.holder == 0x1234567800000001ULL);
 }
 
+/* A host of the node list, its QEMU offering types (NULL-terminated). */
+static Haven__Host *
+machine_host(Haven__Host *h, Haven__HostConfig *hc, const char *name,
+    const char *version, char **types)
+{
+	size_t	n = 0;
+
+	haven__host__init(h);
+	haven__host_config__init(hc);
+	hc->name = (char *)name;
+	hc->qemu_version = (char *)version;
+	while (types != NULL && types[n] != NULL)
+		n++;
+	hc->machine_types = types;
+	hc->n_machine_types = n;
+	h->config = hc;
+	return h;
+}
+
+static void
+test_machine_types(void **state)
+{
+	static struct validate_report	rep;
+	static char	*old[] = { "pc-i440fx-7.2", "pc-q35-7.2", NULL };
+	static char	*newer[] = { "pc-i440fx-7.2", "pc-q35-7.2",
+			    "pc-i440fx-8.0", "pc-q35-8.0", "pc-i440fx-8.1",
+			    "pc-q35-8.1", NULL };
+	Haven__Host	 h[3], *hosts[3];
+	Haven__HostConfig hc[3];
+
+	(void)state;
+	/* The same everywhere: one pass. */
+	memset(&rep, 0, sizeof rep);
+	hosts[0] = machine_host(&h[0], &hc[0], "h1", "7.2.22", old);
+	hosts[1] = machine_host(&h[1], &hc[1], "h2", "7.2.22", old);
+	hosts[2] = machine_host(&h[2], &hc[2], "h3", "7.2.22", old);
+	validate_machine_types(&rep, hosts, 3);
+	assert_int_equal(rep.n, 1);
+	assert_int_equal(rep.checks[0].result, VALIDATE_PASS);
+	assert_string_equal(rep.checks[0].detail, "3 hosts offer the same 2 "
+	    "machine types (QEMU 7.2.22)");
+
+	/* h3 newer: h1 and h2 lack four of its types (three named). */
+	memset(&rep, 0, sizeof rep);
+	hosts[2] = machine_host(&h[2], &hc[2], "h3", "8.1.0", newer);
+	validate_machine_types(&rep, hosts, 3);
+	assert_int_equal(rep.n, 2);
+	assert_int_equal(validate_verdict(&rep), VALIDATE_FAIL);
+	assert_string_equal(rep.checks[0].detail, "h1's QEMU 7.2.22 lacks 4 "
+	    "machine types other hosts offer (pc-i440fx-8.0, pc-q35-8.0, "
+	    "pc-i440fx-8.1, ...): VMs pinned to them cannot run there; "
+	    "install the same QEMU version on every host");
+	assert_non_null(strstr(rep.checks[1].detail, "h2's QEMU 7.2.22"));
+
+	/* A host that published nothing is named, not compared. */
+	memset(&rep, 0, sizeof rep);
+	hosts[2] = machine_host(&h[2], &hc[2], "h3", "", NULL);
+	validate_machine_types(&rep, hosts, 3);
+	assert_int_equal(rep.n, 2);
+	assert_int_equal(rep.checks[0].result, VALIDATE_WARN);
+	assert_non_null(strstr(rep.checks[0].detail, "h3 has not published"));
+	assert_int_equal(rep.checks[1].result, VALIDATE_PASS);
+	assert_string_equal(rep.checks[1].detail, "2 hosts offer the same 2 "
+	    "machine types (QEMU 7.2.22)");
+}
+
 int
 main(void)
 {
@@ -324,6 +391,7 @@ main(void)
 		cmocka_unit_test(test_pr_tgt),
 		cmocka_unit_test(test_pr_leftovers),
 		cmocka_unit_test(test_pr_unsupported),
+		cmocka_unit_test(test_machine_types),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
