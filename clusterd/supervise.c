@@ -52,6 +52,9 @@
  */
 #define SUPERVISE_MEM_OVERHEAD_MIB	256
 #define SUPERVISE_MEM_TCG_MIB		1024
+/* A VM's CPU weight while a quick migration streams its state, in times
+ * its running weight (supervise_weigh). */
+#define SUPERVISE_MOVE_WEIGHT		8
 
 struct vmworker {
 	struct supervisor	*sup;
@@ -73,6 +76,8 @@ struct vmworker {
 	uid_t			 peer_uid;
 	int			 killing;
 	Haven__VmPhase		 phase;		/* last reported */
+	uint32_t		 vcpus;		/* its cgroup's weight */
+	int			 weighed_moving; /* SUPERVISE_MOVE_WEIGHT set */
 	char			 detail[256];	/* its last sentence */
 	/* Live migration: what the worker said (struct vmworker_live). */
 	char			 listen[64];	/* INCOMING: the address */
@@ -341,11 +346,37 @@ vmworker_detail(const struct vmworker *w)
 	return w->detail;
 }
 
+/*
+ * The VM's cgroup's CPU weight: its vCPUs' while it runs, and
+ * SUPERVISE_MOVE_WEIGHT times that while a quick migration's save or
+ * restore streams its state. The guest is stopped then, its vCPUs idle;
+ * what runs in its cgroup is QEMU's migration thread and the worker's
+ * stream, and their time is the downtime the operator waits out. Under
+ * contention the scheduler shares one cgroup's weight among all its
+ * threads and CPUs, against each process outside with a weight of its own
+ * (tgtd, the other side of the stream, for one): at its running weight
+ * the stream ran slower than the same stream outside any cgroup, which
+ * tests/bench/migrate measured as Haven's fixed cost.
+ */
+static void
+supervise_weigh(struct vmworker *w, int moving)
+{
+	moving = moving != 0;
+	if (w->vcpus == 0 || (w->weighed_moving == moving && !moving))
+		return;
+	if (vmcg_weight_cpu(VMCG_ROOT, w->sup->config->node_name, w->uid,
+	    moving ? w->vcpus * SUPERVISE_MOVE_WEIGHT : w->vcpus) == 0)
+		w->weighed_moving = moving;
+}
+
 static void
 supervise_report(struct vmworker *w, Haven__VmPhase phase, int fenced,
     const char *detail)
 {
 	w->phase = phase;
+	if (phase != HAVEN__VM_PHASE__VM_PHASE_SAVING &&
+	    phase != HAVEN__VM_PHASE__VM_PHASE_RESTORING)
+		supervise_weigh(w, 0);
 	snprintf(w->detail, sizeof w->detail, "%s", detail);
 	w->sup->cb->report(w->sup, w->uuid, w->name, w->generation, phase,
 	    fenced, detail, w->sup->arg);
@@ -428,8 +459,10 @@ supervise_send(struct vmworker *w, Haven__WorkerCommand *cmd)
 		w->phase = HAVEN__VM_PHASE__VM_PHASE_MIGRATING;
 	}
 	/* From now on a RUNNING report means the save failed. */
-	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE)
+	if (action == HAVEN__WORKER_ACTION__WORKER_ACTION_SAVE) {
 		w->phase = HAVEN__VM_PHASE__VM_PHASE_SAVING;
+		supervise_weigh(w, 1);
+	}
 	rc = channel_send_message(w->channel, FRAME_WORKER_COMMAND,
 	    &cmd->base, NULL, 0);
 	/* The key is the worker's now (the frame is encoded and queued). */
@@ -585,6 +618,10 @@ supervise_hello(struct vmworker *w, const Haven__WorkerHello *h)
 	w->generation = h->generation;
 	w->pid = (pid_t)h->worker_pid;
 	w->phase = h->phase;
+	w->vcpus = h->spec->vcpus != 0 ? h->spec->vcpus : 1;
+	w->weighed_moving = -1;	/* a havend gone mid-move may have left it */
+	supervise_weigh(w, h->phase == HAVEN__VM_PHASE__VM_PHASE_SAVING ||
+	    h->phase == HAVEN__VM_PHASE__VM_PHASE_RESTORING);
 	/* A move under way goes on where it stood (local_move.c). */
 	w->last_command = h->last_action;
 	w->incoming = h->last_action ==
@@ -795,6 +832,12 @@ supervisor_start(struct supervisor *s, Haven__VmSpec *spec,
 		log_vm(LOG_LEVEL_INFO, w->name, "its cgroup has no CPU weight "
 		    "(%s): it shares the host's CPUs like any process",
 		    strerror(errno));
+	else {
+		w->vcpus = spec->vcpus != 0 ? spec->vcpus : 1;
+		/* A restore streams from the start. */
+		supervise_weigh(w, action ==
+		    HAVEN__WORKER_ACTION__WORKER_ACTION_RESTORE);
+	}
 
 	/* The run directory is the worker's: its uid, QEMU's group, 02750.
 	 * QEMU reads in it (its key file) and connects to the two sockets

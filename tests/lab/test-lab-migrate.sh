@@ -40,6 +40,23 @@ has_ticks() { [[ -n $(last_tick h1 web1) ]]; }
 wait_for 30 "web1 ticking" has_ticks
 sleep 1
 
+# cpu_weight HOST VM — the CPU weight of VM's cgroup on lab host HOST, as
+# its QEMU's /proc/PID/cgroup names it (cgroup v1 cpu.shares, or v2
+# cpu.weight); cpu_weight_of N — N vCPUs'.
+cpu_weight() {
+	local pid dir
+	pid=$(qemu_pid "$1" "$(vm_field h1 "$2" uuid)")
+	[[ -n $pid ]] || return 0
+	if [[ -e /sys/fs/cgroup/cgroup.controllers ]]; then
+		dir=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+		cat "/sys/fs/cgroup$dir/cpu.weight" 2>/dev/null
+	else
+		dir=$(sed -n 's/^[0-9]*:\([^:]*,\)\{0,1\}cpu\(,[^:]*\)\{0,1\}:\(.*\)/\3/p' "/proc/$pid/cgroup")
+		cat "/sys/fs/cgroup/cpu$dir/cpu.shares" 2>/dev/null
+	fi
+}
+cpu_weight_of() { [[ -e /sys/fs/cgroup/cgroup.controllers ]] && echo $(($1 * 100)) || echo $(($1 * 1024)); }
+
 step "1. vm migrate web1 --to h2 --quick: same boot, the counter continues"
 boot=$(boot_of h1 web1)
 tick=$(last_tick h1 web1)
@@ -53,6 +70,10 @@ t2=$(ctl h2 vm console web1 --tail 100000 | sed -n 's/.* tick=\([0-9]*\).*/\1/p'
 (( t2 > tick )) || fail "the counter restarted: $tick before, $t2 after"
 grep -q "dirty FAIL" <(ctl h2 vm console web1 --tail 100000) && fail "dirty RAM corrupted"
 echo "boot $boot: tick $tick on h1 -> $t2 on h2"
+# The restore ran at 8 times the VM's CPU weight; running, it is back to
+# one vCPU's (clusterd/supervise.c, supervise_weigh).
+[[ $(cpu_weight h2 web1) == "$(cpu_weight_of 1)" ]] ||
+	fail "web1's cgroup on h2 weighs $(cpu_weight h2 web1) running, not $(cpu_weight_of 1)"
 ctl h2 --json vm migrate web1 --to haven-h3 --quick | jq -c '{from, to, downtime_ms}'
 # Every member counts both moves, with their downtime (havend's metrics).
 m=$("$LAB" exec h1 curl -sf --max-time 5 http://127.0.0.1:9731/metrics) || fail "no metrics from h1"
@@ -67,6 +88,18 @@ src=$(vm_field h1 web1 owner)
 ctl h1 vm migrate web1 --to haven-h2 --quick --no-wait >/dev/null
 restoring_on_h2() { [[ $(ctl h1 --json vm show web1 | jq -r '[.phase,.owner]|join(" ")') == "restoring 2" ]]; }
 wait_for 30 "web1 restoring on h2" restoring_on_h2
+# Its QEMU may not be spawned yet: its cgroup's weight once it is.
+for _ in {1..50}; do
+	w=$(cpu_weight h2 web1)
+	[[ -z $w ]] && restoring_on_h2 || break
+	sleep 0.1
+done
+if [[ -n $w ]] && restoring_on_h2; then
+	[[ $w == "$(cpu_weight_of 8)" ]] || fail "web1's cgroup on h2 weighs $w while it restores, not $(cpu_weight_of 8)"
+	echo "web1's cgroup on h2 weighs $w while it restores"
+else
+	echo "web1's restore ended before its cgroup's weight was read"
+fi
 "$LAB" kill haven-h2 >/dev/null
 echo "killed h2 while it restored web1"
 wait_for 60 "web1 running elsewhere" runs_elsewhere web1 2 h1
