@@ -433,6 +433,11 @@ struct health;
 struct health	*health_new(struct event_base *, struct membership *,
 		     struct replica *, const char *initiator);
 void		 health_free(struct health *);
+/* Each pool's path as the heartbeat sees it, for the metrics: how many
+ * filled in out. */
+struct metrics_path;
+size_t		 health_paths(const struct health *, struct metrics_path *out,
+		     size_t max);
 
 /* tap.c: a guest NIC's tap on its bridge and VLAN, up (issue 13): the
  * VLAN by the bridge's filtering, else on the per-VLAN bridge BRvN. The
@@ -469,6 +474,9 @@ struct supervisor_callbacks {
 struct supervisor *supervisor_new(struct event_base *, const struct config *,
 		     const struct supervisor_callbacks *, void *arg);
 void		 supervisor_free(struct supervisor *);
+/* The saves and restores its workers finished, for the metrics. */
+struct metrics_transfers;
+const struct metrics_transfers *supervisor_transfers(const struct supervisor *);
 /* Spawn a worker for spec (uid, gid and run_dir are filled in here), with
  * a tap per NIC (tap.c), and have it start, restore or receive once its
  * volumes are open. */

@@ -798,6 +798,9 @@ havend_metrics_view(struct metrics_view *v, void *arg)
 	v->quorate = h->quorate;
 	v->nmembers = h->nmembers;
 	v->cs = h->replica != NULL ? replica_state(h->replica)->cs : NULL;
+	v->npaths = health_paths(h->health, v->paths, METRICS_PATHS);
+	if (h->supervisor != NULL)
+		v->transfers = *supervisor_transfers(h->supervisor);
 }
 
 static void

@@ -185,6 +185,28 @@ metrics_head(struct evbuffer *b, const char *name, const char *type,
 	    name, type);
 }
 
+/* One histogram's series with labels (escaped already, "" for none). */
+static void
+metrics_histogram_labels(struct evbuffer *b, const char *name,
+    const char *labels, const double *bounds, const uint64_t *buckets,
+    double sum, uint64_t count, int precision)
+{
+	const char	*sep = *labels != '\0' ? "," : "";
+	size_t		 i;
+
+	for (i = 0; i < METRICS_BUCKETS; i++)
+		evbuffer_add_printf(b, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n",
+		    name, labels, sep, bounds[i], buckets[i]);
+	evbuffer_add_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n",
+	    name, labels, sep, count);
+	if (*labels != '\0')
+		evbuffer_add_printf(b, "%s_sum{%s} %.*f\n%s_count{%s} %" PRIu64
+		    "\n", name, labels, precision, sum, name, labels, count);
+	else
+		evbuffer_add_printf(b, "%s_sum %.*f\n%s_count %" PRIu64 "\n",
+		    name, precision, sum, name, count);
+}
+
 /* One histogram's series (its head when help is given), with a phase
  * label when phase is. */
 static void
@@ -193,21 +215,103 @@ metrics_histogram(struct evbuffer *b, const char *name, const char *help,
     const uint64_t *buckets, double sum, uint64_t count)
 {
 	char	label[48] = "";
-	size_t	i;
 
 	if (help != NULL)
 		metrics_head(b, name, "histogram", help);
 	if (phase != NULL)
-		snprintf(label, sizeof label, "%s=\"%s\",", label_name, phase);
-	for (i = 0; i < METRICS_BUCKETS; i++)
-		evbuffer_add_printf(b, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n",
-		    name, label, bounds[i], buckets[i]);
-	evbuffer_add_printf(b, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name,
-	    label, count);
-	if (phase != NULL)
-		snprintf(label, sizeof label, "{%s=\"%s\"}", label_name, phase);
-	evbuffer_add_printf(b, "%s_sum%s %.3f\n%s_count%s %" PRIu64 "\n", name,
-	    label, sum, name, label, count);
+		snprintf(label, sizeof label, "%s=\"%s\"", label_name, phase);
+	metrics_histogram_labels(b, name, label, bounds, buckets, sum, count,
+	    3);
+}
+
+/* A label value escaped into a string (truncated at len). */
+static void
+metrics_label_string(char *out, size_t len, const char *s)
+{
+	size_t	n = 0;
+
+	for (; *s != '\0' && n + 3 < len; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n')
+			out[n++] = '\\';
+		out[n++] = *s == '\n' ? 'n' : *s;
+	}
+	out[n] = '\0';
+}
+
+/* This host's iSCSI paths, from its storage heartbeat. */
+static void
+metrics_render_paths(struct evbuffer *b, const struct metrics_view *v)
+{
+	char	labels[512], pool[160], portal[300];
+	size_t	i;
+
+	metrics_head(b, "haven_iscsi_path_up", "gauge",
+	    "1 while this host reaches a pool through a portal (its storage "
+	    "heartbeat's verdict), 0 when it does not.");
+	for (i = 0; i < v->npaths; i++) {
+		if (v->paths[i].up < 0)
+			continue;
+		metrics_label_string(pool, sizeof pool, v->paths[i].pool);
+		metrics_label_string(portal, sizeof portal, v->paths[i].portal);
+		evbuffer_add_printf(b, "haven_iscsi_path_up{pool=\"%s\","
+		    "portal=\"%s\"} %d\n", pool, portal, v->paths[i].up);
+	}
+	metrics_head(b, "haven_iscsi_path_probe_failures_total", "counter",
+	    "This host's storage heartbeat READs through a portal that got "
+	    "no answer in time, since the path was first probed.");
+	for (i = 0; i < v->npaths; i++) {
+		metrics_label_string(pool, sizeof pool, v->paths[i].pool);
+		metrics_label_string(portal, sizeof portal, v->paths[i].portal);
+		evbuffer_add_printf(b, "haven_iscsi_path_probe_failures_total{"
+		    "pool=\"%s\",portal=\"%s\"} %" PRIu64 "\n", pool, portal,
+		    v->paths[i].failed);
+	}
+	metrics_head(b, "haven_iscsi_path_latency_seconds", "histogram",
+	    "Round trips of this host's storage heartbeat: a READ of one "
+	    "sector of the pool's LUN through the portal, answered.");
+	for (i = 0; i < v->npaths; i++) {
+		metrics_label_string(pool, sizeof pool, v->paths[i].pool);
+		metrics_label_string(portal, sizeof portal, v->paths[i].portal);
+		snprintf(labels, sizeof labels, "pool=\"%s\",portal=\"%s\"",
+		    pool, portal);
+		metrics_histogram_labels(b, "haven_iscsi_path_latency_seconds",
+		    labels, metrics_path_buckets, v->paths[i].latency_buckets,
+		    v->paths[i].latency_sum_s, v->paths[i].answered, 6);
+	}
+}
+
+/* This host's quick-migration saves and restores: rate(bytes) over
+ * rate(seconds) is their throughput. */
+static void
+metrics_render_transfers(struct evbuffer *b, const struct metrics_transfers *t)
+{
+	metrics_head(b, "haven_vm_saves_total", "counter",
+	    "Quick-migration saves of a VM's state this host's workers "
+	    "finished, since this havend started.");
+	evbuffer_add_printf(b, "haven_vm_saves_total %" PRIu64 "\n", t->saves);
+	metrics_head(b, "haven_vm_save_bytes_total", "counter",
+	    "Bytes of QEMU's state those saves wrote to the VM's volume.");
+	evbuffer_add_printf(b, "haven_vm_save_bytes_total %" PRIu64 "\n",
+	    t->save_bytes);
+	metrics_head(b, "haven_vm_save_seconds_total", "counter",
+	    "Time those saves took, from the save's start to the state on "
+	    "the volume.");
+	evbuffer_add_printf(b, "haven_vm_save_seconds_total %.6f\n",
+	    (double)t->save_us / 1e6);
+	metrics_head(b, "haven_vm_restores_total", "counter",
+	    "Quick-migration restores of a VM's saved state this host's "
+	    "workers finished (the VM running), since this havend started.");
+	evbuffer_add_printf(b, "haven_vm_restores_total %" PRIu64 "\n",
+	    t->restores);
+	metrics_head(b, "haven_vm_restore_bytes_total", "counter",
+	    "Bytes of saved state those restores read into QEMU.");
+	evbuffer_add_printf(b, "haven_vm_restore_bytes_total %" PRIu64 "\n",
+	    t->restore_bytes);
+	metrics_head(b, "haven_vm_restore_seconds_total", "counter",
+	    "Time those restores took, from reading the saved state to the "
+	    "VM running.");
+	evbuffer_add_printf(b, "haven_vm_restore_seconds_total %.6f\n",
+	    (double)t->restore_us / 1e6);
 }
 
 /* What is: read from the state at each scrape. */
@@ -364,6 +468,8 @@ metrics_render(struct evbuffer *b, const struct metrics_counts *m,
     const struct metrics_view *v)
 {
 	metrics_render_state(b, v);
+	metrics_render_paths(b, v);
+	metrics_render_transfers(b, &v->transfers);
 	metrics_render_counts(b, m);
 }
 

@@ -315,6 +315,73 @@ test_moves(void **state)
 	evbuffer_free(b);
 }
 
+/* This host's iSCSI paths and its workers' saves and restores; the whole
+ * text is promtool-clean (when promtool is installed). */
+static void
+test_paths_and_transfers(void **state)
+{
+	struct metrics_counts	 m;
+	struct metrics_view	 v;
+	char			*s, cmd[] = "promtool check metrics >/dev/null 2>&1";
+	FILE			*f;
+
+	memset(&m, 0, sizeof m);
+	memset(&v, 0, sizeof v);
+	v.node_name = "h1";
+	snprintf(v.paths[0].pool, sizeof v.paths[0].pool, "san");
+	snprintf(v.paths[0].portal, sizeof v.paths[0].portal,
+	    "10.0.1.10:3260");
+	v.paths[0].up = 1;
+	metrics_path_observe(&v.paths[0], 0.0004);
+	metrics_path_observe(&v.paths[0], 0.003);
+	metrics_path_observe(&v.paths[0], 0.3);
+	v.paths[0].failed = 2;
+	snprintf(v.paths[1].pool, sizeof v.paths[1].pool, "s\"2");
+	snprintf(v.paths[1].portal, sizeof v.paths[1].portal, "[fd00::1]:3260");
+	v.paths[1].up = 0;
+	snprintf(v.paths[2].pool, sizeof v.paths[2].pool, "new");
+	v.paths[2].up = -1;	/* not judged yet: no up series */
+	v.npaths = 3;
+	v.transfers.saves = 2;
+	v.transfers.save_bytes = 3 << 20;
+	v.transfers.save_us = 1500000;
+	v.transfers.restores = 1;
+	v.transfers.restore_bytes = 1 << 20;
+	v.transfers.restore_us = 250000;
+
+	s = render(&m, &v);
+	assert_non_null(strstr(s, "haven_iscsi_path_up{pool=\"san\","
+	    "portal=\"10.0.1.10:3260\"} 1\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_up{pool=\"s\\\"2\","
+	    "portal=\"[fd00::1]:3260\"} 0\n"));
+	assert_null(strstr(s, "haven_iscsi_path_up{pool=\"new\""));
+	assert_non_null(strstr(s, "haven_iscsi_path_probe_failures_total{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\"} 2\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_bucket{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\",le=\"0.0005\"} 1\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_bucket{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\",le=\"0.005\"} 2\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_bucket{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\",le=\"0.5\"} 3\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_count{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\"} 3\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_sum{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\"} 0.303400\n"));
+	assert_non_null(strstr(s, "# TYPE haven_vm_save_bytes_total counter\n"
+	    "haven_vm_save_bytes_total 3145728\n"));
+	assert_non_null(strstr(s, "haven_vm_save_seconds_total 1.500000\n"));
+	assert_non_null(strstr(s, "haven_vm_saves_total 2\n"));
+	assert_non_null(strstr(s, "haven_vm_restore_bytes_total 1048576\n"));
+	assert_non_null(strstr(s, "haven_vm_restore_seconds_total 0.250000\n"));
+	assert_non_null(strstr(s, "haven_vm_restores_total 1\n"));
+	if (system("command -v promtool >/dev/null 2>&1") == 0) {
+		assert_non_null(f = popen(cmd, "w"));
+		fputs(s, f);
+		assert_int_equal(pclose(f), 0);
+	}
+	free(s);
+}
+
 static void
 test_listen(void **state)
 {
@@ -374,6 +441,7 @@ main(void)
 		cmocka_unit_test(test_counts_and_text),
 		cmocka_unit_test(test_status_json),
 		cmocka_unit_test(test_moves),
+		cmocka_unit_test(test_paths_and_transfers),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_config),
 	};
