@@ -51,6 +51,35 @@ int		 roles_allow(const struct role_binding *, size_t,
 		     const struct identity *, enum request_class,
 		     const char *vm_name, enum role *granted);
 
+/* status_token.c: the status page's login tokens (see there). */
+#define STATUS_KEY_BYTES	32
+#define STATUS_TOKEN_MAX	128	/* its text, at most */
+#define STATUS_TOKEN_LOGIN	'l'	/* from havenctl status login */
+#define STATUS_TOKEN_SESSION	's'	/* the page's cookie */
+#define STATUS_COOKIE		"haven_status"
+struct status_token {
+	char		 kind;
+	uint32_t	 uid;
+	enum role	 role;
+	uint64_t	 expiry_s;	/* CLOCK_REALTIME */
+};
+enum status_token_result {
+	STATUS_TOKEN_OK,
+	STATUS_TOKEN_MALFORMED,
+	STATUS_TOKEN_BAD_MAC,
+	STATUS_TOKEN_WRONG_KIND,
+	STATUS_TOKEN_EXPIRED,
+};
+int		 status_token_make(const uint8_t key[STATUS_KEY_BYTES],
+		     const struct status_token *, char *out, size_t len);
+enum status_token_result status_token_check(const uint8_t key[STATUS_KEY_BYTES],
+		     const char *, size_t len, char kind, uint64_t now_s,
+		     struct status_token *);
+const char	*status_token_strerror(enum status_token_result);
+const char	*status_token_cookie(const char *header, size_t *len);
+int		 status_token_key(const char *path,
+		     uint8_t key[STATUS_KEY_BYTES], char *err, size_t errlen);
+
 /* control.c: the control socket. */
 struct control_server;
 struct control_client;

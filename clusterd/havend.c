@@ -894,7 +894,7 @@ main(int argc, char **argv)
 	static const int	 signals[] = { SIGTERM, SIGINT, SIGCHLD };
 	struct havend		 h;
 	const char		*path = CONFIG_PATH;
-	char			 errbuf[256];
+	char			 errbuf[256], keypath[300];
 	int			 c, check = 0, error = 0;
 	size_t			 n;
 
@@ -983,8 +983,10 @@ main(int argc, char **argv)
 	    chap_count(chap_installed()) == 1 ? "" : "s");
 	if ((h.alert = alert_new(h.base, &h.config)) == NULL)
 		log_fatal("alerts: %s", strerror(errno));
+	snprintf(keypath, sizeof keypath, "%s/status.key", h.config.state_dir);
 	if ((h.metrics = metrics_new(h.base, h.config.metrics_listen,
-	    havend_metrics_view, &h, errbuf, sizeof errbuf)) == NULL)
+	    havend_metrics_view, &h, keypath, h.config.metrics_status_auth_always,
+	    errbuf, sizeof errbuf)) == NULL)
 		log_fatal("%s", errbuf);
 	if ((h.fencer = fencer_new(h.base, &h.config, h.initiator,
 	    havend_fenced, &h)) == NULL)

@@ -3,7 +3,10 @@
  * havend's loop, read-only: Prometheus' text format (exposition format
  * 0.0.4) at /metrics, for whoever the address lets reach it (localhost by
  * default, or the management network), and the status page (status.c) at
- * / and /api/status for loopback clients.
+ * / and /api/status: anonymous for loopback clients, behind a login for
+ * the others ([metrics] status_auth always: for every client). The login
+ * (/login?code=) trades a code from havenctl status login for a session
+ * cookie, both signed tokens (status_token.c).
  *
  * What the state holds -- membership, each host's pools, each VM's phase
  * and owner, the fence history -- is read from it at each scrape. What
@@ -28,6 +31,7 @@
 #include <event2/http.h>
 
 #include "alert.h"
+#include "clusterd.h"
 #include "config.h"
 #include "common.h"
 #include "metrics.h"
@@ -473,8 +477,19 @@ metrics_render(struct evbuffer *b, const struct metrics_counts *m,
 	metrics_render_counts(b, m);
 }
 
+#define METRICS_LOGIN_S		120	/* a login code's life */
+#define METRICS_SESSION_S	(8 * 3600)	/* a session cookie's */
+#define METRICS_USED_CODES	32	/* login codes remembered as used */
+
 struct metrics {
 	struct evhttp		*http;
+	char			 listen[64];
+	int			 auth_always;	/* [metrics] status_auth */
+	int			 have_key;	/* else: loopback only */
+	uint8_t			 key[STATUS_KEY_BYTES];
+	/* Login codes already traded for a session: each works once. */
+	char			 used[METRICS_USED_CODES][STATUS_TOKEN_MAX + 1];
+	size_t			 nused;
 	struct metrics_counts	 counts;
 	struct alert_track	 track;
 	struct metrics_moves	 moves;
@@ -507,17 +522,133 @@ metrics_peer_loopback(struct evhttp_request *req)
 	return 0;
 }
 
+static const char *
+metrics_peer(struct evhttp_request *req)
+{
+	struct evhttp_connection	*conn;
+	char				*addr = NULL;
+	ev_uint16_t			 port;
+
+	if ((conn = evhttp_request_get_connection(req)) != NULL)
+		evhttp_connection_get_peer(conn, &addr, &port);
+	return addr != NULL ? addr : "?";
+}
+
+/* 401 with a page that says how to log in. */
+static void
+metrics_refuse(struct evhttp_request *req, const char *why)
+{
+	struct evbuffer	*b;
+
+	if ((b = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	evbuffer_add_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\"><title>Haven: log in</title></head>"
+	    "<body id=\"login-needed\"><h1>Log in to see this host's status"
+	    "</h1><p>%s.</p><p>On a host of the cluster, as a user with at "
+	    "least the viewer role, run <code>havenctl status login</code> "
+	    "and open the address it prints within %d seconds.</p></body>"
+	    "</html>\n", why, METRICS_LOGIN_S);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	evhttp_send_reply(req, 401, "Unauthorized", b);
+	evbuffer_free(b);
+}
+
+/* The session cookie's token checked: 0 and its holder, or -1 with why. */
+static int
+metrics_session(struct metrics *m, struct evhttp_request *req,
+    struct status_token *t, const char **why)
+{
+	const char			*cookie, *v;
+	size_t				 len;
+	enum status_token_result	 r;
+
+	cookie = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Cookie");
+	if (cookie == NULL || (v = status_token_cookie(cookie, &len)) == NULL) {
+		*why = "You are not logged in";
+		return -1;
+	}
+	r = status_token_check(m->key, v, len, STATUS_TOKEN_SESSION,
+	    now_us() / 1000000, t);
+	if (r == STATUS_TOKEN_OK && t->role >= ROLE_VIEWER)
+		return 0;
+	*why = r == STATUS_TOKEN_EXPIRED ? "Your session has expired" :
+	    "Your session cookie is not valid here";
+	return -1;
+}
+
+/* /login?code=CODE: a login code from havenctl status login, once, for a
+ * session cookie. */
+static void
+metrics_login_page(struct metrics *m, struct evhttp_request *req,
+    const char *code)
+{
+	struct status_token		 t, s;
+	enum status_token_result	 r;
+	char				 token[STATUS_TOKEN_MAX + 1];
+	char				 cookie[STATUS_TOKEN_MAX + 96];
+	size_t				 i, len = strlen(code);
+
+	r = status_token_check(m->key, code, len, STATUS_TOKEN_LOGIN,
+	    now_us() / 1000000, &t);
+	for (i = 0; r == STATUS_TOKEN_OK && i < m->nused; i++)
+		if (strcmp(m->used[i], code) == 0)
+			r = STATUS_TOKEN_EXPIRED;	/* used: as good as */
+	if (r != STATUS_TOKEN_OK || t.role < ROLE_VIEWER) {
+		log_warn("status page: login refused from %s: the code is %s",
+		    metrics_peer(req), r == STATUS_TOKEN_OK ? "for no role" :
+		    status_token_strerror(r));
+		metrics_refuse(req, r == STATUS_TOKEN_EXPIRED ? "That login "
+		    "code has expired or was used already" : "That login code "
+		    "is not valid here");
+		return;
+	}
+	snprintf(m->used[m->nused % METRICS_USED_CODES],
+	    sizeof m->used[0], "%s", code);
+	m->nused++;
+	if (m->nused == 2 * METRICS_USED_CODES)
+		m->nused = METRICS_USED_CODES;	/* the ring's index wraps */
+	s = t;
+	s.kind = STATUS_TOKEN_SESSION;
+	s.expiry_s = now_us() / 1000000 + METRICS_SESSION_S;
+	if (status_token_make(m->key, &s, token, sizeof token) == -1) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	snprintf(cookie, sizeof cookie, "%s=%s; Path=/; Max-Age=%d; HttpOnly; "
+	    "SameSite=Strict", STATUS_COOKIE, token, METRICS_SESSION_S);
+	log_info("status page: uid %u (%s) logged in from %s", t.uid,
+	    roles_name(t.role), metrics_peer(req));
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Set-Cookie", cookie);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Location", "/");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	evhttp_send_reply(req, 303, "See Other", NULL);
+}
+
 /*
  * /metrics for whoever reaches the listener; / (the status page) and
- * /api/status (what it shows) for loopback clients only.
+ * /api/status (what it shows) for loopback clients, and for others (for
+ * every client with status_auth always) with a session cookie from
+ * /login.
  */
 static void
 metrics_request(struct evhttp_request *req, void *arg)
 {
 	struct metrics		*m = arg;
 	struct metrics_view	 v;
+	struct status_token	 t;
 	struct evbuffer		*b;
 	const char		*path = evhttp_request_get_uri(req), *type;
+	const char		*why;
 	int			 page;
 
 	if (strcmp(path, "/metrics") == 0)
@@ -526,13 +657,31 @@ metrics_request(struct evhttp_request *req, void *arg)
 		page = 1;
 	else if (strcmp(path, "/api/status") == 0)
 		page = 2;
+	else if (strncmp(path, "/login?code=", 12) == 0)
+		page = 3;
 	else {
 		evhttp_send_error(req, HTTP_NOTFOUND, "see /metrics or /");
 		return;
 	}
-	if (page != 0 && !metrics_peer_loopback(req)) {
-		evhttp_send_error(req, 403, "the status page answers this "
-		    "host only: ssh -L 9731:127.0.0.1:9731 to it");
+	if (page != 0 && (m->auth_always || !metrics_peer_loopback(req))) {
+		if (!m->have_key) {
+			evhttp_send_error(req, 403, "the status page answers "
+			    "this host only (no login key: see havend's log): "
+			    "ssh -L 9731:127.0.0.1:9731 to it");
+			return;
+		}
+		if (page == 3) {
+			metrics_login_page(m, req, path + 12);
+			return;
+		}
+		if (metrics_session(m, req, &t, &why) == -1) {
+			metrics_refuse(req, why);
+			return;
+		}
+	} else if (page == 3) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Location", "/");
+		evhttp_send_reply(req, 303, "See Other", NULL);
 		return;
 	}
 	if ((b = evbuffer_new()) == NULL) {
@@ -563,9 +712,48 @@ metrics_request(struct evhttp_request *req, void *arg)
 	evbuffer_free(b);
 }
 
+int
+metrics_login(struct metrics *m, uint32_t uid, int role, const char *node,
+    char *url, size_t len, char *err, size_t errlen)
+{
+	struct status_token	t = { .kind = STATUS_TOKEN_LOGIN, .uid = uid,
+	    .role = (enum role)role };
+	char			token[STATUS_TOKEN_MAX + 1], host[64];
+	unsigned		port;
+
+	if (m == NULL || m->http == NULL) {
+		snprintf(err, errlen, "this havend serves no status page: set "
+		    "[metrics] listen");
+		return -1;
+	}
+	if (!m->have_key) {
+		snprintf(err, errlen, "this havend has no login key (see its "
+		    "log): its status page answers this host only");
+		return -1;
+	}
+	t.expiry_s = now_us() / 1000000 + METRICS_LOGIN_S;
+	if (status_token_make(m->key, &t, token, sizeof token) == -1 ||
+	    config_listen_parse(m->listen, host, sizeof host, &port) == -1) {
+		snprintf(err, errlen, "no login for role %s",
+		    roles_name(t.role));
+		return -1;
+	}
+	/* A wildcard address: the host's name stands for it. */
+	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+		snprintf(url, len, "http://%s:%u/login?code=%s", node, port,
+		    token);
+	else if (strchr(host, ':') != NULL)
+		snprintf(url, len, "http://[%s]:%u/login?code=%s", host, port,
+		    token);
+	else
+		snprintf(url, len, "http://%s:%u/login?code=%s", host, port,
+		    token);
+	return 0;
+}
+
 struct metrics *
 metrics_new(struct event_base *base, const char *listen, metrics_view_fn view,
-    void *arg, char *err, size_t errlen)
+    void *arg, const char *key_path, int auth_always, char *err, size_t errlen)
 {
 	struct metrics	*m;
 	char		 host[64];
@@ -602,6 +790,13 @@ metrics_new(struct event_base *base, const char *listen, metrics_view_fn view,
 	evhttp_set_max_headers_size(m->http, 8192);
 	evhttp_set_max_body_size(m->http, 0);
 	evhttp_set_gencb(m->http, metrics_request, m);
+	snprintf(m->listen, sizeof m->listen, "%s", listen);
+	m->auth_always = auth_always;
+	if (status_token_key(key_path, m->key, err, errlen) == 0)
+		m->have_key = 1;
+	else
+		log_warn("metrics: no status page login: %s; the page answers "
+		    "this host's clients only", err);
 	log_info("metrics: http://%s/metrics", listen);
 	return m;
 }
@@ -626,6 +821,7 @@ metrics_free(struct metrics *m)
 {
 	if (m == NULL)
 		return;
+	explicit_bzero(m->key, sizeof m->key);
 	if (m->http != NULL)
 		evhttp_free(m->http);
 	free(m);

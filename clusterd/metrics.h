@@ -97,7 +97,13 @@ void		 metrics_render(struct evbuffer *, const struct metrics_counts *,
 /* listen "" counts without serving, as does an address it cannot bind
  * (a warning). NULL with err on a malformed address. */
 struct metrics	*metrics_new(struct event_base *, const char *listen,
-		     metrics_view_fn, void *arg, char *err, size_t errlen);
+		     metrics_view_fn, void *arg, const char *key_path,
+		     int auth_always, char *err, size_t errlen);
+/* A status page login for uid with role (ROLE_VIEWER or more): the URL
+ * with a code valid METRICS_LOGIN_S seconds, once; -1 with err. */
+int		 metrics_login(struct metrics *, uint32_t uid, int role,
+		     const char *node, char *url, size_t len, char *err,
+		     size_t errlen);
 /* Every applied change, on every member. */
 void		 metrics_applied(struct metrics *,
 		     const Haven__ClusterState *, const Haven__Change *);
