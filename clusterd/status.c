@@ -224,6 +224,7 @@ const char status_page[] =
 "  try {\n"
 "    const r = await fetch('/api/status', {cache: 'no-store'});\n"
 "    if (r.ok) draw(await r.json());\n"
+"    else if (r.status === 401) { location.reload(); return; }  // the session ended: how to log in\n"
 "    else document.getElementById('summary').textContent = 'havend says ' + r.status;\n"
 "  } catch (e) {\n"
 "    document.getElementById('summary').textContent = 'havend does not answer';\n"
