@@ -231,6 +231,7 @@ struct ProtobufCMessage *client_call(struct cli *, uint16_t type,
 /* request.c: shared by the commands that ask havend; see request.h. */
 
 extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_status_login_entry;
 extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_debug_log_entry;
 extern const struct cmd_entry cmd_role_grant_entry;

@@ -22,6 +22,7 @@
 
 static const struct cmd_entry *cmd_table[] = {
 	&cmd_status_entry,
+	&cmd_status_login_entry,
 	&cmd_events_entry,
 	&cmd_role_grant_entry,
 	&cmd_role_revoke_entry,

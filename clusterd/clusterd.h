@@ -51,6 +51,35 @@ int		 roles_allow(const struct role_binding *, size_t,
 		     const struct identity *, enum request_class,
 		     const char *vm_name, enum role *granted);
 
+/* status_token.c: the status page's login tokens (see there). */
+#define STATUS_KEY_BYTES	32
+#define STATUS_TOKEN_MAX	128	/* its text, at most */
+#define STATUS_TOKEN_LOGIN	'l'	/* from havenctl status login */
+#define STATUS_TOKEN_SESSION	's'	/* the page's cookie */
+#define STATUS_COOKIE		"haven_status"
+struct status_token {
+	char		 kind;
+	uint32_t	 uid;
+	enum role	 role;
+	uint64_t	 expiry_s;	/* CLOCK_REALTIME */
+};
+enum status_token_result {
+	STATUS_TOKEN_OK,
+	STATUS_TOKEN_MALFORMED,
+	STATUS_TOKEN_BAD_MAC,
+	STATUS_TOKEN_WRONG_KIND,
+	STATUS_TOKEN_EXPIRED,
+};
+int		 status_token_make(const uint8_t key[STATUS_KEY_BYTES],
+		     const struct status_token *, char *out, size_t len);
+enum status_token_result status_token_check(const uint8_t key[STATUS_KEY_BYTES],
+		     const char *, size_t len, char kind, uint64_t now_s,
+		     struct status_token *);
+const char	*status_token_strerror(enum status_token_result);
+const char	*status_token_cookie(const char *header, size_t *len);
+int		 status_token_key(const char *path,
+		     uint8_t key[STATUS_KEY_BYTES], char *err, size_t errlen);
+
 /* control.c: the control socket. */
 struct control_server;
 struct control_client;
@@ -433,6 +462,11 @@ struct health;
 struct health	*health_new(struct event_base *, struct membership *,
 		     struct replica *, const char *initiator);
 void		 health_free(struct health *);
+/* Each pool's path as the heartbeat sees it, for the metrics: how many
+ * filled in out. */
+struct metrics_path;
+size_t		 health_paths(const struct health *, struct metrics_path *out,
+		     size_t max);
 
 /* tap.c: a guest NIC's tap on its bridge and VLAN, up (issue 13): the
  * VLAN by the bridge's filtering, else on the per-VLAN bridge BRvN. The
@@ -469,6 +503,9 @@ struct supervisor_callbacks {
 struct supervisor *supervisor_new(struct event_base *, const struct config *,
 		     const struct supervisor_callbacks *, void *arg);
 void		 supervisor_free(struct supervisor *);
+/* The saves and restores its workers finished, for the metrics. */
+struct metrics_transfers;
+const struct metrics_transfers *supervisor_transfers(const struct supervisor *);
 /* Spawn a worker for spec (uid, gid and run_dir are filled in here), with
  * a tap per NIC (tap.c), and have it start, restore or receive once its
  * volumes are open. */

@@ -798,6 +798,9 @@ havend_metrics_view(struct metrics_view *v, void *arg)
 	v->quorate = h->quorate;
 	v->nmembers = h->nmembers;
 	v->cs = h->replica != NULL ? replica_state(h->replica)->cs : NULL;
+	v->npaths = health_paths(h->health, v->paths, METRICS_PATHS);
+	if (h->supervisor != NULL)
+		v->transfers = *supervisor_transfers(h->supervisor);
 }
 
 static void
@@ -891,7 +894,7 @@ main(int argc, char **argv)
 	static const int	 signals[] = { SIGTERM, SIGINT, SIGCHLD };
 	struct havend		 h;
 	const char		*path = CONFIG_PATH;
-	char			 errbuf[256];
+	char			 errbuf[256], keypath[300];
 	int			 c, check = 0, error = 0;
 	size_t			 n;
 
@@ -980,8 +983,10 @@ main(int argc, char **argv)
 	    chap_count(chap_installed()) == 1 ? "" : "s");
 	if ((h.alert = alert_new(h.base, &h.config)) == NULL)
 		log_fatal("alerts: %s", strerror(errno));
+	snprintf(keypath, sizeof keypath, "%s/status.key", h.config.state_dir);
 	if ((h.metrics = metrics_new(h.base, h.config.metrics_listen,
-	    havend_metrics_view, &h, errbuf, sizeof errbuf)) == NULL)
+	    havend_metrics_view, &h, keypath, h.config.metrics_status_auth_always,
+	    errbuf, sizeof errbuf)) == NULL)
 		log_fatal("%s", errbuf);
 	if ((h.fencer = fencer_new(h.base, &h.config, h.initiator,
 	    havend_fenced, &h)) == NULL)

@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "clusterd.h"
+#include "metrics.h"
 #include "storage.h"
 
 #define HEALTH_MAX_POOLS	64
@@ -29,6 +30,7 @@ struct health_pool {
 	uint64_t	 started_ms;	/* the same on the loop's clock */
 	int		 last_result;
 	int		 seen;		/* still in the state (sweep) */
+	struct metrics_path path;	/* its probes, for the metrics */
 };
 
 struct health {
@@ -159,6 +161,11 @@ health_probed(int result, void *arg)
 	uint64_t		 now = now_us();
 
 	hp->last_result = result;
+	if (result == 0)
+		metrics_path_observe(&hp->path, now > hp->started_us ?
+		    (double)(now - hp->started_us) / 1e6 : 0);
+	else
+		hp->path.failed++;
 	if (!reach_observe(&hp->reach, result == 0, hp->started_us, now))
 		return;
 	if (hp->reach.state == REACH_REACHABLE)
@@ -205,6 +212,10 @@ health_sync(struct health *hl)
 			hp = xcalloc(1, sizeof *hp);
 			hp->health = hl;
 			snprintf(hp->name, sizeof hp->name, "%s", pool->name);
+			snprintf(hp->path.pool, sizeof hp->path.pool, "%s",
+			    pool->name);
+			snprintf(hp->path.portal, sizeof hp->path.portal, "%s",
+			    pool->portal);
 			reach_init(&hp->reach, now_us());
 			if ((hp->probe = probe_new(hl->base, url, hl->initiator,
 			    REACH_PROBE_TIMEOUT_MS, health_probed, hp)) == NULL) {
@@ -242,6 +253,19 @@ health_tick(void *arg)
 		(void)probe_run(hp->probe);
 	}
 	health_publish(hl);
+}
+
+size_t
+health_paths(const struct health *hl, struct metrics_path *out, size_t max)
+{
+	size_t	i;
+
+	for (i = 0; hl != NULL && i < hl->npools && i < max; i++) {
+		out[i] = hl->pools[i]->path;
+		out[i].up = hl->pools[i]->reach.state == REACH_UNKNOWN ? -1 :
+		    hl->pools[i]->reach.state == REACH_REACHABLE;
+	}
+	return i;
 }
 
 struct health *

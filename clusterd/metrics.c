@@ -3,7 +3,10 @@
  * havend's loop, read-only: Prometheus' text format (exposition format
  * 0.0.4) at /metrics, for whoever the address lets reach it (localhost by
  * default, or the management network), and the status page (status.c) at
- * / and /api/status for loopback clients.
+ * / and /api/status: anonymous for loopback clients, behind a login for
+ * the others ([metrics] status_auth always: for every client). The login
+ * (/login?code=) trades a code from havenctl status login for a session
+ * cookie, both signed tokens (status_token.c).
  *
  * What the state holds -- membership, each host's pools, each VM's phase
  * and owner, the fence history -- is read from it at each scrape. What
@@ -28,6 +31,7 @@
 #include <event2/http.h>
 
 #include "alert.h"
+#include "clusterd.h"
 #include "config.h"
 #include "common.h"
 #include "metrics.h"
@@ -185,6 +189,28 @@ metrics_head(struct evbuffer *b, const char *name, const char *type,
 	    name, type);
 }
 
+/* One histogram's series with labels (escaped already, "" for none). */
+static void
+metrics_histogram_labels(struct evbuffer *b, const char *name,
+    const char *labels, const double *bounds, const uint64_t *buckets,
+    double sum, uint64_t count, int precision)
+{
+	const char	*sep = *labels != '\0' ? "," : "";
+	size_t		 i;
+
+	for (i = 0; i < METRICS_BUCKETS; i++)
+		evbuffer_add_printf(b, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n",
+		    name, labels, sep, bounds[i], buckets[i]);
+	evbuffer_add_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n",
+	    name, labels, sep, count);
+	if (*labels != '\0')
+		evbuffer_add_printf(b, "%s_sum{%s} %.*f\n%s_count{%s} %" PRIu64
+		    "\n", name, labels, precision, sum, name, labels, count);
+	else
+		evbuffer_add_printf(b, "%s_sum %.*f\n%s_count %" PRIu64 "\n",
+		    name, precision, sum, name, count);
+}
+
 /* One histogram's series (its head when help is given), with a phase
  * label when phase is. */
 static void
@@ -193,21 +219,103 @@ metrics_histogram(struct evbuffer *b, const char *name, const char *help,
     const uint64_t *buckets, double sum, uint64_t count)
 {
 	char	label[48] = "";
-	size_t	i;
 
 	if (help != NULL)
 		metrics_head(b, name, "histogram", help);
 	if (phase != NULL)
-		snprintf(label, sizeof label, "%s=\"%s\",", label_name, phase);
-	for (i = 0; i < METRICS_BUCKETS; i++)
-		evbuffer_add_printf(b, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n",
-		    name, label, bounds[i], buckets[i]);
-	evbuffer_add_printf(b, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name,
-	    label, count);
-	if (phase != NULL)
-		snprintf(label, sizeof label, "{%s=\"%s\"}", label_name, phase);
-	evbuffer_add_printf(b, "%s_sum%s %.3f\n%s_count%s %" PRIu64 "\n", name,
-	    label, sum, name, label, count);
+		snprintf(label, sizeof label, "%s=\"%s\"", label_name, phase);
+	metrics_histogram_labels(b, name, label, bounds, buckets, sum, count,
+	    3);
+}
+
+/* A label value escaped into a string (truncated at len). */
+static void
+metrics_label_string(char *out, size_t len, const char *s)
+{
+	size_t	n = 0;
+
+	for (; *s != '\0' && n + 3 < len; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n')
+			out[n++] = '\\';
+		out[n++] = *s == '\n' ? 'n' : *s;
+	}
+	out[n] = '\0';
+}
+
+/* This host's iSCSI paths, from its storage heartbeat. */
+static void
+metrics_render_paths(struct evbuffer *b, const struct metrics_view *v)
+{
+	char	labels[512], pool[160], portal[300];
+	size_t	i;
+
+	metrics_head(b, "haven_iscsi_path_up", "gauge",
+	    "1 while this host reaches a pool through a portal (its storage "
+	    "heartbeat's verdict), 0 when it does not.");
+	for (i = 0; i < v->npaths; i++) {
+		if (v->paths[i].up < 0)
+			continue;
+		metrics_label_string(pool, sizeof pool, v->paths[i].pool);
+		metrics_label_string(portal, sizeof portal, v->paths[i].portal);
+		evbuffer_add_printf(b, "haven_iscsi_path_up{pool=\"%s\","
+		    "portal=\"%s\"} %d\n", pool, portal, v->paths[i].up);
+	}
+	metrics_head(b, "haven_iscsi_path_probe_failures_total", "counter",
+	    "This host's storage heartbeat READs through a portal that got "
+	    "no answer in time, since the path was first probed.");
+	for (i = 0; i < v->npaths; i++) {
+		metrics_label_string(pool, sizeof pool, v->paths[i].pool);
+		metrics_label_string(portal, sizeof portal, v->paths[i].portal);
+		evbuffer_add_printf(b, "haven_iscsi_path_probe_failures_total{"
+		    "pool=\"%s\",portal=\"%s\"} %" PRIu64 "\n", pool, portal,
+		    v->paths[i].failed);
+	}
+	metrics_head(b, "haven_iscsi_path_latency_seconds", "histogram",
+	    "Round trips of this host's storage heartbeat: a READ of one "
+	    "sector of the pool's LUN through the portal, answered.");
+	for (i = 0; i < v->npaths; i++) {
+		metrics_label_string(pool, sizeof pool, v->paths[i].pool);
+		metrics_label_string(portal, sizeof portal, v->paths[i].portal);
+		snprintf(labels, sizeof labels, "pool=\"%s\",portal=\"%s\"",
+		    pool, portal);
+		metrics_histogram_labels(b, "haven_iscsi_path_latency_seconds",
+		    labels, metrics_path_buckets, v->paths[i].latency_buckets,
+		    v->paths[i].latency_sum_s, v->paths[i].answered, 6);
+	}
+}
+
+/* This host's quick-migration saves and restores: rate(bytes) over
+ * rate(seconds) is their throughput. */
+static void
+metrics_render_transfers(struct evbuffer *b, const struct metrics_transfers *t)
+{
+	metrics_head(b, "haven_vm_saves_total", "counter",
+	    "Quick-migration saves of a VM's state this host's workers "
+	    "finished, since this havend started.");
+	evbuffer_add_printf(b, "haven_vm_saves_total %" PRIu64 "\n", t->saves);
+	metrics_head(b, "haven_vm_save_bytes_total", "counter",
+	    "Bytes of QEMU's state those saves wrote to the VM's volume.");
+	evbuffer_add_printf(b, "haven_vm_save_bytes_total %" PRIu64 "\n",
+	    t->save_bytes);
+	metrics_head(b, "haven_vm_save_seconds_total", "counter",
+	    "Time those saves took, from the save's start to the state on "
+	    "the volume.");
+	evbuffer_add_printf(b, "haven_vm_save_seconds_total %.6f\n",
+	    (double)t->save_us / 1e6);
+	metrics_head(b, "haven_vm_restores_total", "counter",
+	    "Quick-migration restores of a VM's saved state this host's "
+	    "workers finished (the VM running), since this havend started.");
+	evbuffer_add_printf(b, "haven_vm_restores_total %" PRIu64 "\n",
+	    t->restores);
+	metrics_head(b, "haven_vm_restore_bytes_total", "counter",
+	    "Bytes of saved state those restores read into QEMU.");
+	evbuffer_add_printf(b, "haven_vm_restore_bytes_total %" PRIu64 "\n",
+	    t->restore_bytes);
+	metrics_head(b, "haven_vm_restore_seconds_total", "counter",
+	    "Time those restores took, from reading the saved state to the "
+	    "VM running.");
+	evbuffer_add_printf(b, "haven_vm_restore_seconds_total %.6f\n",
+	    (double)t->restore_us / 1e6);
 }
 
 /* What is: read from the state at each scrape. */
@@ -364,11 +472,24 @@ metrics_render(struct evbuffer *b, const struct metrics_counts *m,
     const struct metrics_view *v)
 {
 	metrics_render_state(b, v);
+	metrics_render_paths(b, v);
+	metrics_render_transfers(b, &v->transfers);
 	metrics_render_counts(b, m);
 }
 
+#define METRICS_LOGIN_S		120	/* a login code's life */
+#define METRICS_SESSION_S	(8 * 3600)	/* a session cookie's */
+#define METRICS_USED_CODES	32	/* login codes remembered as used */
+
 struct metrics {
 	struct evhttp		*http;
+	char			 listen[64];
+	int			 auth_always;	/* [metrics] status_auth */
+	int			 have_key;	/* else: loopback only */
+	uint8_t			 key[STATUS_KEY_BYTES];
+	/* Login codes already traded for a session: each works once. */
+	char			 used[METRICS_USED_CODES][STATUS_TOKEN_MAX + 1];
+	size_t			 nused;
 	struct metrics_counts	 counts;
 	struct alert_track	 track;
 	struct metrics_moves	 moves;
@@ -401,17 +522,133 @@ metrics_peer_loopback(struct evhttp_request *req)
 	return 0;
 }
 
+static const char *
+metrics_peer(struct evhttp_request *req)
+{
+	struct evhttp_connection	*conn;
+	char				*addr = NULL;
+	ev_uint16_t			 port;
+
+	if ((conn = evhttp_request_get_connection(req)) != NULL)
+		evhttp_connection_get_peer(conn, &addr, &port);
+	return addr != NULL ? addr : "?";
+}
+
+/* 401 with a page that says how to log in. */
+static void
+metrics_refuse(struct evhttp_request *req, const char *why)
+{
+	struct evbuffer	*b;
+
+	if ((b = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	evbuffer_add_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\"><title>Haven: log in</title></head>"
+	    "<body id=\"login-needed\"><h1>Log in to see this host's status"
+	    "</h1><p>%s.</p><p>On a host of the cluster, as a user with at "
+	    "least the viewer role, run <code>havenctl status login</code> "
+	    "and open the address it prints within %d seconds.</p></body>"
+	    "</html>\n", why, METRICS_LOGIN_S);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	evhttp_send_reply(req, 401, "Unauthorized", b);
+	evbuffer_free(b);
+}
+
+/* The session cookie's token checked: 0 and its holder, or -1 with why. */
+static int
+metrics_session(struct metrics *m, struct evhttp_request *req,
+    struct status_token *t, const char **why)
+{
+	const char			*cookie, *v;
+	size_t				 len;
+	enum status_token_result	 r;
+
+	cookie = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Cookie");
+	if (cookie == NULL || (v = status_token_cookie(cookie, &len)) == NULL) {
+		*why = "You are not logged in";
+		return -1;
+	}
+	r = status_token_check(m->key, v, len, STATUS_TOKEN_SESSION,
+	    now_us() / 1000000, t);
+	if (r == STATUS_TOKEN_OK && t->role >= ROLE_VIEWER)
+		return 0;
+	*why = r == STATUS_TOKEN_EXPIRED ? "Your session has expired" :
+	    "Your session cookie is not valid here";
+	return -1;
+}
+
+/* /login?code=CODE: a login code from havenctl status login, once, for a
+ * session cookie. */
+static void
+metrics_login_page(struct metrics *m, struct evhttp_request *req,
+    const char *code)
+{
+	struct status_token		 t, s;
+	enum status_token_result	 r;
+	char				 token[STATUS_TOKEN_MAX + 1];
+	char				 cookie[STATUS_TOKEN_MAX + 96];
+	size_t				 i, len = strlen(code);
+
+	r = status_token_check(m->key, code, len, STATUS_TOKEN_LOGIN,
+	    now_us() / 1000000, &t);
+	for (i = 0; r == STATUS_TOKEN_OK && i < m->nused; i++)
+		if (strcmp(m->used[i], code) == 0)
+			r = STATUS_TOKEN_EXPIRED;	/* used: as good as */
+	if (r != STATUS_TOKEN_OK || t.role < ROLE_VIEWER) {
+		log_warn("status page: login refused from %s: the code is %s",
+		    metrics_peer(req), r == STATUS_TOKEN_OK ? "for no role" :
+		    status_token_strerror(r));
+		metrics_refuse(req, r == STATUS_TOKEN_EXPIRED ? "That login "
+		    "code has expired or was used already" : "That login code "
+		    "is not valid here");
+		return;
+	}
+	snprintf(m->used[m->nused % METRICS_USED_CODES],
+	    sizeof m->used[0], "%s", code);
+	m->nused++;
+	if (m->nused == 2 * METRICS_USED_CODES)
+		m->nused = METRICS_USED_CODES;	/* the ring's index wraps */
+	s = t;
+	s.kind = STATUS_TOKEN_SESSION;
+	s.expiry_s = now_us() / 1000000 + METRICS_SESSION_S;
+	if (status_token_make(m->key, &s, token, sizeof token) == -1) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	snprintf(cookie, sizeof cookie, "%s=%s; Path=/; Max-Age=%d; HttpOnly; "
+	    "SameSite=Strict", STATUS_COOKIE, token, METRICS_SESSION_S);
+	log_info("status page: uid %u (%s) logged in from %s", t.uid,
+	    roles_name(t.role), metrics_peer(req));
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Set-Cookie", cookie);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Location", "/");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	evhttp_send_reply(req, 303, "See Other", NULL);
+}
+
 /*
  * /metrics for whoever reaches the listener; / (the status page) and
- * /api/status (what it shows) for loopback clients only.
+ * /api/status (what it shows) for loopback clients, and for others (for
+ * every client with status_auth always) with a session cookie from
+ * /login.
  */
 static void
 metrics_request(struct evhttp_request *req, void *arg)
 {
 	struct metrics		*m = arg;
 	struct metrics_view	 v;
+	struct status_token	 t;
 	struct evbuffer		*b;
 	const char		*path = evhttp_request_get_uri(req), *type;
+	const char		*why;
 	int			 page;
 
 	if (strcmp(path, "/metrics") == 0)
@@ -420,13 +657,31 @@ metrics_request(struct evhttp_request *req, void *arg)
 		page = 1;
 	else if (strcmp(path, "/api/status") == 0)
 		page = 2;
+	else if (strncmp(path, "/login?code=", 12) == 0)
+		page = 3;
 	else {
 		evhttp_send_error(req, HTTP_NOTFOUND, "see /metrics or /");
 		return;
 	}
-	if (page != 0 && !metrics_peer_loopback(req)) {
-		evhttp_send_error(req, 403, "the status page answers this "
-		    "host only: ssh -L 9731:127.0.0.1:9731 to it");
+	if (page != 0 && (m->auth_always || !metrics_peer_loopback(req))) {
+		if (!m->have_key) {
+			evhttp_send_error(req, 403, "the status page answers "
+			    "this host only (no login key: see havend's log): "
+			    "ssh -L 9731:127.0.0.1:9731 to it");
+			return;
+		}
+		if (page == 3) {
+			metrics_login_page(m, req, path + 12);
+			return;
+		}
+		if (metrics_session(m, req, &t, &why) == -1) {
+			metrics_refuse(req, why);
+			return;
+		}
+	} else if (page == 3) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Location", "/");
+		evhttp_send_reply(req, 303, "See Other", NULL);
 		return;
 	}
 	if ((b = evbuffer_new()) == NULL) {
@@ -457,9 +712,48 @@ metrics_request(struct evhttp_request *req, void *arg)
 	evbuffer_free(b);
 }
 
+int
+metrics_login(struct metrics *m, uint32_t uid, int role, const char *node,
+    char *url, size_t len, char *err, size_t errlen)
+{
+	struct status_token	t = { .kind = STATUS_TOKEN_LOGIN, .uid = uid,
+	    .role = (enum role)role };
+	char			token[STATUS_TOKEN_MAX + 1], host[64];
+	unsigned		port;
+
+	if (m == NULL || m->http == NULL) {
+		snprintf(err, errlen, "this havend serves no status page: set "
+		    "[metrics] listen");
+		return -1;
+	}
+	if (!m->have_key) {
+		snprintf(err, errlen, "this havend has no login key (see its "
+		    "log): its status page answers this host only");
+		return -1;
+	}
+	t.expiry_s = now_us() / 1000000 + METRICS_LOGIN_S;
+	if (status_token_make(m->key, &t, token, sizeof token) == -1 ||
+	    config_listen_parse(m->listen, host, sizeof host, &port) == -1) {
+		snprintf(err, errlen, "no login for role %s",
+		    roles_name(t.role));
+		return -1;
+	}
+	/* A wildcard address: the host's name stands for it. */
+	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+		snprintf(url, len, "http://%s:%u/login?code=%s", node, port,
+		    token);
+	else if (strchr(host, ':') != NULL)
+		snprintf(url, len, "http://[%s]:%u/login?code=%s", host, port,
+		    token);
+	else
+		snprintf(url, len, "http://%s:%u/login?code=%s", host, port,
+		    token);
+	return 0;
+}
+
 struct metrics *
 metrics_new(struct event_base *base, const char *listen, metrics_view_fn view,
-    void *arg, char *err, size_t errlen)
+    void *arg, const char *key_path, int auth_always, char *err, size_t errlen)
 {
 	struct metrics	*m;
 	char		 host[64];
@@ -496,6 +790,13 @@ metrics_new(struct event_base *base, const char *listen, metrics_view_fn view,
 	evhttp_set_max_headers_size(m->http, 8192);
 	evhttp_set_max_body_size(m->http, 0);
 	evhttp_set_gencb(m->http, metrics_request, m);
+	snprintf(m->listen, sizeof m->listen, "%s", listen);
+	m->auth_always = auth_always;
+	if (status_token_key(key_path, m->key, err, errlen) == 0)
+		m->have_key = 1;
+	else
+		log_warn("metrics: no status page login: %s; the page answers "
+		    "this host's clients only", err);
 	log_info("metrics: http://%s/metrics", listen);
 	return m;
 }
@@ -520,6 +821,7 @@ metrics_free(struct metrics *m)
 {
 	if (m == NULL)
 		return;
+	explicit_bzero(m->key, sizeof m->key);
 	if (m->http != NULL)
 		evhttp_free(m->http);
 	free(m);

@@ -53,12 +53,39 @@ struct metrics_moves {
 void		 metrics_move(struct metrics_moves *, struct metrics_counts *,
 		     const Haven__ClusterState *, const Haven__Change *);
 
+#define METRICS_PATHS		64	/* iSCSI paths shown, as health.c's pools */
+
+/* One iSCSI path (a pool through one portal) as this host's storage
+ * heartbeat (health.c) sees it: its verdict and the READs' round trips. */
+struct metrics_path {
+	char		 pool[64];
+	char		 portal[128];
+	int		 up;		/* 1 reachable, 0 not, -1 not judged yet */
+	uint64_t	 answered, failed;	/* probes since the path began */
+	double		 latency_sum_s;	/* of the answered ones */
+	uint64_t	 latency_buckets[METRICS_BUCKETS];
+};
+/* metrics_path.c: an answered probe's round trip, in seconds; the
+ * histogram's bounds. */
+void		 metrics_path_observe(struct metrics_path *, double seconds);
+extern const double metrics_path_buckets[METRICS_BUCKETS];
+
+/* This host's workers' quick-migration saves and restores that finished:
+ * bytes of QEMU's stream and the time they took (supervise.c counts). */
+struct metrics_transfers {
+	uint64_t	 saves, save_bytes, save_us;
+	uint64_t	 restores, restore_bytes, restore_us;
+};
+
 /* What is, at a scrape: havend fills it. */
 struct metrics_view {
 	const char			*node_name;
 	int				 quorate;
 	size_t				 nmembers;
 	const Haven__ClusterState	*cs;	/* NULL: none yet */
+	struct metrics_path		 paths[METRICS_PATHS];
+	size_t				 npaths;
+	struct metrics_transfers	 transfers;
 };
 typedef void (*metrics_view_fn)(struct metrics_view *, void *arg);
 
@@ -70,7 +97,13 @@ void		 metrics_render(struct evbuffer *, const struct metrics_counts *,
 /* listen "" counts without serving, as does an address it cannot bind
  * (a warning). NULL with err on a malformed address. */
 struct metrics	*metrics_new(struct event_base *, const char *listen,
-		     metrics_view_fn, void *arg, char *err, size_t errlen);
+		     metrics_view_fn, void *arg, const char *key_path,
+		     int auth_always, char *err, size_t errlen);
+/* A status page login for uid with role (ROLE_VIEWER or more): the URL
+ * with a code valid METRICS_LOGIN_S seconds, once; -1 with err. */
+int		 metrics_login(struct metrics *, uint32_t uid, int role,
+		     const char *node, char *url, size_t len, char *err,
+		     size_t errlen);
 /* Every applied change, on every member. */
 void		 metrics_applied(struct metrics *,
 		     const Haven__ClusterState *, const Haven__Change *);

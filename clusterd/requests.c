@@ -15,6 +15,7 @@
 #include "clusterd.h"
 #include "common.h"
 #include "havend.h"
+#include "metrics.h"
 #include "proto.h"
 #include <fcntl.h>
 #include <grp.h>
@@ -660,6 +661,32 @@ havend_target_create(ProtobufCMessage *m)
 	return req->config != NULL ? req->config->name : NULL;
 }
 
+/* A status page login for the caller: the page knows them by uid and the
+ * role they hold now (viewer at least, or the route refused them). */
+static void
+havend_status_login(struct control_client *c, ProtobufCMessage *m, void *arg)
+{
+	struct havend			*h = arg;
+	const struct identity		*who = control_client_identity(c);
+	Haven__StatusLoginReply		 r = HAVEN__STATUS_LOGIN_REPLY__INIT;
+	enum role			 role = ROLE_NONE;
+	char				 url[512], err[256];
+
+	(void)havend_authorize(who, REQUEST_READ, NULL, &role, h);
+	if (role < ROLE_VIEWER)
+		role = ROLE_VIEWER;	/* root, or a read the route allowed */
+	if (metrics_login(h->metrics, who->uid, role, h->config.node_name,
+	    url, sizeof url, err, sizeof err) == -1) {
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_CONFLICT,
+		    "%s", err);
+		return;
+	}
+	r.url = url;
+	r.role = (char *)roles_name(role);
+	r.valid_s = 120;
+	control_reply(c, FRAME_STATUS_LOGIN_REPLY, &r.base);
+}
+
 const struct control_route havend_routes[] = {
 	{ FRAME_STATUS_REQUEST, REQUEST_READ, 0, NULL, havend_status },
 	{ FRAME_VM_LIST, REQUEST_READ, 0, NULL, havend_vm_list },
@@ -694,6 +721,7 @@ const struct control_route havend_routes[] = {
 	{ FRAME_DEBUG_LOG, REQUEST_ADMIN, 0, NULL, havend_debug_log },
 	{ FRAME_VM_CONSOLE_ATTACH, REQUEST_VM, 1, havend_target_console_attach,
 	    havend_vm_console_attach },
+	{ FRAME_STATUS_LOGIN, REQUEST_READ, 1, NULL, havend_status_login },
 };
 const size_t havend_nroutes = sizeof havend_routes / sizeof havend_routes[0];
 

@@ -3,10 +3,8 @@
  * metrics listener (metrics.c) that shows the hosts, the VMs, the moves
  * under way and the event log, polling /api/status every second, with the
  * last failover's timeline drawn from the events (host lost, fenced, its
- * VMs placed, starting, running). Only loopback clients get either: the
- * page has no login of its own yet, so from elsewhere it is reached
- * through an ssh tunnel (ssh -L 9731:127.0.0.1:9731 HOST), which logs the
- * operator in as the host does.
+ * VMs placed, starting, running). Loopback clients get either without a
+ * login, others after havenctl status login (metrics.c, status_token.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -226,6 +224,7 @@ const char status_page[] =
 "  try {\n"
 "    const r = await fetch('/api/status', {cache: 'no-store'});\n"
 "    if (r.ok) draw(await r.json());\n"
+"    else if (r.status === 401) { location.reload(); return; }  // the session ended: how to log in\n"
 "    else document.getElementById('summary').textContent = 'havend says ' + r.status;\n"
 "  } catch (e) {\n"
 "    document.getElementById('summary').textContent = 'havend does not answer';\n"

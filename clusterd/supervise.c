@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "clusterd.h"
+#include "metrics.h"
 #include "common.h"
 #include "fence.h"
 #include "proto.h"
@@ -102,6 +103,7 @@ struct supervisor {
 	 * in one until reaped): tried again every second. */
 	uint32_t			 cg_left[SUPERVISE_CG_LEFT];
 	size_t				 ncg_left;
+	struct metrics_transfers	 transfers;	/* saves, restores done */
 };
 
 static void	supervise_channel_cb(struct channel *, struct frame *, int,
@@ -507,6 +509,21 @@ supervise_event(struct vmworker *w, const Haven__WorkerEvent *ev)
 		    (double)ev->state_bytes / (1024 * 1024),
 		    (unsigned long long)ev->duration_us / 1000);
 		detail = buf;
+	}
+	/* A save ends in SAVED, a restore in RUNNING with its stream's
+	 * bytes, both without an error: counted for the metrics. */
+	if (ev->error == NULL && ev->state_bytes != 0) {
+		struct metrics_transfers	*t = &w->sup->transfers;
+
+		if (ev->phase == HAVEN__VM_PHASE__VM_PHASE_SAVED) {
+			t->saves++;
+			t->save_bytes += ev->state_bytes;
+			t->save_us += ev->duration_us;
+		} else if (ev->phase == HAVEN__VM_PHASE__VM_PHASE_RUNNING) {
+			t->restores++;
+			t->restore_bytes += ev->state_bytes;
+			t->restore_us += ev->duration_us;
+		}
 	}
 	/* The first STOPPED is "volumes open, lease held": send the command. */
 	if (!w->ready && !w->adopted &&
@@ -1155,6 +1172,12 @@ supervisor_settled(struct supervisor *s)
 }
 
 /* havend stops: hang up on every worker (they wait to be adopted). */
+const struct metrics_transfers *
+supervisor_transfers(const struct supervisor *s)
+{
+	return &s->transfers;
+}
+
 void
 supervisor_free(struct supervisor *s)
 {

@@ -69,6 +69,7 @@ static const struct key_info {
 	[KEY_ALERT_EVENTS] = { SECTION_ALERT, "events" },
 	[KEY_ALERT_TIMEOUT] = { SECTION_ALERT, "timeout_s" },
 	[KEY_METRICS_LISTEN] = { SECTION_METRICS, "listen" },
+	[KEY_METRICS_STATUS_AUTH] = { SECTION_METRICS, "status_auth" },
 };
 
 static const char *const alert_kind_names[CONFIG_ALERT_NKINDS] = {
@@ -325,6 +326,16 @@ alert_key(struct parse *p, enum key k, const char *value)
 			    value);
 		break;
 	}
+	case KEY_METRICS_STATUS_AUTH:
+		if (strcmp(value, "remote") == 0)
+			c->metrics_status_auth_always = 0;
+		else if (strcmp(value, "always") == 0)
+			c->metrics_status_auth_always = 1;
+		else
+			config_add_error(p, p->line, sn, key, "'%.32s' is not "
+			    "remote (a login for clients not on this host) or "
+			    "always", value);
+		break;
 	default:
 		break;
 	}
@@ -558,6 +569,7 @@ fixed_key(struct parse *p, enum key k, const char *value)
 	case KEY_ALERT_EVENTS:
 	case KEY_ALERT_TIMEOUT:
 	case KEY_METRICS_LISTEN:
+	case KEY_METRICS_STATUS_AUTH:
 		alert_key(p, k, value);
 		break;
 	default:

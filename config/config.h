@@ -99,6 +99,9 @@ struct config {
 	unsigned		 alert_timeout_s;
 	/* [metrics] listen: where havend serves /metrics; "" for none. */
 	char			 metrics_listen[64];
+	/* [metrics] status_auth: the status page wants a login from every
+	 * client (always), or from clients not on this host (remote). */
+	int			 metrics_status_auth_always;
 	size_t			 nfences;		/* sorted by level */
 	struct config_fence	 fences[CONFIG_MAX_FENCES];
 };

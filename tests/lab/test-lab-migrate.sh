@@ -82,6 +82,18 @@ grep -qx 'haven_migrations_total{kind="quick",outcome="done"} 2' <<<"$m" ||
 	fail "h1's metrics do not count the two quick moves"
 grep -qx 'haven_migration_downtime_seconds_count{kind="quick"} 2' <<<"$m" ||
 	fail "h1's metrics lack the two moves' downtime"
+# h2 restored web1, then saved it: its own counters of both moved, and
+# their ratio is the throughput.
+m=$("$LAB" exec h2 curl -sf --max-time 5 http://127.0.0.1:9731/metrics) || fail "no metrics from h2"
+grep -E '^haven_vm_(save|restore)' <<<"$m"
+for k in save restore; do
+	grep -qx "haven_vm_${k}s_total 1" <<<"$m" || fail "h2's metrics do not count its $k"
+	b=$(sed -n "s/^haven_vm_${k}_bytes_total //p" <<<"$m")
+	s=$(sed -n "s/^haven_vm_${k}_seconds_total //p" <<<"$m")
+	awk -v b="$b" -v s="$s" 'BEGIN { exit !(b > 0 && s > 0) }' ||
+		fail "h2's $k counters did not move: $b bytes in $s s"
+	awk -v k="$k" -v b="$b" -v s="$s" 'BEGIN { printf "h2 %s: %.1f MiB in %.3f s, %.1f MiB/s\n", k, b / 1048576, s, b / 1048576 / s }'
+done
 
 step "2. the target killed during the restore: the saved state is restored elsewhere"
 src=$(vm_field h1 web1 owner)

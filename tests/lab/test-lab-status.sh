@@ -4,7 +4,10 @@
 #  - http://127.0.0.1:9731/ on h1 shows the three hosts as members and web1
 #    running on haven-h3 (DOM assertions on the page after its script ran);
 #  - from another host (h1 listens on its management address too) the
-#    metrics answer and the page and its JSON are refused (loopback only);
+#    metrics answer, with h1's iSCSI path up and its latency (promtool-
+#    clean); the page and its JSON are refused (401, saying how to log
+#    in); Chromium on h2 opens the address havenctl status login prints
+#    and sees the page; the code works once;
 #  - lab kill haven-h3: the page, read again and again, shows h3 lost and
 #    the failover as it happens, until its timeline has web1 running again
 #    on a survivor; a screenshot of it is kept (its path is printed).
@@ -32,6 +35,15 @@ chrome() {
 		--virtual-time-budget=4000 "$@" http://127.0.0.1:9731/ 2>/dev/null
 }
 dom() { chrome h1 --dump-dom; }
+# chrome_at HOST URL ARGS... — the same on another address, with the profile
+# (its cookies) of h2.
+chrome_at() {
+	local host=$1 url=$2
+	shift 2
+	"$LAB" exec "$host" env HOME="$TMP/chrome" chromium --headless=new --no-sandbox \
+		--disable-gpu --no-first-run --user-data-dir="$TMP/chrome/profile-$host" \
+		--virtual-time-budget=4000 "$@" "$url" 2>/dev/null
+}
 
 step "3 hosts; web1 on haven-h3; h1 also serves on its management address"
 lab_cluster 3
@@ -59,14 +71,38 @@ grep -q '<p id="summary">quorate, 3 members, 1 VMs' <<<"$page" || fail "no quora
 echo "hosts and VMs as the page shows them:"
 grep -o '<tr data-\(host\|vm\)[^>]*>' <<<"$page"
 
-step "from h2: h1's metrics answer, its page and JSON do not"
-out=$("$LAB" exec h2 curl -sS --max-time 5 "http://$mgmt:9731/metrics" 2>&1) || true
+step "from h2: h1's metrics answer, with its iSCSI path; its page and JSON want a login"
+path_up() {
+	out=$("$LAB" exec h2 curl -sS --max-time 5 "http://$mgmt:9731/metrics" 2>&1) || true
+	grep -q '^haven_iscsi_path_up{pool="[^"]*",portal="[^"]*"} 1$' <<<"$out"
+}
+wait_for 20 "h1's iSCSI path up in its metrics" path_up
 grep -q '^haven_up' <<<"$out" || fail "h1's metrics at $mgmt:9731 do not answer h2: $(head -c 300 <<<"$out")"
+grep -E '^haven_iscsi_path_(up|probe_failures_total|latency_seconds_(count|sum))' <<<"$out"
+grep -qE '^haven_iscsi_path_latency_seconds_count\{pool="[^"]*",portal="[^"]*"\} [1-9]' <<<"$out" ||
+	fail "h1's metrics have no path latency"
+if command -v promtool >/dev/null; then
+	promtool check metrics <<<"$out" >&2 || fail "promtool finds problems in h1's metrics"
+fi
 for path in / /api/status; do
-	code=$("$LAB" exec h2 curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$mgmt:9731$path")
-	[[ $code == 403 ]] || fail "h1's $path answered h2 with $code, not 403"
+	code=$("$LAB" exec h2 curl -s -o "$TMP/refused" -w '%{http_code}' --max-time 5 "http://$mgmt:9731$path")
+	[[ $code == 401 ]] || fail "h1's $path answered h2 with $code, not 401"
+	grep -q "havenctl status login" "$TMP/refused" || fail "h1's 401 does not say how to log in"
 done
-echo "h2 gets h1's /metrics; / and /api/status: 403"
+grep -q 'id="login-needed"' <<<"$(chrome_at h2 "http://$mgmt:9731/" --dump-dom)" ||
+	fail "Chromium on h2 got no login page from h1"
+echo "h2 gets h1's /metrics; / and /api/status: 401 with how to log in"
+url=$(ctl h1 status login)
+[[ $url == http://*/login\?code=l.0.admin.* ]] || fail "status login printed $url"
+url="http://$mgmt:9731/${url#http://*/}"
+page=$(chrome_at h2 "$url" --dump-dom)
+grep -q 'data-vm="web1" data-phase="running" data-owner="haven-h3"' <<<"$page" ||
+	fail "after the login, h2's Chromium does not see web1 on h1's page: $(head -c 600 <<<"$page")"
+grep -q 'data-vm="web1"' <<<"$(chrome_at h2 "http://$mgmt:9731/" --dump-dom)" ||
+	fail "the session cookie did not last to the next visit"
+code=$("$LAB" exec h2 curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url")
+[[ $code == 401 ]] || fail "the login code worked twice ($code)"
+echo "logged in from h2 with havenctl status login: the page shows web1; the code works once"
 
 step "lab kill haven-h3: the page shows the failover as it happens"
 "$LAB" kill haven-h3 >/dev/null

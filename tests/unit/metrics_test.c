@@ -4,6 +4,12 @@
  * rendered for a state (label values escaped), and [metrics] listen. The
  * lab's failover test scrapes a running havend and runs promtool on it.
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,10 +19,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <json-c/json.h>
 
 #include "alert.h"
+#include "clusterd.h"
 #include "common.h"
 #include "config.h"
 #include "metrics.h"
@@ -315,6 +324,181 @@ test_moves(void **state)
 	evbuffer_free(b);
 }
 
+/* This host's iSCSI paths and its workers' saves and restores; the whole
+ * text is promtool-clean (when promtool is installed). */
+static void
+test_paths_and_transfers(void **state)
+{
+	struct metrics_counts	 m;
+	struct metrics_view	 v;
+	char			*s, cmd[] = "promtool check metrics >/dev/null 2>&1";
+	FILE			*f;
+
+	memset(&m, 0, sizeof m);
+	memset(&v, 0, sizeof v);
+	v.node_name = "h1";
+	snprintf(v.paths[0].pool, sizeof v.paths[0].pool, "san");
+	snprintf(v.paths[0].portal, sizeof v.paths[0].portal,
+	    "10.0.1.10:3260");
+	v.paths[0].up = 1;
+	metrics_path_observe(&v.paths[0], 0.0004);
+	metrics_path_observe(&v.paths[0], 0.003);
+	metrics_path_observe(&v.paths[0], 0.3);
+	v.paths[0].failed = 2;
+	snprintf(v.paths[1].pool, sizeof v.paths[1].pool, "s\"2");
+	snprintf(v.paths[1].portal, sizeof v.paths[1].portal, "[fd00::1]:3260");
+	v.paths[1].up = 0;
+	snprintf(v.paths[2].pool, sizeof v.paths[2].pool, "new");
+	v.paths[2].up = -1;	/* not judged yet: no up series */
+	v.npaths = 3;
+	v.transfers.saves = 2;
+	v.transfers.save_bytes = 3 << 20;
+	v.transfers.save_us = 1500000;
+	v.transfers.restores = 1;
+	v.transfers.restore_bytes = 1 << 20;
+	v.transfers.restore_us = 250000;
+
+	s = render(&m, &v);
+	assert_non_null(strstr(s, "haven_iscsi_path_up{pool=\"san\","
+	    "portal=\"10.0.1.10:3260\"} 1\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_up{pool=\"s\\\"2\","
+	    "portal=\"[fd00::1]:3260\"} 0\n"));
+	assert_null(strstr(s, "haven_iscsi_path_up{pool=\"new\""));
+	assert_non_null(strstr(s, "haven_iscsi_path_probe_failures_total{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\"} 2\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_bucket{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\",le=\"0.0005\"} 1\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_bucket{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\",le=\"0.005\"} 2\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_bucket{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\",le=\"0.5\"} 3\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_count{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\"} 3\n"));
+	assert_non_null(strstr(s, "haven_iscsi_path_latency_seconds_sum{"
+	    "pool=\"san\",portal=\"10.0.1.10:3260\"} 0.303400\n"));
+	assert_non_null(strstr(s, "# TYPE haven_vm_save_bytes_total counter\n"
+	    "haven_vm_save_bytes_total 3145728\n"));
+	assert_non_null(strstr(s, "haven_vm_save_seconds_total 1.500000\n"));
+	assert_non_null(strstr(s, "haven_vm_saves_total 2\n"));
+	assert_non_null(strstr(s, "haven_vm_restore_bytes_total 1048576\n"));
+	assert_non_null(strstr(s, "haven_vm_restore_seconds_total 0.250000\n"));
+	assert_non_null(strstr(s, "haven_vm_restores_total 1\n"));
+	if (system("command -v promtool >/dev/null 2>&1") == 0) {
+		assert_non_null(f = popen(cmd, "w"));
+		fputs(s, f);
+		assert_int_equal(pclose(f), 0);
+	}
+	free(s);
+}
+
+static void
+view_none(struct metrics_view *v, void *arg)
+{
+	v->node_name = "h1";
+}
+
+/* One HTTP/1.0 exchange with the listener on port, the loop run until the
+ * reply is whole; the reply's text (static). */
+static const char *
+http_get(struct event_base *base, unsigned port, const char *path,
+    const char *cookie)
+{
+	static char		 reply[16384];
+	struct sockaddr_in	 sin;
+	char			 req[1024];
+	size_t			 n = 0;
+	ssize_t			 r;
+	int			 fd, i;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n%s%s%s\r\n", path,
+	    cookie != NULL ? "Cookie: " : "", cookie != NULL ? cookie : "",
+	    cookie != NULL ? "\r\n" : "");
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	for (i = 0; i < 2000; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		r = read(fd, reply + n, sizeof reply - 1 - n);
+		if (r == 0)
+			break;
+		if (r > 0)
+			n += (size_t)r;
+		else if (errno == EAGAIN)
+			usleep(1000);
+		else
+			break;
+	}
+	close(fd);
+	reply[n] = '\0';
+	return reply;
+}
+
+/* The status page behind its login (status_auth always, so that this
+ * loopback client must log in): refused, a code traded once for a cookie,
+ * the page with it; /metrics open. */
+static void
+test_login(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct metrics		*m;
+	char			 dir[] = "/tmp/metrics-login-XXXXXX", key[64];
+	char			 err[256], url[512], cookie[256], listen[32];
+	const char		*r, *c, *code;
+	unsigned		 port;
+	size_t			 len;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(key, sizeof key, "%s/status.key", dir);
+	for (port = 39731, m = NULL; port < 39831; port++) {
+		snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+		m = metrics_new(base, listen, view_none, NULL, key, 1, err,
+		    sizeof err);
+		assert_non_null(m);
+		if (metrics_login(m, 1000, ROLE_VIEWER, "h1", url, sizeof url,
+		    err, sizeof err) == 0)
+			break;
+		metrics_free(m);	/* that port was taken */
+		m = NULL;
+	}
+	assert_non_null(m);
+	assert_non_null(code = strstr(url, "/login?code=l.1000.viewer."));
+	r = http_get(base, port, "/metrics", NULL);
+	assert_non_null(strstr(r, " 200 "));
+	r = http_get(base, port, "/", NULL);
+	assert_non_null(strstr(r, " 401 "));
+	assert_non_null(strstr(r, "havenctl status login"));
+	r = http_get(base, port, "/api/status", "haven_status=s.1000.viewer."
+	    "99999999999.0000000000000000000000000000000000000000000000000000"
+	    "000000000000");
+	assert_non_null(strstr(r, " 401 "));
+	r = http_get(base, port, code, NULL);
+	assert_non_null(strstr(r, " 303 "));
+	assert_non_null(c = strstr(r, "Set-Cookie: haven_status="));
+	assert_non_null(strstr(c, "HttpOnly; SameSite=Strict"));
+	len = strcspn(c + 12, ";");
+	snprintf(cookie, sizeof cookie, "%.*s", (int)len, c + 12);
+	r = http_get(base, port, "/api/status", cookie);
+	assert_non_null(strstr(r, " 200 "));
+	assert_non_null(strstr(r, "\"node\":\"h1\""));
+	/* Once only. */
+	r = http_get(base, port, code, NULL);
+	assert_non_null(strstr(r, " 401 "));
+	/* A tampered login code. */
+	snprintf(url, sizeof url, "%s", code);
+	url[strlen(url) - 1] = url[strlen(url) - 1] == '0' ? '1' : '0';
+	r = http_get(base, port, url, NULL);
+	assert_non_null(strstr(r, " 401 "));
+	metrics_free(m);
+	event_base_free(base);
+	unlink(key);
+	rmdir(dir);
+}
+
 static void
 test_listen(void **state)
 {
@@ -362,6 +546,15 @@ test_config(void **state)
 	    base);
 	assert_int_equal(config_parse_string(text, &c, errs, 4, &n), 0);
 	assert_string_equal(c.metrics_listen, "10.0.0.5:9100");
+	assert_int_equal(c.metrics_status_auth_always, 0);
+	snprintf(text, sizeof text, "%s[metrics]\nstatus_auth = always\n",
+	    base);
+	assert_int_equal(config_parse_string(text, &c, errs, 4, &n), 0);
+	assert_int_equal(c.metrics_status_auth_always, 1);
+	snprintf(text, sizeof text, "%s[metrics]\nstatus_auth = never\n",
+	    base);
+	assert_int_equal(config_parse_string(text, &c, errs, 4, &n), -1);
+	assert_non_null(strstr(errs[0].message, "always"));
 	snprintf(text, sizeof text, "%s[metrics]\nlisten = 9100\n", base);
 	assert_int_equal(config_parse_string(text, &c, errs, 4, &n), -1);
 	assert_non_null(strstr(errs[0].message, "ADDRESS:PORT"));
@@ -374,6 +567,8 @@ main(void)
 		cmocka_unit_test(test_counts_and_text),
 		cmocka_unit_test(test_status_json),
 		cmocka_unit_test(test_moves),
+		cmocka_unit_test(test_paths_and_transfers),
+		cmocka_unit_test(test_login),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_config),
 	};
