@@ -89,7 +89,8 @@ test_steady_proposes_nothing(void **state)
 {
 	struct cluster		*st = cluster_with_pools();
 	struct health_verdict	 v[2] = {
-		{ "san", 1, 100 }, { "tank", 1, 100 },
+		{ .pool = "san", .reachable = 1, .since_us = 100 },
+		{ .pool = "tank", .reachable = 1, .since_us = 100 },
 	};
 	uint64_t		 seq;
 	int			 i;
@@ -111,7 +112,8 @@ test_transition_proposes_that_pool(void **state)
 {
 	struct cluster		*st = cluster_with_pools();
 	struct health_verdict	 v[2] = {
-		{ "san", 1, 100 }, { "tank", 1, 100 },
+		{ .pool = "san", .reachable = 1, .since_us = 100 },
+		{ .pool = "tank", .reachable = 1, .since_us = 100 },
 	};
 	size_t			 idx[2];
 	const Haven__HostRuntime *rt;
@@ -141,7 +143,8 @@ test_unknown_pool_and_host(void **state)
 {
 	struct cluster		*st = cluster_with_pools();
 	struct health_verdict	 v[2] = {
-		{ "nas", 0, 100 }, { "san", 1, 100 },
+		{ .pool = "nas", .reachable = 0, .since_us = 100 },
+		{ .pool = "san", .reachable = 1, .since_us = 100 },
 	};
 	size_t			 idx[2];
 
