@@ -17,6 +17,7 @@ BUILD=$(realpath "${HAVEN_BUILD:?set HAVEN_BUILD to the build directory}")
 KERNEL=$(realpath "${HAVEN_GUEST_KERNEL:?set HAVEN_GUEST_KERNEL}")
 CHECK=$(realpath "${HAVEN_JOURNAL_CHECK:?set HAVEN_JOURNAL_CHECK}")
 NHOSTS=3
+LAB_UP_ARGS=--multipath
 POOL_PORTALS="--portal 10.77.2.2:3260 --portal 10.77.5.2:3260"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
