@@ -717,8 +717,15 @@ mpath_kick(struct mpath_dev *m)
 	for (r = TAILQ_FIRST(&m->waiting); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, entry);
 		if (m->fenced) {
+			/* From the loop: this may be inside a submit. */
 			TAILQ_REMOVE(&m->waiting, r, entry);
-			mpath_req_finish(r, STORAGE_E_RESERVATION, NULL);
+			if (r->kind == MPATH_RAW)
+				mpath_req_finish(r, STORAGE_E_RESERVATION, NULL);
+			else {
+				blockdev_complete_later(&m->dev, r->cb, r->arg,
+				    STORAGE_E_RESERVATION);
+				free(r);
+			}
 			continue;
 		}
 		if (r->pinned && m->paths[r->path].state != MPATH_PATH_UP)
