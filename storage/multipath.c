@@ -75,6 +75,8 @@ struct mpath_try {
 	LIST_ENTRY(mpath_try)	 entry;
 	struct mpath_req	*req;
 	struct mpath_claim	*claim;	/* a registration of mpath_claimed */
+	iscsi_raw_submit	 raw_submit;	/* the request's, kept even if */
+	void			*raw_arg;	/* it moves meanwhile */
 	struct mpath_path	*p;
 	uint64_t		 sent_us;
 };
@@ -90,6 +92,7 @@ struct mpath_path {
 	unsigned		 index;
 	enum mpath_path_state	 state;
 	struct blockdev		*dev;
+	struct blockdev		*dying;		/* taken down, closed soon */
 	unsigned		 gen;		/* per open, for stale callbacks */
 	int			 registered;	/* our key on this nexus */
 	int			 want_grant;	/* fresh nexus, needs a grant */
@@ -115,6 +118,7 @@ struct mpath_dev {
 	struct mpath_path	 paths[MPATH_MAX_PATHS];
 	struct mpath_req_list	 waiting;
 	struct ev_timer		*tick;
+	struct ev_timer		*reap;		/* closes paths taken down */
 	unsigned		 next;		/* round robin */
 	int			 opened;
 	int			 closing;
@@ -229,9 +233,27 @@ mpath_path_down(struct mpath_path *p, const char *why)
 	    why, moved);
 	TAILQ_CONCAT(&again, &m->waiting, entry);
 	TAILQ_CONCAT(&m->waiting, &again, entry);
-	if (dev != NULL)
-		m->ops->discard(dev);
+	/* Closed from the loop: this may run inside one of its callbacks. */
+	if (p->dying != NULL)
+		m->ops->discard(p->dying);
+	p->dying = dev;
+	ev_timer_arm(m->reap, 0);
 	mpath_kick(m);
+}
+
+static void
+mpath_reap_cb(void *arg)
+{
+	struct mpath_dev	*m = arg;
+	struct blockdev		*dev;
+	unsigned		 i;
+
+	for (i = 0; i < m->npaths; i++) {
+		if ((dev = m->paths[i].dying) != NULL) {
+			m->paths[i].dying = NULL;
+			m->ops->discard(dev);
+		}
+	}
 }
 
 static void
@@ -513,6 +535,7 @@ mpath_path_opened(int result, struct blockdev *dev, void *arg)
 		}
 		p->state = MPATH_PATH_UP;
 		p->dev = dev;
+		p->dev_asking = 0;
 		p->last_answer_us = now_us();
 		p->ping_sent_us = p->last_answer_us;
 		p->why[0] = '\0';
@@ -578,7 +601,8 @@ mpath_open(struct event_base *base, unsigned npaths, const char *name,
 	m->dev.block_size = 512;
 	if (blockdev_init(&m->dev, &mpath_blockdev_ops, base, name) == -1)
 		abort();
-	if ((m->tick = ev_timer_new(base, 0, 0, mpath_tick_cb, m)) == NULL)
+	if ((m->tick = ev_timer_new(base, 0, 0, mpath_tick_cb, m)) == NULL ||
+	    (m->reap = ev_timer_new(base, 0, 0, mpath_reap_cb, m)) == NULL)
 		abort();
 	for (i = 0; i < npaths; i++) {
 		m->paths[i].m = m;
@@ -648,6 +672,17 @@ mpath_try_raw_cb(int result, struct scsi_task *task, void *arg)
 	mpath_try_end(arg, result, task);
 }
 
+/* The caller's submit gets the caller's argument, not the try. */
+static struct scsi_task *
+mpath_try_raw_submit(struct iscsi_context *ctx, int lun,
+    void (*cb)(struct iscsi_context *, int, void *, void *), void *priv,
+    void *arg)
+{
+	struct mpath_try	*t = arg;
+
+	return t->raw_submit(ctx, lun, cb, priv, t->raw_arg);
+}
+
 static void
 mpath_dispatch(struct mpath_req *r, struct mpath_path *p)
 {
@@ -680,7 +715,9 @@ mpath_dispatch(struct mpath_req *r, struct mpath_path *p)
 		blockdev_zero(dev, r->offset, r->len, r->flags, mpath_try_cb, t);
 		break;
 	case MPATH_RAW:
-		p->m->ops->raw(dev, r->raw_submit, mpath_try_raw_cb, t);
+		t->raw_submit = r->raw_submit;
+		t->raw_arg = r->raw_arg;
+		p->m->ops->raw(dev, mpath_try_raw_submit, mpath_try_raw_cb, t);
 		break;
 	}
 }
@@ -870,6 +907,8 @@ mpath_raw(struct blockdev *dev, iscsi_raw_submit submit, iscsi_raw_done done,
 static void
 mpath_free(struct mpath_dev *m)
 {
+	ev_timer_free(m->reap);
+	mpath_reap_cb(m);
 	ev_timer_free(m->tick);
 	blockdev_fini(&m->dev);
 	if (m->ops->release != NULL)
