@@ -121,6 +121,11 @@ void		 cli_format_giveup(const struct Haven__VmRuntime *, char *,
 void		 cli_format_giveup_setting(uint32_t secs, char *, size_t);
 void		 cli_pool_health(const char *pool, int reachable,
 		     uint64_t since_us, uint64_t now_us, char *, size_t);
+struct Haven__PoolHealth;
+size_t		 cli_pool_paths_up(const struct Haven__PoolHealth *);
+void		 cli_pool_paths_json(struct json_object *,
+		     const struct Haven__PoolHealth *);
+void		 cli_pool_paths_text(const struct Haven__PoolHealth *);
 int		 cli_portal_valid(const char *);
 int		 cli_iscsi_name_valid(const char *);
 size_t		 cli_utf8_clean(const uint8_t *, size_t, char *);

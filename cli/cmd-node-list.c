@@ -111,6 +111,7 @@ node_list_json(const Haven__NodeListReply *r)
 			    json_object_new_boolean(rt->storage[j]->reachable));
 			json_object_object_add(p, "since_us",
 			    json_object_new_uint64(rt->storage[j]->since_us));
+			cli_pool_paths_json(p, rt->storage[j]);
 			json_object_array_add(b, p);
 		}
 		json_object_object_add(n, "storage", b);
@@ -174,10 +175,16 @@ cmd_node_list_exec(struct cli *cli, struct args *args)
 		    mem);
 		/* The bridges it offers to guests' NICs, then its pools. */
 		node_list_bridges(hc);
-		for (j = 0; j < rt->n_storage; j++)
+		for (j = 0; j < rt->n_storage; j++) {
 			printf("%s%s:%s", j ? "," : "", rt->storage[j]->pool,
 			    rt->storage[j]->reachable ? "reachable" :
 			    "UNREACHABLE");
+			/* Multipath: "(1/2 paths)". */
+			if (rt->storage[j]->n_path_reachable > 0)
+				printf("(%zu/%zu paths)",
+				    cli_pool_paths_up(rt->storage[j]),
+				    rt->storage[j]->n_path_reachable);
+		}
 		printf("%s\n", rt->n_storage == 0 ? "-" : "");
 	}
 	message_free(&r->base);

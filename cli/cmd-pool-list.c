@@ -18,15 +18,37 @@ column_width(int width, const char *s)
 	return len > (size_t)width ? (int)len : width;
 }
 
+/* Its portals, "A,B" (multipath), or its one portal. */
+static const char *
+pool_portals(const Haven__PoolConfig *p, char *buf, size_t size)
+{
+	size_t	i, len = 0;
+
+	if (p->n_portals <= 1)
+		return p->portal;
+	buf[0] = '\0';
+	for (i = 0; i < p->n_portals && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+		    i > 0 ? "," : "", p->portals[i]);
+	return buf;
+}
+
 static struct json_object *
 pool_json(const Haven__StorageListReply *r, const Haven__PoolConfig *p)
 {
-	struct json_object	*o, *vols, *v;
+	struct json_object	*o, *vols, *v, *ps;
 	size_t			 i;
 
 	o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(p->name));
 	json_object_object_add(o, "portal", json_object_new_string(p->portal));
+	if (p->n_portals > 1) {
+		ps = json_object_new_array();
+		for (i = 0; i < p->n_portals; i++)
+			json_object_array_add(ps,
+			    json_object_new_string(p->portals[i]));
+		json_object_object_add(o, "portals", ps);
+	}
 	json_object_object_add(o, "target", json_object_new_string(p->target));
 	vols = json_object_new_array();
 	for (i = 0; i < r->n_volumes; i++) {
@@ -55,6 +77,7 @@ cmd_pool_list_exec(struct cli *cli, struct args *args)
 	size_t				 i, j, count;
 	int				 rc, name_w = 4, portal_w = 6,
 					 target_w = 6;
+	char				 portals[POOL_MAX_PORTALS * 256];
 
 	r = (Haven__StorageListReply *)client_call(cli, FRAME_STORAGE_LIST,
 	    &req.base, FRAME_STORAGE_LIST_REPLY, &rc);
@@ -77,7 +100,8 @@ cmd_pool_list_exec(struct cli *cli, struct args *args)
 	}
 	for (i = 0; i < r->n_pools; i++) {
 		name_w = column_width(name_w, r->pools[i]->name);
-		portal_w = column_width(portal_w, r->pools[i]->portal);
+		portal_w = column_width(portal_w, pool_portals(r->pools[i],
+		    portals, sizeof portals));
 		target_w = column_width(target_w, r->pools[i]->target);
 	}
 	printf("%-*s %-*s %-*s %s\n", name_w, "NAME", portal_w, "PORTAL",
@@ -88,7 +112,8 @@ cmd_pool_list_exec(struct cli *cli, struct args *args)
 				count++;
 		}
 		printf("%-*s %-*s %-*s %7zu\n", name_w, r->pools[i]->name,
-		    portal_w, r->pools[i]->portal, target_w,
+		    portal_w, pool_portals(r->pools[i], portals,
+		    sizeof portals), target_w,
 		    r->pools[i]->target, count);
 	}
 	message_free(&r->base);

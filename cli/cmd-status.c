@@ -42,12 +42,60 @@ status_storage_json(const Haven__StatusReply *r)
 			json_object_object_add(p, "for_s", json_object_new_uint64(
 			    r->now_us > ph->since_us ? (r->now_us -
 			    ph->since_us) / 1000000 : 0));
+			cli_pool_paths_json(p, ph);
 			json_object_array_add(pools, p);
 		}
 		json_object_object_add(n, "pools", pools);
 		json_object_array_add(a, n);
 	}
 	return a;
+}
+
+/* Multipath (issue 17): how many of a pool's paths answer from a host. */
+size_t
+cli_pool_paths_up(const Haven__PoolHealth *ph)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < ph->n_path_reachable; i++)
+		n += ph->path_reachable[i] != 0;
+	return n;
+}
+
+/* "paths": [{"portal": ..., "reachable": ...}], for a multipath pool. */
+void
+cli_pool_paths_json(struct json_object *o, const Haven__PoolHealth *ph)
+{
+	struct json_object	*a, *p;
+	size_t			 i;
+
+	if (ph->n_paths == 0 || ph->n_paths != ph->n_path_reachable)
+		return;
+	a = json_object_new_array();
+	for (i = 0; i < ph->n_paths; i++) {
+		p = json_object_new_object();
+		json_object_object_add(p, "portal",
+		    json_object_new_string(ph->paths[i]));
+		json_object_object_add(p, "reachable",
+		    json_object_new_boolean(ph->path_reachable[i]));
+		json_object_array_add(a, p);
+	}
+	json_object_object_add(o, "paths", a);
+}
+
+/* " (paths: 10.77.2.2:3260 up, 10.77.5.2:3260 DOWN)" for status. */
+void
+cli_pool_paths_text(const Haven__PoolHealth *ph)
+{
+	size_t	i;
+
+	if (ph->n_paths == 0 || ph->n_paths != ph->n_path_reachable)
+		return;
+	printf(" (paths:");
+	for (i = 0; i < ph->n_paths; i++)
+		printf("%s %s %s", i ? "," : "", ph->paths[i],
+		    ph->path_reachable[i] ? "up" : "DOWN");
+	printf(")");
 }
 
 /* "storage:" then a line per host: "  haven-h2 (2): san: reachable". */
@@ -74,6 +122,7 @@ status_storage_text(const Haven__StatusReply *r)
 			cli_pool_health(ph->pool, ph->reachable, ph->since_us,
 			    r->now_us, line, sizeof line);
 			printf("%s %s", j ? "," : "", line);
+			cli_pool_paths_text(ph);
 		}
 		printf("\n");
 	}

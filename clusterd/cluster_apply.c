@@ -376,7 +376,7 @@ apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
     char *err, size_t errlen)
 {
 	const Haven__PoolConfig	*pc = c->pool_add->config;
-	size_t			 at;
+	size_t			 at, i, j;
 	char			 subject[64];
 
 	if (pc == NULL || tree_empty(pc->name))
@@ -393,6 +393,23 @@ apply_pool_add(Haven__ClusterState *cs, const Haven__Change *c, int commit,
 		REFUSE(CLUSTER_E_INVALID, "pool %s: '%.64s' at '%.64s' is not "
 		    "an iSCSI target name at a portal", pc->name,
 		    tree_printable(pc->target), tree_printable(pc->portal));
+	if (pc->n_portals > POOL_MAX_PORTALS)
+		REFUSE(CLUSTER_E_INVALID, "pool %s: %zu portals; at most %d",
+		    pc->name, pc->n_portals, POOL_MAX_PORTALS);
+	for (i = 0; i < pc->n_portals; i++) {
+		if (!tree_text_valid(pc->portals[i], 255) ||
+		    tree_empty(pc->portals[i]) || strchr(pc->portals[i], ' '))
+			REFUSE(CLUSTER_E_INVALID, "pool %s: portal '%.64s' is "
+			    "not a portal", pc->name,
+			    tree_printable(pc->portals[i]));
+		for (j = 0; j < i; j++)
+			if (strcmp(pc->portals[i], pc->portals[j]) == 0)
+				REFUSE(CLUSTER_E_INVALID, "pool %s: portal "
+				    "%.64s twice", pc->name, pc->portals[i]);
+	}
+	if (pc->n_portals > 0 && strcmp(pc->portals[0], pc->portal) != 0)
+		REFUSE(CLUSTER_E_INVALID, "pool %s: the first of its portals "
+		    "must be its portal", pc->name);
 	if (tree_pool_find(cs, pc->name, &at) >= 0)
 		REFUSE(CLUSTER_E_EXISTS, "pool %s exists already", pc->name);
 	if (!commit)

@@ -449,10 +449,15 @@ void		 fencer_free(struct fencer *);
  * has a volume (storage/probe.c), a verdict each (storage/reach.c), and a
  * HostStorage change whenever a verdict differs from what the state says
  * of this host (never once per probe). Runs on the loop from health_new. */
+#define HEALTH_MAX_PATHS	4	/* = POOL_MAX_PORTALS (proto.h) */
 struct health_verdict {
 	const char	*pool;
 	int		 reachable;
 	uint64_t	 since_us;
+	/* Multipath (issue 17): each portal's own verdict; 0 for one. */
+	size_t		 npaths;
+	const char	*paths[HEALTH_MAX_PATHS];
+	int		 path_reachable[HEALTH_MAX_PATHS];
 };
 /* Which of n verdicts (sorted by pool) the state does not hold yet for
  * node: their indexes into out (n of room). Pure. */

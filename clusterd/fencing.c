@@ -34,8 +34,8 @@ havend_volume_urls(struct havend *h, size_t *np)
 
 		if (p == NULL)
 			continue;
-		if (asprintf(&urls[n], "iscsi://%s/%s/%u", p->portal,
-		    p->target, v->lun) == -1) {
+		if (asprintf(&urls[n], "iscsi://%s/%s/%u",
+		    havend_pool_portal(h, p), p->target, v->lun) == -1) {
 			urls[n] = NULL;
 			while (n > 0)
 				free(urls[--n]);

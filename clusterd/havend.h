@@ -138,6 +138,7 @@ void	havend_grace_cb(void *arg);
 void	havend_storage_moves(struct havend *h);
 void	havend_storage_moves_cancel(struct havend *h);
 void	havend_storage_timer_cb(void *arg);
+const char	*havend_pool_portal(struct havend *, const Haven__PoolConfig *);
 size_t	havend_storage_urls(struct havend *h, const Haven__Vm *vm, char **urls,
     size_t max);
 

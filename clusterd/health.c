@@ -15,22 +15,33 @@
 #include "common.h"
 #include "clusterd.h"
 #include "metrics.h"
+#include "proto.h"
 #include "storage.h"
 
 #define HEALTH_MAX_POOLS	64
 /* A report not in the state by then is proposed again. */
 #define HEALTH_RESEND_MS	5000
 
-struct health_pool {
-	struct health	*health;
-	char		 name[64];
+/* One portal of a pool (multipath, issue 17: a probe per portal). */
+struct health_path {
+	struct health_pool *pool;
+	char		 portal[256];
 	struct probe	*probe;
 	struct reach	 reach;
 	uint64_t	 started_us;	/* the probe under way was sent */
 	uint64_t	 started_ms;	/* the same on the loop's clock */
 	int		 last_result;
+	struct metrics_path metrics;	/* its probes, for the metrics */
+};
+
+struct health_pool {
+	struct health	*health;
+	char		 name[64];
+	struct health_path paths[POOL_MAX_PORTALS];
+	size_t		 npaths;	/* 1 unless multipath */
+	/* The pool's verdict: reachable while any path is. */
+	struct reach	 reach;
 	int		 seen;		/* still in the state (sweep) */
-	struct metrics_path path;	/* its probes, for the metrics */
 };
 
 struct health {
@@ -43,6 +54,21 @@ struct health {
 	size_t			 npools;
 	uint64_t		 proposed_ms;	/* last report sent; 0: none */
 };
+
+/* Whether the state's paths of a pool differ from a verdict's. */
+static int
+health_paths_differ(const Haven__PoolHealth *ph, const struct health_verdict *v)
+{
+	size_t	i;
+
+	if (ph->n_paths != v->npaths || ph->n_path_reachable != v->npaths)
+		return 1;
+	for (i = 0; i < v->npaths; i++)
+		if (strcmp(ph->paths[i], v->paths[i]) != 0 ||
+		    !ph->path_reachable[i] != !v->path_reachable[i])
+			return 1;
+	return 0;
+}
 
 /*
  * Which verdicts the state does not hold yet for this node: their indexes
@@ -66,16 +92,18 @@ health_changes(const struct cluster *st, uint32_t node,
 			    v[i].pool) == 0)
 				break;
 		if (j == me->runtime->n_storage ||
-		    me->runtime->storage[j]->reachable != v[i].reachable)
+		    me->runtime->storage[j]->reachable != v[i].reachable ||
+		    health_paths_differ(me->runtime->storage[j], &v[i]))
 			out[nout++] = i;
 	}
 	return nout;
 }
 
-/* The probe's target: the LUN of the pool's first volume (by name). */
+/* The probe's target through a portal: the LUN of the pool's first
+ * volume (by name). */
 static int
-health_url(const struct cluster *st, const Haven__PoolConfig *pool, char *url,
-    size_t len)
+health_url(const struct cluster *st, const Haven__PoolConfig *pool,
+    const char *portal, char *url, size_t len)
 {
 	size_t	 i;
 
@@ -83,7 +111,7 @@ health_url(const struct cluster *st, const Haven__PoolConfig *pool, char *url,
 		const Haven__VolumeConfig	*v = st->cs->volumes[i];
 
 		if (strcmp(v->pool, pool->name) == 0) {
-			snprintf(url, len, "iscsi://%s/%s/%u", pool->portal,
+			snprintf(url, len, "iscsi://%s/%s/%u", portal,
 			    pool->target, v->lun);
 			return 0;
 		}
@@ -94,7 +122,10 @@ health_url(const struct cluster *st, const Haven__PoolConfig *pool, char *url,
 static void
 health_pool_free(struct health_pool *hp)
 {
-	probe_free(hp->probe);
+	size_t	i;
+
+	for (i = 0; i < hp->npaths; i++)
+		probe_free(hp->paths[i].probe);
 	free(hp);
 }
 
@@ -105,7 +136,7 @@ health_publish(struct health *hl)
 {
 	const struct cluster	*st = replica_state(hl->replica);
 	struct health_verdict	 v[HEALTH_MAX_POOLS];
-	size_t			 idx[HEALTH_MAX_POOLS], i, n = 0, nchanged;
+	size_t			 idx[HEALTH_MAX_POOLS], i, j, n = 0, nchanged;
 	uint32_t		 node = membership_node_id(hl->membership);
 	Haven__Change		*c;
 	Haven__HostStorage	*hs;
@@ -122,6 +153,14 @@ health_publish(struct health *hl)
 		v[n].pool = hl->pools[i]->name;
 		v[n].reachable = hl->pools[i]->reach.state == REACH_REACHABLE;
 		v[n].since_us = hl->pools[i]->reach.since_us;
+		v[n].npaths = hl->pools[i]->npaths > 1 ? hl->pools[i]->npaths :
+		    0;
+		for (j = 0; j < v[n].npaths; j++) {
+			v[n].paths[j] = hl->pools[i]->paths[j].portal;
+			v[n].path_reachable[j] =
+			    hl->pools[i]->paths[j].reach.state ==
+			    REACH_REACHABLE;
+		}
 		n++;
 	}
 	if ((nchanged = health_changes(st, node, v, n, idx)) == 0) {
@@ -142,6 +181,20 @@ health_publish(struct health *hl)
 		hs->pools[i]->pool = xstrdup(v[idx[i]].pool);
 		hs->pools[i]->reachable = v[idx[i]].reachable;
 		hs->pools[i]->since_us = v[idx[i]].since_us;
+		if (v[idx[i]].npaths > 0) {
+			hs->pools[i]->n_paths = v[idx[i]].npaths;
+			hs->pools[i]->n_path_reachable = v[idx[i]].npaths;
+			hs->pools[i]->paths = xcalloc(v[idx[i]].npaths,
+			    sizeof *hs->pools[i]->paths);
+			hs->pools[i]->path_reachable = xcalloc(v[idx[i]].npaths,
+			    sizeof *hs->pools[i]->path_reachable);
+			for (j = 0; j < v[idx[i]].npaths; j++) {
+				hs->pools[i]->paths[j] =
+				    xstrdup(v[idx[i]].paths[j]);
+				hs->pools[i]->path_reachable[j] =
+				    v[idx[i]].path_reachable[j];
+			}
+		}
 	}
 	hs->n_pools = nchanged;
 	c->kind_case = HAVEN__CHANGE__KIND_HOST_STORAGE;
@@ -154,28 +207,53 @@ health_publish(struct health *hl)
 	hl->proposed_ms = ev_now_ms();
 }
 
+/*
+ * A path's probe answered or failed. Each path has its own verdict; the
+ * pool's is reachable while any path is, unreachable once every path is,
+ * and changes at the moment the last path went or the first came back.
+ */
 static void
 health_probed(int result, void *arg)
 {
-	struct health_pool	*hp = arg;
+	struct health_path	*hpath = arg;
+	struct health_pool	*hp = hpath->pool;
 	uint64_t		 now = now_us();
+	enum reach_state	 pool;
+	size_t			 i, up = 0, down = 0;
 
-	hp->last_result = result;
+	hpath->last_result = result;
 	if (result == 0)
-		metrics_path_observe(&hp->path, now > hp->started_us ?
-		    (double)(now - hp->started_us) / 1e6 : 0);
+		metrics_path_observe(&hpath->metrics, now > hpath->started_us ?
+		    (double)(now - hpath->started_us) / 1e6 : 0);
 	else
-		hp->path.failed++;
-	if (!reach_observe(&hp->reach, result == 0, hp->started_us, now))
+		hpath->metrics.failed++;
+	if (!reach_observe(&hpath->reach, result == 0, hpath->started_us, now))
 		return;
-	if (hp->reach.state == REACH_REACHABLE)
-		log_info("storage: pool %s reachable from this host (%s)",
-		    hp->name, probe_url(hp->probe));
-	else
-		log_warn("storage: pool %s UNREACHABLE from this host: no "
-		    "answer from %s for %.1f s (%s)", hp->name,
-		    probe_url(hp->probe), (double)(now - hp->reach.since_us) /
-		    1e6, storage_strerror(result));
+	for (i = 0; i < hp->npaths; i++) {
+		up += hp->paths[i].reach.state == REACH_REACHABLE;
+		down += hp->paths[i].reach.state == REACH_UNREACHABLE;
+	}
+	pool = up > 0 ? REACH_REACHABLE : down == hp->npaths ?
+	    REACH_UNREACHABLE : REACH_UNKNOWN;
+	if (hp->npaths > 1)
+		log_scoped(hpath->reach.state == REACH_REACHABLE ?
+		    LOG_LEVEL_INFO : LOG_LEVEL_WARN, "storage", hp->name,
+		    "path %s %s; %zu of %zu paths reachable", hpath->portal,
+		    hpath->reach.state == REACH_REACHABLE ? "reachable" :
+		    "UNREACHABLE", up, hp->npaths);
+	if (pool != hp->reach.state && pool != REACH_UNKNOWN) {
+		hp->reach.state = pool;
+		hp->reach.since_us = hpath->reach.since_us;
+		if (pool == REACH_REACHABLE)
+			log_info("storage: pool %s reachable from this host "
+			    "(%s)", hp->name, probe_url(hpath->probe));
+		else
+			log_warn("storage: pool %s UNREACHABLE from this host: "
+			    "no answer from %s for %.1f s (%s)", hp->name,
+			    probe_url(hpath->probe), (double)(now -
+			    hpath->reach.since_us) / 1e6,
+			    storage_strerror(result));
+	}
 	hp->health->proposed_ms = 0;	/* a new verdict goes out now */
 	health_publish(hp->health);
 }
@@ -190,19 +268,36 @@ health_sync(struct health *hl)
 {
 	const struct cluster	*st = replica_state(hl->replica);
 	struct health_pool	*next[HEALTH_MAX_POOLS], *hp;
-	char			 url[384];
-	size_t			 i, j, n = 0;
+	char			 urls[POOL_MAX_PORTALS][384];
+	const char		*portals[POOL_MAX_PORTALS];
+	size_t			 i, j, k, n = 0, np;
 
 	for (i = 0; i < st->cs->n_pools && n < HEALTH_MAX_POOLS; i++) {
 		const Haven__PoolConfig	*pool = st->cs->pools[i];
 
-		if (health_url(st, pool, url, sizeof url) == -1)
+		/* Multipath (issue 17): a probe per portal. */
+		np = pool->n_portals > 1 ? pool->n_portals : 1;
+		if (np > POOL_MAX_PORTALS)
+			np = POOL_MAX_PORTALS;
+		for (k = 0; k < np; k++) {
+			portals[k] = pool->n_portals > 1 ? pool->portals[k] :
+			    pool->portal;
+			if (health_url(st, pool, portals[k], urls[k],
+			    sizeof urls[k]) == -1)
+				break;
+		}
+		if (k < np)
 			continue;
 		hp = NULL;
 		for (j = 0; j < hl->npools; j++) {
-			if (hl->pools[j] != NULL &&
-			    strcmp(hl->pools[j]->name, pool->name) == 0 &&
-			    strcmp(probe_url(hl->pools[j]->probe), url) == 0) {
+			if (hl->pools[j] == NULL || strcmp(hl->pools[j]->name,
+			    pool->name) != 0 || hl->pools[j]->npaths != np)
+				continue;
+			for (k = 0; k < np; k++)
+				if (strcmp(probe_url(hl->pools[j]->paths[k].probe),
+				    urls[k]) != 0)
+					break;
+			if (k == np) {
 				hp = hl->pools[j];
 				hl->pools[j] = NULL;
 				break;
@@ -212,18 +307,32 @@ health_sync(struct health *hl)
 			hp = xcalloc(1, sizeof *hp);
 			hp->health = hl;
 			snprintf(hp->name, sizeof hp->name, "%s", pool->name);
-			snprintf(hp->path.pool, sizeof hp->path.pool, "%s",
-			    pool->name);
-			snprintf(hp->path.portal, sizeof hp->path.portal, "%s",
-			    pool->portal);
 			reach_init(&hp->reach, now_us());
-			if ((hp->probe = probe_new(hl->base, url, hl->initiator,
-			    REACH_PROBE_TIMEOUT_MS, health_probed, hp)) == NULL) {
-				free(hp);
+			for (k = 0; k < np; k++) {
+				hp->paths[k].pool = hp;
+				snprintf(hp->paths[k].portal,
+				    sizeof hp->paths[k].portal, "%s",
+				    portals[k]);
+				reach_init(&hp->paths[k].reach, now_us());
+				snprintf(hp->paths[k].metrics.pool,
+				    sizeof hp->paths[k].metrics.pool, "%s",
+				    pool->name);
+				snprintf(hp->paths[k].metrics.portal,
+				    sizeof hp->paths[k].metrics.portal, "%s",
+				    portals[k]);
+				if ((hp->paths[k].probe = probe_new(hl->base,
+				    urls[k], hl->initiator,
+				    REACH_PROBE_TIMEOUT_MS, health_probed,
+				    &hp->paths[k])) == NULL)
+					break;
+				hp->npaths++;
+				log_info("storage: probing pool %s through %s",
+				    hp->name, urls[k]);
+			}
+			if (k < np) {
+				health_pool_free(hp);
 				continue;
 			}
-			log_info("storage: probing pool %s through %s", hp->name,
-			    url);
 		}
 		next[n++] = hp;
 	}
@@ -238,34 +347,40 @@ static void
 health_tick(void *arg)
 {
 	struct health		*hl = arg;
-	struct health_pool	*hp;
+	struct health_path	*hp;
 	uint64_t		 now = ev_now_ms();
-	size_t			 i;
+	size_t			 i, k;
 
 	health_sync(hl);
 	for (i = 0; i < hl->npools; i++) {
-		hp = hl->pools[i];
-		if (probe_busy(hp->probe) || (hp->started_ms != 0 &&
-		    now - hp->started_ms < REACH_PROBE_INTERVAL_MS / 2))
-			continue;
-		hp->started_us = now_us();
-		hp->started_ms = now;
-		(void)probe_run(hp->probe);
+		for (k = 0; k < hl->pools[i]->npaths; k++) {
+			hp = &hl->pools[i]->paths[k];
+			if (probe_busy(hp->probe) || (hp->started_ms != 0 &&
+			    now - hp->started_ms < REACH_PROBE_INTERVAL_MS / 2))
+				continue;
+			hp->started_us = now_us();
+			hp->started_ms = now;
+			(void)probe_run(hp->probe);
+		}
 	}
 	health_publish(hl);
 }
 
+/* Every pool's paths, each with its own verdict, for the metrics. */
 size_t
 health_paths(const struct health *hl, struct metrics_path *out, size_t max)
 {
-	size_t	i;
+	const struct health_path	*hp;
+	size_t				 i, k, n = 0;
 
-	for (i = 0; hl != NULL && i < hl->npools && i < max; i++) {
-		out[i] = hl->pools[i]->path;
-		out[i].up = hl->pools[i]->reach.state == REACH_UNKNOWN ? -1 :
-		    hl->pools[i]->reach.state == REACH_REACHABLE;
-	}
-	return i;
+	for (i = 0; hl != NULL && i < hl->npools; i++)
+		for (k = 0; k < hl->pools[i]->npaths && n < max; k++) {
+			hp = &hl->pools[i]->paths[k];
+			out[n] = hp->metrics;
+			out[n++].up = hp->reach.state == REACH_UNKNOWN ? -1 :
+			    hp->reach.state == REACH_REACHABLE;
+		}
+	return n;
 }
 
 struct health *

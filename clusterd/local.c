@@ -193,8 +193,10 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 	Haven__VmSpec		 spec = HAVEN__VM_SPEC__INIT;
 	Haven__VolumeRef	 refs[VM_MAX_VOLUMES], *prefs[VM_MAX_VOLUMES];
 	char			 urls[VM_MAX_VOLUMES][384], initiator[256];
+	char			 paths[VM_MAX_VOLUMES][POOL_MAX_PORTALS][384];
+	char			*ppaths[VM_MAX_VOLUMES][POOL_MAX_PORTALS];
 	const char		*chap_user, *chap_secret;
-	size_t			 i;
+	size_t			 i, j;
 
 	if (vc->n_volumes == 0) {
 		snprintf(err, errlen, "a VM needs a volume to run");
@@ -234,6 +236,16 @@ havend_spawn(struct havend *h, const Haven__Vm *vm, Haven__WorkerAction action,
 		    p->target, v->lun);
 		refs[i].uuid = v->name;
 		refs[i].url = urls[i];
+		/* Multipath (issue 17): the LUN through every portal. */
+		for (j = 0; p->n_portals > 1 && j < p->n_portals &&
+		    j < POOL_MAX_PORTALS; j++) {
+			snprintf(paths[i][j], sizeof paths[i][j],
+			    "iscsi://%s/%s/%u", p->portals[j], p->target,
+			    v->lun);
+			ppaths[i][j] = paths[i][j];
+			refs[i].urls = ppaths[i];
+			refs[i].n_urls = j + 1;
+		}
 		refs[i].reservation_key = pr_key(h->config.cluster_name,
 		    h->node_id);
 		/* The pool's CHAP account goes to the worker with its spec,

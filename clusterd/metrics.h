@@ -53,7 +53,7 @@ struct metrics_moves {
 void		 metrics_move(struct metrics_moves *, struct metrics_counts *,
 		     const Haven__ClusterState *, const Haven__Change *);
 
-#define METRICS_PATHS		64	/* iSCSI paths shown, as health.c's pools */
+#define METRICS_PATHS		64	/* iSCSI paths shown: every pool's portals */
 
 /* One iSCSI path (a pool through one portal) as this host's storage
  * heartbeat (health.c) sees it: its verdict and the READs' round trips. */

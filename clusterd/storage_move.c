@@ -192,6 +192,35 @@ storage_move_fail_vm(struct havend_storage_move *m, const char *detail)
 	ev_timer_arm(m->h->storage_timer, STORAGE_MOVE_RESEND_MS);
 }
 
+/*
+ * The portal of pool p this host reaches (multipath, issue 17): the first
+ * whose probe answers, by this host's report in the state; the pool's
+ * portal when it has one, or none answers. A fence preempts through it:
+ * one nexus of ours is enough, PREEMPT removes the victim's key from all
+ * of its nexuses.
+ */
+const char *
+havend_pool_portal(struct havend *h, const Haven__PoolConfig *p)
+{
+	const struct cluster	*st = replica_state(h->replica);
+	const Haven__Host	*me = cluster_host(st, h->node_id);
+	const Haven__PoolHealth	*ph;
+	size_t			 i, k;
+
+	if (p->n_portals <= 1 || me == NULL || me->runtime == NULL)
+		return p->portal;
+	for (i = 0; i < me->runtime->n_storage; i++) {
+		ph = me->runtime->storage[i];
+		if (strcmp(ph->pool, p->name) != 0 ||
+		    ph->n_paths != ph->n_path_reachable)
+			continue;
+		for (k = 0; k < ph->n_paths; k++)
+			if (ph->path_reachable[k])
+				return ph->paths[k];
+	}
+	return p->portal;
+}
+
 /* The URLs of vm's volumes, as havend_spawn makes them (free each). */
 size_t
 havend_storage_urls(struct havend *h, const Haven__Vm *vm, char **urls,
@@ -207,7 +236,7 @@ havend_storage_urls(struct havend *h, const Haven__Vm *vm, char **urls,
 						    cluster_pool(st, v->pool) : NULL;
 
 		if (p != NULL && asprintf(&urls[n], "iscsi://%s/%s/%u",
-		    p->portal, p->target, v->lun) != -1)
+		    havend_pool_portal(h, p), p->target, v->lun) != -1)
 			n++;
 	}
 	return n;

@@ -195,6 +195,7 @@ int		 nic_bridges_offered(const Haven__HostConfig *,
  * have (one limit for havenctl, havend and the worker), the machine type
  * and CPU model it needs, whether a host's QEMU offers them, and QEMU's
  * own lists of both. -1 refusals carry a sentence in err/why. */
+#define POOL_MAX_PORTALS	4	/* paths to a pool's target (issue 17) */
 #define VM_MAX_VOLUMES		8	/* every bus; NBD exports disk0..7 */
 #define VM_IDE_MAX_VOLUMES	4	/* PIIX: two controllers of two */
 /* x86-64-v2 with AES (QEMU 8's x86-64-v2-AES), a model QEMU 4.1 on offers,

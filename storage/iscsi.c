@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,8 +582,13 @@ void
 iscsi_raw(struct blockdev *dev, iscsi_raw_submit submit, iscsi_raw_done done,
     void *arg)
 {
-	struct iscsi_cmd	*cmd = iscsi_cmd_new(dev->impl, ISCSI_CMD_RAW);
+	struct iscsi_cmd	*cmd;
 
+	if (mpath_is(dev)) {
+		mpath_raw(dev, submit, done, arg);
+		return;
+	}
+	cmd = iscsi_cmd_new(dev->impl, ISCSI_CMD_RAW);
 	cmd->raw_submit = submit;
 	cmd->raw_done = done;
 	cmd->raw_arg = arg;
@@ -592,7 +598,7 @@ iscsi_raw(struct blockdev *dev, iscsi_raw_submit submit, iscsi_raw_done done,
 int
 iscsi_is_iscsi(const struct blockdev *dev)
 {
-	return dev->ops == &iscsi_ops;
+	return dev->ops == &iscsi_ops || mpath_is(dev);
 }
 
 int
@@ -600,6 +606,8 @@ iscsi_is_fenced(const struct blockdev *dev)
 {
 	const struct iscsi_dev	*d = dev->impl;
 
+	if (mpath_is(dev))
+		return mpath_is_fenced(dev);
 	return dev->ops == &iscsi_ops && d->fenced;
 }
 
@@ -609,6 +617,10 @@ iscsi_set_fenced_cb(struct blockdev *dev, iscsi_fenced_cb cb, void *arg)
 {
 	struct iscsi_dev	*d = dev->impl;
 
+	if (mpath_is(dev)) {
+		mpath_set_fenced_cb(dev, cb, arg);
+		return;
+	}
 	d->fenced_cb = cb;
 	d->fenced_arg = arg;
 }
@@ -623,6 +635,10 @@ iscsi_set_registration(struct blockdev *dev, uint64_t key,
 {
 	struct iscsi_dev	*d = dev->impl;
 
+	if (mpath_is(dev)) {
+		mpath_set_registration(dev, key, ask, arg);
+		return;
+	}
 	d->key = key;
 	d->ask = ask;
 	d->ask_arg = arg;
@@ -669,6 +685,10 @@ iscsi_register_answer(struct blockdev *dev, int granted)
 {
 	struct iscsi_dev	*d = dev->impl;
 
+	if (mpath_is(dev)) {
+		mpath_register_answer(dev, granted);
+		return;
+	}
 	if (!granted) {
 		d->registering = 0;
 		log_scoped(LOG_LEVEL_WARN, "iscsi", d->dev.name,
@@ -679,6 +699,21 @@ iscsi_register_answer(struct blockdev *dev, int granted)
 	}
 	/* The REGISTER goes first: it is queued ahead of held I/O. */
 	iscsi_raw(dev, iscsi_register_submit, iscsi_register_done, d);
+}
+
+/* A path taken down (multipath.c): reset the connection, so that the
+ * kernel drops what it still holds to send instead of delivering a stale
+ * write once the path heals, then close. */
+void
+iscsi_close_abort(struct blockdev *dev)
+{
+	struct iscsi_dev	*d = dev->impl;
+	struct linger		 l = { 1, 0 };
+	int			 fd;
+
+	if (d->ctx != NULL && (fd = iscsi_get_fd(d->ctx)) >= 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+	iscsi_close(dev);
 }
 
 /* --- open ----------------------------------------------------------------- */

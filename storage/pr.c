@@ -354,10 +354,42 @@ pr_preempt(struct blockdev *dev, uint64_t key, uint64_t victim, int type,
  * its key on this nexus, make sure a Registrants Only reservation exists
  * (taking it over from our own stale nexus if need be), and verify.
  */
+/* Over several paths (multipath.c): the claim on one, then the key on
+ * every other path's nexus. */
+struct pr_mpath_claim {
+	struct blockdev	*dev;
+	blockdev_cb	 cb;
+	void		*arg;
+};
+
+static void
+pr_mpath_claimed(int result, void *arg)
+{
+	struct pr_mpath_claim	*c = arg;
+
+	if (result != 0)
+		c->cb(result, c->arg);
+	else
+		mpath_claimed(c->dev, c->cb, c->arg);
+	free(c);
+}
+
 void
 pr_claim(struct blockdev *dev, uint64_t key, blockdev_cb cb, void *arg)
 {
-	struct pr_op	*op = pr_op_new(dev, arg);
+	struct pr_op		*op;
+	struct pr_mpath_claim	*c;
+
+	if (mpath_is(dev)) {
+		if ((c = calloc(1, sizeof *c)) == NULL)
+			abort();
+		c->dev = dev;
+		c->cb = cb;
+		c->arg = arg;
+		cb = pr_mpath_claimed;
+		arg = c;
+	}
+	op = pr_op_new(dev, arg);
 
 	op->cb = cb;
 	op->key = key;

@@ -159,6 +159,65 @@ void		 iscsi_set_registration(struct blockdev *, uint64_t key,
 void		 iscsi_register_answer(struct blockdev *, int granted);
 void		 iscsi_set_fenced_cb(struct blockdev *, iscsi_fenced_cb, void *);
 
+/* iscsi.c: close at once, dropping what the socket has not sent (a path
+ * taken down by multipath.c must not deliver a stale write later). */
+void		 iscsi_close_abort(struct blockdev *);
+
+/*
+ * multipath.c: one LUN over several paths (issue 17), as one block device.
+ * The iscsi_* calls above (raw, registration, fenced) work on it too. The
+ * path layer is a table so that the logic is tested without a target.
+ */
+#define MPATH_MAX_PATHS		4
+#define MPATH_DEAD_MS		1500	/* no answer while busy: path down */
+#define MPATH_PING_MS		500	/* heartbeat (TEST UNIT READY) */
+#define MPATH_REOPEN_MS		1000	/* between logins of a path down */
+#define MPATH_LOGIN_S		3	/* a background login's timeout */
+struct mpath_ops {
+	/* Log in to path `index` (first: the device's own open). */
+	void	(*open)(unsigned index, int first, void *ctx, iscsi_open_cb,
+		    void *);
+	void	(*ping)(struct blockdev *, blockdev_cb, void *);
+	void	(*register_key)(struct blockdev *, uint64_t key, blockdev_cb,
+		    void *);
+	void	(*raw)(struct blockdev *, iscsi_raw_submit, iscsi_raw_done,
+		    void *);
+	/* The path's own session asks before registering a new nexus, and
+	 * says when it is fenced. */
+	void	(*attach)(struct blockdev *, uint64_t key, iscsi_register_ask,
+		    iscsi_fenced_cb, void *);
+	void	(*answer)(struct blockdev *, int granted);
+	void	(*discard)(struct blockdev *);
+	void	(*release)(void *ctx);		/* may be NULL */
+};
+struct mpath_options {
+	unsigned	 dead_ms, ping_ms, reopen_ms;	/* 0: the defaults */
+};
+struct mpath_path_info {
+	int		 up;		/* logged in and carrying I/O */
+	uint64_t	 since_us;	/* last went down (0: never) */
+	char		 why[96];	/* why it is down */
+};
+void		 mpath_open(struct event_base *, unsigned npaths,
+		     const char *name, const struct mpath_ops *, void *ctx,
+		     const struct mpath_options *, iscsi_open_cb, void *);
+/* The LUN through each URL (same target and LUN, one per portal). */
+void		 mpath_iscsi_open(struct event_base *, const char *const *urls,
+		     unsigned n, const struct iscsi_options *, iscsi_open_cb,
+		     void *);
+int		 mpath_is(const struct blockdev *);
+void		 mpath_raw(struct blockdev *, iscsi_raw_submit, iscsi_raw_done,
+		     void *);
+void		 mpath_set_registration(struct blockdev *, uint64_t key,
+		     iscsi_register_ask, void *);
+void		 mpath_register_answer(struct blockdev *, int granted);
+void		 mpath_set_fenced_cb(struct blockdev *, iscsi_fenced_cb, void *);
+int		 mpath_is_fenced(const struct blockdev *);
+/* After the owner's claim: the key on every other path up now. */
+void		 mpath_claimed(struct blockdev *, blockdev_cb, void *);
+unsigned	 mpath_paths(const struct blockdev *, struct mpath_path_info *,
+		     unsigned max);
+
 /* chap.c: the host's CHAP accounts, "TARGET USER SECRET" per line of a
  * root-only file, one per pool (issue 15). A process installs its accounts
  * once; from then on every iscsi_open without credentials of its own logs

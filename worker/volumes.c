@@ -187,6 +187,14 @@ worker_open_next(struct worker *w)
 			opts.chap_user = v->ref->chap_user;
 			opts.chap_secret = v->ref->chap_secret;
 		}
+		/* Several portals: one session per path (issue 17). */
+		if (v->ref->n_urls > 1) {
+			mpath_iscsi_open(w->base,
+			    (const char *const *)v->ref->urls,
+			    (unsigned)v->ref->n_urls, &opts,
+			    worker_iscsi_opened, v);
+			return;
+		}
 		iscsi_open(w->base, v->ref->url, &opts, worker_iscsi_opened, v);
 		return;
 	}

@@ -193,7 +193,9 @@ EOF
 		wait_for 30 "h$i quorate" members_are "h$i" "[true,[$members]]"
 	done
 	wait_for 20 "$n hosts in the state" bash -c "[[ \$('$LAB' exec h1 '$HAVENCTL' --json node list | jq '.nodes | length') == $n ]]"
-	ctl h1 pool add san --portal 10.77.2.2:3260 --target iqn.2026-11.lab.haven:san >/dev/null
+	# POOL_PORTALS: the pool's --portal options (lab.multipath: both portals).
+	# shellcheck disable=SC2086
+	ctl h1 pool add san ${POOL_PORTALS:---portal 10.77.2.2:3260} --target iqn.2026-11.lab.haven:san >/dev/null
 	ctl h1 volume add web1-disk --pool san --lun "$LUN" --size 1G >/dev/null
 }
 

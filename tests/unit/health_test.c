@@ -63,7 +63,8 @@ report(struct cluster *st, const struct health_verdict *v, size_t n)
 	Haven__Change		 c = HAVEN__CHANGE__INIT;
 	Haven__HostStorage	 hs = HAVEN__HOST_STORAGE__INIT;
 	Haven__PoolHealth	 ph[8], *pph[8];
-	size_t			 idx[8], i, nchanged;
+	protobuf_c_boolean	 pr[8][HEALTH_MAX_PATHS];
+	size_t			 idx[8], i, j, nchanged;
 
 	nchanged = health_changes(st, NODE, v, n, idx);
 	if (nchanged == 0)
@@ -73,6 +74,12 @@ report(struct cluster *st, const struct health_verdict *v, size_t n)
 		ph[i].pool = (char *)v[idx[i]].pool;
 		ph[i].reachable = v[idx[i]].reachable;
 		ph[i].since_us = v[idx[i]].since_us;
+		ph[i].paths = (char **)v[idx[i]].paths;
+		ph[i].n_paths = v[idx[i]].npaths;
+		ph[i].path_reachable = pr[i];
+		ph[i].n_path_reachable = v[idx[i]].npaths;
+		for (j = 0; j < v[idx[i]].npaths; j++)
+			pr[i][j] = v[idx[i]].path_reachable[j];
 		pph[i] = &ph[i];
 	}
 	hs.node_id = NODE;
@@ -89,7 +96,8 @@ test_steady_proposes_nothing(void **state)
 {
 	struct cluster		*st = cluster_with_pools();
 	struct health_verdict	 v[2] = {
-		{ "san", 1, 100 }, { "tank", 1, 100 },
+		{ .pool = "san", .reachable = 1, .since_us = 100 },
+		{ .pool = "tank", .reachable = 1, .since_us = 100 },
 	};
 	uint64_t		 seq;
 	int			 i;
@@ -111,7 +119,8 @@ test_transition_proposes_that_pool(void **state)
 {
 	struct cluster		*st = cluster_with_pools();
 	struct health_verdict	 v[2] = {
-		{ "san", 1, 100 }, { "tank", 1, 100 },
+		{ .pool = "san", .reachable = 1, .since_us = 100 },
+		{ .pool = "tank", .reachable = 1, .since_us = 100 },
 	};
 	size_t			 idx[2];
 	const Haven__HostRuntime *rt;
@@ -141,7 +150,8 @@ test_unknown_pool_and_host(void **state)
 {
 	struct cluster		*st = cluster_with_pools();
 	struct health_verdict	 v[2] = {
-		{ "nas", 0, 100 }, { "san", 1, 100 },
+		{ .pool = "nas", .reachable = 0, .since_us = 100 },
+		{ .pool = "san", .reachable = 1, .since_us = 100 },
 	};
 	size_t			 idx[2];
 
@@ -154,6 +164,79 @@ test_unknown_pool_and_host(void **state)
 	cluster_free(st);
 }
 
+/* Multipath (issue 17): a path's verdict changing is a report even while
+ * the pool stays reachable; the state keeps each path's. */
+static void
+test_paths(void **state)
+{
+	struct cluster		*st = cluster_with_pools();
+	struct health_verdict	 v = {
+		.pool = "san", .reachable = 1, .since_us = 100, .npaths = 2,
+		.paths = { "10.0.0.1:3260", "10.0.1.1:3260" },
+		.path_reachable = { 1, 1 },
+	};
+	const Haven__PoolHealth	*ph;
+	size_t			 idx[1];
+	uint64_t		 seq;
+
+	(void)state;
+	assert_int_equal(report(st, &v, 1), 1);
+	assert_int_equal(health_changes(st, NODE, &v, 1, idx), 0);
+	v.path_reachable[0] = 0;
+	seq = st->cs->seq;
+	assert_int_equal(report(st, &v, 1), 1);
+	assert_true(st->cs->seq > seq);
+	ph = cluster_host(st, NODE)->runtime->storage[0];
+	assert_true(ph->reachable);
+	assert_int_equal(ph->n_paths, 2);
+	assert_false(ph->path_reachable[0]);
+	assert_true(ph->path_reachable[1]);
+	assert_string_equal(ph->paths[1], "10.0.1.1:3260");
+	assert_int_equal(health_changes(st, NODE, &v, 1, idx), 0);
+	cluster_free(st);
+}
+
+/* A pool's portals: the first is its portal, each once, at most 4. */
+static void
+test_pool_portals(void **state)
+{
+	struct cluster		*st = cluster_new();
+	Haven__Change		 c = HAVEN__CHANGE__INIT;
+	Haven__PoolAdd		 pa = HAVEN__POOL_ADD__INIT;
+	Haven__PoolConfig	 pc = HAVEN__POOL_CONFIG__INIT;
+	char			*portals[5] = { "a:3260", "b:3260", "a:3260",
+				    "c", "d" }, err[256];
+
+	(void)state;
+	pc.name = (char *)"san";
+	pc.portal = (char *)"b:3260";
+	pc.target = (char *)"iqn.2026-11.test:san";
+	pc.portals = portals;
+	pc.n_portals = 2;
+	pa.config = &pc;
+	c.kind_case = HAVEN__CHANGE__KIND_POOL_ADD;
+	c.pool_add = &pa;
+	c.origin = NODE;
+	assert_int_equal(cluster_apply(st, &c, 1, err, sizeof err),
+	    CLUSTER_E_INVALID);
+	assert_non_null(strstr(err, "first of its portals"));
+	pc.portal = (char *)"a:3260";
+	pc.n_portals = 3;
+	assert_int_equal(cluster_apply(st, &c, 1, err, sizeof err),
+	    CLUSTER_E_INVALID);
+	assert_non_null(strstr(err, "twice"));
+	pc.n_portals = 5;
+	assert_int_equal(cluster_apply(st, &c, 1, err, sizeof err),
+	    CLUSTER_E_INVALID);
+	assert_int_equal(st->cs->n_pools, 0);
+	pc.n_portals = 2;
+	assert_int_equal(cluster_apply(st, &c, 1, err, sizeof err),
+	    CLUSTER_OK);
+	assert_int_equal(st->cs->pools[0]->n_portals, 2);
+	assert_string_equal(st->cs->pools[0]->portals[1], "b:3260");
+	cluster_free(st);
+}
+
 int
 main(void)
 {
@@ -161,6 +244,8 @@ main(void)
 		cmocka_unit_test(test_steady_proposes_nothing),
 		cmocka_unit_test(test_transition_proposes_that_pool),
 		cmocka_unit_test(test_unknown_pool_and_host),
+		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_pool_portals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
