@@ -46,6 +46,9 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 		    json_object_new_int64(CLUSTER_STORAGE_GIVEUP_S(r)));
 		json_object_object_add(o, "cpu_model",
 		    json_object_new_string(machine_cpu_model(r)));
+		/* 0: a havend that does not say (before issue 17) */
+		json_object_object_add(o, "protocol",
+		    json_object_new_int64(r->protocol));
 		cli_json_print(cli, o);
 	} else {
 		if (r->host_failures_to_tolerate == 0)

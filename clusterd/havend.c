@@ -487,13 +487,18 @@ havend_synced(struct replica *r, void *arg)
 		add->config->vlan_filtering = havend_strings(filtering,
 		    nfiltering);
 		add->config->n_vlan_filtering = nfiltering;
-		add->config->machine_types = havend_strings(
-		    h->qemu.machines.names, h->qemu.machines.n);
-		add->config->n_machine_types = h->qemu.machines.n;
-		add->config->cpu_models = havend_strings(h->qemu.cpus.names,
-		    h->qemu.cpus.n);
-		add->config->n_cpu_models = h->qemu.cpus.n;
-		add->config->qemu_version = strdup(h->qemu.version);
+		/* Its QEMU (protocol 2) once every member knows it: until
+		 * then HostQemu waits (havend_qemu_publish). */
+		if (replica_protocol(r) >= 2) {
+			add->config->machine_types = havend_strings(
+			    h->qemu.machines.names, h->qemu.machines.n);
+			add->config->n_machine_types = h->qemu.machines.n;
+			add->config->cpu_models = havend_strings(
+			    h->qemu.cpus.names, h->qemu.cpus.n);
+			add->config->n_cpu_models = h->qemu.cpus.n;
+			add->config->qemu_version = strdup(h->qemu.version);
+		} else
+			add->config->qemu_version = strdup("");
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_ADD;
 		c->host_add = add;
 		if (replica_propose(r, c, &id, err, sizeof err) == -1)
