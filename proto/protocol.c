@@ -82,13 +82,21 @@ used_disk_bus(const Haven__Change *c, char *what, size_t len)
 
 	/* An older member runs every VM's disks on IDE. */
 	return vc != NULL && !machine_disk_bus_ide(vc->disk_bus) &&
-	    SAY("--disk-bus %s", machine_disk_bus_name(vc->disk_bus));
+	    SAY("--disk-bus %s (meanwhile, give --disk-bus ide)",
+	    machine_disk_bus_name(vc->disk_bus));
 }
 
+/*
+ * A VM's machine type and CPU model are not the operator's to set with vm
+ * set: a VmSet carries what the VM has (its CPU model is set by the apply
+ * step at a cold start, on every member alike), so only a new VM counts.
+ */
 static int
 used_machine_type(const Haven__Change *c, char *what, size_t len)
 {
-	const Haven__VmConfig	*vc = change_vm_config(c);
+	const Haven__VmConfig	*vc = c->kind_case ==
+				    HAVEN__CHANGE__KIND_VM_CREATE ?
+				    change_vm_config(c) : NULL;
 
 	return vc != NULL && vc->machine_type != NULL &&
 	    *vc->machine_type != '\0' &&
@@ -98,7 +106,9 @@ used_machine_type(const Haven__Change *c, char *what, size_t len)
 static int
 used_vm_cpu_model(const Haven__Change *c, char *what, size_t len)
 {
-	const Haven__VmConfig	*vc = change_vm_config(c);
+	const Haven__VmConfig	*vc = c->kind_case ==
+				    HAVEN__CHANGE__KIND_VM_CREATE ?
+				    change_vm_config(c) : NULL;
 
 	return vc != NULL && vc->cpu_model != NULL && *vc->cpu_model != '\0' &&
 	    SAY("a VM's CPU model %.64s", vc->cpu_model);

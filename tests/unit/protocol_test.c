@@ -77,7 +77,7 @@ vm_fields(void **unused)
 	config.disk_bus = HAVEN__DISK_BUS__DISK_BUS_IDE;
 	assert_int_equal(needs(&c, ""), 1);
 	config.disk_bus = HAVEN__DISK_BUS__DISK_BUS_VIRTIO;
-	assert_int_equal(needs(&c, "--disk-bus virtio"), 2);
+	assert_int_equal(needs(&c, "--disk-bus virtio (meanwhile, give --disk-bus ide)"), 2);
 	config.disk_bus = HAVEN__DISK_BUS__DISK_BUS_UNSPECIFIED;
 	config.firmware = (char *)"bios";
 	assert_int_equal(needs(&c, ""), 1);
@@ -96,13 +96,16 @@ vm_fields(void **unused)
 	config.machine_type = (char *)"";
 	config.cpu_model = (char *)"qemu64";
 	assert_int_equal(needs(&c, "a VM's CPU model qemu64"), 2);
-	/* vm set carries the whole configuration: the same rows. */
+	/* vm set carries the whole configuration: what the VM has of its
+	 * machine type and CPU model (set on every member alike) does not
+	 * count; what the operator sets does. */
 	c.kind_case = HAVEN__CHANGE__KIND_VM_SET;
 	c.vm_set = &vs;
 	vs.config = &config;
-	assert_int_equal(needs(&c, "a VM's CPU model qemu64"), 2);
-	config.cpu_model = (char *)"";
+	config.machine_type = (char *)"pc-i440fx-7.2";
 	assert_int_equal(needs(&c, ""), 1);
+	config.firmware = (char *)"uefi";
+	assert_int_equal(needs(&c, "--firmware uefi"), 2);
 }
 
 static void
