@@ -77,7 +77,8 @@ vm_fields(void **unused)
 	config.disk_bus = HAVEN__DISK_BUS__DISK_BUS_IDE;
 	assert_int_equal(needs(&c, ""), 1);
 	config.disk_bus = HAVEN__DISK_BUS__DISK_BUS_VIRTIO;
-	assert_int_equal(needs(&c, "--disk-bus virtio (meanwhile, give --disk-bus ide)"), 2);
+	assert_int_equal(needs(&c,
+	    "--disk-bus virtio (meanwhile, give --disk-bus ide)"), 2);
 	config.disk_bus = HAVEN__DISK_BUS__DISK_BUS_UNSPECIFIED;
 	config.firmware = (char *)"bios";
 	assert_int_equal(needs(&c, ""), 1);
