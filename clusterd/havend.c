@@ -204,6 +204,13 @@ havend_propose_for(struct havend *h, struct control_client *c,
 		    "too many requests in flight; try again");
 		return;
 	}
+	/* A member of an older build could not apply it (issue 17). */
+	if (replica_protocol_check(h->replica, change, err, sizeof err) == -1) {
+		message_free(&change->base);
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_CONFLICT,
+		    "%s", err);
+		return;
+	}
 	if (replica_propose(h->replica, change, &id, err, sizeof err) == -1) {
 		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_NOT_QUORATE,
 		    "%s", err);
