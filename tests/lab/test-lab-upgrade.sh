@@ -112,7 +112,7 @@ one_state() {
 	a=$(state_digest h1) b=$(state_digest h2) c=$(state_digest h3) || return 1
 	[[ $a == "$b" && $b == "$c" ]] || return 1
 	for h in h1 h2 h3; do
-		members_are "$h" '[true,[1,2,3]]' || return 1
+		members_are "$h" '[true,[1,2,3]]' || exit 1
 		ctl "$h" --json node list | jq -c '[.nodes[] | [.node_id, .name, .membership, .maintenance, .fence]]'
 	done | sort -u | [[ $(wc -l) == 1 ]]
 }
