@@ -46,6 +46,9 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 		    json_object_new_int64(CLUSTER_STORAGE_GIVEUP_S(r)));
 		json_object_object_add(o, "cpu_model",
 		    json_object_new_string(machine_cpu_model(r)));
+		/* 0: a havend that does not say (before issue 17) */
+		json_object_object_add(o, "protocol",
+		    json_object_new_int64(r->protocol));
 		cli_json_print(cli, o);
 	} else {
 		if (r->host_failures_to_tolerate == 0)
@@ -76,6 +79,11 @@ cmd_cluster_show_exec(struct cli *cli, struct args *args)
 		printf("cpu model: %s%s (VMs take it at their next cold "
 		    "start)\n", machine_cpu_model(r), tree_empty(r->cpu_model) ?
 		    ", Haven's default" : "");
+		/* 0: a havend from before the announcement (issue 17) */
+		if (r->protocol != 0)
+			printf("protocol: %u (the lowest its members' havends "
+			    "speak; this havenctl's is %u)\n", r->protocol,
+			    HAVEN_PROTOCOL);
 	}
 	message_free(&r->base);
 	return CLI_EXIT_OK;

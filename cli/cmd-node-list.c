@@ -1,6 +1,7 @@
 /*
  * havenctl node list: the cluster's hosts, whether each is in this host's
  * quorate membership, their membership, maintenance and fencing state, the
+ * replicated protocol each member's havend speaks (rolling upgrade), the
  * bridges each offers to guests and whether each reaches its pools.
  */
 #include <inttypes.h>
@@ -74,6 +75,10 @@ node_list_json(const Haven__NodeListReply *r)
 		    json_object_new_boolean(rt->maintenance));
 		json_object_object_add(n, "fence",
 		    json_object_new_string(cli_fence_name(rt->fence)));
+		/* Rolling upgrade: what its havend announced at the last
+		 * sync; 0: not a member (or an answering havend before it). */
+		json_object_object_add(n, "protocol",
+		    json_object_new_int64(rt->protocol));
 		json_object_object_add(n, "memory_mib",
 		    json_object_new_uint64(hc->memory_mib));
 		json_object_object_add(n, "vcpus",
@@ -131,7 +136,7 @@ cmd_node_list_exec(struct cli *cli, struct args *args)
 	Haven__NodeListReply		*r;
 	const Haven__HostConfig		*hc;
 	const Haven__HostRuntime	*rt;
-	char				 mem[32];
+	char				 mem[32], proto[16];
 	size_t				 i, j, len;
 	int				 rc, width = 4;
 
@@ -158,21 +163,25 @@ cmd_node_list_exec(struct cli *cli, struct args *args)
 		if ((len = strlen(hc->name)) > (size_t)width)
 			width = (int)len;
 	}
-	printf("%7s %-*s %-6s %-10s %-11s %-7s %9s %-15s %s\n", "NODE ID",
-	    width, "NAME", "MEMBER", "MEMBERSHIP", "MAINTENANCE", "FENCE",
-	    "MEMORY", "BRIDGES", "STORAGE");
+	printf("%7s %-*s %-6s %-10s %-11s %-7s %5s %9s %-15s %s\n",
+	    "NODE ID", width, "NAME", "MEMBER", "MEMBERSHIP", "MAINTENANCE",
+	    "FENCE", "PROTO", "MEMORY", "BRIDGES", "STORAGE");
 	for (i = 0; i < r->n_hosts; i++) {
 		hc = r->hosts[i]->config != NULL ? r->hosts[i]->config :
 		    &no_config;
 		rt = r->hosts[i]->runtime != NULL ? r->hosts[i]->runtime :
 		    &no_runtime;
 		cli_format_mib(hc->memory_mib, mem, sizeof mem);
-		printf("%7" PRIu32 " %-*s %-6s %-10s %-11s %-7s %9s ",
+		if (rt->protocol != 0)
+			snprintf(proto, sizeof proto, "%u", rt->protocol);
+		else
+			snprintf(proto, sizeof proto, "-");
+		printf("%7" PRIu32 " %-*s %-6s %-10s %-11s %-7s %5s %9s ",
 		    hc->node_id, width, hc->name,
 		    is_member(r, hc->node_id) ? "yes" : "no",
 		    cli_membership_name(rt->membership),
 		    rt->maintenance ? "yes" : "no", cli_fence_name(rt->fence),
-		    mem);
+		    proto, mem);
 		/* The bridges it offers to guests' NICs, then its pools. */
 		node_list_bridges(hc);
 		for (j = 0; j < rt->n_storage; j++) {

@@ -353,6 +353,15 @@ void		 replica_forget_quorum(struct replica *);
 const struct cluster *replica_state(const struct replica *);
 int		 replica_is_quorate(const struct replica *);
 const uint32_t	*replica_members(const struct replica *, size_t *n);
+/* Rolling upgrade (issue 17): the protocol the cluster runs at since the
+ * last sync (the lowest its members announced), and what member node_id
+ * announced then (0: not a member). */
+uint32_t	 replica_protocol(const struct replica *);
+uint32_t	 replica_member_protocol(const struct replica *, uint32_t node_id);
+/* Whether the running protocol allows c; if not, -1 and a sentence naming
+ * the host to upgrade and what c uses in err. */
+int		 replica_protocol_check(const struct replica *,
+		     const Haven__Change *, char *err, size_t errlen);
 
 /* sync.c: who sends its state on a configuration change (DESIGN §5). */
 struct sync_member {
@@ -368,6 +377,8 @@ struct sync_member {
 	int		 vq_quorate;
 	uint32_t	 vq_expected_hosts;
 	int		 vq_tie_breaker;
+	/* The protocol it announced (SyncState.protocol; 0: none, 1). */
+	uint32_t	 protocol;
 };
 struct sync_decision {
 	size_t		 source;	/* index into the members */
@@ -394,6 +405,8 @@ int		 sync_quorate(const struct sync_member *, size_t n,
 /* The state's SyncState for configuration epoch. */
 void		 sync_member_of(const struct cluster *, uint32_t node_id,
 		     uint64_t epoch, struct sync_member *);
+/* The protocol the members run at: the lowest they announced. Pure. */
+uint32_t	 sync_protocol(const struct sync_member *, size_t n);
 
 /* coordinator.c: the reconcile step (DESIGN §5, §6). */
 struct coordinator_decisions {

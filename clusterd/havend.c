@@ -204,6 +204,13 @@ havend_propose_for(struct havend *h, struct control_client *c,
 		    "too many requests in flight; try again");
 		return;
 	}
+	/* A member of an older build could not apply it (issue 17). */
+	if (replica_protocol_check(h->replica, change, err, sizeof err) == -1) {
+		message_free(&change->base);
+		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_CONFLICT,
+		    "%s", err);
+		return;
+	}
 	if (replica_propose(h->replica, change, &id, err, sizeof err) == -1) {
 		control_reply_error(c, HAVEN__ERROR_CODE__ERROR_CODE_NOT_QUORATE,
 		    "%s", err);
@@ -487,13 +494,18 @@ havend_synced(struct replica *r, void *arg)
 		add->config->vlan_filtering = havend_strings(filtering,
 		    nfiltering);
 		add->config->n_vlan_filtering = nfiltering;
-		add->config->machine_types = havend_strings(
-		    h->qemu.machines.names, h->qemu.machines.n);
-		add->config->n_machine_types = h->qemu.machines.n;
-		add->config->cpu_models = havend_strings(h->qemu.cpus.names,
-		    h->qemu.cpus.n);
-		add->config->n_cpu_models = h->qemu.cpus.n;
-		add->config->qemu_version = strdup(h->qemu.version);
+		/* Its QEMU (protocol 2) once every member knows it: until
+		 * then HostQemu waits (havend_qemu_publish). */
+		if (replica_protocol(r) >= 2) {
+			add->config->machine_types = havend_strings(
+			    h->qemu.machines.names, h->qemu.machines.n);
+			add->config->n_machine_types = h->qemu.machines.n;
+			add->config->cpu_models = havend_strings(
+			    h->qemu.cpus.names, h->qemu.cpus.n);
+			add->config->n_cpu_models = h->qemu.cpus.n;
+			add->config->qemu_version = strdup(h->qemu.version);
+		} else
+			add->config->qemu_version = strdup("");
 		c->kind_case = HAVEN__CHANGE__KIND_HOST_ADD;
 		c->host_add = add;
 		if (replica_propose(r, c, &id, err, sizeof err) == -1)

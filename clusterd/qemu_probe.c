@@ -166,6 +166,13 @@ havend_qemu_publish(struct havend *h, const Haven__Host *me)
 	hq->qemu_version = xstrdup(q->version);
 	c->kind_case = HAVEN__CHANGE__KIND_HOST_QEMU;
 	c->host_qemu = hq;
+	/* A member of an older build would refuse it: after the sync that
+	 * finds every member new enough (issue 17). */
+	if (replica_protocol_check(h->replica, c, err, sizeof err) == -1) {
+		log_info("this host's QEMU report waits: %s", err);
+		message_free(&c->base);
+		return;
+	}
 	if (replica_propose(h->replica, c, &id, err, sizeof err) == -1)
 		log_warn("publishing this host's QEMU: %s", err);
 }

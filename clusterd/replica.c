@@ -52,6 +52,7 @@ struct replica {
 	int			 resync_asked;
 	struct ev_timer		*sync_timer;
 	int			 quorate;	/* of the configuration, at sync */
+	uint32_t		 protocol;	/* the lowest announced, at sync */
 
 	/* Cannot persist: out of the group until a save succeeds. */
 	int			 broken;
@@ -187,6 +188,11 @@ replica_sync_done(struct replica *r)
 	ev_timer_cancel(r->sync_timer);
 	nknown = replica_known_hosts(r, known, sizeof known / sizeof *known);
 	r->quorate = sync_quorate(r->got, r->nmembers, known, nknown);
+	if (sync_protocol(r->got, r->nmembers) != r->protocol)
+		log_info("sync: the cluster runs at protocol %u (this build "
+		    "speaks %u)", sync_protocol(r->got, r->nmembers),
+		    HAVEN_PROTOCOL);
+	r->protocol = sync_protocol(r->got, r->nmembers);
 	cluster_set_epoch(r->st, r->round_epoch, r->quorate);
 	if (replica_persist(r, err, sizeof err) == -1)
 		return;
@@ -203,8 +209,16 @@ replica_sync_done(struct replica *r)
 	r->nheld = 0;
 	if (r->broken)
 		return;
-	/* Requests made during the sync go out now. */
+	/* Requests made during the sync go out now, those the protocol
+	 * still allows (a member of an older build may have joined). */
 	for (i = 0; i < r->nqueued; i++) {
+		if (replica_protocol_check(r, r->queued[i], err,
+		    sizeof err) == -1) {
+			log_warn("a change made during the sync is dropped: "
+			    "%s", err);
+			message_free(&r->queued[i]->base);
+			continue;
+		}
 		r->queued[i]->epoch = r->st->cs->epoch;
 		if (replica_send(r, FRAME_CHANGE, &r->queued[i]->base) == -1)
 			log_warn("a queued change could not be sent: %s",
@@ -346,6 +360,7 @@ replica_take_sync_state(struct replica *r, uint32_t from,
 	r->got[i].vq_quorate = s->vq_quorate;
 	r->got[i].vq_expected_hosts = s->vq_expected_hosts;
 	r->got[i].vq_tie_breaker = s->vq_tie_breaker;
+	r->got[i].protocol = s->protocol;
 	if (s->epoch > r->prev_epoch_max)
 		r->prev_epoch_max = s->epoch;
 	r->have[i] = 1;
@@ -545,6 +560,7 @@ replica_start_round(struct replica *r)
 	s.vq_expected_hosts = q.expected_hosts;
 	s.vq_tie_breaker = q.tie_breaker;
 	s.attempt = r->attempt;
+	s.protocol = mine.protocol;
 	r->sent_vq_quorate = q.quorate;
 	ev_timer_arm(r->sync_timer, REPLICA_SYNC_TIMEOUT_MS);
 	if (replica_send(r, FRAME_SYNC_STATE, &s.base) == -1)
@@ -622,6 +638,8 @@ replica_propose(struct replica *r, Haven__Change *c, uint64_t *request_id,
 		    "changes are refused until it rejoins a majority");
 		goto refuse;
 	}
+	if (replica_protocol_check(r, c, err, errlen) == -1)
+		goto refuse;
 	c->origin = membership_node_id(r->membership);
 	c->request_id = ++r->next_request;
 	c->timestamp_us = now_us();
@@ -664,6 +682,54 @@ replica_forget_quorum(struct replica *r)
 		log_error("persisting the cluster state: %s", err);
 }
 
+uint32_t
+replica_protocol(const struct replica *r)
+{
+	return r->protocol;
+}
+
+uint32_t
+replica_member_protocol(const struct replica *r, uint32_t node_id)
+{
+	ssize_t	 i = replica_member_index(r, node_id);
+
+	return i < 0 || !r->have[i] ? 0 : protocol_of(r->got[i].protocol);
+}
+
+/*
+ * Rolling upgrade (issue 17): a change the running protocol does not allow
+ * is never proposed; the sentence names the member holding the cluster
+ * back (the lowest node id of those below what c needs) and what c uses.
+ */
+int
+replica_protocol_check(const struct replica *r, const Haven__Change *c,
+    char *err, size_t errlen)
+{
+	const Haven__Host	*host;
+	char			 what[128], name[80];
+	uint32_t		 need;
+	size_t			 i;
+
+	if ((need = protocol_change_needs(c, what, sizeof what)) <= r->protocol)
+		return 0;
+	snprintf(name, sizeof name, "a member");
+	for (i = 0; i < r->nmembers; i++) {
+		if (protocol_of(r->got[i].protocol) >= need)
+			continue;
+		if ((host = cluster_host(r->st, r->got[i].node_id)) != NULL)
+			snprintf(name, sizeof name, "host %.63s",
+			    host->config->name);
+		else
+			snprintf(name, sizeof name, "node %u",
+			    r->got[i].node_id);
+		break;
+	}
+	snprintf(err, errlen, "%s runs protocol %u; upgrade it before using "
+	    "%s (it needs protocol %u; 'havenctl node list' shows each "
+	    "host's)", name, r->protocol, what, need);
+	return -1;
+}
+
 const struct cluster *
 replica_state(const struct replica *r)
 {
@@ -699,6 +765,7 @@ replica_new(struct membership *m, const char *dir,
 	r->cb = cb;
 	r->arg = arg;
 	r->syncing = 1;		/* until the first configuration */
+	r->protocol = HAVEN_PROTOCOL_OLDEST;	/* until the first sync */
 	snprintf(r->dir, sizeof r->dir, "%s", dir);
 	r->sync_timer = ev_timer_new(membership_event_base(m), 0, 0,
 	    replica_sync_timeout, r);

@@ -22,11 +22,47 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
+/*
+ * Rolling upgrade (issue 17): the state's hosts for a reply, each with the
+ * protocol its havend announced at the last sync (0: not a member), which
+ * the replicated state does not hold. Shallow copies into *hosts and
+ * *runtimes (free both, not what they point to).
+ */
+static Haven__Host **
+havend_hosts_with_protocol(struct havend *h, Haven__Host **hosts_out,
+    Haven__HostRuntime **runtimes_out)
+{
+	const Haven__ClusterState	*cs = replica_state(h->replica)->cs;
+	Haven__Host			**list, *hosts;
+	Haven__HostRuntime		*runtimes;
+	size_t				 i;
+
+	list = xcalloc(cs->n_hosts + 1, sizeof *list);
+	hosts = xcalloc(cs->n_hosts + 1, sizeof *hosts);
+	runtimes = xcalloc(cs->n_hosts + 1, sizeof *runtimes);
+	for (i = 0; i < cs->n_hosts; i++) {
+		hosts[i] = *cs->hosts[i];
+		if (cs->hosts[i]->runtime != NULL) {
+			runtimes[i] = *cs->hosts[i]->runtime;
+			runtimes[i].protocol = replica_member_protocol(
+			    h->replica, cs->hosts[i]->config->node_id);
+			hosts[i].runtime = &runtimes[i];
+		}
+		list[i] = &hosts[i];
+	}
+	*hosts_out = hosts;
+	*runtimes_out = runtimes;
+	return list;
+}
+
 static void
 havend_status(struct control_client *c, ProtobufCMessage *req, void *arg)
 {
 	struct havend		*h = arg;
 	Haven__StatusReply	 r = HAVEN__STATUS_REPLY__INIT;
+	Haven__ClusterSettings	 settings = HAVEN__CLUSTER_SETTINGS__INIT;
+	Haven__Host		**list, *hosts;
+	Haven__HostRuntime	*runtimes;
 
 	r.node_name = h->config.node_name;
 	r.node_id = h->node_id;
@@ -34,13 +70,19 @@ havend_status(struct control_client *c, ProtobufCMessage *req, void *arg)
 	r.members = h->members;
 	r.n_members = h->nmembers;
 	r.version = HAVEN_VERSION;
-	r.hosts = replica_state(h->replica)->cs->hosts;
+	list = havend_hosts_with_protocol(h, &hosts, &runtimes);
+	r.hosts = list;
 	r.n_hosts = replica_state(h->replica)->cs->n_hosts;
 	r.now_us = now_us();
-	r.settings = replica_state(h->replica)->cs->settings;
+	if (replica_state(h->replica)->cs->settings != NULL)
+		settings = *replica_state(h->replica)->cs->settings;
+	settings.protocol = replica_protocol(h->replica);
+	r.settings = &settings;
 	control_reply(c, FRAME_STATUS_REPLY, &r.base);
+	free(list);
+	free(hosts);
+	free(runtimes);
 }
-
 
 /*
  * A new VM's NICs: a MAC for each that has none, chosen here, once, so every
@@ -116,7 +158,9 @@ havend_vm_create(struct control_client *c, ProtobufCMessage *m, void *arg)
 	if (config->disk_bus == HAVEN__DISK_BUS__DISK_BUS_UNSPECIFIED)
 		config->disk_bus = HAVEN__DISK_BUS__DISK_BUS_VIRTIO;
 	machine = config->machine_type;
-	if (tree_empty(machine))
+	/* Not pinned while a member of an older build is in the cluster
+	 * (protocol 1 knows no machine type): "pc" as before. */
+	if (tree_empty(machine) && replica_protocol(h->replica) >= 2)
 		config->machine_type = h->qemu.pc;
 	cpu = config->cpu_model;
 	config->cpu_model = (char *)"";
@@ -388,13 +432,19 @@ havend_node_list(struct control_client *c, ProtobufCMessage *m, void *arg)
 	struct havend		*h = arg;
 	const struct cluster	*st = replica_state(h->replica);
 	Haven__NodeListReply	 r = HAVEN__NODE_LIST_REPLY__INIT;
+	Haven__Host		**list, *hosts;
+	Haven__HostRuntime	*runtimes;
 
-	r.hosts = st->cs->hosts;
+	list = havend_hosts_with_protocol(h, &hosts, &runtimes);
+	r.hosts = list;
 	r.n_hosts = st->cs->n_hosts;
 	r.members = h->members;
 	r.n_members = h->nmembers;
 	r.quorate = replica_is_quorate(h->replica);
 	control_reply(c, FRAME_NODE_LIST_REPLY, &r.base);
+	free(list);
+	free(hosts);
+	free(runtimes);
 }
 
 static void
@@ -554,10 +604,13 @@ havend_settings_get(struct control_client *c, ProtobufCMessage *m, void *arg)
 {
 	struct havend		*h = arg;
 	const struct cluster	*st = replica_state(h->replica);
-	Haven__ClusterSettings	 none = HAVEN__CLUSTER_SETTINGS__INIT;
+	Haven__ClusterSettings	 settings = HAVEN__CLUSTER_SETTINGS__INIT;
 
-	control_reply(c, FRAME_SETTINGS_REPLY, st->cs->settings != NULL ?
-	    &st->cs->settings->base : &none.base);
+	/* With the running protocol, which the state does not hold. */
+	if (st->cs->settings != NULL)
+		settings = *st->cs->settings;
+	settings.protocol = replica_protocol(h->replica);
+	control_reply(c, FRAME_SETTINGS_REPLY, &settings.base);
 }
 
 static void

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clusterd.h"
+#include "proto.h"
 
 /* Whether a is a better source than b: highest last-quorate epoch, then
  * highest seq, then lowest node id. */
@@ -130,5 +131,18 @@ sync_member_of(const struct cluster *st, uint32_t node_id, uint64_t epoch,
 	m->seq = st->cs->seq;
 	m->last_quorate_epoch = st->cs->last_quorate_epoch;
 	m->learner = st->cs->seq == 0;
+	m->protocol = HAVEN_PROTOCOL;
 	cluster_digest(st, m->digest);
+}
+
+uint32_t
+sync_protocol(const struct sync_member *m, size_t n)
+{
+	uint32_t	 p = HAVEN_PROTOCOL;
+	size_t		 i;
+
+	for (i = 0; i < n; i++)
+		if (protocol_of(m[i].protocol) < p)
+			p = protocol_of(m[i].protocol);
+	return p;
 }

@@ -228,6 +228,23 @@ int		 machine_parse_cpus(const char *, int kvm,
 		     struct machine_list *);
 void		 machine_list_free(struct machine_list *);
 
+/* protocol.c: rolling upgrade (issue 17). Each member announces the
+ * replicated protocol its build speaks; the cluster runs at the lowest of
+ * its current members', and no member proposes a change (a kind, or a
+ * field set to other than its default) that a lower protocol cannot apply. */
+#define HAVEN_PROTOCOL		2	/* this build's */
+#define HAVEN_PROTOCOL_OLDEST	1	/* a build that announces none */
+/* What a member announced (0: nothing, a build before the field) as a
+ * protocol. */
+uint32_t	 protocol_of(uint32_t announced);
+/* The lowest of n announced protocols; this build's when n is 0. */
+uint32_t	 protocol_running(const uint32_t *announced, size_t n);
+/* The lowest protocol that can apply c, and (when above the oldest) in
+ * what, as an operator names it ("--firmware uefi"), the first thing of c
+ * that needs it. */
+uint32_t	 protocol_change_needs(const Haven__Change *, char *what,
+		     size_t whatlen);
+
 /* Cluster settings with their defaults (a Haven__ClusterSettings, may be
  * NULL): live migration, the lowest priority a drain moves live, and how
  * long a host may lose a VM's pool before the VM moves. */

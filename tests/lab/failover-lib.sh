@@ -85,11 +85,14 @@ watchdog_fired() { grep -q "watchdog expired" "$TMP/watchdog-$1.log" 2>/dev/null
 # start_havend HOST — havend on HOST, and up to 15 s for its loop to run
 # (its control socket answers): it probes QEMU first, and until it runs,
 # the others may still count the havend it replaces as a member.
+# HAVEND_hN (e.g. HAVEND_h3=/path/to/older/build/clusterd/havend): another
+# build's havend on that host (lab.upgrade).
 start_havend() {
-	local i
+	local i bin=HAVEND_${1#haven-}
+	bin=${!bin:-$HAVEND}
 	[[ -z ${LAB_WATCHDOG:-} ]] || standin_start "${1#haven-}"
 	"$LAB" exec "$1" setsid -f sh -c 'echo $$ >/run/havend.pid; exec "$@" >>/var/log/havend.log 2>&1' \
-		havend "$HAVEND" </dev/null
+		havend "$bin" </dev/null
 	for ((i = 0; i < 150; i++)); do
 		"$LAB" exec "$1" "$HAVENCTL" status >/dev/null 2>&1 && return 0
 		sleep 0.1
@@ -143,7 +146,8 @@ runs_elsewhere() { # VM FROM_NODE ASK_HOST
 
 # lab_cluster N EXTRA_CONF — lab up with N hosts, haven.conf (plus EXTRA_CONF
 # lines) on each, havend everywhere, quorate; a LUN with a 64 MiB VHD as
-# pool san / volume web1-disk.
+# pool san / volume web1-disk. LAB_HAVEND_ORDER: the hosts' numbers in the
+# order their havends start (1 to N by default).
 lab_cluster() {
 	local n=$1 extra=${2:-} i members
 	# HAVEN_EXTRA_CONF: more [vm] lines, e.g. "worker = PATH" to run an
@@ -158,7 +162,7 @@ $extra"
 	ctl h1 --key haven-lab:1 disk create "$URL" --size 64M >/dev/null
 	cp "$KERNEL" "$TMP/guest.elf"
 	chmod 644 "$TMP/guest.elf"
-	for ((i = 1; i <= n; i++)); do
+	for i in ${LAB_HAVEND_ORDER:-$(seq 1 "$n")}; do
 		"$LAB" exec "h$i" sh -c "cat >/etc/haven/haven.conf" <<EOF
 [node]
 name = haven-h$i
