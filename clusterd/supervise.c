@@ -367,8 +367,14 @@ supervise_weigh(struct vmworker *w, int moving)
 	if (w->vcpus == 0 || (w->weighed_moving == moving && !moving))
 		return;
 	if (vmcg_weight_cpu(VMCG_ROOT, w->sup->config->node_name, w->uid,
-	    moving ? w->vcpus * SUPERVISE_MOVE_WEIGHT : w->vcpus) == 0)
-		w->weighed_moving = moving;
+	    moving ? w->vcpus * SUPERVISE_MOVE_WEIGHT : w->vcpus) == -1)
+		return;
+	if (moving || w->weighed_moving == 1)
+		log_vm(LOG_LEVEL_INFO, w->name, moving ? "its cgroup weighs "
+		    "%u vCPUs while its state streams" : "its cgroup weighs "
+		    "its %u vCPUs again", moving ? w->vcpus *
+		    SUPERVISE_MOVE_WEIGHT : w->vcpus);
+	w->weighed_moving = moving;
 }
 
 static void

@@ -70,10 +70,16 @@ t2=$(ctl h2 vm console web1 --tail 100000 | sed -n 's/.* tick=\([0-9]*\).*/\1/p'
 (( t2 > tick )) || fail "the counter restarted: $tick before, $t2 after"
 grep -q "dirty FAIL" <(ctl h2 vm console web1 --tail 100000) && fail "dirty RAM corrupted"
 echo "boot $boot: tick $tick on h1 -> $t2 on h2"
-# The restore ran at 8 times the VM's CPU weight; running, it is back to
-# one vCPU's (clusterd/supervise.c, supervise_weigh).
+# The save and the restore ran at 8 times the VM's CPU weight (havend says
+# so when it sets it); running, it is back to one vCPU's
+# (clusterd/supervise.c, supervise_weigh).
+for h in h1 h2; do
+	"$LAB" exec "$h" grep -q "web1.*its cgroup weighs 8 vCPUs while its state streams" /var/log/havend.log ||
+		fail "$h did not weigh web1's cgroup up for the stream"
+done
 [[ $(cpu_weight h2 web1) == "$(cpu_weight_of 1)" ]] ||
 	fail "web1's cgroup on h2 weighs $(cpu_weight h2 web1) running, not $(cpu_weight_of 1)"
+echo "web1's cgroup weighed 8 vCPUs while its state streamed; $(cpu_weight h2 web1) running on h2"
 ctl h2 --json vm migrate web1 --to haven-h3 --quick | jq -c '{from, to, downtime_ms}'
 # Every member counts both moves, with their downtime (havend's metrics).
 m=$("$LAB" exec h1 curl -sf --max-time 5 http://127.0.0.1:9731/metrics) || fail "no metrics from h1"
@@ -100,18 +106,6 @@ src=$(vm_field h1 web1 owner)
 ctl h1 vm migrate web1 --to haven-h2 --quick --no-wait >/dev/null
 restoring_on_h2() { [[ $(ctl h1 --json vm show web1 | jq -r '[.phase,.owner]|join(" ")') == "restoring 2" ]]; }
 wait_for 30 "web1 restoring on h2" restoring_on_h2
-# Its QEMU may not be spawned yet: its cgroup's weight once it is.
-for _ in {1..50}; do
-	w=$(cpu_weight h2 web1)
-	[[ -z $w ]] && restoring_on_h2 || break
-	sleep 0.1
-done
-if [[ -n $w ]] && restoring_on_h2; then
-	[[ $w == "$(cpu_weight_of 8)" ]] || fail "web1's cgroup on h2 weighs $w while it restores, not $(cpu_weight_of 8)"
-	echo "web1's cgroup on h2 weighs $w while it restores"
-else
-	echo "web1's restore ended before its cgroup's weight was read"
-fi
 "$LAB" kill haven-h2 >/dev/null
 echo "killed h2 while it restored web1"
 wait_for 60 "web1 running elsewhere" runs_elsewhere web1 2 h1
