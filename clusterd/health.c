@@ -153,8 +153,12 @@ health_publish(struct health *hl)
 		v[n].pool = hl->pools[i]->name;
 		v[n].reachable = hl->pools[i]->reach.state == REACH_REACHABLE;
 		v[n].since_us = hl->pools[i]->reach.since_us;
-		v[n].npaths = hl->pools[i]->npaths > 1 ? hl->pools[i]->npaths :
-		    0;
+		/* Per path only once every member understands it (protocol
+		 * 3): an older one refuses a report whose paths alone
+		 * changed, and it would be sent again every 5 s. */
+		v[n].npaths = hl->pools[i]->npaths > 1 &&
+		    replica_protocol(hl->replica) >= 3 ?
+		    hl->pools[i]->npaths : 0;
 		for (j = 0; j < v[n].npaths; j++) {
 			v[n].paths[j] = hl->pools[i]->paths[j].portal;
 			v[n].path_reachable[j] =

@@ -232,7 +232,7 @@ void		 machine_list_free(struct machine_list *);
  * replicated protocol its build speaks; the cluster runs at the lowest of
  * its current members', and no member proposes a change (a kind, or a
  * field set to other than its default) that a lower protocol cannot apply. */
-#define HAVEN_PROTOCOL		2	/* this build's */
+#define HAVEN_PROTOCOL		3	/* this build's */
 #define HAVEN_PROTOCOL_OLDEST	1	/* a build that announces none */
 /* What a member announced (0: nothing, a build before the field) as a
  * protocol. */

@@ -160,6 +160,36 @@ used_settings_cpu_model(const Haven__Change *c, char *what, size_t len)
 	    SAY("--cpu-model");
 }
 
+/* Protocol 3: iSCSI multipath (issue 17). */
+static int
+used_pool_portals(const Haven__Change *c, char *what, size_t len)
+{
+	/* An older member's workers would use the first portal only. */
+	return c->kind_case == HAVEN__CHANGE__KIND_POOL_ADD &&
+	    c->pool_add != NULL && c->pool_add->config != NULL &&
+	    c->pool_add->config->n_portals > 1 &&
+	    SAY("a pool on %zu portals (--portal more than once)",
+	    c->pool_add->config->n_portals);
+}
+
+static int
+used_storage_paths(const Haven__Change *c, char *what, size_t len)
+{
+	const Haven__HostStorage	*hs;
+	size_t				 i;
+
+	/* An older member sees a report whose paths alone changed as one
+	 * it has already, and refuses it. */
+	if (c->kind_case != HAVEN__CHANGE__KIND_HOST_STORAGE ||
+	    (hs = c->host_storage) == NULL)
+		return 0;
+	for (i = 0; i < hs->n_pools; i++)
+		if (hs->pools[i]->n_paths > 0 ||
+		    hs->pools[i]->n_path_reachable > 0)
+			return SAY("a storage report per path");
+	return 0;
+}
+
 #undef SAY
 
 static const struct protocol_feature protocol_features[] = {
@@ -174,9 +204,12 @@ static const struct protocol_feature protocol_features[] = {
 	{ 2, used_cdrom },
 	{ 2, used_boot_order },
 	{ 2, used_settings_cpu_model },
-	/* 3: the next protocol's rows here (cluster bootstrap: ClusterSettings
-	 * 12-13; iSCSI multipath: PoolConfig 4-5, VolumeRef 6-7, ...), with
-	 * HAVEN_PROTOCOL raised to 3 in proto.h. */
+	/* 3: iSCSI multipath (PoolConfig 4; PoolHealth 4-5). VolumeRef 6
+	 * goes only to this host's own workers. */
+	{ 3, used_pool_portals },
+	{ 3, used_storage_paths },
+	/* 4: the next protocol's rows here, with HAVEN_PROTOCOL raised in
+	 * proto.h. */
 };
 
 uint32_t

@@ -261,6 +261,47 @@ unknown_to_an_older_member(void **unused)
 	cluster_free(st);
 }
 
+static void
+multipath(void **unused)
+{
+	Haven__Change		c = HAVEN__CHANGE__INIT;
+	Haven__PoolAdd		add = HAVEN__POOL_ADD__INIT;
+	Haven__PoolConfig	pc = HAVEN__POOL_CONFIG__INIT;
+	Haven__HostStorage	hs = HAVEN__HOST_STORAGE__INIT;
+	Haven__PoolHealth	ph = HAVEN__POOL_HEALTH__INIT, *phs[] = { &ph };
+	char			*portals[] = { (char *)"10.77.2.2",
+				    (char *)"10.77.5.2" };
+	protobuf_c_boolean	 up[] = { 1, 0 };
+
+	(void)unused;
+	/* A pool on one portal: protocol 1; on two: 3. */
+	c.kind_case = HAVEN__CHANGE__KIND_POOL_ADD;
+	c.pool_add = &add;
+	add.config = &pc;
+	pc.name = (char *)"san";
+	pc.portal = portals[0];
+	assert_int_equal(needs(&c, ""), 1);
+	pc.portals = portals;
+	pc.n_portals = 1;
+	assert_int_equal(needs(&c, ""), 1);
+	pc.n_portals = 2;
+	assert_int_equal(needs(&c, "a pool on 2 portals (--portal more than "
+	    "once)"), 3);
+	/* A storage report of the pool alone: 1; with its paths: 3. */
+	c.kind_case = HAVEN__CHANGE__KIND_HOST_STORAGE;
+	c.host_storage = &hs;
+	hs.pools = phs;
+	hs.n_pools = 1;
+	ph.pool = (char *)"san";
+	ph.reachable = 1;
+	assert_int_equal(needs(&c, ""), 1);
+	ph.paths = portals;
+	ph.n_paths = 2;
+	ph.path_reachable = up;
+	ph.n_path_reachable = 2;
+	assert_int_equal(needs(&c, "a storage report per path"), 3);
+}
+
 int
 main(void)
 {
@@ -269,6 +310,7 @@ main(void)
 		cmocka_unit_test(vm_fields),
 		cmocka_unit_test(settings),
 		cmocka_unit_test(running),
+		cmocka_unit_test(multipath),
 		cmocka_unit_test(unknown_to_an_older_member),
 	};
 
