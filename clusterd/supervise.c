@@ -351,14 +351,8 @@ vmworker_detail(const struct vmworker *w)
 /*
  * The VM's cgroup's CPU weight: its vCPUs' while it runs, and
  * SUPERVISE_MOVE_WEIGHT times that while a quick migration's save or
- * restore streams its state. The guest is stopped then, its vCPUs idle;
- * what runs in its cgroup is QEMU's migration thread and the worker's
- * stream, and their time is the downtime the operator waits out. Under
- * contention the scheduler shares one cgroup's weight among all its
- * threads and CPUs, against each process outside with a weight of its own
- * (tgtd, the other side of the stream, for one): at its running weight
- * the stream ran slower than the same stream outside any cgroup, which
- * tests/bench/migrate measured as Haven's fixed cost.
+ * restore streams its state (the guest is stopped; what runs is the
+ * stream, whose time is the downtime: docs/design-notes.md).
  */
 static void
 supervise_weigh(struct vmworker *w, int moving)
