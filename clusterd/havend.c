@@ -255,6 +255,7 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 		alert_applied(h->alert, replica_state(r)->cs, c, h->node_id,
 		    h->config.node_name);
 		metrics_applied(h->metrics, replica_state(r)->cs, c);
+		corosync_sync_applied(replica_state(r)->cs, c);
 	}
 	if (c->origin == h->node_id) {
 		for (i = 0; i < h->npending; i++) {

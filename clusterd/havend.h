@@ -190,4 +190,8 @@ extern const size_t havend_nroutes;
 int	havend_authorize(const struct identity *who, enum request_class class,
     const char *vm, enum role *granted, void *arg);
 
+/* corosync_sync.c: the state's corosync.conf onto this host, reloaded. */
+void	corosync_sync_applied(const Haven__ClusterState *,
+    const Haven__Change *);
+
 #endif
