@@ -2,7 +2,9 @@
  * The corosync.conf of the replicated state (ClusterSettings.corosync_conf,
  * set by `havenctl cluster join` and `node remove`) onto this host: written
  * to /etc/corosync/corosync.conf where it differs, then corosync told to
- * reload it (corosync 3 adds and drops nodes on a reload on every member).
+ * reload it (corosync 3 adds and drops nodes on a reload on every member);
+ * after a change that sets it, and after each sync, for a member that was
+ * down when it changed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -85,19 +87,12 @@ corosync_sync_reload(void)
 }
 
 void
-corosync_sync_applied(const Haven__ClusterState *cs, const Haven__Change *c)
+corosync_sync_state(const Haven__ClusterState *cs)
 {
 	const char	*want;
 	char		*have;
-	size_t		 i;
 
-	if (c->kind_case != HAVEN__CHANGE__KIND_SETTINGS_SET ||
-	    cs->settings == NULL)
-		return;
-	for (i = 0; i < c->settings_set->n_fields; i++)
-		if (strcmp(c->settings_set->fields[i], "corosync_conf") == 0)
-			break;
-	if (i == c->settings_set->n_fields)
+	if (cs->settings == NULL)
 		return;
 	want = cs->settings->corosync_conf;
 	if (want == NULL || *want == '\0')
@@ -116,4 +111,16 @@ corosync_sync_applied(const Haven__ClusterState *cs, const Haven__Change *c)
 	log_info("corosync.conf: the cluster's nodelist changed; written to "
 	    "%s, corosync reloads it", COROSYNC_SYNC_PATH);
 	corosync_sync_reload();
+}
+
+void
+corosync_sync_applied(const Haven__ClusterState *cs, const Haven__Change *c)
+{
+	size_t	 i;
+
+	if (c->kind_case != HAVEN__CHANGE__KIND_SETTINGS_SET)
+		return;
+	for (i = 0; i < c->settings_set->n_fields; i++)
+		if (strcmp(c->settings_set->fields[i], "corosync_conf") == 0)
+			corosync_sync_state(cs);
 }

@@ -462,6 +462,7 @@ havend_synced(struct replica *r, void *arg)
 
 	h->node_id = membership_node_id(h->membership);
 	h->synced = 1;
+	corosync_sync_state(replica_state(r)->cs);
 	/* Rejoined while the others were still fencing us. */
 	if (replica_is_quorate(r) && (me = cluster_host(replica_state(r),
 	    h->node_id)) != NULL && me->runtime->membership ==
