@@ -74,6 +74,50 @@ struct cmd_entry {
 	int		 (*exec)(struct cli *, struct args *);
 };
 
+/*
+ * join.c: bootstrap (cluster init, token, join; node remove): the files a
+ * host of the cluster has, the member's one-time join tokens and the join
+ * service (a child of init or token) with its client. Paths are under
+ * $HAVEN_ROOT when set (tests of the files alone).
+ */
+#define COROSYNC_CONF		"/etc/corosync/corosync.conf"
+#define COROSYNC_AUTHKEY	"/etc/corosync/authkey"
+#define HAVEN_CONF		"/etc/haven/haven.conf"
+#define HAVEN_CHAP		"/etc/haven/chap"
+#define JOIN_TOKENS		"/var/lib/haven/join-tokens"
+#define JOIN_LOG		"/var/log/haven/join.log"
+#define JOIN_TTL_S		3600	/* a token admits one host within */
+#define JOIN_IO_TIMEOUT_S	15
+struct join_token;
+struct join_msg;
+struct corosync_conf;
+const char	*join_path(const char *);
+int		 join_read_file(const char *, char **, size_t *);
+int		 join_write_file(const char *, const void *, size_t,
+		     unsigned mode);
+char		*join_conf_text(const struct corosync_conf *, char *err,
+		     size_t errlen);
+int		 join_parse_links(const char *, char buf[2][46],
+		     const char **addr, const char **addr2);
+int		 join_token_new(const char *addr, uint16_t port,
+		     struct join_token *);
+int		 join_service_start(struct cli *, const char *addr,
+		     uint16_t port);
+int		 join_fetch(struct cli *, const struct join_token *,
+		     const char *name, const char *links, struct join_msg *);
+/* cmd-cluster-init.c: what init and join share once the cluster's files
+ * are known: haven.conf written, the services started unless no_start. */
+int		 join_install(struct cli *, const char *name,
+		     const char *cluster, unsigned token_ms,
+		     const char *host_conf, int no_start);
+const char	*init_node_name(const char *arg, char *, size_t);
+int		 init_check_fresh(struct cli *);
+/* The haven.conf init and join write, checked (caller frees); NULL after
+ * the errors. */
+char		*init_haven_conf(struct cli *, const char *name,
+		     const char *cluster, unsigned token_ms,
+		     const char *host_conf);
+
 /* havenctl.c */
 void		 cli_usage_error(struct cli *, const struct cmd_entry *,
 		     const char *, ...) __attribute__((format(printf, 3, 4)));
@@ -270,6 +314,10 @@ extern const struct cmd_entry cmd_volume_list_entry;
 extern const struct cmd_entry cmd_vm_create_entry;
 extern const struct cmd_entry cmd_vm_import_entry;
 extern const struct cmd_entry cmd_cluster_corosync_conf_entry;
+extern const struct cmd_entry cmd_cluster_init_entry;
+extern const struct cmd_entry cmd_cluster_join_entry;
+extern const struct cmd_entry cmd_cluster_token_entry;
+extern const struct cmd_entry cmd_node_remove_entry;
 extern const struct cmd_entry cmd_vm_set_entry;
 extern const struct cmd_entry cmd_vm_list_entry;
 extern const struct cmd_entry cmd_vm_show_entry;

@@ -35,6 +35,7 @@ parse_node(const char *arg, char *buf, size_t len, struct corosync_node *node)
 	node->id = (unsigned)id;
 	node->name = name;
 	node->addr = addr;
+	node->addr2 = NULL;	/* one link: init and join write two */
 	return 0;
 }
 

@@ -461,7 +461,7 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	static const char *const	 known[] = { "host_failures_to_tolerate",
 	    "live_downtime_ms", "live_bandwidth_mib", "live_converge_s",
 	    "drain_live_priority", "storage_timeout_s", "storage_giveup_s",
-	    "cpu_model" };
+	    "cpu_model", "corosync_conf" };
 	const size_t			 n_known = sizeof known / sizeof known[0];
 	size_t				 j, k;
 	int				 r;
@@ -482,6 +482,8 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 	if (s->storage_giveup_s > CLUSTER_STORAGE_SECS_MAX)
 		REFUSE(CLUSTER_E_INVALID, "the storage giveup is at most %u s "
 		    "(0: never)", CLUSTER_STORAGE_SECS_MAX);
+	if (s->corosync_conf != NULL && strlen(s->corosync_conf) > 65536)
+		REFUSE(CLUSTER_E_INVALID, "corosync.conf is at most 64 KiB");
 	if ((r = cluster_machine_settings_check(cs, s->cpu_model, err,
 	    errlen)) != CLUSTER_OK)
 		return r;
@@ -521,6 +523,10 @@ apply_settings_set(Haven__ClusterState *cs, const Haven__Change *c,
 				cluster_machine_set_string(
 				    &cs->settings->cpu_model, s->cpu_model);
 			}
+			if (strcmp(f, "corosync_conf") == 0)
+				cluster_machine_set_string(
+				    &cs->settings->corosync_conf,
+				    s->corosync_conf);
 		}
 	}
 	s = cs->settings;

@@ -262,6 +262,7 @@ havend_applied(struct replica *r, const Haven__Change *c, int result,
 		alert_applied(h->alert, replica_state(r)->cs, c, h->node_id,
 		    h->config.node_name);
 		metrics_applied(h->metrics, replica_state(r)->cs, c);
+		corosync_sync_applied(replica_state(r)->cs, c);
 	}
 	if (c->origin == h->node_id) {
 		for (i = 0; i < h->npending; i++) {
@@ -468,6 +469,7 @@ havend_synced(struct replica *r, void *arg)
 
 	h->node_id = membership_node_id(h->membership);
 	h->synced = 1;
+	corosync_sync_state(replica_state(r)->cs);
 	/* Rejoined while the others were still fencing us. */
 	if (replica_is_quorate(r) && (me = cluster_host(replica_state(r),
 	    h->node_id)) != NULL && me->runtime->membership ==

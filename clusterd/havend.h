@@ -191,4 +191,11 @@ extern const size_t havend_nroutes;
 int	havend_authorize(const struct identity *who, enum request_class class,
     const char *vm, enum role *granted, void *arg);
 
+/* corosync_sync.c: the state's corosync.conf onto this host, reloaded
+ * where it differs: after a change that sets it, and after each sync (a
+ * member that was down while the nodelist changed). */
+void	corosync_sync_applied(const Haven__ClusterState *,
+    const Haven__Change *);
+void	corosync_sync_state(const Haven__ClusterState *);
+
 #endif

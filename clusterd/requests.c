@@ -508,6 +508,7 @@ HAVEND_CHANGE_ROUTE(havend_pool_add, POOL_ADD)
 HAVEND_CHANGE_ROUTE(havend_volume_add, VOLUME_ADD)
 HAVEND_CHANGE_ROUTE(havend_volume_remove, VOLUME_REMOVE)
 HAVEND_CHANGE_ROUTE(havend_pool_remove, POOL_REMOVE)
+HAVEND_CHANGE_ROUTE(havend_node_remove, HOST_REMOVE)
 HAVEND_CHANGE_ROUTE(havend_settings_set, SETTINGS_SET)
 HAVEND_CHANGE_ROUTE(havend_vm_migrate, VM_MIGRATE)
 HAVEND_CHANGE_ROUTE(havend_node_maintenance, HOST_MAINTENANCE)
@@ -775,6 +776,7 @@ const struct control_route havend_routes[] = {
 	{ FRAME_VM_CONSOLE_ATTACH, REQUEST_VM, 1, havend_target_console_attach,
 	    havend_vm_console_attach },
 	{ FRAME_STATUS_LOGIN, REQUEST_READ, 1, NULL, havend_status_login },
+	{ FRAME_NODE_REMOVE, REQUEST_ADMIN, 1, NULL, havend_node_remove },
 };
 const size_t havend_nroutes = sizeof havend_routes / sizeof havend_routes[0];
 

@@ -6,6 +6,7 @@
 #define HAVEN_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* config.c: the host-local configuration, /etc/haven/haven.conf (INI, read
  * with inih; haven.conf(5) lists every key and default). Secrets (fence
@@ -148,5 +149,46 @@ unsigned	 config_watchdog_auto_s(unsigned token_ms);
 size_t		 config_check_bridges(const struct config *,
 		     const char *sysfs_root, struct config_error *,
 		     size_t max_errs);
+
+/* join.c: the join token and the join protocol's messages (cluster init,
+ * token, join). A token: haven1:ADDR:PORT:ID:SECRET, where ADDR:PORT is
+ * a member's join service, ID 16 lowercase hex digits naming the token
+ * there and SECRET 64 hex digits, the TLS pre-shared key. */
+#define JOIN_ID_HEX	16
+#define JOIN_SECRET	32		/* bytes */
+#define JOIN_TOKEN_MAX	160
+#define JOIN_MSG_MAX	(256 * 1024)
+#define JOIN_PORT	5408		/* the join service's default */
+struct join_token {
+	char		 addr[46];
+	uint16_t	 port;
+	char		 id[JOIN_ID_HEX + 1];
+	uint8_t		 secret[JOIN_SECRET];
+};
+int		 join_token_parse(const char *, struct join_token *);
+void		 join_token_format(const struct join_token *, char *, size_t);
+enum join_key {
+	JOIN_NAME,		/* the joiner's [node] name */
+	JOIN_LINKS,		/* its link addresses, ADDR[,ADDR2] */
+	JOIN_CLUSTER,		/* the cluster's name */
+	JOIN_NODE_ID,		/* the joiner's corosync node id */
+	JOIN_COROSYNC_CONF,	/* the file every member runs */
+	JOIN_AUTHKEY,		/* /etc/corosync/authkey */
+	JOIN_CHAP,		/* /etc/haven/chap, when the member has one */
+	JOIN_ERROR,		/* the join refused, why */
+	JOIN_NKEYS
+};
+struct join_msg {
+	char		*value[JOIN_NKEYS];	/* NUL-terminated; NULL: none */
+	size_t		 len[JOIN_NKEYS];
+};
+/* -1 with a sentence in err (never quoting the input); m is then empty. */
+int		 join_msg_parse(const char *, size_t, struct join_msg *,
+		     char *err, size_t errlen);
+int		 join_msg_set(struct join_msg *, enum join_key, const void *,
+		     size_t);
+char		*join_msg_format(const struct join_msg *, size_t *len);
+/* Frees the values, wiped first. */
+void		 join_msg_clear(struct join_msg *);
 
 #endif

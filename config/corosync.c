@@ -1,10 +1,12 @@
 /*
  * The corosync.conf Haven writes (corosync.h has the timing argument): one
- * knet link on the management network, encrypted with the cluster's
- * authkey, votequorum with two_node for two hosts or a qdevice witness
- * (ffsplit) when one is given.
+ * knet link per management network (one or two), encrypted with the
+ * cluster's authkey, votequorum with two_node for two hosts or a qdevice
+ * witness (ffsplit) when one is given; and the same file read back.
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <arpa/inet.h>
@@ -63,6 +65,15 @@ conf_check(const struct corosync_conf *c, char *err, size_t errlen)
 			    "an IPv4 address are needed", i + 1);
 			return -1;
 		}
+		if ((c->nodes[i].addr2 == NULL) != (c->nodes[0].addr2 ==
+		    NULL) || (c->nodes[i].addr2 != NULL && (inet_pton(AF_INET,
+		    c->nodes[i].addr2, &a) != 1 || strcmp(c->nodes[i].addr2,
+		    c->nodes[i].addr) == 0))) {
+			snprintf(err, errlen, "node %zu: every node needs the "
+			    "same number of links (1 or 2), each a distinct "
+			    "IPv4 address", i + 1);
+			return -1;
+		}
 		for (j = 0; j < i; j++) {
 			if (c->nodes[j].id == c->nodes[i].id ||
 			    strcmp(c->nodes[j].name, c->nodes[i].name) == 0 ||
@@ -104,14 +115,24 @@ corosync_conf_write(FILE *f, const struct corosync_conf *c, char *err,
 	    "\tkeyfile: /etc/corosync/authkey\n"
 	    "\tinterface {\n\t\tlinknumber: 0\n"
 	    "\t\tknet_ping_interval: %u\n\t\tknet_ping_timeout: %u\n"
-	    "\t\tknet_pong_count: %u\n\t}\n}\n\nnodelist {\n",
+	    "\t\tknet_pong_count: %u\n\t}\n",
 	    c->cluster, t.token_ms, t.token_coefficient_ms, t.consensus_ms,
 	    t.knet_ping_interval_ms, t.knet_ping_timeout_ms,
 	    t.knet_pong_count);
-	for (i = 0; i < c->nnodes; i++)
-		fprintf(f, "\tnode {\n\t\tring0_addr: %s\n\t\tnodeid: %u\n"
-		    "\t\tname: %s\n\t}\n", c->nodes[i].addr, c->nodes[i].id,
-		    c->nodes[i].name);
+	if (c->nodes[0].addr2 != NULL)
+		fprintf(f, "\tinterface {\n\t\tlinknumber: 1\n"
+		    "\t\tknet_ping_interval: %u\n\t\tknet_ping_timeout: %u\n"
+		    "\t\tknet_pong_count: %u\n\t}\n", t.knet_ping_interval_ms,
+		    t.knet_ping_timeout_ms, t.knet_pong_count);
+	fprintf(f, "}\n\nnodelist {\n");
+	for (i = 0; i < c->nnodes; i++) {
+		fprintf(f, "\tnode {\n\t\tring0_addr: %s\n",
+		    c->nodes[i].addr);
+		if (c->nodes[i].addr2 != NULL)
+			fprintf(f, "\t\tring1_addr: %s\n", c->nodes[i].addr2);
+		fprintf(f, "\t\tnodeid: %u\n\t\tname: %s\n\t}\n",
+		    c->nodes[i].id, c->nodes[i].name);
+	}
 	fprintf(f, "}\n\nquorum {\n\tprovider: corosync_votequorum\n");
 	if (c->qdevice_host != NULL)
 		/* One more vote, given by qnetd to exactly one side of an even
@@ -132,4 +153,109 @@ corosync_conf_write(FILE *f, const struct corosync_conf *c, char *err,
 	fprintf(f, "\tto_stderr: no\n\ttimestamp: hires\n}\n\n"
 	    "system {\n\tstate_dir: /var/lib/corosync\n}\n");
 	return ferror(f) ? conf_fail(err, errlen, "write error") : 0;
+}
+
+/* "key: value" of one line into value (trimmed); 0 if the line is another. */
+static int
+conf_value(const char *line, const char *key, char *value, size_t len)
+{
+	size_t	 n = strlen(key), m;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (strncmp(line, key, n) != 0 || line[n] != ':')
+		return 0;
+	line += n + 1;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	m = strcspn(line, " \t\r\n");
+	if (m >= len)
+		m = len - 1;
+	memcpy(value, line, m);
+	value[m] = '\0';
+	return 1;
+}
+
+int
+corosync_conf_parse(const char *text, struct corosync_parsed *p, char *err,
+    size_t errlen)
+{
+	const char		*line, *next;
+	char			 buf[512], v[256], *end;
+	struct corosync_node	*node = NULL;
+	size_t			 n = 0, len;
+	unsigned long		 u;
+	int			 in_nodelist = 0;
+
+	memset(p, 0, sizeof *p);
+	p->conf.token_ms = COROSYNC_TOKEN_MS;
+	for (line = text; *line != '\0'; line = next) {
+		next = line + strcspn(line, "\n");
+		len = (size_t)(next - line);
+		if (*next == '\n')
+			next++;
+		if (len >= sizeof buf)
+			return conf_fail(err, errlen, "a line is too long");
+		memcpy(buf, line, len);
+		buf[len] = '\0';
+		if (strstr(buf, "nodelist {") != NULL) {
+			in_nodelist = 1;
+			continue;
+		}
+		if (in_nodelist && strstr(buf, "node {") != NULL) {
+			if (n == COROSYNC_MAX_NODES)
+				return conf_fail(err, errlen, "more than 64 "
+				    "nodes");
+			node = &p->nodes[n++];
+			continue;
+		}
+		if (strchr(buf, '}') != NULL) {
+			if (node != NULL)
+				node = NULL;
+			else
+				in_nodelist = 0;
+			continue;
+		}
+		if (node != NULL) {
+			size_t	 k = (size_t)(node - p->nodes);
+
+			if (conf_value(buf, "ring0_addr", p->addr[k][0],
+			    sizeof p->addr[k][0]))
+				node->addr = p->addr[k][0];
+			else if (conf_value(buf, "ring1_addr", p->addr[k][1],
+			    sizeof p->addr[k][1]))
+				node->addr2 = p->addr[k][1];
+			else if (conf_value(buf, "name", p->name[k],
+			    sizeof p->name[k]))
+				node->name = p->name[k];
+			else if (conf_value(buf, "nodeid", v, sizeof v)) {
+				u = strtoul(v, &end, 10);
+				if (*end != '\0' || u == 0 || u > UINT32_MAX)
+					return conf_fail(err, errlen, "a bad "
+					    "nodeid");
+				node->id = (unsigned)u;
+			}
+		} else if (conf_value(buf, "cluster_name", p->cluster,
+		    sizeof p->cluster)) {
+			p->conf.cluster = p->cluster;
+		} else if (conf_value(buf, "token", v, sizeof v)) {
+			u = strtoul(v, &end, 10);
+			if (*end != '\0' || u > 120000)
+				return conf_fail(err, errlen, "a bad token");
+			p->conf.token_ms = (unsigned)u;
+		} else if (conf_value(buf, "host", p->qdevice_host,
+		    sizeof p->qdevice_host)) {
+			p->conf.qdevice_host = p->qdevice_host;
+		} else if (conf_value(buf, "port", v, sizeof v)) {
+			p->conf.qdevice_port = (unsigned)strtoul(v, NULL, 10);
+		} else if (conf_value(buf, "tls", v, sizeof v)) {
+			p->conf.qdevice_tls = strcmp(v, "off") != 0;
+		} else if (conf_value(buf, "logfile", p->logfile,
+		    sizeof p->logfile)) {
+			p->conf.logfile = p->logfile;
+		}
+	}
+	p->conf.nodes = p->nodes;
+	p->conf.nnodes = n;
+	return conf_check(&p->conf, err, errlen);
 }

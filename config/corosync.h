@@ -62,6 +62,7 @@ struct corosync_node {
 	unsigned	 id;		/* corosync's nodeid, > 0 */
 	const char	*name;		/* the host's name (haven.conf [node]) */
 	const char	*addr;		/* its management address (ring0) */
+	const char	*addr2;		/* a second link's (ring1); NULL: one */
 };
 
 struct corosync_conf {
@@ -78,6 +79,24 @@ struct corosync_conf {
 /* Writes corosync.conf; -1 with a sentence in err when conf is not one
  * (names, addresses, ids, sizes). */
 int		 corosync_conf_write(FILE *, const struct corosync_conf *,
+		     char *err, size_t errlen);
+
+/*
+ * A corosync.conf Haven wrote, read back (cluster init, join and node
+ * remove change the nodelist of the one every member runs): the strings of
+ * conf point into the struct corosync_parsed. -1 with a sentence in err
+ * when text is not one Haven writes (only its keys are read).
+ */
+struct corosync_parsed {
+	struct corosync_conf	 conf;
+	struct corosync_node	 nodes[COROSYNC_MAX_NODES];
+	char			 cluster[64];
+	char			 name[COROSYNC_MAX_NODES][64];
+	char			 addr[COROSYNC_MAX_NODES][2][46];
+	char			 qdevice_host[46];
+	char			 logfile[256];
+};
+int		 corosync_conf_parse(const char *text, struct corosync_parsed *,
 		     char *err, size_t errlen);
 
 #endif

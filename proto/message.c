@@ -68,6 +68,7 @@ static const struct message_entry {
 	{ FRAME_VOLUME_REMOVE, "volume-remove",
 	    &haven__volume_remove__descriptor },
 	{ FRAME_POOL_REMOVE, "pool-remove", &haven__pool_remove__descriptor },
+	{ FRAME_NODE_REMOVE, "node-remove", &haven__host_remove__descriptor },
 	{ FRAME_VM_CONSOLE_ATTACH, "vm-console-attach",
 	    &haven__console_attach__descriptor },
 	{ FRAME_VM_CONSOLE_ATTACHED, "vm-console-attached",

@@ -82,6 +82,7 @@ enum frame_type {
 	FRAME_VM_CONSOLE_ATTACHED = 146, /* haven.ConsoleAttached + 1 fd */
 	FRAME_WORKER_CONSOLE = 147,	/* haven.ConsoleAttach + 1 fd, havend
 					 * to the VM's worker */
+	FRAME_NODE_REMOVE = 148,	/* haven.HostRemove */
 	FRAME_STATUS_LOGIN = 152,	/* haven.StatusLoginRequest */
 	FRAME_STATUS_LOGIN_REPLY = 153,	/* haven.StatusLoginReply */
 

@@ -160,7 +160,28 @@ used_settings_cpu_model(const Haven__Change *c, char *what, size_t len)
 	    SAY("--cpu-model");
 }
 
-/* Protocol 3: iSCSI multipath (issue 17). */
+/* Protocol 3: the cluster's corosync.conf in the state (issue 17:
+ * cluster join, node remove), iSCSI multipath (issue 17). */
+static int
+used_settings_corosync_conf(const Haven__Change *c, char *what, size_t len)
+{
+	const Haven__SettingsSet	*s;
+	size_t				 i;
+
+	if (c->kind_case != HAVEN__CHANGE__KIND_SETTINGS_SET ||
+	    (s = c->settings_set) == NULL)
+		return 0;
+	/* An older member refuses a field name it does not know. */
+	for (i = 0; i < s->n_fields; i++)
+		if (strcmp(s->fields[i], "corosync_conf") == 0)
+			return SAY("cluster join or node remove (the cluster's "
+			    "corosync.conf)");
+	return s->n_fields == 0 && s->settings != NULL &&
+	    s->settings->corosync_conf != NULL &&
+	    *s->settings->corosync_conf != '\0' &&
+	    SAY("cluster join or node remove (the cluster's corosync.conf)");
+}
+
 static int
 used_pool_portals(const Haven__Change *c, char *what, size_t len)
 {
@@ -204,8 +225,10 @@ static const struct protocol_feature protocol_features[] = {
 	{ 2, used_cdrom },
 	{ 2, used_boot_order },
 	{ 2, used_settings_cpu_model },
-	/* 3: iSCSI multipath (PoolConfig 4; PoolHealth 4-5). VolumeRef 6
-	 * goes only to this host's own workers. */
+	/* 3: bootstrap (ClusterSettings 12), iSCSI multipath (PoolConfig 4;
+	 * PoolHealth 4-5). VolumeRef 6 goes only to this host's own
+	 * workers. */
+	{ 3, used_settings_corosync_conf },
 	{ 3, used_pool_portals },
 	{ 3, used_storage_paths },
 	/* 4: the next protocol's rows here, with HAVEN_PROTOCOL raised in

@@ -18,8 +18,8 @@
 #include "corosync.h"
 
 static const struct corosync_node three[] = {
-	{ 1, "h1", "10.0.0.11" }, { 2, "h2", "10.0.0.12" },
-	{ 3, "h3", "10.0.0.13" },
+	{ 1, "h1", "10.0.0.11", NULL }, { 2, "h2", "10.0.0.12", NULL },
+	{ 3, "h3", "10.0.0.13", NULL },
 };
 
 /* The text conf writes, in a static buffer; NULL and err when refused. */
@@ -92,10 +92,11 @@ test_two_hosts_and_witness(void **state)
 static void
 test_refused(void **state)
 {
-	struct corosync_node	 dup[] = { { 1, "h1", "10.0.0.11" },
-				    { 2, "h1", "10.0.0.12" } };
-	struct corosync_node	 bad[] = { { 1, "h1", "10.0.0" } };
-	struct corosync_node	 evil[] = { { 1, "h1}\nx {", "10.0.0.1" } };
+	struct corosync_node	 dup[] = { { 1, "h1", "10.0.0.11", NULL },
+				    { 2, "h1", "10.0.0.12", NULL } };
+	struct corosync_node	 bad[] = { { 1, "h1", "10.0.0", NULL } };
+	struct corosync_node	 evil[] = { { 1, "h1}\nx {", "10.0.0.1",
+				    NULL } };
 	struct corosync_conf	 c = { .cluster = "haven", .token_ms = 1500,
 				    .nodes = dup, .nnodes = 2 };
 	char			 err[256];
@@ -120,6 +121,44 @@ test_refused(void **state)
 	assert_null(write_conf(&c, err, sizeof err));
 }
 
+/* Two links, written and read back (cluster join and node remove edit the
+ * nodelist of the file every member runs), and one link more or less on
+ * one node refused. */
+static void
+test_two_links_parsed(void **state)
+{
+	struct corosync_node	 two[] = {
+		{ 1, "h1", "10.0.0.11", "10.1.0.11" },
+		{ 7, "h2", "10.0.0.12", "10.1.0.12" } };
+	struct corosync_conf	 c = { .cluster = "haven", .token_ms = 2000,
+				    .nodes = two, .nnodes = 2,
+				    .logfile = "/var/log/corosync.log" };
+	struct corosync_parsed	*p = malloc(sizeof *p);
+	char			 err[256], *text, copy[8192];
+
+	(void)state;
+	assert_non_null(text = write_conf(&c, err, sizeof err));
+	assert_non_null(strstr(text, "linknumber: 1"));
+	assert_non_null(strstr(text, "ring1_addr: 10.1.0.12"));
+	snprintf(copy, sizeof copy, "%s", text);
+	assert_int_equal(corosync_conf_parse(copy, p, err, sizeof err), 0);
+	assert_string_equal(p->conf.cluster, "haven");
+	assert_int_equal(p->conf.token_ms, 2000);
+	assert_int_equal(p->conf.nnodes, 2);
+	assert_int_equal(p->nodes[1].id, 7);
+	assert_string_equal(p->nodes[1].name, "h2");
+	assert_string_equal(p->nodes[1].addr2, "10.1.0.12");
+	assert_string_equal(p->conf.logfile, "/var/log/corosync.log");
+	/* the same text again */
+	assert_string_equal(write_conf(&p->conf, err, sizeof err), copy);
+	two[1].addr2 = NULL;
+	assert_null(write_conf(&c, err, sizeof err));
+	assert_non_null(strstr(err, "links"));
+	assert_int_equal(corosync_conf_parse("nodelist {\n\tnode {\n"
+	    "\t\tnodeid: 0\n\t}\n}\n", p, err, sizeof err), -1);
+	free(p);
+}
+
 int
 main(void)
 {
@@ -128,6 +167,7 @@ main(void)
 		cmocka_unit_test(test_three_hosts),
 		cmocka_unit_test(test_two_hosts_and_witness),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_two_links_parsed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

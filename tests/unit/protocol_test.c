@@ -302,6 +302,29 @@ multipath(void **unused)
 	assert_int_equal(needs(&c, "a storage report per path"), 3);
 }
 
+static void
+corosync_conf(void **unused)
+{
+	Haven__Change		c = HAVEN__CHANGE__INIT;
+	Haven__SettingsSet	set = HAVEN__SETTINGS_SET__INIT;
+	Haven__ClusterSettings	cs = HAVEN__CLUSTER_SETTINGS__INIT;
+	char			*fields[] = { (char *)"corosync_conf" };
+
+	(void)unused;
+	c.kind_case = HAVEN__CHANGE__KIND_SETTINGS_SET;
+	c.settings_set = &set;
+	set.settings = &cs;
+	assert_int_equal(needs(&c, ""), 1);
+	cs.corosync_conf = (char *)"totem { }";
+	assert_int_equal(needs(&c, "cluster join or node remove (the "
+	    "cluster's corosync.conf)"), 3);
+	set.fields = fields;
+	set.n_fields = 1;
+	cs.corosync_conf = (char *)"";
+	assert_int_equal(needs(&c, "cluster join or node remove (the "
+	    "cluster's corosync.conf)"), 3);
+}
+
 int
 main(void)
 {
@@ -311,6 +334,7 @@ main(void)
 		cmocka_unit_test(settings),
 		cmocka_unit_test(running),
 		cmocka_unit_test(multipath),
+		cmocka_unit_test(corosync_conf),
 		cmocka_unit_test(unknown_to_an_older_member),
 	};
 
