@@ -142,22 +142,38 @@ used_boot_order(const Haven__Change *c, char *what, size_t len)
 	    *vc->boot_order != '\0' && SAY("--boot %.32s", vc->boot_order);
 }
 
+/* A SettingsSet change, or NULL. */
+static const Haven__SettingsSet *
+change_settings(const Haven__Change *c)
+{
+	return c->kind_case == HAVEN__CHANGE__KIND_SETTINGS_SET ?
+	    c->settings_set : NULL;
+}
+
+/*
+ * Whether s sets field (to value): named in its field list, or, with no
+ * list (every field), set to other than empty. An older member refuses a
+ * field name it does not know.
+ */
+static int
+settings_names(const Haven__SettingsSet *s, const char *field,
+    const char *value)
+{
+	size_t	i;
+
+	for (i = 0; i < s->n_fields; i++)
+		if (strcmp(s->fields[i], field) == 0)
+			return 1;
+	return s->n_fields == 0 && value != NULL && *value != '\0';
+}
+
 static int
 used_settings_cpu_model(const Haven__Change *c, char *what, size_t len)
 {
-	const Haven__SettingsSet	*s;
-	size_t				 i;
+	const Haven__SettingsSet	*s = change_settings(c);
 
-	if (c->kind_case != HAVEN__CHANGE__KIND_SETTINGS_SET ||
-	    (s = c->settings_set) == NULL)
-		return 0;
-	/* An older member refuses a field name it does not know. */
-	for (i = 0; i < s->n_fields; i++)
-		if (strcmp(s->fields[i], "cpu_model") == 0)
-			return SAY("--cpu-model");
-	return s->n_fields == 0 && s->settings != NULL &&
-	    s->settings->cpu_model != NULL && *s->settings->cpu_model != '\0' &&
-	    SAY("--cpu-model");
+	return s != NULL && settings_names(s, "cpu_model", s->settings !=
+	    NULL ? s->settings->cpu_model : NULL) && SAY("--cpu-model");
 }
 
 /* Protocol 3: the cluster's corosync.conf in the state (issue 17:
@@ -165,20 +181,10 @@ used_settings_cpu_model(const Haven__Change *c, char *what, size_t len)
 static int
 used_settings_corosync_conf(const Haven__Change *c, char *what, size_t len)
 {
-	const Haven__SettingsSet	*s;
-	size_t				 i;
+	const Haven__SettingsSet	*s = change_settings(c);
 
-	if (c->kind_case != HAVEN__CHANGE__KIND_SETTINGS_SET ||
-	    (s = c->settings_set) == NULL)
-		return 0;
-	/* An older member refuses a field name it does not know. */
-	for (i = 0; i < s->n_fields; i++)
-		if (strcmp(s->fields[i], "corosync_conf") == 0)
-			return SAY("cluster join or node remove (the cluster's "
-			    "corosync.conf)");
-	return s->n_fields == 0 && s->settings != NULL &&
-	    s->settings->corosync_conf != NULL &&
-	    *s->settings->corosync_conf != '\0' &&
+	return s != NULL && settings_names(s, "corosync_conf", s->settings !=
+	    NULL ? s->settings->corosync_conf : NULL) &&
 	    SAY("cluster join or node remove (the cluster's corosync.conf)");
 }
 

@@ -278,8 +278,9 @@ mpath_ping_done(int result, void *arg)
 	free(t);
 }
 
-static void
-mpath_ping(struct mpath_path *p)
+/* A ping or a registration sent on path p, in its list until answered. */
+static struct mpath_try *
+mpath_try_new(struct mpath_path *p)
 {
 	struct mpath_try	*t;
 
@@ -288,6 +289,14 @@ mpath_ping(struct mpath_path *p)
 	t->p = p;
 	t->sent_us = now_us();
 	LIST_INSERT_HEAD(&p->tries, t, entry);
+	return t;
+}
+
+static void
+mpath_ping(struct mpath_path *p)
+{
+	struct mpath_try	*t = mpath_try_new(p);
+
 	p->pinging = 1;
 	p->ping_sent_us = t->sent_us;
 	p->m->ops->ping(p->dev, mpath_ping_done, t);
@@ -375,13 +384,8 @@ mpath_registered(int result, void *arg)
 static void
 mpath_register_path(struct mpath_path *p)
 {
-	struct mpath_try	*t;
+	struct mpath_try	*t = mpath_try_new(p);
 
-	if ((t = calloc(1, sizeof *t)) == NULL)
-		abort();
-	t->p = p;
-	t->sent_us = now_us();
-	LIST_INSERT_HEAD(&p->tries, t, entry);
 	p->registering = 1;
 	p->want_grant = 0;
 	p->m->ops->register_key(p->dev, p->m->key, mpath_registered, t);
