@@ -489,6 +489,7 @@ struct metrics {
 	uint8_t			 key[STATUS_KEY_BYTES];
 	/* Login codes already traded for a session: each works once. */
 	char			 used[METRICS_USED_CODES][STATUS_TOKEN_MAX + 1];
+	uint64_t		 used_until_s[METRICS_USED_CODES];
 	size_t			 nused;
 	struct metrics_counts	 counts;
 	struct alert_track	 track;
@@ -609,8 +610,22 @@ metrics_login_page(struct metrics *m, struct evhttp_request *req,
 		    "is not valid here");
 		return;
 	}
+	/* A used code is forgotten only once it has expired: with the ring
+	 * full of live ones, this login waits rather than let one of them
+	 * work again. */
+	if (m->nused >= METRICS_USED_CODES &&
+	    m->used_until_s[m->nused % METRICS_USED_CODES] >=
+	    now_us() / 1000000) {
+		log_warn("status page: login from %s turned away: %d logins "
+		    "in the last %d s", metrics_peer(req), METRICS_USED_CODES,
+		    METRICS_LOGIN_S);
+		evhttp_send_error(req, HTTP_SERVUNAVAIL, "Too many logins in "
+		    "the last two minutes; try again shortly");
+		return;
+	}
 	snprintf(m->used[m->nused % METRICS_USED_CODES],
 	    sizeof m->used[0], "%s", code);
+	m->used_until_s[m->nused % METRICS_USED_CODES] = t.expiry_s;
 	m->nused++;
 	if (m->nused == 2 * METRICS_USED_CODES)
 		m->nused = METRICS_USED_CODES;	/* the ring's index wraps */

@@ -448,8 +448,10 @@ test_login(void **state)
 	struct metrics		*m;
 	char			 dir[] = "/tmp/metrics-login-XXXXXX", key[64];
 	char			 err[256], url[512], cookie[256], listen[32];
+	char			 first[512];
 	const char		*r, *c, *code;
 	unsigned		 port;
+	uint32_t		 uid;
 	size_t			 len;
 
 	assert_non_null(mkdtemp(dir));
@@ -467,6 +469,8 @@ test_login(void **state)
 	}
 	assert_non_null(m);
 	assert_non_null(code = strstr(url, "/login?code=l.1000.viewer."));
+	snprintf(first, sizeof first, "%s", code);
+	code = first;
 	r = http_get(base, port, "/metrics", NULL);
 	assert_non_null(strstr(r, " 200 "));
 	r = http_get(base, port, "/", NULL);
@@ -492,6 +496,17 @@ test_login(void **state)
 	snprintf(url, sizeof url, "%s", code);
 	url[strlen(url) - 1] = url[strlen(url) - 1] == '0' ? '1' : '0';
 	r = http_get(base, port, url, NULL);
+	assert_non_null(strstr(r, " 401 "));
+	/* Used codes are kept until they expire: 31 more logins fill the
+	 * ring, the next waits, and the first code still does not work. */
+	for (uid = 1001; uid <= 1032; uid++) {
+		assert_int_equal(metrics_login(m, uid, ROLE_VIEWER, "h1", url,
+		    sizeof url, err, sizeof err), 0);
+		r = http_get(base, port, strstr(url, "/login?code="), NULL);
+		assert_non_null(strstr(r, uid < 1032 ? " 303 " : " 503 "));
+	}
+	assert_non_null(strstr(r, "Too many logins"));
+	r = http_get(base, port, code, NULL);
 	assert_non_null(strstr(r, " 401 "));
 	metrics_free(m);
 	event_base_free(base);
