@@ -292,6 +292,22 @@ validate_list_has(char *const *list, size_t n, const char *s)
 	return 0;
 }
 
+/* Whether a host before hosts[j] other than hosts[i] offers type t: each
+ * type another host offers is counted once. */
+static int
+validate_offered_before(struct Haven__Host *const *hosts, size_t i, size_t j,
+    const char *t)
+{
+	size_t	x;
+
+	for (x = 0; x < j; x++)
+		if (x != i && hosts[x]->config != NULL &&
+		    validate_list_has(hosts[x]->config->machine_types,
+		    hosts[x]->config->n_machine_types, t))
+			return 1;
+	return 0;
+}
+
 /*
  * The machine types every host's QEMU offers, as each havend published
  * them (HostConfig, probed at its start): a VM is pinned to the versioned
@@ -338,7 +354,7 @@ validate_machine_types(struct validate_report *rep,
 
 				if (validate_list_has(hc->machine_types,
 				    hc->n_machine_types, t) ||
-				    strstr(lacks, t) != NULL)
+				    validate_offered_before(hosts, i, j, t))
 					continue;
 				if (++missing <= 3)
 					snprintf(lacks + strlen(lacks),

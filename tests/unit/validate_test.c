@@ -342,6 +342,9 @@ test_machine_types(void **state)
 	static char	*newer[] = { "pc-i440fx-7.2", "pc-q35-7.2",
 			    "pc-i440fx-8.0", "pc-q35-8.0", "pc-i440fx-8.1",
 			    "pc-q35-8.1", NULL };
+	static char	*short_names[] = { "pc", "pc-i440fx-7.2", "pc-q35-7.2",
+			    "pc-i440fx-8.0", "pc-q35-8.0", "pc-i440fx-8.1",
+			    "pc-q35-8.1", NULL };
 	Haven__Host	 h[3], *hosts[3];
 	Haven__HostConfig hc[3];
 
@@ -368,6 +371,27 @@ test_machine_types(void **state)
 	    "pc-i440fx-8.1, ...): VMs pinned to them cannot run there; "
 	    "install the same QEMU version on every host");
 	assert_non_null(strstr(rep.checks[1].detail, "h2's QEMU 7.2.22"));
+
+	/* Two newer hosts: h1 lacks each of their four types once, and a
+	 * type whose name holds another's ("pc" in "pc-i440fx-7.2") counts. */
+	memset(&rep, 0, sizeof rep);
+	hosts[1] = machine_host(&h[1], &hc[1], "h2", "8.1.0", newer);
+	hosts[2] = machine_host(&h[2], &hc[2], "h3", "8.1.0", newer);
+	validate_machine_types(&rep, hosts, 3);
+	assert_int_equal(rep.n, 1);
+	assert_non_null(strstr(rep.checks[0].detail, "h1's QEMU 7.2.22 lacks "
+	    "4 machine types"));
+	memset(&rep, 0, sizeof rep);
+	hosts[0] = machine_host(&h[0], &hc[0], "h1", "8.1.0", newer);
+	hosts[1] = machine_host(&h[1], &hc[1], "h2", "8.1.0", short_names);
+	hosts[2] = machine_host(&h[2], &hc[2], "h3", "8.1.0", newer);
+	validate_machine_types(&rep, hosts, 3);
+	assert_int_equal(rep.n, 2);
+	assert_string_equal(rep.checks[0].detail, "h1's QEMU 8.1.0 lacks 1 "
+	    "machine type other hosts offer (pc): VMs pinned to it cannot "
+	    "run there; install the same QEMU version on every host");
+	hosts[0] = machine_host(&h[0], &hc[0], "h1", "7.2.22", old);
+	hosts[1] = machine_host(&h[1], &hc[1], "h2", "7.2.22", old);
 
 	/* A host that published nothing is named, not compared. */
 	memset(&rep, 0, sizeof rep);
